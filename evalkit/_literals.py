@@ -1,0 +1,33 @@
+"""Choices accepted by evalkit functions, as ``Literal`` aliases checked in one place.
+
+Each helper module appends its aliases here; :func:`check_choice` turns a bad
+value into an :class:`~evalkit.errors.EvalkitError` that lists the valid ones.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from .errors import EvalkitError
+
+
+def check_choice(value: Any, alias: Any, argument: str) -> str:
+    """Return ``value`` if it is one of the strings of ``alias``; else raise EvalkitError."""
+    allowed = get_args(alias)
+    if value not in allowed:
+        raise EvalkitError(
+            f"{argument}={value!r} is not a valid choice; use one of: "
+            + ", ".join(repr(a) for a in allowed)
+            + "."
+        )
+    return value
+
+
+# --- reliability.py -------------------------------------------------------
+#: How missing item responses enter the covariance matrix (psych::alpha's ``use``).
+MissingPolicy = Literal["pairwise", "listwise"]
+
+# --- design.py ------------------------------------------------------------
+#: How a stratum with a single PSU enters the variance (R ``options(survey.lonely.psu)``).
+LonelyPSU = Literal["adjust", "remove", "certainty", "average", "fail"]
+#: What ``SurveyDesign`` estimators compute.
+DesignStatistic = Literal["mean", "total", "proportion"]
