@@ -63,6 +63,7 @@ class Variable:
     scale: str | None = None
     subscale: str | None = None
     reverse: bool = False
+    missing_codes: Mapping[int, str] = field(default_factory=dict)  # code -> reason, for this variable
 
     @property
     def is_numeric(self) -> bool:
@@ -213,7 +214,8 @@ def _codes(spec, code_sets: Mapping, where: str) -> dict[int, Label] | None:
     return dict(sorted(out.items()))
 
 
-def _variable(name: str, spec: Mapping, kind: str, code_sets, groups, where: str) -> Variable:
+def _variable(name: str, spec: Mapping, kind: str, code_sets, groups, where: str,
+              global_missing: Mapping[int, str]) -> Variable:
     if not isinstance(spec, Mapping):
         raise CodebookError(f"{where}: expected a mapping of properties, got {spec!r}.")
     codes = _codes(spec.get("codes"), code_sets, where)
@@ -237,6 +239,26 @@ def _variable(name: str, spec: Mapping, kind: str, code_sets, groups, where: str
     if lo is not None and hi is not None and lo > hi:
         raise CodebookError(f"{where}: min {lo} is greater than max {hi}.")
     values = spec.get("values")
+    if "missing_codes" in spec:
+        own = spec.get("missing_codes") or {}
+        bad = [r for r in own.values() if r not in MISSING_REASONS]
+        if bad:
+            raise CodebookError(f"{where}: missing_codes reasons {bad} not in {', '.join(MISSING_REASONS)}.")
+        var_missing = {int(k): str(r) for k, r in own.items()}
+    elif kind == "item" or vtype == "code":
+        var_missing = dict(global_missing)
+    else:
+        var_missing = {}
+    for code in var_missing:
+        inside = (codes is not None and code in codes) or (
+            codes is None and lo is not None and hi is not None and lo <= code <= hi
+        )
+        if inside:
+            raise CodebookError(
+                f"{where}: missing-value code {code} is also a valid answer ({_fmt(lo) if codes is None else 'an answer code'}"
+                f"{'' if codes is not None else '–' + _fmt(hi)}). Give the item its own 'missing_codes' "
+                "outside its valid range, e.g. {9997: dont_know, 9998: refused}."
+            )
     return Variable(
         name=name,
         kind=kind,
@@ -253,6 +275,7 @@ def _variable(name: str, spec: Mapping, kind: str, code_sets, groups, where: str
         scale=spec.get("scale"),
         subscale=spec.get("subscale"),
         reverse=bool(spec.get("reverse", False)),
+        missing_codes=MappingProxyType(var_missing),
     )
 
 
@@ -391,11 +414,12 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
         groups[g] = Group(g, roles, _label(spec, f"{p}: group {g}"))
 
     code_sets = raw.get("code_sets") or {}
+    gm = {c: m.reason for c, m in missing.items()}
     fields = {
-        n: _variable(n, s, "field", code_sets, groups, f"{p}: field {n!r}") for n, s in raw["fields"].items()
+        n: _variable(n, s, "field", code_sets, groups, f"{p}: field {n!r}", gm) for n, s in raw["fields"].items()
     }
     items = {
-        n: _variable(n, s, "item", code_sets, groups, f"{p}: item {n!r}") for n, s in raw["items"].items()
+        n: _variable(n, s, "item", code_sets, groups, f"{p}: item {n!r}", gm) for n, s in raw["items"].items()
     }
     dup = set(fields) & set(items)
     if dup:
@@ -403,13 +427,6 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     for name in ("respondent_id", "community_id", "wave"):
         if name not in fields:
             raise CodebookError(f"{p}: the fields section must define {name!r}.")
-    for v in items.values():
-        for code in missing:
-            if v.codes and code in v.codes:
-                raise CodebookError(
-                    f"{p}: item {v.name!r} uses {code} as an answer code, but {code} is a missing-value code."
-                )
-
     tables = {}
     for t, spec in (raw.get("tables") or {}).items():
         tables[t] = MappingProxyType({int(k): float(v) for k, v in spec.items()})
