@@ -31,3 +31,13 @@ MissingPolicy = Literal["pairwise", "listwise"]
 LonelyPSU = Literal["adjust", "remove", "certainty", "average", "fail"]
 #: What ``SurveyDesign`` estimators compute.
 DesignStatistic = Literal["mean", "total", "proportion"]
+
+# --- did.py ---------------------------------------------------------------
+#: Comparison units of ``att_gt`` (R did's ``control_group``: nevertreated / notyettreated).
+DidControl = Literal["never", "notyet"]
+#: The 2x2 DiD estimator (R did's ``est_method``).
+DidMethod = Literal["dr", "reg", "ipw"]
+#: Base period of pre-treatment ATT(g, t) (R did's ``base_period``).
+DidBasePeriod = Literal["varying", "universal"]
+#: Aggregation of ATT(g, t) (R ``aggte``'s ``type``).
+DidAggregation = Literal["simple", "group", "dynamic", "calendar"]
