@@ -1,0 +1,157 @@
+"""Validation: every rule with a bad row, row accounting, missing-value reasons, strict mode."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import evalkit
+from evalkit.read import read_survey
+from evalkit.validate import RULES, validate
+
+from .conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def base(survey_raw):
+    return survey_raw[survey_raw["community_id"].isin(["mingyue", "yangmiao"])].iloc[::50].head(30).copy()
+
+
+def _one(base, codebook, col, value, row=0):
+    bad = base.copy()
+    bad.loc[bad.index[row], col] = value
+    rep = validate(bad, codebook)
+    return rep, bad.index[row]
+
+
+def test_shipped_survey_is_clean(survey_report):
+    assert survey_report.ok
+    assert survey_report.n_valid == survey_report.n_rows > 15000
+
+
+@pytest.mark.parametrize("col,value,rule", [
+    ("who5_1", "7", "out_of_range"),
+    ("who5_1", "-3", "out_of_range"),
+    ("who5_1", "1e12", "out_of_range"),
+    ("age", "六十五", "not_numeric"),
+    ("age", "inf", "not_numeric"),
+    ("age", "45.5", "not_integer"),
+    ("base_weight", "0", "out_of_range"),
+    ("base_weight", "-2.5", "out_of_range"),
+    ("role", "teacher", "unknown_value"),
+    ("community_id", "幸福社区", "unknown_community"),
+    ("wave", "2013", "unknown_wave"),
+    ("respondent_id", np.nan, "required"),
+])
+def test_each_rule_flags_the_bad_row(base, codebook, col, value, rule):
+    rep, row = _one(base, codebook, col, value)
+    assert rule in RULES
+    hit = rep.problems[(rep.problems["row"] == row) & (rep.problems["rule"] == rule)]
+    assert hit["column"].tolist() == [col]
+    assert row in rep.quarantined.index and row not in rep.valid.index
+    assert rep.n_valid + rep.n_quarantined == len(base)
+
+
+def test_wrong_group(base, codebook):
+    adult = base.index[base["role"] != "child"][0]
+    bad = base.copy()
+    bad.loc[adult, "kid_1"] = "3"
+    rep = validate(bad, codebook)
+    p = rep.problems[rep.problems["rule"] == "wrong_group"]
+    assert p["row"].tolist() == [adult] and p["column"].tolist() == ["kid_1"]
+
+
+def test_not_applicable_code_is_allowed_for_any_group(base, codebook):
+    adult = base.index[base["role"] != "child"][0]
+    ok = base.copy()
+    ok.loc[adult, "kid_1"] = "99"
+    rep = validate(ok, codebook)
+    assert rep.ok
+    assert rep.missing.query("row == @adult and column == 'kid_1'")["reason"].tolist() == ["not_applicable"]
+
+
+def test_inconsistent_role_and_age(base, codebook):
+    rep, row = _one(base, codebook, "age", "30", row=int(np.flatnonzero(base["role"] == "elderly")[0]))
+    assert "inconsistent" in set(rep.problems.loc[rep.problems["row"] == row, "rule"])
+
+
+def test_duplicates_exact_and_conflicting(base, codebook):
+    exact = pd.concat([base, base.iloc[[0]]])
+    exact.index = range(2, len(exact) + 2)
+    rep = validate(exact, codebook)
+    dup = rep.problems[rep.problems["rule"] == "duplicate"]
+    assert dup["row"].tolist() == [len(exact) + 1]  # only the later copy is quarantined
+    conflict = exact.copy()
+    conflict.loc[len(exact) + 1, "who5_1"] = "0" if conflict.iloc[0]["who5_1"] != "0" else "1"
+    rep = validate(conflict, codebook)
+    assert sorted(rep.problems.query("rule == 'duplicate'")["row"]) == [2, len(exact) + 1]
+
+
+def test_dont_know_is_missing_with_reason_not_blank(base, codebook):
+    bad = base.copy()
+    adults = bad.index[bad["role"] != "child"]
+    bad.loc[adults[0], "trust_nb"] = "97"
+    bad.loc[adults[1], "trust_nb"] = np.nan
+    rep = validate(bad, codebook)
+    assert np.isnan(rep.valid.loc[adults[0], "trust_nb"]) and np.isnan(rep.valid.loc[adults[1], "trust_nb"])
+    reasons = rep.missing.set_index(["row", "column"])["reason"]
+    assert reasons[(adults[0], "trust_nb")] == "dont_know"
+    assert (adults[1], "trust_nb") not in reasons.index
+
+
+def test_missing_required_column_is_one_clear_error(base, codebook):
+    with pytest.raises(evalkit.ValidationError, match=r"required column\(s\) \['psu'\] are missing"):
+        validate(base.drop(columns="psu"), codebook)
+
+
+def test_unknown_column_is_reported_and_left_out(base, codebook):
+    extra = base.assign(note="x")
+    rep = validate(extra, codebook)
+    assert "note" not in rep.valid.columns
+    assert rep.problems.query("rule == 'unknown_column'")["column"].tolist() == ["note"]
+    assert rep.n_valid == len(base)
+
+
+def test_messy_export_accounting_and_problems(codebook):
+    raw = read_survey(DATA / "raw" / "messy_export_gbk.csv")
+    assert raw.attrs["encoding"] == "gb18030"
+    rep = validate(raw, codebook)
+    assert rep.n_rows == len(raw) == rep.n_valid + rep.n_quarantined
+    assert set(rep.problems["rule"]) >= {"out_of_range", "duplicate", "unknown_community", "not_numeric",
+                                        "wrong_group", "required", "unknown_wave"}
+    assert rep.missing["reason"].eq("dont_know").any()
+    assert rep.registry_mapped > 0
+
+
+def test_strict_mode_lists_problems_readably(codebook):
+    raw = read_survey(DATA / "raw" / "messy_export_gbk.csv")
+    with pytest.raises(evalkit.ValidationError) as exc:
+        validate(raw, codebook, strict=True, max_listed=3)
+    msg = str(exc.value)
+    assert "messy_export_gbk.csv" in msg and "row " in msg and "column " in msg
+    assert "... and" in msg and "Traceback" not in msg
+    assert len(exc.value.problems) > 3
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_corruption_never_loses_a_row(base, codebook, data):
+    bad = base.copy().astype(object)
+    n_cells = data.draw(st.integers(1, 15))
+    junk = st.one_of(st.text(max_size=6), st.integers(-10**9, 10**9).map(str), st.just(np.nan),
+                     st.sampled_from(["97", "98", "99", "inf", "-inf", "nan", "三", "1.5", ""]))
+    for _ in range(n_cells):
+        r = data.draw(st.integers(0, len(bad) - 1))
+        c = data.draw(st.sampled_from(list(bad.columns)))
+        bad.iat[r, bad.columns.get_loc(c)] = data.draw(junk)
+    if data.draw(st.booleans()):
+        bad = pd.concat([bad, bad.iloc[[data.draw(st.integers(0, len(bad) - 1))]]])
+        bad.index = range(2, len(bad) + 2)
+    try:
+        rep = validate(bad, codebook)
+    except evalkit.ValidationError as exc:  # only file-level problems may raise
+        assert "missing" in str(exc)
+        return
+    assert rep.n_valid + rep.n_quarantined == len(bad)
+    assert set(rep.valid.index).isdisjoint(rep.quarantined.index)
+    assert set(rep.quarantined.index) == set(rep.problems["row"].dropna())
