@@ -102,7 +102,7 @@ def _prepare(
             f"{'is' if len(bad) == 1 else 'are'} {df[bad[0]].dtype}. Convert the answer codes first, "
             "e.g. df[col] = pd.to_numeric(df[col], errors='coerce') after mapping labels to codes."
         )
-    X = df.to_numpy(dtype="float64", na_value=np.nan)
+    X = np.array(df.to_numpy(dtype="float64", na_value=np.nan), dtype="float64", copy=True)
     if X.size and np.isinf(X).any():
         j = int(np.where(np.isinf(X).any(axis=0))[0][0])
         raise EvalkitError(f"{func}: item {names[j]!r} contains infinite values; recode them as missing (NaN).")
@@ -322,8 +322,10 @@ def cronbach_alpha(
     Here **n is the number of respondents who answered at least one item** (pairwise) or
     every item (listwise). psych and pingouin use ``nrow(x)``, which also counts rows
     with no answer at all; the two agree whenever no row is entirely missing.
-    Under listwise deletion pingouin drops incomplete rows first (n = complete rows,
-    as here) while psych still passes ``nrow(x)`` to ``alpha.ci``.
+    Under listwise deletion both psych (``use="complete.obs"``) and pingouin
+    (``nan_policy="listwise"``) still pass ``nrow(x)``, incomplete rows included, to the
+    Feldt interval; evalkit uses the complete rows actually analysed, so its listwise
+    interval is wider (and honest about the data used) while alpha itself is identical.
 
     Examples
     --------
@@ -338,6 +340,11 @@ def cronbach_alpha(
         raise EvalkitError(f"ci={ci!r} must be a confidence level strictly between 0 and 1, e.g. 0.95.")
     X, names, _ = _prepare(items, "cronbach_alpha", reverse, item_min, item_max)
     C, n, _ = _covariance(X, method)
+    if n < 2:
+        raise EstimationError(
+            f"cronbach_alpha: {n} respondent(s) {'answered every item' if method == 'listwise' else 'answered'}; "
+            "alpha needs at least 2" + (" (try method='pairwise')." if method == "listwise" else ".")
+        )
     bad = _degenerate(C)
     if bad.any() and delete:
         dropped = [names[j] for j in np.where(bad)[0]]
@@ -523,8 +530,14 @@ def _ml_one_factor(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool]:
     lam = np.sqrt(psi) * V[:, -1] * math.sqrt(max(w[-1] - 1.0, 0.0))
     if lam.sum() < 0:
         lam = -lam
-    heywood = bool(np.any(psi <= _PSI_LOWER * (1 + 1e-6)))
-    return lam, psi, bool(res.success), heywood
+    at_low = psi <= _PSI_LOWER * (1 + 1e-6)
+    heywood = bool(np.any(at_low))
+    # L-BFGS-B may stop in its line search at an exact optimum (F = 0 for a perfectly fitting
+    # matrix); judge convergence by the projected gradient as well as by its own flag.
+    g = jac(psi)
+    g[(at_low & (g > 0)) | ((psi >= 1.0 - 1e-9) & (g < 0))] = 0.0
+    converged = bool(res.success) or float(np.max(np.abs(g))) < 1e-5
+    return lam, psi, converged, heywood
 
 
 def _fit_one_factor(C: np.ndarray, names: list[str], func: str):
