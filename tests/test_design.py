@@ -1,0 +1,449 @@
+"""Tests of evalkit.design: survey designs, domain estimation, raking.
+
+Reference values come from R's survey package (Lumley) as published in
+``tests/api.Rout.save`` / ``example(api)`` and ``example(rake)`` (listed in
+shared/reference/README.md); data ``tests/data/apistrat.csv``, ``apiclus1.csv`` are R's
+``data(api)``. Peer checks use samplics 0.6 ``TaylorEstimator``.
+"""
+from __future__ import annotations
+
+import doctest
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import evalkit.design as design_module
+from evalkit.design import SurveyDesign
+from evalkit.errors import ConvergenceWarning, DesignError, EvalkitError, LonelyPSUWarning
+
+DATA = Path(__file__).parent / "data"
+POP_STYPE = {"E": 4421, "H": 755, "M": 1018}  # R example(rake): pop.types
+POP_SCHWIDE = {"No": 1072, "Yes": 5122}  # R example(rake): pop.schwide
+
+
+@pytest.fixture(scope="module")
+def apistrat() -> pd.DataFrame:
+    return pd.read_csv(DATA / "apistrat.csv")
+
+
+@pytest.fixture(scope="module")
+def apiclus1() -> pd.DataFrame:
+    return pd.read_csv(DATA / "apiclus1.csv")
+
+
+@pytest.fixture(scope="module")
+def dstrat(apistrat) -> SurveyDesign:
+    return SurveyDesign(apistrat, weight="pw", strata="stype", fpc="fpc")
+
+
+@pytest.fixture(scope="module")
+def dclus1(apiclus1) -> SurveyDesign:
+    return SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc")
+
+
+@pytest.fixture(scope="module")
+def dclus1r(dclus1) -> SurveyDesign:
+    return dclus1.rake({"stype": POP_STYPE, "sch.wide": POP_SCHWIDE})
+
+
+def one(frame: pd.DataFrame) -> pd.Series:
+    assert len(frame) == 1
+    return frame.iloc[0]
+
+
+# --------------------------------------------------------------------------------------
+# published R results
+# --------------------------------------------------------------------------------------
+def test_stratified_mean_and_total_match_r(dstrat):
+    m = one(dstrat.mean("api00"))
+    # R: svymean(~api00, dstrat) -> 662.29, SE 9.4089
+    assert round(m.estimate, 2) == 662.29
+    assert round(m.se, 4) == 9.4089
+    t = one(dstrat.total("enroll"))
+    # R: svytotal(~enroll, dstrat, na.rm=TRUE) -> 3687178, SE 114642
+    assert round(t.estimate) == 3687178
+    assert round(t.se) == 114642
+
+
+def test_cluster_mean_and_total_match_r(dclus1):
+    m = one(dclus1.mean("api00"))
+    # R: svymean(~api00, dclus1) -> 644.17, SE 23.542
+    assert round(m.estimate, 2) == 644.17
+    assert round(m.se, 3) == 23.542
+    t = one(dclus1.total("enroll"))
+    # R: svytotal(~enroll, dclus1, na.rm=TRUE) -> 3404940, SE 932235
+    assert round(t.estimate) == 3404940
+    assert round(t.se) == 932235
+
+
+def test_rake_matches_r(dclus1r):
+    m = one(dclus1r.mean("api00"))
+    # R example(rake): dclus1r <- rake(dclus1, list(~stype,~sch.wide), list(pop.types, pop.schwide))
+    # svymean(~api00, dclus1r) -> 641.23, SE 23.704
+    assert round(m.estimate, 2) == 641.23
+    assert round(m.se, 3) == 23.704
+    t = one(dclus1r.total("enroll"))
+    # svytotal(~enroll, dclus1r) -> 3647280, SE 400603
+    assert round(t.estimate) == 3647280
+    assert round(t.se) == 400603
+    info = dclus1r.weighting_info
+    assert info.converged and info.max_rel_error < 1e-8
+    assert set(info.margins.columns) == {"variable", "level", "target", "achieved", "rel_error"}
+
+
+def test_rake_returns_new_design_and_keeps_old(dclus1, dclus1r):
+    assert dclus1.weighting_info is None and not dclus1.is_calibrated
+    assert dclus1r.is_calibrated
+    # the uncalibrated design still gives R's uncalibrated answer
+    assert round(one(dclus1.mean("api00")).se, 3) == 23.542
+    w = dclus1r.weights
+    st = dclus1r.data["stype"].to_numpy()
+    for level, target in POP_STYPE.items():
+        assert w[st == level].sum() == pytest.approx(target, rel=1e-8)  # tol=1e-8
+
+
+def test_raked_totals_of_margin_indicators_have_zero_variance(dclus1r):
+    # Calibration makes the estimated total of every margin level equal its population total
+    # in every sample, so its linearisation variance is 0 (Deville & Sarndal 1992).
+    p = dclus1r.proportion("stype")
+    tot = dclus1r.data.assign(one=1.0)
+    d = dclus1r._replace(_data=tot)  # same design, with a column of ones
+    t = d.total("one", by="stype")
+    assert np.allclose(t.estimate, [POP_STYPE[s] for s in t.stype])
+    assert np.all(t.se < 1e-6 * t.estimate)
+    assert np.allclose(p.estimate, [POP_STYPE[s] / 6194 for s in p.level])
+
+
+# --------------------------------------------------------------------------------------
+# result shape, intervals, deff
+# --------------------------------------------------------------------------------------
+def test_tidy_columns(dstrat):
+    r = dstrat.mean(["api00", "api99"], by=["stype", "sch.wide"])
+    assert list(r.columns) == ["stype", "sch.wide", "variable", "estimate", "se", "ci_low",
+                               "ci_high", "n", "n_eff", "deff"]
+    assert len(r) == 12
+    p = dstrat.proportion("awards", by="stype")
+    assert list(p.columns)[:3] == ["stype", "variable", "level"]
+
+
+def test_confidence_intervals_normal_default_and_design_df(dclus1):
+    m = one(dclus1.mean("api00"))
+    z = stats.norm.ppf(0.975)
+    assert m.ci_low == pytest.approx(m.estimate - z * m.se)
+    assert dclus1.degf == 14  # 15 PSUs, 1 stratum (R: degf(dclus1) = 14)
+    t = one(dclus1.mean("api00", df="design", level=0.9))
+    q = stats.t.ppf(0.95, 14)
+    assert t.ci_high == pytest.approx(m.estimate + q * m.se)
+
+
+def test_deff_is_one_under_simple_random_sampling():
+    # Equal weights, no strata, no clusters: the design variance of a mean is s^2/n
+    # (n/(n-1) * sum (y-ybar)^2 / n^2 = s^2/n), which is the SRS-with-replacement variance.
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"y": rng.normal(size=40), "w": 7.0})
+    r = one(SurveyDesign(df, weight="w").mean("y"))
+    assert r.deff == pytest.approx(1.0)
+    assert r.n_eff == pytest.approx(40.0)
+    assert r.se == pytest.approx(df.y.std(ddof=1) / np.sqrt(40))
+
+
+def test_n_counts_non_missing_y_in_domain(apistrat):
+    df = apistrat.copy()
+    df.loc[df.index[:7], "api00"] = np.nan
+    d = SurveyDesign(df, weight="pw", strata="stype", fpc="fpc")
+    r = d.mean("api00", by="stype")
+    expected = df.dropna(subset=["api00"]).groupby("stype").size()
+    assert dict(zip(r.stype, r.n)) == expected.to_dict()
+
+
+# --------------------------------------------------------------------------------------
+# domain estimation consistency
+# --------------------------------------------------------------------------------------
+def _zeroed_mean_score(design: SurveyDesign, y: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    w = design.weights
+    W = w[inside].sum()
+    ybar = (w * y)[inside].sum() / W
+    return np.where(inside, w * (y - ybar) / W, 0.0)
+
+
+@pytest.mark.parametrize("which", ["dstrat", "dclus1", "dclus1r"])
+def test_by_domain_equals_zeroed_scores_and_subset(request, which):
+    d = request.getfixturevalue(which)
+    r = d.mean("api00", by="stype")
+    y = d.data["api00"].to_numpy(float)
+    for _, row in r.iterrows():
+        inside = (d.data["stype"] == row.stype).to_numpy()
+        v = d.linearized_variance(_zeroed_mean_score(d, y, inside))
+        assert row.se == pytest.approx(np.sqrt(v), rel=1e-10)
+        s = one(d.subset(inside).mean("api00"))
+        assert s.estimate == pytest.approx(row.estimate, rel=1e-12)
+        assert s.se == pytest.approx(row.se, rel=1e-10)
+
+
+def test_domain_se_differs_from_naive_subset_and_redesign(apiclus1, dclus1):
+    # School types split districts (PSUs): in the domain design all 15 PSUs stay (those
+    # without high schools contribute a zero score); re-declaring a design on the high-school
+    # rows alone keeps only their districts, a different (wrong) variance.
+    r = dclus1.mean("api00", by="stype").set_index("stype")
+    high = apiclus1[apiclus1.stype == "H"]
+    assert high.dnum.nunique() < apiclus1.dnum.nunique()
+    naive = one(SurveyDesign(high, weight="pw", psu="dnum", fpc="fpc").mean("api00"))
+    assert naive.estimate == pytest.approx(r.loc["H", "estimate"])
+    assert abs(naive.se - r.loc["H", "se"]) > 0.02 * r.loc["H", "se"]  # 39.45 vs 38.02
+    # for a total the 7 districts without high schools (PSU total 0) matter much more
+    t = dclus1.total("enroll", by="stype").set_index("stype")
+    naive_t = one(SurveyDesign(high, weight="pw", psu="dnum", fpc="fpc").total("enroll"))
+    assert naive_t.estimate == pytest.approx(t.loc["H", "estimate"])
+    assert abs(naive_t.se - t.loc["H", "se"]) > 0.1 * t.loc["H", "se"]  # 190,846 vs 226,717
+
+
+def test_missing_y_is_a_domain_not_dropped_rows(apiclus1):
+    df = apiclus1.copy()
+    first_district = df.dnum.iloc[0]
+    df.loc[df.dnum == first_district, "api00"] = np.nan  # a whole PSU missing
+    d = SurveyDesign(df, weight="pw", psu="dnum", fpc="fpc")
+    r = one(d.mean("api00"))
+    s = one(d.subset(df.api00.notna().to_numpy()).mean("api00"))
+    assert r.se == pytest.approx(s.se, rel=1e-12)
+    # dropping the rows would leave 14 PSUs and a different variance
+    dropped = one(SurveyDesign(df.dropna(subset=["api00"]), weight="pw", psu="dnum",
+                               fpc="fpc").mean("api00"))
+    assert not np.isclose(dropped.se, r.se, rtol=1e-6)
+
+
+def test_proportion_of_binary_equals_mean_of_indicator(dstrat, apistrat):
+    p = dstrat.proportion("awards", by="stype")
+    p = p[p.level == "Yes"].reset_index(drop=True)
+    d2 = dstrat._replace(_data=apistrat.assign(aw=(apistrat.awards == "Yes").astype(float)))
+    m = d2.mean("aw", by="stype")
+    for col in ["estimate", "se", "deff", "n"]:
+        assert np.allclose(p[col].to_numpy(float), m[col].to_numpy(float), rtol=1e-12)
+
+
+def test_total_by_domain_sums_to_overall_total(dstrat):
+    by = dstrat.total("enroll", by="stype")
+    assert by.estimate.sum() == pytest.approx(one(dstrat.total("enroll")).estimate)
+
+
+# --------------------------------------------------------------------------------------
+# peer: samplics TaylorEstimator
+# --------------------------------------------------------------------------------------
+def _random_design_data(seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for h in range(6):
+        for j in range(int(rng.integers(3, 9))):
+            u = rng.normal()
+            for _ in range(int(rng.integers(3, 25))):
+                rows.append((f"s{h}", f"s{h}-p{j}", 1 + rng.gamma(2.0, 10.0),
+                             50 + 5 * u + rng.normal(0, 10), int(rng.integers(0, 5)),
+                             rng.choice(["a", "b", "c"])))
+    df = pd.DataFrame(rows, columns=["st", "psu", "w", "y", "dom", "cat"])
+    n_h = df.groupby("st").psu.nunique()
+    df["N"] = df.st.map(n_h * 4)  # population PSUs per stratum (our fpc= convention)
+    return df, n_h
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_agrees_with_samplics(seed):
+    samplics = pytest.importorskip("samplics")
+    from samplics.estimation import TaylorEstimator
+    from samplics.utils.types import PopParam
+
+    df, n_h = _random_design_data(seed)
+    d = SurveyDesign(df, weight="w", strata="st", psu="psu", fpc="N")
+    # samplics' fpc= is the *factor* (1 - n_h/N_h) per stratum multiplying the stratum
+    # variance, not N_h; its domain= zeroes scores outside the domain and keeps every PSU
+    # of the stratum (like R and evalkit), while its by= would re-declare the design per
+    # group, so domain= is the like-for-like comparison. SEs only: samplics' intervals
+    # use t with #PSU-#strata df (our df="design") and logit intervals for proportions.
+    fpc = {s: 1 - n_h[s] / (4 * n_h[s]) for s in n_h.index}
+    for param, ours in [(PopParam.mean, d.mean("y", by="dom")),
+                        (PopParam.total, d.total("y", by="dom"))]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = TaylorEstimator(param)
+            est.estimate(y=df.y, samp_weight=df.w, stratum=df.st, psu=df.psu, domain=df.dom,
+                         fpc=fpc)
+        keys = sorted(est.stderror)
+        assert list(ours.dom) == keys
+        assert np.allclose(ours.estimate, [est.point_est[k] for k in keys], rtol=0, atol=1e-8)
+        assert np.allclose(ours.se, [est.stderror[k] for k in keys], rtol=0, atol=1e-8)
+        if param is PopParam.mean:
+            ci = d.mean("y", by="dom", df="design")
+            assert np.allclose(ci.ci_low, [est.lower_ci[k] for k in keys], atol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = TaylorEstimator(PopParam.prop)
+        est.estimate(y=df.cat, samp_weight=df.w, stratum=df.st, psu=df.psu, domain=df.dom,
+                     fpc=fpc)
+    ours = d.proportion("cat", by="dom")
+    theirs = [est.stderror[k][lev] for k, lev in zip(ours.dom, ours.level)]
+    assert np.allclose(ours.se, theirs, rtol=0, atol=1e-8)
+
+
+# --------------------------------------------------------------------------------------
+# lonely PSUs
+# --------------------------------------------------------------------------------------
+def _lonely_data() -> pd.DataFrame:
+    # stratum "a": PSUs 1, 2 ; stratum "b": a single PSU 3
+    return pd.DataFrame({
+        "st": ["a", "a", "a", "a", "b", "b"],
+        "psu": [1, 1, 2, 2, 3, 3],
+        "w": [2.0, 2.0, 3.0, 3.0, 1.0, 1.0],
+        "y": [1.0, 2.0, 4.0, 3.0, 10.0, 12.0],
+    })
+
+
+def test_lonely_psu_warns_and_adjust_formula():
+    df = _lonely_data()
+    with pytest.warns(LonelyPSUWarning, match="'b'"):
+        d = SurveyDesign(df, weight="w", strata="st", psu="psu")
+    assert d.lonely_strata == ["b"]
+    r = one(d.total("y"))
+    # hand computation: PSU totals of w*y: psu1 = 6, psu2 = 21, psu3 = 22.
+    # stratum a: 2/1 * ((6-13.5)^2 + (21-13.5)^2) = 225; stratum b (adjust, centred at 0): 22^2
+    assert r.se == pytest.approx(np.sqrt(225 + 22 ** 2))
+    with pytest.warns(LonelyPSUWarning):
+        rem = SurveyDesign(df, weight="w", strata="st", psu="psu", lonely_psu="remove")
+    assert one(rem.total("y")).se == pytest.approx(15.0)  # sqrt(225)
+    with pytest.warns(LonelyPSUWarning):
+        avg = SurveyDesign(df, weight="w", strata="st", psu="psu", lonely_psu="average")
+    assert one(avg.total("y")).se == pytest.approx(np.sqrt(225 * 2 / 1))  # 2 strata, 1 ok
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # certainty: no warning, contributes 0
+        cert = SurveyDesign(df, weight="w", strata="st", psu="psu", lonely_psu="certainty")
+    assert one(cert.total("y")).se == pytest.approx(15.0)
+
+
+def test_lonely_psu_fail_raises():
+    with pytest.raises(DesignError, match="single PSU"):
+        SurveyDesign(_lonely_data(), weight="w", strata="st", psu="psu", lonely_psu="fail")
+
+
+def test_census_stratum_is_not_lonely():
+    df = _lonely_data().assign(N=[10, 10, 10, 10, 1, 1])  # stratum b fully sampled
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = SurveyDesign(df, weight="w", strata="st", psu="psu", fpc="N")
+    # only stratum a, times (1 - 2/10)
+    assert one(d.total("y")).se == pytest.approx(np.sqrt(0.8 * 225))
+
+
+def test_bad_lonely_choice():
+    with pytest.raises(EvalkitError, match="lonely_psu"):
+        SurveyDesign(_lonely_data(), weight="w", lonely_psu="drop")
+
+
+# --------------------------------------------------------------------------------------
+# construction errors and immutability
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, expected", [(np.nan, "nan"), (np.inf, "inf"), (0.0, "0.0"),
+                                           (-2.5, "-2.5")])
+def test_invalid_weights_name_row_and_value(apistrat, bad, expected):
+    df = apistrat.copy()
+    df.loc[df.index[5], "pw"] = bad
+    with pytest.raises(DesignError, match=rf"row 5 \(position 5\): {expected}"):
+        SurveyDesign(df, weight="pw", strata="stype")
+
+
+@pytest.mark.parametrize("arg", ["weight", "strata", "psu", "fpc"])
+def test_missing_columns(apistrat, arg):
+    kwargs = {"weight": "pw", arg: "no_such_column"}
+    with pytest.raises(DesignError, match="no_such_column"):
+        SurveyDesign(apistrat, **kwargs)
+
+
+def test_fpc_errors(apistrat):
+    df = apistrat.copy()
+    df.loc[df.index[0], "fpc"] = 4000
+    with pytest.raises(DesignError, match="varies within stratum"):
+        SurveyDesign(df, weight="pw", strata="stype", fpc="fpc")
+    with pytest.raises(DesignError, match="sampling fraction"):
+        SurveyDesign(apistrat.assign(f=0.05), weight="pw", strata="stype", fpc="f")
+
+
+def test_psu_not_nested(apiclus1):
+    with pytest.raises(DesignError, match="nest=True"):
+        SurveyDesign(apiclus1, weight="pw", strata="stype", psu="dnum")
+    d = SurveyDesign(apiclus1, weight="pw", strata="stype", psu="dnum", nest=True)
+    assert d.n_psu > apiclus1.dnum.nunique()
+
+
+def test_non_numeric_y_and_missing_strata(dstrat, apistrat):
+    with pytest.raises(DesignError, match="proportion"):
+        dstrat.mean("sch.wide")
+    df = apistrat.copy()
+    df.loc[df.index[3], "stype"] = None
+    with pytest.raises(DesignError, match="strata column 'stype' has 1 missing"):
+        SurveyDesign(df, weight="pw", strata="stype")
+
+
+def test_design_is_immutable_and_copies_data(apistrat):
+    df = apistrat.copy()
+    d = SurveyDesign(df, weight="pw", strata="stype", fpc="fpc")
+    before = one(d.mean("api00")).estimate
+    df.loc[:, "api00"] = 0
+    assert one(d.mean("api00")).estimate == before
+    with pytest.raises(AttributeError):
+        d.weight = "x"  # type: ignore[misc]
+    got = d.data
+    got["api00"] = 0
+    assert one(d.mean("api00")).estimate == before
+
+
+# --------------------------------------------------------------------------------------
+# raking errors, convergence, trimming
+# --------------------------------------------------------------------------------------
+def test_rake_errors(dclus1, apiclus1):
+    with pytest.raises(DesignError, match="empty cell"):
+        dclus1.rake({"stype": {**POP_STYPE, "X": 10}})
+    with pytest.raises(DesignError, match="absent from the margins"):
+        dclus1.rake({"stype": {"E": 4421, "H": 755}})
+    with pytest.raises(DesignError, match="finite number > 0"):
+        dclus1.rake({"stype": {"E": 4421, "H": 0, "M": 1018}})
+    with pytest.raises(DesignError, match="impossible margins"):
+        dclus1.rake({"stype": POP_STYPE, "sch.wide": {"No": 1072, "Yes": 6000}})
+    with pytest.raises(DesignError, match="not a column"):
+        dclus1.rake({"nope": {"a": 1}})
+    with pytest.raises(DesignError, match="zero or negative weights"):
+        dclus1.rake({"stype": POP_STYPE}, trim=(0.0, 3.0))
+    with pytest.raises(DesignError, match="subset"):
+        dclus1.subset((apiclus1.stype == "E").to_numpy()).rake({"stype": POP_STYPE})
+
+
+def test_rake_convergence_warning(dclus1):
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        d = dclus1.rake({"stype": POP_STYPE, "sch.wide": POP_SCHWIDE}, max_iter=1)
+    assert not d.weighting_info.converged and d.weighting_info.iterations == 1
+
+
+def test_rake_trim_respects_bounds(dclus1):
+    d = dclus1.rake({"stype": POP_STYPE, "sch.wide": POP_SCHWIDE}, trim=(0.5, 1.9),
+                    max_iter=500)
+    info = d.weighting_info
+    g = d.weights / dclus1.weights
+    assert g.min() >= 0.5 - 1e-12 and g.max() <= 1.9 + 1e-12
+    assert info.converged and info.max_rel_error < 1e-8
+    assert info.g_max <= 1.9 + 1e-12
+
+
+def test_rake_unequal_weights_by_domain_consistent(dstrat):
+    # stratified design has unequal weights: check the fast by-domain path against the
+    # generic dense residualisation of linearized_variance
+    d = dstrat.rake({"sch.wide": {"No": 1100, "Yes": 5094}, "awards": {"No": 2300, "Yes": 3894}})
+    r = d.mean("api00", by="stype")
+    y = d.data["api00"].to_numpy(float)
+    for _, row in r.iterrows():
+        inside = (d.data["stype"] == row.stype).to_numpy()
+        v = d.linearized_variance(_zeroed_mean_score(d, y, inside))
+        assert row.se == pytest.approx(np.sqrt(v), rel=1e-9)
+
+
+def test_module_examples_run():
+    failures, _ = doctest.testmod(design_module)
+    assert failures == 0
