@@ -51,6 +51,12 @@ _TRIM_LEVEL = 0.995          # DRDID's default trim.level for the propensity sco
 _EPS = np.finfo(float).eps
 _ZERO_SE = np.sqrt(_EPS) * 10  # R did: se <= sqrt(.Machine$double.eps)*10 -> NA
 _IQR_NORM = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
+#: Sign of the pre-period outcome-regression estimation effect in the DR repeated
+#: cross-section influence function. R's DRDID::drdid_rc (every released version we
+#: checked) uses ``inf.treat.or.post + inf.treat.or.pre`` (and the same for the control
+#: part); csdid and the Python drdid port use ``-``. evalkit matches R (+1); the
+#: difference only moves the analytic SE of method="dr" with panel=False.
+_DRDID_RC_PRE_OR_SIGN = 1.0
 
 
 class DroppedUnitsWarning(EvalkitWarning):
@@ -108,18 +114,26 @@ def _logit(X: np.ndarray, D: np.ndarray, w: np.ndarray, where: str) -> np.ndarra
     return 1.0 / (1.0 + np.exp(-(X @ beta)))
 
 
-def _ps_lin_rep(X, D, w, ps):
-    """n x k asymptotic linear representation of the logit coefficients (score %*% Hessian)."""
+def _ps_lin_rep_times(X, D, w, ps, M):
+    """(score.ps %*% Hessian.ps) %*% M: the logit's asymptotic linear representation times M."""
     n = len(D)
     W = ps * (1 - ps) * w
+    if _is_intercept_only(X):
+        return (w * (D - ps)) * (n * M[0] / W.sum())
     XtWX = (X * W[:, None]).T @ X
-    hess = np.linalg.inv(XtWX) * n
-    return (X * (w * (D - ps))[:, None]) @ hess
+    return (w * (D - ps)) * (X @ (np.linalg.solve(XtWX, M) * n))
 
 
 def _ols_lin_rep_times(X, resid, wsel, M):
     """(wsel*resid*X) %*% solve(X' wsel X / n) %*% M, computed without the n x k matrix."""
     n = X.shape[0]
+    if _is_intercept_only(X):
+        xpx = wsel.sum() / n
+        if xpx <= 0:
+            raise EstimationError("The outcome regression has no observations with positive weight.")
+        v = np.asarray(M) / xpx
+        r = wsel * resid
+        return (r[:, None] if v.ndim == 2 else r) * v[0]
     XpX = (X * wsel[:, None]).T @ X / n
     if 1.0 / np.linalg.cond(XpX, 1) < _EPS:
         raise EstimationError("The outcome-regression design matrix is singular; remove "
@@ -159,14 +173,14 @@ def _drdid_panel(y1, y0, D, X, w, where):
     eta_c = dr_cont.mean() / mwc
     att = eta_t - eta_c
     wols = w * (1 - D)
-    M1 = (w_treat[:, None] * X).mean(axis=0)
-    M3 = (w_cont[:, None] * X).mean(axis=0)
+    M1 = (X.T @ w_treat) / len(X)
+    M3 = (X.T @ w_cont) / len(X)
     # OLS estimation effect for treat (M1) and control (M3) components in one solve
     ols_eff = _ols_lin_rep_times(X, resid, wols, np.column_stack([M1, M3]))
     inf_treat_2 = ols_eff[:, 0] if ols_eff.ndim == 2 else ols_eff
     inf_cont_3 = ols_eff[:, 1] if ols_eff.ndim == 2 else ols_eff
-    M2 = ((w_cont * (resid - eta_c))[:, None] * X).mean(axis=0)
-    inf_cont_2 = _ps_lin_rep(X, D, w, ps) @ M2
+    M2 = (X.T @ (w_cont * (resid - eta_c))) / len(X)
+    inf_cont_2 = _ps_lin_rep_times(X, D, w, ps, M2)
     inf_treat = (dr_treat - w_treat * eta_t - inf_treat_2) / mwt
     inf_control = (dr_cont - w_cont * eta_c + inf_cont_2 - inf_cont_3) / mwc
     return att, inf_treat - inf_control
@@ -187,7 +201,7 @@ def _reg_did_panel(y1, y0, D, X, w, where):
     eta_t = reg_treat.mean() / mwt
     eta_c = reg_cont.mean() / mwt
     att = eta_t - eta_c
-    M1 = (w_cont[:, None] * X).mean(axis=0)
+    M1 = (X.T @ w_cont) / len(X)
     inf_cont_2 = _ols_lin_rep_times(X, dy - out, w * (1 - D), M1)
     inf_treat = (reg_treat - w_treat * eta_t) / mwt
     inf_control = (reg_cont - w_cont * eta_c + inf_cont_2) / mwt
@@ -207,8 +221,8 @@ def _std_ipw_did_panel(y1, y0, D, X, w, where):
     eta_t = att_treat.mean() / mwt
     eta_c = att_cont.mean() / mwc
     att = eta_t - eta_c
-    M2 = ((w_cont * (dy - eta_c))[:, None] * X).mean(axis=0)
-    inf_cont_2 = _ps_lin_rep(X, D, w, ps) @ M2
+    M2 = (X.T @ (w_cont * (dy - eta_c))) / len(X)
+    inf_cont_2 = _ps_lin_rep_times(X, D, w, ps, M2)
     inf_treat = (att_treat - w_treat * eta_t) / mwt
     inf_control = (att_cont - w_cont * eta_c + inf_cont_2) / mwc
     return att, inf_treat - inf_control
@@ -258,26 +272,27 @@ def _drdid_rc(y, post, D, X, w, where):
         msk = sel[key].astype(float)
         return _ols_lin_rep_times(X, y - fits[key], w * msk, Ms)
 
-    asy_ps = _ps_lin_rep(X, D, w, ps)
     inf_treat_pre = eta_treat_pre - w_treat_pre * a_tpre / m["tpre"]
     inf_treat_post = eta_treat_post - w_treat_post * a_tpost / m["tpost"]
-    M1_post = -(w_treat_post[:, None] * post[:, None] * X).mean(axis=0) / m["tpost"]
-    M1_pre = -(w_treat_pre[:, None] * pre[:, None] * X).mean(axis=0) / m["tpre"]
+    M1_post = -(X.T @ (w_treat_post * post)) / len(X) / m["tpost"]
+    M1_pre = -(X.T @ (w_treat_pre * pre)) / len(X) / m["tpre"]
     inf_cont_pre = eta_cont_pre - w_cont_pre * a_cpre / m["cpre"]
     inf_cont_post = eta_cont_post - w_cont_post * a_cpost / m["cpost"]
-    M2_pre = ((w_cont_pre * (r - a_cpre))[:, None] * X).mean(axis=0) / m["cpre"]
-    M2_post = ((w_cont_post * (r - a_cpost))[:, None] * X).mean(axis=0) / m["cpost"]
-    inf_cont_ps = asy_ps @ (M2_post - M2_pre)
-    M3_post = -(w_cont_post[:, None] * post[:, None] * X).mean(axis=0) / m["cpost"]
-    M3_pre = -(w_cont_pre[:, None] * pre[:, None] * X).mean(axis=0) / m["cpre"]
-    mom_post = ((w_d / m["d"] - w_dt1 / m["dt1"])[:, None] * X).mean(axis=0)
-    mom_pre = ((w_d / m["d"] - w_dt0 / m["dt0"])[:, None] * X).mean(axis=0)
+    M2_pre = (X.T @ (w_cont_pre * (r - a_cpre))) / len(X) / m["cpre"]
+    M2_post = (X.T @ (w_cont_post * (r - a_cpost))) / len(X) / m["cpost"]
+    inf_cont_ps = _ps_lin_rep_times(X, D, w, ps, M2_post - M2_pre)
+    M3_post = -(X.T @ (w_cont_post * post)) / len(X) / m["cpost"]
+    M3_pre = -(X.T @ (w_cont_pre * pre)) / len(X) / m["cpre"]
+    mom_post = (X.T @ (w_d / m["d"] - w_dt1 / m["dt1"])) / len(X)
+    mom_pre = (X.T @ (w_d / m["d"] - w_dt0 / m["dt0"])) / len(X)
     post_c = ols_times("c1", np.column_stack([M1_post, M3_post, mom_post]))
     pre_c = ols_times("c0", np.column_stack([M1_pre, M3_pre, mom_pre]))
     post_t = ols_times("t1", mom_post)
     pre_t = ols_times("t0", mom_pre)
-    inf_treat_or = post_c[:, 0] + pre_c[:, 0]
-    inf_cont_or = post_c[:, 1] + pre_c[:, 1]
+    # R DRDID::drdid_rc adds the pre-period OR terms (inf.treat.or.post + inf.treat.or.pre);
+    # the Python ports csdid/drdid subtract them. We follow R (see _DRDID_RC_PRE_OR_SIGN).
+    inf_treat_or = post_c[:, 0] + _DRDID_RC_PRE_OR_SIGN * pre_c[:, 0]
+    inf_cont_or = post_c[:, 1] + _DRDID_RC_PRE_OR_SIGN * pre_c[:, 1]
     inf_or = (post_t - post_c[:, 2]) - (pre_t - pre_c[:, 2])
     inf_treat = inf_treat_post - inf_treat_pre + inf_treat_or
     inf_cont = inf_cont_post - inf_cont_pre + inf_cont_ps + inf_cont_or
@@ -305,7 +320,7 @@ def _reg_did_rc(y, post, D, X, w, where):
     eta_tpost = reg_treat_post.mean() / mtq
     eta_c = reg_cont.mean() / mc
     att = (eta_tpost - eta_tpre) - eta_c
-    M1 = (w_cont[:, None] * X).mean(axis=0)
+    M1 = (X.T @ w_cont) / len(X)
     inf_post = _ols_lin_rep_times(X, y - out_post, w * m1, M1)
     inf_pre = _ols_lin_rep_times(X, y - out_pre, w * m0, M1)
     inf_treat = ((reg_treat_post - w_treat_post * eta_tpost) / mtq
@@ -333,9 +348,9 @@ def _std_ipw_did_rc(y, post, D, X, w, where):
     att = (a_tq - a_tp) - (a_cq - a_cp)
     inf_treat = (e_tq - w_treat_post * a_tq / mtq) - (e_tp - w_treat_pre * a_tp / mtp)
     inf_cont = (e_cq - w_cont_post * a_cq / mcq) - (e_cp - w_cont_pre * a_cp / mcp)
-    M2_pre = ((w_cont_pre * (y - a_cp))[:, None] * X).mean(axis=0) / mcp
-    M2_post = ((w_cont_post * (y - a_cq))[:, None] * X).mean(axis=0) / mcq
-    inf_cont = inf_cont + _ps_lin_rep(X, D, w, ps) @ (M2_post - M2_pre)
+    M2_pre = (X.T @ (w_cont_pre * (y - a_cp))) / len(X) / mcp
+    M2_post = (X.T @ (w_cont_post * (y - a_cq))) / len(X) / mcq
+    inf_cont = inf_cont + _ps_lin_rep_times(X, D, w, ps, M2_post - M2_pre)
     return att, inf_treat - inf_cont
 
 
