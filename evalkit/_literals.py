@@ -41,3 +41,7 @@ DidMethod = Literal["dr", "reg", "ipw"]
 DidBasePeriod = Literal["varying", "universal"]
 #: Aggregation of ATT(g, t) (R ``aggte``'s ``type``).
 DidAggregation = Literal["simple", "group", "dynamic", "calendar"]
+
+# --- fonts.py / plots.py --------------------------------------------------
+#: Label language of figures and reports.
+Language = Literal["zh", "en"]

@@ -1,0 +1,129 @@
+"""Plot functions: Axes in, Axes out; what is drawn is what the tidy frame says."""
+import io
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
+
+from evalkit import fonts, plots  # noqa: E402
+from evalkit.errors import EvalkitError  # noqa: E402
+
+PROGRAMME = ["anning", "shenghong", "xingsheng", "mingyue", "shengxing", "heping", "yangmiao"]
+COMPARISON = ["wenyuan", "qingfeng", "huimin", "zhenhua", "fengyuan", "lijia", "haojia"]
+
+
+@pytest.fixture(autouse=True)
+def _english_then_close():
+    fonts.set_language("en")
+    yield
+    fonts.set_language("zh")
+    plt.close("all")
+
+
+def _table(seed=1):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cid in PROGRAMME + COMPARISON:
+        for wave in (2014, 2015, 2016, 2017):
+            est = 50 + rng.normal(0, 5)
+            rows.append({"indicator": "who5", "community_id": cid, "wave": wave, "estimate": est,
+                         "se": 2.0, "ci_low": est - 3.92, "ci_high": est + 3.92})
+    return pd.DataFrame(rows)
+
+
+def _no_missing_glyphs(ax):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ax.figure.savefig(io.BytesIO(), format="png")
+    return not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_indicator_plot_one_bar_per_community_and_wave():
+    tab = _table()
+    ax = plots.indicator_plot(tab)
+    assert isinstance(ax, matplotlib.axes.Axes)
+    bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(bars) == 14 * 4
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:7] == [fonts.label(c) for c in PROGRAMME]  # programme first, registry order
+    assert set(labels[7:]) == {fonts.label(c) for c in COMPARISON}
+    # the error bar of anning 2014 spans exactly its CI
+    segs = np.concatenate([b.get_segments() for b in bars])
+    r = tab.iloc[0]
+    assert any(np.isclose(s[0][1], r.ci_low) and np.isclose(s[1][1], r.ci_high) for s in segs)
+    assert _no_missing_glyphs(ax)
+
+
+def test_indicator_plot_asks_which_indicator():
+    tab = pd.concat([_table(), _table(2).assign(indicator="ucla3")])
+    with pytest.raises(EvalkitError, match="indicator="):
+        plots.indicator_plot(tab)
+    fig, ax = plt.subplots()
+    assert plots.indicator_plot(tab, "ucla3", ax=ax) is ax
+
+
+def test_event_study_pointwise_and_uniform_bands():
+    es = pd.DataFrame({"event_time": [-2, -1, 0, 1, 2], "att": [0.01, -0.02, 0.3, 0.4, 0.5],
+                       "se": [0.05, 0.05, 0.06, 0.07, 0.1], "crit_value": 2.7, "band": "uniform"})
+    ax = plots.event_study_plot(es)
+    lines = [c for c in ax.collections if isinstance(c, LineCollection)]
+    half = sorted({round(abs(s[1][1] - s[0][1]) / 2, 6) for lc in lines for s in lc.get_segments()})
+    z = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
+    expected = sorted({round(v, 6) for se in es["se"] for v in (z * se, 2.7 * se)})
+    assert half == expected
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-2", "-1", "0", "1", "2"]
+
+
+def test_forest_plot_with_truth():
+    tab = pd.DataFrame({"community_id": PROGRAMME, "estimate": np.linspace(-0.1, 0.6, 7),
+                        "ci_low": np.linspace(-0.3, 0.4, 7), "ci_high": np.linspace(0.1, 0.8, 7),
+                        "truth": np.linspace(0, 0.5, 7)})
+    ax = plots.forest_plot(tab, truth_col="truth")
+    yl = [t.get_text() for t in ax.get_yticklabels()]
+    assert yl == [fonts.label(c) for c in PROGRAMME]  # first row on top (y = 6 ... 0)
+    assert [t.get_position()[1] for t in ax.get_yticklabels()] == list(range(6, -1, -1))
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert len(diamonds) == 1
+    np.testing.assert_allclose(diamonds[0].get_xdata(), tab["truth"])
+    # each community keeps its colour from fonts.community_colors
+    dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert [matplotlib.colors.to_hex(d.get_color()).upper() for d in dots] == \
+        [fonts.community_color(c).upper() for c in PROGRAMME]
+
+
+def test_trend_plot_baseline_and_comparison():
+    tab = _table()
+    pooled = tab[tab["community_id"].isin(COMPARISON)].groupby("wave", as_index=False)[
+        ["estimate", "ci_low", "ci_high"]].mean().assign(community_id="comparison", indicator="who5")
+    ax = plots.trend_plot(pd.concat([tab, pooled]), "mingyue")
+    base = tab[(tab.community_id == "mingyue") & (tab.wave == 2014)]["estimate"].iloc[0]
+    hlines = [ln for ln in ax.lines if ln.get_linestyle() == ":" and len(set(ln.get_ydata())) == 1]
+    assert any(np.isclose(ln.get_ydata()[0], base) for ln in hlines)
+    vlines = [ln for ln in ax.lines if ln.get_linestyle() == ":" and len(set(ln.get_xdata())) == 1]
+    assert [ln.get_xdata()[0] for ln in vlines] == [2014.5]  # mingyue started in 2015 (registry)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Mingyue" in legend and "comparison" in legend
+    with pytest.raises(EvalkitError, match="'nowhere'"):
+        plots.trend_plot(tab, "nowhere")
+
+
+@pytest.mark.skipif(fonts.find_cjk_font() is None, reason="no CJK font installed")
+def test_chinese_labels_in_plots():
+    fonts.set_language("zh")
+    ax = plots.indicator_plot(_table())
+    assert fonts.label("anning") in [t.get_text() for t in ax.get_xticklabels()]
+    assert _no_missing_glyphs(ax)
+
+
+def test_reliability_plot_flags_low_alpha():
+    rel = pd.DataFrame({"scale": ["who5", "ucla3"], "alpha": [0.85, 0.6],
+                        "ci_low": [0.83, 0.55], "ci_high": [0.87, 0.65]})
+    ax = plots.reliability_plot(rel)
+    cols = ax.collections[-1].get_facecolors()
+    assert matplotlib.colors.to_hex(cols[1]).upper() == "#D55E00"
