@@ -860,6 +860,11 @@ def _require_columns(data: pd.DataFrame, cols: dict[str, str | None]):
                                   f"are {list(data.columns)[:20]}.")
 
 
+def _show(values) -> str:
+    """Comma-separated plain values (numpy scalars shown as Python ones)."""
+    return ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in values)
+
+
 def _numeric(data, col, role):
     if not (pd.api.types.is_numeric_dtype(data[col]) and not pd.api.types.is_bool_dtype(data[col])):
         raise EstimationError(f"The {role} variable {col!r} must be numeric. Please convert it.")
@@ -1051,20 +1056,20 @@ def att_gt(
         counts = np.bincount(code, minlength=nU * T).reshape(nU, T)
         if (counts > 1).any():
             dup = uniq[np.flatnonzero((counts > 1).any(axis=1))[:5]]
-            raise EstimationError(f"Units appear more than once in a period (e.g. {unit}={list(dup)}); "
+            raise EstimationError(f"Units appear more than once in a period (e.g. {unit}={_show(dup)}); "
                                   f"panel data need one row per {unit!r} and {time!r}.")
         if (counts == 0).any():
             miss_units = np.flatnonzero((counts == 0).any(axis=1))
             examples = []
             for u in miss_units[:5]:
                 mp = periods[counts[u] == 0]
-                examples.append(f"{uniq[u]!r} (missing {', '.join(f'{p:g}' for p in mp)})")
+                examples.append(f"{_show([uniq[u]])} (missing {', '.join(f'{p:g}' for p in mp)})")
             raise EstimationError(
                 f"The panel is unbalanced: {len(miss_units)} of {nU} units are not observed in every "
                 f"period, e.g. {unit}={'; '.join(examples)}. R did would silently drop them; evalkit "
-                "does not. Balance the panel first (keep units observed in all periods, e.g. "
-                "df.groupby(unit).filter(lambda d: len(d) == n_periods)) or pass panel=False to "
-                "treat the rows as repeated cross-sections.")
+                f"does not. Balance the panel first (keep units observed in all periods, e.g. "
+                f"df.groupby({unit!r}).filter(lambda d: d[{time!r}].nunique() == {T})) or pass "
+                "panel=False to treat the rows as repeated cross-sections.")
 
         def unit_matrix(v):
             out = np.empty(nU * T)
@@ -1075,7 +1080,7 @@ def att_gt(
         if not (Gm == Gm[:, :1]).all():
             u = uniq[np.flatnonzero(~(Gm == Gm[:, :1]).all(axis=1))[:5]]
             raise EstimationError(f"The group column {group!r} changes over time within units "
-                                  f"{list(u)}; it must be the unit's first treated period in every row.")
+                                  f"{_show(u)}; it must be the unit's first treated period in every row.")
         Gu = Gm[:, 0]
         Ymat = unit_matrix(vals[y])
         if weight is not None:
@@ -1083,7 +1088,7 @@ def att_gt(
             if not (Wm == Wm[:, :1]).all():
                 u = uniq[np.flatnonzero(~(Wm == Wm[:, :1]).all(axis=1))[:5]]
                 raise EstimationError(f"The weight column {weight!r} varies over time within units "
-                                      f"{list(u)}; panel weights must be time-invariant.")
+                                      f"{_show(u)}; panel weights must be time-invariant.")
             Wu = Wm[:, 0]
         else:
             Wu = np.ones(nU)
@@ -1097,7 +1102,7 @@ def att_gt(
             if not (Cm == Cm[:, :1]).all():
                 u = uniq[np.flatnonzero(~(Cm == Cm[:, :1]).all(axis=1))[:5]]
                 raise EstimationError(f"The cluster column {cluster!r} varies over time within units "
-                                      f"{list(u)}; clusters must be time-invariant.")
+                                      f"{_show(u)}; clusters must be time-invariant.")
             if cluster != unit:
                 cl_codes = pd.factorize(Cm[:, 0])[0]
         n = nU
