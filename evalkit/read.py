@@ -91,10 +91,11 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.Dat
     body = table.iloc[1:].copy()
     body.columns = cols
     # keep rows that have any content; count fully blank lines so nothing disappears unseen
-    blank = (body == "").all(axis=1)
+    body = body.replace("", np.nan)
+    blank = body.isna().all(axis=1)
     body = body[~blank]
     meta = {"encoding": enc, "separator": sep, "blank_lines_skipped": int(blank.sum())}
-    return body.replace("", np.nan), meta
+    return body, meta
 
 
 def _read_excel(path: Path, sheet) -> tuple[pd.DataFrame, dict]:

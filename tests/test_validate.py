@@ -133,7 +133,7 @@ def test_strict_mode_lists_problems_readably(codebook):
     assert len(exc.value.problems) > 3
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_corruption_never_loses_a_row(base, codebook, data):
     bad = base.copy().astype(object)
