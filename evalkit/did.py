@@ -975,8 +975,9 @@ def att_gt(
     ...                    "g": np.repeat(g, 4)})
     >>> df["y"] = rng.normal(size=len(df)) + 1.0 * ((df.g > 0) & (df.year >= df.g))
     >>> res = att_gt(df, y="y", group="g", time="year", unit="id")
-    >>> round(res.aggregate("simple").overall_att, 1)
-    1.0
+    >>> agg = res.aggregate("simple")      # planted effect: 1.0
+    >>> round(agg.overall_att, 2), round(agg.overall_se, 2)
+    (1.06, 0.12)
     """
     control = check_choice(control, DidControl, "control")
     method = check_choice(method, DidMethod, "method")
