@@ -468,6 +468,9 @@ def test_reliability_with_duck_typed_codebook(bfi):
     whole = reliability(bfi, cb)
     # R: psych::alpha(bfi[1:5], keys = c("A1")) -> raw_alpha 0.7030 (reference README)
     assert whole["alpha"].iloc[0] == pytest.approx(0.7030, abs=5e-5)
+    # a dict spec per scale works the same way
+    as_dict = {"agree": {"items": A_ITEMS, "reverse_items": ["A1"], "item_min": 1, "item_max": 6}}
+    assert reliability(bfi, as_dict)["alpha"].iloc[0] == pytest.approx(whole["alpha"].iloc[0], abs=1e-13)
     # a plain mapping of scale objects works too; their ranges are checked
     bad = SimpleNamespace(items=tuple(A_ITEMS), reverse_items=("A1",), item_min=1.0, item_max=5.0)
     with pytest.raises(EvalkitError, match="outside the answer range"):
@@ -515,3 +518,15 @@ def test_reliability_missing_group_values_form_their_own_group(bfi):
 def test_docstring_examples_run():
     res = doctest.testmod(reliability_module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_heywood_case_warns_and_is_noted():
+    # Three items with r12 = r13 = 0.9, r23 = 0.5: the one-factor solution needs
+    # lambda_1^2 = r12 * r13 / r23 = 1.62 > 1 (hand computation), so uniqueness 1 hits its bound.
+    R = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, 0.5], [0.9, 0.5, 1.0]])
+    df = _exact_cov_data(R, n=200, seed=4)
+    with pytest.warns(ReliabilityWarning, match=r"Heywood case: uniqueness of \['x1'\]"):
+        fit = one_factor(df)
+    assert fit["std_uniqueness"].iloc[0] == pytest.approx(0.005, abs=1e-9)
+    out = reliability(df, {"s": ["x1", "x2", "x3"]})
+    assert "Heywood" in out["note"].iloc[0] and np.isfinite(out["omega_total"].iloc[0])
