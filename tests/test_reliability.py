@@ -521,9 +521,9 @@ def test_docstring_examples_run():
 
 
 def test_heywood_case_warns_and_is_noted():
-    # Three items with r12 = r13 = 0.9, r23 = 0.5: the one-factor solution needs
-    # lambda_1^2 = r12 * r13 / r23 = 1.62 > 1 (hand computation), so uniqueness 1 hits its bound.
-    R = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, 0.5], [0.9, 0.5, 1.0]])
+    # Three items with r12 = r13 = 0.8, r23 = 0.5 (det = 0.11 > 0): the one-factor solution needs
+    # lambda_1^2 = r12 * r13 / r23 = 1.28 > 1 (hand computation), so uniqueness 1 hits its bound.
+    R = np.array([[1.0, 0.8, 0.8], [0.8, 1.0, 0.5], [0.8, 0.5, 1.0]])
     df = _exact_cov_data(R, n=200, seed=4)
     with pytest.warns(ReliabilityWarning, match=r"Heywood case: uniqueness of \['x1'\]"):
         fit = one_factor(df)
