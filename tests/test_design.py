@@ -447,3 +447,99 @@ def test_rake_unequal_weights_by_domain_consistent(dstrat):
 def test_module_examples_run():
     failures, _ = doctest.testmod(design_module)
     assert failures == 0
+
+
+# --------------------------------------------------------------------------------------
+# values frozen from R 4.2.2 / survey 4.1-1 (script: tests/data/design_reference.R)
+# --------------------------------------------------------------------------------------
+def test_deff_matches_r_deff_replace(dstrat, dclus1):
+    # R: svymean(~api00, dstrat, deff="replace") -> DEff 1.16557
+    assert one(dstrat.mean("api00")).deff == pytest.approx(1.16557, abs=5e-6)
+    # R: svytotal(~enroll, dstrat, deff="replace") -> DEff 0.35033
+    assert one(dstrat.total("enroll")).deff == pytest.approx(0.35033, abs=5e-6)
+    # R: svymean(~api00, dclus1, deff="replace") -> 9.06975; svytotal(~enroll, ...) -> 30.38559
+    assert one(dclus1.mean("api00")).deff == pytest.approx(9.06975, abs=5e-6)
+    assert one(dclus1.total("enroll")).deff == pytest.approx(30.38559, abs=5e-6)
+    # R's deff=TRUE (SRS without replacement) -> 9.34587 = ours * N_hat / (N_hat - n)
+    m = one(dclus1.mean("api00"))
+    n_hat = dclus1.weights.sum()
+    assert m.deff * n_hat / (n_hat - 183) == pytest.approx(9.34587, abs=5e-6)
+
+
+def test_by_domain_matches_r_svyby(dclus1):
+    # R: svyby(~api00, ~stype, dclus1, svymean, deff="replace")
+    r = dclus1.mean("api00", by="stype")
+    assert np.allclose(r.estimate, [648.868055556, 618.571428571, 631.440000000], atol=1e-8)
+    assert np.allclose(r.se, [22.3624088938, 38.0202493594, 31.6094652272], atol=1e-9)
+    assert np.allclose(r.deff, [6.38916073975, 2.16242602116, 2.09996791058], atol=1e-10)
+    # R: svyby(~enroll, ~stype, dclus1, svytotal, deff="replace")
+    t = dclus1.total("enroll", by="stype")
+    assert np.allclose(t.se, [631349.386275, 226716.594706, 213635.484268], atol=1e-5)
+    assert np.allclose(t.deff, [121.34483094675, 4.50855642054, 12.63040920350], atol=1e-9)
+
+
+def test_proportion_matches_r(dstrat):
+    # R: svymean(~factor(awards), dstrat, deff="replace") -> 0.3610639360 / 0.6389360641,
+    # SE 0.0344059180, DEff 1.02112
+    p = dstrat.proportion("awards")
+    assert np.allclose(p.estimate, [0.3610639360, 0.6389360641], atol=1e-10)
+    assert np.allclose(p.se, 0.0344059180, atol=1e-10)
+    assert np.allclose(p.deff, 1.02112, atol=5e-6)
+    # R: svyby(~factor(awards), ~stype, dstrat, svymean) -> se E 0.0441120855012,
+    # H 0.0643950505091, M 0.0695966026582
+    pb = dstrat.proportion("awards", by="stype")
+    assert np.allclose(pb.se, np.repeat([0.0441120855012, 0.0643950505091, 0.0695966026582], 2),
+                       atol=1e-12)
+
+
+def test_missing_y_matches_r_na_rm(apiclus1):
+    # R: cl2$api00[cl2$dnum == cl2$dnum[1]] <- NA; cl2$api00[5:9] <- NA
+    #    svymean(~api00, d2, na.rm=TRUE) -> 642.5813953, SE 24.88114
+    df = apiclus1.copy()
+    df.loc[df.dnum == df.dnum.iloc[0], "api00"] = np.nan
+    df.loc[4:8, "api00"] = np.nan  # R rows 5:9
+    d = SurveyDesign(df, weight="pw", psu="dnum", fpc="fpc")
+    m = one(d.mean("api00"))
+    assert m.estimate == pytest.approx(642.5813953, abs=1e-7)
+    assert round(m.se, 5) == 24.88114
+    # svyby(~api00, ~stype, d2, svymean, na.rm=TRUE)
+    b = d.mean("api00", by="stype")
+    assert np.allclose(b.se, [23.4886385292, 40.8647770529, 34.1968631253], atol=1e-9)
+
+
+def test_lonely_psu_matches_r():
+    # R: options(survey.lonely.psu=opt); svymean(~y, svydesign(id=~psu, strata=~st, weights=~w))
+    expected = {"adjust": 1.28575, "remove": 0.56944, "certainty": 0.56944, "average": 0.80532}
+    for opt, se in expected.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LonelyPSUWarning)
+            d = SurveyDesign(_lonely_data(), weight="w", strata="st", psu="psu", lonely_psu=opt)
+        assert round(one(d.mean("y")).se, 5) == se
+
+
+def test_rake_equals_r_calibrate_raking(dstrat):
+    # Unequal design weights within margin cells (apistrat weights vary by stype).
+    # R: calibrate(dstrat, ~sch.wide+awards, population=c(6194, 5094, 3894),
+    #              calfun="raking", epsilon=1e-12, maxit=200)
+    d = dstrat.rake({"sch.wide": {"No": 1100, "Yes": 5094}, "awards": {"No": 2300, "Yes": 3894}})
+    m = one(d.mean("api00"))
+    assert m.estimate == pytest.approx(661.7791762, abs=1e-6)
+    assert round(m.se, 5) == 9.26395
+    t = one(d.total("enroll"))
+    assert t.estimate == pytest.approx(3702053.733, rel=1e-9)  # R prints 10 digits
+    assert t.se == pytest.approx(127054.6106, abs=1e-3)
+    # svyby(~api00, ~stype, dc, svymean)
+    b = d.mean("api00", by="stype")
+    assert np.allclose(b.se, [12.3545349741, 14.8260734809, 15.8940206739], atol=1e-8)
+    # (R's rake() gives 134121.2 for this total: its svyrecvar centres scores within margin
+    # cells without weights, which differs from calibrate() when weights vary in a cell.)
+
+
+def test_one_margin_rake_equals_r_poststratify(dstrat):
+    # R: postStratify(dstrat, ~sch.wide, data.frame(sch.wide=c("No","Yes"), Freq=c(1100,5094)))
+    #    svytotal(~enroll, dps) -> 3701902.726, SE 127078.4615; svymean(~api00) SE 9.25757
+    d = dstrat.rake({"sch.wide": {"No": 1100, "Yes": 5094}})
+    t = one(d.total("enroll"))
+    assert t.estimate == pytest.approx(3701902.726, abs=1e-3)
+    assert t.se == pytest.approx(127078.4615, abs=1e-3)
+    assert round(one(d.mean("api00")).se, 5) == 9.25757
