@@ -559,6 +559,25 @@ class SurveyDesign:
         new_mask.setflags(write=False)
         return self._replace(_mask=new_mask)
 
+    def assign(self, **columns: Any) -> "SurveyDesign":
+        """A new design with columns added or replaced (R ``update(design, ...)``).
+
+        Values are as for :meth:`pandas.DataFrame.assign` (arrays, Series aligned on the
+        index, or callables of the data). The weight, strata, psu and fpc columns cannot be
+        replaced; the weights (raked ones included) and the sampling structure are kept.
+        """
+        protected = {c for c in (self._weight, self._strata, self._psu, self._fpc) if c}
+        clash = sorted(protected & set(columns))
+        if clash:
+            raise DesignError(
+                f"assign() cannot replace the design column(s) {clash}; build a new SurveyDesign."
+            )
+        try:
+            new = self._data.assign(**columns)
+        except (ValueError, TypeError) as exc:
+            raise DesignError(f"assign() failed: {exc}") from exc
+        return self._replace(_data=new)
+
     # ---- variance machinery ------------------------------------------------------------
     def _var_dense(self, T: np.ndarray) -> np.ndarray:
         """Variance of each column of PSU totals ``T`` (P x M), ``sum_h c_h sum (T - Tbar_h)^2``."""

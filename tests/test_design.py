@@ -110,8 +110,7 @@ def test_raked_totals_of_margin_indicators_have_zero_variance(dclus1r):
     # Calibration makes the estimated total of every margin level equal its population total
     # in every sample, so its linearisation variance is 0 (Deville & Sarndal 1992).
     p = dclus1r.proportion("stype")
-    tot = dclus1r.data.assign(one=1.0)
-    d = dclus1r._replace(_data=tot)  # same design, with a column of ones
+    d = dclus1r.assign(one=1.0)  # same design, with a column of ones
     t = d.total("one", by="stype")
     assert np.allclose(t.estimate, [POP_STYPE[s] for s in t.stype])
     assert np.all(t.se < 1e-6 * t.estimate)
@@ -218,10 +217,27 @@ def test_missing_y_is_a_domain_not_dropped_rows(apiclus1):
 def test_proportion_of_binary_equals_mean_of_indicator(dstrat, apistrat):
     p = dstrat.proportion("awards", by="stype")
     p = p[p.level == "Yes"].reset_index(drop=True)
-    d2 = dstrat._replace(_data=apistrat.assign(aw=(apistrat.awards == "Yes").astype(float)))
+    d2 = dstrat.assign(aw=(apistrat.awards == "Yes").astype(float))
     m = d2.mean("aw", by="stype")
     for col in ["estimate", "se", "deff", "n"]:
         assert np.allclose(p[col].to_numpy(float), m[col].to_numpy(float), rtol=1e-12)
+
+
+def test_assign_keeps_design_and_protects_design_columns(dclus1r):
+    d = dclus1r.assign(api_diff=lambda x: x["api00"] - x["api99"])
+    assert d.is_calibrated and np.array_equal(d.weights, dclus1r.weights)
+    assert "api_diff" not in dclus1r.data.columns
+    with pytest.raises(DesignError, match="pw"):
+        dclus1r.assign(pw=1.0)
+
+
+def test_domain_with_all_y_missing_gives_nan(apistrat):
+    df = apistrat.copy()
+    df.loc[df.stype == "H", "api00"] = np.nan
+    r = SurveyDesign(df, weight="pw", strata="stype", fpc="fpc").mean("api00", by="stype")
+    h = r.set_index("stype").loc["H"]
+    assert h.n == 0 and np.isnan(h.estimate) and np.isnan(h.se)
+    assert r.set_index("stype").loc["E", "n"] == 100
 
 
 def test_total_by_domain_sums_to_overall_total(dstrat):
