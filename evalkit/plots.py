@@ -78,9 +78,10 @@ def _community_order(ids, registry=None) -> list[str]:
 
 
 def _one_indicator(df: pd.DataFrame, indicator: str | None, what: str) -> tuple[pd.DataFrame, str | None]:
-    if "indicator" not in df.columns:
+    col = "indicator" if "indicator" in df.columns else "variable" if "variable" in df.columns else None
+    if col is None:
         return df, indicator
-    present = list(pd.unique(df["indicator"]))
+    present = list(pd.unique(df[col]))
     if indicator is None:
         if len(present) != 1:
             raise EvalkitError(
@@ -90,7 +91,7 @@ def _one_indicator(df: pd.DataFrame, indicator: str | None, what: str) -> tuple[
         indicator = present[0]
     if indicator not in present:
         raise EvalkitError(f"{what}: indicator {indicator!r} is not in the frame; it has {present}.")
-    return df[df["indicator"] == indicator], indicator
+    return df[df[col] == indicator], indicator
 
 
 def indicator_plot(
@@ -108,7 +109,8 @@ def indicator_plot(
     ----------
     table : DataFrame
         Tidy estimates with ``community_id`` (or ``community``), ``wave``, ``estimate``,
-        ``ci_low``, ``ci_high`` and optionally ``indicator`` (then pick one with ``indicator``),
+        ``ci_low``, ``ci_high`` and optionally ``indicator`` or ``variable`` (then pick one with
+        ``indicator``),
         e.g. the output of ``SurveyDesign.mean(y, by=["community_id", "wave"])`` or of
         ``evalkit.indicators.indicator_table``.
     indicator : str, optional
