@@ -45,3 +45,13 @@ DidAggregation = Literal["simple", "group", "dynamic", "calendar"]
 # --- fonts.py / plots.py --------------------------------------------------
 #: Label language of figures and reports.
 Language = Literal["zh", "en"]
+
+# --- regress.py / inference.py ------------------------------------------------
+#: Cluster-robust variance estimator of ``regress`` (clubSandwich / Stata names).
+VcovType = Literal["CR2", "CR1"]
+#: What ``regress`` does with rows that have missing values.
+MissingAction = Literal["raise", "drop"]
+#: Wild bootstrap weight distribution (boottest's ``weighttype``).
+BootWeights = Literal["webb", "rademacher"]
+#: How ``inference.headline`` chooses the headline p-value and CI.
+HeadlineMethod = Literal["auto", "wild_bootstrap", "randomization", "analytic"]
