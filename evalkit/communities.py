@@ -1,7 +1,8 @@
 """The community registry (``data/communities.csv``) and the population totals used for weighting.
 
 One row per community: id, Chinese name, pinyin, district, street/town, urban/rural, role
-(``programme`` or ``comparison``), programme domain, programme start year (empty for comparison
+(``programme`` or ``comparison``), programme domain, the indicators the programme targets
+(``target_indicators``, see :func:`programme_targets`), programme start year (empty for comparison
 communities), whether the community is fictional, and the resident population by sex and age
 group in columns ``pop_<sex>_<agegroup>`` (``pop_female_60plus``...).
 """
@@ -152,3 +153,26 @@ def crossing(df: pd.DataFrame, columns: Iterable[str]) -> pd.Series:
     for c in columns[1:]:
         out = out + "|" + df[c].astype(str)
     return out.rename("|".join(columns))
+
+
+def programme_targets(registry: pd.DataFrame) -> pd.DataFrame:
+    """The programme theory as data: which indicators each programme sets out to change.
+
+    Reads the registry's ``target_indicators`` column (``;``-separated indicator names, each
+    optionally ``indicator@group`` to measure it on one respondent role, e.g. ``ucla3@elderly``).
+
+    Returns
+    -------
+    DataFrame
+        ``community_id, indicator, group`` (group ``None`` = the indicator's own population).
+    """
+    if "target_indicators" not in registry.columns:
+        return pd.DataFrame(columns=["community_id", "indicator", "group"])
+    rows = []
+    for cid, spec in zip(registry["community_id"], registry["target_indicators"]):
+        if not isinstance(spec, str) or not spec.strip():
+            continue
+        for part in spec.split(";"):
+            name, _, group = part.strip().partition("@")
+            rows.append({"community_id": cid, "indicator": name, "group": group or None})
+    return pd.DataFrame(rows, columns=["community_id", "indicator", "group"])

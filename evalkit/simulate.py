@@ -61,8 +61,8 @@ EFFECTS: dict[str, list[dict]] = {
     ],
     # courtyard culture: an effect that FADES (strong in the first year, weak in the second)
     "heping": [
-        {"trait": "selforg", "by_e": (0.70, 0.20), "group": None},
-        {"trait": "belonging", "by_e": (0.45, 0.10), "group": None},
+        {"trait": "selforg", "by_e": (1.00, 0.25), "group": None},
+        {"trait": "belonging", "by_e": (0.60, 0.15), "group": None},
     ],
     # left-behind children: wellbeing and support network of children
     "yangmiao": [
@@ -389,26 +389,32 @@ def _truth(df, y0, y1, treated, registry, codebook, score) -> pd.DataFrame:
     planted = {(c, e["trait"]): e for c, effs in EFFECTS.items() for e in effs}
     for (cid, wave), idx in df[treated].groupby(["community_id", "wave"]).groups.items():
         g = int(start[cid])
+        e = wave - g
         for name, scale in codebook.scales.items():
-            a, b = s0.loc[idx, name], s1.loc[idx, name]
-            ok = a.notna() & b.notna()
-            if not ok.any():
-                continue
-            w = df.loc[idx, "base_weight"][ok]
-            diff = (b - a)[ok]
             trait = TRAIT_OF_SCALE.get(name)
             eff = planted.get((cid, trait))
-            e = wave - g
-            rows.append({
-                "community_id": cid, "start_year": g, "wave": wave, "event_time": e,
-                "indicator": name, "group": scale.group or "adults",
-                "latent_effect": float(eff["by_e"][e]) if eff else 0.0,
-                "targeted": bool(eff),
-                "att": round(float(np.average(diff, weights=w)), 6),
-                "att_unweighted": round(float(diff.mean()), 6),
-                "n": int(ok.sum()),
-            })
-    return pd.DataFrame(rows).sort_values(["community_id", "indicator", "wave"]).reset_index(drop=True)
+            # the indicator's own population, and for adult indicators also the residents 60+
+            groups = [(scale.group or "adults", None)]
+            if scale.group is None:
+                groups.append(("elderly", "elderly"))
+            for label, role in groups:
+                sub = idx if role is None else idx[df.loc[idx, "role"].to_numpy() == role]
+                a, b = s0.loc[sub, name], s1.loc[sub, name]
+                ok = a.notna() & b.notna()
+                if not ok.any():
+                    continue
+                w = df.loc[sub, "base_weight"][ok]
+                diff = (b - a)[ok]
+                rows.append({
+                    "community_id": cid, "start_year": g, "wave": wave, "event_time": e,
+                    "indicator": name, "group": label,
+                    "latent_effect": float(eff["by_e"][e]) if eff else 0.0,
+                    "targeted": bool(eff),
+                    "att": round(float(np.average(diff, weights=w)), 6),
+                    "att_unweighted": round(float(diff.mean()), 6),
+                    "n": int(ok.sum()),
+                })
+    return pd.DataFrame(rows).sort_values(["community_id", "indicator", "group", "wave"]).reset_index(drop=True)
 
 
 def messy_export(survey: pd.DataFrame, registry: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:

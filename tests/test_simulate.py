@@ -57,11 +57,15 @@ def test_truth_file_plants_the_promised_effects():
     assert set(truth["community_id"]) == set(EFFECTS)
     null = truth[truth["community_id"] == "xingsheng"]
     assert len(null) > 0 and (null["att"] == 0).all() and not null["targeted"].any()
+    truth_all = truth
+    truth = truth[truth["group"] != "elderly"]
     fade = truth[(truth["community_id"] == "heping") & (truth["indicator"] == "selforg_member")]
     first, second = fade.sort_values("wave")["att"].tolist()
     assert first > 2 * second > 0
     grow = truth[(truth["community_id"] == "anning") & (truth["indicator"] == "participation_ladder")]
     assert grow.sort_values("wave")["att"].is_monotonic_increasing
     # effects restricted to a group leave the others untouched
-    mingyue = truth[(truth["community_id"] == "mingyue") & (truth["indicator"] == "who5")]
-    assert (mingyue["att"] == 0).all()
+    mingyue = truth_all[(truth_all["community_id"] == "mingyue") & (truth_all["indicator"] == "who5")]
+    assert len(mingyue) == 6 and (mingyue["att"] == 0).all()
+    lonely = truth_all.query("community_id == 'mingyue' and indicator == 'ucla3'").set_index(["group", "wave"])["att"]
+    assert (lonely["elderly"] < lonely["adults"]).all() and (lonely["adults"] < 0).all()
