@@ -1,0 +1,16 @@
+# Generates the R psych 2.2.9 / stats::factanal reference values frozen in tests/test_reliability.py.
+# Run from the repository root: Rscript tests/data/psych_reliability_reference.R (R 4.2.2, psych 2.2.9).
+library(psych)
+bfi <- read.csv("tests/data/bfi.csv", row.names = 1)
+options(digits = 10)
+a <- alpha(bfi[, c("N1","N2","N3","N4","N5")])
+print(a$total); print(a$alpha.drop[, 1:2]); print(a$item.stats[, c("n","r.drop")]); print(unlist(a$feldt[1:3]))
+b <- alpha(bfi[, c("A1","A2","A3","A4","A5")], keys = c("A1"))
+print(b$total[1:4]); print(b$alpha.drop[, 1:2]); print(b$item.stats[, c("r.drop","mean")])
+c2 <- alpha(bfi[, c("N1","N2","N3","N4","N5")], use = "complete.obs")
+print(c2$total[1:2]); print(unlist(c2$feldt[1:3]))
+N <- na.omit(bfi[, c("N1","N2","N3","N4","N5")])
+f <- factanal(covmat = cor(N), factors = 1)
+print(f$loadings[, 1]); print(f$uniquenesses)
+f2 <- fa(bfi[, c("N1","N2","N3","N4","N5")], nfactors = 1, fm = "ml")
+print(f2$loadings[, 1])
