@@ -6,6 +6,7 @@ hand computations shown in the test, or a peer package call (pingouin, statsmode
 from __future__ import annotations
 
 import doctest
+import importlib
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import evalkit.reliability as reliability_module
 from evalkit.errors import EstimationError, EvalkitError, SmallSampleWarning
 from evalkit.reliability import (
     ReliabilityWarning,
@@ -25,6 +25,10 @@ from evalkit.reliability import (
     one_factor,
     reliability,
 )
+
+# evalkit/__init__ exports the function `reliability`, which shadows the submodule attribute,
+# so `import evalkit.reliability as m` would bind the function: fetch the module itself.
+reliability_module = importlib.import_module("evalkit.reliability")
 
 DATA = Path(__file__).parent / "data"
 N_ITEMS = ["N1", "N2", "N3", "N4", "N5"]
