@@ -20,6 +20,9 @@ from .errors import CodebookError, EvalkitError
 
 __all__ = ["score", "describe_scales", "score_columns"]
 
+#: Rows scored at a time: temporaries stay small (cache-resident, reused by the allocator).
+_CHUNK = 1 << 18
+
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -73,58 +76,111 @@ def _item_range(scale: Scale, var: Variable) -> tuple[float, float]:
     return (float(rng[0]), float(rng[1]))
 
 
-def _item_values(df: pd.DataFrame, var: Variable) -> np.ndarray:
-    """One item as a float64 array the caller owns: missing codes -> NaN; invalid -> error.
+class _Source:
+    """One item column, ready to be read in row chunks as numbers.
 
-    Missing-value codes (the item's own ``missing_codes``, by default 97/98/99) still present in
-    the column are treated as missing, not as answers. Any other value outside the item's codes or
-    range raises :class:`EvalkitError`.
+    ``lo``/``hi`` are the item's valid range (its codes' min and max, or min/max), ``codes`` its
+    answer codes (None for numeric items) and ``missing`` its missing-value codes.
     """
-    col = df[var.name]
-    try:
-        if isinstance(col.dtype, pd.api.extensions.ExtensionDtype):  # Int64, Float64, ...
-            x = np.array(col.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64, copy=True)
+
+    def __init__(self, df: pd.DataFrame, var: Variable, scale: Scale):
+        col = df[var.name]
+        self.var = var
+        self.name = var.name
+        self.is_ea = isinstance(col.dtype, pd.api.extensions.ExtensionDtype)  # Int64, Float64, str
+        if self.is_ea:
+            if not (pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype)):
+                self._not_numeric(col.dtype)
+            self.src = col.array
         else:
-            x = np.array(col.to_numpy(), dtype=np.float64, copy=True)  # our own copy
-    except (TypeError, ValueError):
+            a = col.to_numpy()
+            if a.dtype.kind not in "fiu":
+                try:
+                    a = a.astype(np.float64)
+                except (TypeError, ValueError):
+                    self._not_numeric(col.dtype)
+            self.src = a
+        rng = var.valid_range
+        if rng is None and scale.item_range is not None:
+            rng = scale.item_range
+        self.lo = -np.inf if rng is None or rng[0] is None else float(rng[0])
+        self.hi = np.inf if rng is None or rng[1] is None else float(rng[1])
+        self.codes = None if var.codes is None else np.fromiter(var.codes, dtype=np.float64)
+        self.contiguous = var.codes is None or _contiguous(var.codes)
+        self.missing = np.fromiter(var.missing_codes, dtype=np.float64) if var.missing_codes else None
+
+    def _not_numeric(self, dtype) -> None:
         raise EvalkitError(
-            f"Column {var.name!r} is not numeric (dtype {col.dtype}); scale items must hold numeric "
+            f"Column {self.name!r} is not numeric (dtype {dtype}); scale items must hold numeric "
             "answer codes. Read the file with evalkit.read_survey and run evalkit.validate first: "
             "it types the columns and quarantines text answers."
-        ) from None
-    if x.size == 0:
-        return x
-    lo_seen, hi_seen = np.nanmin(x, initial=np.inf), np.nanmax(x, initial=-np.inf)
-    rng = var.valid_range
-    lo = -np.inf if rng is None or rng[0] is None else float(rng[0])
-    hi = np.inf if rng is None or rng[1] is None else float(rng[1])
-    if lo_seen >= lo and hi_seen <= hi and (var.codes is None or _integral(x)):
-        if var.codes is None or _contiguous(var.codes):
-            return x  # fast path: everything is a valid answer or NaN
-    if var.missing_codes:
-        codes = np.fromiter(var.missing_codes, dtype=np.float64)
-        if hi_seen >= codes.min() or lo_seen <= codes.max():
-            x[np.isin(x, codes)] = np.nan
-    if var.codes is not None:
-        bad = ~np.isnan(x) & ~np.isin(x, np.fromiter(var.codes, dtype=np.float64))
-        allowed = f"codes {', '.join(_fmt(c) for c in var.codes)}"
-    else:
-        bad = ~np.isnan(x) & ((x < lo) | (x > hi))
-        allowed = f"range {_fmt(lo)}–{_fmt(hi)}"
-    if bad.any():
-        vals = x[bad]
+        )
+
+    def chunk(self, s: int, e: int) -> np.ndarray:
+        if self.is_ea:
+            return self.src[s:e].to_numpy(dtype=np.float64, na_value=np.nan)
+        return self.src[s:e]  # a view: never written to
+
+    def answers(self, a: np.ndarray) -> np.ndarray:
+        """The answered mask of a chunk: valid answers only (not NaN, not a missing-value code).
+
+        Vectorised with a cheap path: one min/max reduction shows whether every value is a valid
+        answer or NaN; only otherwise are the odd values looked at. Invalid values raise.
+        """
+        is_float = a.dtype.kind == "f"
+        if a.size == 0:
+            return np.zeros(0, dtype=bool)
+        if is_float:
+            lo_seen, hi_seen = np.fmin.reduce(a), np.fmax.reduce(a)  # NaN-ignoring
+            if np.isnan(lo_seen):
+                return np.zeros(a.shape, dtype=bool)  # nothing answered
+        else:
+            lo_seen, hi_seen = a.min(), a.max()
+        whole = (not is_float) or self.codes is None or _integral(a)
+        if lo_seen >= self.lo and hi_seen <= self.hi and self.contiguous and whole:
+            return (a == a) if is_float else np.ones(a.shape, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if self.contiguous and whole:
+                valid = (a >= self.lo) & (a <= self.hi)
+            else:
+                valid = np.isin(a, self.codes)
+        other = ~valid
+        if is_float:
+            other &= a == a
+        if other.any():
+            vals = a[other]
+            ok = np.isin(vals, self.missing) if self.missing is not None else np.zeros(vals.shape, bool)
+            if not ok.all():
+                self._raise_invalid()
+        return valid
+
+    def _raise_invalid(self) -> None:
+        """Count the invalid values of the whole column and raise a readable error."""
+        a = self.chunk(0, len(self.src)).astype(np.float64)
+        bad = ~np.isnan(a)
+        if self.codes is not None:
+            bad &= ~np.isin(a, self.codes)
+            allowed = f"codes {', '.join(_fmt(c) for c in self.codes)}"
+        else:
+            with np.errstate(invalid="ignore"):
+                bad &= (a < self.lo) | (a > self.hi)
+            allowed = f"range {_fmt(self.lo)}–{_fmt(self.hi)}"
+        if self.missing is not None:
+            bad &= ~np.isin(a, self.missing)
+        vals = a[bad]
         raise EvalkitError(
-            f"Column {var.name!r} has {int(bad.sum())} value(s) outside its valid {allowed} "
+            f"Column {self.name!r} has {vals.size} value(s) outside its valid {allowed} "
             f"(e.g. {_fmt(vals[0])}) that are not missing-value codes. Scores would be wrong. "
             "Run evalkit.validate(df, codebook) first and score its .valid table: it quarantines "
             "rows with invalid answers and turns missing-value codes into missing values."
         )
-    return x
 
 
-def _integral(x: np.ndarray) -> bool:
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(np.isnan(x) | (x == np.floor(x))))
+def _integral(a: np.ndarray) -> bool:
+    """True when every non-NaN value is a whole number (NaN - floor(NaN) is NaN: ignored)."""
+    frac = np.floor(a)
+    np.subtract(a, frac, out=frac)
+    return not (np.fmax.reduce(frac) > 0)
 
 
 def _contiguous(codes: Mapping[int, Any]) -> bool:
@@ -150,15 +206,15 @@ def _raw_range(scale: Scale, codebook: Codebook, method: str) -> tuple[float, fl
     )
 
 
-def _table_lookup(raw: np.ndarray, table: Mapping[int, float], scale: Scale) -> np.ndarray:
+def _table_lookup(raw: np.ndarray, table: Mapping[int, float], scale: Scale) -> None:
+    """Replace raw sums by their table value, in place (prorated sums rounded half up first)."""
     keys = np.array(sorted(table), dtype=np.int64)
     vals = np.array([table[k] for k in keys], dtype=np.float64)
-    out = np.full(raw.shape, np.nan)
-    ok = ~np.isnan(raw)
+    ok = raw == raw
     r = _round_half_up(raw[ok]).astype(np.int64)
-    pos = np.searchsorted(keys, r)
-    pos_c = np.minimum(pos, len(keys) - 1)
-    found = keys[pos_c] == r
+    pos = np.clip(r - keys[0], 0, len(keys) - 1) if keys[-1] - keys[0] == len(keys) - 1 \
+        else np.minimum(np.searchsorted(keys, r), len(keys) - 1)
+    found = keys[pos] == r
     if not found.all():
         missing = np.unique(r[~found])
         raise CodebookError(
@@ -166,132 +222,146 @@ def _table_lookup(raw: np.ndarray, table: Mapping[int, float], scale: Scale) -> 
             f"raw score(s) {', '.join(str(int(m)) for m in missing[:5])}. Complete the table in the "
             "codebook's 'tables:' section."
         )
-    out[ok] = vals[pos_c]
-    return out
+    raw[ok] = vals[pos]
 
 
-def _transform(raw: np.ndarray, scale: Scale, codebook: Codebook, method: str) -> np.ndarray:
+def _transform(raw: np.ndarray, scale: Scale, codebook: Codebook, method: str) -> None:
+    """Apply the scale's transform to the raw scores, in place."""
     t = scale.scoring.get("transform")
     if t is None:
-        return raw
+        return
     if t == "multiply":
-        return raw * float(scale.scoring["factor"])
-    if t == "table":
-        return _table_lookup(raw, codebook.tables[scale.scoring["table"]], scale)
-    if t == "linear_0_100":
+        np.multiply(raw, float(scale.scoring["factor"]), out=raw)
+    elif t == "table":
+        _table_lookup(raw, codebook.tables[scale.scoring["table"]], scale)
+    elif t == "linear_0_100":
         lo, hi = _raw_range(scale, codebook, method)
         if hi <= lo:
             raise CodebookError(f"scale {scale.name!r}: raw range {lo}–{hi} is empty.")
-        return (raw - lo) / (hi - lo) * 100.0
-    raise CodebookError(f"scale {scale.name!r}: transform {t!r} is not known.")  # pragma: no cover
+        np.subtract(raw, lo, out=raw)
+        np.multiply(raw, 100.0, out=raw)
+        np.divide(raw, hi - lo, out=raw)
+    else:  # pragma: no cover - the codebook loader rejects unknown transforms
+        raise CodebookError(f"scale {scale.name!r}: transform {t!r} is not known.")
 
 
-def _small_int(n: np.ndarray, k: int) -> np.ndarray:
-    return n.astype(np.int8 if k < 127 else np.int32, copy=False)
+def _combine(method: str, total: np.ndarray, n: np.ndarray, k: int, need: int, prorate: bool) -> None:
+    """Turn the running sum of the answered (keyed) items into the raw score, in place.
 
-
-def _combine(method: str, total: np.ndarray, n: np.ndarray, k: int, need: int, prorate: bool) -> np.ndarray:
-    """Raw score from the sum of the answered (keyed) items and their count."""
+    ``mean``: sum / n.  ``sum`` with ``prorate``: (sum * k) / n, which is exact when all k items
+    are answered (an exact multiple divided by k).  Plain ``sum``: the sum.  Rows with fewer than
+    ``need`` answers become NaN.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         if method == "mean":
-            raw = total / n
+            np.divide(total, n, out=total)
         elif prorate:
-            raw = total / n * k
-        else:
-            raw = total.copy()
-    raw[n < need] = np.nan
-    return raw
+            np.multiply(total, k, out=total)
+            np.divide(total, n, out=total)
+    np.copyto(total, np.nan, where=n < need)
 
 
-def _bands(values: np.ndarray, scale: Scale) -> pd.Categorical:
-    labels = [str(c["label"]) for c in scale.cutoffs]
+def _band_bounds(scale: Scale) -> np.ndarray:
     bounds = np.array([float(c["upto"]) for c in scale.cutoffs])
     if np.any(np.diff(bounds) <= 0):
         raise CodebookError(
             f"scale {scale.name!r}: cutoffs must be listed with increasing 'upto' values; got "
             f"{', '.join(_fmt(b) for b in bounds)}."
         )
-    codes = np.searchsorted(bounds, values, side="left")  # bounds[i-1] < v <= bounds[i]
-    codes[np.isnan(values) | (codes >= len(bounds))] = -1
-    return pd.Categorical.from_codes(codes.astype(np.int8), categories=labels, ordered=True)
+    return bounds
 
 
-def score_columns(codebook: Codebook, scales: Iterable[str] | None = None, *, bands: bool = True) -> list[str]:
-    """Names of the columns :func:`score` adds, in order (score, ``_n``, subscales, ``_band``)."""
-    names = list(codebook.scales) if scales is None else list(scales)
-    cols: list[str] = []
+def _band_codes(values: np.ndarray, bounds: np.ndarray, out: np.ndarray) -> None:
+    """Band index of each score: i where bounds[i-1] < v <= bounds[i]; -1 for NaN or above."""
+    out[:] = 0
+    for b in bounds[:-1]:
+        np.add(out, (values > b).view(np.int8), out=out)
+    out[~(values <= bounds[-1])] = -1  # NaN compares False
+
+
+def _plan(codebook: Codebook, names: list[str], bands: bool) -> tuple[list[str], list[str], list[str]]:
+    floats, counts, band_cols = [], [], []
     for name in names:
         sc = codebook._scale(name)
-        cols += [name, f"{name}_n"] + [f"{name}_{s}" for s in sc.subscales]
+        floats += [name] + [f"{name}_{s}" for s in sc.subscales]
+        counts.append(f"{name}_n")
         if bands and sc.cutoffs:
-            cols.append(f"{name}_band")
-    return cols
+            band_cols.append(f"{name}_band")
+    return floats, counts, band_cols
+
+
+def score_columns(codebook: Codebook, scales: Iterable[str] | str | None = None, *,
+                  bands: bool = True) -> list[str]:
+    """Names of the columns :func:`score` adds, in the order it adds them.
+
+    First every score and subscale (float64, scale by scale in codebook order), then every
+    ``<scale>_n`` (int8), then every ``<scale>_band`` (categorical): columns of one type are
+    stored together, so the scored table is built without copying.
+    """
+    if isinstance(scales, str):
+        scales = [scales]
+    wanted = list(codebook.scales) if scales is None else [codebook._scale(s).name for s in scales]
+    wanted = [s for s in codebook.scales if s in set(wanted)]
+    floats, counts, band_cols = _plan(codebook, wanted, bands)
+    return floats + counts + band_cols
 
 
 # ---------------------------------------------------------------------------------------------
 # one scale
 
-def _score_items(df: pd.DataFrame, scale: Scale, codebook: Codebook) -> dict[str, np.ndarray]:
+def _score_items(src: Mapping[str, _Source], scale: Scale, codebook: Codebook, s: int, e: int,
+                 total: np.ndarray, n: np.ndarray, subs: Mapping[str, np.ndarray]) -> None:
+    """Score rows s:e of one item-based scale into the zero-filled arrays given."""
     method = scale.scoring["method"]
     k = len(scale.items)
     need = int(scale.scoring.get("min_answered") or k)
     prorate = bool(scale.scoring.get("prorate", False))
-    n_rows = len(df)
-    total = np.zeros(n_rows)
-    n = np.zeros(n_rows, dtype=np.int32)
-    sub_of = {it: s for s, its in scale.subscales.items() for it in its}
-    sub_total = {s: np.zeros(n_rows) for s in scale.subscales}
-    sub_n = {s: np.zeros(n_rows, dtype=np.int32) for s in scale.subscales}
+    sub_of = {it: sub for sub, its in scale.subscales.items() for it in its}
+    sub_n = {sub: np.zeros(e - s, dtype=np.int8) for sub in scale.subscales}
     reverse = set(scale.reverse_items)
     for it in scale.items:
-        var = codebook.items[it]
-        x = _item_values(df, var)
+        item = src[it]
+        x = item.chunk(s, e)
+        answered = item.answers(x)
         if it in reverse:
-            lo, hi = _item_range(scale, var)
-            np.subtract(lo + hi, x, out=x)
+            lo, hi = _item_range(scale, item.var)
+            x = np.subtract(lo + hi, x, dtype=np.float64)
         if method == "count":
             thr = scale.scoring.get("threshold")
-            thr = _item_range(scale, var)[1] if thr is None else float(thr)
-            answered = ~np.isnan(x)
+            thr = _item_range(scale, item.var)[1] if thr is None else float(thr)
             with np.errstate(invalid="ignore"):
-                x = (x >= thr).astype(np.float64)
-            x[~answered] = np.nan
-        answered = ~np.isnan(x)
-        np.copyto(x, 0.0, where=~answered)
-        total += x
-        n += answered
-        s = sub_of.get(it)
-        if s is not None:
-            sub_total[s] += x
-            sub_n[s] += answered
+                x = x >= thr
+        elif x.dtype != np.float64:
+            x = x.astype(np.float64)
+        counted = answered.view(np.int8)
+        np.add(total, x, out=total, where=answered)
+        np.add(n, counted, out=n)
+        sub = sub_of.get(it)
+        if sub is not None:
+            np.add(subs[sub], x, out=subs[sub], where=answered)
+            np.add(sub_n[sub], counted, out=sub_n[sub])
     if method == "single":
-        raw = np.where(n >= 1, total, np.nan)
+        np.copyto(total, np.nan, where=n < 1)
     else:
-        raw = _combine(method, total, n, k, need, prorate)
-    out = {scale.name: _transform(raw, scale, codebook, method), f"{scale.name}_n": _small_int(n, k)}
-    sub_need_default = scale.subscale_min_answered
-    for s, its in scale.subscales.items():
+        _combine(method, total, n, k, need, prorate)
+    _transform(total, scale, codebook, method)
+    sub_need = scale.subscale_min_answered
+    for sub, its in scale.subscales.items():
         ks = len(its)
-        sneed = min(int(sub_need_default), ks) if sub_need_default is not None else ks
-        smethod = "sum" if method in ("sum", "count") else "mean"
-        out[f"{scale.name}_{s}"] = _combine(smethod, sub_total[s], sub_n[s], ks, sneed, prorate)
-    return out
+        sneed = min(int(sub_need), ks) if sub_need is not None else ks
+        _combine("sum" if method in ("sum", "count") else "mean", subs[sub], sub_n[sub], ks, sneed,
+                 prorate)
 
 
-def _score_composite(scale: Scale, done: dict[str, np.ndarray], n_rows: int) -> dict[str, np.ndarray]:
-    comps = scale.composite_of
-    total = np.zeros(n_rows)
-    n = np.zeros(n_rows, dtype=np.int32)
-    for c in comps:
+def _score_composite(scale: Scale, done: Mapping[str, np.ndarray], total: np.ndarray,
+                     n: np.ndarray) -> None:
+    for c in scale.composite_of:
         v = done[c]
-        ok = ~np.isnan(v)
-        total += np.where(ok, v, 0.0)
-        n += ok
-    need = int(scale.scoring.get("min_answered") or len(comps))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        raw = total / n
-    raw[n < need] = np.nan
-    return {scale.name: raw, f"{scale.name}_n": _small_int(n, len(comps))}
+        ok = v == v
+        np.add(total, v, out=total, where=ok)
+        np.add(n, ok.view(np.int8), out=n)
+    _combine("mean", total, n, len(scale.composite_of),
+             int(scale.scoring.get("min_answered") or len(scale.composite_of)), False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +399,8 @@ def score(
         A new table: ``df``'s columns (unchanged; score columns of the same name are replaced,
         e.g. when a scored table is scored again; a single-item scale that has the name of its
         item, such as ``deliberation``, replaces the item column with identical values) followed
-        by, for each scale in codebook order:
+        by these columns for each scale (all scores first, then all counts, then all bands; see
+        :func:`score_columns`):
 
         - ``<scale>`` (float64): the score on the reported metric, NaN when too few items are
           answered (so NaN for respondents the items are not asked of: their answers are NaN);
@@ -418,23 +489,51 @@ def score(
             )
 
     n_rows = len(df)
-    done: dict[str, np.ndarray] = {}
-    new: dict[str, Any] = {}
-    for name in order:
-        sc = codebook.scales[name]
-        if sc.scoring["method"] == "mean_of_scales":
-            res = _score_composite(sc, done, n_rows)
-        else:
-            res = _score_items(df, sc, codebook)
-        done[name] = res[name]
-        if name in wanted:
-            new.update(res)
-            if bands and sc.cutoffs:
-                new[f"{name}_band"] = _bands(res[name], sc)
-    cols = [c for c in score_columns(codebook, wanted, bands=bands) if c in new]
-    added = pd.DataFrame({c: new[c] for c in cols}, index=df.index)
-    base = df.drop(columns=[c for c in cols if c in df.columns])
-    return pd.concat([base, added], axis=1)
+    floats, counts, band_cols = _plan(codebook, wanted, bands)
+    src = {it: _Source(df, codebook.items[it], codebook.scales[codebook.items[it].scale])
+           for it in codebook.items if it in needed}
+    bounds = {name: _band_bounds(codebook.scales[name]) for name in wanted
+              if bands and codebook.scales[name].cutoffs}
+    # one block per dtype, filled in place chunk by chunk (no copies when the frame is built)
+    F = np.empty((len(floats), n_rows))
+    N = np.empty((len(counts), n_rows), dtype=np.int8)
+    B = np.empty((len(band_cols), n_rows), dtype=np.int8)
+    fpos = {c: i for i, c in enumerate(floats)}
+    npos = {c: i for i, c in enumerate(counts)}
+    bpos = {c: i for i, c in enumerate(band_cols)}
+    for s in range(0, max(n_rows, 1), _CHUNK):
+        e = min(s + _CHUNK, n_rows)
+        done: dict[str, np.ndarray] = {}
+        for name in order:
+            sc = codebook.scales[name]
+            mine = name in fpos
+            total = F[fpos[name], s:e] if mine else np.empty(e - s)
+            n = N[npos[f"{name}_n"], s:e] if mine else np.empty(e - s, dtype=np.int8)
+            total[:] = 0.0
+            n[:] = 0
+            if sc.scoring["method"] == "mean_of_scales":
+                _score_composite(sc, done, total, n)
+            else:
+                subs = {}
+                for sub in sc.subscales:
+                    subs[sub] = F[fpos[f"{name}_{sub}"], s:e] if mine else np.empty(e - s)
+                    subs[sub][:] = 0.0
+                _score_items(src, sc, codebook, s, e, total, n, subs)
+            done[name] = total
+            if name in bounds:
+                _band_codes(total, bounds[name], B[bpos[f"{name}_band"], s:e])
+    added = [
+        pd.DataFrame(F.T, index=df.index, columns=floats, copy=False),
+        pd.DataFrame(N.T, index=df.index, columns=counts, copy=False),
+    ]
+    if band_cols:
+        added.append(pd.DataFrame({
+            c: pd.Categorical.from_codes(
+                B[bpos[c]], categories=[str(x["label"]) for x in codebook.scales[c[:-5]].cutoffs],
+                ordered=True, validate=False)
+            for c in band_cols}, index=df.index))
+    base = df.drop(columns=[c for c in floats + counts + band_cols if c in df.columns])
+    return pd.concat([base, *added], axis=1)
 
 
 def _rule(scale: Scale, codebook: Codebook) -> str:
