@@ -285,7 +285,7 @@ class RegressionResult:
 
     def wild_bootstrap(self, term: str, *, B: int = 9999, weights: str = "webb",
                        impose_null: bool = True, seed: int | None = None,
-                       level: float = 0.95):
+                       level: float = 0.95, null: float = 0.0):
         """Wild cluster (restricted) bootstrap test and confidence interval for one coefficient.
 
         See :func:`evalkit.inference.wild_cluster_bootstrap`, which this calls.
@@ -293,7 +293,7 @@ class RegressionResult:
         from .inference import wild_cluster_bootstrap
 
         return wild_cluster_bootstrap(self, term, B=B, weights=weights, impose_null=impose_null,
-                                      seed=seed, level=level)
+                                      seed=seed, level=level, null=null)
 
     # -- display ------------------------------------------------------------
     @property

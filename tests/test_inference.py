@@ -1,0 +1,242 @@
+"""Tests of evalkit.inference: wild cluster bootstrap, randomization inference, headline policy.
+
+References used below:
+* wildboottest 0.3.2 (PyPI; Python port of boottest's "fast and wild" algorithm), WCR
+  bootstrap type "11", Rademacher weights with full enumeration (it enumerates when
+  2^G < B); its bootstrap t-statistics are compared one by one.
+* brute force for randomization inference: every assignment enumerated in the test and the
+  model refitted with statsmodels (CR1, t = b / se with G/(G-1)(N-1)/(N-K)).
+"""
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from evalkit.errors import EvalkitError, FewClustersWarning
+from evalkit.inference import (
+    headline,
+    randomization_test,
+    wild_cluster_bootstrap,
+)
+from evalkit.regress import regress
+
+
+def _clustered(seed, G=10, n=30, beta=0.0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(G), n)
+    x = rng.normal(size=G * n) + np.repeat(rng.normal(size=G), n)
+    d = pd.DataFrame({"g": g, "x": x, "z": rng.normal(size=G * n),
+                      "wave": np.tile(np.arange(n) % 3, G)})
+    d["y"] = 1 + beta * x + rng.normal(size=G * n) + np.repeat(rng.normal(size=G), n)
+    return d
+
+
+def _wildboottest_tboot(formula, d, param, B=9999):
+    """wildboottest's WildboottestCL pipeline (as its wildboottest() runs it), returning
+    the bootstrap t's, its t statistic and its two-tailed p-value."""
+    from wildboottest.wildboottest import WildboottestCL
+
+    model = smf.ols(formula, d)
+    xnames = model.data.xnames
+    R = np.zeros(len(xnames))
+    R[xnames.index(param)] = 1
+    boot = WildboottestCL(X=model.exog, Y=model.endog, cluster=d["g"].to_numpy(), R=R, B=B,
+                          seed=1, parallel=False)
+    boot.get_scores(bootstrap_type="11", impose_null=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot.get_weights(weights_type="rademacher")
+    boot.get_numer()
+    boot.get_denom()
+    boot.get_tboot()
+    boot.get_vcov()
+    boot.get_tstat()
+    boot.get_pvalue(pval_type="two-tailed")
+    return boot.t_boot, float(np.ravel(boot.t_stat)[0]), float(boot.pvalue)
+
+
+@pytest.mark.parametrize("seed,formula", [
+    (0, "y ~ x + z"),
+    (1, "y ~ x + z"),
+    (2, "y ~ x + C(wave)"),
+    (3, "y ~ x + z + C(wave)"),
+])
+def test_wild_bootstrap_equals_wildboottest_full_enumeration(seed, formula):
+    d = _clustered(seed, G=10, beta=0.1 * seed)
+    fit = regress(formula, d, cluster="g", vcov="CR1")
+    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
+    assert wb.enumerated and wb.B == 2 ** 10
+    tb_ref, t_ref, p_ref = _wildboottest_tboot(formula, d, "x")
+    # same t statistic and the same 1024 bootstrap t's, in the same (itertools.product) order
+    assert wb.t_stat == pytest.approx(t_ref, rel=1e-10)
+    np.testing.assert_allclose(wb.t_boot, tb_ref, rtol=1e-8, atol=1e-12)
+    # p-value convention (both): mean(|t*| > |t|). The sign vectors v = +1 and v = -1 give
+    # |t*| = |t| exactly; in floating point wildboottest counts them or not depending on the
+    # last bit. evalkit never counts these ties. Removing them from wildboottest's count
+    # must give evalkit's p-value exactly.
+    ties = np.isclose(np.abs(tb_ref), abs(t_ref), rtol=1e-10)
+    assert ties[0] and ties[-1]  # v = (-1,...,-1) first and (1,...,1) last
+    p_ref_no_ties = np.mean((np.abs(t_ref) < np.abs(tb_ref)) & ~ties)
+    assert wb.p_value == p_ref_no_ties
+    assert p_ref - wb.p_value in (0.0, 1 / 1024, 2 / 1024)
+
+
+def test_wildboottest_public_function_same_pvalue():
+    # wildboottest() itself (the public function) on a case without floating-point ties
+    from wildboottest.wildboottest import wildboottest
+
+    d = _clustered(0, G=10)
+    fit = regress("y ~ x + z", d, cluster="g", vcov="CR1")
+    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = wildboottest(smf.ols("y ~ x + z", d), B=9999, cluster=d["g"].to_numpy(),
+                           param="x", weights_type="rademacher", show=False)
+    assert wb.p_value == ref["p-value"].iloc[0]   # 980/1024 (computed by wildboottest 0.3.2)
+    assert wb.t_stat == pytest.approx(float(ref["statistic"].iloc[0]), rel=1e-10)
+
+
+def test_ci_is_test_inversion():
+    d = _clustered(5, G=12, beta=0.3)
+    fit = regress("y ~ x + z", d, cluster="g")
+    wb = fit.wild_bootstrap("x", B=999, weights="webb", seed=7, level=0.9)
+    assert wb.ci_low < wb.estimate < wb.ci_high
+    eps = 1e-6 * (wb.ci_high - wb.ci_low)
+    for bound, out in ((wb.ci_low, -eps), (wb.ci_high, eps)):
+        p_in = fit.wild_bootstrap("x", B=999, weights="webb", seed=7, null=bound - out).p_value
+        p_out = fit.wild_bootstrap("x", B=999, weights="webb", seed=7, null=bound + out).p_value
+        assert p_in > 0.1 >= p_out
+
+
+def test_wcu_interval_is_symmetric_percentile_t():
+    # WCU: t* does not depend on the null, so the inverted interval is b +- se_CR1 * q with q
+    # the 95% quantile of |t*| (Cameron, Gelbach & Miller 2008, percentile-t)
+    d = _clustered(6, G=12)
+    fit = regress("y ~ x", d, cluster="g", vcov="CR1")
+    wb = fit.wild_bootstrap("x", B=999, weights="webb", seed=3, impose_null=False)
+    se = fit.tidy().set_index("term").loc["x", "se"]
+    half_lo = (wb.estimate - wb.ci_low) / se
+    half_hi = (wb.ci_high - wb.estimate) / se
+    assert half_lo == pytest.approx(half_hi, rel=1e-6)
+    share_beyond = np.mean(np.abs(wb.t_boot) > half_lo * (1 + 1e-9))
+    assert share_beyond <= 0.05 < np.mean(np.abs(wb.t_boot) >= half_lo * (1 - 1e-6))
+
+
+def test_webb_is_seeded_and_tidy():
+    d = _clustered(7, G=14)
+    fit = regress("y ~ x", d, cluster="g")
+    a = fit.wild_bootstrap("x", B=499, seed=11)
+    b = fit.wild_bootstrap("x", B=499, seed=11)
+    assert a.p_value == b.p_value and not a.enumerated and a.B == 499 and a.weights == "webb"
+    assert len(np.unique(np.round(a.t_boot, 6))) > 10   # random draws, not 2^G sign vectors
+    assert list(a.tidy().columns)[:6] == ["term", "estimate", "t", "p_value", "ci_low", "ci_high"]
+    with pytest.raises(EvalkitError, match="weights='mammen' is not a valid choice"):
+        fit.wild_bootstrap("x", weights="mammen")
+
+
+def _brute_ri(d, formula, schedules, cluster_labels, actual_kinds, time=None):
+    """Every distinct assignment of the schedules to clusters, refitted with statsmodels."""
+    stats = []
+    seen = set()
+    for perm in itertools.permutations(range(len(cluster_labels))):
+        kinds = tuple(actual_kinds[list(perm)])
+        if kinds in seen:
+            continue
+        seen.add(kinds)
+        dd = d.copy()
+        k_of = dict(zip(cluster_labels, kinds))
+        if time is None:
+            dd["treat"] = d["g"].map(lambda c: schedules[k_of[c]])
+        else:
+            dd["treat"] = [schedules[k_of[c]][t] for c, t in zip(d["g"], d[time])]
+        f = smf.ols(formula, dd).fit(cov_type="cluster", cov_kwds={"groups": dd["g"]})
+        stats.append((kinds == tuple(actual_kinds), f.params["treat"] / f.bse["treat"]))
+    t_obs = [t for is_actual, t in stats if is_actual][0]
+    allt = np.array([t for _, t in stats])
+    return np.mean(np.abs(allt) >= abs(t_obs) - 1e-10), len(allt), t_obs
+
+
+def test_randomization_exact_cluster_level():
+    # 6 communities, 3 treated: C(6, 3) = 20 assignments, all enumerated
+    rng = np.random.default_rng(8)
+    d = _clustered(8, G=6, n=20)
+    treated = {0, 2, 3}
+    d["treat"] = d["g"].isin(treated).astype(float)
+    d["y"] = d["y"] + 0.4 * d["treat"] + rng.normal(size=len(d)) * 0.1
+    res = randomization_test(d, formula="y ~ treat + z", treatment="treat", cluster="g")
+    kinds = np.array([1 if c in treated else 0 for c in range(6)])
+    p, n_assign, t_obs = _brute_ri(d, "y ~ treat + z", {0: 0.0, 1: 1.0}, list(range(6)), kinds)
+    assert res.exact and res.n_assignments == n_assign == 20
+    assert res.statistic == pytest.approx(t_obs, rel=1e-9)
+    assert res.p_value == pytest.approx(p, abs=1e-12)
+    assert res.p_value * 20 == round(res.p_value * 20)
+
+
+def test_randomization_exact_staggered_start_years():
+    # DiD panel: 6 communities x 3 waves; start wave 1 (2 communities), wave 2 (2), never (2):
+    # permuting the community -> start-wave mapping gives 6!/(2!2!2!) = 90 assignments
+    rng = np.random.default_rng(9)
+    G, T, n = 6, 3, 8
+    g = np.repeat(np.arange(G), T * n)
+    wave = np.tile(np.repeat(np.arange(T), n), G)
+    start = np.array([1, 1, 2, 2, 99, 99])
+    d = pd.DataFrame({"g": g, "wave": wave})
+    d["treat"] = (wave >= start[g]).astype(float)
+    d["y"] = (rng.normal(size=G)[g] + 0.2 * wave + rng.normal(size=(G, T))[g, wave] * 0.3
+              + 0.3 * d["treat"] + rng.normal(size=len(d)))
+    formula = "y ~ treat + C(g) + C(wave)"
+    res = randomization_test(d, formula=formula, treatment="treat", cluster="g", time="wave")
+    schedules = {k: {t: float(t >= s) for t in range(T)} for k, s in enumerate([1, 2, 99])}
+    kinds = np.array([0, 0, 1, 1, 2, 2])
+    p, n_assign, t_obs = _brute_ri(d, formula, schedules, list(range(G)), kinds, time="wave")
+    assert res.exact and res.n_assignments == n_assign == 90
+    assert res.statistic == pytest.approx(t_obs, rel=1e-9)
+    assert res.p_value == pytest.approx(p, abs=1e-12)
+
+
+def test_randomization_random_draws_custom_statistic_and_assignments():
+    d = _clustered(10, G=8, n=10)
+    d["treat"] = (d["g"] < 4).astype(float)
+    # C(8, 4) = 70 > n_perm = 30: random draws, actual assignment included
+    res = randomization_test(d, formula="y ~ treat", treatment="treat", cluster="g",
+                             n_perm=30, seed=1)
+    assert not res.exact and res.n_assignments == 31
+    # custom statistic: difference in means (hook)
+    diff = lambda dd: dd.loc[dd.treat == 1, "y"].mean() - dd.loc[dd.treat == 0, "y"].mean()
+    perms = np.array([np.roll(np.arange(8), k) for k in range(8)])
+    res2 = randomization_test(d, formula="y ~ treat", treatment="treat", cluster="g",
+                              assignments=perms, statistic=diff)
+    # brute force over the same 8 rotations (rotation 0 = the actual assignment)
+    vals = []
+    for p in perms:
+        dd = d.copy()
+        dd["treat"] = (p[d["g"]] < 4).astype(float)
+        vals.append(diff(dd))
+    vals = np.array(vals)
+    assert res2.statistic == pytest.approx(vals[0])
+    assert res2.p_value == pytest.approx(np.mean(np.abs(vals) >= abs(vals[0]) - 1e-12))
+
+
+def test_headline_few_clusters_uses_wcr_and_warns():
+    d = _clustered(11, G=14)
+    fit = regress("y ~ x", d, cluster="g")
+    with pytest.warns(FewClustersWarning, match=r"14 clusters; p-value and CI from the wild "
+                      r"cluster restricted bootstrap \(Webb weights, B=999\)"):
+        row = headline(fit, "x", B=999, seed=5)
+    wb = fit.wild_bootstrap("x", B=999, seed=5)
+    assert row.loc[0, "p_value"] == wb.p_value
+    assert row.loc[0, "ci_low"] == wb.ci_low and row.loc[0, "ci_high"] == wb.ci_high
+    assert "bootstrap" in row.loc[0, "method"]
+
+
+def test_headline_many_clusters_is_analytic_without_warning():
+    d = _clustered(12, G=60, n=5)
+    fit = regress("y ~ x", d, cluster="g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewClustersWarning)
+        row = headline(fit, "x")
+    ref = fit.tidy().set_index("term").loc["x"]
+    assert row.loc[0, "p_value"] == ref["p_value"] and "Satterthwaite" in row.loc[0, "method"]
