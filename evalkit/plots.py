@@ -159,7 +159,8 @@ def indicator_plot(
             )
     for k, wave in enumerate(waves):
         ax.plot([], [], _WAVE_MARKERS[k % len(_WAVE_MARKERS)], color="#333333", label=str(wave))
-    ax.legend(title=tr("调查年份", "wave"), ncols=len(waves), fontsize="small", loc="best")
+    ax.legend(title=tr("调查年份", "wave"), fontsize="small", loc="upper left",
+              bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0)
     ax.set_xticks([xpos[c] for c in order], [label(c, registry=registry) for c in order],
                   rotation=45, ha="right")
     for tick, cid in zip(ax.get_xticklabels(), order):

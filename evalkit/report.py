@@ -320,12 +320,23 @@ def _add_toc(html: str) -> str:
         return f'<h{level} id="{anchor}"{attrs}>{inner}</h{level}>'
 
     html = _HEADING.sub(repl, html)
-    items = []
+    parts, open_sub = [], False
     for level, anchor, text in entries:
-        if level <= 2:
-            items.append(f'<li class="toc-h{level}"><a href="#{anchor}">{text}</a></li>')
-    toc = ('<nav class="evalkit-toc"><h2 class="toc-title">目录 Contents</h2><ol>'
-           + "".join(items) + "</ol></nav>")
+        link = f'<a href="#{anchor}">{text}</a>'
+        if level == 1:
+            if open_sub:
+                parts.append("</ul>")
+                open_sub = False
+            parts.append(("</li>" if parts else "") + f'<li class="toc-h1">{link}')
+        elif level == 2:
+            if not open_sub:
+                parts.append("<ul>")
+                open_sub = True
+            parts.append(f'<li class="toc-h2">{link}</li>')
+    if open_sub:
+        parts.append("</ul>")
+    toc = ('<nav class="evalkit-toc"><h2 class="toc-title">目录 Contents</h2><ul class="toc-top">'
+           + "".join(parts) + ("</li>" if parts else "") + "</ul></nav>")
     return html.replace("<!--EVALKIT-TOC-->", toc, 1)
 
 
@@ -411,7 +422,7 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
             tags = cell.get("metadata", {}).get("tags", [])
             if "remove-cell" in tags or "injected-parameters" in tags:
                 continue
-            if cell.cell_type == "code" and "parameters" in tags:
+            if cell.cell_type == "code" and ("parameters" in tags or "setup" in tags):
                 continue
             merged.cells.append(copy.deepcopy(cell))
     if appendix:

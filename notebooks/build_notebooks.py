@@ -11,6 +11,7 @@ The committed outputs are what ``pytest --nbval`` compares against. Code cells s
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,8 +42,14 @@ survey = score(checked.valid, codebook)
 print(checked.describe())"""
 
 
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\u201c\u201d"
+
+
 def md(text: str) -> dict:
-    return {"cell_type": "markdown", "source": text.strip("\n")}
+    """A markdown cell; a line break between two Chinese characters is removed (it would show
+    as a space)."""
+    text = re.sub(f"(?<=[{_CJK}])\n(?=[{_CJK}])", "", text.strip("\n"))
+    return {"cell_type": "markdown", "source": text}
 
 
 def code(text: str, *tags: str) -> dict:
@@ -64,7 +71,7 @@ NOTEBOOKS["00_quickstart"] = [
 and count respondents by community and wave. **All answers are synthetic** (made by
 `evalkit.simulate`); the comparison communities are fictional.
 """),
-    code(SETUP),
+    code(SETUP, "setup"),
     md("""
 ## 1. 调查数据校验 · Validating the shipped survey
 
@@ -144,7 +151,7 @@ uncertainty. Scales are scored by their published rules (codebook), their reliab
 and every estimate respects the sampling design (strata = communities, PSUs = buildings or
 villager groups, weights raked to the registry's population by sex and age group).
 """),
-    code(SETUP),
+    code(SETUP, "setup"),
     code(LOAD),
     md("""
 ## 1. 量表信度 · Scale reliability
@@ -164,11 +171,61 @@ reliability_plot(rel);"""),
     md("""
 ## 2. 加权指标 · Weighted indicators by community and wave
 
-`indicator_table` 为每个量表和参与指标、每个社区×年份给出设计加权估计、置信区间、样本量 n
-和有效样本量 n_eff；有效样本量不足30的估计被标记。
+抽样设计：以社区为层、楼栋或村民小组为初级抽样单元（PSU）的分层两阶段抽样，权数为入样概率的倒数。
+每个指标、每个社区×年份的加权估计、95%置信区间、样本量 n 和有效样本量 n_eff 由一次调用得到；
+标准误按泰勒线性化计算（与 R 的 survey 包相同）。
 
-One call gives every indicator by community × wave: design-based estimate, 95% CI, n and
-effective n (estimates resting on n_eff < 30 are flagged).
+The design: stratified (community) two-stage sample, PSUs = buildings or villager groups, design
+weights = 1 / selection probability. One call estimates every indicator by community × wave with
+Taylor-linearised standard errors (as R's `survey`), n and effective n.
+"""),
+    code("""
+from evalkit.design import SurveyDesign
+design = SurveyDesign(survey, weight="base_weight", strata="stratum", psu="psu")
+table = design.mean(list(codebook.scales), by=["community_id", "wave"])
+print(len(table), "estimates:", table["variable"].nunique(), "indicators x",
+      table["community_id"].nunique(), "communities x", table["wave"].nunique(), "waves")
+table.head()"""),
+    md("""
+有效样本量低于30的估计不够稳定，报告中应谨慎解读（多为小群体指标，如农村社区的老年人照护指标）：
+
+Estimates resting on an effective sample size below 30 are unstable; read them with care.
+"""),
+    code("""
+table[table["n_eff"] < 30][["community_id", "wave", "variable", "estimate", "ci_low", "ci_high", "n", "n_eff"]]"""),
+    md("""
+## 3. 各社区各年份的指标 · Indicators with error bars, all communities × waves
+
+每幅图：横轴为社区（左侧彩色为7个项目社区，右侧灰色为7个对照社区），每个社区内从左到右依次为
+2014–2017年，竖线为95%置信区间。
+
+Each figure: communities along the x axis (programme communities in colour, comparison
+communities in grey), the four waves left to right within each, 95% confidence intervals.
+"""),
+    code("""
+from evalkit.fonts import tr
+from evalkit.plots import indicator_plot
+for name in ["who5", "participation_any", "grid_awareness", "selforg_member"]:
+    lab = codebook.scales[name].label
+    fig, ax = plt.subplots(figsize=(11, 4), layout="constrained")
+    indicator_plot(table, name, ax=ax, ylabel=tr(lab.zh, lab.en), title=tr(lab.zh, lab.en))"""),
+    md("""
+针对特定人群的指标只在该人群中估计：60岁以上居民的照护可及性（明月社区项目的目标），
+以及8–17岁儿童的 KIDSCREEN-10 幸福感（杨庙社区项目的目标；只有农村社区调查了儿童）。
+
+Group-specific indicators are estimated in their group only: care access among residents 60+
+(Mingyue's target) and KIDSCREEN-10 wellbeing of children 8–17 (Yangmiao's target; children were
+surveyed in the rural communities only).
+"""),
+    code("""
+for name in ["care_access", "kidscreen10"]:
+    lab = codebook.scales[name].label
+    fig, ax = plt.subplots(figsize=(11, 4), layout="constrained")
+    indicator_plot(table.dropna(subset=["estimate"]), name, ax=ax, ylabel=tr(lab.zh, lab.en),
+                   title=tr(lab.zh, lab.en))"""),
+    md("""
+**下一步 Next:** `02_programme_impact` 把每个项目社区与自身基线和对照社区比较 · compares each
+programme community with its own baseline and with the comparison communities.
 """),
 ]
 
