@@ -9,6 +9,7 @@ score and check scales        :func:`score` (scales.py), :func:`reliability`, :f
 weight and estimate           :class:`SurveyDesign` (design.py), :func:`indicator_table`
 against the baseline          :func:`change_from_baseline` (baseline.py)
 against comparison            :func:`community_effects` (comparison.py), :func:`att_gt` (did.py)
+pooled programme effect       :func:`programme_effect` (impact.py): staggered DiD + randomization inference
 few-cluster inference         :func:`regress` (regress.py), :func:`randomization_test` (inference.py)
 ============================  ====================================================
 """
@@ -20,6 +21,7 @@ from .communities import crossing, load_communities, population_margins, populat
 from .comparison import community_effects, domain_means
 from .design import SurveyDesign, WeightingInfo
 from .did import AggregateResult, ATTGTResult, DidWarning, DroppedUnitsWarning, PretrendTest, att_gt
+from .impact import ImpactResult, community_panel, programme_effect
 from .errors import (
     CodebookError,
     ConvergenceWarning,
@@ -57,7 +59,8 @@ __all__ = [
     # design-based estimation
     "SurveyDesign", "WeightingInfo", "domain_means",
     # comparisons
-    "change_from_baseline", "community_effects", "att_gt", "ATTGTResult", "AggregateResult",
+    "change_from_baseline", "community_effects", "programme_effect", "community_panel", "ImpactResult",
+    "att_gt", "ATTGTResult", "AggregateResult",
     "PretrendTest",
     # errors and warnings
     "CodebookError", "ConvergenceWarning", "DesignError", "DisclosureWarning", "DidWarning",
