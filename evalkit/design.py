@@ -82,7 +82,7 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def _numeric(data: pd.DataFrame, col: str, what: str) -> np.ndarray:
     s = data[col]
     if pd.api.types.is_bool_dtype(s):
-        return s.astype("float64").to_numpy()
+        return s.to_numpy(dtype="float64", na_value=np.nan)
     if not pd.api.types.is_numeric_dtype(s):
         raise DesignError(
             f"The {what} column {col!r} must be numeric, but it has dtype {s.dtype}. "
