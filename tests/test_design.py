@@ -559,3 +559,36 @@ def test_one_margin_rake_equals_r_poststratify(dstrat):
     assert t.estimate == pytest.approx(3701902.726, abs=1e-3)
     assert t.se == pytest.approx(127078.4615, abs=1e-3)
     assert round(one(d.mean("api00")).se, 5) == 9.25757
+
+
+# --------------------------------------------------------------------------------------
+# simulation: intervals cover the population value at about the nominal rate
+# --------------------------------------------------------------------------------------
+def test_coverage_of_domain_and_raked_means_in_repeated_cluster_samples():
+    # Finite population: 8 strata x 40 clusters x 25 people; y has a cluster effect, the domain
+    # (sex) and a raking margin (age group) cut across clusters. Each replicate draws 8
+    # clusters per stratum without replacement (fpc N_h = 40) and takes everyone in them.
+    rng = np.random.default_rng(2024)
+    H, C, m, n_c = 8, 40, 25, 8
+    cl = np.repeat(np.arange(H * C), m)
+    st = cl // C
+    sex = rng.integers(0, 2, cl.size)
+    age = rng.choice(3, cl.size, p=[0.3, 0.45, 0.25])
+    y = 10 + 2 * rng.normal(size=H * C)[cl] + 1.5 * sex + 0.8 * age + rng.normal(size=cl.size)
+    pop = pd.DataFrame({"st": st, "cl": cl, "sex": sex, "age": age, "y": y, "N": C})
+    true_dom = pop.groupby("sex").y.mean()
+    true_all = pop.y.mean()
+    age_totals = pop.age.value_counts().to_dict()
+    reps, hits_dom, hits_rake = 300, np.zeros(2), 0
+    for _ in range(reps):
+        chosen = np.concatenate([rng.choice(np.arange(h * C, (h + 1) * C), n_c, replace=False)
+                                 for h in range(H)])
+        smp = pop[np.isin(pop.cl, chosen)].assign(w=C / n_c)
+        d = SurveyDesign(smp, weight="w", strata="st", psu="cl", fpc="N")
+        r = d.mean("y", by="sex")
+        hits_dom += ((r.ci_low < true_dom.to_numpy()) & (true_dom.to_numpy() < r.ci_high)).to_numpy()
+        rr = one(d.rake({"age": age_totals}).mean("y"))
+        hits_rake += rr.ci_low < true_all < rr.ci_high
+    # 95% intervals; with 300 replicates the Monte Carlo SE of the coverage is ~0.013
+    assert np.all((hits_dom / reps > 0.91) & (hits_dom / reps < 0.985))
+    assert 0.91 < hits_rake / reps < 0.985
