@@ -31,6 +31,8 @@ MissingPolicy = Literal["pairwise", "listwise"]
 LonelyPSU = Literal["adjust", "remove", "certainty", "average", "fail"]
 #: What ``SurveyDesign`` estimators compute.
 DesignStatistic = Literal["mean", "total", "proportion"]
+#: Confidence interval of a proportion: Wald, or Wald on the logit scale (R ``svyciprop``).
+ProportionCI = Literal["wald", "logit"]
 
 # --- did.py ---------------------------------------------------------------
 #: Comparison units of ``att_gt`` (R did's ``control_group``: nevertreated / notyettreated).

@@ -43,7 +43,7 @@ from scipy import linalg as sla
 from scipy import sparse
 from scipy import stats
 
-from ._literals import DesignStatistic, LonelyPSU, check_choice
+from ._literals import DesignStatistic, LonelyPSU, ProportionCI, check_choice
 from .errors import ConvergenceWarning, DesignError, LonelyPSUWarning
 
 __all__ = ["SurveyDesign", "WeightingInfo"]
@@ -717,8 +717,11 @@ class SurveyDesign:
             return float(stats.t.ppf(p, df))
         raise DesignError(f"df={df!r} must be None (normal), 'design' (#PSU - #strata) or a number > 0.")
 
-    def _estimate(self, stat: DesignStatistic, y: Any, by: Any, level: float, df: Any) -> pd.DataFrame:
+    def _estimate(
+        self, stat: DesignStatistic, y: Any, by: Any, level: float, df: Any, ci: ProportionCI = "wald"
+    ) -> pd.DataFrame:
         check_choice(stat, DesignStatistic, "statistic")
+        check_choice(ci, ProportionCI, "ci")
         ys = _as_list(y, "y")
         if not ys:
             raise DesignError("Name at least one variable y to estimate.")
@@ -810,8 +813,16 @@ class SurveyDesign:
         flat = lambda a: a.T.ravel()  # noqa: E731 - task-major order
         res["estimate"] = flat(est)
         res["se"] = flat(se)
-        res["ci_low"] = flat(est - crit * se)
-        res["ci_high"] = flat(est + crit * se)
+        if ci == "logit":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                half = crit * se / (est * (1 - est))
+                centre = np.log(est / (1 - est))
+                lo = np.where((est > 0) & (est < 1), 1 / (1 + np.exp(-(centre - half))), est)
+                hi = np.where((est > 0) & (est < 1), 1 / (1 + np.exp(-(centre + half))), est)
+        else:
+            lo, hi = est - crit * se, est + crit * se
+        res["ci_low"] = flat(lo)
+        res["ci_high"] = flat(hi)
         res["n"] = flat(n)
         res["n_eff"] = flat(n_eff)
         res["deff"] = flat(deff)
@@ -893,14 +904,20 @@ class SurveyDesign:
 
     def proportion(
         self, y: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-        level: float = 0.95, df: Any = None,
+        level: float = 0.95, df: Any = None, ci: ProportionCI = "wald",
     ) -> pd.DataFrame:
         """Design-based proportion of each level of categorical (or 0/1) ``y``.
 
         The proportion of level ``k`` is the design-based mean of the indicator
         ``1[y = k]`` among rows with non-missing ``y`` in the domain (R
         ``svymean(~factor(y), na.rm=TRUE)``), so its SE is exactly that of the mean of the
-        indicator. Intervals are Wald intervals (not clipped to [0, 1]).
+        indicator.
+
+        ``ci="wald"`` (default) gives ``p +/- q se`` (R ``confint(svymean(...))``, not clipped
+        to [0, 1]); ``ci="logit"`` gives ``expit(logit(p) +/- q se / (p (1 - p)))``, R
+        ``svyciprop(method="logit")`` and samplics' interval (both use ``df="design"`` by
+        default there; pass ``df="design"`` to match them). A proportion of exactly 0 or 1
+        gets the interval ``[p, p]``.
 
         Returns
         -------
@@ -909,7 +926,7 @@ class SurveyDesign:
             present among the rows of the design (within a domain where a level does not
             occur its estimate is 0).
         """
-        return self._estimate("proportion", y, by, level, df)
+        return self._estimate("proportion", y, by, level, df, ci)
 
     # ---- raking ------------------------------------------------------------------------
     def rake(

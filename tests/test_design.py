@@ -297,9 +297,14 @@ def test_agrees_with_samplics(seed):
         est = TaylorEstimator(PopParam.prop)
         est.estimate(y=df.cat, samp_weight=df.w, stratum=df.st, psu=df.psu, domain=df.dom,
                      fpc=fpc)
-    ours = d.proportion("cat", by="dom")
+    ours = d.proportion("cat", by="dom", ci="logit", df="design")
     theirs = [est.stderror[k][lev] for k, lev in zip(ours.dom, ours.level)]
     assert np.allclose(ours.se, theirs, rtol=0, atol=1e-8)
+    # samplics' proportion intervals: logit scale, t with #PSU - #strata df
+    assert np.allclose(ours.ci_low, [est.lower_ci[k][lev] for k, lev in zip(ours.dom, ours.level)],
+                       rtol=0, atol=1e-8)
+    assert np.allclose(ours.ci_high, [est.upper_ci[k][lev] for k, lev in zip(ours.dom, ours.level)],
+                       rtol=0, atol=1e-8)
 
 
 # --------------------------------------------------------------------------------------
@@ -506,6 +511,16 @@ def test_proportion_matches_r(dstrat):
     pb = dstrat.proportion("awards", by="stype")
     assert np.allclose(pb.se, np.repeat([0.0441120855012, 0.0643950505091, 0.0695966026582], 2),
                        atol=1e-12)
+
+
+def test_logit_interval_matches_r_svyciprop(dstrat):
+    # R: confint(svyciprop(~I(awards=="Yes"), dstrat, method="logit"))
+    #    -> 0.568721098868, 0.703675779368 (svyciprop uses df = degf(design))
+    p = dstrat.proportion("awards", ci="logit", df="design").set_index("level").loc["Yes"]
+    assert p.ci_low == pytest.approx(0.568721098868, abs=1e-10)
+    assert p.ci_high == pytest.approx(0.703675779368, abs=1e-10)
+    with pytest.raises(EvalkitError, match="ci="):
+        dstrat.proportion("awards", ci="wilson")
 
 
 def test_missing_y_matches_r_na_rm(apiclus1):
