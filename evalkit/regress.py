@@ -220,7 +220,6 @@ class RegressionResult:
     _XtX_g: np.ndarray = field(repr=False)          # G x K x K: X_g' W_g X_g
     _score_g: np.ndarray = field(repr=False)        # G x K: X_g' W_g e_g
     _vcov_cr1: np.ndarray = field(repr=False)
-    _data: pd.DataFrame | None = field(default=None, repr=False)
     level: float = 0.95
 
     # -- basic accessors ----------------------------------------------------
@@ -588,6 +587,5 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         _XtX_g=XtX_g,
         _score_g=score_g,
         _vcov_cr1=V1,
-        _data=data.iloc[rows],
         level=level,
     )

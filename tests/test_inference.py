@@ -240,3 +240,21 @@ def test_headline_many_clusters_is_analytic_without_warning():
         row = headline(fit, "x")
     ref = fit.tidy().set_index("term").loc["x"]
     assert row.loc[0, "p_value"] == ref["p_value"] and "Satterthwaite" in row.loc[0, "method"]
+
+
+def test_wls_bootstrap_is_ols_on_sqrt_weight_transformed_data():
+    # boottest with aweights bootstraps the sqrt(w)-transformed model; evalkit's WLS fit must
+    # give the same bootstrap t's as an OLS fit of sqrt(w) y on sqrt(w) [1, x, z]
+    d = _clustered(13, G=8)
+    d["w"] = np.random.default_rng(13).uniform(0.5, 2.0, len(d))
+    sw = np.sqrt(d["w"])
+    t = pd.DataFrame({"ys": sw * d["y"], "one": sw, "xs": sw * d["x"], "zs": sw * d["z"],
+                      "g": d["g"]})
+    a = regress("y ~ x + z", d, cluster="g", weights="w", vcov="CR1").wild_bootstrap(
+        "x", weights="rademacher")
+    b = regress("ys ~ 0 + one + xs + zs", t, cluster="g", vcov="CR1").wild_bootstrap(
+        "xs", weights="rademacher")
+    assert a.enumerated and b.enumerated
+    np.testing.assert_allclose(a.t_boot, b.t_boot, rtol=1e-9)
+    assert a.p_value == b.p_value
+    assert a.ci_low == pytest.approx(b.ci_low, rel=1e-7)
