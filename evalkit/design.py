@@ -48,7 +48,8 @@ from .errors import ConvergenceWarning, DesignError, LonelyPSUWarning
 
 __all__ = ["SurveyDesign", "WeightingInfo"]
 
-_RESULT_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "n", "n_eff", "deff"]
+#: Largest PSU x domain block held densely by the calibrated variance (8 bytes each).
+_DENSE_CELLS = 8_000_000
 
 
 # --------------------------------------------------------------------------------------
@@ -845,11 +846,16 @@ class SurveyDesign:
         B = np.einsum("kl,ldm->kdm", c.ginv, c.xt_w0(E, rows, dom, D))
         P = int(self._n_h.sum())
         out = np.empty((D, T.shape[1]))
-        for j in range(T.shape[1]):  # one dense P x D matrix per variable
-            Td = np.zeros((P, D))
-            Td[cell_p, cell_d] = T[:, j]
-            Td -= c.psu_x @ B[:, :, j]
-            out[:, j] = self._var_dense(Td)
+        # one dense P x D matrix per variable, in blocks of domains to bound the memory
+        block = max(1, int(_DENSE_CELLS // P))
+        for d0 in range(0, D, block):
+            d1 = min(D, d0 + block)
+            sel = (cell_d >= d0) & (cell_d < d1)
+            for j in range(T.shape[1]):
+                Td = np.zeros((P, d1 - d0))
+                Td[cell_p[sel], cell_d[sel] - d0] = T[sel, j]
+                Td -= c.psu_x @ B[:, d0:d1, j]
+                out[d0:d1, j] = self._var_dense(Td)
         return out
 
     def mean(
@@ -870,7 +876,8 @@ class SurveyDesign:
             Confidence level.
         df : None, "design" or float, default None
             ``None``: normal intervals (R ``confint`` default). ``"design"``: Student t with
-            ``#PSU - #strata`` degrees of freedom (R ``degf(design)``). A number: t with that df.
+            ``#PSU - #strata`` degrees of freedom of this design (or subset), the same for
+            every domain (R ``confint(svyby(...), df=degf(design))``). A number: t with that df.
 
         Returns
         -------

@@ -465,6 +465,13 @@ def test_rake_unequal_weights_by_domain_consistent(dstrat):
         assert row.se == pytest.approx(np.sqrt(v), rel=1e-9)
 
 
+def test_calibrated_variance_in_domain_blocks_is_the_same(dclus1r, monkeypatch):
+    full = dclus1r.mean(["api00", "enroll"], by="cname")
+    monkeypatch.setattr(design_module, "_DENSE_CELLS", 40)  # 15 PSUs -> blocks of 2 domains
+    blocked = dclus1r.mean(["api00", "enroll"], by="cname")
+    assert np.allclose(full.se, blocked.se, rtol=1e-12, atol=0)
+
+
 def test_module_examples_run():
     failures, _ = doctest.testmod(design_module)
     assert failures == 0
