@@ -44,6 +44,8 @@ __all__ = [
     "render_html",
     "sample_sizes",
     "setup_notebook",
+    "community_profile",
+    "verdict",
 ]
 
 #: The numbered notebooks, in reading order.
@@ -107,20 +109,25 @@ def setup_notebook(lang: Language = "zh", *, seed: int | None = None) -> int:
     pd.set_option("display.width", 120)
     pd.set_option("display.max_colwidth", 80)
     warnings.formatwarning = _format_warning
+    try:  # in a notebook: always the inline backend (also under MPLBACKEND=Agg, as in CI), PNG
+        # figures without software metadata
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            shell.run_line_magic("matplotlib", "inline")
+            import matplotlib_inline.backend_inline as inline
+
+            inline.InlineBackend.instance().print_figure_kwargs.update(
+                {"bbox_inches": "tight", "metadata": {"Software": None}})
+    except ImportError:  # not in IPython: nothing to configure
+        pass
     rc = matplotlib.rcParams
     rc["figure.figsize"] = (8.0, 4.5)
     rc["figure.dpi"] = 100
     rc["savefig.dpi"] = 100
     rc["svg.hashsalt"] = "evalkit"
     rc["pdf.compression"] = 6
-    try:  # the inline backend: no creation date or software version in PNG metadata
-        from matplotlib_inline.backend_inline import set_matplotlib_formats  # noqa: F401
-        import matplotlib_inline.backend_inline as inline
-
-        inline.InlineBackend.instance().print_figure_kwargs.update(
-            {"bbox_inches": "tight", "metadata": {"Software": None}})
-    except Exception:  # not in IPython: nothing to configure
-        pass
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FontFallbackWarning)
         font = fonts.use_cjk_font()
@@ -181,6 +188,95 @@ def sample_sizes(df: pd.DataFrame, registry: pd.DataFrame | None = None, *,
              **{w: int(out[w].sum()) for w in waves + ["total"]}}
     out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
     return out
+
+
+def _fmt_effect(value: float, kind: str) -> str:
+    return f"{100 * value:+.1f} pp" if kind == "proportion" else f"{value:+.2f}"
+
+
+def verdict(effect_row, scale) -> tuple[str, str]:
+    """Plain-language verdict on one effect estimate: ``(short verdict, sentence)``.
+
+    ``effect_row`` has ``estimate, ci_low, ci_high, wave`` (a row of
+    :func:`evalkit.comparison.community_effects`), ``scale`` is the codebook's scale (its
+    ``higher_is`` says which direction is good, its ``kind`` whether the effect is in
+    percentage points). The verdict reads only the interval: *improved* / *worsened* when the
+    95% interval lies on one side of zero, *no clear change* otherwise.
+    """
+    est, lo, hi = float(effect_row["estimate"]), float(effect_row["ci_low"]), float(effect_row["ci_high"])
+    good_up = getattr(scale, "higher_is", "better") == "better"
+    kind = getattr(scale, "kind", "mean")
+    if lo > 0 or hi < 0:
+        better = (lo > 0) == good_up
+        short = "改善 improved" if better else "变差 worsened"
+    else:
+        short = "无明显变化 no clear change"
+    name = scale.label.zh + " · " + scale.label.en
+    sentence = (f"**{name}** — {int(effect_row['wave'])}: {_fmt_effect(est, kind)} "
+                f"(95% CI {_fmt_effect(lo, kind)} to {_fmt_effect(hi, kind)}) → **{short}**")
+    return short, sentence
+
+
+def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFrame,
+                      registry: pd.DataFrame, codebook, targets: pd.DataFrame | None = None) -> None:
+    """Display one programme community's profile in a notebook.
+
+    Shows a section heading, the programme theory from the registry (what it set out to change,
+    start year, the indicators it targets), one trend figure per targeted indicator (the community
+    against its own baseline and the comparison communities, :func:`evalkit.plots.trend_plot`)
+    and a plain-language verdict per indicator with its 95% interval (:func:`verdict`, from the
+    ``community_effects`` rows of the latest wave).
+
+    Parameters
+    ----------
+    table
+        Design-based means by community × wave (``SurveyDesign.mean(..., by=["community_id",
+        "wave"])``; column ``variable`` or ``indicator``).
+    effects
+        :func:`evalkit.comparison.community_effects` output for (at least) the targeted indicators.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    from .communities import programme_targets
+    from .fonts import tr
+    from .plots import trend_plot
+
+    reg = registry.set_index("community_id")
+    if community not in reg.index or reg.loc[community, "role"] != "programme":
+        raise EvalkitError(f"{community!r} is not a programme community of the registry.")
+    r = reg.loc[community]
+    targets = programme_targets(registry) if targets is None else targets
+    mine = targets[targets["community_id"] == community]
+    names = list(dict.fromkeys(mine["indicator"]))
+    lines = [
+        f"## {r['name_zh']} {r['name_pinyin']}",
+        "",
+        f"**项目 Programme:** {r.get('programme_zh', '')} · {r['programme_domain']}  ",
+        f"**地点 Location:** {r['district']} {r['street']} ({r['urban_rural']})  ",
+        f"**开始 Started:** {int(r['start_year'])}  ",
+        "**项目理论 Programme theory — targeted indicators:** "
+        + "; ".join(f"{codebook.scales[n].label.zh} ({n})" for n in names if n in codebook.scales),
+    ]
+    display(Markdown("\n".join(lines)))
+    col = "indicator" if "indicator" in table.columns else "variable"
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), layout="constrained",
+                             squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        lab = codebook.scales[name].label
+        trend_plot(table[table[col] == name].dropna(subset=["estimate"]), community, ax=ax,
+                   registry=registry, title=tr(lab.zh, lab.en), ylabel="")
+    plt.show()
+    sentences = []
+    for name in names:
+        rows = effects[(effects["community_id"] == community) & (effects["indicator"] == name)
+                       & (effects["event_time"] >= 0)]
+        if rows.empty or name not in codebook.scales:
+            continue
+        _, sentence = verdict(rows.sort_values("wave").iloc[-1], codebook.scales[name])
+        sentences.append("- " + sentence)
+    display(Markdown("**结论 Verdict** (项目社区相对对照社区的变化，与基线相比 · change against "
+                     "the comparison communities since the baseline):\n\n" + "\n".join(sentences)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ rel = reliability(survey, codebook)
 rel[["scale", "k", "n", "alpha", "ci_low", "ci_high", "omega_total", "flag"]]"""),
     code("""
 from evalkit.plots import reliability_plot
-reliability_plot(rel);"""),
+ax = reliability_plot(rel)"""),
     md("""
 ## 2. 加权指标 · Weighted indicators by community and wave
 
@@ -227,6 +227,192 @@ for name in ["care_access", "kidscreen10"]:
 **下一步 Next:** `02_programme_impact` 把每个项目社区与自身基线和对照社区比较 · compares each
 programme community with its own baseline and with the comparison communities.
 """),
+]
+
+DESIGN = """\
+import warnings
+from evalkit.communities import load_communities, programme_targets
+from evalkit.design import SurveyDesign
+registry = load_communities(DATA / "communities.csv")
+targets = programme_targets(registry)      # the programme theory: which indicators each targets
+design = SurveyDesign(survey, weight="base_weight", strata="stratum", psu="psu")"""
+
+# --------------------------------------------------------------------------------------------
+NOTEBOOKS["02_programme_impact"] = [
+    md("""
+# 02 项目效应 · Programme impact
+
+**项目有效吗？** 评估者必须同时给出两个诚实的回答：每个社区相对**自身基线**变化了多少；
+其中多少是**项目造成的**——与没有项目的对照社区相比。各社区的项目开始年份不同（2015年或2016年），
+所以用交错双重差分（Callaway & Sant'Anna 2021），而不是有偏的双向固定效应回归；只有7个项目社区，
+所以p值和置信区间来自随机化推断和野聚类自助法，而不是聚类稳健的正态近似。
+
+Did the programme work? Two answers side by side: how each community moved from its own
+baseline, and how much of that move the programme caused, judged against comparison communities.
+Starts are staggered (2015 and 2016), so we use staggered difference-in-differences; with seven
+programme communities, inference comes from randomization and the wild cluster bootstrap.
+Because the data are synthetic, we can check every estimate against the **planted truth**.
+"""),
+    code(SETUP, "setup"),
+    code(LOAD),
+    code(DESIGN),
+    md("""
+## 1. 与自身基线相比 · Change from each community's baseline
+
+每个项目社区所针对的指标在2017年与2014年基线之差；标准误考虑了同一住户被重复访问
+（PSU 在各年份保持不变），p 值按 Benjamini–Hochberg 方法在每个社区的指标族内校正。
+基线变化不是因果效应：全市的共同趋势也包含在内。
+
+The change of each community's targeted indicators from its 2014 baseline to 2017, with
+design-based SEs that account for re-interviewed households, Hedges' g and BH-adjusted p-values.
+A change from baseline is not an effect: it also contains the city-wide trend.
+"""),
+    code("""
+from evalkit.baseline import change_from_baseline
+change = change_from_baseline(design, sorted(set(targets["indicator"])))
+mine = change.merge(targets[["community_id", "indicator"]].drop_duplicates())
+mine.query("wave == 2017")[["community_id", "indicator", "baseline_mean", "wave_mean", "estimate",
+                            "ci_low", "ci_high", "hedges_g", "p_adjusted"]]"""),
+    md("""
+## 2. 交错双重差分：项目的总体效应 · Staggered DiD: the programme's pooled effect
+
+`programme_effect` 在社区×年份的设计加权均值面板上估计 Callaway–Sant'Anna ATT（以从未参与项目的
+对照社区为对照），p 值与置信区间来自对项目开始年份在14个社区间重新分配的随机化推断。
+
+The pooled effect over the programme communities (overall ATT and by years since the start),
+with randomization-inference p-values and test-inverted intervals.
+"""),
+    code("""
+from evalkit.impact import programme_effect
+indicators = ["participation_ladder", "selforg_member", "bscs", "who5"]
+results = [programme_effect(design, indicators[0], registry=registry, seed=SEED)]  # warns once
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", evalkit.FewClustersWarning)  # same warning for the others
+    results += [programme_effect(design, y, registry=registry, seed=SEED) for y in indicators[1:]]
+pd.concat([r.tidy() for r in results]).drop(columns=["method"])"""),
+    md("""
+## 3. 事件研究 · Event studies, one per programme community
+
+每个项目社区的首要目标指标，以受访者为单位（重复横截面）与7个对照社区比较：粗线为逐点95%置信区间，
+细线和浅色带为同时覆盖所有事件时间的一致置信带（乘数自助法，按 PSU 聚类）。项目开始前（e < 0）
+的估计是安慰剂检验，应接近0。
+
+Each community's first targeted indicator against the seven comparison communities
+(repeated cross-sections, `att_gt`): thick bars are pointwise 95% intervals, the light band the
+uniform band over all event times (multiplier bootstrap clustered on PSUs). Pre-programme points
+(e < 0) are placebo checks. Rows without an answer are left out (`DroppedUnitsWarning`, expected).
+"""),
+    code("""
+from evalkit.did import att_gt, DroppedUnitsWarning
+from evalkit.fonts import community_color, label
+from evalkit.plots import event_study_plot
+warnings.simplefilter("ignore", DroppedUnitsWarning)
+start = registry.set_index("community_id")["start_year"]
+data = survey.assign(first_year=survey["community_id"].map(start).fillna(0).astype(int))
+fig, axes = plt.subplots(2, 4, figsize=(15, 7), layout="constrained")
+for ax, (cid, y, group) in zip(axes.flat, targets.drop_duplicates("community_id").itertuples(index=False)):
+    sub = data[((data["community_id"] == cid) | (data["first_year"] == 0))
+               & (data["role"].eq(group) if isinstance(group, str) else True)]
+    res = att_gt(sub, y=y, group="first_year", time="wave", panel=False, weight="base_weight",
+                 cluster="psu", bootstrap=999, seed=SEED)
+    event_study_plot(res.aggregate("dynamic"), ax=ax, color=community_color(cid), title=f"{label(cid)} · {y}")
+axes.flat[-1].axis("off")
+plt.show()"""),
+    md("""
+## 4. 少聚类推断 · Few-cluster inference
+
+只有14个社区时，常用的聚类稳健标准误（CR1 + 正态临界值）会过度拒绝原假设。下面用同一个双向固定效应
+模型比较：CR1 的解析结果与野聚类限制性自助法（WCR，Webb 权重，B = 9999）的结果。
+
+With 14 communities, cluster-robust (CR1) p-values with normal critical values over-reject. The
+same two-way fixed-effects model on the community panel, first with CR1, then with the wild cluster
+restricted bootstrap (the headline method evalkit picks when clusters are few).
+"""),
+    code("""
+from evalkit.impact import community_panel
+from evalkit.regress import regress
+from evalkit.inference import headline
+wide = community_panel(design, "participation_ladder")
+panel = wide.stack().rename("y").rename_axis(["community_id", "wave"]).reset_index()
+panel["treat"] = (panel["wave"] >= panel["community_id"].map(start).fillna(9999).astype(int)).astype(int)
+fit = regress("y ~ treat + C(community_id) + C(wave)", panel, cluster="community_id", vcov="CR1")
+pd.concat([fit.tidy().query("term == 'treat'").assign(method="CR1 analytic"),
+           headline(fit, "treat", seed=SEED)])[["term", "estimate", "se", "p_value", "ci_low", "ci_high", "method"]]"""),
+    md("""
+## 5. 估计值与真实值 · Estimates next to the planted truth
+
+数据是模拟的，所以我们知道真实效应（`data/truth.csv`）。`community_effects` 对每个项目社区单独做
+双重差分（与对照社区比较），其标准误同时包含抽样误差和社区层面的年度冲击（Ferman & Pinto 2019）。
+我们检查95%置信区间是否覆盖真实值——包括没有效应的社区（兴盛）和效应逐渐消退的社区（和平）。
+
+Each community's DiD against the comparison communities (`community_effects`, SEs with sampling
+error and community-level shocks), next to the planted effect. The intervals should cover the truth,
+including the community with no effect (Xingsheng) and the one whose effect fades (Heping).
+"""),
+    code("""
+from evalkit.comparison import community_effects
+effects = community_effects(design, sorted(set(targets["indicator"])), registry=registry)
+truth = pd.read_csv(DATA / "truth.csv").query("group != 'elderly'")[["community_id", "wave", "indicator", "att"]]
+check = effects.merge(targets[["community_id", "indicator"]].drop_duplicates()).merge(truth)
+check = check.assign(truth=check["att"], covered=check["ci_low"].le(check["att"]) & check["att"].le(check["ci_high"]))
+print(f"{check['covered'].mean():.0%} of {len(check)} intervals cover the planted effect")
+check[["community_id", "indicator", "wave", "estimate", "ci_low", "ci_high", "truth", "covered"]]"""),
+    code("""
+from evalkit.plots import forest_plot
+first = targets.drop_duplicates("community_id")[["community_id", "indicator"]]
+latest = check.merge(first).sort_values("wave").groupby("community_id").tail(1)
+latest = latest.set_index("community_id").loc[first["community_id"]].reset_index()
+ax = forest_plot(latest, truth_col="truth", title="2017: " + ", ".join(first["indicator"]))"""),
+    md("""
+**解读 Reading.** 置信区间覆盖真实值的比例应接近95%。兴盛社区（没有植入效应）的区间应包含0；
+和平社区的效应在第二年明显减弱。
+
+About 95% of intervals should cover the truth; Xingsheng's (no planted effect) should include
+zero, and Heping's effect should shrink in its second year. `03_community_profiles` turns these
+numbers into one page per community.
+"""),
+]
+
+# --------------------------------------------------------------------------------------------
+NOTEBOOKS["03_community_profiles"] = [
+    md("""
+# 03 社区档案 · Community profiles
+
+每个项目社区一节：项目理论（它想改变什么）、项目针对的指标、该社区相对自身基线和对照社区在三个项目年度
+中的变化轨迹，以及带不确定性的通俗结论。设置下面的 `community` 参数（例如 `"mingyue"`）即可只生成
+一个社区的档案，交给该社区的社工机构。
+
+One section per programme community: its programme theory, the indicators it targets, its
+trajectory against its own baseline and the comparison communities, and a plain-language verdict
+with its uncertainty. Set `community` below (e.g. `"mingyue"`) to render a single community.
+"""),
+    code('community = None   # None: all seven programme communities; or an id such as "mingyue"',
+         "parameters"),
+    code(SETUP, "setup"),
+    code(LOAD),
+    code(DESIGN),
+    code("""
+from evalkit.comparison import community_effects
+from evalkit.report import community_profile
+table = design.mean(sorted(set(targets["indicator"])), by=["community_id", "wave"])
+effects = community_effects(design, sorted(set(targets["indicator"])), registry=registry)
+programme = registry.query("role == 'programme'")["community_id"].tolist()
+chosen = programme if community is None else [community]"""),
+    md("""
+**如何阅读 How to read.** 图中彩色线为该社区（阴影为95%置信区间），点线为其2014年基线，
+灰色细线为7个对照社区；竖虚线为项目开始。结论比较的是：与对照社区同期的变化相比，该社区自基线以来
+多变化了多少（双重差分），并给出95%置信区间；区间不含0才判为“改善”或“变差”。
+
+Coloured line: the community (shaded: 95% CI); dotted: its 2014 baseline; thin grey lines: the
+comparison communities; vertical dotted line: programme start. The verdict is the
+difference-in-differences against the comparison communities with its 95% interval; only an
+interval that excludes zero counts as *improved* or *worsened*. Proportions are in percentage
+points (pp).
+"""),
+    code("""
+for cid in chosen:
+    community_profile(cid, table=table, effects=effects, registry=registry, codebook=codebook,
+                      targets=targets)"""),
 ]
 
 
