@@ -399,13 +399,13 @@ def trend_plot(
         ax.axvline(start_year - 0.5, color="#999999", lw=0.8, ls=":")
         ymax = ax.get_ylim()[1]
         ax.text(start_year - 0.45, ymax, tr("项目开始", "programme starts"), va="top", ha="left",
-                fontsize="small", color="#666666")
+                fontsize="x-small", color="#666666", zorder=0)
     waves = sorted(pd.unique(df["wave"]))
     ax.set_xticks(waves, [str(int(w)) for w in waves])
     ax.set_ylabel(ylabel or (indicator or tr("估计值", "estimate")))
     sep = tr("：", ": ")
     ax.set_title(title or (f"{label(community, registry=registry)}{sep}{indicator}" if indicator
                            else label(community, registry=registry)))
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="x-small", loc="best", framealpha=0.85)
     ax.grid(axis="y", alpha=0.3)
     return ax

@@ -266,6 +266,8 @@ def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFr
         lab = codebook.scales[name].label
         trend_plot(table[table[col] == name].dropna(subset=["estimate"]), community, ax=ax,
                    registry=registry, title=tr(lab.zh, lab.en), ylabel="")
+        if ax is not axes.flat[0] and ax.get_legend() is not None:
+            ax.get_legend().remove()  # one legend per row of panels
     plt.show()
     sentences = []
     for name in names:
@@ -477,12 +479,13 @@ def _appendix_markdown(sums: pd.DataFrame, versions: pd.DataFrame, seed: int, ru
         "",
         "**Methods.** Answers are validated against the codebook (`data/codebook.yaml`); scales are "
         "scored by their published rules; means and proportions by community and wave are "
-        "design-based (stratified two-stage sample, Taylor linearisation, weights raked to the "
-        "registry's population by sex and age group, as R's `survey` package). Programme effects "
-        "are estimated by staggered difference-in-differences (Callaway & Sant'Anna 2021, as R's "
-        "`did`) against never-treated comparison communities; with seven treated communities, "
-        "headline inference uses the wild cluster bootstrap or randomization inference rather "
-        "than normal critical values. Small cells are suppressed before display.",
+        "design-based (stratified two-stage sample, design weights, Taylor linearisation, as R's "
+        "`survey` package). Programme effects are estimated by difference-in-differences against "
+        "the never-treated comparison communities: per community with sampling and "
+        "community-shock variance (Ferman & Pinto 2019), and pooled by staggered DiD (Callaway & "
+        "Sant'Anna 2021, as R's `did`) with randomization inference; with seven treated "
+        "communities, headline inference never uses normal critical values. Tables show "
+        "aggregates only; identifying values in problem tables are withheld.",
         "",
         "**Software.**",
         "",
