@@ -11,6 +11,8 @@ against the baseline          :func:`change_from_baseline` (baseline.py)
 against comparison            :func:`community_effects` (comparison.py), :func:`att_gt` (did.py)
 pooled programme effect       :func:`programme_effect` (impact.py): staggered DiD + randomization inference
 few-cluster inference         :func:`regress` (regress.py), :func:`randomization_test` (inference.py)
+sensitivity                   :func:`leave_one_out`, :func:`mixed_model` (sensitivity.py)
+indicator table               :func:`indicator_table` (indicators.py)
 ============================  ====================================================
 """
 from __future__ import annotations
@@ -20,13 +22,15 @@ from .codebook import Codebook, load_codebook
 from .communities import crossing, load_communities, population_margins, population_table, programme_targets
 from .comparison import community_effects, domain_means
 from .design import SurveyDesign, WeightingInfo
-from .did import AggregateResult, ATTGTResult, DidWarning, DroppedUnitsWarning, PretrendTest, att_gt
+from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt
 from .impact import ImpactResult, community_panel, programme_effect
 from .errors import (
     CodebookError,
     ConvergenceWarning,
     DesignError,
+    DidWarning,
     DisclosureWarning,
+    DroppedUnitsWarning,
     EstimationError,
     EvalkitError,
     EvalkitWarning,
@@ -35,12 +39,17 @@ from .errors import (
     LonelyPSUWarning,
     PersonalDataError,
     ReadError,
+    ReliabilityWarning,
     SmallSampleWarning,
     ValidationError,
 )
+from .indicators import indicator_table
+from .inference import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
 from .read import read_survey
-from .reliability import cronbach_alpha, item_rest, omega_total, reliability
+from .regress import RegressionResult, regress
+from .reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
 from .scales import describe_scales, score, score_columns
+from .sensitivity import leave_one_out, mixed_model
 from .simulate import simulate
 from .validate import ValidationReport, validate
 from . import datasets
@@ -55,16 +64,20 @@ __all__ = [
     "population_table", "population_margins", "crossing", "programme_targets", "simulate",
     # scales
     "score", "score_columns", "describe_scales", "cronbach_alpha", "omega_total", "item_rest",
-    "reliability",
+    "one_factor", "feldt_ci", "reliability",
     # design-based estimation
-    "SurveyDesign", "WeightingInfo", "domain_means",
+    "SurveyDesign", "WeightingInfo", "domain_means", "indicator_table",
     # comparisons
     "change_from_baseline", "community_effects", "programme_effect", "community_panel", "ImpactResult",
     "att_gt", "ATTGTResult", "AggregateResult",
     "PretrendTest",
+    # few-cluster inference and sensitivity
+    "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
+    "RandomizationResult", "headline", "leave_one_out", "mixed_model",
     # errors and warnings
     "CodebookError", "ConvergenceWarning", "DesignError", "DisclosureWarning", "DidWarning",
     "DroppedUnitsWarning", "EstimationError", "EvalkitError", "EvalkitWarning", "FewClustersWarning",
-    "FontFallbackWarning", "LonelyPSUWarning", "PersonalDataError", "ReadError", "SmallSampleWarning",
+    "FontFallbackWarning", "LonelyPSUWarning", "PersonalDataError", "ReadError", "ReliabilityWarning",
+    "SmallSampleWarning",
     "ValidationError",
 ]

@@ -36,7 +36,7 @@ from ._literals import (
     DidMethod,
     check_choice,
 )
-from .errors import ConvergenceWarning, EstimationError, EvalkitWarning
+from .errors import ConvergenceWarning, DidWarning, DroppedUnitsWarning, EstimationError
 
 __all__ = [
     "att_gt",
@@ -57,14 +57,6 @@ _IQR_NORM = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 #: part); csdid and the Python drdid port use ``-``. evalkit matches R (+1); the
 #: difference only moves the analytic SE of method="dr" with panel=False.
 _DRDID_RC_PRE_OR_SIGN = 1.0
-
-
-class DroppedUnitsWarning(EvalkitWarning):
-    """Units or rows were dropped or recoded before estimation (count named in the message)."""
-
-
-class DidWarning(EvalkitWarning):
-    """A group-time cell or an aggregation could not be computed as asked (R ``did`` warns too)."""
 
 
 # ---------------------------------------------------------------------------

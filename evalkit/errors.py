@@ -70,3 +70,16 @@ class FontFallbackWarning(EvalkitWarning):
 
 class DisclosureWarning(EvalkitWarning):
     """Cells were suppressed to protect respondents."""
+
+
+class DroppedUnitsWarning(EvalkitWarning):
+    """Units or rows were dropped or recoded before estimation (count named in the message)."""
+
+
+class DidWarning(EvalkitWarning):
+    """A group-time cell or an aggregation could not be computed as asked (R ``did`` warns too)."""
+
+
+class ReliabilityWarning(EvalkitWarning):
+    """A reliability statistic rests on degenerate input: an item without variance
+    was dropped, or the one-factor model hit a Heywood case (a uniqueness at its bound)."""

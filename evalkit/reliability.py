@@ -35,7 +35,7 @@ from .errors import (
     ConvergenceWarning,
     EstimationError,
     EvalkitError,
-    EvalkitWarning,
+    ReliabilityWarning,
     SmallSampleWarning,
 )
 
@@ -52,10 +52,6 @@ __all__ = [
 #: Lower bound of a standardised uniqueness in the ML factor fit (as R's ``factanal``).
 _PSI_LOWER = 0.005
 
-
-class ReliabilityWarning(EvalkitWarning):
-    """A reliability statistic rests on degenerate input: an item without variance
-    was dropped, or the one-factor model hit a Heywood case (a uniqueness at its bound)."""
 
 
 # ---------------------------------------------------------------------------
