@@ -101,7 +101,8 @@ def _simple_rhs(rhs: str) -> bool:
 
 
 def _build_matrices(formula: str, data: pd.DataFrame):
-    """(y, X, names, keep): outcome and design arrays for the rows in ``keep``.
+    """(y, Xu, grp, names, keep): outcome, distinct design rows ``Xu`` with the design row
+    of each data row ``X = Xu[grp]``, column names, and the rows without missing values.
 
     Design matrices come from statsmodels' FormulaManager (patsy in statsmodels 0.15).
     When the right-hand side is plain variables and ``C(...)`` factors, the design is built
@@ -149,13 +150,13 @@ def _build_matrices(formula: str, data: pd.DataFrame):
             names = [str(c) for c in Xu.columns]
             Xfull = np.full((len(uniq), Xu.shape[1]), np.nan)
             Xfull[Xu.index.to_numpy()] = Xu.to_numpy(dtype=float)
-            X = Xfull[grp]
         else:
             Xd = FormulaManager().get_matrices("~" + rhs, data, eval_env=1, pandas=True,
                                                na_action="drop")
             names = [str(c) for c in Xd.columns]
-            X = np.full((n, Xd.shape[1]), np.nan)
-            X[Xd.index.to_numpy()] = Xd.to_numpy(dtype=float)
+            Xfull = np.full((n, Xd.shape[1]), np.nan)
+            Xfull[Xd.index.to_numpy()] = Xd.to_numpy(dtype=float)
+            grp = np.arange(n)
     except EvalkitError:
         raise
     except Exception as exc:  # patsy raises PatsyError/NameError with its own message
@@ -163,8 +164,8 @@ def _build_matrices(formula: str, data: pd.DataFrame):
             f"Could not build the design matrices for formula {formula!r}: {exc}. "
             "Check that every variable in the formula is a column of the data."
         ) from exc
-    keep = np.isfinite(yv) & np.all(np.isfinite(X), axis=1)
-    return yv, X, names, keep
+    keep = np.isfinite(yv) & np.all(np.isfinite(Xfull), axis=1)[grp]
+    return yv, Xfull, grp, names, keep
 
 
 # ---------------------------------------------------------------------------
@@ -211,7 +212,8 @@ class RegressionResult:
     weighted: bool
     cluster_name: str | None
     # what the bootstrap and randomization inference need (not part of the public API)
-    _X: np.ndarray = field(repr=False)
+    _Xc: np.ndarray = field(repr=False)             # distinct (design row, cluster) rows
+    _cell: np.ndarray = field(repr=False)           # cell of each observation: X = _Xc[_cell]
     _y: np.ndarray = field(repr=False)
     _w: np.ndarray | None = field(repr=False)
     _cluster_codes: np.ndarray = field(repr=False)
@@ -223,6 +225,11 @@ class RegressionResult:
     level: float = 0.95
 
     # -- basic accessors ----------------------------------------------------
+    @property
+    def _X(self) -> np.ndarray:
+        """The N x K design matrix (built on demand)."""
+        return self._Xc[self._cell]
+
     @property
     def terms(self) -> list[str]:
         """Coefficient names in design-matrix order."""
@@ -324,7 +331,12 @@ class RegressionResult:
 # Cluster-robust variance estimators
 # ---------------------------------------------------------------------------
 
-def _cluster_slices(codes: np.ndarray, G: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def _cluster_slices(codes: np.ndarray, G: int) -> tuple[np.ndarray | None, list]:
+    """Row selectors of each cluster: slices (views, no copies) when the data are sorted by
+    cluster, index arrays otherwise."""
+    if np.all(codes[1:] >= codes[:-1]):
+        bounds = np.searchsorted(codes, np.arange(G + 1))
+        return None, [slice(bounds[g], bounds[g + 1]) for g in range(G)]
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(G + 1))
     return order, [order[bounds[g]:bounds[g + 1]] for g in range(G)]
@@ -477,7 +489,7 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     if weights is not None:
         w_raw, w_name = _column_or_array(data, weights, "weights")
 
-    y_all, X_all, names, keep = _build_matrices(formula, data)
+    y_all, Xu, grp_all, names, keep = _build_matrices(formula, data)
     cl_na = _isna(cl_raw)
     keep &= ~cl_na
     w_bad = np.zeros(len(data), dtype=bool)
@@ -504,9 +516,9 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         )
     rows = np.flatnonzero(keep)
     if n_dropped:
-        X, y = X_all[rows], y_all[rows]
+        y, grp = y_all[rows], grp_all[rows]
     else:
-        X, y = X_all, y_all
+        y, grp = y_all, grp_all
     w = None
     if w_raw is not None:
         w = w_num[rows]
@@ -518,7 +530,7 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
             )
     codes, labels = pd.factorize(pd.Series(cl_raw[rows]), sort=True)
     labels = np.asarray(labels)
-    N, K = X.shape
+    N, K = len(y), Xu.shape[1]
     G = len(labels)
     if G < 2:
         raise EstimationError(
@@ -528,15 +540,24 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     if N <= K:
         raise EstimationError(f"{N} observations for {K} coefficients; the model is not identified.")
 
-    sw = np.ones(N) if w is None else np.sqrt(w)
-    Xw = X * sw[:, None]
-    XtWX = Xw.T @ Xw
+    # Cells: rows sharing a design row and a cluster. Everything CR1 and the bootstrap need
+    # is a sum over cells (X'WX, X'Wy, X_g'W_g X_g, X_g'W_g e_g), so the N rows are only
+    # touched by bincount; with a community x wave design there are a few dozen cells.
+    key = grp.astype(np.int64) * G + codes
+    ukey, cell = np.unique(key, return_inverse=True)
+    cell = cell.ravel()
+    Xc = Xu[ukey // G]
+    cell_cluster = (ukey % G).astype(np.intp)
+    wt = np.ones(N) if w is None else w
+    n_c = np.bincount(cell, weights=wt, minlength=len(ukey))
+    sy_c = np.bincount(cell, weights=wt * y, minlength=len(ukey))
+    XtWX = (Xc * n_c[:, None]).T @ Xc
     # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
     scale = np.sqrt(np.diag(XtWX))
     scale[scale == 0] = 1.0
     ev = np.linalg.eigvalsh(XtWX / np.outer(scale, scale))
     if ev[0] <= 1e-11 * ev[-1]:
-        _, R, piv = linalg.qr(Xw / scale, mode="economic", pivoting=True)
+        _, R, piv = linalg.qr(Xc * np.sqrt(n_c)[:, None] / scale, mode="economic", pivoting=True)
         diagR = np.abs(np.diag(R))
         rank = int(np.sum(diagR > diagR[0] * 1e-6))
         bad = [names[i] for i in sorted(piv[max(rank, 1) if rank < K else K - 1:])]
@@ -548,16 +569,16 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         )
     bread = linalg.inv(XtWX, check_finite=False)
     bread = (bread + bread.T) / 2
-    beta = bread @ (Xw.T @ (y * sw))
-    e = y - X @ beta
-
-    order, slices = _cluster_slices(codes, G)
+    beta = bread @ (Xc.T @ sy_c)
+    fit_c = Xc @ beta
+    s_c = sy_c - n_c * fit_c                 # sum_i in cell of w_i e_i
     XtX_g = np.empty((G, K, K))
     score_g = np.empty((G, K))
-    for g, idx in enumerate(slices):
-        Xg = Xw[idx]
-        XtX_g[g] = Xg.T @ Xg
-        score_g[g] = Xg.T @ (e[idx] * sw[idx])
+    _, cslices = _cluster_slices(cell_cluster, G)
+    for g, idx in enumerate(cslices):
+        Xg = Xc[idx]
+        XtX_g[g] = (Xg * n_c[idx, None]).T @ Xg
+        score_g[g] = Xg.T @ s_c[idx]
     meat = score_g.T @ score_g
     ssc = G / (G - 1) * (N - 1) / (N - K)
     V1 = ssc * bread @ meat @ bread
@@ -565,6 +586,9 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         V = V1
         df = np.full(K, G - 1.0)
     else:
+        X = Xc[cell]
+        e = y - fit_c[cell]
+        _, slices = _cluster_slices(codes, G)
         V, df = _cr2(X, e, w, slices, bread)
     V = (V + V.T) / 2
     return RegressionResult(
@@ -578,7 +602,8 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         n_dropped=n_dropped,
         weighted=w is not None,
         cluster_name=cl_name,
-        _X=X,
+        _Xc=Xc,
+        _cell=cell,
         _y=y,
         _w=w,
         _cluster_codes=codes,

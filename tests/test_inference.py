@@ -258,3 +258,19 @@ def test_wls_bootstrap_is_ols_on_sqrt_weight_transformed_data():
     np.testing.assert_allclose(a.t_boot, b.t_boot, rtol=1e-9)
     assert a.p_value == b.p_value
     assert a.ci_low == pytest.approx(b.ci_low, rel=1e-7)
+
+
+def test_webb_draws_and_pvalue_equal_wildboottest_with_same_seed():
+    # wildboottest draws Webb weights as default_rng(seed).choice(six values, G*B).reshape(G, B)
+    # and so does evalkit: with the same seed the weights, hence the bootstrap t's and the
+    # p-value, are identical (wildboottest 0.3.2, bootstrap_type "11", WCR)
+    from wildboottest.wildboottest import wildboottest
+
+    d = _clustered(14, G=12, beta=0.15)
+    fit = regress("y ~ x + z", d, cluster="g", vcov="CR1")
+    wb = fit.wild_bootstrap("x", B=999, weights="webb", seed=42)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = wildboottest(smf.ols("y ~ x + z", d), B=999, cluster=d["g"].to_numpy(), param="x",
+                           weights_type="webb", seed=42, show=False, parallel=False)
+    assert wb.p_value == ref["p-value"].iloc[0]
