@@ -181,7 +181,7 @@ def _frame(registry: pd.DataFrame, rng: np.random.Generator, n_target: int):
     return df
 
 
-def _latent(df, registry, rng):
+def _latent(df, registry, rng, effects):
     """Latent traits under no programme (theta0) and the programme effect on each (tau)."""
     n = len(df)
     k = len(TRAITS)
@@ -216,9 +216,9 @@ def _latent(df, registry, rng):
 
     start = registry.set_index("community_id")["start_year"]
     tau = np.zeros((n, k))
-    for cid, effects in EFFECTS.items():
+    for cid, planted in effects.items():
         g = int(start[cid])
-        for eff in effects:
+        for eff in planted:
             for e, size in enumerate(eff["by_e"]):
                 mask = (comm == cid) & (df["wave"].to_numpy() == g + e)
                 if eff["group"] is not None:
@@ -324,7 +324,7 @@ def _missing(items: pd.DataFrame, df: pd.DataFrame, rng) -> tuple[pd.DataFrame, 
 
 
 def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame | None = None,
-             codebook=None) -> SimulatedSurvey:
+             codebook=None, effects: dict | None = None) -> SimulatedSurvey:
     """Generate the synthetic Dongying survey and its truth table.
 
     Parameters
@@ -335,6 +335,9 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
         Target respondents per community and wave (about 300; rural communities add children).
     registry, codebook
         Default to the shipped ``data/communities.csv`` and ``data/codebook.yaml``.
+    effects
+        Planted effects in the form of :data:`EFFECTS` (default). ``{}`` plants none: the
+        null world used by the Monte Carlo studies in ``studies/``.
 
     Returns
     -------
@@ -351,7 +354,8 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
     codebook = load_codebook() if codebook is None else codebook
     rng = np.random.default_rng(seed)
     df = _frame(registry, rng, n_per_wave)
-    theta0, tau = _latent(df, registry, rng)
+    effects = EFFECTS if effects is None else effects
+    theta0, tau = _latent(df, registry, rng, effects)
     noise = _noise(list(codebook.items), len(df), rng)
     y0 = _items(theta0, df, noise)
     y1 = _items(theta0 + tau, df, noise)
@@ -376,17 +380,17 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
         var = codebook.variables[col]
         if var.type in ("integer", "code"):
             survey[col] = survey[col].astype("Int64")
-    truth = _truth(df, y0, y1, treated, registry, codebook, score)
+    truth = _truth(df, y0, y1, treated, registry, codebook, score, effects)
     return SimulatedSurvey(survey=survey.reset_index(drop=True), truth=truth,
                            y0=y0.reset_index(drop=True), y1=y1.reset_index(drop=True))
 
 
-def _truth(df, y0, y1, treated, registry, codebook, score) -> pd.DataFrame:
+def _truth(df, y0, y1, treated, registry, codebook, score, effects) -> pd.DataFrame:
     s0 = score(pd.concat([df, y0], axis=1), codebook, bands=False)
     s1 = score(pd.concat([df, y1], axis=1), codebook, bands=False)
     start = registry.set_index("community_id")["start_year"]
     rows = []
-    planted = {(c, e["trait"]): e for c, effs in EFFECTS.items() for e in effs}
+    planted = {(c, e["trait"]): e for c, effs in effects.items() for e in effs}
     for (cid, wave), idx in df[treated].groupby(["community_id", "wave"]).groups.items():
         g = int(start[cid])
         e = wave - g
