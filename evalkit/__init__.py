@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from .baseline import change_from_baseline
 from .codebook import Codebook, load_codebook
-from .communities import crossing, load_communities, population_margins, population_table, programme_targets
+from .communities import (crossing, load_communities, population_margins, population_table, programme_targets,
+                          start_years)
 from .comparison import community_effects, domain_means
 from .design import SurveyDesign, WeightingInfo
 from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt
@@ -61,7 +62,7 @@ __all__ = [
     "datasets",
     # data in
     "read_survey", "validate", "ValidationReport", "load_codebook", "Codebook", "load_communities",
-    "population_table", "population_margins", "crossing", "programme_targets", "simulate",
+    "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
     # scales
     "score", "score_columns", "describe_scales", "cronbach_alpha", "omega_total", "item_rest",
     "one_factor", "feldt_ci", "reliability",

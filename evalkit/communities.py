@@ -176,3 +176,18 @@ def programme_targets(registry: pd.DataFrame) -> pd.DataFrame:
             name, _, group = part.strip().partition("@")
             rows.append({"community_id": cid, "indicator": name, "group": group or None})
     return pd.DataFrame(rows, columns=["community_id", "indicator", "group"])
+
+
+def start_years(registry: pd.DataFrame | dict | None = None) -> dict[str, int | None]:
+    """``{community_id: programme start year}``, ``None`` for comparison communities.
+
+    Accepts the registry table, an existing mapping (returned as a plain dict), or ``None`` for the
+    shipped registry. The one place where estimators learn who was treated when.
+    """
+    if registry is None:
+        registry = load_communities()
+    if isinstance(registry, pd.DataFrame):
+        s = registry.set_index("community_id")["start_year"]
+        return {str(k): (None if pd.isna(v) else int(v)) for k, v in s.items()}
+    return {str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) or v == 0 else int(v))
+            for k, v in dict(registry).items()}

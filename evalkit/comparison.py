@@ -94,13 +94,9 @@ def domain_means(
 
 
 def _starts(registry: pd.DataFrame | Mapping | None, communities) -> dict:
-    if registry is None:
-        from .communities import load_communities
+    from .communities import start_years
 
-        registry = load_communities()
-    if isinstance(registry, pd.DataFrame):
-        s = registry.set_index("community_id")["start_year"]
-        registry = {k: (None if pd.isna(v) else int(v)) for k, v in s.items()}
+    registry = start_years(registry)
     unknown = [c for c in communities if c not in registry]
     if unknown:
         raise EstimationError(f"No start year for communities {unknown}; add them to the registry "

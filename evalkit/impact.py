@@ -296,13 +296,9 @@ def programme_effect(
             f"Indicator {y!r} has no estimate for some waves of communities {bad}; the community "
             "panel must be balanced. Drop those communities or choose another indicator."
         )
-    if registry is None:
-        from .communities import load_communities
+    from .communities import start_years
 
-        registry = load_communities()
-    if isinstance(registry, pd.DataFrame):
-        s = registry.set_index("community_id")["start_year"]
-        registry = {k: (0 if pd.isna(v) else int(v)) for k, v in s.items()}
+    registry = start_years(registry)
     missing = [c for c in panel.index if c not in registry]
     if missing:
         raise EstimationError(f"No start year for communities {missing}; add them to the registry.")

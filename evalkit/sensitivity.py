@@ -14,6 +14,7 @@ import pandas as pd
 
 from .design import SurveyDesign
 from .errors import ConvergenceWarning, EstimationError, FewClustersWarning
+from .communities import start_years
 from .impact import community_panel, programme_effect
 
 LOO_COLUMNS = ["indicator", "left_out", "left_out_role", "estimate", "p_value", "ci_low", "ci_high",
@@ -44,13 +45,7 @@ def leave_one_out(
         per community, plus a first row ``left_out = "(none)"`` with the full estimate; ``change``
         is the estimate minus the full one). Inference as :func:`evalkit.programme_effect`.
     """
-    if registry is None:
-        from .communities import load_communities
-
-        registry = load_communities()
-    if isinstance(registry, pd.DataFrame):
-        s = registry.set_index("community_id")["start_year"]
-        registry = {k: (None if pd.isna(v) else int(v)) for k, v in s.items()}
+    registry = start_years(registry)
     panel = community_panel(design, y, community=community, wave=wave, domain=domain)
     rows = []
     with warnings.catch_warnings():
@@ -123,13 +118,7 @@ def mixed_model(
     for col in [y, community, unit, wave]:
         if col not in data.columns:
             raise EstimationError(f"Column {col!r} is not in the data.")
-    if registry is None:
-        from .communities import load_communities
-
-        registry = load_communities()
-    if isinstance(registry, pd.DataFrame):
-        s = registry.set_index("community_id")["start_year"]
-        registry = {k: (0 if pd.isna(v) else int(v)) for k, v in s.items()}
+    registry = start_years(registry)
     d = data[[y, community, unit, wave]].dropna().copy()
     d[community] = d[community].astype(str)
     d["cohort"] = d[community].map(lambda c: int(registry.get(c) or 0))
