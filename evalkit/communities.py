@@ -118,12 +118,17 @@ def population_margins(
     *,
     within: str | None = "community_id",
     age_groups: Iterable[str] | None = None,
+    covered: pd.DataFrame | None = None,
 ) -> dict[str, dict]:
     """Margins for :meth:`SurveyDesign.rake` built from the registry.
 
     Each variable in ``by`` becomes one margin; with ``within="community_id"`` each margin is
     crossed with community (keys ``"anning|2"``...), matching a column built by
-    :func:`crossing`. ``age_groups`` restricts the population to the groups the survey covers.
+    :func:`crossing`. ``age_groups`` restricts the population to the groups the survey covers;
+    ``covered`` (the survey table) restricts it, community by community, to the sex × age-group
+    cells that the survey samples at all (e.g. children are interviewed only in rural
+    communities, so urban children are left out of the margins rather than being an empty cell).
+    The weights then represent the covered population; say so when reporting.
 
     Returns
     -------
@@ -134,6 +139,10 @@ def population_margins(
     pop = population_table(registry)
     if age_groups is not None:
         pop = pop[pop["age_group"].isin(list(age_groups))]
+    if covered is not None:
+        keys = ["community_id", "age_group"]
+        seen = covered[keys].astype(str).drop_duplicates()
+        pop = pop.merge(seen, on=keys, how="inner")
     margins = {}
     for var in by:
         keys = [within, var] if within else [var]
@@ -146,12 +155,23 @@ def population_margins(
     return margins
 
 
+def _as_key(s: pd.Series) -> pd.Series:
+    """Values as text keys; whole-number floats (codes after validation) lose their '.0'."""
+    if pd.api.types.is_float_dtype(s):
+        whole = s.notna() & (s == s.round())
+        return s.astype(object).where(~whole, s.where(whole).astype("Int64").astype(str)).astype(str)
+    return s.astype(str)
+
+
 def crossing(df: pd.DataFrame, columns: Iterable[str]) -> pd.Series:
-    """A column that crosses several columns, as ``"anning|2"``; its name is ``"a|b"``."""
+    """A column that crosses several columns, as ``"anning|2"``; its name is ``"a|b"``.
+
+    Matches the keys of :func:`population_margins` (codes written without a decimal part).
+    """
     columns = list(columns)
-    out = df[columns[0]].astype(str)
+    out = _as_key(df[columns[0]])
     for c in columns[1:]:
-        out = out + "|" + df[c].astype(str)
+        out = out + "|" + _as_key(df[c])
     return out.rename("|".join(columns))
 
 

@@ -1,0 +1,56 @@
+"""The community registry, programme theory, start years and population margins for raking."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import evalkit
+from evalkit.communities import crossing, population_margins, population_table, programme_targets, start_years
+
+
+def test_registry(registry):
+    assert len(registry) == 14
+    assert (registry["role"] == "programme").sum() == 7
+    assert registry.loc[registry["role"] == "comparison", "start_year"].isna().all()
+    assert registry.loc[registry["role"] == "comparison", "fictional"].all()
+
+
+def test_start_years_accepts_table_mapping_and_zero(registry):
+    s = start_years(registry)
+    assert s["anning"] == 2015 and s["heping"] == 2016 and s["wenyuan"] is None
+    assert start_years({"a": 0, "b": 2016, "c": None}) == {"a": None, "b": 2016, "c": None}
+
+
+def test_programme_targets_with_groups(registry):
+    t = programme_targets(registry)
+    row = t[(t.community_id == "mingyue") & (t.indicator == "ucla3")]
+    assert row["group"].tolist() == ["elderly"]
+    codebook = evalkit.load_codebook()
+    assert set(t["indicator"]) <= set(codebook.scales)
+
+
+def test_population_table_sums_to_the_registry(registry):
+    pop = population_table(registry)
+    cols = [c for c in registry.columns if c.startswith("pop_")]
+    assert pop["population"].sum() == registry[cols].to_numpy().sum()
+    assert set(pop["sex"]) == {1, 2} and set(pop["age_group"]) == {"8-17", "18-39", "40-59", "60+"}
+
+
+def test_crossing_writes_codes_without_decimals():
+    df = pd.DataFrame({"community_id": ["a", "b"], "sex": [1.0, 2.0]})
+    assert crossing(df, ["community_id", "sex"]).tolist() == ["a|1", "b|2"]
+
+
+def test_raking_to_registry_margins_hits_the_population(survey, registry):
+    wave = survey[survey["wave"] == 2017]
+    margins = population_margins(registry, by=("sex", "age_group"), covered=wave)
+    # children are surveyed only in rural communities: urban 8-17 cells are not in the margins
+    assert "anning|8-17" not in margins["community_id|age_group"]
+    assert "yangmiao|8-17" in margins["community_id|age_group"]
+    data = wave.assign(**{"community_id|sex": crossing(wave, ["community_id", "sex"]),
+                          "community_id|age_group": crossing(wave, ["community_id", "age_group"])})
+    raked = evalkit.SurveyDesign(data, weight="base_weight", strata="stratum", psu="psu").rake(margins)
+    w = pd.Series(raked.weights, index=data.index)
+    for col, target in margins.items():
+        got = w.groupby(data[col]).sum()
+        for level, total in target.items():
+            assert got[level] == pytest.approx(total, rel=1e-6)
