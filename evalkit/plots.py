@@ -1,5 +1,5 @@
-"""Figures for the evaluation: indicators with error bars, reliability, event studies, forest and
-trend plots.
+"""Figures for the evaluation: indicators with error bars, reliability, event studies, forest,
+trend and leave-one-out plots.
 
 Every function takes a tidy frame (or a result object with ``.tidy()``) and ``ax=None``, builds
 the tidy frame it draws first, and returns the matplotlib Axes. Community names come from
@@ -26,6 +26,7 @@ __all__ = [
     "event_study_plot",
     "forest_plot",
     "indicator_plot",
+    "leave_one_out_plot",
     "reliability_plot",
     "trend_plot",
 ]
@@ -408,4 +409,77 @@ def trend_plot(
                            else label(community, registry=registry)))
     ax.legend(fontsize="x-small", loc="best", framealpha=0.85)
     ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def leave_one_out_plot(
+    table: Any,
+    *,
+    ax=None,
+    registry=None,
+    title: str | None = None,
+    xlabel: str | None = None,
+):
+    """Leave-one-community-out estimates next to the estimate from all communities.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`evalkit.leave_one_out` output for one estimate: ``left_out, estimate, ci_low,
+        ci_high``, its first row ``left_out = "(none)"`` (all communities).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One row per community left out (name and colour of that community; programme communities
+        first, then comparison communities), its estimate and interval; the estimate from all
+        communities as a solid vertical line with its interval shaded, zero as a dashed line.
+        Unbounded interval ends (randomization inference with too few assignments to reject at
+        the level) stop at the frame with an arrow head.
+    """
+    what = "leave_one_out_plot"
+    df = _frame(table, what)
+    _require(df, ["left_out", "estimate", "ci_low", "ci_high"], what)
+    if "indicator" in df.columns and df["indicator"].nunique() > 1:
+        raise EvalkitError(f"{what}: the frame holds {df['indicator'].nunique()} indicators; pass the "
+                           "rows of one leave_one_out() call.")
+    full = df[df["left_out"] == "(none)"]
+    if full.empty:
+        raise EvalkitError(f"{what}: no row with left_out == '(none)' (the estimate from all communities).")
+    full = full.iloc[0]
+    rest = df[df["left_out"] != "(none)"].assign(left_out=lambda d: d["left_out"].astype(str))
+    order = _community_order(rest["left_out"], registry)
+    rest = rest.set_index("left_out").loc[order].reset_index()
+    colors = community_colors(registry)
+    # unbounded intervals (randomization inference with very few assignments) end at the frame,
+    # with an arrow head, instead of stretching the axis to infinity
+    vals = np.r_[df[["estimate", "ci_low", "ci_high"]].to_numpy(dtype=float).ravel(), 0.0]
+    vals = vals[np.isfinite(vals)]
+    pad = 0.12 * (np.ptp(vals) or 1.0)
+    lim = (vals.min() - pad, vals.max() + pad)
+
+    def clip(v):
+        return float(np.clip(float(v), *lim))
+
+    ax = _axes(ax, figsize=(6, max(3, 0.32 * len(rest) + 1.2)))
+    ax.axvspan(clip(full["ci_low"]), clip(full["ci_high"]), color="#DDDDDD", alpha=0.6, lw=0,
+               label=tr("全部社区：95%置信区间", "all communities: 95% CI"))
+    ax.axvline(float(full["estimate"]), color="black", lw=1.4, label=tr("全部社区：估计值", "all communities: estimate"))
+    ax.axvline(0, color="black", lw=0.8, ls="--")
+    y = np.arange(len(rest))[::-1]
+    for yy, row in zip(y, rest.itertuples(index=False)):
+        c = colors.get(row.left_out, "#333333")
+        ax.plot([clip(row.ci_low), clip(row.ci_high)], [yy, yy], color=c, lw=2)
+        ax.plot(float(row.estimate), yy, "o", color=c, ms=5)
+        for end, mark in ((row.ci_low, "<"), (row.ci_high, ">")):
+            if not np.isfinite(float(end)):
+                ax.plot(clip(end), yy, mark, color=c, ms=5)
+    ax.set_xlim(*lim)
+    ax.set_yticks(y, [label(c, registry=registry) for c in rest["left_out"]])
+    ax.set_ylabel(tr("去掉的社区", "community left out"))
+    ax.set_xlabel(xlabel or tr("项目效应（95%置信区间）", "programme effect (95% CI)"))
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="x-small", loc="best", framealpha=0.85)
+    ax.grid(axis="x", alpha=0.3)
     return ax

@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ._literals import Language, check_choice
@@ -45,6 +46,10 @@ __all__ = [
     "sample_sizes",
     "setup_notebook",
     "community_profile",
+    "leave_one_out_summary",
+    "target_domain",
+    "target_name",
+    "targeted_indicators",
     "verdict",
 ]
 
@@ -188,6 +193,109 @@ def sample_sizes(df: pd.DataFrame, registry: pd.DataFrame | None = None, *,
              **{w: int(out[w].sum()) for w in waves + ["total"]}}
     out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
     return out
+
+
+def target_domain(group: str | None, codebook=None) -> dict[str, list[str]] | None:
+    """The ``domain=`` mapping for an ``indicator@group`` programme target, or ``None``.
+
+    ``group`` is a codebook group (``elderly``, ``child``, ``adults`` ...: its roles) or a single
+    respondent role. ``target_domain("elderly")`` is ``{"role": ["elderly"]}``, the argument
+    :func:`evalkit.community_effects` and :func:`evalkit.leave_one_out` take to estimate within
+    that role.
+    """
+    if group is None or (isinstance(group, float) and pd.isna(group)) or str(group) == "":
+        return None
+    if codebook is not None and str(group) in getattr(codebook, "groups", {}):
+        return {"role": list(codebook.groups[str(group)].roles)}
+    return {"role": [str(group)]}
+
+
+def target_name(indicator: str, group: str | None) -> str:
+    """``"ucla3@elderly"`` for a group-targeted indicator, else the indicator name."""
+    return indicator if target_domain(group) is None else f"{indicator}@{group}"
+
+
+def targeted_indicators(targets: pd.DataFrame, registry: pd.DataFrame, codebook=None) -> pd.DataFrame:
+    """The programme theory by indicator: who targets it, and the domain to estimate it on.
+
+    Parameters
+    ----------
+    targets
+        :func:`evalkit.programme_targets` output (``community_id, indicator, group``).
+    registry
+        The community registry (roles and start years).
+    codebook
+        Optional: maps a target group to its roles (else the group is taken as a role).
+
+    Returns
+    -------
+    DataFrame
+        One row per targeted ``indicator`` and ``group`` in the order the registry names them:
+        ``target`` (``indicator`` or ``indicator@group``), ``indicator``, ``group``,
+        ``communities`` (tuple of the programme communities that target it), ``start_years``
+        (their start years), ``n_communities``, ``primary`` (it is the first-named target of at
+        least one of them) and ``domain``: ``{"community_id": [targeting and comparison
+        communities], "role": [...]}`` — the rows an estimate of *this programme theory* uses
+        (programme communities that did not target the indicator are left out, not counted as
+        comparisons).
+    """
+    reg = registry.set_index("community_id")
+    comparison = [str(c) for c in reg.index[reg["role"] == "comparison"]]
+    firsts = {target_name(i, g) for i, g in targets.drop_duplicates("community_id")[["indicator", "group"]]
+              .itertuples(index=False)}
+    rows: dict[str, dict] = {}
+    for cid, ind, grp in targets[["community_id", "indicator", "group"]].itertuples(index=False):
+        grp = None if target_domain(grp) is None else str(grp)
+        name = target_name(ind, grp)
+        row = rows.setdefault(name, {"target": name, "indicator": ind, "group": grp, "communities": [],
+                                     "primary": False})
+        row["communities"].append(str(cid))
+        row["primary"] = name in firsts
+    out = []
+    for row in rows.values():
+        comms = tuple(row["communities"])
+        domain = {"community_id": [*comms, *comparison], **(target_domain(row["group"], codebook) or {})}
+        out.append({**row, "communities": comms,
+                    "start_years": tuple(int(reg.loc[c, "start_year"]) for c in comms),
+                    "n_communities": len(comms), "domain": domain})
+    cols = ["target", "indicator", "group", "communities", "start_years", "n_communities", "primary", "domain"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def leave_one_out_summary(loo: pd.DataFrame, by: str = "target") -> pd.DataFrame:
+    """One line per estimate of :func:`evalkit.leave_one_out`: does it hinge on one community?
+
+    Parameters
+    ----------
+    loo
+        Leave-one-out tables (``left_out, estimate, p_value, ci_low, ci_high, change``; first row
+        of each estimate ``left_out = "(none)"``), stacked, with a column ``by`` naming the
+        estimate (default ``target``; ``indicator`` works too).
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, estimate, ci_low, ci_high, p_value`` (all communities), ``n_left_out`` (refits),
+        ``lowest, highest`` (range of the refitted estimates), ``most_influential`` (the
+        community whose removal moves the estimate most), ``largest_change`` (signed), and
+        ``conclusion_holds``: every refit's 95% interval excludes zero on the same side as the
+        full one, or — when the full interval includes zero — every refit's does too.
+    """
+    rows = []
+    for key, g in loo.groupby(by, sort=False):
+        full = g[g["left_out"] == "(none)"].iloc[0]
+        rest = g[g["left_out"] != "(none)"]
+        sig = lambda lo, hi: np.sign(lo) * (np.sign(lo) == np.sign(hi))  # noqa: E731 — +1, -1 or 0
+        side = sig(full["ci_low"], full["ci_high"])
+        holds = bool((sig(rest["ci_low"], rest["ci_high"]) == side).all())
+        top = rest.loc[rest["change"].abs().idxmax()] if len(rest) else None
+        rows.append({by: key, "estimate": full["estimate"], "ci_low": full["ci_low"],
+                     "ci_high": full["ci_high"], "p_value": full["p_value"], "n_left_out": len(rest),
+                     "lowest": rest["estimate"].min(), "highest": rest["estimate"].max(),
+                     "most_influential": None if top is None else top["left_out"],
+                     "largest_change": np.nan if top is None else top["change"],
+                     "conclusion_holds": holds})
+    return pd.DataFrame(rows)
 
 
 def _fmt_effect(value: float, kind: str) -> str:

@@ -415,6 +415,295 @@ for cid in chosen:
                       targets=targets)"""),
 ]
 
+# --------------------------------------------------------------------------------------------
+NOTEBOOKS["04_robustness"] = [
+    md("""
+# 04 稳健性检验 · Robustness: would the conclusions change?
+
+`02` 和 `03` 的结论建立在一组选择之上：哪些社区作对照、用哪种估计方法、怎样做推断。
+这本笔记本逐一改变这些选择，看项目所针对的指标上的结论是否站得住：
+去掉一个社区重算（留一法）；用“尚未开始项目”的社区补充对照组；检验项目开始前的趋势是否平行；
+用少聚类回归和随机化推断重新检验；以及混合效应模型。
+
+The conclusions of `02` and `03` rest on choices: which communities serve as comparisons, which
+estimator, which inference. Here we change them one at a time, for the indicators the programmes
+set out to change: leave one community out; add not-yet-treated communities to the comparison
+group; test for parallel pre-programme trends; re-test with few-cluster regression inference and
+randomization; and fit a mixed-effects model.
+"""),
+    code(SETUP, "setup"),
+    code(LOAD),
+    code(DESIGN),
+    md("""
+## 0. 检验哪些估计 · Which estimates we check
+
+项目理论按指标整理：每个指标由哪些项目社区针对（`指标@人群` 表示只在该人群中估计，如明月社区的
+`ucla3@elderly`：老年人的孤独感）。每项检验只用**针对该指标的项目社区**和7个对照社区——
+没有针对它的项目社区既不算处理组，也不算对照组。
+
+The programme theory by indicator: which programme communities target it (`indicator@group`:
+measured within that group, e.g. Mingyue's `ucla3@elderly`, loneliness of residents 60+). Every
+check uses the programme communities that target the indicator and the seven comparison
+communities; programme communities that did not target it are left out, not used as comparisons.
+`primary` marks each community's first-named target.
+"""),
+    code("""
+from evalkit.report import targeted_indicators
+focus = targeted_indicators(targets, registry, codebook)
+focus[["target", "communities", "start_years", "n_communities", "primary"]]"""),
+    md("""
+## 1. 留一法 · Leave one community out
+
+每次去掉一个社区，重新估计项目的总体效应（交错双重差分，`programme_effect`），p 值和置信区间来自
+随机化推断（`leave_one_out` 对此给出 `FewClustersWarning`，下面不再重复显示）。
+如果结论只靠某一个社区撑着，去掉它后结论就会改变。只有一个项目社区针对的指标，去掉该社区后无法估计，
+所以只去掉对照社区。
+
+The pooled effect re-estimated with each community left out in turn (staggered DiD with
+randomization-inference p-values and intervals; `leave_one_out` says so in a
+`FewClustersWarning`, silenced here). `conclusion_holds`: every refit's 95% interval lies on the
+same side of zero as the full one (or all include zero). Where a single programme community
+targets the indicator, only comparison communities can be left out.
+"""),
+    code("""
+from evalkit.report import leave_one_out_summary
+checks = focus[focus["primary"]]                      # each community's first-named target
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", evalkit.FewClustersWarning)
+    loo = pd.concat([evalkit.leave_one_out(design, f.indicator, registry=registry, domain=f.domain, seed=SEED)
+                     .assign(target=f.target) for f in checks.itertuples()], ignore_index=True)
+leave_one_out_summary(loo)"""),
+    code("""
+from evalkit.plots import leave_one_out_plot
+fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), layout="constrained")
+for ax, (name, rows) in zip(axes.flat, loo.groupby("target", sort=False)):
+    leave_one_out_plot(rows, ax=ax, registry=registry, title=name)
+plt.show()"""),
+    md("""
+**解读 Reading.**
+- **参与阶梯**（安宁、胜兴）：全部社区的估计约 +0.36（p = 0.06）。去掉安宁后降到约 0，去掉胜兴后升到约
+  0.6——总体效应主要来自安宁社区；去掉任何一个对照社区，估计几乎不变。
+- **自组织参与**（胜兴、和平）：约 +0.15，区间不含0；去掉任何一个对照社区都稳定。`conclusion_holds`
+  为 False 只因为去掉一个项目社区后只剩一个：随机化推断此时只有8种分配，在5%水平上无法拒绝。
+- **只有一个项目社区针对的指标**（网格员知晓、凝聚力、老年人孤独感、儿童幸福感）：随机化推断的 p 值
+  不可能低于 1/8（儿童指标 1/4），所以区间无界——单个社区的判断要看 `03` 的 `community_effects`。
+  留一法在这里说明的是：去掉任何一个对照社区，点估计变化很小；只有儿童幸福感例外（只有3个农村对照村，
+  估计在 3.3 到 8.0 之间变动）。
+
+*Participation ladder* (Anning, Shengxing): about +0.36 (p = 0.06); without Anning it falls to about
+0, without Shengxing it rises to about 0.6 — the pooled effect is Anning's. No comparison community
+moves it. *Self-organisation membership* (Shengxing, Heping): about +0.15, interval above zero,
+stable when any comparison community is left out; `conclusion_holds` is False only because with
+one programme community left, randomization inference has eight assignments and cannot reject at
+5%. *Single-community targets*: randomization p-values cannot fall below 1/8 (1/4 for the children's
+indicator), so the intervals are unbounded — judge single communities by `community_effects` in
+`03`. What leave-one-out shows here is that no comparison community drives the point estimate,
+except for children's wellbeing, which has only three rural comparison villages (3.3 to 8.0).
+"""),
+    md("""
+## 2. 尚未参与项目的社区作对照 · Not-yet-treated communities as controls
+
+有的项目社区2015年开始，有的2016年开始。2015年时，2016年才开始的社区还没有项目，也可以充当对照
+（`control="notyet"`，R `did` 的 `"notyettreated"`）。如果两种对照组给出相近的估计，结论就不取决于
+对照组的选择。这里用受访者层面的重复横截面数据（`att_gt(..., panel=False)`，抽样权数
+`base_weight`，按社区聚类），对由一个以上项目社区针对的指标估计。
+
+Programmes started in 2015 or 2016, so in 2015 the 2016 starters can serve as comparisons too
+(`control="notyet"`). Respondent-level repeated cross-sections, weighted by `base_weight`,
+clustered by community, for the indicators targeted by more than one programme community (only
+they mix start years). Rows without an answer are left out (`DroppedUnitsWarning`, expected).
+"""),
+    code("""
+from evalkit.did import att_gt, DroppedUnitsWarning
+warnings.simplefilter("ignore", DroppedUnitsWarning)
+start = registry.set_index("community_id")["start_year"]
+data = survey.assign(first_year=survey["community_id"].map(start).fillna(0).astype(int))
+data["treated"] = (data["first_year"].gt(0) & data["wave"].ge(data["first_year"])).astype(int)
+several = focus[focus["n_communities"] > 1]           # targets of more than one programme community
+fits, rows = {}, []
+for f in several.itertuples():
+    sub = data[data["community_id"].isin(f.domain["community_id"])]
+    for control in ["never", "notyet"]:
+        fits[f.target, control] = res = att_gt(sub, y=f.indicator, group="first_year", time="wave", panel=False,
+                                               weight="base_weight", cluster="community_id", control=control)
+        rows.append(res.aggregate("simple").overall().assign(target=f.target, control=control))
+pd.concat(rows)[["target", "control", "att", "se", "ci_low", "ci_high"]]"""),
+    code("""
+from evalkit.fonts import tr
+from evalkit.plots import event_study_plot
+fig, axes = plt.subplots(2, len(several), figsize=(4.2 * len(several), 7), layout="constrained", sharey="col")
+for j, target in enumerate(several["target"]):
+    for i, (control, name) in enumerate([("never", tr("从未参与", "never-treated")),
+                                         ("notyet", tr("尚未参与", "not-yet-treated"))]):
+        event_study_plot(fits[target, control].aggregate("dynamic"), ax=axes[i, j], title=f"{target} · {name}")
+plt.show()"""),
+    md("""
+**解读 Reading.** 两种对照组的估计几乎相同（差别不超过0.01）：2015年时，2016年开始的社区只在7个
+从未参与的社区之外多加了一个对照（例如胜兴之于安宁）；自组织参与的两个项目社区都在2016年开始，
+没有“尚未参与”的社区，两种估计按定义相同。结论不取决于对照组的选择。注意：这里的区间按社区聚类，
+每个开始年份只有一两个项目社区，区间过窄（例如参与阶梯 e = 2 只来自安宁一个社区）；结论的不确定性
+以 `02` 的随机化推断和 `03` 的 `community_effects` 为准。
+
+The two control groups give practically the same estimates (differences ≤ 0.01): in 2015 the
+2016 starters add one comparison community to the seven never-treated ones (e.g. Shengxing for
+Anning), and both self-organisation communities started in 2016, so there is no not-yet-treated
+community and the two estimates are identical by construction. The choice of control group does
+not drive the results. These intervals are clustered on communities with one or two programme
+communities per start year and are too narrow (participation at e = 2 rests on Anning alone): for
+uncertainty, rely on the randomization inference of `02` and `community_effects` in `03`.
+"""),
+    md("""
+## 3. 平行趋势的预检验 · Pre-trend test
+
+双重差分的前提是：如果没有项目，项目社区和对照社区会平行变化。项目开始前的“效应”（安慰剂估计）
+应为0；Wald 检验同时检验所有项目前的估计（R `did` 的 pre-test）。只有2016年开始的社区有项目前的
+变化（2014→2015）可以检验。
+
+DiD assumes that without the programme, programme and comparison communities would have moved in
+parallel. Before the start the "effects" (placebo estimates) should be zero; the Wald pre-test
+tests all of them at once (R `did`'s pre-test). Only the 2016 starters have a pre-programme change
+(2014 to 2015) to test.
+"""),
+    code("""
+pd.concat([fits[key].pretrend_test().tidy().assign(target=key[0], control=key[1]) for key in fits],
+          ignore_index=True)[["target", "control", "test", "stat", "df", "p_value"]]"""),
+    md("""
+这个 Wald 检验的协方差按社区聚类，而每组只有一两个项目社区：聚类太少时它会低估不确定性（与 `02`
+中 CR1 的问题相同），也看不到社区层面的年度冲击。更可靠的安慰剂检验来自随机化推断：`programme_effect`
+对项目开始前一年（e = −1）的估计，p 值来自重新分配项目开始年份。
+
+The Wald test's covariance is clustered by community, with one or two programme communities per
+start year: with so few clusters it understates the uncertainty (the CR1 problem of `02`) and it
+cannot see community-level shocks. The placebo estimate at e = −1 from `programme_effect`, with a
+randomization-inference p-value, is the check that holds with few communities:
+"""),
+    code("""
+from evalkit.impact import programme_effect
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", evalkit.FewClustersWarning)
+    placebo = pd.concat([programme_effect(design, f.indicator, registry=registry, domain=f.domain, seed=SEED)
+                         .tidy().assign(target=f.target) for f in several.itertuples()])
+placebo.query("event_time < 0")[["target", "event_time", "estimate", "p_value", "ci_low", "ci_high", "n_assignments"]]"""),
+    md("""
+**解读 Reading.** 聚类 Wald 检验对归属感（bscs）和自组织参与拒绝了平行趋势（p < 0.001），但随机化推断
+下项目开始前一年的安慰剂估计都与0没有可区分的差别（p 在0.14到0.86之间）：Wald 检验的“拒绝”来自聚类
+太少，不是趋势不平行的证据。诚实的结论是：**没有证据表明项目前趋势不同**，但检验能力有限——只有
+2016年开始的社区有一个项目前年度（2014→2015），2015年开始的社区没有项目前的变化可以检验，平行趋势
+对它们只是假设。自组织参与在项目前一年略有下降（−0.07，区间含0）；如果这是一次性的冲击，以2015年为
+基期的效应会被高估至多约这么多。
+
+The clustered Wald test rejects for belonging (bscs) and self-organisation (p < 0.001), while
+none of the placebo estimates one year before the start differs detectably from zero under
+randomization inference (p from 0.14 to 0.86): the Wald rejections come from too few clusters,
+not from diverging trends. Honestly put: **no evidence of different pre-programme trends**, with
+little power — only the 2016 starters have one pre-programme year (2014 to 2015); for the 2015
+starters parallel trends is an assumption the data cannot test. Self-organisation dipped slightly
+the year before the start (−0.07, interval includes 0); were that a one-off shock, effects measured
+from 2015 would be overstated by up to about that much.
+"""),
+    md("""
+## 4. 少聚类回归与随机化推断 · The few-cluster regression view
+
+同样的指标，用受访者层面的双向固定效应回归（社区和年份固定效应）估计，比较三种推断：CR2 聚类稳健
+标准误（Bell–McCaffrey，Satterthwaite 自由度）；野聚类限制性自助法（WCR，`headline` 在聚类少时自动
+选用并给出 `FewClustersWarning`）；以及对哪些社区接受项目的随机化推断。注意：在交错开始时，双向
+固定效应的点估计本身可能有偏（它把早开始的社区当作晚开始社区的对照）；这里比较的是推断方法。
+
+The same indicators by two-way fixed-effects regression on respondents (community and wave fixed
+effects, weighted), with three kinds of inference: CR2 cluster-robust SEs with Satterthwaite df;
+the wild cluster restricted bootstrap (what `headline` picks when clusters are few, with a
+`FewClustersWarning`); and randomization inference over which communities got the programme.
+With staggered starts the TWFE point estimate itself can be biased (early starters serve as
+controls for late ones); the point here is the inference.
+"""),
+    code("""
+from evalkit.inference import headline, randomization_test
+from evalkit.regress import regress
+rows = []
+for k, f in enumerate(several.itertuples()):
+    d = data[data["community_id"].isin(f.domain["community_id"])].dropna(subset=[f.indicator])
+    formula = f"{f.indicator} ~ treated + C(community_id) + C(wave)"
+    fit = regress(formula, d, cluster="community_id", vcov="CR2", weights="base_weight")
+    ri = randomization_test(d, formula=formula, treatment="treated", cluster="community_id", time="wave",
+                            weights="base_weight", seed=SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if k else "default", evalkit.FewClustersWarning)  # shown once
+        rows += [fit.tidy().query("term == 'treated'").assign(method="CR2, Satterthwaite t"),
+                 headline(fit, "treated", seed=SEED), ri.tidy().assign(estimate=fit.params["treated"])]
+view = pd.concat(rows, ignore_index=True).assign(target=several["target"].repeat(3).to_numpy())
+view[["target", "estimate", "p_value", "ci_low", "ci_high", "method"]]"""),
+    md("""
+**解读 Reading.** 三种推断方法的结论一致：只有自组织参与与0有明确区别（CR2 p = 0.02，WCR p = 0.004，
+随机化 p = 0.03）；参与阶梯、志愿参与和归属感都不能与0区分（p 在0.17到0.53之间）——尽管上面 `att_gt`
+按社区聚类的区间对志愿参与和归属感不含0。只有两个项目社区时，即使是模拟中真实存在的效应，也难以与社区
+层面的年度波动区分开；少聚类推断如实地反映了这一点。双向固定效应的点估计比交错双重差分略小
+（参与阶梯 0.31 对 0.37，志愿参与 0.05 对 0.07），与效应随时间增长时 TWFE 的已知偏差方向一致。
+
+The three kinds of inference agree: only self-organisation membership is clearly different from
+zero (CR2 p = 0.02, WCR p = 0.004, randomization p = 0.03); participation, volunteering and
+belonging are not (p from 0.17 to 0.53), although `att_gt`'s community-clustered intervals above
+exclude zero for volunteering and belonging. With two programme communities even effects that
+are really there in the simulation are hard to tell apart from community-level year-to-year
+swings, and few-cluster inference says so. The TWFE estimates are a little smaller than the
+staggered DiD ones (participation 0.31 vs 0.37, volunteering 0.05 vs 0.07), the direction of
+TWFE's known bias when effects grow over time.
+"""),
+    md("""
+## 5. 混合效应模型 · The mixed model (one indicator)
+
+混合效应模型给社区和受访者各一个随机截距（受访者嵌套在社区内），用在所有四年都接受访问的住户
+（平衡面板）。这里只对一个指标拟合：明月社区老年人的孤独感（`ucla3@elderly`，UCLA 3 项孤独量表，
+3–9分，分数越高越孤独），并与 `community_effects` 对明月社区的逐年双重差分并列。
+
+A linear mixed model with random intercepts for community and for respondent within community, on
+the respondents interviewed in all four waves (balanced panel). One indicator only: loneliness of
+Mingyue's residents 60+ (`ucla3@elderly`, UCLA 3-item scale 3–9, higher = lonelier), next to
+Mingyue's per-year DiD from `community_effects` on the same group.
+"""),
+    code("""
+from evalkit.comparison import community_effects
+m = focus.set_index("target").loc["ucla3@elderly", "domain"]
+elderly = survey[survey["community_id"].isin(m["community_id"]) & survey["role"].isin(m["role"])]
+evalkit.mixed_model(elderly, "ucla3", registry=registry)      # the elderly panel: a few seconds"""),
+    code("""
+did = community_effects(design, "ucla3", registry=registry, domain={"role": m["role"]})
+did.query("community_id == 'mingyue'")[["wave", "event_time", "estimate", "se", "se_shock", "ci_low", "ci_high", "p_value"]]"""),
+    md("""
+**解读 Reading.** 混合模型估计：项目开始后，明月社区60岁以上居民的孤独感平均下降约0.68分（95% CI −1.08
+到 −0.27），与双重差分的方向和大小一致（2015–2017年分别为 −0.28、−1.27、−1.03）。它的区间更窄，
+但不应据此更有把握：随机截距允许每个社区有自己的水平，却不允许有自己的年度冲击（`community_effects`
+从对照社区估计了这部分，`se_shock` ≈ 0.29），而且它只用了四年都接受访问的225位老人。混合模型确认了
+方向；不确定性以双重差分为准。
+
+The mixed model estimates that loneliness among Mingyue's residents 60+ fell by about 0.68 points
+after the programme started (95% CI −1.08 to −0.27), the same direction and size as the DiD (−0.28,
+−1.27, −1.03 in 2015–2017). Its interval is narrower, but that is no reason to be surer: random
+intercepts let each community have its own level, not its own year-to-year shocks (which
+`community_effects` estimates from the comparison communities, `se_shock` ≈ 0.29), and it uses only
+the 225 older residents interviewed in all four waves. The mixed model confirms the direction; the
+DiD gives the uncertainty.
+"""),
+    md("""
+## 小结 · What the checks say
+
+- **对照社区 Comparison communities:** 没有哪个对照社区单独决定结论；儿童指标例外，只有3个农村对照村
+  · no single comparison community drives an estimate, except for the children's indicator
+  (three rural comparison villages only).
+- **项目社区 Programme communities:** 参与阶梯的总体效应主要来自安宁 · the pooled participation
+  effect is Anning's; Shengxing's is small.
+- **对照组 Control group:** 用尚未参与的社区作对照，结论不变 · not-yet-treated controls give the
+  same answers.
+- **平行趋势 Pre-trends:** 随机化推断下没有项目前趋势不同的证据，但只有2016年开始的社区可以检验，
+  且只有一年 · no evidence of diverging pre-trends under randomization inference; testable for the
+  2016 starters only, over one year.
+- **推断 Inference:** 按社区聚类的解析区间在社区很少时过窄；野聚类自助法与随机化推断一致 ·
+  community-clustered analytic intervals are too narrow with so few communities; the wild bootstrap
+  and randomization inference agree with each other.
+- **模型 Model:** 混合模型与双重差分方向一致，但其更窄的区间不可信 · the mixed model agrees in
+  direction; its narrower interval is not to be trusted.
+"""),
+]
+
 
 def _cells(name: str, spec: list[dict]) -> list:
     cells = []

@@ -127,3 +127,37 @@ def test_reliability_plot_flags_low_alpha():
     ax = plots.reliability_plot(rel)
     cols = ax.collections[-1].get_facecolors()
     assert matplotlib.colors.to_hex(cols[1]).upper() == "#D55E00"
+
+
+def _loo_frame():
+    # a leave_one_out()-shaped frame: first row all communities, then one row per community left out
+    rows = [("(none)", 0.30, 0.10, 0.50)]
+    rows += [("anning", -0.02, -np.inf, np.inf), ("wenyuan", 0.31, 0.12, 0.52),
+             ("huimin", 0.28, 0.05, 0.49)]
+    return pd.DataFrame(rows, columns=["left_out", "estimate", "ci_low", "ci_high"]).assign(
+        indicator="participation_ladder")
+
+
+def test_leave_one_out_plot_rows_colours_and_unbounded_ends():
+    df = _loo_frame()
+    ax = plots.leave_one_out_plot(df)
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    # programme community first, then comparison communities in registry order (top to bottom)
+    assert names == [fonts.label(c) for c in ["anning", "wenyuan", "huimin"]]
+    dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert [matplotlib.colors.to_hex(d.get_color()).upper() for d in dots] == \
+        [fonts.community_color(c).upper() for c in ["anning", "wenyuan", "huimin"]]
+    np.testing.assert_allclose([d.get_xdata()[0] for d in dots], [-0.02, 0.31, 0.28])
+    # the unbounded interval of Anning ends at the frame, with arrow heads at both ends
+    lo, hi = ax.get_xlim()
+    assert np.isfinite(lo) and np.isfinite(hi)
+    # finite values span -0.02 .. 0.52 (and 0); 12% padding on each side: hand computation
+    np.testing.assert_allclose([lo, hi], [-0.02 - 0.12 * 0.54, 0.52 + 0.12 * 0.54])
+    assert sum(ln.get_marker() in ("<", ">") for ln in ax.lines) == 2
+    # the full estimate as a vertical line at 0.30
+    assert any(np.allclose(ln.get_xdata(), [0.30, 0.30]) for ln in ax.lines)
+
+
+def test_leave_one_out_plot_needs_the_full_row():
+    with pytest.raises(EvalkitError, match="none"):
+        plots.leave_one_out_plot(_loo_frame().iloc[1:])

@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import nbformat
+import pandas as pd
 import pytest
 
 from evalkit import report
@@ -94,3 +95,55 @@ def test_problems_table_withholds_ids(codebook):
 def test_unknown_community_is_an_error():
     with pytest.raises(EvalkitError, match="programme community"):
         report.build_report(community="wenyuan", progress=None)
+
+
+def test_target_domain(codebook):
+    assert report.target_domain(None) is None
+    assert report.target_domain(float("nan")) is None
+    assert report.target_domain("elderly", codebook) == {"role": ["elderly"]}
+    # a codebook group with several roles (codebook.yaml: adults = adult + elderly)
+    assert report.target_domain("adults", codebook) == {"role": ["adult", "elderly"]}
+    assert report.target_domain("volunteer") == {"role": ["volunteer"]}  # not a group: one role
+    assert report.target_name("ucla3", "elderly") == "ucla3@elderly"
+    assert report.target_name("bscs", None) == "bscs"
+
+
+def test_targeted_indicators_from_the_registry(registry, codebook):
+    from evalkit.communities import programme_targets
+
+    focus = report.targeted_indicators(programme_targets(registry), registry, codebook).set_index("target")
+    comparison = list(registry.loc[registry["role"] == "comparison", "community_id"])
+    # data/communities.csv: Mingyue targets ucla3@elderly first; Shengxing and Heping (both 2016)
+    # target selforg_member; Anning (2015) and Shengxing (2016) participation_ladder
+    ucla = focus.loc["ucla3@elderly"]
+    assert ucla["communities"] == ("mingyue",) and bool(ucla["primary"])
+    assert ucla["domain"] == {"community_id": ["mingyue", *comparison], "role": ["elderly"]}
+    assert focus.loc["selforg_member", "communities"] == ("shengxing", "heping")
+    assert focus.loc["selforg_member", "start_years"] == (2016, 2016)
+    assert focus.loc["participation_ladder", "start_years"] == (2015, 2016)
+    assert "role" not in focus.loc["participation_ladder", "domain"]
+    # programme communities that do not target an indicator are neither treated nor comparison
+    assert "heping" not in focus.loc["participation_ladder", "domain"]["community_id"]
+    first = {"participation_ladder", "grid_awareness", "cohesion", "ucla3@elderly", "selforg_member",
+             "kidscreen10"}  # the first-named target of each of the seven communities
+    assert set(focus.index[focus["primary"]]) == first
+
+
+def test_leave_one_out_summary_by_hand():
+    loo = pd.DataFrame({
+        "target": ["a"] * 4 + ["b"] * 3,
+        "left_out": ["(none)", "x", "y", "z", "(none)", "x", "y"],
+        "estimate": [0.30, 0.10, 0.35, 0.28, -0.20, -0.25, -0.21],
+        "p_value": [0.01, 0.20, 0.01, 0.02, 0.30, 0.25, 0.40],
+        "ci_low": [0.10, -0.05, 0.15, 0.08, -0.50, -0.60, -0.55],
+        "ci_high": [0.50, 0.25, 0.55, 0.48, 0.10, 0.05, 0.12],
+    })
+    loo["change"] = loo["estimate"] - loo.groupby("target")["estimate"].transform("first")
+    s = report.leave_one_out_summary(loo).set_index("target")
+    assert s.loc["a", "n_left_out"] == 3 and s.loc["b", "n_left_out"] == 2
+    assert s.loc["a", "most_influential"] == "x"  # |0.10 - 0.30| is the largest change
+    assert s.loc["a", "largest_change"] == pytest.approx(-0.20)
+    assert (s.loc["a", "lowest"], s.loc["a", "highest"]) == (0.10, 0.35)
+    assert not s.loc["a", "conclusion_holds"]  # x's interval includes zero, the full one does not
+    assert s.loc["b", "conclusion_holds"]  # all intervals include zero
+    assert s.loc["b", "most_influential"] == "x"
