@@ -57,3 +57,7 @@ MissingAction = Literal["raise", "drop"]
 BootWeights = Literal["webb", "rademacher"]
 #: How ``inference.headline`` chooses the headline p-value and CI.
 HeadlineMethod = Literal["auto", "wild_bootstrap", "randomization", "analytic"]
+
+# --- privacy.py / read.py -------------------------------------------------------
+#: What ``read_survey`` does with columns that look like personal data.
+PersonalDataPolicy = Literal["refuse", "ignore"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from ._literals import PersonalDataPolicy, check_choice
 from .errors import ReadError
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -147,6 +149,9 @@ def read_survey(
     sheet=None,
     sep: str | None = None,
     column_map: dict[str, str] | None = None,
+    drop: Sequence[str] = (),
+    allow: Sequence[str] = (),
+    personal_data: PersonalDataPolicy = "refuse",
 ) -> pd.DataFrame:
     """Read a survey export exactly as exported, ready for :func:`evalkit.validate`.
 
@@ -163,6 +168,12 @@ def read_survey(
         Override the detected CSV encoding, the Excel sheet, or the CSV separator.
     column_map
         ``{export header: codebook name}`` applied after reading.
+    drop, allow, personal_data
+        Personal data (:mod:`evalkit.privacy`): columns named in `drop` are removed on reading;
+        any other column that looks like a name, phone number, citizen ID number, address or
+        contact detail (by its header or its content) makes the reader refuse the file with
+        :class:`PersonalDataError`, unless it is named in `allow`. ``personal_data="ignore"``
+        skips the check (for files already known to be clean, e.g. inside evalkit's own readers).
 
     Returns
     -------
@@ -176,7 +187,11 @@ def read_survey(
     ReadError
         Missing, empty, truncated or undecodable files, unnamed or duplicated columns; the message
         names the file, the row and what to do.
+    PersonalDataError
+        A column looks like personal data (see `drop`, `allow`); the message names the column,
+        what was found and an example row, never the value.
     """
+    check_choice(personal_data, PersonalDataPolicy, "personal_data")
     path = Path(path)
     if not path.exists():
         raise ReadError(f"{path}: no such file.")
@@ -200,6 +215,14 @@ def read_survey(
     if fmt in ("csv", "excel"):
         df.index = pd.Index(np.asarray(df.index, dtype="int64") + 1)  # table row 0 was the header
     df.index.name = "row"
+    # --- personal data (evalkit.privacy): drop= / allow= / refuse ---
+    if personal_data == "refuse" or drop:
+        from .privacy import check_personal_data
+
+        df.attrs = {"source": str(path)}
+        df = check_personal_data(df, drop=drop, allow=allow if personal_data == "refuse" else list(df.columns),
+                                 source=str(path))
+        meta = {**meta, "dropped_personal_data": [str(c) for c in drop]}
     if column_map:
         unknown = [k for k in column_map if k not in df.columns]
         if unknown:
