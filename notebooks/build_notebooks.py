@@ -169,32 +169,92 @@ rel[["scale", "k", "n", "alpha", "ci_low", "ci_high", "omega_total", "flag"]]"""
 from evalkit.plots import reliability_plot
 ax = reliability_plot(rel)"""),
     md("""
-## 2. 加权指标 · Weighted indicators by community and wave
+## 2. 加权：把样本校准到社区人口 · Weighting: raking to the registry's population
 
-抽样设计：以社区为层、楼栋或村民小组为初级抽样单元（PSU）的分层两阶段抽样，权数为入样概率的倒数。
-每个指标、每个社区×年份的加权估计、95%置信区间、样本量 n 和有效样本量 n_eff 由一次调用得到；
-标准误按泰勒线性化计算（与 R 的 survey 包相同）。
+设计权数（入样概率的倒数）让样本代表各社区的住户；再用社区登记表中的人口数，把每个社区、每一年的
+样本按**性别**和**年龄组**两个边际校准（迭代比例拟合，即 raking，R `survey::calibrate(...,
+calfun="raking")`）。调查没有抽到的人群单元（城市社区不调查儿童）不参与校准：权数代表被调查覆盖的
+人口——城市社区18岁以上、农村社区8岁以上的居民。标准误考虑了校准（Deville & Särndal 1992）。
 
-The design: stratified (community) two-stage sample, PSUs = buildings or villager groups, design
-weights = 1 / selection probability. One call estimates every indicator by community × wave with
-Taylor-linearised standard errors (as R's `survey`), n and effective n.
+Design weights (1 / selection probability) make the sample represent each community's
+households; raking then adjusts them so that every community × wave sample matches the
+registry's population by **sex** and by **age group** (iterative proportional fitting, as R's
+`calibrate(..., calfun="raking")`). Cells the survey never samples (children in urban
+communities) are left out, so the weights represent the covered population: residents 18+ in
+urban and 8+ in rural communities. Standard errors account for the calibration.
 """),
     code("""
+from evalkit import crossing, population_margins
+from evalkit.communities import load_communities
 from evalkit.design import SurveyDesign
-design = SurveyDesign(survey, weight="base_weight", strata="stratum", psu="psu")
-table = design.mean(list(codebook.scales), by=["community_id", "wave"])
-print(len(table), "estimates:", table["variable"].nunique(), "indicators x",
-      table["community_id"].nunique(), "communities x", table["wave"].nunique(), "waves")
-table.head()"""),
+registry = load_communities(DATA / "communities.csv")
+margins = population_margins(registry, by=("sex", "age_group"), covered=survey)
+waves = sorted(survey["wave"].unique())        # every wave is raked to the same population
+margins = {f"{k}|wave": {f"{lvl}|{w}": v for lvl, v in m.items() for w in waves} for k, m in margins.items()}
+cells = [crossing(survey, ["community_id", var, "wave"]) for var in ("sex", "age_group")]
+raked = SurveyDesign(survey.assign(**{c.name: c for c in cells}), weight="base_weight",
+                     strata="stratum", psu="psu").rake(margins)
+print(raked.weighting_info.summary)"""),
     md("""
-有效样本量低于30的估计不够稳定，报告中应谨慎解读（多为小群体指标，如农村社区的老年人照护指标）：
+**权数诊断 Weighting diagnostics.** g 权数 = 校准后权数 / 设计权数：接近1说明样本结构本来就接近人口；
+远离1的权数会增大方差（Kish 的加权设计效应 1 + CV²）。每个社区一行（四个年度合计），以及校准后每个
+边际与人口目标的最大相对误差。
 
-Estimates resting on an effective sample size below 30 are unstable; read them with care.
+g-weight = raked / design weight: values near 1 mean the sample already looked like the
+population; far from 1 they cost precision (Kish's weighting design effect 1 + CV² of the
+weights, within each community × wave). One row per community, all waves.
 """),
     code("""
-table[table["n_eff"] < 30][["community_id", "wave", "variable", "estimate", "ci_low", "ci_high", "n", "n_eff"]]"""),
+g = survey.assign(g=raked.weights / survey["base_weight"].to_numpy(), w=raked.weights)
+kish = g.groupby(["community_id", "wave"])["w"].agg(lambda w: 1 + w.var(ddof=0) / w.mean() ** 2)
+diag = g.groupby("community_id")["g"].describe()[["count", "min", "50%", "max"]].astype({"count": int})
+diag.columns = ["n", "g_min", "g_median", "g_max"]
+err = raked.weighting_info.tidy().assign(community_id=lambda d: d["level"].str.split("|").str[0])
+diag.assign(kish_deff=kish.groupby("community_id").mean(),
+            max_margin_error=err.groupby("community_id")["rel_error"].apply(lambda e: e.abs().max()))"""),
     md("""
-## 3. 各社区各年份的指标 · Indicators with error bars, all communities × waves
+## 3. 加权指标 · Weighted indicators by community and wave
+
+`indicator_table` 一次估计每个量表、参与指标和分界段比例（例如“孤独”“可能抑郁”的比例）在每个
+社区×年份的加权值、95%置信区间、样本量 n、有效样本量 n_eff（= n / 设计效应）；针对特定人群的指标
+（老年人照护、儿童幸福感）只在该人群中估计（作为全样本设计的子域，不丢行）。有效样本量低于30的单元
+被标记（`flag_small`），并给出一次 `SmallSampleWarning`。
+
+One call estimates every scale, participation indicator and cut-off band share by community ×
+wave on the raked design: estimate, 95% CI, n, effective n (n / design effect) and the design
+effect; group-targeted indicators within their group (as domains of the full design). Cells with
+an effective sample size below 30 are flagged (`flag_small`), with one `SmallSampleWarning`.
+"""),
+    code("""
+from evalkit import indicator_table
+table = indicator_table(survey, codebook, raked)
+print(len(table), "rows:", table["indicator"].nunique(), "indicators x", table["community_id"].nunique(),
+      "communities x", table["wave"].nunique(), "waves")
+cols = ["indicator", "zh", "group", "estimate", "ci_low", "ci_high", "n", "n_eff", "deff", "flag_small"]
+example = table.query("community_id == 'mingyue' and wave == 2017 and n > 0")   # one community-year
+example[example["indicator"].isin(list(codebook.scales))][cols]                 # scales (no band shares)"""),
+    md("""
+**被标记的单元 Flagged cells** (n_eff < 30, respondents present): read them with their intervals,
+or pool waves. Cells where an indicator has no respondent at all (children's indicators in urban
+communities) are flagged too but not listed.
+"""),
+    code("""
+table[table["flag_small"] & table["n"].gt(0)][["community_id", "wave", "indicator", "estimate", "ci_low",
+                                                 "ci_high", "n", "n_eff"]]"""),
+    md("""
+**校准改变了多少？ How much does raking move the estimates?** The same table with design weights
+only; the change in units of the design-weighted standard error, over all non-empty cells.
+"""),
+    code("""
+import warnings
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", evalkit.SmallSampleWarning)   # the same cells as above
+    base = indicator_table(survey, codebook)                      # design weights only
+shift = ((table["estimate"] - base["estimate"]) / base["se"]).abs().dropna()
+print(f"raking moves estimates by {shift.median():.2f} SE (median), {shift.quantile(0.9):.2f} (90th pct), "
+      f"{shift.max():.2f} (max) over {len(shift)} cells")"""),
+    md("""
+## 4. 各社区各年份的指标 · Indicators with error bars, all communities × waves
 
 每幅图：横轴为社区（左侧彩色为7个项目社区，右侧灰色为7个对照社区），每个社区内从左到右依次为
 2014–2017年，竖线为95%置信区间。
@@ -205,10 +265,11 @@ communities in grey), the four waves left to right within each, 95% confidence i
     code("""
 from evalkit.fonts import tr
 from evalkit.plots import indicator_plot
+shown = table.dropna(subset=["estimate"])      # leave out cells without respondents
 for name in ["who5", "participation_any", "grid_awareness", "selforg_member"]:
     lab = codebook.scales[name].label
     fig, ax = plt.subplots(figsize=(11, 4), layout="constrained")
-    indicator_plot(table, name, ax=ax, ylabel=tr(lab.zh, lab.en), title=tr(lab.zh, lab.en))"""),
+    indicator_plot(shown, name, ax=ax, ylabel=tr(lab.zh, lab.en), title=tr(lab.zh, lab.en))"""),
     md("""
 针对特定人群的指标只在该人群中估计：60岁以上居民的照护可及性（明月社区项目的目标），
 以及8–17岁儿童的 KIDSCREEN-10 幸福感（杨庙社区项目的目标；只有农村社区调查了儿童）。
@@ -221,8 +282,7 @@ surveyed in the rural communities only).
 for name in ["care_access", "kidscreen10"]:
     lab = codebook.scales[name].label
     fig, ax = plt.subplots(figsize=(11, 4), layout="constrained")
-    indicator_plot(table.dropna(subset=["estimate"]), name, ax=ax, ylabel=tr(lab.zh, lab.en),
-                   title=tr(lab.zh, lab.en))"""),
+    indicator_plot(shown, name, ax=ax, ylabel=tr(lab.zh, lab.en), title=tr(lab.zh, lab.en))"""),
     md("""
 **下一步 Next:** `02_programme_impact` 把每个项目社区与自身基线和对照社区比较 · compares each
 programme community with its own baseline and with the comparison communities.
