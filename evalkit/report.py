@@ -45,8 +45,10 @@ __all__ = [
     "render_html",
     "sample_sizes",
     "setup_notebook",
+    "certainty",
     "community_profile",
     "leave_one_out_summary",
+    "target_estimates",
     "target_domain",
     "target_name",
     "targeted_indicators",
@@ -302,14 +304,37 @@ def _fmt_effect(value: float, kind: str) -> str:
     return f"{100 * value:+.1f} pp" if kind == "proportion" else f"{value:+.2f}"
 
 
-def verdict(effect_row, scale) -> tuple[str, str]:
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+#: How sure the verdict is, by p-value: (upper bound, Chinese, English).
+CERTAINTY = (
+    (0.01, "很有把握", "strong evidence: a change this large would be very unusual without a real effect"),
+    (0.05, "较有把握", "moderate evidence: probably a real change, though its size is uncertain"),
+    (0.10, "把握不足", "weak evidence: suggestive, not enough to conclude"),
+    (1.01, "无法判断", "the data cannot tell this apart from no change"),
+)
+
+
+def certainty(p_value: float) -> tuple[str, str]:
+    """Plain words for how sure a p-value lets us be: ``(Chinese, English)`` (:data:`CERTAINTY`)."""
+    p = float(p_value)
+    if not np.isfinite(p):
+        return "无法判断", "not estimable"
+    return next((zh, en) for bound, zh, en in CERTAINTY if p < bound)
+
+
+def verdict(effect_row, scale, *, who: str | None = None) -> tuple[str, str]:
     """Plain-language verdict on one effect estimate: ``(short verdict, sentence)``.
 
-    ``effect_row`` has ``estimate, ci_low, ci_high, wave`` (a row of
-    :func:`evalkit.comparison.community_effects`), ``scale`` is the codebook's scale (its
-    ``higher_is`` says which direction is good, its ``kind`` whether the effect is in
-    percentage points). The verdict reads only the interval: *improved* / *worsened* when the
-    95% interval lies on one side of zero, *no clear change* otherwise.
+    ``effect_row`` has ``estimate, ci_low, ci_high, wave`` and, when present, ``p_value`` and
+    ``event_time`` (a row of :func:`evalkit.comparison.community_effects`); ``scale`` is the
+    codebook's scale (its ``higher_is`` says which direction is good, its ``kind`` whether the
+    effect is in percentage points); ``who`` names the group it was estimated in (e.g.
+    "residents aged 60+"). The verdict reads the 95% interval: *improved* / *worsened* when it
+    lies on one side of zero, *no clear change* otherwise; the sentence adds the p-value and
+    how sure that lets us be (:func:`certainty`).
     """
     est, lo, hi = float(effect_row["estimate"]), float(effect_row["ci_low"]), float(effect_row["ci_high"])
     good_up = getattr(scale, "higher_is", "better") == "better"
@@ -319,10 +344,64 @@ def verdict(effect_row, scale) -> tuple[str, str]:
         short = "改善 improved" if better else "变差 worsened"
     else:
         short = "无明显变化 no clear change"
-    name = scale.label.zh + " · " + scale.label.en
-    sentence = (f"**{name}** — {int(effect_row['wave'])}: {_fmt_effect(est, kind)} "
-                f"(95% CI {_fmt_effect(lo, kind)} to {_fmt_effect(hi, kind)}) → **{short}**")
+    name = scale.label.zh + " · " + scale.label.en + (f" ({who})" if who else "")
+    when = f"{int(effect_row['wave'])}"
+    if "event_time" in effect_row and pd.notna(effect_row["event_time"]):
+        when += f", year {int(effect_row['event_time']) + 1} of the programme"
+    sure = ""
+    if "p_value" in effect_row and pd.notna(effect_row["p_value"]):
+        zh, en = certainty(effect_row["p_value"])
+        sure = f"; {_fmt_p(float(effect_row['p_value']))}) — {zh} · {en}"
+    else:
+        sure = ")"
+    sentence = (f"**{name}** — {when}: {_fmt_effect(est, kind)} "
+                f"(95% CI {_fmt_effect(lo, kind)} to {_fmt_effect(hi, kind)}{sure} → **{short}**")
     return short, sentence
+
+
+def target_estimates(design, targets: pd.DataFrame, registry: pd.DataFrame, codebook=None, *,
+                     by: Sequence[str] = ("community_id", "wave")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Means and per-community DiD for every programme target, each within its own group.
+
+    For each distinct ``indicator@group`` of ``targets`` (:func:`evalkit.programme_targets`) the
+    design-based means by community × wave and :func:`evalkit.community_effects` are computed on
+    the target's domain (:func:`target_domain`: e.g. Mingyue's ``ucla3@elderly`` among residents
+    60+ only, in every community, so the comparison is like with like).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        ``table``: :meth:`SurveyDesign.mean` rows (``community_id, wave, variable, estimate, se,
+        ci_low, ci_high, n, n_eff, ...``) plus ``target``; ``effects``: ``community_effects``
+        rows plus ``target``.
+    """
+    from .comparison import community_effects
+
+    tables, effects = [], []
+    data = design.data
+    pairs = targets[["indicator", "group"]].astype(object).drop_duplicates()
+    for ind, grp in pairs.itertuples(index=False):
+        dom = target_domain(grp, codebook)
+        name = target_name(ind, grp)
+        if dom is None:
+            sub = design
+        else:
+            inside = np.ones(len(data), bool)
+            for col, values in dom.items():
+                inside &= data[col].isin(list(values)).to_numpy()
+            sub = design.subset(inside)
+        tables.append(sub.mean(ind, by=list(by)).assign(target=name))
+        effects.append(community_effects(design, ind, registry=registry, domain=dom).assign(target=name))
+    return pd.concat(tables, ignore_index=True), pd.concat(effects, ignore_index=True)
+
+
+def _effects_markdown(rows: pd.DataFrame, kind: str) -> str:
+    """One line per programme year: estimate, 95% CI and p (markdown table cells)."""
+    cells = []
+    for r in rows.itertuples(index=False):
+        cells.append(f"{int(r.wave)}: {_fmt_effect(r.estimate, kind)} "
+                     f"[{_fmt_effect(r.ci_low, kind)}, {_fmt_effect(r.ci_high, kind)}], {_fmt_p(r.p_value)}")
+    return " · ".join(cells)
 
 
 def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFrame,
@@ -330,18 +409,19 @@ def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFr
     """Display one programme community's profile in a notebook.
 
     Shows a section heading, the programme theory from the registry (what it set out to change,
-    start year, the indicators it targets), one trend figure per targeted indicator (the community
-    against its own baseline and the comparison communities, :func:`evalkit.plots.trend_plot`)
-    and a plain-language verdict per indicator with its 95% interval (:func:`verdict`, from the
-    ``community_effects`` rows of the latest wave).
+    start year, the indicators it targets and in which group), one trend figure per target (the
+    community against its own baseline and the comparison communities, in the target's group,
+    :func:`evalkit.plots.trend_plot`), the per-community DiD for every programme year and a
+    plain-language verdict per target with its 95% interval, p-value and how sure that lets us
+    be (:func:`verdict`, from the latest wave).
 
     Parameters
     ----------
-    table
-        Design-based means by community × wave (``SurveyDesign.mean(..., by=["community_id",
-        "wave"])``; column ``variable`` or ``indicator``).
-    effects
-        :func:`evalkit.comparison.community_effects` output for (at least) the targeted indicators.
+    table, effects
+        :func:`target_estimates` output: means by community × wave and
+        :func:`evalkit.comparison.community_effects` rows, both with a ``target`` column
+        (``indicator`` or ``indicator@group``). Frames without ``target`` are matched on the
+        indicator (whole population).
     """
     import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
@@ -356,37 +436,65 @@ def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFr
     r = reg.loc[community]
     targets = programme_targets(registry) if targets is None else targets
     mine = targets[targets["community_id"] == community]
-    names = list(dict.fromkeys(mine["indicator"]))
+    mine = [(i, None if target_domain(g) is None else str(g)) for i, g in
+            mine[["indicator", "group"]].itertuples(index=False) if i in codebook.scales]
+
+    def group_label(g, lang):
+        if g is None:
+            return ""
+        lab = codebook.groups[g].label if g in codebook.groups else None
+        return (getattr(lab, lang) if lab is not None else g)
+
+    def described(i, g):
+        return (f"{codebook.scales[i].label.zh} ({target_name(i, g)}"
+                + (f"，{group_label(g, 'zh')}" if g else "") + ")")
+
     lines = [
         f"## {r['name_zh']} {r['name_pinyin']}",
         "",
         f"**项目 Programme:** {r.get('programme_zh', '')} · {r['programme_domain']}  ",
         f"**地点 Location:** {r['district']} {r['street']} ({r['urban_rural']})  ",
         f"**开始 Started:** {int(r['start_year'])}  ",
-        "**项目理论 Programme theory — targeted indicators:** "
-        + "; ".join(f"{codebook.scales[n].label.zh} ({n})" for n in names if n in codebook.scales),
+        "**项目理论 Programme theory — targeted indicators:** " + "; ".join(described(i, g) for i, g in mine),
     ]
     display(Markdown("\n".join(lines)))
-    col = "indicator" if "indicator" in table.columns else "variable"
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), layout="constrained",
+
+    def pick(frame, i, g):
+        if "target" in frame.columns:
+            return frame[frame["target"] == target_name(i, g)]
+        col = "indicator" if "indicator" in frame.columns else "variable"
+        return frame[frame[col] == i]
+
+    fig, axes = plt.subplots(1, len(mine), figsize=(4.2 * len(mine), 3.6), layout="constrained",
                              squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        lab = codebook.scales[name].label
-        trend_plot(table[table[col] == name].dropna(subset=["estimate"]), community, ax=ax,
-                   registry=registry, title=tr(lab.zh, lab.en), ylabel="")
+    for ax, (i, g) in zip(axes.flat, mine):
+        lab = codebook.scales[i].label
+        title = tr(lab.zh, lab.en) + (tr(f"\n（{group_label(g, 'zh')}）", f"\n({group_label(g, 'en')})") if g else "")
+        trend_plot(pick(table, i, g).dropna(subset=["estimate"]), community, ax=ax,
+                   registry=registry, title=title, ylabel="")
         if ax is not axes.flat[0] and ax.get_legend() is not None:
             ax.get_legend().remove()  # one legend per row of panels
     plt.show()
-    sentences = []
-    for name in names:
-        rows = effects[(effects["community_id"] == community) & (effects["indicator"] == name)
-                       & (effects["event_time"] >= 0)]
-        if rows.empty or name not in codebook.scales:
+    per_year, sentences = [], []
+    for i, g in mine:
+        rows = pick(effects, i, g)
+        rows = rows[(rows["community_id"] == community) & (rows["event_time"] >= 0)].sort_values("wave")
+        if rows.empty:
             continue
-        _, sentence = verdict(rows.sort_values("wave").iloc[-1], codebook.scales[name])
+        scale = codebook.scales[i]
+        per_year.append(f"| {scale.label.zh} ({target_name(i, g)}) | {_effects_markdown(rows, scale.kind)} |")
+        short, sentence = verdict(rows.iloc[-1], scale, who=group_label(g, "en") or None)
+        earlier = [verdict(row, scale)[0] for _, row in rows.iloc[:-1].iterrows()]
+        gone = [int(w) for w, v in zip(rows["wave"].iloc[:-1], earlier) if v != short and v.startswith("改善")]
+        if gone and not short.startswith("改善"):
+            sentence += (f" (earlier: improved in {', '.join(map(str, gone))} — 早期的改善没有持续 · "
+                         "the earlier improvement did not last)")
         sentences.append("- " + sentence)
-    display(Markdown("**结论 Verdict** (项目社区相对对照社区的变化，与基线相比 · change against "
-                     "the comparison communities since the baseline):\n\n" + "\n".join(sentences)))
+    display(Markdown(
+        "**逐年效应 Effect in each programme year** (DiD against the comparison communities, "
+        "95% CI, p):\n\n| indicator | by year |\n|---|---|\n" + "\n".join(per_year)
+        + "\n\n**结论 Verdict** (latest year; 项目社区相对对照社区的变化，与基线相比 · change "
+        "against the comparison communities since the baseline):\n\n" + "\n".join(sentences)))
 
 
 # --------------------------------------------------------------------------------------------

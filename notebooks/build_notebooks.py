@@ -452,22 +452,28 @@ with its uncertainty. Set `community` below (e.g. `"mingyue"`) to render a singl
     code(LOAD),
     code(DESIGN),
     code("""
-from evalkit.comparison import community_effects
-from evalkit.report import community_profile
-table = design.mean(sorted(set(targets["indicator"])), by=["community_id", "wave"])
-effects = community_effects(design, sorted(set(targets["indicator"])), registry=registry)
+from evalkit.report import community_profile, target_estimates
+# every target in its own group (e.g. Mingyue's ucla3@elderly among residents 60+ in all communities):
+# means by community x wave for the trend figures, per-community DiD (community_effects) for the verdicts
+table, effects = target_estimates(design, targets, registry, codebook)
 programme = registry.query("role == 'programme'")["community_id"].tolist()
 chosen = programme if community is None else [community]"""),
     md("""
 **如何阅读 How to read.** 图中彩色线为该社区（阴影为95%置信区间），点线为其2014年基线，
 灰色细线为7个对照社区；竖虚线为项目开始。结论比较的是：与对照社区同期的变化相比，该社区自基线以来
-多变化了多少（双重差分），并给出95%置信区间；区间不含0才判为“改善”或“变差”。
+多变化了多少（双重差分），并给出95%置信区间和 p 值；区间不含0才判为“改善”或“变差”。针对特定人群的
+指标（如明月社区60岁以上居民的孤独感）在项目社区和对照社区都只在该人群中估计和判断。p 值说明有多大
+把握：低于0.01很有把握，0.01–0.05较有把握，0.05–0.10把握不足，高于0.10无法与“没有变化”区分。
 
 Coloured line: the community (shaded: 95% CI); dotted: its 2014 baseline; thin grey lines: the
-comparison communities; vertical dotted line: programme start. The verdict is the
-difference-in-differences against the comparison communities with its 95% interval; only an
-interval that excludes zero counts as *improved* or *worsened*. Proportions are in percentage
-points (pp).
+comparison communities; vertical dotted line: programme start. An indicator targeted at a group
+(e.g. Mingyue's loneliness *among residents 60+*) is shown and judged in that group, in the
+programme community and in the comparison communities alike. The verdict is the
+difference-in-differences against the comparison communities (`community_effects`: its standard
+error adds community-level year-to-year shocks to the sampling error) with its 95% interval and
+p-value; only an interval that excludes zero counts as *improved* or *worsened*, and the p-value
+says how sure we are: below 0.01 strong evidence, 0.01–0.05 moderate, 0.05–0.10 weak, above 0.10
+the data cannot tell the change apart from none. Proportions are in percentage points (pp).
 """),
     code("""
 for cid in chosen:

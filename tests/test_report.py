@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -147,3 +148,56 @@ def test_leave_one_out_summary_by_hand():
     assert not s.loc["a", "conclusion_holds"]  # x's interval includes zero, the full one does not
     assert s.loc["b", "conclusion_holds"]  # all intervals include zero
     assert s.loc["b", "most_influential"] == "x"
+
+
+def test_certainty_bands():
+    # the bands of report.CERTAINTY: < 0.01 strong, < 0.05 moderate, < 0.10 weak, else cannot tell
+    assert report.certainty(0.004)[1].startswith("strong")
+    assert report.certainty(0.01)[1].startswith("moderate")
+    assert report.certainty(0.049)[1].startswith("moderate")
+    assert report.certainty(0.07)[1].startswith("weak")
+    assert report.certainty(0.5)[1].startswith("the data cannot tell")
+    assert report.certainty(float("nan"))[1] == "not estimable"
+
+
+def test_verdict_reads_direction_interval_and_p(codebook):
+    ucla = codebook.scales["ucla3"]  # higher_is: worse — a fall in loneliness is an improvement
+    row = pd.Series({"wave": 2017, "event_time": 2, "estimate": -1.03, "ci_low": -1.97, "ci_high": -0.08,
+                     "p_value": 0.038})
+    short, sentence = report.verdict(row, ucla, who="residents aged 60+")
+    assert short == "改善 improved"
+    assert "(residents aged 60+)" in sentence and "year 3 of the programme" in sentence
+    assert "95% CI -1.97 to -0.08; p = 0.038" in sentence and "moderate evidence" in sentence
+    worse = row.copy()
+    worse[["estimate", "ci_low", "ci_high"]] = [1.03, 0.08, 1.97]
+    assert report.verdict(worse, ucla)[0] == "变差 worsened"
+    unclear = row.copy()
+    unclear[["ci_high", "p_value"]] = [0.3, 0.2]
+    assert report.verdict(unclear, ucla)[0] == "无明显变化 no clear change"
+    share = codebook.scales["selforg_member"]  # a proportion: percentage points
+    row2 = pd.Series({"wave": 2016, "estimate": 0.234, "ci_low": 0.094, "ci_high": 0.374, "p_value": 0.007})
+    assert "+23.4 pp (95% CI +9.4 pp to +37.4 pp; p = 0.007) — 很有把握" in report.verdict(row2, share)[1]
+
+
+def test_target_estimates_use_the_targets_group(survey, codebook, registry):
+    from evalkit.comparison import community_effects
+    from evalkit.design import SurveyDesign
+    from evalkit.scales import score
+
+    scored = score(survey, codebook)
+    design = SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
+    targets = pd.DataFrame({"community_id": ["mingyue", "mingyue"], "indicator": ["ucla3", "care_access"],
+                            "group": ["elderly", None]})
+    table, effects = report.target_estimates(design, targets, registry, codebook)
+    assert sorted(table["target"].unique()) == ["care_access", "ucla3@elderly"]
+    # the same numbers as estimating on the elderly domain directly (consistency: two routes)
+    elderly = scored["role"].eq("elderly").to_numpy()
+    direct = design.subset(elderly).mean("ucla3", by=["community_id", "wave"])
+    got = table[table["target"] == "ucla3@elderly"].reset_index(drop=True)
+    pd.testing.assert_series_equal(got["estimate"], direct["estimate"], check_names=False)
+    ref = community_effects(design, "ucla3", registry=registry, domain={"role": ["elderly"]})
+    mine = effects[effects["target"] == "ucla3@elderly"].drop(columns="target").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, ref)
+    # ... and not the all-adults numbers
+    adults = community_effects(design, "ucla3", registry=registry)
+    assert not np.allclose(mine["estimate"], adults["estimate"])
