@@ -61,3 +61,9 @@ HeadlineMethod = Literal["auto", "wild_bootstrap", "randomization", "analytic"]
 # --- privacy.py / read.py -------------------------------------------------------
 #: What ``read_survey`` does with columns that look like personal data.
 PersonalDataPolicy = Literal["refuse", "ignore"]
+
+# --- exports.py -----------------------------------------------------------------
+#: How ``read_wjx`` reads numeric answers: the codebook's codes, or option order 1, 2, 3 ...
+OptionNumbers = Literal["codes", "order"]
+#: How ``to_wjx_excel`` writes coded answers.
+WjxAnswers = Literal["text", "number"]
