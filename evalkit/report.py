@@ -60,15 +60,17 @@ NOTEBOOKS: tuple[str, ...] = (
     "00_quickstart", "01_indicators", "02_programme_impact", "03_community_profiles",
     "04_robustness", "05_your_data",
 )
-#: The notebooks that make up the evaluation report (05 is the how-to for an evaluator's own data).
-REPORT_NOTEBOOKS: tuple[str, ...] = NOTEBOOKS[:5]
+#: The notebooks that make up the evaluation report: all of them (05, the how-to for an
+#: evaluator's own data, ends the report as its worked example on a platform export).
+REPORT_NOTEBOOKS: tuple[str, ...] = NOTEBOOKS
 PROFILE_NOTEBOOK = "03_community_profiles"
 
 _ROOT = Path(__file__).resolve().parent.parent
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _PACKAGES = ("evalkit", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "PyYAML",
              "nbclient", "nbconvert", "nbformat", "ipykernel")
-_DATA_FILES = ("survey.csv", "truth.csv", "communities.csv", "codebook.yaml", "raw/messy_export_gbk.csv")
+_DATA_FILES = ("survey.csv", "truth.csv", "communities.csv", "codebook.yaml", "raw/messy_export_gbk.csv",
+               "raw/wjx_export_demo.xlsx")
 
 # ID-card numbers (18 digits, last may be X), mainland mobile numbers, e-mail addresses.
 _PERSONAL_PATTERNS = {

@@ -201,3 +201,22 @@ def test_target_estimates_use_the_targets_group(survey, codebook, registry):
     # ... and not the all-adults numbers
     adults = community_effects(design, "ucla3", registry=registry)
     assert not np.allclose(mine["estimate"], adults["estimate"])
+
+
+def test_demo_export_reads_and_validates_as_documented(codebook):
+    # data/raw/wjx_export_demo.xlsx is written by notebooks/build_notebooks.py --demo-export:
+    # 5 communities x 4 waves x 60 respondents, three cells spoiled on purpose (rows 5, 12, 22 of
+    # the sheet: an age in words, an answer that is not an option, the year 2019)
+    from evalkit.datasets import data_path
+    from evalkit.exports import read_wjx
+    from evalkit.validate import validate
+
+    raw = read_wjx(data_path("raw/wjx_export_demo.xlsx"), codebook=codebook)
+    assert len(raw) == 5 * 4 * 60
+    assert raw.attrs["unmapped"] == ["序号", "提交答卷时间", "所用时间"]
+    checked = validate(raw, codebook)
+    assert checked.n_quarantined == 3
+    probs = report.problems_table(checked, codebook)
+    assert list(zip(probs["row"], probs["column"], probs["rule"])) == [
+        (5, "age", "not_numeric"), (12, "who5_1", "not_numeric"), (22, "wave", "unknown_wave")]
+    assert report.REPORT_NOTEBOOKS == report.NOTEBOOKS  # 04 and 05 are part of the report
