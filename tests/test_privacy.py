@@ -1,0 +1,219 @@
+"""Personal data: detection by column name and content, refusal without printing values,
+drop/allow, and keyed pseudonyms that keep the panel linked."""
+import datetime as dt
+import hashlib
+import hmac
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evalkit
+from evalkit.privacy import (KEY_ENV, KEY_FILE_ENV, citizen_id_check_digit, detect_personal_data,
+                             is_citizen_id, key_id, patterns_table, pseudonymise)
+from evalkit.read import read_survey
+
+from .conftest import DATA, ROOT
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+def _id(first17):
+    return first17 + citizen_id_check_digit(first17)
+
+
+# --- citizen ID numbers -------------------------------------------------------------------------
+def test_check_digit_worked_examples():
+    # GB 11643-1999 worked example: 11010519491231002 -> check character X
+    assert citizen_id_check_digit("11010519491231002") == "X"
+    # hand computation: 44052418800101001 -> weighted sum 4*7+4*9+0*10+5*5+2*8+4*4+1*2+8*1+8*6+0*3
+    # +0*7+1*9+0*10+1*5+0*8+0*4+1*2 = 195; 195 mod 11 = 8 -> "10X98765432"[8] = "4"
+    assert citizen_id_check_digit("44052418800101001") == "4"
+    assert is_citizen_id("11010519491231002X") and is_citizen_id("11010519491231002x")
+
+
+@pytest.mark.parametrize("value", [
+    "110105194912310021",       # wrong check digit
+    "37050219800230123" + "X",  # 30 February
+    "91010519491231002X",       # region code cannot start with 9
+    "1101051949123100",         # too short
+    "abcdefghijklmnopqr",
+])
+def test_not_citizen_ids(value):
+    assert not is_citizen_id(value)
+
+
+def test_future_birth_date_is_not_an_id():
+    nxt = dt.date.today().year + 1
+    assert not is_citizen_id(_id(f"370502{nxt}0101123"))
+    assert is_citizen_id(_id("37050220000101123"), today=dt.date(2017, 1, 1))
+    assert not is_citizen_id(_id("37050220180101123"), today=dt.date(2017, 1, 1))
+
+
+# --- detection ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("column,kind", [
+    ("姓名", "name"), ("受访者姓名", "name"), ("联系人", "name"), ("name", "name"), ("full_name", "name"),
+    ("respondent/name", "name"), ("手机号", "phone"), ("联系电话", "phone"), ("phone", "phone"),
+    ("Mobile", "phone"), ("身份证号", "citizen_id"), ("id_card", "citizen_id"), ("家庭住址", "address"),
+    ("address", "address"), ("微信号", "contact"), ("QQ", "contact"), ("email", "contact"),
+    ("来自IP", "ip_address"), ("_geolocation", "location"), ("GPS", "location"), ("deviceid", "device_id"),
+    ("出生日期", "birth_date"),
+])
+def test_detected_by_column_name(column, kind):
+    df = pd.DataFrame({column: ["x1", "x2"], "age": ["30", "40"]}, index=[2, 3])
+    found = detect_personal_data(df)
+    assert found[["column", "kind", "detected_by"]].values.tolist() == [[column, kind, "column name"]]
+
+
+@pytest.mark.parametrize("column", ["respondent_id", "household_id", "community_id", "name_zh",
+                                    "community_name", "社区名称", "psu", "base_weight", "wave"])
+def test_survey_columns_are_not_personal(column):
+    df = pd.DataFrame({column: ["anning-H0001-A", "anning"]}, index=[2, 3])
+    assert detect_personal_data(df).empty
+
+
+def test_a_coded_question_that_mentions_a_phone_is_not_flagged_by_name():
+    df = pd.DataFrame({"您是否接到过社区电话回访": ["1", "0", "97"]})
+    assert detect_personal_data(df).empty
+
+
+@pytest.mark.parametrize("values,kind", [
+    (["13812345678", "", ""], "phone"),
+    (["+86 138 1234 5678", "", ""], "phone"),
+    (["86-139-0000-1111", "", ""], "phone"),
+    (["１３８１２３４５６７８", "", ""], "phone"),          # full-width digits
+    ([13912345678.0, np.nan, np.nan], "phone"),        # Excel number
+    (["家里电话 0546-8221234", "", ""], "phone"),
+    ([_id("37050219800101123"), "", ""], "citizen_id"),
+    (["东城街道黄河路58号", "", ""], "address"),
+    (["3号楼2单元301室", "", ""], "address"),
+    (["请联系 zhang.wei@example.com", "", ""], "contact"),
+    (["QQ：12345678", "", ""], "contact"),
+    (["wxid_ab12cd34ef", "", ""], "contact"),
+    (["10.12.3.4", "", ""], "ip_address"),
+    (["37.451234 118.492345 12.0 5.0", "", ""], "location"),
+    (["张伟", "李秀英", "欧阳娜娜"], "name"),
+])
+def test_detected_by_content_with_example_row(values, kind):
+    df = pd.DataFrame({"q7": values, "age": ["30", "40", "50"]}, index=[2, 3, 4])
+    found = detect_personal_data(df)
+    assert found[["column", "kind", "detected_by", "example_row"]].values.tolist() == [["q7", kind, "content", 2]]
+
+
+@pytest.mark.parametrize("values", [
+    ["安宁社区", "杨庙", "和平社区", "李家村社区", "明月", "文苑", "安宁"],   # communities of the registry
+    ["东城街道", "董集镇", "垦利区", "东营区"],                              # streets, towns, districts
+    ["非常同意", "同意", "一般", "不知道", "拒绝回答", "有时", "经常"],      # answer labels
+    ["110105194912310021", "13.8", "2017", "138123456789"],               # wrong check digit, 12 digits
+    ["张伟", "张伟", "张伟", "张伟", "张伟", "张伟", "李娜", "李娜", "王芳", "王芳",
+     "王芳", "王芳", "王芳", "王芳", "王芳", "王芳", "王芳"] * 3,            # 3 values repeated: a category
+])
+def test_not_flagged_by_content(values):
+    assert detect_personal_data(pd.DataFrame({"q": values})).empty
+
+
+def test_shipped_data_hold_no_personal_data(survey_raw):
+    assert detect_personal_data(survey_raw).empty
+    read_survey(DATA / "raw" / "messy_export_gbk.csv")  # the default check passes
+
+
+def test_patterns_table_lists_every_kind():
+    t = patterns_table()
+    assert t["kind"].tolist() == ["name", "phone", "citizen_id", "address", "contact", "ip_address",
+                                  "location", "device_id", "birth_date"]
+
+
+# --- refusal, drop, allow --------------------------------------------------------------------------
+@pytest.fixture
+def export(tmp_path, survey_raw):
+    frame = survey_raw.head(6).copy()
+    frame.insert(1, "姓名", ["张伟", "李娜", "王芳", "刘洋", "陈静", "杨帆"])
+    frame.insert(2, "联系电话", ["13812345678", "", "139-0000-1111", "", "", ""])
+    frame["备注"] = ["", "", "", "", "身份证 " + _id("37050219800101123"), ""]
+    p = tmp_path / "export.csv"
+    frame.to_csv(p, index=False, encoding="gbk")
+    return p, frame
+
+
+def test_reader_refuses_and_names_column_kind_and_row_never_the_value(export, codebook):
+    p, frame = export
+    with pytest.raises(evalkit.PersonalDataError) as exc:
+        read_survey(p)
+    msg = str(exc.value)
+    assert str(p) in msg
+    assert "column '姓名': personal name" in msg
+    assert "column '联系电话': phone number (found by the column name)" in msg
+    assert "column '备注': citizen ID number (身份证号) (found in the content of 1 row(s), e.g. row 6)" in msg
+    assert "drop=['姓名', '联系电话', '备注']" in msg and "allow=" in msg
+    for v in ("张伟", "13812345678", "0000-1111", frame["备注"].iloc[4][4:]):
+        assert v not in msg
+    assert exc.value.columns == ["姓名", "联系电话", "备注"]
+
+
+def test_drop_and_allow(export, codebook):
+    p, frame = export
+    got = read_survey(p, drop=["姓名", "联系电话", "备注"])
+    assert "姓名" not in got.columns and got.attrs["dropped_personal_data"] == ["姓名", "联系电话", "备注"]
+    rep = evalkit.validate(got, codebook)
+    assert rep.n_rows == 6 == rep.n_valid + rep.n_quarantined
+    with pytest.raises(evalkit.PersonalDataError, match="备注"):
+        read_survey(p, drop=["姓名", "联系电话"])
+    got = read_survey(p, drop=["姓名", "联系电话"], allow=["备注"])
+    assert "备注" in got.columns
+    with pytest.raises(evalkit.PersonalDataError, match="not in the file"):
+        read_survey(p, drop=["姓 名"])
+    assert "姓名" in read_survey(p, personal_data="ignore").columns
+    with pytest.raises(evalkit.EvalkitError, match="personal_data"):
+        read_survey(p, personal_data="warn")
+
+
+# --- pseudonyms ----------------------------------------------------------------------------------
+def test_pseudonyms_are_keyed_hmac_and_stable_across_waves(survey, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    part = survey[survey["community_id"] == "heping"]
+    waves = [pseudonymise(part[part["wave"] == w]) for w in (2014, 2015)]
+    # reference: RFC 2104 HMAC-SHA256 (Python's hmac module) of the documented message
+    rid = part["respondent_id"].iloc[0]
+    ref = hmac.new(KEY.encode(), b"evalkit-pseudonym-v1\x00" + rid.encode(), hashlib.sha256).hexdigest()[:16]
+    assert pseudonymise(part.head(1))["respondent_id"].iloc[0] == ref
+    # the panel links: the same people share pseudonyms across waves, exactly as before
+    before = set(part.loc[part["wave"] == 2014, "respondent_id"]) & set(part.loc[part["wave"] == 2015, "respondent_id"])
+    after = set(waves[0]["respondent_id"]) & set(waves[1]["respondent_id"])
+    assert len(after) == len(before) > 100
+    both = pseudonymise(part)
+    assert both.groupby("respondent_id")["household_id"].nunique().max() == 1
+    assert both["respondent_id"].str.fullmatch(r"[0-9a-f]{16}").all()
+    assert not set(both["respondent_id"]) & set(part["respondent_id"])
+    # no key anywhere in the result
+    assert KEY not in repr(both.attrs) and both.attrs["pseudonymised"]["key_id"] == key_id(KEY)
+    # another key, other pseudonyms
+    assert pseudonymise(part.head(1), key="another-secret-key-of-enough-length")["respondent_id"].iloc[0] != ref
+
+
+def test_pseudonym_key_from_file_and_errors(tmp_path, monkeypatch):
+    df = pd.DataFrame({"respondent_id": ["a", None, "b"], "household_id": ["h", "h", None]})
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    with pytest.raises(evalkit.PersonalDataError, match=KEY_ENV):
+        pseudonymise(df)
+    keyfile = tmp_path / "pseudonym.key"
+    keyfile.write_text(KEY + "\n")
+    monkeypatch.setenv(KEY_FILE_ENV, str(keyfile))
+    out = pseudonymise(df, length=12)
+    assert out["respondent_id"].iloc[0] == pseudonymise(df, key=KEY)["respondent_id"].iloc[0][:12]
+    assert out["respondent_id"].isna().tolist() == [False, True, False]  # blank stays blank
+    inside = ROOT / "pseudonym_test.key"
+    try:
+        inside.write_text(KEY)
+        monkeypatch.setenv(KEY_FILE_ENV, str(inside))
+        with pytest.raises(evalkit.PersonalDataError, match="inside the evalkit checkout"):
+            pseudonymise(df)
+    finally:
+        inside.unlink()
+    with pytest.raises(evalkit.PersonalDataError, match="at least 16"):
+        pseudonymise(df, key="short")
+    with pytest.raises(evalkit.PersonalDataError, match="not in the table"):
+        pseudonymise(df, columns=["person"], key=KEY)
+    with pytest.raises(evalkit.PersonalDataError, match="8 to 64"):
+        pseudonymise(df, key=KEY, length=4)
