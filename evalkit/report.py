@@ -527,6 +527,27 @@ def data_checksums(data_dir: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "sha256", "bytes"])
 
 
+def _checksum_line(sums: pd.DataFrame, data_dir: str | Path | None = None) -> str:
+    """The appendix line citing the data.
+
+    With ``data/MANIFEST.sha256`` (:mod:`evalkit.manifest`): the manifest's checksum
+    (:func:`evalkit.manifest.data_checksum`) and the result of checking every file against it —
+    files that differ are named. Without a manifest: one SHA-256 over the file checksums.
+    """
+    from . import manifest
+    from .datasets import data_dir as shipped
+
+    base = Path(data_dir) if data_dir is not None else shipped()
+    if not (base / manifest.MANIFEST).is_file():
+        return f"**Data checksum** (SHA-256 over the file checksums above): `{_combined_checksum(sums)}`"
+    table = manifest.check_manifest(base, strict=False)
+    bad = table[table["status"] != "ok"]
+    state = (f"all {len(table)} files match it" if bad.empty else
+             "**the data differ from it**: " + ", ".join(f"`{f}` ({st})" for f, st in zip(bad["file"], bad["status"])))
+    return (f"**Data checksum** (SHA-256 of `data/{manifest.MANIFEST}`; {state}; verify with "
+            f"`python -m evalkit.manifest check`): `{manifest.data_checksum(base)}`")
+
+
 def _combined_checksum(sums: pd.DataFrame) -> str:
     h = hashlib.sha256()
     for f, s in zip(sums["file"], sums["sha256"]):
@@ -691,7 +712,7 @@ def _appendix_markdown(sums: pd.DataFrame, versions: pd.DataFrame, seed: int, ru
         lines.append(f"| `{f}` | {b} | `{s}` |")
     lines += [
         "",
-        f"**Data checksum** (SHA-256 over the file checksums above): `{_combined_checksum(sums)}`",
+        _checksum_line(sums),
         "",
         f"**Seed** of every random step (simulation, bootstrap, permutation): `{seed}`",
         "",
@@ -799,6 +820,11 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     from .simulate import SEED
 
+    from . import manifest
+    from .datasets import data_dir as shipped
+
+    if (shipped() / manifest.MANIFEST).is_file():  # the data must match the manifest the report cites
+        say(manifest.verify_data())
     sums = data_checksums()
     versions = package_versions()
     executed, seconds = [], {}

@@ -220,12 +220,15 @@ diag.assign(kish_deff=kish.groupby("community_id").mean(),
 `indicator_table` 一次估计每个量表、参与指标和分界段比例（例如“孤独”“可能抑郁”的比例）在每个
 社区×年份的加权值、95%置信区间、样本量 n、有效样本量 n_eff（= n / 设计效应）；针对特定人群的指标
 （老年人照护、儿童幸福感）只在该人群中估计（作为全样本设计的子域，不丢行）。有效样本量低于30的单元
-被标记（`flag_small`），并给出一次 `SmallSampleWarning`。
+被标记（`flag_small`），并给出一次 `SmallSampleWarning`。显示的表格经过小单元格抑制：受访者少于10人的
+单元格显示为 `[c]`（`evalkit.disclosure.suppress`）。
 
 One call estimates every scale, participation indicator and cut-off band share by community ×
 wave on the raked design: estimate, 95% CI, n, effective n (n / design effect) and the design
 effect; group-targeted indicators within their group (as domains of the full design). Cells with
 an effective sample size below 30 are flagged (`flag_small`), with one `SmallSampleWarning`.
+Tables shown go through small-cell suppression: fewer than 10 respondents shows as `[c]`
+(`evalkit.disclosure.suppress`, with complementary suppression).
 """),
     code("""
 from evalkit import indicator_table
@@ -233,16 +236,17 @@ table = indicator_table(survey, codebook, raked)
 print(len(table), "rows:", table["indicator"].nunique(), "indicators x", table["community_id"].nunique(),
       "communities x", table["wave"].nunique(), "waves")
 cols = ["indicator", "zh", "group", "estimate", "ci_low", "ci_high", "n", "n_eff", "deff", "flag_small"]
+from evalkit.disclosure import suppress                      # published tables: small cells hidden
 example = table.query("community_id == 'mingyue' and wave == 2017 and n > 0")   # one community-year
-example[example["indicator"].isin(list(codebook.scales))][cols]                 # scales (no band shares)"""),
+suppress(example[example["indicator"].isin(list(codebook.scales))][["community_id", "wave", *cols]].round(3))"""),
     md("""
 **被标记的单元 Flagged cells** (n_eff < 30, respondents present): read them with their intervals,
 or pool waves. Cells where an indicator has no respondent at all (children's indicators in urban
 communities) are flagged too but not listed.
 """),
     code("""
-table[table["flag_small"] & table["n"].gt(0)][["community_id", "wave", "indicator", "estimate", "ci_low",
-                                                 "ci_high", "n", "n_eff"]]"""),
+suppress(table[table["flag_small"] & table["n"].gt(0)][["community_id", "wave", "indicator", "estimate",
+                                                          "ci_low", "ci_high", "n", "n_eff"]].round(3))"""),
     md("""
 **校准改变了多少？ How much does raking move the estimates?** The same table with design weights
 only; the change in units of the design-weighted standard error, over all non-empty cells.
@@ -925,20 +929,26 @@ print(f"{len(survey)} respondents in {survey['stratum'].nunique()} strata and {s
 ## 5. 指标 · Indicators
 
 该社区项目所针对的指标，在各社区最近一年的加权估计（`indicator_table`：估计值、95%置信区间、n、
-有效样本量）；有效样本量低于30的单元格被标记。这里的 `ucla3` 是全体成年居民的；项目针对的是60岁以上
+有效样本量）；有效样本量低于30的单元格被标记。发布的表格经过小单元格抑制（`evalkit.disclosure.suppress`）：
+受访者少于10人的单元格显示为 `[c]`，并抑制必要的补充单元格，使其无法从合计中推算出来。这里的 `ucla3` 是全体成年居民的；项目针对的是60岁以上
 居民，第6节在该人群中估计。
 
 The indicators the community's programme targets, by community, latest wave (`indicator_table`:
-estimate, 95% CI, n, effective n); cells with an effective sample size below 30 are flagged. `ucla3`
+estimate, 95% CI, n, effective n); cells with an effective sample size below 30 are flagged.
+Published tables go through small-cell suppression (`evalkit.disclosure.suppress`): a cell of
+fewer than 10 respondents shows as `[c]`, with complementary cells suppressed so that it cannot be
+recovered from totals. `ucla3`
 here covers all adults; the programme targets residents 60+, which section 6 estimates.
 """),
     code("""
 from evalkit import indicator_table
+from evalkit.disclosure import suppress
 targets = programme_targets(registry)
 mine = targets[targets["community_id"] == community]
 table = indicator_table(survey, codebook, design, indicators=sorted(set(mine["indicator"])), bands=False)
 latest = table[table["wave"] == table["wave"].max()]
-latest[["community_id", "indicator", "estimate", "ci_low", "ci_high", "n", "n_eff", "flag_small"]]"""),
+cols = ["community_id", "wave", "indicator", "estimate", "ci_low", "ci_high", "n", "n_eff", "flag_small"]
+suppress(latest[cols].round(3), n_col="n", threshold=10)    # fewer than 10 respondents: shown as [c]"""),
     md("""
 ## 6. 社区效应 · The community's effects
 

@@ -220,3 +220,24 @@ def test_demo_export_reads_and_validates_as_documented(codebook):
     assert list(zip(probs["row"], probs["column"], probs["rule"])) == [
         (5, "age", "not_numeric"), (12, "who5_1", "not_numeric"), (22, "wave", "unknown_wave")]
     assert report.REPORT_NOTEBOOKS == report.NOTEBOOKS  # 04 and 05 are part of the report
+
+
+def test_appendix_cites_the_manifest_checksum(tmp_path):
+    import shutil
+
+    from evalkit import manifest
+    from evalkit.datasets import data_dir
+
+    sums = report.data_checksums()
+    line = report._checksum_line(sums)
+    # the fingerprint is the SHA-256 of data/MANIFEST.sha256 itself, computed here independently
+    digest = hashlib.sha256((data_dir() / manifest.MANIFEST).read_bytes()).hexdigest()
+    assert digest in line and "files match it" in line
+    # a changed file is named, not hidden
+    d = tmp_path / "data"
+    shutil.copytree(data_dir(), d)
+    (d / "truth.csv").write_text("changed\n")
+    assert "`truth.csv` (changed)" in report._checksum_line(report.data_checksums(d), d)
+    # no manifest: one SHA-256 over the file checksums
+    (d / manifest.MANIFEST).unlink()
+    assert "over the file checksums" in report._checksum_line(report.data_checksums(d), d)
