@@ -8,6 +8,7 @@ separate table so that "don't know" is never confused with a blank.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,8 +316,13 @@ def validate(
         is_shipped = Path(codebook.path).resolve() == (data_dir() / "codebook.yaml").resolve()
         registry = load_communities() if is_shipped else None
 
+    if isinstance(df.columns, pd.MultiIndex):
+        raise ValidationError(
+            f"{source}: the table has {df.columns.nlevels} header rows (MultiIndex columns); validate "
+            "needs one row of column names. Flatten them, e.g. df.columns = ['_'.join(map(str, c)) for "
+            "c in df.columns], or export the survey with a single header row.")
     if df.columns.duplicated().any():
-        dup = sorted(set(df.columns[df.columns.duplicated()]))
+        dup = sorted(set(map(str, df.columns[df.columns.duplicated()])))
         raise ValidationError(f"{source}: duplicated column name(s) {dup}; each column must be unique.")
     if not df.index.is_unique or not pd.api.types.is_integer_dtype(df.index):
         df = df.reset_index(drop=True)
@@ -379,12 +385,15 @@ def validate(
         has_key = key.notna().all(axis=1)
         dup_any = key.duplicated(keep=False) & has_key
         if dup_any.any():
-            cols = [c for c in df.columns]
-            exact_later = df.duplicated(subset=cols, keep="first") & dup_any
+            # compare rows on hashable cells (a list or dict in a cell would make pandas raise)
+            cmp = df.apply(lambda s: s.map(lambda v: v if isinstance(v, Hashable) else repr(v))
+                           if s.dtype == object else s)
+            cols = [c for c in cmp.columns]
+            exact_later = cmp.duplicated(subset=cols, keep="first") & dup_any
             groups = key[dup_any].astype(str).agg("|".join, axis=1)
             conflicting = set()
             for g, members in groups.groupby(groups).groups.items():
-                if df.loc[members].drop_duplicates().shape[0] > 1:
+                if cmp.loc[members].drop_duplicates().shape[0] > 1:
                     conflicting.update(members)
             flag = exact_later | t.index.isin(list(conflicting))
             flag &= dup_any
