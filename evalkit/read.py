@@ -30,6 +30,11 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
             return raw.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as exc:
             raise ReadError(f"{path}: cannot decode the file as {encoding!r} ({exc}).") from None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text": UTF-16 with a BOM
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
     for enc in ENCODINGS:
         try:
             return raw.decode(enc), enc
@@ -77,6 +82,8 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.Dat
     if not raw.strip():
         raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
     text, enc = _decode(raw, path, encoding)
+    if not text.strip():
+        raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
     if sep is None:
         first = text.splitlines()[0] if text.splitlines() else ""
         sep = max([",", ";", "\t"], key=first.count)
@@ -89,6 +96,8 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.Dat
         raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise ReadError(f"{path}: not a well-formed table ({exc}). Check the separator and quoting.") from None
+    if table.empty:
+        raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
     cols = _check_header(table.iloc[0].tolist(), path)
     body = table.iloc[1:].copy()
     body.columns = cols
@@ -104,6 +113,10 @@ def _read_excel(path: Path, sheet) -> tuple[pd.DataFrame, dict]:
     try:
         table = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
     except ValueError as exc:
+        if "orksheet" not in str(exc):  # not a sheet problem: a damaged or non-Excel file
+            raise ReadError(
+                f"{path}: cannot open as an Excel workbook ({exc}). The file may be truncated or not "
+                "really Excel; open and re-save it in Excel or WPS.") from None
         raise ReadError(f"{path}: {exc}. Name an existing sheet with sheet='...'.") from None
     except Exception as exc:  # openpyxl/zipfile raise many kinds on damaged files
         raise ReadError(
@@ -195,6 +208,8 @@ def read_survey(
     path = Path(path)
     if not path.exists():
         raise ReadError(f"{path}: no such file.")
+    if not path.is_file():
+        raise ReadError(f"{path}: is a folder, not a file. Name the export file itself.")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep)
