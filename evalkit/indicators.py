@@ -206,7 +206,6 @@ def indicator_table(
         )
 
     # the design, with every indicator column in its data
-    ycols = [name for name, _, _ in spec]
     if isinstance(design, SurveyDesign):
         data = design.data
         if len(data) != len(df_scored) or not data.index.equals(df_scored.index):

@@ -41,11 +41,10 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._literals import BootWeights, HeadlineMethod, VcovType, check_choice
 from .errors import DesignError, EstimationError, EvalkitError, FewClustersWarning

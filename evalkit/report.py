@@ -18,7 +18,6 @@ import copy
 import hashlib
 import platform
 import re
-import sys
 import tempfile
 import time
 import warnings
@@ -30,13 +29,13 @@ import numpy as np
 import pandas as pd
 
 from ._literals import Language, check_choice
-from .errors import EvalkitError, FontFallbackWarning, PersonalDataError
+from .errors import EvalkitError, FontFallbackWarning
+from .disclosure import assert_no_personal_data
 
 __all__ = [
     "NOTEBOOKS",
     "REPORT_NOTEBOOKS",
     "build_report",
-    "check_personal_data",
     "data_checksums",
     "execute_notebook",
     "inject_parameters",
@@ -72,12 +71,6 @@ _PACKAGES = ("evalkit", "numpy", "scipy", "pandas", "statsmodels", "matplotlib",
 _DATA_FILES = ("survey.csv", "truth.csv", "communities.csv", "codebook.yaml", "raw/messy_export_gbk.csv",
                "raw/wjx_export_demo.xlsx")
 
-# ID-card numbers (18 digits, last may be X), mainland mobile numbers, e-mail addresses.
-_PERSONAL_PATTERNS = {
-    "citizen ID number": re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])"),
-    "mobile phone number": re.compile(r"(?<![0-9A-Za-z+])(?:\+?86[- ]?)?1[3-9]\d{9}(?![0-9A-Za-z])"),
-    "e-mail address": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,26 +670,6 @@ def _add_toc(html: str) -> str:
     return html.replace("<!--EVALKIT-TOC-->", toc, 1)
 
 
-def check_personal_data(html: str, *, where: str = "report") -> None:
-    """Raise :class:`PersonalDataError` if the text shows an ID number, phone number or e-mail.
-
-    Embedded images (``data:`` URIs) are not scanned. Respondent ids of the survey are pseudonyms
-    and are withheld from tables by :func:`problems_table`; the report shows aggregates only.
-    """
-    text = re.sub(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+", "", html)
-    found = []
-    for what, pat in _PERSONAL_PATTERNS.items():
-        m = pat.search(text)
-        if m:
-            found.append(f"{what} ({m.group(0)[:4]}…)")
-    if found:
-        raise PersonalDataError(
-            f"The {where} would show personal data: {', '.join(found)}. Remove the column from the "
-            "notebook's tables (show aggregates or problem locations instead) and run again.",
-            columns=[],
-        )
-
-
 def _appendix_markdown(sums: pd.DataFrame, versions: pd.DataFrame, seed: int, run_seconds: dict) -> str:
     lines = [
         "# 附录：数据与方法 Appendix: data and methods",
@@ -769,7 +742,7 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(merged, resources={"language_code": lang})
     body = _add_toc(body)
-    check_personal_data(body)
+    assert_no_personal_data(body, source="the report")
     return body
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .design import SurveyDesign

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 import evalkit
-from evalkit.impact import community_panel, programme_effect
+from evalkit.impact import programme_effect
 from evalkit.simulate import simulate
 
 INDICATORS = ["participation_ladder", "selforg_member", "grid_awareness", "bscs", "who5", "cohesion"]

@@ -1,5 +1,4 @@
 """The community registry, programme theory, start years and population margins for raking."""
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -19,7 +19,6 @@ from evalkit.errors import EvalkitError, FewClustersWarning
 from evalkit.inference import (
     headline,
     randomization_test,
-    wild_cluster_bootstrap,
 )
 from evalkit.regress import regress
 

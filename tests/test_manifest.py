@@ -3,7 +3,6 @@ import hashlib
 import shutil
 import subprocess
 
-import pandas as pd
 import pytest
 
 import evalkit

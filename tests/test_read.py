@@ -7,7 +7,6 @@ import evalkit
 from evalkit.read import read_survey
 from evalkit.validate import validate
 
-from .conftest import DATA
 
 
 @pytest.fixture(scope="module")

@@ -70,13 +70,17 @@ def test_html_has_no_code_has_toc_checksum_and_figure(executed):
 
 
 def test_personal_data_is_refused():
-    with pytest.raises(PersonalDataError, match="mobile phone"):
-        report.check_personal_data("<td>13812345678</td>")
-    with pytest.raises(PersonalDataError, match="citizen ID"):
-        report.check_personal_data("<td>37052119800101123X</td>")
-    report.check_personal_data("<td>2017</td><td>0.123456789012</td>")  # numbers are fine
+    from evalkit.disclosure import assert_no_personal_data
+    from evalkit.privacy import citizen_id_check_digit
+
+    with pytest.raises(PersonalDataError, match="phone"):
+        assert_no_personal_data("<td>13812345678</td>", source="the report")
+    first17 = "37052119800101123"  # a made-up number; its check digit by ISO 7064 MOD 11-2
+    with pytest.raises(PersonalDataError, match="citizen_id"):
+        assert_no_personal_data(f"<td>{first17}{citizen_id_check_digit(first17)}</td>")
+    assert_no_personal_data("<td>2017</td><td>0.123456789012</td>")  # numbers are fine
     # digits inside an embedded image are not scanned
-    report.check_personal_data('<img src="data:image/png;base64,AAAA13812345678BBBB=">')
+    assert_no_personal_data('<img src="data:image/png;base64,AAAA13812345678BBBB=">')
 
 
 def test_problems_table_withholds_ids(codebook):
