@@ -13,6 +13,8 @@ pooled programme effect       :func:`programme_effect` (impact.py): staggered Di
 few-cluster inference         :func:`regress` (regress.py), :func:`randomization_test` (inference.py)
 sensitivity                   :func:`leave_one_out`, :func:`mixed_model` (sensitivity.py)
 indicator table               :func:`indicator_table` (indicators.py)
+platform exports, privacy     :func:`read_wjx`, :func:`read_kobo` (exports.py), :func:`pseudonymise` (privacy.py)
+publishing                    :func:`suppress` (disclosure.py), :func:`build_report` (report.py), plots.py
 ============================  ====================================================
 """
 from __future__ import annotations
@@ -39,15 +41,23 @@ from .errors import (
     FontFallbackWarning,
     LonelyPSUWarning,
     PersonalDataError,
+    ManifestError,
     ReadError,
     ReliabilityWarning,
     SmallSampleWarning,
     ValidationError,
 )
+from .disclosure import assert_no_personal_data, scan_text, suppress
+from .exports import read_kobo, read_spss, read_wjx, to_wjx_excel
+from .fonts import community_colors, label, set_language, use_cjk_font
 from .indicators import indicator_table
 from .inference import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
+from .manifest import check_manifest, data_checksum, verify_data, write_manifest
+from .plots import event_study_plot, forest_plot, indicator_plot, leave_one_out_plot, reliability_plot, trend_plot
+from .privacy import check_personal_data, detect_personal_data, pseudonymise
 from .read import read_survey
 from .regress import RegressionResult, regress
+from .report import build_report
 from .reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
 from .scales import describe_scales, score, score_columns
 from .sensitivity import leave_one_out, mixed_model
@@ -63,6 +73,10 @@ __all__ = [
     # data in
     "read_survey", "validate", "ValidationReport", "load_codebook", "Codebook", "load_communities",
     "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
+    # exports, privacy, disclosure, data integrity
+    "read_wjx", "read_kobo", "read_spss", "to_wjx_excel", "detect_personal_data", "check_personal_data",
+    "pseudonymise", "suppress", "scan_text", "assert_no_personal_data", "write_manifest", "check_manifest",
+    "data_checksum", "verify_data",
     # scales
     "score", "score_columns", "describe_scales", "cronbach_alpha", "omega_total", "item_rest",
     "one_factor", "feldt_ci", "reliability",
@@ -75,10 +89,14 @@ __all__ = [
     # few-cluster inference and sensitivity
     "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
     "RandomizationResult", "headline", "leave_one_out", "mixed_model",
+    # figures and the report
+    "use_cjk_font", "set_language", "label", "community_colors", "indicator_plot", "reliability_plot",
+    "event_study_plot", "forest_plot", "trend_plot", "leave_one_out_plot", "build_report",
     # errors and warnings
     "CodebookError", "ConvergenceWarning", "DesignError", "DisclosureWarning", "DidWarning",
     "DroppedUnitsWarning", "EstimationError", "EvalkitError", "EvalkitWarning", "FewClustersWarning",
-    "FontFallbackWarning", "LonelyPSUWarning", "PersonalDataError", "ReadError", "ReliabilityWarning",
+    "FontFallbackWarning", "LonelyPSUWarning", "ManifestError", "PersonalDataError", "ReadError",
+    "ReliabilityWarning",
     "SmallSampleWarning",
     "ValidationError",
 ]

@@ -13,11 +13,13 @@ import sys
 
 
 def _simulate(args) -> int:
+    from .manifest import write_manifest
     from .simulate import write_shipped
 
     digests = write_shipped(args.out, seed=args.seed)
     for name, digest in digests.items():
         print(f"{digest}  {name}")
+    print(f"wrote {write_manifest(args.out)}")
     return 0
 
 

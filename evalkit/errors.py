@@ -44,6 +44,14 @@ class EstimationError(EvalkitError):
     """An estimator cannot be computed from the data given (e.g. no controls)."""
 
 
+class ManifestError(EvalkitError):
+    """The data files do not match ``MANIFEST.sha256``, or the manifest is missing or malformed."""
+
+    def __init__(self, message: str, table=None):
+        super().__init__(message)
+        self.table = table
+
+
 class EvalkitWarning(UserWarning):
     """Base class of evalkit's warnings."""
 

@@ -291,8 +291,35 @@ def to_wjx_excel(
 
         out[f"{i}、{var.label.zh}"] = [conv(v) for v in df[c]]
     path = Path(path)
-    pd.DataFrame(out).to_excel(path, index=False)
+    _write_xlsx_reproducibly(pd.DataFrame(out), path)
     return path
+
+
+def _write_xlsx_reproducibly(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` to .xlsx so that the same frame always gives the same bytes.
+
+    openpyxl stamps the save time into ``docProps/core.xml`` and into every zip entry; both are
+    replaced by a fixed time (the survey's 2017 fieldwork), so the file's checksum in
+    ``data/MANIFEST.sha256`` only changes when its content does.
+    """
+    import io
+    import re
+    import zipfile
+
+    buf = io.BytesIO()
+    frame.to_excel(buf, index=False, engine="openpyxl")
+    stamp = "2017-06-01T00:00:00Z"
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
+            zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)",
+                              rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2017, 6, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            dst.writestr(fixed, data)
 
 
 # --- KoboToolbox / ODK CSV ---------------------------------------------------------------------

@@ -22,18 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import EvalkitError
+from .errors import EvalkitError, ManifestError
 
 MANIFEST = "MANIFEST.sha256"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
-class ManifestError(EvalkitError):
-    """The data files do not match ``MANIFEST.sha256``, or the manifest is missing or malformed."""
-
-    def __init__(self, message: str, table: pd.DataFrame | None = None):
-        super().__init__(message)
-        self.table = table
 
 
 def _dir(data_dir) -> Path:
