@@ -150,7 +150,9 @@ def community_effects(
     ``s_k + tau^2 (1 + 1/(K-1))`` with ``s_k`` its sampling variance; the moment estimator
     ``tau^2 = max(0, mean_k (p_k^2 - s_k)) / (1 + 1/(K-1))``, pooled over all (base, wave) pairs
     of the indicator, gives ``se_shock^2 = tau^2 (1 + 1/K)``. Tests use Student t with
-    ``K - 1`` degrees of freedom. This is the heteroskedasticity-corrected few-treated
+    Welch-Satterthwaite degrees of freedom combining the design df of the communities involved
+    (sampling part) and ``K - 1`` (shock part); ``K - 1`` alone when the shock variance cannot be
+    estimated (fewer than three comparison communities). This is the heteroskedasticity-corrected few-treated
     inference of Ferman & Pinto (2019, *Rev Econ Stat* 101:452-467), which generalises
     Conley & Taber (2011, *Rev Econ Stat* 93:113-125) to groups of different sample sizes.
     Coverage is checked by simulation in ``studies/community_effects.py``.
@@ -166,6 +168,10 @@ def community_effects(
         raise EstimationError(
             f"community_effects needs at least two never-treated comparison communities; found {K}."
         )
+    # design degrees of freedom of each community: its PSUs minus its strata (R degf of the subset)
+    comm_of_row = data[community].astype(str).to_numpy()
+    dof = {c: len(np.unique(design._p[comm_of_row == c])) - len(np.unique(design._h[comm_of_row == c]))
+           for c in comms}
     out = []
     for name in ys:
         cells, V = domain_means(design, name, (community, wave), domain=domain)
@@ -216,7 +222,14 @@ def community_effects(
                 s_samp = float(np.sqrt(max(cvec @ V @ cvec, 0.0)))
                 s_shock = float(np.sqrt(tau2 * (1 + 1 / len(ks)))) if np.isfinite(tau2) else np.nan
                 se = float(np.hypot(s_samp, s_shock)) if np.isfinite(s_shock) else s_samp
-                dfv = len(ks) - 1
+                df_shock = len(ks) - 1
+                if np.isfinite(s_shock) and se > 0:
+                    # Welch-Satterthwaite: sampling part with the design df of the communities
+                    # involved, shock part with K - 1
+                    df_samp = max(sum(dof[k] for k in [c, *ks]), 1)
+                    dfv = se ** 4 / (s_samp ** 4 / df_samp + s_shock ** 4 / df_shock)
+                else:
+                    dfv = df_shock
                 tstat = e / se if se > 0 else np.nan
                 q = stats.t.ppf(0.5 + level / 2, dfv)
                 out.append({

@@ -109,7 +109,7 @@ def main() -> None:
         "| quantity | method | result |", "|---|---|---|",
         f"| rejection at 5%, no effect | pooled staggered DiD, randomization inference (headline) | {rate('null_ri')} |",
         f"| rejection at 5%, no effect | pooled staggered DiD, community-clustered analytic SE, normal (naive) | {rate('null_naive')} |",
-        f"| rejection at 5%, no effect | per-community DiD, Ferman-Pinto SE, t(K-1) | {rate('null_ce')} |",
+        f"| rejection at 5%, no effect | per-community DiD, Ferman-Pinto SE, Welch-Satterthwaite t | {rate('null_ce')} |",
         f"| 95% CI covers planted truth | per-community DiD | {rate('cover_ce')} |",
         f"| 95% CI covers planted truth | pooled staggered DiD, RI test inversion | {rate('cover_pooled')} |",
         "", f"Run time {time.time() - t0:.0f} s.",
