@@ -68,8 +68,6 @@ _ROOT = Path(__file__).resolve().parent.parent
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _PACKAGES = ("evalkit", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "PyYAML",
              "nbclient", "nbconvert", "nbformat", "ipykernel")
-_DATA_FILES = ("survey.csv", "truth.csv", "communities.csv", "codebook.yaml", "raw/messy_export_gbk.csv",
-               "raw/wjx_export_demo.xlsx")
 
 
 
@@ -496,28 +494,10 @@ def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFr
 # provenance
 # --------------------------------------------------------------------------------------------
 def data_checksums(data_dir: str | Path | None = None) -> pd.DataFrame:
-    """SHA-256 of the shipped data files: ``file, sha256, bytes`` (files that exist).
+    """SHA-256 of the shipped data files: ``file, sha256, bytes`` (:func:`evalkit.manifest.checksums`)."""
+    from .manifest import checksums
 
-    Uses :mod:`evalkit.manifest` when it is available, else hashes the files directly.
-    """
-    try:
-        from . import manifest  # type: ignore[attr-defined]
-
-        frame = manifest.checksums(data_dir) if hasattr(manifest, "checksums") else None
-        if isinstance(frame, pd.DataFrame) and {"file", "sha256"} <= set(frame.columns):
-            return frame.reset_index(drop=True)
-    except ImportError:
-        pass
-    from .datasets import data_dir as _data_dir
-
-    base = Path(data_dir) if data_dir is not None else _data_dir()
-    rows = []
-    for name in _DATA_FILES:
-        path = base / name
-        if path.is_file():
-            raw = path.read_bytes()
-            rows.append({"file": name, "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)})
-    return pd.DataFrame(rows, columns=["file", "sha256", "bytes"])
+    return checksums(data_dir)
 
 
 def _checksum_line(sums: pd.DataFrame, data_dir: str | Path | None = None) -> str:
