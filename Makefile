@@ -25,7 +25,7 @@ test: setup
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks
 
 data: setup
-	$(BIN)/python -m evalkit simulate --out data
+	$(BIN)/python -m evalkit simulate --out evalkit/datasets/dongying
 
 benchmark: setup
 	$(BIN)/python benchmarks/run_all.py

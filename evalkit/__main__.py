@@ -2,7 +2,8 @@
 
 Commands
 --------
-simulate  regenerate the shipped synthetic data (byte-identical for the same seed)
+simulate  regenerate the synthetic data (byte-identical for the same seed); in a checkout,
+          ``--out evalkit/datasets/dongying`` rewrites the shipped example (``make data``)
 validate  validate a survey export against a codebook and print the problems
 report    execute the notebooks and write the HTML evaluation report to reports/
 """
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("simulate", help="regenerate the shipped synthetic data")
-    p.add_argument("--out", default="data", help="output folder (default: data)")
+    p.add_argument("--out", required=True,
+                   help="output folder (the shipped example: evalkit/datasets/dongying of the checkout)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: evalkit.simulate.SEED)")
     p.set_defaults(func=_simulate)
     p = sub.add_parser("validate", help="validate a survey export")

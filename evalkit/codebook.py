@@ -1,13 +1,14 @@
 """The codebook: one machine-readable file that drives validation and scoring.
 
-The codebook (``data/codebook.yaml`` for the shipped survey) lists every field and questionnaire
-item with its Chinese and English text, answer codes, valid range, missing-value codes, reverse
-keying, scale and the group of respondents it is asked of; and every scale with its published
-scoring rule and citation. :func:`load_codebook` reads and checks it; everything else in evalkit
-takes the resulting :class:`Codebook`.
+The codebook (the shipped survey's is ``codebook.yaml`` of :mod:`evalkit.datasets`) lists every
+field and questionnaire item with its Chinese and English text, answer codes, valid range,
+missing-value codes, reverse keying, scale and the group of respondents it is asked of; and every
+scale with its published scoring rule and citation. :func:`load_codebook` reads and checks it;
+everything else in evalkit takes the resulting :class:`Codebook`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -359,7 +360,8 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     Parameters
     ----------
     path
-        The codebook file. ``None`` loads the shipped ``data/codebook.yaml``.
+        The codebook file. ``None`` loads the shipped ``codebook.yaml`` (``$EVALKIT_DATA`` if set;
+        see :func:`evalkit.datasets.data_dir`).
 
     Returns
     -------
@@ -452,4 +454,30 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
         items=MappingProxyType(items),
         scales=MappingProxyType(scales),
         tables=MappingProxyType(tables),
+    )
+
+
+def as_codebook(codebook: Codebook | str | os.PathLike | None, caller: str) -> Codebook:
+    """The codebook a function was given: a :class:`Codebook`, a path to its YAML file, or ``None``.
+
+    Parameters
+    ----------
+    codebook
+        A loaded codebook (returned as is), a path (loaded with :func:`load_codebook`), or
+        ``None`` for the shipped one.
+    caller
+        The function's name, for the error message.
+
+    Raises
+    ------
+    CodebookError
+        `codebook` is of another type, or the file cannot be loaded.
+    """
+    if codebook is None or isinstance(codebook, (str, os.PathLike)):
+        return load_codebook(codebook)
+    if isinstance(codebook, Codebook):
+        return codebook
+    raise CodebookError(
+        f"{caller}: codebook must be a Codebook (evalkit.load_codebook(path)), the path of a codebook "
+        f"YAML file, or None for the shipped codebook; got {type(codebook).__name__}."
     )

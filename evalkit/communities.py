@@ -1,4 +1,4 @@
-"""The community registry (``data/communities.csv``) and the population totals used for weighting.
+"""The community registry (``communities.csv``) and the population totals used for weighting.
 
 One row per community: id, Chinese name, pinyin, district, street/town, urban/rural, role
 (``programme`` or ``comparison``), programme domain, the indicators the programme targets
@@ -37,7 +37,8 @@ def load_communities(path: str | Path | None = None) -> pd.DataFrame:
     Parameters
     ----------
     path
-        A registry CSV (UTF-8). ``None`` reads the shipped ``data/communities.csv``.
+        A registry CSV (UTF-8). ``None`` reads the shipped ``communities.csv``
+        (``$EVALKIT_DATA`` if set; see :func:`evalkit.datasets.data_dir`).
 
     Returns
     -------

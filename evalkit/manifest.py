@@ -1,11 +1,12 @@
-"""Integrity of the data: a SHA-256 manifest of ``data/``, checked before analysis and cited in reports.
+"""Integrity of the data: a SHA-256 manifest of the data folder, checked before analysis and cited in reports.
 
-``data/MANIFEST.sha256`` lists every data file with its SHA-256 in the format of GNU
-``sha256sum`` (``<hex>  <path>``, paths relative to ``data/`` with ``/``, sorted), so that
-``cd data && sha256sum -c MANIFEST.sha256`` checks it without evalkit. :func:`check_manifest`
-compares the files with it; :func:`data_checksum` is one SHA-256 of the manifest itself -- the
-fingerprint a report prints so that its reader knows exactly which data produced it;
-:func:`verify_data` does both for a notebook's first cell.
+``MANIFEST.sha256`` in the data folder (:func:`evalkit.datasets.data_dir`) lists every data file
+with its SHA-256 in the format of GNU ``sha256sum`` (``<hex>  <path>``, paths relative to the data
+folder with ``/``, sorted), so that ``cd evalkit/datasets/dongying && sha256sum -c MANIFEST.sha256``
+checks the shipped example without evalkit. :func:`check_manifest` compares the files with it;
+:func:`data_checksum` is one SHA-256 of the manifest itself -- the fingerprint a report prints so
+that its reader knows exactly which data produced it; :func:`verify_data` does both for a
+notebook's first cell.
 
 Documentation (``*.md``), hidden files and the manifest itself are not listed: editing the
 README does not change the data.
@@ -58,7 +59,7 @@ def _sha256(path: Path) -> str:
 def checksums(data_dir: str | Path | None = None) -> pd.DataFrame:
     """SHA-256 of every data file under `data_dir`: ``file, sha256, bytes``, sorted by file.
 
-    ``None`` is the shipped ``data/`` (``$EVALKIT_DATA`` if set).
+    ``None`` is the shipped data folder (``$EVALKIT_DATA`` if set).
     """
     base = _dir(data_dir)
     files = sorted((p for p in base.rglob("*") if _listed(p, base)), key=lambda p: p.relative_to(base).as_posix())
@@ -108,7 +109,7 @@ def check_manifest(data_dir: str | Path | None = None, *, strict: bool = True) -
     Parameters
     ----------
     data_dir
-        The data folder; ``None`` is the shipped ``data/``.
+        The data folder; ``None`` is the shipped one (``$EVALKIT_DATA`` if set).
     strict
         Raise :class:`ManifestError` when anything differs (default); else only return the table.
 

@@ -503,7 +503,7 @@ def data_checksums(data_dir: str | Path | None = None) -> pd.DataFrame:
 def _checksum_line(sums: pd.DataFrame, data_dir: str | Path | None = None) -> str:
     """The appendix line citing the data.
 
-    With ``data/MANIFEST.sha256`` (:mod:`evalkit.manifest`): the manifest's checksum
+    With ``MANIFEST.sha256`` in the data folder (:mod:`evalkit.manifest`): the manifest's checksum
     (:func:`evalkit.manifest.data_checksum`) and the result of checking every file against it —
     files that differ are named. Without a manifest: one SHA-256 over the file checksums.
     """
@@ -517,7 +517,7 @@ def _checksum_line(sums: pd.DataFrame, data_dir: str | Path | None = None) -> st
     bad = table[table["status"] != "ok"]
     state = (f"all {len(table)} files match it" if bad.empty else
              "**the data differ from it**: " + ", ".join(f"`{f}` ({st})" for f, st in zip(bad["file"], bad["status"])))
-    return (f"**Data checksum** (SHA-256 of `data/{manifest.MANIFEST}`; {state}; verify with "
+    return (f"**Data checksum** (SHA-256 of the data's `{manifest.MANIFEST}`; {state}; verify with "
             f"`python -m evalkit.manifest check`): `{manifest.data_checksum(base)}`")
 
 
@@ -547,14 +547,15 @@ def package_versions(packages: Iterable[str] = _PACKAGES) -> pd.DataFrame:
 # execution
 # --------------------------------------------------------------------------------------------
 def notebooks_dir() -> Path:
-    """The ``notebooks/`` folder of the evalkit checkout."""
-    path = _ROOT / "notebooks"
-    if not path.is_dir():
-        raise EvalkitError(
-            f"The notebooks folder {str(path)!r} was not found. The report is built from an evalkit "
-            "checkout (git clone ...; make report)."
-        )
-    return path
+    """The numbered notebooks: ``notebooks/`` of a checkout, else the copy installed with evalkit."""
+    places = (_ROOT / "notebooks", Path(__file__).resolve().parent / "_notebooks")
+    for path in places:
+        if (path / f"{NOTEBOOKS[0]}.ipynb").is_file():
+            return path
+    raise EvalkitError(
+        f"The notebooks were not found (looked in {', '.join(map(str, places))}). Reinstall evalkit "
+        "(pip install evalkit) or run the report from an evalkit checkout (make report)."
+    )
 
 
 def inject_parameters(nb, parameters: dict) -> None:
@@ -669,7 +670,7 @@ def _appendix_markdown(sums: pd.DataFrame, versions: pd.DataFrame, seed: int, ru
         "",
         f"**Seed** of every random step (simulation, bootstrap, permutation): `{seed}`",
         "",
-        "**Methods.** Answers are validated against the codebook (`data/codebook.yaml`); scales are "
+        "**Methods.** Answers are validated against the codebook (`codebook.yaml`); scales are "
         "scored by their published rules; means and proportions by community and wave are "
         "design-based (stratified two-stage sample, design weights, Taylor linearisation, as R's "
         "`survey` package). Programme effects are estimated by difference-in-differences against "

@@ -1,7 +1,7 @@
 """Score the questionnaire scales the codebook defines: one vectorised pass per scale.
 
 :func:`score` reads every scale's published scoring rule from the codebook (``scales:`` and
-``tables:`` in ``data/codebook.yaml``) and applies it generically: reverse-keying, the
+``tables:`` in the shipped ``codebook.yaml``) and applies it generically: reverse-keying, the
 minimum number of answered items, proration, the transform to the reported metric (multiply,
 conversion table, linear 0–100) and the labelled cut-off bands. Adding a scale is an edit to the
 YAML file, not to this module. :func:`describe_scales` lists the scales and their rules for a
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook, Scale, Variable
+from .codebook import Codebook, Scale, Variable, as_codebook
 from .errors import CodebookError, EvalkitError
 
 __all__ = ["score", "describe_scales", "score_columns"]
@@ -61,6 +61,23 @@ def _order(codebook: Codebook, names: list[str]) -> list[str]:
     for n in names:
         visit(n, ())
     return out
+
+
+def _absent_items_message(codebook: Codebook, order: list[str], wanted: list[str], absent: list[str],
+                          columns: set) -> str:
+    """What is missing for :func:`score`, and a complete call that scores what the table holds."""
+    held = {s: all(it in columns for c in _order(codebook, [s]) for it in codebook.scales[c].items)
+            for s in order}  # a composite needs the items of its components
+    affected = [s for s in order if not held[s]]
+    scorable = [s for s in wanted if held[s]]
+    if scorable:
+        fix = ("Score only the scales the table holds: "
+               f"score(df, codebook, scales=[{', '.join(repr(s) for s in scorable)}]).")
+    else:
+        fix = ("The table holds every item of none of them: add the item columns, or map the export's "
+               "headers to the codebook's names with read_survey(path, codebook, column_map={...}).")
+    return (f"The table lacks item column(s) {', '.join(absent[:10])}"
+            f"{' …' if len(absent) > 10 else ''} needed by scale(s) {', '.join(affected)}. {fix}")
 
 
 def _item_range(scale: Scale, var: Variable) -> tuple[float, float]:
@@ -369,7 +386,7 @@ def _score_composite(scale: Scale, done: Mapping[str, np.ndarray], total: np.nda
 
 def score(
     df: pd.DataFrame,
-    codebook: Codebook | None = None,
+    codebook: Codebook | str | None = None,
     *,
     scales: Iterable[str] | str | None = None,
     bands: bool = True,
@@ -386,7 +403,7 @@ def score(
         as answers. Any other value outside the item's codes or range raises
         :class:`~evalkit.errors.EvalkitError` naming the column, the count and an example value.
     codebook
-        The codebook; ``None`` loads the shipped ``data/codebook.yaml``.
+        The codebook, or the path of its YAML file; ``None`` loads the shipped ``codebook.yaml``.
     scales
         Names of the scales to score (default: all). Components of a composite scale are scored
         internally but only the scales named are added.
@@ -455,10 +472,7 @@ def score(
     1  60.0       5  adequate_wellbeing
     2  20.0       4   likely_depression
     """
-    if codebook is None:
-        from .codebook import load_codebook
-
-        codebook = load_codebook()
+    codebook = as_codebook(codebook, "score()")
     if not isinstance(df, pd.DataFrame):
         raise EvalkitError(f"score() needs a pandas DataFrame, got {type(df).__name__}.")
     if isinstance(scales, str):
@@ -470,13 +484,7 @@ def score(
     needed = {it for s in order for it in codebook.scales[s].items}
     absent = [it for it in codebook.items if it in needed and it not in df.columns]
     if absent:
-        affected = [s for s in order if any(it in absent for it in codebook.scales[s].items)]
-        raise EvalkitError(
-            f"The table lacks item column(s) {', '.join(absent[:10])}"
-            f"{' …' if len(absent) > 10 else ''} needed by scale(s) {', '.join(affected)}. "
-            "Score only the scales the table holds, e.g. "
-            f"score(df, codebook, scales=[{', '.join(repr(s) for s in wanted if s not in affected)[:200]}])."
-        )
+        raise EvalkitError(_absent_items_message(codebook, order, wanted, absent, set(df.columns)))
 
     for name in wanted:  # a scale named like an item replaces that column: only when identical
         sc = codebook.scales[name]
@@ -577,13 +585,13 @@ def _rule(scale: Scale, codebook: Codebook) -> str:
     return txt
 
 
-def describe_scales(codebook: Codebook | None = None) -> pd.DataFrame:
+def describe_scales(codebook: Codebook | str | None = None) -> pd.DataFrame:
     """One row per scale: what it measures, how it is scored, and where the rule comes from.
 
     Parameters
     ----------
     codebook
-        The codebook; ``None`` loads the shipped one.
+        The codebook, or the path of its YAML file; ``None`` loads the shipped one.
 
     Returns
     -------
@@ -601,10 +609,7 @@ def describe_scales(codebook: Codebook | None = None) -> pd.DataFrame:
     >>> t.set_index("scale").loc["who5", "rule"]
     'sum of 5 items (0–5); at least 4 answered, prorated; × 4; bands: ≤28 likely_depression, ≤50 poor_wellbeing, ≤100 adequate_wellbeing'
     """
-    if codebook is None:
-        from .codebook import load_codebook
-
-        codebook = load_codebook()
+    codebook = as_codebook(codebook, "describe_scales()")
     rows = []
     for sc in codebook.scales.values():
         rng = "" if sc.score_range is None else f"{_fmt(sc.score_range[0])}–{_fmt(sc.score_range[1])}"

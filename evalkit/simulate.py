@@ -1,6 +1,6 @@
 """Synthetic Dongying survey data with planted programme effects.
 
-``simulate()`` builds a household panel survey of the 14 communities in ``data/communities.csv``
+``simulate()`` builds a household panel survey of the 14 communities of the shipped registry
 (7 programme, 7 fictional comparison communities) for the waves 2014 (baseline) to 2017, with
 item-level answers generated from latent traits, a two-stage sample (PSUs = buildings or villager
 groups, then households), panel attrition and refreshment, item non-response that depends on
@@ -334,7 +334,7 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
     n_per_wave
         Target respondents per community and wave (about 300; rural communities add children).
     registry, codebook
-        Default to the shipped ``data/communities.csv`` and ``data/codebook.yaml``.
+        Default to the shipped ``communities.csv`` and ``codebook.yaml`` (:mod:`evalkit.datasets`).
     effects
         Planted effects in the form of :data:`EFFECTS` (default). ``{}`` plants none: the
         null world used by the Monte Carlo studies in ``studies/``.
@@ -343,7 +343,7 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
     -------
     SimulatedSurvey
         ``survey`` (the tidy survey table in codebook column order, answers as codes, missing
-        answers as blank or missing-value codes 97/98/99), ``truth`` (see ``data/README.md``),
+        answers as blank or missing-value codes 97/98/99), ``truth`` (see the shipped data's ``README.md``),
         and the two potential-outcome item tables ``y0`` and ``y1``.
     """
     from .codebook import load_codebook
@@ -424,7 +424,7 @@ def _truth(df, y0, y1, treated, registry, codebook, score, effects) -> pd.DataFr
 def messy_export(survey: pd.DataFrame, registry: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
     """A small, deliberately messy raw export built from real rows of the synthetic survey.
 
-    What is wrong with it, row by row, is listed in ``data/README.md``: community given by its
+    What is wrong with it, row by row, is listed in the shipped data's ``README.md``: community given by its
     Chinese name (fine: mapped through the registry), an unknown community, a wrong answer code,
     a duplicate respondent-wave, text in numeric columns, a 'don't know' code (fine: missing with
     its reason), a child's item answered by an adult, a missing respondent id, an unknown wave.

@@ -8,8 +8,10 @@ separate table so that "don't know" is never confused with a blank.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -100,9 +102,15 @@ class ValidationReport:
         return out.pivot_table(index="column", columns="reason", values="n", fill_value=0, aggfunc="sum")
 
     def describe(self) -> str:
-        """A short plain-text account: rows in, valid, quarantined, problems by rule."""
+        """A short plain-text account: rows in, valid, quarantined, problems by rule.
+
+        The file is named without its folder (``survey.csv: ...``), so that the text is the same
+        on every machine and a report does not show where its author keeps the data; the full
+        path stays in :attr:`source`.
+        """
+        name = self.source if self.source.startswith("<") else PurePath(self.source).name
         lines = [
-            f"{self.source}: {self.n_rows} rows in = {self.n_valid} valid + {self.n_quarantined} quarantined",
+            f"{name}: {self.n_rows} rows in = {self.n_valid} valid + {self.n_quarantined} quarantined",
         ]
         if self.registry_mapped:
             lines.append(f"  {self.registry_mapped} community names mapped to registry ids")
@@ -251,11 +259,29 @@ def _community_lookup(registry: pd.DataFrame | None) -> dict[str, str] | None:
     return lut
 
 
+def _as_registry(registry, codebook: Codebook) -> pd.DataFrame | None:
+    """The registry `validate` was given: a table, ``None``, ``"shipped"`` or a registry CSV path."""
+    from .communities import load_communities
+
+    if registry is None or isinstance(registry, pd.DataFrame):
+        return registry
+    if isinstance(registry, str) and registry == "shipped":
+        from .datasets import data_dir
+
+        is_shipped = Path(codebook.path).resolve() == (data_dir() / "codebook.yaml").resolve()
+        return load_communities() if is_shipped else None
+    if isinstance(registry, (str, os.PathLike)):
+        return load_communities(registry)
+    raise ValidationError(
+        f"validate(): registry must be a DataFrame (evalkit.load_communities(path)), the path of a "
+        f"registry CSV, \"shipped\" or None; got {type(registry).__name__}.")
+
+
 def validate(
     df: pd.DataFrame,
-    codebook: Codebook | None = None,
+    codebook: Codebook | str | Path | None = None,
     *,
-    registry: pd.DataFrame | None | str = "shipped",
+    registry: pd.DataFrame | str | Path | None = "shipped",
     strict: bool = False,
     max_listed: int = 20,
 ) -> ValidationReport:
@@ -267,11 +293,11 @@ def validate(
         A table as returned by :func:`evalkit.read_survey` (index = row number in the file) or
         any DataFrame (rows are then numbered from 1).
     codebook
-        The codebook; ``None`` loads the shipped one.
+        The codebook, or the path of its YAML file; ``None`` loads the shipped one.
     registry
         The community registry for the ``unknown_community`` rule; community names in Chinese or
-        pinyin are mapped to registry ids. ``"shipped"`` uses ``data/communities.csv`` when the
-        shipped codebook is used; ``None`` skips the rule.
+        pinyin are mapped to registry ids. ``"shipped"`` uses the shipped ``communities.csv`` when the
+        shipped codebook is used; a path reads that registry CSV; ``None`` skips the rule.
     strict
         Raise :class:`ValidationError` when there is any problem, listing the first
         ``max_listed`` readably (file, row, column, value, rule) with counts by rule.
@@ -299,21 +325,13 @@ def validate(
     >>> report.n_rows == report.n_valid + report.n_quarantined
     True
     """
-    from .codebook import load_codebook
+    from .codebook import as_codebook
 
-    if codebook is None:
-        codebook = load_codebook()
+    codebook = as_codebook(codebook, "validate()")
     if not isinstance(df, pd.DataFrame):
         raise ValidationError(f"validate() needs a pandas DataFrame, got {type(df).__name__}.")
     source = str(df.attrs.get("source", "<DataFrame>"))
-    if isinstance(registry, str) and registry == "shipped":
-        from pathlib import Path
-
-        from .communities import load_communities
-        from .datasets import data_dir
-
-        is_shipped = Path(codebook.path).resolve() == (data_dir() / "codebook.yaml").resolve()
-        registry = load_communities() if is_shipped else None
+    registry = _as_registry(registry, codebook)
 
     if isinstance(df.columns, pd.MultiIndex):
         raise ValidationError(

@@ -3,7 +3,7 @@
     .venv/bin/python notebooks/build_notebooks.py              # all notebooks
     .venv/bin/python notebooks/build_notebooks.py 00 01        # some (by number or name)
     .venv/bin/python notebooks/build_notebooks.py --no-execute # write without outputs
-    .venv/bin/python notebooks/build_notebooks.py --demo-export # write data/raw/wjx_export_demo.xlsx
+    .venv/bin/python notebooks/build_notebooks.py --demo-export # write the shipped raw/wjx_export_demo.xlsx
 
 Each notebook is a list of markdown and code cells below. Cell ids are fixed (``<nb>-<k>``) and
 execution timing is not recorded, so rebuilding on unchanged data and code gives the same file.
@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import evalkit
 from evalkit.report import setup_notebook
 SEED = setup_notebook(lang="zh")   # display options, warnings, Chinese figure font
-DATA = Path("../data")             # the shipped data, relative to this notebook"""
+DATA = evalkit.datasets.data_dir()  # the shipped example data (or the folder in $EVALKIT_DATA)"""
 
 LOAD = """\
 from evalkit.codebook import load_codebook
@@ -102,7 +102,7 @@ coded.assign(all=coded.sum(axis=1)).sort_values(["all", "column"], ascending=[Fa
     md("""
 ## 2. 一份杂乱的导出文件 · A messy platform export
 
-真实的导出文件很少干净。`data/raw/messy_export_gbk.csv` 是中文 Excel 存成的 GBK 编码文件，
+真实的导出文件很少干净。`raw/messy_export_gbk.csv` 是中文 Excel 存成的 GBK 编码文件，
 故意包含：用中文名称写的社区（可以映射）、一个不存在的社区、错误的答案代码、文本写在数字列里、
 一个“不知道”代码、问错了对象的儿童题、缺失的受访者编号、不存在的调查年份和一个重复受访者。
 
@@ -407,7 +407,7 @@ pd.concat([fit.tidy().query("term == 'treat'").assign(method="CR1 analytic"),
     md("""
 ## 5. 估计值与真实值 · Estimates next to the planted truth
 
-数据是模拟的，所以我们知道真实效应（`data/truth.csv`）。`community_effects` 对每个项目社区单独做
+数据是模拟的，所以我们知道真实效应（`truth.csv`）。`community_effects` 对每个项目社区单独做
 双重差分（与对照社区比较），其标准误同时包含抽样误差和社区层面的年度冲击（Ferman & Pinto 2019）。
 我们检查95%置信区间是否覆盖真实值——包括没有效应的社区（兴盛）和效应逐渐消退的社区（和平）。
 
@@ -778,7 +778,7 @@ DiD gives the uncertainty.
 
 # --------------------------------------------------------------------------------------------
 #: The platform-style demo export of 05_your_data (written by make_demo_export, not by hand).
-DEMO_EXPORT = HERE.parent / "data" / "raw" / "wjx_export_demo.xlsx"
+DEMO_EXPORT = HERE.parent / "evalkit" / "datasets" / "dongying" / "raw" / "wjx_export_demo.xlsx"
 DEMO_COMMUNITIES = ("mingyue", "wenyuan", "qingfeng", "huimin", "zhenhua")
 
 
@@ -788,7 +788,7 @@ def make_demo_export(path: Path = DEMO_EXPORT, per_cell: int = 60, seed: int = 2
         .venv/bin/python notebooks/build_notebooks.py --demo-export
 
     ``per_cell`` respondents per community and wave are drawn (seeded) from the shipped
-    ``data/survey.csv`` for Mingyue and the four urban comparison communities, and written by
+    ``survey.csv`` of :mod:`evalkit.datasets` for Mingyue and the four urban comparison communities, and written by
     :func:`evalkit.exports.to_wjx_excel` as a 问卷星 download looks: metadata columns 序号,
     提交答卷时间, 所用时间, headers "<n>、<Chinese question text>", answers as option text,
     skipped questions as "(跳过)". Three cells are then spoiled the way real exports are, so that
@@ -798,7 +798,7 @@ def make_demo_export(path: Path = DEMO_EXPORT, per_cell: int = 60, seed: int = 2
     from evalkit.exports import to_wjx_excel
     from evalkit.read import read_survey
 
-    survey = read_survey(HERE.parent / "data" / "survey.csv", personal_data="ignore")
+    survey = read_survey(DEMO_EXPORT.parent.parent / "survey.csv", personal_data="ignore")
     part = survey[survey["community_id"].isin(DEMO_COMMUNITIES)]
     rows = [g.sample(n=min(per_cell, len(g)), random_state=seed) for _, g in
             part.groupby(["community_id", "wave"], sort=True)]
@@ -825,23 +825,24 @@ the pseudonym key), then run top to bottom: read → personal-data check → val
 design → indicators → community effects. The cell is tagged `parameters`, so papermill (or
 `evalkit.report.execute_notebook(..., parameters={...})`) can set them from outside.
 
-**The demo export.** `data/raw/wjx_export_demo.xlsx` is a 问卷星-style Excel download (metadata
+**The demo export.** `raw/wjx_export_demo.xlsx` of the shipped example (`evalkit.datasets`) is a 问卷星-style Excel download (metadata
 columns, numbered Chinese question texts as headers, option texts as answers, "(跳过)" for skipped
 questions) for Mingyue and four urban comparison communities, 60 respondents per community and
 wave, with three cells spoiled on purpose. It is written from the synthetic survey by
 `make_demo_export()` in `notebooks/build_notebooks.py`
 (`.venv/bin/python notebooks/build_notebooks.py --demo-export`), never edited by hand.
 
-**What you need.** *Codebook*: copy `data/codebook.yaml` and edit items, codes and scales to your
+**What you need.** *Codebook*: copy the shipped `codebook.yaml` (`evalkit.datasets.data_path("codebook.yaml")`) and edit items, codes and scales to your
 questionnaire. *Registry*: one row per community with its role (programme/comparison), start year,
 targeted indicators (`indicator@group` to measure within a group) and population by sex and age.
 *Export*: the design fields (`stratum`, `psu`, `base_weight`) must be in it — ask the fieldwork team.
 """),
     code('''
-export_path = "../data/raw/wjx_export_demo.xlsx"  # your export
+from evalkit.datasets import data_path           # the shipped example; put your own paths instead
+export_path = data_path("raw/wjx_export_demo.xlsx")  # your export, e.g. "my_export.xlsx"
 export_format = "wjx"           # "wjx" (问卷星/腾讯问卷 Excel), "kobo" (KoboToolbox CSV) or "csv" (evalkit layout)
-codebook_path = "../data/codebook.yaml"            # your codebook
-registry_path = "../data/communities.csv"          # your communities: role, start year, targets, population
+codebook_path = data_path("codebook.yaml")         # your codebook
+registry_path = data_path("communities.csv")       # your communities: role, start year, targets, population
 column_map = {}                 # {export header or question number: codebook name}, where matching by text fails
 pseudonym_key_env = "EVALKIT_PSEUDONYM_KEY"        # environment variable holding your secret pseudonym key
 community = "mingyue"           # the programme community to report on''', "parameters"),

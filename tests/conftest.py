@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
+DATA = ROOT / "evalkit" / "datasets" / "dongying"  # the shipped example (evalkit.datasets.DONGYING)
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 

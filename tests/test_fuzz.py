@@ -32,7 +32,7 @@ from evalkit.read import read_survey
 from evalkit.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
-MESSY = ROOT / "data" / "raw" / "messy_export_gbk.csv"
+MESSY = ROOT / "evalkit" / "datasets" / "dongying" / "raw" / "messy_export_gbk.csv"
 CODEBOOK = load_codebook()
 COLUMNS = CODEBOOK.columns
 HEADER = ",".join(COLUMNS)
