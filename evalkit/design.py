@@ -242,11 +242,20 @@ class SurveyDesign:
     "lonely". Later stages are not modelled (ultimate-cluster variance, as R with
     ``fpc`` given only at the first stage or ``options(survey.ultimate.cluster=TRUE)``).
 
-    **Lonely PSUs** (``n_h = 1``): ``"adjust"`` adds ``(1 - f_h) z_h^2``, the PSU total
-    centred at zero -- the population mean of a linearised score -- exactly as R's
-    ``onestrat`` does since survey 3.x; ``"remove"`` and ``"certainty"`` add 0 (they
-    differ in R only for multistage designs); ``"average"`` adds 0 and rescales the
-    variance by ``#strata / #strata-without-lonely``.
+    **Lonely PSUs** (``n_h = 1``): ``"adjust"`` adds ``(1 - f_h) (z_h - \\bar z)^2``, the
+    PSU total centred at the mean of *all* PSU totals, ``\\bar z = \\sum_{hi} z_{hi} /
+    \\sum_h n_h`` (unweighted, every stratum's sampled PSUs counted, lonely and
+    self-representing ones included; no fpc in the centre), as R survey does since
+    version 4.4-1 (2024; ``onestage`` and the C++ ``arma_onestage`` used by default;
+    unchanged in survey 4.5). Survey 4.2-1 and earlier centred at 0 (usually larger
+    SEs of totals); means, proportions and other statistics whose scores sum to zero are
+    the same under both rules. In a domain (or a subset, or with missing ``y``) of an
+    uncalibrated design, R drops the rows outside it, so ``\\bar z`` is the domain's total
+    over the PSUs of the strata holding domain rows, and a lonely stratum without domain
+    rows adds 0; a calibrated design keeps every row (zero weight), so every stratum
+    counts. ``"remove"`` and ``"certainty"`` add 0 (they differ in R only for multistage
+    designs); ``"average"`` adds 0 and rescales the variance by
+    ``#strata / #strata-without-lonely``.
 
     **Domains** (``by=``, :meth:`subset`, and missing ``y``) never drop rows: the score is
     zero outside the domain and the full design (every PSU, ``n_h`` of the whole sample)
@@ -580,20 +589,58 @@ class SurveyDesign:
         return self._replace(_data=new)
 
     # ---- variance machinery ------------------------------------------------------------
-    def _var_dense(self, T: np.ndarray) -> np.ndarray:
-        """Variance of each column of PSU totals ``T`` (P x M), ``sum_h c_h sum (T - Tbar_h)^2``."""
+    def _lonely_dev(self, S: np.ndarray, present: np.ndarray | None) -> np.ndarray:
+        """Centred totals of the ``"adjust"`` lonely PSUs (R survey >= 4.4-1).
+
+        ``S`` (H x K) holds stratum totals of K statistics; a lonely stratum's total is its
+        single PSU's total. ``present`` (H x K or H x 1, bool) marks the strata that hold rows
+        of each statistic's domain (``None``: every stratum). The centre is the total of all
+        PSU totals divided by the number of sampled PSUs in the present strata, R's
+        ``colSums(x) / n_PSUs_from_all_strata`` in ``onestage`` and ``arma_onestage``. A
+        lonely stratum with no rows of the domain contributes 0 (R drops its rows).
+        Returns the (#adjusted strata x K) deviations.
+        """
+        if present is None:
+            present = np.ones((S.shape[0], 1), dtype=bool)
+        n_units = self._n_h @ present
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = S.sum(axis=0) / n_units
+        return np.where(present[self._adjust], S[self._adjust] - centre, 0.0)
+
+    def _present_strata(self) -> np.ndarray | None:
+        """Strata (H x 1) holding rows of an uncalibrated subset; ``None`` for every stratum.
+
+        R's ``[.survey.design2`` drops the rows outside a subset unless the design is
+        calibrated, so the strata without rows leave the lonely-PSU centre's denominator.
+        """
+        if self._mask is None or self._calib is not None:
+            return None
+        return (np.bincount(self._h[self._mask], minlength=self._n_h.size) > 0)[:, None]
+
+    def _var_dense(self, T: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+        """Variance of each column of PSU totals ``T`` (P x M), ``sum_h c_h sum (T - Tbar_h)^2``.
+
+        ``present`` is passed to :meth:`_lonely_dev` (``None``: every stratum).
+        """
         S = np.add.reduceat(T, self._starts, axis=0)
         mean = S / self._n_h[:, None]
         dev = T - mean[self._psu_stratum]
         SS = np.add.reduceat(dev * dev, self._starts, axis=0)
         if self._adjust.any():
-            SS[self._adjust] = (S * S)[self._adjust]  # n_h = 1: uncentred total squared
+            lone = self._lonely_dev(S, present)
+            SS[self._adjust] = lone * lone
         return (self._scale[:, None] * SS).sum(axis=0) * self._avg_factor
 
-    def _var_cells(self, cell_p: np.ndarray, cell_d: np.ndarray, T: np.ndarray, D: int) -> np.ndarray:
+    def _var_cells(
+        self, cell_p: np.ndarray, cell_d: np.ndarray, T: np.ndarray, D: int,
+        present: np.ndarray | None = None,
+    ) -> np.ndarray:
         """:meth:`_var_dense` for sparse P x D matrices given on their nonzero cells.
 
-        ``T`` is (cells x M): M score matrices sharing the cells. Returns D x M variances.
+        ``T`` is (cells x M): M score matrices sharing the cells. ``present`` (cells x M,
+        bool) marks the cells holding a row of the domain with a non-missing value of each
+        statistic (``None``: every cell); it decides which strata count for the lonely-PSU
+        centre (:meth:`_lonely_dev`). Returns D x M variances.
         """
         H = self._n_h.size
         hk = self._psu_stratum[cell_p] * D + cell_d
@@ -605,10 +652,13 @@ class SurveyDesign:
         mean = S / nh
         dev = T - mean[hk]
         SS = np.asarray(s_hk @ (dev * dev)) + (nh - ncell) * mean * mean
-        SS = SS.reshape(H, D, -1)
+        SS = SS.reshape(H, -1)
         if self._adjust.any():
-            SS[self._adjust] = (S * S).reshape(H, D, -1)[self._adjust]
-        return np.einsum("h,hdm->dm", self._scale, SS) * self._avg_factor
+            cells = np.ones(T.shape, dtype=bool) if present is None else present
+            in_stratum = np.asarray(s_hk @ cells.astype(float)).reshape(H, -1) > 0
+            lone = self._lonely_dev(S.reshape(H, -1), in_stratum)
+            SS[self._adjust] = lone * lone
+        return np.einsum("h,hk->k", self._scale, SS).reshape(D, -1) * self._avg_factor
 
     def _psu_totals(self, Z: np.ndarray) -> np.ndarray:
         if self._psu_indicator is None:
@@ -653,13 +703,12 @@ class SurveyDesign:
             Z = Z - self._w[:, None] * (X @ B)
         T = self._psu_totals(Z)
         if not cov:
-            v = self._var_dense(T)
+            v = self._var_dense(T, self._present_strata())
             return v[0] if one else v
         S = np.add.reduceat(T, self._starts, axis=0)
         dev = T - (S / self._n_h[:, None])[self._psu_stratum]
         if self._adjust.any():
-            lonely_psu = self._adjust[self._psu_stratum]
-            dev[lonely_psu] = T[lonely_psu]
+            dev[self._starts[self._adjust]] = self._lonely_dev(S, self._present_strata())
         c_psu = self._scale[self._psu_stratum]
         V = (dev * c_psu[:, None]).T @ dev * self._avg_factor
         return V
@@ -791,7 +840,7 @@ class SurveyDesign:
                 T = (A_cell - ybar[cell_d] * B_cell) / W[cell_d]
             T = np.where(np.isfinite(T), T, 0.0)
             if self._calib is None:
-                var = self._var_cells(cell_p, cell_d, T, D)
+                var = self._var_cells(cell_p, cell_d, T, D, B_cell > 0)
             else:
                 var = self._var_calibrated(stat, cell_p, cell_d, T, V, valid, ybar, W, rows, dom, D)
             var = np.where(n > 0, var, np.nan)

@@ -327,8 +327,10 @@ def test_lonely_psu_warns_and_adjust_formula():
     assert d.lonely_strata == ["b"]
     r = one(d.total("y"))
     # hand computation: PSU totals of w*y: psu1 = 6, psu2 = 21, psu3 = 22.
-    # stratum a: 2/1 * ((6-13.5)^2 + (21-13.5)^2) = 225; stratum b (adjust, centred at 0): 22^2
-    assert r.se == pytest.approx(np.sqrt(225 + 22 ** 2))
+    # stratum a: 2/1 * ((6-13.5)^2 + (21-13.5)^2) = 225; stratum b ("adjust", R survey >= 4.4-1
+    # rule): the lonely total centred at the mean of all 3 PSU totals, (22 - 49/3)^2 = 289/9.
+    # (R survey 4.1-1, which froze the other values here, centred at 0: 22^2, SE 26.627.)
+    assert r.se == pytest.approx(np.sqrt(225 + 289 / 9), rel=1e-12)
     with pytest.warns(LonelyPSUWarning):
         rem = SurveyDesign(df, weight="w", strata="st", psu="psu", lonely_psu="remove")
     assert one(rem.total("y")).se == pytest.approx(15.0)  # sqrt(225)
@@ -339,6 +341,141 @@ def test_lonely_psu_warns_and_adjust_formula():
         warnings.simplefilter("error")  # certainty: no warning, contributes 0
         cert = SurveyDesign(df, weight="w", strata="st", psu="psu", lonely_psu="certainty")
     assert one(cert.total("y")).se == pytest.approx(15.0)
+
+
+def _lonely_design_data() -> pd.DataFrame:
+    # Seven strata with fpc: "A" (3 PSUs), "C" and "G" (2 PSUs) and four single-PSU strata:
+    # "B", "D", "F" lonely (N_h > 1), "E" a census of its one PSU (N_h = 1, not lonely).
+    # Domain g == "x" has no row in "F" (lonely) nor in "G" (two PSUs); one y is missing.
+    rng = np.random.default_rng(44)
+    layout = {"A": (3, 10), "B": (1, 5), "C": (2, 8), "D": (1, 4), "E": (1, 1), "F": (1, 6),
+              "G": (2, 7)}
+    rows = []
+    for st, (n_psu, N) in layout.items():
+        for j in range(n_psu):
+            for k in range(int(rng.integers(2, 5))):
+                g = "y" if st in "FG" else ("x" if (j + k) % 2 == 0 else "y")
+                rows.append((st, f"{st}{j}", N, float(rng.uniform(1, 4)),
+                             float(rng.normal(20 + 3 * j, 5)), g, "pq"[int(rng.integers(2))]))
+    df = pd.DataFrame(rows, columns=["st", "psu", "N", "w", "y", "g", "a"])
+    df.loc[3, "y"] = np.nan
+    return df
+
+
+def _r44_variance(df: pd.DataFrame, score: np.ndarray, keep: np.ndarray, *,
+                  centre_at_zero: bool = False) -> float:
+    """Variance of a sum of scores as R survey >= 4.4-1 ``onestage`` with lonely.psu="adjust".
+
+    Written from the rule with explicit loops. ``keep`` marks the rows R keeps after
+    subsetting an uncalibrated design (domain rows with non-missing y): strata without kept
+    rows drop out. The lonely PSU's total is centred at sum(kept scores) / (number of sampled
+    PSUs of the strata with kept rows); ``centre_at_zero`` gives survey <= 4.2-1 instead.
+    """
+    kept_strata = []
+    for h in df.st:
+        if h not in kept_strata and (keep & (df.st == h).to_numpy()).any():
+            kept_strata.append(h)
+    n_h = {h: df.loc[df.st == h, "psu"].nunique() for h in kept_strata}
+    grand, units = 0.0, 0
+    for i in range(len(df)):
+        if keep[i]:
+            grand += score[i]
+    for h in kept_strata:
+        units += n_h[h]
+    centre = 0.0 if centre_at_zero else grand / units
+    v = 0.0
+    for h in kept_strata:
+        N = df.loc[df.st == h, "N"].iloc[0]
+        totals = []
+        for p in df.loc[df.st == h, "psu"].unique():  # every sampled PSU of the stratum
+            t = 0.0
+            for i in range(len(df)):
+                if keep[i] and df.psu.iloc[i] == p:
+                    t += score[i]
+            totals.append(t)
+        n = n_h[h]
+        if n == 1:
+            if N > 1:  # lonely: (1 - f) (total - centre)^2; a census stratum adds 0
+                v += (1 - n / N) * (totals[0] - centre) ** 2
+        else:
+            mean = sum(totals) / n
+            v += (1 - n / N) * n / (n - 1) * sum((t - mean) ** 2 for t in totals)
+    return v
+
+
+@pytest.fixture(scope="module")
+def lonely_design() -> SurveyDesign:
+    with pytest.warns(LonelyPSUWarning, match="'B', 'D', 'F'"):
+        return SurveyDesign(_lonely_design_data(), weight="w", strata="st", psu="psu", fpc="N")
+
+
+def test_lonely_adjust_totals_follow_r_survey_4_4(lonely_design):
+    d, df = lonely_design, lonely_design.data
+    w, y = df.w.to_numpy(), df.y.to_numpy()
+    ok = ~np.isnan(y)
+    z = np.where(ok, w * np.nan_to_num(y), 0.0)
+    x = (df.g == "x").to_numpy()
+    overall = _r44_variance(df, z, ok)  # R: svytotal(~y, des, na.rm=TRUE)
+    dom_x = _r44_variance(df, z, ok & x)  # R: svyby(~y, ~g, des, svytotal, na.rm=TRUE)
+    dom_y = _r44_variance(df, z, ok & ~x)
+    assert one(d.total("y")).se == pytest.approx(np.sqrt(overall), rel=1e-12)
+    by = d.total("y", by="g").set_index("g").se
+    assert by["x"] == pytest.approx(np.sqrt(dom_x), rel=1e-12)
+    assert by["y"] == pytest.approx(np.sqrt(dom_y), rel=1e-12)
+    assert one(d.subset(x).total("y")).se == pytest.approx(np.sqrt(dom_x), rel=1e-12)
+    # the old centre (0) gives clearly different totals' SEs, so these checks can fail
+    old = _r44_variance(df, z, ok & x, centre_at_zero=True)
+    assert abs(np.sqrt(old) / np.sqrt(dom_x) - 1) > 0.05
+    # linearized_variance of full-design scores (R svyrecvar on all rows): every stratum
+    zx = np.where(x, z, 0.0)
+    full = _r44_variance(df, zx, np.ones(len(df), bool))
+    assert d.linearized_variance(zx) == pytest.approx(full, rel=1e-12)
+    assert d.linearized_variance(np.c_[zx, z], cov=True)[0, 0] == pytest.approx(full, rel=1e-12)
+    assert d.subset(x).linearized_variance(zx) == pytest.approx(
+        _r44_variance(df, zx, x), rel=1e-12)
+
+
+def test_lonely_adjust_leaves_means_unchanged(lonely_design):
+    # A mean's scores sum to zero over the domain, so the centre is 0 under either rule.
+    d, df = lonely_design, lonely_design.data
+    w, y = df.w.to_numpy(), df.y.to_numpy()
+    for dom, r in d.mean("y", by="g").set_index("g").iterrows():
+        keep = ((df.g == dom) & df.y.notna()).to_numpy()
+        ybar = (w * y)[keep].sum() / w[keep].sum()
+        z = np.where(keep, w * (np.nan_to_num(y) - ybar) / w[keep].sum(), 0.0)
+        new = _r44_variance(df, z, keep)
+        assert new == pytest.approx(_r44_variance(df, z, keep, centre_at_zero=True), rel=1e-10)
+        assert r.se == pytest.approx(np.sqrt(new), rel=1e-10)
+    p = d.proportion("g").set_index("level").loc["x"]
+    z = w * ((df.g == "x").to_numpy() - p.estimate) / w.sum()
+    keep = np.ones(len(df), bool)
+    assert p.se == pytest.approx(np.sqrt(_r44_variance(df, z, keep, centre_at_zero=True)),
+                                 rel=1e-10)
+
+
+def test_lonely_adjust_in_calibrated_domains_counts_every_stratum(lonely_design):
+    # R keeps the rows of a calibrated design's subset (zero weight), so every stratum counts.
+    # One-margin raking is post-stratification: the score of a domain total is
+    # w_i (e_i - B_c) with e_i = 1[i in x] y_i and B_c = sum_c w0 e / sum_c w0 in the post-stratum.
+    d0 = lonely_design
+    d = d0.rake({"a": {"p": 70.0, "q": 80.0}})
+    df = d.data
+    x = (df.g == "x").to_numpy()
+    e = np.where(x & df.y.notna().to_numpy(), np.nan_to_num(df.y.to_numpy()), 0.0)
+    w0, w = d0.weights, d.weights
+    z = np.zeros(len(df))
+    for c in ("p", "q"):
+        in_c = (df.a == c).to_numpy()
+        z[in_c] = w[in_c] * (e[in_c] - (w0 * e)[in_c].sum() / w0[in_c].sum())
+    expected = _r44_variance(df, z, np.ones(len(df), bool))
+    # (these residuals sum to 0 in each post-stratum, so the centre is 0; what is tested is
+    # that lonely "F", without rows of x, still adds its nonzero residual total)
+    assert abs(z[(df.st == "F").to_numpy()].sum()) > 1
+    se = d.total("y", by="g").set_index("g").se["x"]
+    assert se == pytest.approx(np.sqrt(expected), rel=1e-10)
+    zx = np.where(x, w * e, 0.0)
+    assert d.linearized_variance(zx) == pytest.approx(expected, rel=1e-10)
+    assert d.subset(x).linearized_variance(zx) == pytest.approx(expected, rel=1e-10)
 
 
 def test_lonely_psu_fail_raises():
