@@ -1,40 +1,53 @@
 """Chinese-capable fonts, the label language and the colours of communities in every figure.
 
+Text in every figure is set in DejaVu Sans (shipped with matplotlib, so the same on every machine)
+for Latin letters, digits and symbols, and falls back glyph by glyph to a CJK font for Chinese:
+``rcParams["font.family"] = ["DejaVu Sans", <CJK font>]`` (matplotlib >= 3.6 falls back across the
+families of that list). Putting the CJK font first instead would draw every digit and Latin letter
+as an empty box with a CJK font that has none, such as Droid Sans Fallback (Debian's
+``fonts-droid-fallback``, which many packages pull in).
+
 evalkit finds a CJK font among the fonts installed on the system by itself (it ships none):
 Noto Sans CJK / Source Han Sans, WenQuanYi (Debian's ``fonts-wqy-microhei``), PingFang and Heiti
-(macOS), Microsoft YaHei and SimHei (Windows) and a few more. When none is installed it warns
-once (:class:`~evalkit.errors.FontFallbackWarning`) and every label falls back to pinyin, so a
-figure never shows missing-glyph boxes.
+(macOS), Microsoft YaHei and SimHei (Windows), Droid Sans Fallback and a few more. A candidate
+counts only if the fonts of the resulting list cover Chinese (from the candidate itself), digits
+and Latin letters (from DejaVu Sans or the candidate) — checked on the font files' character maps.
+When none is installed it warns once (:class:`~evalkit.errors.FontFallbackWarning`) and every
+label falls back to pinyin, so a figure never shows missing-glyph boxes.
 
 The label language is one switch, :func:`set_language` (``"zh"`` or ``"en"``); every plot of
 :mod:`evalkit.plots` asks :func:`label` for a community's name and :func:`tr` for its axis text.
 Colours are fixed per community (:func:`community_colors`): programme communities get distinct
 colours, comparison communities shades of one grey family, so they read as one group.
 
-Set ``EVALKIT_FONT`` to a font family name to force that font, or to ``none`` to force the pinyin
-fallback (what a machine without CJK fonts shows).
+Set ``EVALKIT_CJK_FONT`` to force the CJK font: a font family name, the path of a font file
+(``.ttf``, ``.otf``, ``.ttc``), or ``none`` for the pinyin fallback (what a machine without CJK
+fonts shows). ``EVALKIT_FONT``, its former name, is still read when ``EVALKIT_CJK_FONT`` is unset.
 """
 from __future__ import annotations
 
 import os
+import string
 import warnings
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import matplotlib
 from matplotlib import font_manager
 
 from ._literals import Language, check_choice
-from .errors import FontFallbackWarning
+from .errors import EvalkitError, FontFallbackWarning
 
 __all__ = [
     "CJK_FONT_CANDIDATES",
+    "LATIN_FONT",
     "Language",
     "community_colors",
     "community_color",
     "find_cjk_font",
     "get_language",
     "label",
+    "missing_glyphs",
     "set_language",
     "tr",
     "use_cjk_font",
@@ -63,8 +76,15 @@ CJK_FONT_CANDIDATES: tuple[str, ...] = (
     "AR PL UKai CN",
 )
 
-# Characters a font must have to count as CJK-capable (社区 "community", 东营 "Dongying").
+#: The font of Latin letters, digits and symbols in every figure; it ships with matplotlib.
+LATIN_FONT = "DejaVu Sans"
+
+# Characters the CJK font itself must have (社区 "community", 东营 "Dongying", 安宁 "Anning") ...
 _PROBE = "社区东营安宁"
+# ... and characters the font list as a whole must have: digits, Latin letters, what ticks and
+# titles print (percent, decimal point, the Unicode minus of negative tick labels, the middle dot).
+_LATIN_PROBE = string.digits + string.ascii_letters + "%.,:()-\u2212\u00b7"
+_OFF = ("none", "0", "off", "pinyin")
 
 # Programme communities: distinct, colour-blind-friendly hues (Okabe-Ito order, then Tableau).
 _PROGRAMME_COLORS = (
@@ -90,14 +110,67 @@ COMPARISON_GREY = "#8A8A8A"
 _STATE: dict = {"language": "zh", "font": None, "resolved": False, "warned": False}
 
 
-def _has_glyphs(path: str, text: str = _PROBE) -> bool:
+def _codepoints(path) -> frozenset[int]:
+    """The characters a font file has (empty when FreeType cannot read it)."""
     try:
-        from matplotlib.ft2font import FT2Font
+        return _charmap(str(path), int(getattr(path, "face_index", 0)))
+    except Exception:  # unreadable font file: covers nothing
+        return frozenset()
 
-        font = FT2Font(path)
-        return all(font.get_char_index(ord(ch)) != 0 for ch in text)
-    except Exception:  # unreadable font file: not usable
+
+@lru_cache(maxsize=None)
+def _charmap(path: str, face_index: int) -> frozenset[int]:
+    font = font_manager.get_font(font_manager.FontPath(path, face_index))
+    return frozenset(code for code, glyph in font.get_charmap().items() if glyph != 0)
+
+
+def _resolve(family: str):
+    """The font file matplotlib uses for ``family`` (a name or generic family), or None."""
+    try:
+        # a list: a bare string would be parsed as a fontconfig pattern ("sans-serif" fails)
+        return font_manager.findfont(font_manager.FontProperties(family=[family]),
+                                     fallback_to_default=False)
+    except ValueError:  # family not installed
+        return None
+
+
+def missing_glyphs(text: str, families: Sequence[str] | None = None) -> str:
+    """The characters of ``text`` that no font of a font-family list has: what would be boxes.
+
+    Parameters
+    ----------
+    text
+        The text to check (whitespace is ignored).
+    families
+        Family names in matplotlib's fallback order (default ``rcParams["font.family"]``). Each is
+        resolved as matplotlib resolves it when drawing (a generic family such as ``"sans-serif"``
+        to the first installed font of its list), and a character counts as present if any of
+        the resolved fonts has it in its character map.
+
+    Returns
+    -------
+    str
+        The missing characters, each once, in order of appearance (``""`` when all are present).
+    """
+    fams = matplotlib.rcParams["font.family"] if families is None else families
+    fams = [fams] if isinstance(fams, str) else list(fams)
+    covered: set[int] = set()
+    for fam in fams:
+        path = _resolve(fam)
+        if path is not None:
+            covered |= _codepoints(path)
+    out = dict.fromkeys(ch for ch in text if not ch.isspace() and ord(ch) not in covered)
+    return "".join(out)
+
+
+def _usable(path) -> bool:
+    """Chinese from the candidate itself; digits and Latin letters from it or from LATIN_FONT."""
+    cmap = _codepoints(path)
+    if not all(ord(ch) in cmap for ch in _PROBE):
         return False
+    latin = _resolve(LATIN_FONT)
+    cover = cmap | (_codepoints(latin) if latin is not None else frozenset())
+    return all(ord(ch) in cover for ch in _LATIN_PROBE)
 
 
 @lru_cache(maxsize=None)
@@ -106,14 +179,24 @@ def _installed_fonts() -> tuple[tuple[str, str], ...]:
     return tuple((f.name, f.fname) for f in font_manager.fontManager.ttflist)
 
 
+def _forced_font() -> str | None:
+    """``EVALKIT_CJK_FONT`` (or its former name ``EVALKIT_FONT``), stripped; None when unset."""
+    for var in ("EVALKIT_CJK_FONT", "EVALKIT_FONT"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            return value
+    return None
+
+
 def find_cjk_font(candidates: Iterable[str] | None = None, *, scan: bool = True) -> str | None:
     """The family name of an installed font that renders simplified Chinese, or ``None``.
 
     Parameters
     ----------
     candidates
-        Family names to try in order (default :data:`CJK_FONT_CANDIDATES`). ``EVALKIT_FONT``, when
-        set, is tried first (``EVALKIT_FONT=none`` makes the lookup fail on purpose).
+        Family names to try in order (default :data:`CJK_FONT_CANDIDATES`). ``EVALKIT_CJK_FONT``,
+        when set, replaces them: a family name or a font file (registered with matplotlib), or
+        ``none`` to make the lookup fail on purpose.
     scan
         When no candidate is installed, also look through every installed font for one whose
         character map has the probe characters 社区东营安宁.
@@ -121,19 +204,24 @@ def find_cjk_font(candidates: Iterable[str] | None = None, *, scan: bool = True)
     Returns
     -------
     str or None
-        A family name usable in ``rcParams["font.sans-serif"]``.
+        A family name usable in ``rcParams["font.family"]`` after :data:`LATIN_FONT`.
+
+    Raises
+    ------
+    EvalkitError
+        ``EVALKIT_CJK_FONT`` names a file or family that does not exist, or a font without
+        Chinese characters.
 
     Notes
     -----
-    Only fonts installed on the system are used (matplotlib's ``font_manager.fontManager``);
-    evalkit bundles no font. A candidate counts only if its file really has the glyphs.
+    Only fonts installed on the system (or named by path) are used; evalkit bundles no font. A
+    candidate counts only if the font matplotlib resolves its name to really has the Chinese
+    probe characters and, together with :data:`LATIN_FONT`, all digits and Latin letters.
     """
-    env = os.environ.get("EVALKIT_FONT", "").strip()
-    if env.lower() in ("none", "0", "off", "pinyin"):
-        return None
+    forced = _forced_font()
+    if forced is not None:
+        return None if forced.lower() in _OFF else _forced_lookup(forced)
     names = list(candidates if candidates is not None else CJK_FONT_CANDIDATES)
-    if env:
-        names.insert(0, env)
     found = _lookup(names, scan=scan and candidates is None)
     if found is None and _register_new_system_fonts():
         # matplotlib's font cache predates a font installed since: look again
@@ -141,19 +229,48 @@ def find_cjk_font(candidates: Iterable[str] | None = None, *, scan: bool = True)
     return found
 
 
+def _forced_lookup(forced: str) -> str:
+    fix = ("Set EVALKIT_CJK_FONT to an installed font family (e.g. 'WenQuanYi Micro Hei'), the path "
+           "of a font file with Chinese characters, or 'none' for pinyin labels.")
+    if os.sep in forced or forced.lower().endswith((".ttf", ".otf", ".ttc")):
+        forced = os.path.abspath(forced)
+        if not os.path.isfile(forced):
+            raise EvalkitError(f"EVALKIT_CJK_FONT={forced!r}: no such font file. {fix}")
+        if forced not in {p for _, p in _installed_fonts()}:
+            try:
+                font_manager.fontManager.addfont(forced)
+            except Exception as exc:  # not a font FreeType can read
+                raise EvalkitError(f"EVALKIT_CJK_FONT={forced!r}: not a readable font ({exc}). {fix}") from exc
+            _installed_fonts.cache_clear()
+        name = next(n for n, p in _installed_fonts() if p == forced)
+    else:
+        name = forced
+        if _resolve(name) is None:
+            _register_new_system_fonts()
+    path = _resolve(name)
+    if path is None:
+        raise EvalkitError(f"EVALKIT_CJK_FONT={forced!r}: no installed font has this family name. {fix}")
+    if not _usable(path):
+        raise EvalkitError(
+            f"EVALKIT_CJK_FONT={forced!r}: the font {name!r} ({path}) lacks Chinese characters "
+            f"({_PROBE}) or, with {LATIN_FONT}, digits and Latin letters. {fix}")
+    return name
+
+
 def _lookup(names: list[str], *, scan: bool) -> str | None:
-    installed = _installed_fonts()
-    by_name: dict[str, list[str]] = {}
-    for name, path in installed:
-        by_name.setdefault(name.lower(), []).append(path)
+    installed = {n.lower(): n for n, _ in _installed_fonts()}
     for name in names:
-        for path in by_name.get(name.lower(), []):
-            if _has_glyphs(path):
-                return next(n for n, p in installed if p == path)
+        if name.lower() in installed:
+            path = _resolve(installed[name.lower()])
+            if path is not None and _usable(path):
+                return installed[name.lower()]
     if scan:
-        for name, path in sorted(set(installed)):
+        for name in sorted(set(installed.values())):
             # matplotlib's "Last Resort" font maps every character to a box: not a CJK font
-            if not name.lower().startswith("last resort") and _has_glyphs(path):
+            if name.lower().startswith("last resort"):
+                continue
+            path = _resolve(name)
+            if path is not None and _usable(path):
                 return name
     return None
 
@@ -182,11 +299,13 @@ def _register_new_system_fonts() -> bool:
 def use_cjk_font(*, refresh: bool = False) -> str | None:
     """Find a CJK font and configure matplotlib to use it; return its name or ``None``.
 
-    Puts the font first in ``rcParams["font.sans-serif"]`` (keeping DejaVu Sans after it for
-    Latin text and symbols), selects the sans-serif family and sets ``axes.unicode_minus`` to
-    False (CJK fonts often lack the Unicode minus sign). The lookup runs once per process
-    (``refresh=True`` repeats it). When no font is found, one
-    :class:`~evalkit.errors.FontFallbackWarning` is issued and figures label communities in pinyin.
+    Sets ``rcParams["font.family"]`` to ``[LATIN_FONT, <CJK font>]``: Latin letters, digits and
+    symbols (the Unicode minus of negative ticks too) come from DejaVu Sans, Chinese falls back to
+    the CJK font glyph by glyph. The CJK font is also put after DejaVu Sans in
+    ``rcParams["font.sans-serif"]``. Without a CJK font the family is ``[LATIN_FONT]``, one
+    :class:`~evalkit.errors.FontFallbackWarning` is issued and figures label communities in
+    pinyin. The lookup runs once per process (``refresh=True`` repeats it and re-reads
+    ``EVALKIT_CJK_FONT``).
     """
     if refresh:
         _STATE.update(resolved=False, warned=False, font=None)
@@ -196,20 +315,21 @@ def use_cjk_font(*, refresh: bool = False) -> str | None:
         _STATE.update(font=font, resolved=True)
         rc = matplotlib.rcParams
         if font is not None:
-            rest = [f for f in rc["font.sans-serif"] if f != font]
-            rc["font.sans-serif"] = [font] + rest
-            rc["font.family"] = "sans-serif"
-            rc["axes.unicode_minus"] = False
-        elif not _STATE["warned"]:
-            _STATE["warned"] = True
-            warnings.warn(
-                "No font with Chinese characters was found on this system, so figure labels use "
-                "pinyin (e.g. 'Anning' for 安宁社区). To get Chinese labels install a CJK font "
-                "(Debian/Ubuntu: apt-get install fonts-noto-cjk or fonts-wqy-microhei) and restart "
-                "Python, or set EVALKIT_FONT to an installed font's name.",
-                FontFallbackWarning,
-                stacklevel=2,
-            )
+            rest = [f for f in rc["font.sans-serif"] if f not in (font, LATIN_FONT)]
+            rc["font.sans-serif"] = [LATIN_FONT, font] + rest
+            rc["font.family"] = [LATIN_FONT, font]
+        else:
+            rc["font.family"] = [LATIN_FONT]
+            if not _STATE["warned"]:
+                _STATE["warned"] = True
+                warnings.warn(
+                    "No font with Chinese characters was found on this system, so figure labels "
+                    "use pinyin (e.g. 'Anning' for 安宁社区). To get Chinese labels install a CJK "
+                    "font (Debian/Ubuntu: apt-get install fonts-noto-cjk or fonts-wqy-microhei) and "
+                    "restart Python, or set EVALKIT_CJK_FONT to an installed font's name or file.",
+                    FontFallbackWarning,
+                    stacklevel=2,
+                )
     return _STATE["font"]
 
 

@@ -1,93 +1,177 @@
-"""Chinese labels without missing-glyph boxes, the pinyin fallback, language switch, colours."""
+"""Chinese labels without missing-glyph boxes under every font situation, the pinyin fallback,
+the language switch and colours.
+
+Each font situation is forced through ``EVALKIT_CJK_FONT`` (nothing is uninstalled): only Droid
+Sans Fallback (a CJK font without digits or Latin letters), only WenQuanYi Micro Hei, and no CJK
+font at all. Missing glyphs are detected twice: by matplotlib's own "Glyph ... missing from
+font(s)" warning while drawing, and by the character maps of the font files.
+"""
 import io
+import os
 import warnings
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
 from evalkit import fonts  # noqa: E402
 from evalkit.errors import EvalkitError, FontFallbackWarning  # noqa: E402
 
-CJK_FONT = fonts.find_cjk_font()
+# Debian/Ubuntu package fonts-droid-fallback (pulled in by many packages, R among them).
+DROID = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"
+# Chinese, digits, Latin letters, the Unicode minus, percent and full-width punctuation.
+SAMPLE = "东营市社区治理评估：明月社区 2017 −0.5 Abc xyz 95%"
+
+
+def _font_file(basename: str, *known: str) -> str:
+    """An installed font file by name: the usual Debian/Fedora paths, then matplotlib's search;
+    the first usual path when absent (the test then skips, naming it)."""
+    for path in known:
+        if os.path.isfile(path):
+            return path
+    return next((p for p in font_manager.findSystemFonts() if Path(p).name == basename), known[0])
+
+
+WQY = _font_file("wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+                 "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_font_state(monkeypatch):
     """Each test resolves the font itself and leaves matplotlib's rcParams as it found them."""
+    monkeypatch.delenv("EVALKIT_CJK_FONT", raising=False)
+    monkeypatch.delenv("EVALKIT_FONT", raising=False)
     with matplotlib.rc_context():
         monkeypatch.setitem(fonts._STATE, "language", "zh")
-        fonts.use_cjk_font(refresh=True) if CJK_FONT else None
+        fonts._STATE.update(resolved=False, warned=False, font=None)
         yield
     fonts._STATE.update(resolved=False, warned=False, font=None, language="zh")
 
 
-def _render(fig) -> list[str]:
-    """Draw the figure to PNG and return the texts of the warnings raised while drawing."""
+def _missing_while_drawing(text: str) -> list[str]:
+    """Draw ``text`` as title, axis label and tick label (with negative ticks) to PNG; return
+    matplotlib's missing-glyph warnings."""
+    fig, ax = plt.subplots()
+    ax.set_title(text)
+    ax.set_xlabel(fonts.tr("调查年份", "wave"))
+    ax.set_xticks([0, 1], [fonts.label("mingyue"), "2017"])
+    ax.plot([0, 1], [-1.5, 1])  # negative tick labels: the minus sign must render too
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fig.savefig(io.BytesIO(), format="png")
     plt.close(fig)
-    return [str(w.message) for w in caught]
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
 
 
-@pytest.mark.skipif(CJK_FONT is None, reason="no CJK font installed (CI installs fonts-wqy-microhei)")
-def test_chinese_text_renders_without_missing_glyphs():
-    name = fonts.use_cjk_font()
-    assert name == CJK_FONT
-    assert matplotlib.rcParams["font.sans-serif"][0] == name
-    assert matplotlib.rcParams["axes.unicode_minus"] is False
-    fig, ax = plt.subplots()
-    ax.set_title("东营市社区治理评估：" + fonts.label("mingyue"))
-    ax.set_xlabel(fonts.tr("调查年份", "wave"))
-    ax.plot([2014, 2015], [-1, 1])  # negative tick labels: the minus sign must render too
-    msgs = _render(fig)
+def _situation(monkeypatch, path):
+    if not os.path.isfile(path):
+        pytest.skip(f"font file not installed: {path}")
+    monkeypatch.setenv("EVALKIT_CJK_FONT", path)
+    return fonts.use_cjk_font(refresh=True)
+
+
+@pytest.mark.parametrize("path, family", [(DROID, "Droid Sans Fallback"),
+                                          (WQY, "WenQuanYi Micro Hei")], ids=["droid", "wqy"])
+def test_only_one_cjk_font_renders_chinese_digits_and_latin(monkeypatch, path, family):
+    name = _situation(monkeypatch, path)
+    assert name == family
+    # Latin font first, CJK font second: matplotlib falls back glyph by glyph in this order
+    assert matplotlib.rcParams["font.family"] == ["DejaVu Sans", family]
     assert fonts.label("mingyue") == "明月社区"
-    assert not [m for m in msgs if "missing from font" in m], msgs
+    assert fonts.missing_glyphs(SAMPLE) == ""
+    assert _missing_while_drawing(SAMPLE) == []
 
 
-def test_without_cjk_font_matplotlib_would_draw_boxes():
-    """The check above can fail: DejaVu Sans alone reports the missing glyphs."""
-    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
-        fig, ax = plt.subplots()
-        ax.set_title("明月社区")
-        msgs = _render(fig)
-    assert any("missing from font" in m for m in msgs)
-
-
-def test_lookup_forced_to_fail_gives_one_warning_and_pinyin(monkeypatch):
-    monkeypatch.setattr(fonts, "find_cjk_font", lambda *a, **k: None)
-    fonts._STATE.update(resolved=False, warned=False, font=None)
+def test_no_cjk_font_gives_pinyin_said_once_and_no_boxes(monkeypatch):
+    monkeypatch.setenv("EVALKIT_CJK_FONT", "none")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first = fonts.use_cjk_font()
+        first = fonts.use_cjk_font(refresh=True)
         names = [fonts.label(c) for c in ("anning", "mingyue", "yangmiao", "wenyuan")]
         again = fonts.use_cjk_font()
         axis = fonts.tr("调查年份", "wave")
-        with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
-            fig, ax = plt.subplots()
-            ax.set_xticks(range(4), names)
-            ax.set_xlabel(axis)
-            fig.savefig(io.BytesIO(), format="png")
-            plt.close(fig)
+        boxes = _missing_while_drawing(f"{names[1]} · 2017 −0.5 Abc 95%")
     assert first is None and again is None
+    assert matplotlib.rcParams["font.family"] == ["DejaVu Sans"]
     fallback = [w for w in caught if issubclass(w.category, FontFallbackWarning)]
     assert len(fallback) == 1
-    assert "pinyin" in str(fallback[0].message)
-    # registry's name_pinyin (data/communities.csv)
+    assert "pinyin" in str(fallback[0].message) and "EVALKIT_CJK_FONT" in str(fallback[0].message)
+    # registry's name_pinyin (evalkit/datasets/dongying/communities.csv)
     assert names == ["Anning", "Mingyue", "Yangmiao", "Wenyuan"]
     assert axis == "wave"
-    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert boxes == []
 
 
-def test_env_var_none_forces_fallback(monkeypatch):
+def test_the_checks_catch_the_old_cjk_first_configuration(monkeypatch):
+    """Before the fix the CJK font came first as the only family: Droid drew every digit and
+    Latin letter as a box. Both checks see it, and agree on which characters."""
+    if not os.path.isfile(DROID):
+        pytest.skip(f"font file not installed: {DROID}")
+    font_manager.fontManager.addfont(DROID)
+    fonts.use_cjk_font(refresh=True)  # resolve first: the rc below must not be replaced meanwhile
+    old = {"font.family": "sans-serif", "font.sans-serif": ["Droid Sans Fallback", "DejaVu Sans"]}
+    with matplotlib.rc_context(old):
+        text = "明月社区 2017 Abc"
+        missing = fonts.missing_glyphs(text)
+        warned = _missing_while_drawing(text)
+    assert set(missing) == set("2017Abc")
+    warned_chars = {m.split("(")[1][0] for m in warned if m.startswith("Glyph ") and "(" in m}
+    assert set("2017Abc") <= warned_chars
+
+
+def test_a_candidate_needs_digits_and_latin_from_somewhere(monkeypatch):
+    """Droid has Chinese but no digits: usable only because DejaVu Sans supplies them."""
+    if not os.path.isfile(DROID):
+        pytest.skip(f"font file not installed: {DROID}")
+    font_manager.fontManager.addfont(DROID)
+    droid = font_manager.FontPath(DROID, 0)
+    assert fonts._usable(droid)
+    monkeypatch.setattr(fonts, "LATIN_FONT", "No Such Latin Font")
+    assert not fonts._usable(droid)
+    monkeypatch.setenv("EVALKIT_CJK_FONT", DROID)
+    with pytest.raises(EvalkitError, match="digits and Latin letters"):
+        fonts.find_cjk_font()
+
+
+def test_default_lookup_on_this_machine_draws_no_boxes():
+    name = fonts.use_cjk_font(refresh=True)
+    if name is None:
+        pytest.skip("no CJK font installed (CI installs fonts-wqy-microhei)")
+    assert matplotlib.rcParams["font.family"] == ["DejaVu Sans", name]
+    assert fonts.missing_glyphs(SAMPLE) == ""
+    assert _missing_while_drawing(SAMPLE) == []
+
+
+def test_dejavu_alone_would_draw_boxes():
+    """The checks can fail: DejaVu Sans alone lacks every Chinese character."""
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        assert fonts.missing_glyphs("明月社区 2017") == "明月社区"
+        assert len(_missing_while_drawing("明月社区")) >= 4
+
+
+@pytest.mark.parametrize("value, match", [
+    ("/nonexistent/font.ttf", "no such font file"),
+    ("No Such Family Sans", "no installed font has this family name"),
+    ("DejaVu Sans", "lacks Chinese characters"),
+])
+def test_a_bad_forced_font_is_a_clear_error(monkeypatch, value, match):
+    monkeypatch.setenv("EVALKIT_CJK_FONT", value)
+    with pytest.raises(EvalkitError, match=match) as err:
+        fonts.find_cjk_font()
+    assert "EVALKIT_CJK_FONT" in str(err.value) and "'none'" in str(err.value)
+
+
+def test_former_env_var_name_still_forces_fallback(monkeypatch):
     monkeypatch.setenv("EVALKIT_FONT", "none")
     assert fonts.find_cjk_font() is None
 
 
 def test_language_switch():
+    cjk = fonts.use_cjk_font(refresh=True)
     fonts.set_language("en")
     assert fonts.get_language() == "en"
     assert fonts.label("heping") == "Heping"
@@ -95,7 +179,7 @@ def test_language_switch():
     with pytest.raises(EvalkitError, match="'zh', 'en'"):
         fonts.set_language("fr")
     fonts.set_language("zh")
-    if CJK_FONT:
+    if cjk:
         assert fonts.label("heping") == "和平社区"
         assert fonts.label("heping", "en") == "Heping"
 

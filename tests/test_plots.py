@@ -1,5 +1,6 @@
 """Plot functions: Axes in, Axes out; what is drawn is what the tidy frame says."""
 import io
+import os
 import warnings
 
 import matplotlib
@@ -12,7 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from evalkit import fonts, plots  # noqa: E402
-from evalkit.errors import EvalkitError  # noqa: E402
+from evalkit.errors import EvalkitError, FontFallbackWarning  # noqa: E402
 
 PROGRAMME = ["anning", "shenghong", "xingsheng", "mingyue", "shengxing", "heping", "yangmiao"]
 COMPARISON = ["wenyuan", "qingfeng", "huimin", "zhenhua", "fengyuan", "lijia", "haojia"]
@@ -113,12 +114,25 @@ def test_trend_plot_baseline_and_comparison():
         plots.trend_plot(tab, "nowhere")
 
 
-@pytest.mark.skipif(fonts.find_cjk_font() is None, reason="no CJK font installed")
-def test_chinese_labels_in_plots():
-    fonts.set_language("zh")
-    ax = plots.indicator_plot(_table())
-    assert fonts.label("anning") in [t.get_text() for t in ax.get_xticklabels()]
-    assert _no_missing_glyphs(ax)
+DROID = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"  # Debian fonts-droid-fallback
+
+
+@pytest.mark.parametrize("forced, name", [(DROID, "安宁社区"), ("none", "Anning")], ids=["droid", "none"])
+def test_chinese_or_pinyin_labels_in_plots_without_boxes(monkeypatch, forced, name):
+    """Droid Sans Fallback has no digits or Latin letters: they must come from DejaVu Sans."""
+    if forced != "none" and not os.path.isfile(forced):
+        pytest.skip(f"font file not installed: {forced}")
+    monkeypatch.setenv("EVALKIT_CJK_FONT", forced)
+    with matplotlib.rc_context():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FontFallbackWarning)
+            fonts.use_cjk_font(refresh=True)
+        fonts.set_language("zh")
+        ax = plots.indicator_plot(_table())
+        assert name in [t.get_text() for t in ax.get_xticklabels()]
+        assert _no_missing_glyphs(ax)
+    monkeypatch.delenv("EVALKIT_CJK_FONT")
+    fonts._STATE.update(resolved=False, warned=False, font=None)  # later tests resolve afresh
 
 
 def test_reliability_plot_flags_low_alpha():
