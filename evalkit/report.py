@@ -79,25 +79,97 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"{category.__name__}: {message}\n"
 
 
+class _WarningText:
+    """An evalkit warning as notebook output: plain text, highlighted in HTML like stderr was."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return ('<pre class="evalkit-warning" style="background:#fff8e6;padding:0.3em 0.5em;'
+                f'white-space:pre-wrap">{html.escape(self.text)}</pre>')
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (a notebook), where output can be displayed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # IPython not installed: not a notebook
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of a notebook: evalkit's warnings are output, the rest stderr.
+
+    Warnings readers should see (:class:`~evalkit.errors.EvalkitWarning` and subclasses) become
+    evalkit text: displayed in a notebook (``text/plain`` ``Category: message`` and highlighted
+    HTML), printed to stdout elsewhere, so no stored notebook output is a stderr stream. Other
+    libraries' warnings depend on their versions and go to stderr as ``Category: message``.
+    """
+    import sys
+
+    from .errors import EvalkitWarning
+
+    text = _format_warning(message, category, filename, lineno, line)
+    if not issubclass(category, EvalkitWarning):
+        (file or sys.stderr).write(text)
+    elif _in_kernel():
+        from IPython.display import display
+
+        display(_WarningText(text.rstrip("\n")))
+    else:
+        sys.stdout.write(text)
+
+
+def _setup_figures() -> None:
+    """Inline PNG figures without software metadata in a notebook; fixed size and resolution."""
+    import matplotlib
+
+    if _in_kernel():  # always the inline backend (also under MPLBACKEND=Agg, as in CI)
+        from IPython import get_ipython
+        import matplotlib_inline.backend_inline as inline
+
+        get_ipython().run_line_magic("matplotlib", "inline")
+        inline.InlineBackend.instance().print_figure_kwargs.update(
+            {"bbox_inches": "tight", "metadata": {"Software": None}})
+    rc = matplotlib.rcParams
+    rc["figure.figsize"] = (8.0, 4.5)
+    rc["figure.dpi"] = 100
+    rc["savefig.dpi"] = 100
+    rc["svg.hashsalt"] = "evalkit"  # fixed SVG element ids
+    rc["pdf.compression"] = 6
+
+
 def setup_notebook(lang: Language = "zh", *, seed: int | None = None) -> int:
     """Make a notebook's output deterministic and its figures readable; return the seed.
 
     Sets fixed pandas display options (precision 3, at most 60 rows and 30 columns, width 120),
-    formats warnings as ``Category: message`` (no absolute paths, which differ between machines),
     fixes matplotlib's figure size and resolution, strips date and software metadata from saved
-    figures, selects a CJK font (:func:`evalkit.fonts.use_cjk_font`) and sets the label language.
+    figures, selects the figure fonts (:func:`evalkit.fonts.use_cjk_font`: DejaVu Sans for Latin
+    text, a CJK font for Chinese) and sets the label language.
 
-    Prints one line saying how figure labels are written. When no CJK font is installed, that line
-    carries the :class:`~evalkit.errors.FontFallbackWarning` text (printed to stdout, so that the
-    notebook's outputs have the same shape on every machine; nbval's sanitize file masks the line).
+    Warnings: evalkit's own (:class:`~evalkit.errors.EvalkitWarning`), which readers should see,
+    are shown as notebook output ``Category: message`` (displayed text, not stderr); other
+    libraries' warnings go to stderr as ``Category: message`` (no file paths). So a stored
+    notebook holds no stderr stream, whose presence would depend on library versions or fonts.
+
+    Prints one line saying how figure labels are written: ``figure labels: Chinese (font: ...)``,
+    or, when no CJK font is installed, ``figure labels: pinyin.`` with the
+    :class:`~evalkit.errors.FontFallbackWarning` text. It is the only output that depends on the
+    machine's fonts; nbval's sanitize file (``notebooks/sanitize.cfg``) masks it.
 
     Returns
     -------
     int
         The seed the notebook passes to every random step (``evalkit.simulate.SEED`` by default).
     """
-    import matplotlib
-
     from . import fonts
     from .simulate import SEED
 
@@ -109,25 +181,8 @@ def setup_notebook(lang: Language = "zh", *, seed: int | None = None) -> int:
     pd.set_option("display.width", 120)
     pd.set_option("display.max_colwidth", 80)
     warnings.formatwarning = _format_warning
-    try:  # in a notebook: always the inline backend (also under MPLBACKEND=Agg, as in CI), PNG
-        # figures without software metadata
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        if shell is not None and getattr(shell, "kernel", None) is not None:
-            shell.run_line_magic("matplotlib", "inline")
-            import matplotlib_inline.backend_inline as inline
-
-            inline.InlineBackend.instance().print_figure_kwargs.update(
-                {"bbox_inches": "tight", "metadata": {"Software": None}})
-    except ImportError:  # not in IPython: nothing to configure
-        pass
-    rc = matplotlib.rcParams
-    rc["figure.figsize"] = (8.0, 4.5)
-    rc["figure.dpi"] = 100
-    rc["savefig.dpi"] = 100
-    rc["svg.hashsalt"] = "evalkit"
-    rc["pdf.compression"] = 6
+    warnings.showwarning = _show_warning
+    _setup_figures()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FontFallbackWarning)
         font = fonts.use_cjk_font()

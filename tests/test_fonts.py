@@ -197,3 +197,79 @@ def test_colours_fixed_and_comparison_grey(registry):
     for c in prog:
         hexc = a[c].lstrip("#")
         assert not hexc[0:2] == hexc[2:4] == hexc[4:6]
+
+
+# --------------------------------------------------------------------------------------------
+# notebook output: the same on every machine (setup_notebook, notebooks/sanitize.cfg)
+# --------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+_NOTEBOOK_START = """
+import warnings
+from evalkit.errors import SmallSampleWarning
+from evalkit.report import setup_notebook
+setup_notebook(lang="zh")
+warnings.warn("3 cells have an effective sample size below 30.", SmallSampleWarning)
+warnings.warn("a third-party deprecation", UserWarning)
+print("done")
+"""
+
+
+def _sanitize(text: str) -> str:
+    """Apply notebooks/sanitize.cfg as nbval does (each section: regex -> replace)."""
+    import configparser
+    import re
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "notebooks" / "sanitize.cfg", encoding="utf-8")
+    for section in cfg.sections():
+        text = re.sub(cfg[section]["regex"], cfg[section]["replace"], text)
+    return text
+
+
+def _notebook_start(forced: str | None):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("EVALKIT_CJK_FONT", "EVALKIT_FONT")}
+    if forced is not None:
+        env["EVALKIT_CJK_FONT"] = forced
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run([sys.executable, "-c", _NOTEBOOK_START], env=env, cwd=ROOT,
+                          capture_output=True, text=True, encoding="utf-8", timeout=300)
+
+
+def test_notebook_output_is_the_same_under_every_font_situation():
+    """No CJK font, only Droid, and this machine's own lookup: stdout equal after sanitizing;
+    evalkit's warning is stdout text, a third-party warning is stderr without a file path."""
+    situations = {"none": "none", "default": None}
+    if os.path.isfile(DROID):
+        situations["droid"] = DROID
+    runs = {name: _notebook_start(forced) for name, forced in situations.items()}
+    for name, run in runs.items():
+        assert run.returncode == 0, (name, run.stderr)
+        assert run.stdout.splitlines()[0].startswith("figure labels: "), (name, run.stdout)
+        assert "SmallSampleWarning: 3 cells have an effective sample size below 30.\n" in run.stdout
+        assert run.stderr == "UserWarning: a third-party deprecation\n", (name, run.stderr)
+    assert "pinyin" in runs["none"].stdout and "FontFallbackWarning" in runs["none"].stdout
+    if "droid" in runs:
+        assert "(font: Droid Sans Fallback)" in runs["droid"].stdout
+    shown = {name: _sanitize(run.stdout) for name, run in runs.items()}
+    assert len(set(shown.values())) == 1, shown
+    assert shown["none"].splitlines()[0] == "figure labels: <font>"
+
+
+def test_in_a_notebook_evalkit_warnings_are_displayed_not_stderr(monkeypatch, capsys):
+    from IPython import display as ipy_display
+
+    from evalkit import report
+    from evalkit.errors import FewClustersWarning
+
+    shown = []
+    monkeypatch.setattr(report, "_in_kernel", lambda: True)
+    monkeypatch.setattr(ipy_display, "display", shown.append)
+    report._show_warning(FewClustersWarning("14 clusters <few>"), FewClustersWarning, "/x/y.py", 3)
+    report._show_warning(DeprecationWarning("old API"), DeprecationWarning, "/x/y.py", 3)
+    out, err = capsys.readouterr()
+    assert [repr(s) for s in shown] == ["FewClustersWarning: 14 clusters <few>"]
+    assert "14 clusters &lt;few&gt;" in shown[0]._repr_html_()
+    assert out == "" and err == "DeprecationWarning: old API\n"
