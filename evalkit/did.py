@@ -9,7 +9,9 @@ with Rademacher weights, clustered at the unit and optionally at a coarser level
 simultaneous (sup-t) confidence bands.
 
 Conventions follow R ``did`` 2.x: ``group`` is the first period a unit is treated and
-never-treated units have group 0; panel data must be balanced.
+never-treated units have group 0; panel data must be balanced unless
+``allow_unbalanced_panel=True`` (then, as R did, the rows are used as repeated
+cross-sections and the influence function is summed within unit).
 
 References
 ----------
@@ -51,12 +53,6 @@ _TRIM_LEVEL = 0.995          # DRDID's default trim.level for the propensity sco
 _EPS = np.finfo(float).eps
 _ZERO_SE = np.sqrt(_EPS) * 10  # R did: se <= sqrt(.Machine$double.eps)*10 -> NA
 _IQR_NORM = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
-#: Sign of the pre-period outcome-regression estimation effect in the DR repeated
-#: cross-section influence function. R's DRDID::drdid_rc (every released version we
-#: checked) uses ``inf.treat.or.post + inf.treat.or.pre`` (and the same for the control
-#: part); csdid and the Python drdid port use ``-``. evalkit matches R (+1); the
-#: difference only moves the analytic SE of method="dr" with panel=False.
-_DRDID_RC_PRE_OR_SIGN = 1.0
 
 
 # ---------------------------------------------------------------------------
@@ -149,7 +145,6 @@ def _trim(ps, D):
 
 def _drdid_panel(y1, y0, D, X, w, where):
     """DRDID::drdid_panel (locally efficient DR DiD, panel), with influence function."""
-    n = len(D)
     w = w / w.mean()
     dy = y1 - y0
     ps, trim = _trim(_logit(X, D, w, where), D)
@@ -222,7 +217,6 @@ def _std_ipw_did_panel(y1, y0, D, X, w, where):
 
 def _drdid_rc(y, post, D, X, w, where):
     """DRDID::drdid_rc (locally efficient DR DiD, repeated cross-sections)."""
-    n = len(D)
     w = w / w.mean()
     ps, trim = _trim(_logit(X, D, w, where), D)
     pre = 1 - post
@@ -281,10 +275,11 @@ def _drdid_rc(y, post, D, X, w, where):
     pre_c = ols_times("c0", np.column_stack([M1_pre, M3_pre, mom_pre]))
     post_t = ols_times("t1", mom_post)
     pre_t = ols_times("t0", mom_pre)
-    # R DRDID::drdid_rc adds the pre-period OR terms (inf.treat.or.post + inf.treat.or.pre);
-    # the Python ports csdid/drdid subtract them. We follow R (see _DRDID_RC_PRE_OR_SIGN).
-    inf_treat_or = post_c[:, 0] + _DRDID_RC_PRE_OR_SIGN * pre_c[:, 0]
-    inf_cont_or = post_c[:, 1] + _DRDID_RC_PRE_OR_SIGN * pre_c[:, 1]
+    # The pre-period means enter the ATT with a minus sign, so do their outcome-regression
+    # estimation effects (as csdid / the Python drdid port; R DRDID::drdid_rc adds them,
+    # which the empirical influence function in tests/test_did.py rejects).
+    inf_treat_or = post_c[:, 0] - pre_c[:, 0]
+    inf_cont_or = post_c[:, 1] - pre_c[:, 1]
     inf_or = (post_t - post_c[:, 2]) - (pre_t - pre_c[:, 2])
     inf_treat = inf_treat_post - inf_treat_pre + inf_treat_or
     inf_cont = inf_cont_post - inf_cont_pre + inf_cont_ps + inf_cont_or
@@ -562,7 +557,11 @@ class ATTGTResult:
         Critical value used for the confidence intervals: sup-t uniform band when
         ``bootstrap > 0``, else ``qnorm(1 - alpha/2)``.
     n : int
-        Number of units (panel) or observations (repeated cross-sections).
+        Number of units (panel, also unbalanced) or observations (repeated
+        cross-sections).
+    unbalanced : bool
+        ``True`` when an unbalanced panel was estimated with
+        ``allow_unbalanced_panel=True`` (influence rows are units).
     """
 
     group: np.ndarray
@@ -582,6 +581,7 @@ class ATTGTResult:
     unit_group: np.ndarray = field(repr=False)
     unit_weight: np.ndarray = field(repr=False)
     periods: np.ndarray = field(repr=False)
+    unbalanced: bool = False
     _cluster_codes: np.ndarray | None = field(default=None, repr=False)
     _mult: _Multiplier | None = field(default=None, repr=False)
 
@@ -609,9 +609,15 @@ class ATTGTResult:
         })
 
     @property
+    def _data_kind(self) -> str:
+        if self.unbalanced:
+            return "unbalanced panel (rows as repeated cross-sections, clustered on unit)"
+        return "panel" if self.panel else "repeated cross-sections"
+
+    @property
     def summary(self) -> str:
         lines = [f"Group-time ATTs (Callaway & Sant'Anna 2021), method={self.method}, "
-                 f"control={self.control}, {'panel' if self.panel else 'repeated cross-sections'}, "
+                 f"control={self.control}, {self._data_kind}, "
                  f"n={self.n}, inference={'multiplier bootstrap B=%d' % self.bootstrap if self.bootstrap else 'analytic'}"]
         lines.append(self.tidy().drop(columns=["crit_value", "band"]).to_string(index=False))
         try:
@@ -862,6 +868,272 @@ def _numeric(data, col, role):
         raise EstimationError(f"The {role} variable {col!r} must be numeric. Please convert it.")
 
 
+@dataclass
+class _Layout:
+    """The cleaned data of :func:`att_gt`, laid out for the loop over (g, t) cells.
+
+    ``mode`` is ``"panel"`` (balanced panel: unit x period matrices), ``"rows"``
+    (repeated cross-sections: one influence-function row per observation) or
+    ``"unbalanced"`` (an unbalanced panel as R did's ``allow_unbalanced_panel=TRUE``:
+    each cell is estimated from its rows as repeated cross-sections and the influence
+    function is summed within unit, so there is one influence row per unit).
+    """
+
+    mode: str
+    periods: np.ndarray
+    n: int                          # rows of the influence function
+    G: np.ndarray                   # group of each influence row
+    W: np.ndarray                   # weight of each influence row
+    cl_codes: np.ndarray | None     # cluster of each influence row (None: the row itself)
+    Ymat: np.ndarray | None = None  # panel: n x T outcomes
+    Xmat: np.ndarray | None = None  # panel: n x T x k covariates (with intercept)
+    Yv: np.ndarray | None = None    # rows / unbalanced: observation-level arrays
+    Xr: np.ndarray | None = None
+    tv: np.ndarray | None = None
+    Gr: np.ndarray | None = None
+    Wr: np.ndarray | None = None
+    row_unit: np.ndarray | None = None  # unbalanced: unit (influence row) of each observation
+
+
+def _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel):
+    """Drop incomplete rows, recode late groups, drop units treated in the first period.
+
+    Returns the kept frame, its numeric columns as float arrays, and the sorted periods.
+    """
+    df = data[cols]
+    num_cols = [c for c in cols if c not in (unit, cluster)]
+    vals = {c: df[c].to_numpy(dtype=float) for c in num_cols}
+    bad = np.zeros(len(df), dtype=bool)
+    for c in num_cols:
+        bad |= np.isnan(vals[c])
+    for c in (unit, cluster):
+        if c is not None:
+            bad |= df[c].isna().to_numpy()
+    if bad.any():
+        warnings.warn(f"Dropped {int(bad.sum())} rows with missing values in {cols}.",
+                      DroppedUnitsWarning, stacklevel=3)
+        df = df.loc[~bad]
+        vals = {c: v[~bad] for c, v in vals.items()}
+    if weight is not None and (vals[weight] < 0).any():
+        raise EstimationError(f"The weight column {weight!r} has negative values; sampling weights "
+                              "must be non-negative.")
+    gv = vals[group] = vals[group].copy()  # never write into the caller's frame
+    gv[np.isinf(gv)] = 0.0
+    if (gv < 0).any():
+        raise EstimationError(f"The group column {group!r} has negative values; use the first treated "
+                              "period, or 0 for never-treated units.")
+    periods = np.unique(vals[time])
+    if periods.size < 2:
+        raise EstimationError(f"The time column {time!r} has a single period; DiD needs at least two.")
+
+    def count(mask):
+        return (f"{len(pd.unique(df[unit].to_numpy()[mask]))} units" if panel
+                else f"{int(mask.sum())} rows")
+
+    late = gv > periods[-1]
+    if late.any():
+        warnings.warn(f"{count(late)} are first treated after the last period {periods[-1]:g}; they are "
+                      "treated as never treated (as R did does).", DroppedUnitsWarning, stacklevel=3)
+        gv[late] = 0.0
+    early = (gv > 0) & (gv <= periods[0])
+    if early.any():
+        warnings.warn(f"Dropped {count(early)} that were already treated in the first period "
+                      f"({periods[0]:g}); they have no pre-treatment period.",
+                      DroppedUnitsWarning, stacklevel=3)
+        df = df.loc[~early]
+        vals = {c: v[~early] for c, v in vals.items()}
+    return df, vals, periods
+
+
+def _per_unit(v, ucodes, uniq, what):
+    """The unit-level value of a column that must not vary within a unit (else raise)."""
+    _, first = np.unique(ucodes, return_index=True)
+    per_unit = v[first]
+    varies = v != per_unit[ucodes]
+    if varies.any():
+        u = uniq[np.unique(ucodes[varies])[:5]]
+        raise EstimationError(what.format(units=_show(u)))
+    return per_unit
+
+
+def _unit_layout(df, vals, periods, *, y, group, time, unit, weight, cluster, covariates,
+                 allow_unbalanced_panel) -> _Layout:
+    """Layout of panel data: balanced matrices, or rows summed to units when unbalanced."""
+    T = periods.size
+    tidx = np.searchsorted(periods, vals[time])
+    ucodes, uniq = pd.factorize(df[unit], sort=True)
+    nU = len(uniq)
+    code = ucodes.astype(np.int64) * T + tidx
+    counts = np.bincount(code, minlength=nU * T).reshape(nU, T)
+    if (counts > 1).any():
+        dup = uniq[np.flatnonzero((counts > 1).any(axis=1))[:5]]
+        raise EstimationError(f"Units appear more than once in a period (e.g. {unit}={_show(dup)}); "
+                              f"panel data need one row per {unit!r} and {time!r}.")
+    unbalanced = bool((counts == 0).any())
+    if unbalanced and not allow_unbalanced_panel:
+        miss_units = np.flatnonzero((counts == 0).any(axis=1))
+        examples = [f"{_show([uniq[u]])} (missing {', '.join(f'{p:g}' for p in periods[counts[u] == 0])})"
+                    for u in miss_units[:5]]
+        raise EstimationError(
+            f"The panel is unbalanced: {len(miss_units)} of {nU} units are not observed in every "
+            f"period, e.g. {unit}={'; '.join(examples)}. Pass allow_unbalanced_panel=True to use every "
+            f"row, as R did's allow_unbalanced_panel=TRUE does: each ATT(g,t) is estimated from its rows "
+            f"as repeated cross-sections and the influence function is summed within {unit!r} (standard "
+            f"errors clustered on the unit, aggregations weighting groups by units). Or balance the panel "
+            f"(df.groupby({unit!r}).filter(lambda d: d[{time!r}].nunique() == {T})). panel=False alone "
+            f"treats the rows as independent and overstates the standard errors unless you also pass "
+            f"cluster={unit!r}.")
+    Gu = _per_unit(vals[group], ucodes, uniq,
+                   f"The group column {group!r} changes over time within units {{units}}; it must be "
+                   "the unit's first treated period in every row.")
+    Wu = np.ones(nU) if weight is None else _per_unit(
+        vals[weight], ucodes, uniq,
+        f"The weight column {weight!r} varies over time within units {{units}}; panel weights must "
+        "be time-invariant.")
+    cl_codes = None
+    if cluster is not None:
+        cc = _per_unit(pd.factorize(df[cluster])[0], ucodes, uniq,
+                       f"The cluster column {cluster!r} varies over time within units {{units}}; "
+                       "clusters must be time-invariant.")
+        if cluster != unit:
+            cl_codes = pd.factorize(cc)[0]
+    if unbalanced:
+        Xr = np.column_stack([np.ones(len(df))] + [vals[c] for c in covariates])
+        return _Layout("unbalanced", periods, nU, Gu, Wu, cl_codes, Yv=vals[y], Xr=Xr,
+                       tv=vals[time], Gr=vals[group], Wr=Wu[ucodes], row_unit=ucodes)
+
+    def unit_matrix(v):
+        out = np.empty(nU * T)
+        out[code] = v
+        return out.reshape(nU, T)
+
+    Xmat = np.ones((nU, T, 1 + len(covariates)))
+    for j, c in enumerate(covariates):
+        Xmat[:, :, j + 1] = unit_matrix(vals[c])
+    return _Layout("panel", periods, nU, Gu, Wu, cl_codes, Ymat=unit_matrix(vals[y]), Xmat=Xmat)
+
+
+def _row_layout(df, vals, periods, *, y, group, time, weight, cluster, covariates) -> _Layout:
+    """Layout of repeated cross-sections: every observation is its own influence row."""
+    n = len(df)
+    Xr = np.column_stack([np.ones(n)] + [vals[c] for c in covariates])
+    W = vals[weight] if weight is not None else np.ones(n)
+    cl_codes = pd.factorize(df[cluster])[0] if cluster is not None else None
+    return _Layout("rows", periods, n, vals[group], W, cl_codes, Yv=vals[y], Xr=Xr, tv=vals[time],
+                   Gr=vals[group], Wr=W)
+
+
+def _last_cohort_as_control(lay: _Layout, glist: np.ndarray, what: str) -> tuple[_Layout, np.ndarray]:
+    """control='notyet' without never-treated units: R did drops the periods from the last
+    cohort's start on and uses that cohort as the not-yet-treated comparison."""
+    if glist.size < 2:
+        raise EstimationError(
+            f"There are neither never-treated nor not-yet-treated {what}: every treated unit "
+            f"starts in {glist[0]:g}, so no comparison group exists.")
+    gmax = glist[-1]
+    warnings.warn(f"No never-treated {what}: as R did does, periods >= {gmax:g} are dropped and "
+                  f"the last-treated group ({gmax:g}) serves as the not-yet-treated comparison.",
+                  DroppedUnitsWarning, stacklevel=3)
+    keep_t = lay.periods < gmax
+    if keep_t.sum() < 2:
+        raise EstimationError("After dropping periods from the last cohort on, fewer than two periods "
+                              "remain; no not-yet-treated comparison is possible.")
+    new = dict(lay.__dict__, periods=lay.periods[keep_t])
+    if lay.mode == "panel":
+        new.update(Ymat=lay.Ymat[:, keep_t], Xmat=lay.Xmat[:, keep_t])
+    else:
+        r = lay.tv < gmax
+        new.update(Yv=lay.Yv[r], Xr=lay.Xr[r], tv=lay.tv[r], Gr=lay.Gr[r], Wr=lay.Wr[r])
+        if lay.mode == "rows":
+            new.update(n=int(r.sum()), G=lay.G[r], W=lay.W[r])
+            if lay.cl_codes is not None:
+                new["cl_codes"] = pd.factorize(lay.cl_codes[r])[0]
+        else:  # units observed only from gmax on leave the sample (R drops those rows first)
+            kept, ru = np.unique(lay.row_unit[r], return_inverse=True)
+            new.update(n=kept.size, G=lay.G[kept], W=lay.W[kept], row_unit=ru)
+            if lay.cl_codes is not None:
+                new["cl_codes"] = pd.factorize(lay.cl_codes[kept])[0]
+    new["G"] = np.where(new["G"] == gmax, 0.0, new["G"])
+    if new["Gr"] is not None:
+        new["Gr"] = np.where(new["Gr"] == gmax, 0.0, new["Gr"])
+    return _Layout(**new), glist[:-1]
+
+
+def _cell(lay: _Layout, tidx, est, method, gg, cur, base, cmask, where):
+    """ATT of one (g, t) cell and its influence column (length lay.n), or (nan, nan column)."""
+    n = lay.n
+    missing = (np.nan, np.full(n, np.nan))
+    if lay.mode == "panel":
+        gmask = lay.G == gg
+        idx = np.flatnonzero(gmask | cmask(lay.G))
+        D = gmask[idx].astype(float)
+        X = lay.Xmat[idx, min(cur, base)]
+        if not _cell_ok(D, None, X, method, where):
+            return missing
+        a, f = est(lay.Ymat[idx, cur], lay.Ymat[idx, base], D, X, lay.W[idx], where)
+        col = np.zeros(n)
+        col[idx] = (n / idx.size) * f
+        return a, col
+    gmask = lay.Gr == gg
+    rows = np.flatnonzero(((tidx == cur) | (tidx == base)) & (gmask | cmask(lay.Gr)))
+    D = gmask[rows].astype(float)
+    post = (tidx[rows] == cur).astype(float)
+    X = lay.Xr[rows]
+    if not _cell_ok(D, post, X, method, where):
+        return missing
+    a, f = est(lay.Yv[rows], post, D, X, lay.Wr[rows], where)
+    f = (n / rows.size) * f  # R did: n / n1 with n1 the rows of the cell
+    if lay.mode == "rows":
+        col = np.zeros(n)
+        col[rows] = f
+    else:
+        col = np.bincount(lay.row_unit[rows], weights=f, minlength=n)
+    return a, col
+
+
+def _all_cells(lay: _Layout, glist, est, method, control, base_period):
+    """Loop over (g, t): groups, times, ATTs, n x K influence matrix, reference-cell flags."""
+    periods = lay.periods
+    T = periods.size
+    tidx = None if lay.tv is None else np.searchsorted(periods, lay.tv)
+    cells_g, cells_t, atts, universal_ref = [], [], [], []
+    inf_cols = []
+    for gg in glist:
+        gbase = np.flatnonzero(periods < gg)[-1]
+        for cur in range(1 if base_period == "varying" else 0, T):
+            base = cur - 1 if (base_period == "varying" and gg > periods[cur]) else gbase
+            cells_g.append(gg)
+            cells_t.append(periods[cur])
+            universal_ref.append(base == cur)
+            if base == cur:  # universal reference cell
+                atts.append(0.0)
+                inf_cols.append(np.zeros(lay.n))
+                continue
+            where = f"for group {gg:g} in period {periods[cur]:g}"
+            if control == "never":
+                def cmask(G):
+                    return G == 0
+            else:
+                thresh = periods[max(cur, base)]
+
+                def cmask(G, thresh=thresh, gg=gg):
+                    return (G == 0) | ((G > thresh) & (G != gg))
+            a, col = _cell(lay, tidx, est, method, gg, cur, base, cmask, where)
+            if np.isnan(col).all():
+                atts.append(np.nan)
+            elif not np.isfinite(a):
+                warnings.warn(f"ATT {where} is not finite; it is reported as missing.",
+                              DidWarning, stacklevel=3)
+                atts.append(np.nan)
+                col = np.full(lay.n, np.nan)
+            else:
+                atts.append(float(a))
+            inf_cols.append(col)
+    inf = np.column_stack(inf_cols) if inf_cols else np.zeros((lay.n, 0))
+    return (np.array(cells_g), np.array(cells_t), np.array(atts, dtype=float), inf,
+            np.array(universal_ref, dtype=bool))
+
+
 def att_gt(
     data: pd.DataFrame,
     *,
@@ -875,6 +1147,7 @@ def att_gt(
     weight: str | None = None,
     cluster: str | None = None,
     panel: bool = True,
+    allow_unbalanced_panel: bool = False,
     bootstrap: int = 0,
     alpha: float = 0.05,
     seed: int | np.random.SeedSequence | None = None,
@@ -911,7 +1184,16 @@ def att_gt(
         SEs then use cluster sums of the influence function; the bootstrap draws one
         multiplier per cluster.
     panel : bool
-        ``True`` for a balanced panel, ``False`` for repeated cross-sections.
+        ``True`` for panel data (one row per unit and period), ``False`` for repeated
+        cross-sections.
+    allow_unbalanced_panel : bool
+        Panel data only. ``False`` (default): an unbalanced panel is an error. ``True``:
+        as R ``did``'s ``allow_unbalanced_panel=TRUE``, an unbalanced panel keeps every
+        row; each ATT(g, t) is estimated from the rows of its two periods with the
+        repeated cross-section estimators (covariates taken from each period), and the
+        influence function is summed within unit, so standard errors and bootstrap
+        draws are clustered on the unit and aggregations weight groups by units, not
+        rows. A balanced panel is estimated as a panel either way (R does the same).
     bootstrap : int
         Number of multiplier-bootstrap draws (0 = analytic SEs). With draws, the
         intervals of :meth:`ATTGTResult.tidy` are simultaneous (sup-t) bands.
@@ -934,8 +1216,9 @@ def att_gt(
     ------
     EstimationError
         Missing or non-numeric columns, no never-treated (``control="never"``) or no
-        comparison units, a treated group with a single unit, an unbalanced panel,
-        duplicated unit-period rows, time-varying group/weight/cluster within a unit.
+        comparison units, a treated group with a single unit, an unbalanced panel
+        without ``allow_unbalanced_panel=True``, duplicated unit-period rows,
+        time-varying group/weight/cluster within a unit.
 
     Warns
     -----
@@ -955,6 +1238,13 @@ def att_gt(
     uniform band's critical value is the 1 - alpha quantile (type 1) of the maximal
     absolute t-statistic over cells (``did::mboot``). Cluster sums follow R did 2.5
     (Callaway & Sant'Anna 2021, Remark 10).
+
+    The influence function is scaled so that ``influence[i, k] = n * d att_k / d log w_i``
+    (w_i the weight of unit or observation i, before the per-cell normalisation), which
+    ``tests/test_did.py`` checks numerically for every estimator. For ``method="dr"``
+    with repeated cross-sections this differs from R ``DRDID::drdid_rc``, which adds the
+    pre-period outcome-regression terms instead of subtracting them (its analytic SE is
+    off; csdid and the Python drdid port subtract, as here).
 
     Examples
     --------
@@ -978,269 +1268,63 @@ def att_gt(
         raise EstimationError(f"bootstrap must be a non-negative whole number of draws, got {bootstrap!r}.")
     if not (0 < alpha < 1):
         raise EstimationError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    if not isinstance(allow_unbalanced_panel, (bool, np.bool_)):
+        raise EstimationError("allow_unbalanced_panel must be True or False, got "
+                              f"{allow_unbalanced_panel!r}.")
     covariates = [covariates] if isinstance(covariates, str) else list(covariates or [])
     if panel and unit is None:
         raise EstimationError("panel=True needs the unit identifier: pass unit='<id column>', or "
                               "panel=False for repeated cross-sections.")
     _require_columns(data, {"outcome": y, "group": group, "time": time, "unit": unit,
                             "weight": weight, "cluster": cluster})
-    _require_columns(data, {"covariate": c for c in covariates})
-    _numeric(data, time, "time")
-    _numeric(data, group, "group")
-    _numeric(data, y, "outcome")
     for c in covariates:
-        _numeric(data, c, "covariate")
-    if weight is not None:
-        _numeric(data, weight, "weight")
+        _require_columns(data, {"covariate": c})
+    for col, role in [(time, "time"), (group, "group"), (y, "outcome"), (weight, "weight"),
+                      *((c, "covariate") for c in covariates)]:
+        if col is not None:
+            _numeric(data, col, role)
 
     cols = [c for c in dict.fromkeys([y, group, time, unit, weight, cluster, *covariates]) if c is not None]
-    df = data[cols]
-    num_cols = [c for c in cols if c not in (unit, cluster)]
-    vals = {c: df[c].to_numpy(dtype=float) for c in num_cols}
-    bad = np.zeros(len(df), dtype=bool)
-    for c in num_cols:
-        bad |= np.isnan(vals[c])
-    for c in (unit, cluster):
-        if c is not None:
-            bad |= df[c].isna().to_numpy()
-    if bad.any():
-        warnings.warn(f"Dropped {int(bad.sum())} rows with missing values in {cols}.",
-                      DroppedUnitsWarning, stacklevel=2)
-        keep = ~bad
-        df = df.loc[keep]
-        vals = {c: v[keep] for c, v in vals.items()}
-    if weight is not None and (vals[weight] < 0).any():
-        raise EstimationError(f"The weight column {weight!r} has negative values; sampling weights "
-                              "must be non-negative.")
-    tv = vals[time]
-    gv = vals[group].copy()
-    gv[np.isinf(gv)] = 0.0
-    if (gv < 0).any():
-        raise EstimationError(f"The group column {group!r} has negative values; use the first treated "
-                              "period, or 0 for never-treated units.")
-    periods = np.unique(tv)
-    if periods.size < 2:
-        raise EstimationError(f"The time column {time!r} has a single period; DiD needs at least two.")
-    late = gv > periods[-1]
-    if late.any():
-        what = f"{len(pd.unique(df[unit].to_numpy()[late]))} units" if panel else f"{int(late.sum())} rows"
-        warnings.warn(f"{what} are first treated after the last period {periods[-1]:g}; they are "
-                      "treated as never treated (as R did does).", DroppedUnitsWarning, stacklevel=2)
-        gv[late] = 0.0
-    early = (gv > 0) & (gv <= periods[0])
-    if early.any():
-        what = (f"{len(pd.unique(df[unit].to_numpy()[early]))} units" if panel
-                else f"{int(early.sum())} rows")
-        warnings.warn(f"Dropped {what} that were already treated in the first period "
-                      f"({periods[0]:g}); they have no pre-treatment period.",
-                      DroppedUnitsWarning, stacklevel=2)
-        keep = ~early
-        df = df.loc[keep]
-        vals = {c: v[keep] for c, v in vals.items()}
-        tv, gv = tv[keep], gv[keep]
-
-    # ---------------- unit-level layout -------------------------------------
-    T = periods.size
-    tidx = np.searchsorted(periods, tv)
+    df, vals, periods = _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel)
+    roles = dict(y=y, group=group, time=time, weight=weight, cluster=cluster, covariates=covariates)
     if panel:
-        ucodes, uniq = pd.factorize(df[unit], sort=True)
-        nU = len(uniq)
-        code = ucodes.astype(np.int64) * T + tidx
-        counts = np.bincount(code, minlength=nU * T).reshape(nU, T)
-        if (counts > 1).any():
-            dup = uniq[np.flatnonzero((counts > 1).any(axis=1))[:5]]
-            raise EstimationError(f"Units appear more than once in a period (e.g. {unit}={_show(dup)}); "
-                                  f"panel data need one row per {unit!r} and {time!r}.")
-        if (counts == 0).any():
-            miss_units = np.flatnonzero((counts == 0).any(axis=1))
-            examples = []
-            for u in miss_units[:5]:
-                mp = periods[counts[u] == 0]
-                examples.append(f"{_show([uniq[u]])} (missing {', '.join(f'{p:g}' for p in mp)})")
-            raise EstimationError(
-                f"The panel is unbalanced: {len(miss_units)} of {nU} units are not observed in every "
-                f"period, e.g. {unit}={'; '.join(examples)}. R did would silently drop them; evalkit "
-                f"does not. Balance the panel first (keep units observed in all periods, e.g. "
-                f"df.groupby({unit!r}).filter(lambda d: d[{time!r}].nunique() == {T})) or pass "
-                "panel=False to treat the rows as repeated cross-sections.")
-
-        def unit_matrix(v):
-            out = np.empty(nU * T)
-            out[code] = v
-            return out.reshape(nU, T)
-
-        Gm = unit_matrix(gv)
-        if not (Gm == Gm[:, :1]).all():
-            u = uniq[np.flatnonzero(~(Gm == Gm[:, :1]).all(axis=1))[:5]]
-            raise EstimationError(f"The group column {group!r} changes over time within units "
-                                  f"{_show(u)}; it must be the unit's first treated period in every row.")
-        Gu = Gm[:, 0]
-        Ymat = unit_matrix(vals[y])
-        if weight is not None:
-            Wm = unit_matrix(vals[weight])
-            if not (Wm == Wm[:, :1]).all():
-                u = uniq[np.flatnonzero(~(Wm == Wm[:, :1]).all(axis=1))[:5]]
-                raise EstimationError(f"The weight column {weight!r} varies over time within units "
-                                      f"{_show(u)}; panel weights must be time-invariant.")
-            Wu = Wm[:, 0]
-        else:
-            Wu = np.ones(nU)
-        Xmat = np.ones((nU, T, 1 + len(covariates)))
-        for j, c in enumerate(covariates):
-            Xmat[:, :, j + 1] = unit_matrix(vals[c])
-        cl_codes = None
-        if cluster is not None:
-            cc, _ = pd.factorize(df[cluster])
-            Cm = unit_matrix(cc.astype(float))
-            if not (Cm == Cm[:, :1]).all():
-                u = uniq[np.flatnonzero(~(Cm == Cm[:, :1]).all(axis=1))[:5]]
-                raise EstimationError(f"The cluster column {cluster!r} varies over time within units "
-                                      f"{_show(u)}; clusters must be time-invariant.")
-            if cluster != unit:
-                cl_codes = pd.factorize(Cm[:, 0])[0]
-        n = nU
-        unit_group = Gu
+        lay = _unit_layout(df, vals, periods, unit=unit, allow_unbalanced_panel=allow_unbalanced_panel,
+                           **roles)
     else:
-        n = len(df)
-        Gu = gv
-        Wu = vals[weight] if weight is not None else np.ones(n)
-        Yv = vals[y]
-        Xr = np.ones((n, 1 + len(covariates)))
-        for j, c in enumerate(covariates):
-            Xr[:, j + 1] = vals[c]
-        cl_codes = pd.factorize(df[cluster])[0] if cluster is not None else None
-        unit_group = Gu
+        lay = _row_layout(df, vals, periods, **roles)
 
-    glist = np.unique(Gu[Gu > 0])
+    glist = np.unique(lay.G[lay.G > 0])
     if glist.size == 0:
         raise EstimationError(f"No unit is ever treated (the group column {group!r} is 0 everywhere).")
-    n_never = int((Gu == 0).sum())
     what_unit = "units" if panel else "rows"
-    if control == "never" and n_never == 0:
-        raise EstimationError(
-            f"There are no never-treated {what_unit} (group {group!r} == 0), so control='never' has no "
-            "comparison group. Use control='notyet' to compare with not-yet-treated units.")
-    if control == "notyet" and n_never == 0:
-        if glist.size < 2:
+    if not (lay.G == 0).any():
+        if control == "never":
             raise EstimationError(
-                f"There are neither never-treated nor not-yet-treated {what_unit}: every treated unit "
-                f"starts in {glist[0]:g}, so no comparison group exists.")
-        # R did: drop periods from the last cohort on and use the last cohort as controls.
-        gmax = glist[-1]
-        warnings.warn(f"No never-treated {what_unit}: as R did does, periods >= {gmax:g} are dropped and "
-                      f"the last-treated group ({gmax:g}) serves as the not-yet-treated comparison.",
-                      DroppedUnitsWarning, stacklevel=2)
-        keep_t = periods < gmax
-        if panel:
-            Ymat, Xmat = Ymat[:, keep_t], Xmat[:, keep_t]
-        else:
-            keep_r = tv < gmax
-            Yv, Xr, tv, Gu, Wu = Yv[keep_r], Xr[keep_r], tv[keep_r], Gu[keep_r], Wu[keep_r]
-            cl_codes = pd.factorize(cl_codes[keep_r])[0] if cl_codes is not None else None
-            n = len(Yv)
-        periods = periods[keep_t]
-        T = periods.size
-        Gu = np.where(Gu == gmax, 0.0, Gu)
-        unit_group = Gu
-        glist = glist[:-1]
-        if T < 2:
-            raise EstimationError("After dropping periods from the last cohort on, fewer than two periods "
-                                  "remain; no not-yet-treated comparison is possible.")
-    sizes = np.array([(Gu == gg).sum() for gg in glist])
+                f"There are no never-treated {what_unit} (group {group!r} == 0), so control='never' has "
+                "no comparison group. Use control='notyet' to compare with not-yet-treated units.")
+        lay, glist = _last_cohort_as_control(lay, glist, what_unit)
+    sizes = np.array([(lay.G == gg).sum() for gg in glist])
     if (sizes < 2).any():
         gs = [f"{gg:g}" for gg in glist[sizes < 2]]
         raise EstimationError(
             f"Treatment group(s) {', '.join(gs)} contain a single {'unit' if panel else 'observation'}; "
             "a group-time ATT needs at least two. Merge the group with a neighbouring start period or "
             "drop it.")
-    if not panel:
-        tidx = np.searchsorted(periods, tv)
 
-    # ---------------- cells -----------------------------------------------
-    est = (_PANEL_ESTIMATORS if panel else _RC_ESTIMATORS)[method]
-    if base_period == "varying":
-        cur_list = range(1, T)
-    else:
-        cur_list = range(0, T)
-    cells_g, cells_t, atts = [], [], []
-    inf_cols = []
-    universal_ref = []
-    for gg in glist:
-        before = np.flatnonzero(periods < gg)
-        if before.size == 0:  # pragma: no cover - removed above
-            continue
-        gbase = before[-1]
-        for cur in cur_list:
-            if base_period == "varying":
-                base = gbase if gg <= periods[cur] else cur - 1
-            else:
-                base = gbase
-            cells_g.append(gg)
-            cells_t.append(periods[cur])
-            if base == cur:  # universal reference cell
-                atts.append(0.0)
-                inf_cols.append(None)
-                universal_ref.append(True)
-                continue
-            universal_ref.append(False)
-            where = f"for group {gg:g} in period {periods[cur]:g}"
-            if control == "never":
-                cmask_u = Gu == 0
-            else:
-                thresh = periods[max(cur, base)]
-                cmask_u = (Gu == 0) | ((Gu > thresh) & (Gu != gg))
-            gmask_u = Gu == gg
-            if panel:
-                idx = np.flatnonzero(gmask_u | cmask_u)
-                D = gmask_u[idx].astype(float)
-                n1 = idx.size
-                X = Xmat[idx, min(cur, base)]
-                w = Wu[idx]
-                if not _cell_ok(D, None, X, method, where):
-                    atts.append(np.nan)
-                    inf_cols.append(np.full(n, np.nan))
-                    continue
-                a, f = est(Ymat[idx, cur], Ymat[idx, base], D, X, w, where)
-                col = np.zeros(n)
-                col[idx] = (n / n1) * f
-            else:
-                rows = np.flatnonzero(((tidx == cur) | (tidx == base)) & (gmask_u | cmask_u))
-                D = gmask_u[rows].astype(float)
-                post = (tidx[rows] == cur).astype(float)
-                X = Xr[rows]
-                if not _cell_ok(D, post, X, method, where):
-                    atts.append(np.nan)
-                    inf_cols.append(np.full(n, np.nan))
-                    continue
-                a, f = est(Yv[rows], post, D, X, Wu[rows], where)
-                col = np.zeros(n)
-                col[rows] = (n / rows.size) * f
-            if not np.isfinite(a):
-                warnings.warn(f"ATT {where} is not finite; it is reported as missing.",
-                              DidWarning, stacklevel=2)
-                atts.append(np.nan)
-                inf_cols.append(np.full(n, np.nan))
-                continue
-            atts.append(float(a))
-            inf_cols.append(col)
-    K = len(atts)
-    inf = np.zeros((n, K))
-    for k, col in enumerate(inf_cols):
-        if col is not None:
-            inf[:, k] = col
-    att_arr = np.array(atts, dtype=float)
-
+    est = (_PANEL_ESTIMATORS if lay.mode == "panel" else _RC_ESTIMATORS)[method]
+    cells_g, cells_t, att_arr, inf, universal_ref = _all_cells(lay, glist, est, method, control,
+                                                               base_period)
     res = ATTGTResult(
-        group=np.array(cells_g), time=np.array(cells_t), att=att_arr, se=np.full(K, np.nan),
-        influence=inf, crit_value=float(stats.norm.ppf(1 - alpha / 2)), alpha=alpha, n=n,
+        group=cells_g, time=cells_t, att=att_arr, se=np.full(att_arr.size, np.nan),
+        influence=inf, crit_value=float(stats.norm.ppf(1 - alpha / 2)), alpha=alpha, n=lay.n,
         method=method, control=control, panel=panel, base_period=base_period,
-        bootstrap=int(bootstrap), cluster=cluster, unit_group=unit_group, unit_weight=Wu,
-        periods=periods, _cluster_codes=cl_codes,
+        bootstrap=int(bootstrap), cluster=cluster, unit_group=lay.G, unit_weight=lay.W,
+        periods=lay.periods, unbalanced=lay.mode == "unbalanced", _cluster_codes=lay.cl_codes,
     )
-    finite = np.isfinite(att_arr)
+    inf0 = np.where(np.isfinite(inf), inf, 0.0)
     if bootstrap > 0:
-        res._mult = _Multiplier(n, int(bootstrap), seed, cl_codes)
-        se, crit = res._mult.inference(np.where(np.isfinite(inf), inf, 0.0), alpha)
+        res._mult = _Multiplier(lay.n, int(bootstrap), seed, lay.cl_codes)
+        se, crit = res._mult.inference(inf0, alpha)
         if not np.isfinite(crit):
             crit = res.crit_value
         elif crit >= 7:
@@ -1249,9 +1333,8 @@ def att_gt(
                           DidWarning, stacklevel=2)
         res.crit_value = float(crit)
     else:
-        se = res._analytic_se(np.where(np.isfinite(inf), inf, 0.0))
-    se = np.where(finite & ~np.array(universal_ref), se, np.nan)
-    res.se = se
+        se = res._analytic_se(inf0)
+    res.se = np.where(np.isfinite(att_arr) & ~universal_ref, se, np.nan)
     return res
 
 
@@ -1260,13 +1343,13 @@ def _cell_ok(D, post, X, method, where) -> bool:
     if post is None:
         if D.sum() == 0 or (1 - D).sum() == 0:
             warnings.warn(f"No treated or no comparison units {where}; ATT(g,t) is missing.",
-                          DidWarning, stacklevel=3)
+                          DidWarning, stacklevel=5)
             return False
         if X.shape[1] > 1 and method in ("dr", "reg"):
             Xc = X[D == 0]
             if 1.0 / np.linalg.cond(Xc.T @ Xc, 1) < _EPS:
                 warnings.warn(f"Not enough comparison units {where} to run the outcome regression; "
-                              "ATT(g,t) is missing.", DidWarning, stacklevel=3)
+                              "ATT(g,t) is missing.", DidWarning, stacklevel=5)
                 return False
         return True
     for lab, m in (("treated units in the current period", D * post),
@@ -1274,6 +1357,6 @@ def _cell_ok(D, post, X, method, where) -> bool:
                    ("comparison units in the current period", (1 - D) * post),
                    ("comparison units in the base period", (1 - D) * (1 - post))):
         if m.sum() == 0:
-            warnings.warn(f"No {lab} {where}; ATT(g,t) is missing.", DidWarning, stacklevel=3)
+            warnings.warn(f"No {lab} {where}; ATT(g,t) is missing.", DidWarning, stacklevel=5)
             return False
     return True
