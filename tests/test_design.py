@@ -723,31 +723,56 @@ def test_one_margin_rake_equals_r_poststratify(dstrat):
 # --------------------------------------------------------------------------------------
 # simulation: intervals cover the population value at about the nominal rate
 # --------------------------------------------------------------------------------------
-def test_coverage_of_domain_and_raked_means_in_repeated_cluster_samples():
+def _stacked_cluster_samples(rng, pop: pd.DataFrame, k: int, H: int, C: int, n_c: int):
+    """``k`` independent samples of ``n_c`` of the ``C`` clusters of each of ``H`` strata
+    (without replacement, everyone in a chosen cluster), stacked with their own strata and
+    clusters: a domain ``rep`` of the stacked design has exactly the variance of a separate
+    design, because the other samples' strata contribute zero scores."""
+    m = len(pop) // (H * C)
+    chosen = np.argsort(rng.random((k, H, C)), axis=2)[:, :, :n_c] + np.arange(H)[:, None] * C
+    rows = (chosen.reshape(k, -1)[:, :, None] * m + np.arange(m)).reshape(k, -1)
+    rep = np.repeat(np.arange(k), rows.shape[1])
+    smp = pop.iloc[rows.ravel()].reset_index(drop=True)
+    return smp.assign(rep=rep, st=rep * H + smp.st.to_numpy(), cl=rep * H * C + smp.cl.to_numpy(),
+                      rep_age=rep * 3 + smp.age.to_numpy(), w=C / n_c)
+
+
+@pytest.mark.slow
+def test_coverage_and_se_calibration_in_repeated_cluster_samples():
     # Finite population: 8 strata x 40 clusters x 25 people; y has a cluster effect, the domain
     # (sex) and a raking margin (age group) cut across clusters. Each replicate draws 8
     # clusters per stratum without replacement (fpc N_h = 40) and takes everyone in them.
+    # Statistics: domain means and domain totals by sex, the mean raked to the age margin.
     rng = np.random.default_rng(2024)
     H, C, m, n_c = 8, 40, 25, 8
     cl = np.repeat(np.arange(H * C), m)
-    st = cl // C
     sex = rng.integers(0, 2, cl.size)
     age = rng.choice(3, cl.size, p=[0.3, 0.45, 0.25])
     y = 10 + 2 * rng.normal(size=H * C)[cl] + 1.5 * sex + 0.8 * age + rng.normal(size=cl.size)
-    pop = pd.DataFrame({"st": st, "cl": cl, "sex": sex, "age": age, "y": y, "N": C})
-    true_dom = pop.groupby("sex").y.mean()
-    true_all = pop.y.mean()
-    age_totals = pop.age.value_counts().to_dict()
-    reps, hits_dom, hits_rake = 300, np.zeros(2), 0
-    for _ in range(reps):
-        chosen = np.concatenate([rng.choice(np.arange(h * C, (h + 1) * C), n_c, replace=False)
-                                 for h in range(H)])
-        smp = pop[np.isin(pop.cl, chosen)].assign(w=C / n_c)
+    pop = pd.DataFrame({"st": cl // C, "cl": cl, "sex": sex, "age": age, "y": y, "N": C})
+    truth = np.r_[[y[sex == s].mean() for s in (0, 1)], [y[sex == s].sum() for s in (0, 1)],
+                  y.mean()]
+    age_totals = np.bincount(age).astype(float)
+    reps, chunk = 4000, 40
+    est, se = np.empty((reps, 5)), np.empty((reps, 5))
+    for r0 in range(0, reps, chunk):
+        smp = _stacked_cluster_samples(rng, pop, chunk, H, C, n_c)
         d = SurveyDesign(smp, weight="w", strata="st", psu="cl", fpc="N")
-        r = d.mean("y", by="sex")
-        hits_dom += ((r.ci_low < true_dom.to_numpy()) & (true_dom.to_numpy() < r.ci_high)).to_numpy()
-        rr = one(d.rake({"age": age_totals}).mean("y"))
-        hits_rake += rr.ci_low < true_all < rr.ci_high
-    # 95% intervals; with 300 replicates the Monte Carlo SE of the coverage is ~0.013
-    assert np.all((hits_dom / reps > 0.91) & (hits_dom / reps < 0.985))
-    assert 0.91 < hits_rake / reps < 0.985
+        raked = d.rake({"rep_age": {r * 3 + a: age_totals[a] for r in range(chunk)
+                                    for a in range(3)}}).mean("y", by="rep")
+        parts = [d.mean("y", by=["rep", "sex"]), d.total("y", by=["rep", "sex"]), raked]
+        est[r0:r0 + chunk] = np.hstack([p.estimate.to_numpy().reshape(chunk, -1) for p in parts])
+        se[r0:r0 + chunk] = np.hstack([p.se.to_numpy().reshape(chunk, -1) for p in parts])
+    # (1) SE calibration: root-mean-square SE / Monte Carlo SD of the estimates. The SD's
+    # relative Monte Carlo error is ~1/sqrt(2 reps) = 1.1%, so [0.95, 1.05] is +-4.5 of them;
+    # SEs 10% too large or too small put the ratio near 1.10 or 0.90.
+    ratio = np.sqrt((se ** 2).mean(axis=0)) / est.std(axis=0, ddof=1)
+    assert np.all((ratio > 0.95) & (ratio < 1.05)), ratio
+    # (2) coverage of the normal 95% interval, two-sided: its expectation with a variance
+    # estimated on #PSU - #strata = 56 df is P(|t_56| < 1.96) = 0.945; the band is +-3 Monte
+    # Carlo SEs (+-0.011). SEs x1.1 / x0.9 give about 0.963 / 0.916 here.
+    z = stats.norm.ppf(0.975)
+    target = 2 * stats.t.cdf(z, H * n_c - H) - 1
+    band = 3 * np.sqrt(target * (1 - target) / reps)
+    coverage = (np.abs(est - truth) < z * se).mean(axis=0)
+    assert np.all(np.abs(coverage - target) < band), (coverage, target, band)
