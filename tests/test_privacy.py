@@ -18,11 +18,38 @@ from .conftest import DATA, ROOT
 KEY = "0123456789abcdef0123456789abcdef"
 
 
+def _check_char(first17: str) -> str:
+    """The GB 11643-1999 / ISO 7064 MOD 11-2 check character, written from the definition
+    independently of evalkit: weights W = 2^(17-i) mod 11 for the digits i = 0..16 from the
+    left, S = sum(d_i W_i), check value (12 - S mod 11) mod 11, written "X" when it is 10."""
+    s = sum(int(d) * pow(2, 17 - i, 11) for i, d in enumerate(first17))
+    value = (12 - s % 11) % 11
+    return "X" if value == 10 else str(value)
+
+
 def _id(first17):
-    return first17 + citizen_id_check_digit(first17)
+    return first17 + _check_char(first17)
 
 
 # --- citizen ID numbers -------------------------------------------------------------------------
+# Published examples, with their sources:
+PUBLISHED_IDS = [
+    "11010519491231002X",  # GB 11643-1999, the standard's worked example (S = 167)
+    "440524188001010014",  # the second example printed next to it in widely reproduced
+    #                        descriptions of the standard ("广东省汕头市", S = 195; born 1880)
+    "53010219200508011X",  # widely reproduced worked example showing S = 189, 189 mod 11 = 2
+    "360426199101010071",  # python-stdnum, tests/test_cn_ric.doctest, ric.validate()
+    "44011320141005001X",  # python-stdnum, tests/test_cn_ric.doctest, ric.validate()
+]
+# ORCID iDs use the same ISO/IEC 7064 MOD 11-2 on 15 digits; two leading zeros (weight times
+# 0) make them 17 digits. Sources: ORCID support "Structure of the ORCID identifier" and its
+# checksum spreadsheet (0000-0002-1825-0097, 0000-0003-1415-9269), Cambridge University
+# Press's FileMaker OrcidCheckDigit ("000000021694233" -> X), FYIcenter "Checksum of ORCID
+# Number" (0000-0002-9079-593X), oidplus.com ORCID AID examples (0009-0001-5055-9262).
+PUBLISHED_ORCIDS = ["0000-0002-1825-0097", "0000-0003-1415-9269", "0000-0002-1694-233X",
+                    "0000-0002-9079-593X", "0009-0001-5055-9262"]
+
+
 def test_check_digit_worked_examples():
     # GB 11643-1999 worked example: 11010519491231002 -> check character X
     assert citizen_id_check_digit("11010519491231002") == "X"
@@ -30,6 +57,39 @@ def test_check_digit_worked_examples():
     # +0*7+1*9+0*10+1*5+0*8+0*4+1*2 = 195; 195 mod 11 = 8 -> "10X98765432"[8] = "4"
     assert citizen_id_check_digit("44052418800101001") == "4"
     assert is_citizen_id("11010519491231002X") and is_citizen_id("11010519491231002x")
+
+
+@pytest.mark.parametrize("value", PUBLISHED_IDS)
+def test_published_citizen_ids(value):
+    assert citizen_id_check_digit(value[:17]) == value[17] == _check_char(value[:17])
+    if value[6:10] >= "1900":  # is_citizen_id also requires a birth date from 1900 on
+        assert is_citizen_id(value)
+    for wrong in "0123456789X".replace(value[17], ""):
+        assert not is_citizen_id(value[:17] + wrong)
+
+
+@pytest.mark.parametrize("orcid", PUBLISHED_ORCIDS)
+def test_published_iso_7064_mod_11_2_examples(orcid):
+    digits = orcid.replace("-", "")
+    assert citizen_id_check_digit("00" + digits[:15]) == digits[15] == _check_char("00" + digits[:15])
+
+
+def test_every_check_character_against_the_definition():
+    # For each of the 11 check characters an ID whose check is that character (found by
+    # varying the sequence code), then 2,000 random digit strings: evalkit == the definition.
+    found = {}
+    for seq in range(1000):
+        first17 = f"37050219800101{seq:03d}"
+        found.setdefault(_check_char(first17), first17)
+    assert sorted(found) == sorted("0123456789X")
+    for char, first17 in found.items():
+        assert citizen_id_check_digit(first17) == char
+        assert is_citizen_id(first17 + char)
+        assert not any(is_citizen_id(first17 + c) for c in "0123456789X" if c != char)
+    rng = np.random.default_rng(11643)
+    for digits in rng.integers(0, 10, size=(2000, 17)):
+        first17 = "".join(map(str, digits))
+        assert citizen_id_check_digit(first17) == _check_char(first17)
 
 
 @pytest.mark.parametrize("value", [
