@@ -684,6 +684,12 @@ class SurveyDesign:
         -------
         numpy.ndarray
             Variances (shape (m,)) or covariance matrix (m, m).
+
+        Notes
+        -----
+        With ``lonely_psu="adjust"`` a lonely PSU's total is centred at the mean of all PSU
+        totals (class Notes). On a :meth:`subset` of an uncalibrated design only the strata
+        holding rows of the subset count for that mean, as when R drops the other rows.
         """
         Z = np.asarray(scores, dtype=float)
         one = Z.ndim == 1
