@@ -1,7 +1,21 @@
-"""Shared fixtures: the shipped data, loaded once per session."""
+"""Shared fixtures: the shipped data, loaded once per session; deterministic property tests.
+
+Property-based tests (hypothesis) run under the profile ``evalkit``: derandomized (the examples
+are a fixed function of each test, so a run fails or passes the same way on every machine and
+every rerun), no deadline (a loaded CI runner must not turn a slow example into a failure) and no
+example database (nothing is carried over between runs). To explore with fresh random examples
+locally: ``EVALKIT_HYPOTHESIS_PROFILE=explore python -m pytest tests/test_fuzz.py``.
+"""
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("evalkit", derandomize=True, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", parent=settings.get_profile("evalkit"), derandomize=False)
+settings.load_profile(os.environ.get("EVALKIT_HYPOTHESIS_PROFILE", "evalkit"))
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "evalkit" / "datasets" / "dongying"  # the shipped example (evalkit.datasets.DONGYING)

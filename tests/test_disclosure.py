@@ -111,7 +111,7 @@ def test_bridge_between_two_suppressed_cycles_is_closed():
     assert _recoverable(t, out, ["community_id", "wave"]) == []
 
 
-@settings(max_examples=60, deadline=2000)
+@settings(max_examples=60)
 @given(st.integers(2, 4), st.integers(2, 4), st.data())
 def test_random_tables_no_line_with_one_suppressed_cell_and_nothing_recoverable(r, c, data):
     counts = np.array(data.draw(st.lists(st.integers(0, 40), min_size=r * c, max_size=r * c))).reshape(r, c)

@@ -394,7 +394,7 @@ cell = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(st.integers(0, 5), st.lists(st.sampled_from(COLUMNS), min_size=0, max_size=6), st.data())
 def test_validate_any_table(n_rows, extra_cols, data):
     base = pd.read_csv(io.BytesIO(seed_export()), encoding="gb18030", dtype=str, keep_default_na=False).head(n_rows)
@@ -407,7 +407,7 @@ def test_validate_any_table(n_rows, extra_cols, data):
     assert outcome in ("valid", "quarantined", "validation_error")
 
 
-@settings(max_examples=60, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.binary(max_size=400), st.sampled_from([".csv", ".xlsx", ".sav", ".dta", ".tsv"]))
 def test_read_any_bytes(tmp_path, blob, suffix):
     p = tmp_path / f"random{suffix}"
@@ -415,7 +415,7 @@ def test_read_any_bytes(tmp_path, blob, suffix):
     assert read_and_validate(p) in ("read_error", "validation_error", "valid", "quarantined")
 
 
-@settings(max_examples=40, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.text(max_size=12), min_size=2, max_size=30), st.data())
 def test_read_any_text_table(tmp_path, cells, data):
     header = data.draw(st.lists(st.sampled_from(COLUMNS + ["姓名", "x", ""]), min_size=1, max_size=8))
@@ -427,7 +427,7 @@ def test_read_any_text_table(tmp_path, cells, data):
     assert read_and_validate(p) in ("read_error", "validation_error", "valid", "quarantined")
 
 
-@settings(max_examples=40, deadline=2000)
+@settings(max_examples=40)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=20), st.integers(), st.floats()), min_size=1, max_size=20))
 def test_pseudonymise_any_ids(ids):
     key = "k" * 32
@@ -440,7 +440,7 @@ def test_pseudonymise_any_ids(ids):
     assert out["respondent_id"].equals(again["respondent_id"])
 
 
-@settings(max_examples=60, deadline=3000)
+@settings(max_examples=60)
 @given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 200)), min_size=1, max_size=12),
        st.integers(1, 30))
 def test_suppress_any_counts(ns, threshold):

@@ -1,4 +1,4 @@
-"""Checksum manifest of data/: sha256sum format, the shipped data match it, changes are caught."""
+"""Checksum manifest of the data folder: sha256sum format, the shipped data match it, changes are caught."""
 import hashlib
 import shutil
 import subprocess

@@ -1,13 +1,14 @@
 """Scale scoring (evalkit.scales): worked examples from the published scoring rules.
 
 Every expected value is computed by hand in the comment next to it from the rule cited in
-data/codebook.yaml (WHO-5: Topp et al. 2015; SWEMWBS: Stewart-Brown et al. 2009 conversion table;
+the shipped codebook.yaml (WHO-5: Topp et al. 2015; SWEMWBS: Stewart-Brown et al. 2009 conversion table;
 UCLA-3: Hughes et al. 2004 with the 6–9 'lonely' split; BSCS: Peterson et al. 2008; collective
 efficacy: Sampson et al. 1997; KIDSCREEN-10 recoding: kidscreen.org 'evaluation by hand').
-The fixtures are built here from the codebook, so the tests do not need data/survey.csv.
+The fixtures are built here from the codebook, so the tests do not need the shipped survey.csv.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import functools
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalkit.codebook import load_codebook
@@ -114,7 +115,7 @@ def test_who5_proration_boundary(cb):
 # --------------------------------------------------------------------------------- SWEMWBS
 
 # Warwick Medical School SWEMWBS conversion table (raw 7..35 -> metric), typed here from the
-# published table (Stewart-Brown et al. 2009), independently of data/codebook.yaml.
+# published table (Stewart-Brown et al. 2009), independently of the shipped codebook.yaml.
 SWEMWBS_TABLE = [7.00, 9.51, 11.25, 12.40, 13.33, 14.08, 14.75, 15.32, 15.84, 16.36, 16.88, 17.43,
                  17.98, 18.59, 19.25, 19.98, 20.73, 21.54, 22.35, 23.21, 24.11, 25.03, 26.02, 27.03,
                  28.13, 29.31, 30.70, 32.55, 35.00]
@@ -309,6 +310,52 @@ def test_missing_item_column_is_an_error(cb):
         score(df, cb, scales="who5")
 
 
+def _suggested_call(message: str) -> str:
+    start = message.index("score(df, codebook, scales=[")
+    return message[start:message.index("])", start) + 2]
+
+
+def test_suggested_call_is_complete_python_that_scores_what_the_table_holds(cb):
+    # issue 9: the call was cut at 200 characters, so it was not valid Python. Here every item
+    # is present except WHO-5's: the remaining 23 scales make a list far longer than 200 characters.
+    df = frame(cb, [{}]).drop(columns=[f"who5_{i}" for i in range(1, 6)])
+    with pytest.raises(EvalkitError) as exc:
+        score(df, cb)
+    call = _suggested_call(str(exc.value))
+    assert len(call) > 200
+    tree = ast.parse(call, mode="eval")  # a SyntaxError here is the bug
+    named = ast.literal_eval(tree.body.keywords[0].value)
+    assert named == [s for s in cb.scales if s != "who5"]
+    out = eval(call, {"score": score, "df": df, "codebook": cb})  # the suggestion works as written
+    assert "who5" not in out.columns and set(named) <= set(out.columns)
+
+
+def test_suggested_call_leaves_out_a_composite_whose_component_lacks_items(cb):
+    # collective_efficacy = mean of cohesion and social_control: without cohesion's items it cannot
+    # be scored either, so the suggestion must not name it
+    keep = [it for s in ("social_control", "who5") for it in cb.scales[s].items]
+    df = frame(cb, [{}])[keep]
+    with pytest.raises(EvalkitError, match="cohesion, collective_efficacy") as exc:
+        score(df, cb, scales=["who5", "collective_efficacy", "social_control"])
+    call = _suggested_call(str(exc.value))
+    assert ast.literal_eval(ast.parse(call, mode="eval").body.keywords[0].value) == ["who5", "social_control"]
+
+
+def test_no_call_is_suggested_when_nothing_can_be_scored(cb):
+    with pytest.raises(EvalkitError, match=r"column_map=\{\.\.\.\}\)\.$") as exc:
+        score(pd.DataFrame({"age": [30.0]}), cb, scales=["who5", "ucla3"])
+    assert "scales=[" not in str(exc.value)
+
+
+def test_codebook_may_be_given_as_a_path(cb, tmp_path):
+    df = frame(cb, [items("who5_", [3, 3, 1, 4, 5])])
+    pd.testing.assert_frame_equal(score(df, str(cb.path), scales="who5"), score(df, cb, scales="who5"))
+    with pytest.raises(CodebookError, match=r"score\(\): codebook must be a Codebook.*got dict"):
+        score(df, {"who5": []})
+    with pytest.raises(CodebookError, match="does not exist"):
+        score(df, tmp_path / "missing.yaml")
+
+
 def test_text_column_is_an_error(cb):
     df = frame(cb, [items("who5_", [3] * 5)])
     df["who5_2"] = pd.Series(["three"], dtype="str")
@@ -432,7 +479,7 @@ def _answers(var):
     return st.sampled_from(valid + [NAN] + [float(c) for c in var.missing_codes])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40)
 @given(data=st.data())
 def test_scores_stay_inside_declared_ranges(data):
     cb = _shipped()

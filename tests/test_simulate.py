@@ -2,22 +2,44 @@
 import pandas as pd
 import pytest
 
-from evalkit.simulate import EFFECTS, SEED, file_digest, write_shipped
+from evalkit.__main__ import main
+from evalkit.manifest import read_manifest
+from evalkit.simulate import EFFECTS, file_digest
 
 from .conftest import DATA
 
 
+REGENERATED = ["survey.csv", "truth.csv", "raw/messy_export_gbk.csv"]
+
+
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
+    """What the command line writes: ``python -m evalkit simulate --out <folder>`` (make data)."""
     out = tmp_path_factory.mktemp("regen")
-    return out, write_shipped(out, seed=SEED)
+    assert main(["simulate", "--out", str(out)]) == 0
+    return out, {name: file_digest(out / name) for name in REGENERATED}
 
 
-@pytest.mark.parametrize("name", ["survey.csv", "truth.csv", "raw/messy_export_gbk.csv"])
+@pytest.mark.parametrize("name", REGENERATED)
 def test_shipped_files_regenerate_byte_identically(regenerated, name):
     out, digests = regenerated
     assert digests[name] == file_digest(DATA / name), (
-        f"data/{name} differs from what `python -m evalkit simulate --out data` writes")
+        f"the shipped {name} differs from what `python -m evalkit simulate --out evalkit/datasets/dongying` writes")
+
+
+def test_regeneration_writes_the_manifest_lines_of_the_shipped_data(regenerated):
+    out, _ = regenerated
+    written = read_manifest(out).set_index("file")["sha256"]
+    shipped = read_manifest(DATA).set_index("file")["sha256"]
+    assert sorted(written.index) == sorted(REGENERATED)
+    assert (written == shipped[written.index]).all()
+
+
+def test_simulate_command_needs_an_output_folder(capsys):
+    # no default: regenerating must never overwrite a folder the user did not name
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate"])
+    assert exc.value.code == 2 and "--out" in capsys.readouterr().err
 
 
 def test_design_of_the_sample(survey, registry):

@@ -133,7 +133,7 @@ def test_strict_mode_lists_problems_readably(codebook):
     assert len(exc.value.problems) > 3
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_corruption_never_loses_a_row(base, codebook, data):
     bad = base.copy().astype(object)
@@ -155,3 +155,42 @@ def test_random_corruption_never_loses_a_row(base, codebook, data):
     assert rep.n_valid + rep.n_quarantined == len(bad)
     assert set(rep.valid.index).isdisjoint(rep.quarantined.index)
     assert set(rep.quarantined.index) == set(rep.problems["row"].dropna())
+
+
+# ------------------------------------------------------------------ codebook and registry as paths
+
+def test_codebook_and_registry_may_be_given_as_paths(base, codebook, tmp_path):
+    # issue 9: validate(df, "data/codebook.yaml") raised AttributeError ('str' has no 'path')
+    by_object = validate(base, codebook, registry=evalkit.load_communities())
+    by_path = validate(base, str(DATA / "codebook.yaml"), registry=str(DATA / "communities.csv"))
+    by_pathlike = validate(base, DATA / "codebook.yaml", registry=DATA / "communities.csv")
+    for rep in (by_path, by_pathlike):
+        pd.testing.assert_frame_equal(rep.valid, by_object.valid)
+        pd.testing.assert_frame_equal(rep.problems, by_object.problems)
+    # a registry path is read, so an unknown community is caught by it
+    bad = base.copy()
+    bad.loc[bad.index[0], "community_id"] = "atlantis"
+    rep = validate(bad, DATA / "codebook.yaml", registry=DATA / "communities.csv")
+    assert rep.problems.query("rule == 'unknown_community'")["row"].tolist() == [bad.index[0]]
+
+
+def test_codebook_or_registry_of_the_wrong_kind_is_a_clear_error(base, codebook, tmp_path):
+    with pytest.raises(evalkit.CodebookError, match=r"does not exist"):
+        validate(base, tmp_path / "no_such_codebook.yaml")
+    with pytest.raises(evalkit.CodebookError, match=r"validate\(\): codebook must be a Codebook.*got int"):
+        validate(base, 3)
+    with pytest.raises(evalkit.EvalkitError, match=r"registry"):
+        validate(base, codebook, registry=tmp_path / "no_such_registry.csv")
+    with pytest.raises(evalkit.ValidationError, match=r"registry must be a DataFrame.*got list"):
+        validate(base, codebook, registry=["mingyue"])
+
+
+def test_describe_names_the_file_not_the_folder(codebook):
+    # the text printed in notebooks and reports must not depend on where the data lie
+    raw = read_survey(DATA / "raw" / "messy_export_gbk.csv")
+    rep = validate(raw, codebook)
+    assert rep.source == str(DATA / "raw" / "messy_export_gbk.csv")
+    first = rep.describe().splitlines()[0]
+    assert first == f"messy_export_gbk.csv: {rep.n_rows} rows in = {rep.n_valid} valid + {rep.n_quarantined} quarantined"
+    assert str(DATA) not in rep.describe()
+    assert validate(pd.DataFrame(raw.to_dict("list")), codebook).describe().startswith("<DataFrame>: ")
