@@ -72,10 +72,11 @@ def _event_times(waves: list[int], g_obs: np.ndarray) -> list[int]:
     return sorted(set(t - g for g, t, _ in _cells(waves, cohorts)))
 
 
-def _estimates(Y: np.ndarray, waves: list[int], G: np.ndarray, ev: list[int]):
+def _estimates(Y: np.ndarray, waves: list[int], G: np.ndarray, ev: list[int], cohorts: list[int]):
     """Simple ATT and event-time ATTs of several outcomes for P assignments at once.
 
-    Y : (K, T, m) community means of m outcomes; G : (P, K) start year per community (0 = never).
+    Y : (K, T, m) community means of m outcomes; G : (P, K) start year per community (0 = never),
+    each row a reassignment of the start years ``cohorts`` (and 0).
     Returns (simple (P, m), dynamic (P, E, m)) for the E event times ``ev``.
     """
     P, K = G.shape
@@ -83,7 +84,6 @@ def _estimates(Y: np.ndarray, waves: list[int], G: np.ndarray, ev: list[int]):
     col = {t: i for i, t in enumerate(waves)}
     never = (G == 0).astype(float)
     n_never = never.sum(axis=1)[:, None]
-    cohorts = sorted(set(np.unique(G).tolist()) - {0})
     simple_num = np.zeros((P, m))
     simple_den = np.zeros((P, 1))
     dyn_num = np.zeros((P, len(ev), m))
@@ -166,9 +166,10 @@ def _null_statistics(Y: np.ndarray, D: np.ndarray, waves: list[int], g_obs: np.n
     a = np.empty((n, 1 + len(ev)))
     b = np.empty_like(a)
     YD = np.stack([Y, D], axis=2)
+    cohorts = sorted(set(g_obs.tolist()) - {0})
     pos, observed = 0, None
     for G in blocks:
-        simple, dyn = _estimates(YD, waves, G, ev)
+        simple, dyn = _estimates(YD, waves, G, ev, cohorts)
         stop = pos + G.shape[0]
         a[pos:stop, 0], b[pos:stop, 0] = simple[:, 0], simple[:, 1]
         a[pos:stop, 1:], b[pos:stop, 1:] = dyn[:, :, 0], dyn[:, :, 1]
@@ -195,33 +196,45 @@ def _ri_p(stat: np.ndarray, dstat: np.ndarray, tau: float = 0.0) -> float:
     return float(np.mean(np.abs(T) >= (1 - _TIE_RTOL) * abs(T[0])))
 
 
-def _ri_interval(stat: np.ndarray, dstat: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Confidence interval {tau : p(tau) > alpha} by exact test inversion (the set's hull).
+def _crossings(a: np.ndarray, b: np.ndarray, a0: float, b0: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Where assignments with statistics (a, b) start or stop counting against the observed one.
 
     Assignment p counts at tau when |T_p| >= c |T_0| with c = 1 - tie tolerance, i.e. when
     L1 L2 >= 0 for the two linear functions of tau L1 = (a_p - c a_0) - tau (b_p - c b_0) and
-    L2 = (a_p + c a_0) - tau (b_p + c b_0). Its indicator therefore changes only at the roots of
-    L1 and L2, so sorting the (at most 2 P) roots gives p(tau) on every open piece between them:
-    no grid, no bisection, O(P log P) time and O(P) memory.
+    L2 = (a_p + c a_0) - tau (b_p + c b_0), so it changes only at their roots. Returns the roots,
+    the change of the count (+1 or -1) at each, and how many assignments count as tau -> -inf.
     """
-    P = stat.size
     c = 1.0 - _TIE_RTOL
-    a, b = stat[1:], dstat[1:]
-    al = np.stack([a - c * stat[0], a + c * stat[0]])
-    be = np.stack([b - c * dstat[0], b + c * dstat[0]])
+    al = np.stack([a - c * a0, a + c * a0])
+    be = np.stack([b - c * b0, b + c * b0])
     always = ((al == 0) & (be == 0)).any(axis=0)       # a factor is identically 0: always counted
     sign = np.where(be != 0, np.sign(be), np.sign(al))  # each factor's sign as tau -> -inf
-    counted = always | (sign[0] * sign[1] > 0)          # counted for tau -> -inf
+    counted = always | (sign[0] * sign[1] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         roots = np.where((be != 0) & ~always, al / be, np.nan)
     roots.sort(axis=0)                                  # NaN (no root) last
-    step = np.where(counted, -1, 1)                     # change at the first root, back at the second
+    step = np.where(counted, -1, 1).astype(np.int8)     # change at the first root, back at the second
     first, second = np.isfinite(roots[0]), np.isfinite(roots[1])
-    taus = np.concatenate([roots[0][first], roots[1][second]])
-    delta = np.concatenate([step[first], -step[second]])
-    order = np.argsort(taus, kind="stable")
-    taus, n0 = taus[order], 1 + int(counted.sum())      # the observed assignment always counts
-    count = n0 + np.cumsum(delta[order])
+    return (np.concatenate([roots[0][first], roots[1][second]]),
+            np.concatenate([step[first], -step[second]]), int(counted.sum()))
+
+
+def _ri_interval(stat: np.ndarray, dstat: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Confidence interval {tau : p(tau) > alpha} by exact test inversion (the set's hull).
+
+    Each assignment's comparison with the observed one changes at no more than two values of
+    tau (:func:`_crossings`, computed block by block); sorting them gives p(tau) on every open
+    piece between them: no grid, no bisection, O(P log P) time, about 50 bytes per assignment.
+    """
+    P = stat.size
+    parts = [_crossings(stat[i:i + BLOCK], dstat[i:i + BLOCK], stat[0], dstat[0]) for i in range(1, P, BLOCK)]
+    taus = np.concatenate([np.empty(0)] + [t for t, _, _ in parts])
+    delta = np.concatenate([np.empty(0, dtype=np.int8)] + [d for _, d, _ in parts])
+    n0 = 1 + sum(n for _, _, n in parts)               # the observed assignment always counts
+    del parts
+    order = np.argsort(taus)
+    taus = taus[order]
+    count = n0 + np.cumsum(delta[order], dtype=np.int64)
     last = np.r_[taus[1:] != taus[:-1], True]           # all changes at one tau applied together
     edges = np.r_[-np.inf, taus[last], np.inf]          # piece i is the open interval (edges[i], edges[i + 1])
     accepted = np.flatnonzero(np.r_[n0, count[last]] / P > alpha)
