@@ -10,6 +10,12 @@ References used below:
   its CR2 SE and Satterthwaite df against (clubSandwich tests/testthat/
   test_intercept_formulas.R, "CR2 and df agree with formulas").
 """
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,26 +40,35 @@ def _panel(seed=0, G=6, n=25, fe_effect=True):
 
 
 def _dense_cr2(X, y, cl, w=None):
-    """Bell-McCaffrey CR2 and Satterthwaite df by dense matrices (clubSandwich's lm method:
-    target Theta = I, W = diag(w); A_g = G_g^{-1/2} with eigenvalues <= 1e-12 zeroed)."""
+    """Bell-McCaffrey CR2 and Satterthwaite df written plainly with dense N x N matrices
+    (clubSandwich's lm method: target Theta = I, W = diag(w)).
+
+    The hat matrix comes from the SVD of W^{1/2} X (H = W^{-1/2} U U' W^{1/2}), not from
+    (X'WX)^{-1}; G_g = (I - H)_g. (I - H)_g.' and A_g is its Moore-Penrose inverse square
+    root, eigenvalues at or below max(1, largest) * max(1e-12, n_g * eps) set to zero
+    (clubSandwich's Sym_power drops eigenvalues below 1e-12; G_g has norm about 1).
+    Satterthwaite df from the explicit P matrix, P_ij = q_i'(I-H)_i.(I-H)_j.'q_j
+    (Pustejovsky & Tipton 2018, eq. 11)."""
     N, K = X.shape
-    W = np.eye(N) if w is None else np.diag(w)
-    M = np.linalg.inv(X.T @ W @ X)
-    e = y - X @ (M @ X.T @ W @ y)
-    H = X @ M @ X.T @ W
-    IH = np.eye(N) - H
-    XW2X = X.T @ W @ W @ X
+    w = np.ones(N) if w is None else np.asarray(w, dtype=float)
+    sw = np.sqrt(w)
+    U, s, Vt = np.linalg.svd(X * sw[:, None], full_matrices=False)
+    b = Vt.T @ ((U.T @ (sw * y)) / s)
+    e = y - X @ b
+    M = (Vt.T / s ** 2) @ Vt                                     # (X'WX)^{-1}
+    IH = np.eye(N) - (U / sw[:, None]) @ (U * sw[:, None]).T    # I - X M X'W
     V = np.zeros((K, K))
     Q = {}
     for g in np.unique(cl):
         i = cl == g
-        Hgg = H[np.ix_(i, i)]
-        Gg = np.eye(i.sum()) - Hgg - Hgg.T + X[i] @ M @ XW2X @ M @ X[i].T
-        lam, E = np.linalg.eigh(Gg)
-        A = E @ np.diag(np.where(lam > 1e-12, 1 / np.sqrt(np.clip(lam, 1e-300, None)), 0.0)) @ E.T
-        Q[g] = A @ W[np.ix_(i, i)] @ X[i] @ M
-        s = Q[g].T @ e[i]
-        V += np.outer(s, s)
+        lam, E = np.linalg.eigh(IH[i] @ IH[i].T)
+        tol = max(1.0, lam.max()) * max(1e-12, i.sum() * np.finfo(float).eps)
+        inv_sqrt = np.zeros_like(lam)
+        inv_sqrt[lam > tol] = 1 / np.sqrt(lam[lam > tol])
+        A = (E * inv_sqrt) @ E.T
+        Q[g] = A @ (w[i, None] * X[i]) @ M
+        sg = Q[g].T @ e[i]
+        V += np.outer(sg, sg)
     df = []
     for k in range(K):
         Gm = np.array([IH[cl == g].T @ Q[g][:, k] for g in Q])  # rows g_j' (N-vectors)
@@ -188,3 +203,126 @@ def test_input_errors_name_the_problem():
         regress("y ~ x", d, cluster="g", weights="w0")
     with pytest.raises(EvalkitError, match="term='treat' is not a coefficient"):
         regress("y ~ x", d, cluster="g").wild_bootstrap("treat")
+
+
+# ---------------------------------------------------------------------------
+# Absorbed clusters: singleton clusters and cluster fixed effects (I - H_gg singular)
+# ---------------------------------------------------------------------------
+
+_DATA = Path(__file__).parent / "data"
+
+
+def _mlda():
+    """Pustejovsky & Tipton (2018) minimum-legal-drinking-age panel: 50 states x 14 years."""
+    return pd.read_csv(_DATA / "mlda_motor_vehicle_deaths.csv", comment="#")
+
+
+def test_cr2_absorbed_state_effects_match_published_clubsandwich_mlda():
+    # Pustejovsky & Tipton (2018, JBES 36(4)) Table 2, "Fixed effects" rows, computed with
+    # clubSandwich (paper_ClusterRobustTesting/R/MLDA-example.R): plm(mrate ~ legal + beertaxa,
+    # effect = "twoways"), Wald_test(constrain_zero(1), cluster = state):
+    #   AHT (vcov = "CR2", test = "HTZ"):   F = 9.116, df = 24.58, p = 0.00583
+    #   Standard (vcov = "CR1", "Naive-F"): F = 9.660, df = 49,    p = 0.00313
+    # With one constraint the HTZ test is the Satterthwaite t-test (F = t^2). clubSandwich's own
+    # tests (test_plm-fixed-effects.R, "two-way effects agree with lm") check that the plm
+    # twoways CR2 equals lm with state and year dummies, which is what evalkit fits; every
+    # cluster (state) is absorbed by its own dummy.
+    d = _mlda()
+    formula = "mrate ~ 0 + legal + beertaxa + C(state) + C(year)"
+    fit = regress(formula, d, cluster="state")
+    assert fit.n == 700 and fit.n_clusters == 50
+    row = fit.tidy().set_index("term").loc["legal"]
+    assert row["t"] ** 2 == pytest.approx(9.116, abs=5e-4)
+    assert row["df"] == pytest.approx(24.58, abs=5e-3)
+    assert row["p_value"] == pytest.approx(0.00583, abs=5e-6)
+    # clubSandwich's CR1 is G/(G-1) CR0; evalkit's adds Stata's (N-1)/(N-K)
+    cr1 = regress(formula, d, cluster="state", vcov="CR1")
+    t1 = cr1.tidy().set_index("term").loc["legal", "t"]
+    assert t1 ** 2 * (cr1.n - 1) / (cr1.n - cr1.n_params) == pytest.approx(9.660, abs=5e-4)
+    assert cr1.df["legal"] == 49
+
+
+def _absorbed(seed, mean=5000.0, sd=50.0):
+    """13 clusters: six of 8 rows, four singletons, two pairs, one of 30; ``inc`` is a
+    covariate in the thousands (income in yuan) with little spread, ``w`` lognormal weights."""
+    rng = np.random.default_rng(seed)
+    sizes = [8] * 6 + [1] * 4 + [2] * 2 + [30]
+    g = np.repeat(np.arange(len(sizes)), sizes)
+    n = len(g)
+    d = pd.DataFrame({"g": g, "x": rng.normal(size=n), "inc": rng.normal(mean, sd, size=n),
+                      "w": rng.lognormal(0.0, 1.0, size=n)})
+    d["y"] = 1 + 0.3 * d["x"] + rng.normal(size=n) + rng.normal(size=len(sizes))[g]
+    return d
+
+
+@pytest.mark.parametrize("seed,mean,sd", [(2, 5000.0, 50.0), (3, 5000.0, 50.0), (4, 5000.0, 50.0),
+                                          (5, 5000.0, 50.0), (3, 1e5, 10.0)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cr2_absorbed_clusters_match_dense_reference(seed, mean, sd, weighted):
+    # cluster fixed effects with singleton clusters and a covariate in the thousands: every
+    # cluster is absorbed by its dummy, so each G_g has zero eigenvalues that must stay zero.
+    # With the old absolute 1e-12 cutoff on 1 + lambda (lambda from X_g M X_g') some came out
+    # at 1e-11 and were inverted: df of inc 1.96 instead of 3.13 (seed 3, WLS), df of x 2.33
+    # instead of 2.06 and its SE 0.6% too large (seed 3, mean 1e5, WLS)
+    d = _absorbed(seed, mean, sd)
+    formula = "y ~ x + inc + C(g)"
+    fit = regress(formula, d, cluster="g", weights="w" if weighted else None)
+    model = smf.ols(formula, d)
+    se, df = _dense_cr2(model.exog, d["y"].to_numpy(), d["g"].to_numpy(),
+                        d["w"].to_numpy() if weighted else None)
+    tidy = fit.tidy().set_index("term")
+    for term in ["Intercept", "x", "inc"]:
+        j = model.exog_names.index(term)
+        assert tidy.loc[term, "se"] == pytest.approx(se[j], rel=1e-8), term
+        assert tidy.loc[term, "df"] == pytest.approx(df[j], rel=1e-8), term
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cr2_invariant_to_rescaling_a_covariate(weighted):
+    # income in yuan or in thousands of yuan is the same model: its coefficient and SE scale
+    # by 1000, everything else (other SEs, every df, every t) is unchanged
+    for d, formula in [(_absorbed(4), "y ~ x + inc + C(g)"),
+                       (_mlda().rename(columns={"beertaxa": "inc", "mrate": "y", "pop": "w"}),
+                        "y ~ 0 + legal + inc + C(state) + C(year)")]:
+        cl = "g" if "g" in d else "state"
+        a = regress(formula, d, cluster=cl, weights="w" if weighted else None).tidy()
+        keep = a["se"].to_numpy() > 1e-8 * a["estimate"].abs().max()   # not the zero-SE dummies
+        for c in (1e-3, 1e3):
+            b = regress(formula, d.assign(inc=d["inc"] * c), cluster=cl,
+                        weights="w" if weighted else None).tidy()
+            factor = np.where(a["term"] == "inc", 1 / c, 1.0)
+            np.testing.assert_allclose(b["se"][keep], a["se"][keep] * factor[keep], rtol=1e-9)
+            np.testing.assert_allclose(b["df"][keep], a["df"][keep], rtol=1e-9)
+            np.testing.assert_allclose(b["t"][keep], a["t"][keep], rtol=1e-9)
+
+
+_THREADS_SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_regress import _absorbed, _mlda
+from evalkit.regress import regress
+out = []
+for seed in (2, 3):
+    for w in (None, "w"):
+        fit = regress("y ~ x + inc + C(g)", _absorbed(seed), cluster="g", weights=w)
+        out += fit.tidy().set_index("term").loc[["x", "inc"], ["se", "df"]].to_numpy().ravel().tolist()
+for w in (None, "pop"):
+    fit = regress("mrate ~ 0 + legal + beertaxa + C(state) + C(year)", _mlda(), cluster="state", weights=w)
+    out += fit.tidy().set_index("term").loc[["legal", "beertaxa"], ["se", "df"]].to_numpy().ravel().tolist()
+print(json.dumps(out))
+"""
+
+
+def test_cr2_same_with_one_or_two_blas_threads():
+    # the number of BLAS threads changes rounding; with zero eigenvalues decided by a cutoff
+    # relative to the matrix scale it must not change any SE or df
+    results = []
+    for n in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n,
+                   PYTHONPATH=str(Path(__file__).parent.parent))
+        run = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT.format(tests=str(Path(__file__).parent))],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        results.append(np.array(json.loads(run.stdout.strip().splitlines()[-1]), dtype=float))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=0)
