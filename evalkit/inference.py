@@ -31,6 +31,8 @@ MacKinnon, J. G., Nielsen, M. Ø. and Webb, M. D. (2023). Cluster-robust inferen
 to empirical practice. Journal of Econometrics 232(2), 272-299.
 Roodman, D., MacKinnon, J. G., Nielsen, M. Ø. and Webb, M. D. (2019). Fast and wild:
 Bootstrap inference in Stata using boottest. Stata Journal 19(1), 4-60.
+Canay, I. A., Santos, A. and Shaikh, A. M. (2021). The wild bootstrap with a "small"
+number of "large" clusters. Review of Economics and Statistics 103(2), 346-363.
 Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors.
 Canadian Journal of Economics 56(3), 839-858.
 """
@@ -86,7 +88,9 @@ class WildBootstrapResult:
     t_stat : float
         The CR1 t-statistic for H0: coefficient = 0 (``null`` in general).
     p_value : float
-        Symmetric bootstrap p-value, share of replications with ``|t*| > |t|``.
+        Symmetric bootstrap p-value, share of replications with ``|t*| >= |t|`` (ties
+        within a relative 1e-9 counted). Under full enumeration (WCR) it is at least
+        2 / 2^G: the sign vectors v = +1 and v = -1 reproduce |t|.
     ci_low, ci_high : float
         Confidence interval by inverting the bootstrap test (``-inf``/``inf`` when the
         test cannot reject at the requested level anywhere, e.g. too few clusters).
@@ -172,42 +176,53 @@ def _draw_weights(weights: str, G: int, B: int, rng: np.random.Generator):
     return rng.choice(_WEBB, size=(G, B)), False
 
 
+#: Bootstrap t's within this relative distance of |t| are ties (counted in the p-value).
+#: Under WCR the sign vectors v = +1 and v = -1 reproduce |t| exactly in theory; computed
+#: through the closed forms they differ from it by rounding (below 1e-13 relative in the
+#: tests, including covariates with mean 1e5), and genuinely different |t*| are far apart
+#: (nearest non-tie 3e-5 relative or more in the same tests).
+_TIE_RTOL = 1e-9
+
+
 class _WildT:
     """Bootstrap t-statistics t*(delta) for H0: beta_j = delta as closed forms in delta.
 
-    On the sqrt(w)-transformed data (WLS as OLS), with M = (X'X)^{-1}, s_g = X_g'u_g and
-    XX_g = X_g'X_g from the fit, the restricted scores are
-    S_g(delta) = s_g + XX_g m (b_j - delta) / M_jj  (m = M[:, j]), i.e. Sa_g - delta Sb_g.
-    Bootstrap numerator (Roodman et al. 2019, eq. 39-41): sum_g v_g C_g with
-    C_g = m'S_g; cluster scores of the bootstrap residuals projected on the contrast:
-    Z_hb = C_h v_hb - sum_g H_hg v_gb with H_hg = m'XX_h M S_g; t*_b = num_b /
-    sqrt(ssc sum_h Z_hb^2), ssc = G/(G-1) (N-1)/(N-K) as the CR1 t. Both pieces are affine
-    in delta, so p(delta) costs O(B) after an O(G^2 B) precomputation.
+    Computed in the coordinates theta of the QR factor of the sqrt(w)-weighted design
+    (W^{1/2} X = Q T^{-1}, Q'Q = I, beta = T theta; WLS is OLS on the transformed data), where
+    M = (X'WX)^{-1} is the identity, so no digits are lost to the scale of the covariates.
+    beta_j = r'theta with r = T[j] (normalised to |r| = 1; delta is divided by the same
+    factor). With s_g = Q_g'u_g and QQ_g = Q_g'Q_g from the fit, the restricted scores are
+    S_g(delta) = s_g + QQ_g r (r'theta - delta), i.e. Sa_g - delta Sb_g. Bootstrap numerator
+    (Roodman et al. 2019, eq. 39-41): sum_g v_g C_g with C_g = r'S_g; cluster scores of the
+    bootstrap residuals projected on the contrast: Z_hb = C_h v_hb - sum_g H_hg v_gb with
+    H_hg = r'QQ_h S_g; t*_b = num_b / sqrt(ssc sum_h Z_hb^2), ssc = G/(G-1) (N-1)/(N-K) as
+    the CR1 t. Both pieces are affine in delta, so p(delta) costs O(B) after an O(G^2 B)
+    precomputation.
     """
 
     def __init__(self, res: RegressionResult, j: int, v: np.ndarray, impose_null: bool):
-        M = res._bread
-        XX = res._XtX_g
-        s = res._score_g
+        QQ = res._QQ_g
+        s = res._Qs_g
         G = res.n_clusters
         N, K = res.n, res.n_params
         self.ssc = G / (G - 1) * (N - 1) / (N - K)
-        m = M[:, j]
+        r = res._T[j]
+        self.unit = float(np.linalg.norm(r))       # beta_j = unit * (r/|r|)'theta
+        r = r / self.unit
         self.b = float(res.params.iloc[j])
         self.se = float(np.sqrt(res._vcov_cr1[j, j]))
+        QQr = QQ @ r                               # G x K
         if impose_null:
-            XXm = XX @ m / M[j, j]                 # G x K
-            Sa = s + XXm * self.b
-            Sb = XXm
+            Sa = s + QQr * (self.b / self.unit)
+            Sb = QQr
         else:
             Sa = s
             Sb = np.zeros_like(s)
         self.impose_null = impose_null
-        mXX = np.einsum("k,gkl->gl", m, XX)       # G x K: m'XX_h
         parts = []
         for S in (Sa, Sb):
-            C = S @ m                              # G
-            H = mXX @ (M @ S.T)                    # G x G
+            C = S @ r                              # G
+            H = QQr @ S.T                          # G x G: r'QQ_h S_g
             num = C @ v                            # B
             Z = C[:, None] * v - H @ v             # G x B
             parts.append((num, Z))
@@ -218,8 +233,9 @@ class _WildT:
         self.qbb = np.einsum("gb,gb->b", Zb, Zb)
 
     def t_boot(self, delta: float) -> np.ndarray:
-        num = self.na - delta * self.nb
-        den = self.ssc * (self.qaa - 2 * delta * self.qab + delta * delta * self.qbb)
+        d = delta / self.unit
+        num = self.na - d * self.nb
+        den = self.ssc * (self.qaa - 2 * d * self.qab + d * d * self.qbb)
         with np.errstate(divide="ignore", invalid="ignore"):
             return num / np.sqrt(np.maximum(den, 0.0))
 
@@ -229,11 +245,11 @@ class _WildT:
     def p_value(self, delta: float) -> float:
         t = abs(self.t_obs(delta))
         tb = np.abs(self.t_boot(delta))
-        # symmetric p-value (boottest's default ptype(symmetric), wildboottest's
-        # "two-tailed"): share of |t*| strictly greater than |t|. Replications equal to |t|
-        # up to rounding (under full enumeration v = +-1 reproduce t exactly) do not count.
-        tol = 1e-10 * max(t, 1e-300)
-        return float(np.mean(tb > t + tol))
+        # symmetric p-value: share of |t*| at least |t|. Ties count: under full enumeration
+        # the sign vectors v = +1 and v = -1 reproduce the sample (|t*| = |t| up to rounding),
+        # and the enumeration is a randomization test whose p-value includes the observed
+        # statistic, p = #{|t*| >= |t|} / 2^G >= 2 / 2^G (as randomization_test counts).
+        return float(np.mean(tb >= t * (1.0 - _TIE_RTOL)))
 
 
 def _invert(wt: _WildT, alpha: float) -> tuple[float, float]:
@@ -314,15 +330,22 @@ def wild_cluster_bootstrap(result: RegressionResult, term: str, *, B: int = 9999
     ``m' sum_g v_g S_g`` and the CR1 denominator ``ssc sum_h (m'(v_h S_h - X_h'X_h M
     sum_g v_g S_g))^2`` — a G x B matrix product, no regression per replication.
 
-    P-value: symmetric (two-tailed), ``mean(|t*_b| > |t|)``, the default of boottest
-    (``ptype(symmetric)``), fwildclusterboot and wildboottest (``"two-tailed"``). Ties
-    (``|t*_b| == |t|``, which the sign vectors v = +1 and v = -1 always produce under
-    full enumeration) are not counted.
+    P-value: symmetric (two-tailed), ``mean(|t*_b| >= |t|)``, ties within a relative
+    ``1e-9`` of ``|t|`` counted. Under full enumeration the WCR bootstrap is a randomization
+    test over the 2^G sign vectors, and like any randomization test its p-value counts the
+    draws that reproduce the observed statistic: the sign vectors v = +1 and v = -1 give
+    ``|t*| = |t|`` exactly, so ``p = #{|t*| >= |t|} / 2^G >= 2 / 2^G`` (the way
+    :func:`randomization_test` counts; Canay, Santos & Shaikh 2021 for the randomization
+    view of the wild bootstrap). boottest, fwildclusterboot and wildboottest count
+    ``|t*| > |t|`` in floating point, so they count these two ties or not depending on the
+    last bit of |t*|; with random draws ties have probability ~0 and the conventions agree.
+    The enumeration is used whenever ``weights="rademacher"`` and ``2**G <= B``.
 
     Interval: the set of null values delta with p(delta) > 1 - level, found by stepping
     outward from the estimate in steps of the CR1 SE and bisecting, as boottest inverts the
     test; the same weight draws are used for every delta. Bounds are +-inf when the test
-    never rejects (e.g. G < 6 with Rademacher weights).
+    never rejects: under full enumeration when ``2 / 2^G`` exceeds ``1 - level`` (G <= 5 at
+    the 95% level), since the p-value never falls below it.
 
     For WLS fits the bootstrap runs on the sqrt(w)-transformed model, as boottest does with
     analytic weights.

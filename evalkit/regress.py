@@ -213,9 +213,12 @@ class RegressionResult:
     _w: np.ndarray | None = field(repr=False)
     _cluster_codes: np.ndarray = field(repr=False)
     _cluster_labels: np.ndarray = field(repr=False)
-    _bread: np.ndarray = field(repr=False)          # (X'WX)^-1
-    _XtX_g: np.ndarray = field(repr=False)          # G x K x K: X_g' W_g X_g
-    _score_g: np.ndarray = field(repr=False)        # G x K: X_g' W_g e_g
+    # In the coordinates of the QR factor Q of the weighted design (W^{1/2} X = Q T^{-1},
+    # Q'Q = I, coefficients b = T theta), where (X'WX)^{-1} is the identity: the wild
+    # bootstrap's closed forms stay accurate whatever the scale of the covariates.
+    _T: np.ndarray = field(repr=False)              # K x K: b = T theta, (X'WX)^-1 = T T'
+    _QQ_g: np.ndarray = field(repr=False)           # G x K x K: Q_g'Q_g
+    _Qs_g: np.ndarray = field(repr=False)           # G x K: Q_g' W_g^{1/2} e_g (cluster scores)
     _vcov_cr1: np.ndarray = field(repr=False)
     level: float = 0.95
 
@@ -655,20 +658,19 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     # covariate in the thousands costs no digits and rescaling it changes nothing
     Qc, R = _chol_qr(Xc / scale, n_c)
     T = linalg.solve_triangular(R, np.eye(K), check_finite=False) / scale[:, None]
-    bread = T @ T.T
-    beta = T @ (Qc.T @ sy_c)
-    fit_c = Xc @ beta
+    theta = Qc.T @ sy_c
+    beta = T @ theta
+    fit_c = Qc @ theta                       # = Xc @ beta
     s_c = sy_c - n_c * fit_c                 # sum_i in cell of w_i e_i
-    XtX_g = np.empty((G, K, K))
-    score_g = np.empty((G, K))
+    QQ_g = np.empty((G, K, K))
+    Qs_g = np.empty((G, K))
     _, cslices = _cluster_slices(cell_cluster, G)
     for g, idx in enumerate(cslices):
-        Xg = Xc[idx]
-        XtX_g[g] = (Xg * n_c[idx, None]).T @ Xg
-        score_g[g] = Xg.T @ s_c[idx]
-    meat = score_g.T @ score_g
+        Qg = Qc[idx]
+        QQ_g[g] = (Qg * n_c[idx, None]).T @ Qg
+        Qs_g[g] = Qg.T @ s_c[idx]
     ssc = G / (G - 1) * (N - 1) / (N - K)
-    V1 = ssc * bread @ meat @ bread
+    V1 = ssc * T @ (Qs_g.T @ Qs_g) @ T.T
     if vcov == "CR1":
         V = V1
         df = np.full(K, G - 1.0)
@@ -692,9 +694,9 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         _w=w,
         _cluster_codes=codes,
         _cluster_labels=labels,
-        _bread=bread,
-        _XtX_g=XtX_g,
-        _score_g=score_g,
-        _vcov_cr1=V1,
+        _T=T,
+        _QQ_g=QQ_g,
+        _Qs_g=Qs_g,
+        _vcov_cr1=(V1 + V1.T) / 2,
         level=level,
     )

@@ -57,6 +57,11 @@ def _wildboottest_tboot(formula, d, param, B=9999):
     return boot.t_boot, float(np.ravel(boot.t_stat)[0]), float(boot.pvalue)
 
 
+def _ties_counted(t_boot, t):
+    """#{|t*| >= |t|} / B with ties within a relative 1e-9 counted (evalkit's convention)."""
+    return np.mean(np.abs(t_boot) >= abs(t) * (1 - 1e-9))
+
+
 @pytest.mark.parametrize("seed,formula", [
     (0, "y ~ x + z"),
     (1, "y ~ x + z"),
@@ -72,19 +77,40 @@ def test_wild_bootstrap_equals_wildboottest_full_enumeration(seed, formula):
     # same t statistic and the same 1024 bootstrap t's, in the same (itertools.product) order
     assert wb.t_stat == pytest.approx(t_ref, rel=1e-10)
     np.testing.assert_allclose(wb.t_boot, tb_ref, rtol=1e-8, atol=1e-12)
-    # p-value convention (both): mean(|t*| > |t|). The sign vectors v = +1 and v = -1 give
-    # |t*| = |t| exactly; in floating point wildboottest counts them or not depending on the
-    # last bit. evalkit never counts these ties. Removing them from wildboottest's count
-    # must give evalkit's p-value exactly.
-    ties = np.isclose(np.abs(tb_ref), abs(t_ref), rtol=1e-10)
-    assert ties[0] and ties[-1]  # v = (-1,...,-1) first and (1,...,1) last
-    p_ref_no_ties = np.mean((np.abs(t_ref) < np.abs(tb_ref)) & ~ties)
-    assert wb.p_value == p_ref_no_ties
-    assert p_ref - wb.p_value in (0.0, 1 / 1024, 2 / 1024)
+    # the sign vectors v = -1 (first) and v = +1 (last) reproduce |t|; evalkit counts them
+    # (p = #{|t*| >= |t|} / 2^G, a randomization test), wildboottest counts |t*| > |t| in
+    # floating point, i.e. each of the two ties or not depending on the last bit
+    assert np.isclose(abs(tb_ref[0]), abs(t_ref), rtol=1e-12)
+    assert np.isclose(abs(tb_ref[-1]), abs(t_ref), rtol=1e-12)
+    assert wb.p_value == _ties_counted(tb_ref, t_ref)
+    assert wb.p_value - p_ref in (0.0, 1 / 1024, 2 / 1024)
+    assert wb.p_value >= 2 / 1024
+
+
+def test_twelve_clusters_full_enumeration_equals_wildboottest_50_of_4096():
+    # 12 clusters: wildboottest 0.3.2 enumerates the 4096 sign vectors (2^G < B) and reports
+    # 50/4096; here its floating-point |t*| of both tie vectors land above |t|, so its count
+    # equals the randomization count. (Data: the first seed of _clustered(seed, G=12,
+    # beta in 0.2/0.3/0.4) whose evalkit p-value is 50/4096; the tie-excluding count evalkit
+    # used before is 48/4096.)
+    from wildboottest.wildboottest import wildboottest
+
+    d = _clustered(134, G=12, beta=0.4)
+    fit = regress("y ~ x + z", d, cluster="g", vcov="CR1")
+    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = wildboottest(smf.ols("y ~ x + z", d), B=9999, cluster=d["g"].to_numpy(),
+                           param="x", weights_type="rademacher", show=False)
+    assert wb.enumerated and wb.B == 4096
+    assert wb.p_value == ref["p-value"].iloc[0] == 50 / 4096
+    assert np.sum(np.abs(wb.t_boot) > abs(wb.t_stat) * (1 + 1e-9)) == 48
 
 
 def test_wildboottest_public_function_same_pvalue():
-    # wildboottest() itself (the public function) on a case without floating-point ties
+    # wildboottest() itself (the public function): same statistic; same p-value up to the two
+    # tie vectors, which evalkit counts and wildboottest counts only when rounding puts |t*|
+    # above |t|: wildboottest 0.3.2 reports 156/1024 here (neither tie), evalkit 158/1024
     from wildboottest.wildboottest import wildboottest
 
     d = _clustered(0, G=10)
@@ -94,8 +120,102 @@ def test_wildboottest_public_function_same_pvalue():
         warnings.simplefilter("ignore")
         ref = wildboottest(smf.ols("y ~ x + z", d), B=9999, cluster=d["g"].to_numpy(),
                            param="x", weights_type="rademacher", show=False)
-    assert wb.p_value == ref["p-value"].iloc[0]   # 980/1024 (computed by wildboottest 0.3.2)
+    assert ref["p-value"].iloc[0] == 156 / 1024
+    assert wb.p_value == 158 / 1024
     assert wb.t_stat == pytest.approx(float(ref["statistic"].iloc[0]), rel=1e-10)
+
+
+def _brute_wcr_enumeration(d, formula, term, weights=None):
+    """The WCR bootstrap by brute force: for every one of the 2^G sign vectors, the
+    bootstrap sample y* = X b~ + v_g u~ (b~, u~: the least-squares fit with ``term`` = 0),
+    refitted by numpy least squares, CR1 t with G/(G-1) (N-1)/(N-K); WLS on the
+    sqrt(w)-transformed data. Returns (t, t* in itertools.product([-1, 1], repeat=G) order)."""
+    model = smf.ols(formula, d)
+    sw = np.ones(len(d)) if weights is None else np.sqrt(d[weights].to_numpy())
+    X, y = model.exog * sw[:, None], model.endog * sw
+    j = model.exog_names.index(term)
+    codes = pd.factorize(d["g"], sort=True)[0]
+    G = codes.max() + 1
+    N, K = X.shape
+    M = np.linalg.inv(X.T @ X)
+
+    def cr1_t(ys):
+        b = M @ (X.T @ ys)
+        scores = np.array([X[codes == g].T @ (ys - X @ b)[codes == g] for g in range(G)])
+        V = G / (G - 1) * (N - 1) / (N - K) * M @ scores.T @ scores @ M
+        return b[j] / np.sqrt(V[j, j])
+
+    Xr = np.delete(X, j, axis=1)
+    fitted = Xr @ np.linalg.lstsq(Xr, y, rcond=None)[0]
+    u = y - fitted
+    t_star = [cr1_t(fitted + np.array(v)[codes] * u)
+              for v in itertools.product([-1, 1], repeat=G)]
+    return cr1_t(y), np.array(t_star)
+
+
+@pytest.mark.parametrize("seed,G,beta,weighted", [
+    (20, 6, 0.0, False), (21, 8, 0.2, False), (22, 8, 0.2, True), (23, 9, 0.5, True),
+    (24, 8, 3.0, False), (25, 7, 3.0, True),   # strong effects: p at its floor 2/2^G
+])
+def test_full_enumeration_pvalue_equals_brute_force_randomization_count(seed, G, beta, weighted):
+    d = _clustered(seed, G=G, n=12, beta=beta)
+    d["w"] = np.random.default_rng(seed).uniform(0.5, 2.0, len(d))
+    w = "w" if weighted else None
+    wb = regress("y ~ x + z", d, cluster="g", vcov="CR1", weights=w).wild_bootstrap(
+        "x", B=9999, weights="rademacher")
+    t, t_star = _brute_wcr_enumeration(d, "y ~ x + z", "x", weights=w)
+    assert wb.enumerated and wb.B == 2 ** G
+    assert wb.t_stat == pytest.approx(t, rel=1e-10)
+    np.testing.assert_allclose(wb.t_boot, t_star, rtol=1e-8)
+    assert wb.p_value == _ties_counted(t_star, t)
+    assert wb.p_value >= 2 / 2 ** G
+    if beta >= 3:
+        assert wb.p_value == 2 / 2 ** G
+
+
+def test_full_enumeration_pvalue_never_below_two_over_2_to_the_G():
+    for seed in range(30):
+        G = 5 + seed % 6
+        d = _clustered(100 + seed, G=G, n=8, beta=2.0 * (seed % 3))
+        wb = regress("y ~ x", d, cluster="g", vcov="CR1").wild_bootstrap(
+            "x", B=9999, weights="rademacher", null=float(seed % 2))
+        assert wb.enumerated and wb.p_value >= 2 / 2 ** G, (seed, wb.p_value)
+
+
+def test_wild_bootstrap_invariant_to_rescaling_a_covariate():
+    # a covariate with mean 1e5 and SD 10 (in the thousands of yuan: mean 100, SD 0.01): the
+    # bootstrap t's, the p-value (with its two tie vectors) and the interval are the same model
+    d = _clustered(30, G=10, beta=0.3)
+    d["inc"] = np.random.default_rng(30).normal(1e5, 10.0, len(d))
+    d["w"] = np.random.default_rng(31).uniform(0.5, 2.0, len(d))
+    for term in ("x", "inc"):
+        a = regress("y ~ x + inc", d, cluster="g", weights="w").wild_bootstrap(
+            term, weights="rademacher")
+        b = regress("y ~ x + inc", d.assign(inc=d["inc"] / 1000), cluster="g",
+                    weights="w").wild_bootstrap(term, weights="rademacher")
+        c = 1000.0 if term == "inc" else 1.0
+        np.testing.assert_allclose(b.t_boot, a.t_boot, rtol=1e-9)
+        assert b.p_value == a.p_value >= 2 / 1024
+        assert b.ci_low == pytest.approx(a.ci_low * c, rel=1e-7)
+        assert b.ci_high == pytest.approx(a.ci_high * c, rel=1e-7)
+
+
+def test_enumerated_interval_is_consistent_with_the_pvalue():
+    # 10 clusters: the interval is {delta : p(delta) > 0.05} with the same tie-counting p-value
+    d = _clustered(5, G=10, beta=0.3)
+    fit = regress("y ~ x + z", d, cluster="g")
+    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
+    assert wb.enumerated and wb.ci_low < wb.estimate < wb.ci_high
+    eps = 1e-6 * (wb.ci_high - wb.ci_low)
+    for bound, out in ((wb.ci_low, -eps), (wb.ci_high, eps)):
+        p_in = fit.wild_bootstrap("x", B=9999, weights="rademacher", null=bound - out).p_value
+        p_out = fit.wild_bootstrap("x", B=9999, weights="rademacher", null=bound + out).p_value
+        assert p_in > 0.05 >= p_out
+    # 5 clusters: p >= 2/32 > 0.05 for every null value, so the 95% interval is unbounded
+    d5 = _clustered(6, G=5, beta=5.0)
+    wb5 = regress("y ~ x", d5, cluster="g").wild_bootstrap("x", B=9999, weights="rademacher")
+    assert wb5.p_value == 2 / 32
+    assert wb5.ci_low == -np.inf and wb5.ci_high == np.inf
 
 
 def test_ci_is_test_inversion():
