@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .codebook_schema import applicable_missing, check_codebook, variable_type
 from .errors import CodebookError
 
 VARIABLE_TYPES = ("id", "community", "integer", "number", "code", "category")
@@ -183,174 +184,77 @@ def _fmt(x) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _label(spec: Mapping, where: str) -> Label:
+def _label(spec: Mapping) -> Label:
     zh, en = spec.get("zh"), spec.get("en")
-    if zh is None and en is None:
-        raise CodebookError(f"{where}: needs a Chinese ('zh') or English ('en') label.")
     return Label(zh=str(zh if zh is not None else en), en=str(en if en is not None else zh))
 
 
-def _codes(spec, code_sets: Mapping, where: str) -> dict[int, Label] | None:
+def _codes(spec, code_sets: Mapping) -> dict[int, Label] | None:
     if spec is None:
         return None
     if isinstance(spec, str):
-        if spec not in code_sets:
-            raise CodebookError(
-                f"{where}: codes {spec!r} is not defined under 'code_sets'. "
-                f"Defined: {', '.join(code_sets) or 'none'}."
-            )
         spec = code_sets[spec]
-    if not isinstance(spec, Mapping) or not spec:
-        raise CodebookError(f"{where}: 'codes' must map answer codes to labels.")
-    out = {}
-    for k, lab in spec.items():
-        try:
-            code = int(k)
-        except (TypeError, ValueError):
-            raise CodebookError(f"{where}: answer code {k!r} is not an integer.") from None
-        if isinstance(lab, Mapping):
-            out[code] = _label(lab, f"{where} code {code}")
-        else:
-            out[code] = Label(zh=str(lab), en=str(lab))
+    out = {int(k): _label(lab) if isinstance(lab, Mapping) else Label(zh=str(lab), en=str(lab))
+           for k, lab in spec.items()}
     return dict(sorted(out.items()))
 
 
-def _variable(name: str, spec: Mapping, kind: str, code_sets, groups, where: str,
+def _variable(name: str, spec: Mapping, kind: str, code_sets, groups,
               global_missing: Mapping[int, str]) -> Variable:
-    if not isinstance(spec, Mapping):
-        raise CodebookError(f"{where}: expected a mapping of properties, got {spec!r}.")
-    codes = _codes(spec.get("codes"), code_sets, where)
-    vtype = spec.get("type", "code" if codes else None)
-    if vtype not in VARIABLE_TYPES:
-        raise CodebookError(
-            f"{where}: type {vtype!r} is not one of {', '.join(VARIABLE_TYPES)} "
-            "(items with 'codes' default to type 'code')."
-        )
-    if vtype == "code" and not codes:
-        raise CodebookError(f"{where}: type 'code' needs 'codes'.")
+    """Build one field or item from its checked spec (see :mod:`evalkit.codebook_schema`)."""
+    codes = _codes(spec.get("codes"), code_sets)
     asked_of = spec.get("asked_of")
-    roles = None
-    if asked_of is not None:
-        if asked_of not in groups:
-            raise CodebookError(
-                f"{where}: asked_of {asked_of!r} is not a group. Groups: {', '.join(groups)}."
-            )
-        roles = groups[asked_of].roles
-    lo, hi = spec.get("min"), spec.get("max")
-    if lo is not None and hi is not None and lo > hi:
-        raise CodebookError(f"{where}: min {lo} is greater than max {hi}.")
     values = spec.get("values")
-    if "missing_codes" in spec:
-        own = spec.get("missing_codes") or {}
-        bad = [r for r in own.values() if r not in MISSING_REASONS]
-        if bad:
-            raise CodebookError(f"{where}: missing_codes reasons {bad} not in {', '.join(MISSING_REASONS)}.")
-        var_missing = {int(k): str(r) for k, r in own.items()}
-    elif kind == "item" or vtype == "code":
-        var_missing = dict(global_missing)
-    else:
-        var_missing = {}
-    for code in var_missing:
-        inside = (codes is not None and code in codes) or (
-            codes is None and lo is not None and hi is not None and lo <= code <= hi
-        )
-        if inside:
-            raise CodebookError(
-                f"{where}: missing-value code {code} is also a valid answer ({_fmt(lo) if codes is None else 'an answer code'}"
-                f"{'' if codes is not None else '–' + _fmt(hi)}). Give the item its own 'missing_codes' "
-                "outside its valid range, e.g. {9997: dont_know, 9998: refused}."
-            )
     return Variable(
         name=name,
         kind=kind,
-        type=vtype,
-        label=_label(spec, where),
+        type=variable_type(spec),
+        label=_label(spec),
         required=bool(spec.get("required", False)),
         codes=MappingProxyType(codes) if codes else None,
         values=tuple(values) if values is not None else None,
-        min=lo,
-        max=hi,
+        min=spec.get("min"),
+        max=spec.get("max"),
         min_exclusive=bool(spec.get("min_exclusive", False)),
         asked_of=asked_of,
-        roles=roles,
+        roles=None if asked_of is None else groups[asked_of].roles,
         scale=spec.get("scale"),
         subscale=spec.get("subscale"),
         reverse=bool(spec.get("reverse", False)),
-        missing_codes=MappingProxyType(var_missing),
+        missing_codes=MappingProxyType(applicable_missing(spec, kind, global_missing)),
     )
 
 
-_SCORING_METHODS = ("sum", "mean", "single", "count", "mean_of_scales")
-_TRANSFORMS = (None, "multiply", "table", "linear_0_100")
+def _pair(x) -> tuple[float, float] | None:
+    return None if x is None else (float(x[0]), float(x[1]))
 
 
-def _scale(name: str, spec: Mapping, items: Mapping[str, Variable], tables, groups, where) -> Scale:
-    if not isinstance(spec, Mapping):
-        raise CodebookError(f"{where}: expected a mapping of properties.")
-    scoring = dict(spec.get("scoring") or {})
-    method = scoring.get("method")
-    if method not in _SCORING_METHODS:
-        raise CodebookError(
-            f"{where}: scoring method {method!r} is not one of {', '.join(_SCORING_METHODS)}."
-        )
-    if scoring.get("transform") not in _TRANSFORMS:
-        raise CodebookError(f"{where}: transform {scoring.get('transform')!r} is not known.")
-    if scoring.get("transform") == "table" and scoring.get("table") not in tables:
-        raise CodebookError(f"{where}: conversion table {scoring.get('table')!r} is not under 'tables'.")
-    if scoring.get("transform") == "multiply" and "factor" not in scoring:
-        raise CodebookError(f"{where}: transform 'multiply' needs a 'factor'.")
+def _scale(name: str, spec: Mapping, items: Mapping[str, Variable]) -> Scale:
+    """Build one scale from its checked spec (see :mod:`evalkit.codebook_schema`)."""
+    scoring = dict(spec["scoring"])
     scale_items = tuple(spec.get("items") or ())
-    composite = tuple(spec.get("composite_of") or ())
-    if method == "mean_of_scales":
-        if not composite:
-            raise CodebookError(f"{where}: method 'mean_of_scales' needs 'composite_of'.")
-    elif not scale_items:
-        raise CodebookError(f"{where}: a scale needs 'items'.")
-    for it in scale_items:
-        if it not in items:
-            raise CodebookError(f"{where}: item {it!r} is not defined under 'items'.")
-        if items[it].scale != name:
-            raise CodebookError(
-                f"{where}: item {it!r} says it belongs to scale {items[it].scale!r}; "
-                f"set 'scale: {name}' on the item."
-            )
-    n_items = len(scale_items)
-    min_answered = scoring.get("min_answered")
-    if min_answered is not None and not (1 <= int(min_answered) <= max(n_items, 1)):
-        raise CodebookError(f"{where}: min_answered {min_answered} must be between 1 and {n_items}.")
     item_range = spec.get("item_range")
-    if item_range is None and method in ("sum", "mean") and scale_items:
+    if item_range is None and scoring["method"] in ("sum", "mean") and scale_items:
         rngs = {items[i].valid_range for i in scale_items}
         if len(rngs) == 1:
             item_range = next(iter(rngs))
-    if item_range is not None:
-        item_range = (float(item_range[0]), float(item_range[1]))
-    subscales = {str(k): tuple(v) for k, v in (spec.get("subscales") or {}).items()}
-    for sub, its in subscales.items():
-        bad = [i for i in its if i not in scale_items]
-        if bad:
-            raise CodebookError(f"{where}: subscale {sub!r} lists items not in the scale: {bad}.")
-    group = spec.get("group")
-    if group is not None and group not in groups:
-        raise CodebookError(f"{where}: group {group!r} is not defined under 'groups'.")
-    score_range = spec.get("range")
     return Scale(
         name=name,
-        label=_label(spec, where),
+        label=_label(spec),
         domain=str(spec.get("domain", "other")),
         scoring=MappingProxyType(scoring),
         citation=str(spec.get("citation", "")),
         items=scale_items,
         reverse_items=tuple(i for i in scale_items if items[i].reverse),
-        item_range=item_range,
-        score_range=None if score_range is None else (float(score_range[0]), float(score_range[1])),
-        subscales=MappingProxyType(subscales),
+        item_range=_pair(item_range),
+        score_range=_pair(spec.get("range")),
+        subscales=MappingProxyType({str(k): tuple(v) for k, v in (spec.get("subscales") or {}).items()}),
         subscale_min_answered=spec.get("subscale_min_answered"),
         cutoffs=tuple(spec.get("cutoffs") or ()),
-        group=group,
+        group=spec.get("group"),
         kind=str(spec.get("kind", "mean")),
         higher_is=str(spec.get("higher_is", "better")),
-        composite_of=composite,
+        composite_of=tuple(spec.get("composite_of") or ()),
     )
 
 
@@ -371,8 +275,10 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     Raises
     ------
     CodebookError
-        The file is missing, is not YAML, or is inconsistent (an item refers to an unknown scale,
-        code set or group; a scale lists an unknown item; ...). The message names the entry.
+        The file is missing or is not YAML; or it breaks the codebook schema or is inconsistent (an
+        unknown key, a wrong type, an item referring to an unknown scale, code set or group, a scale
+        listing an unknown item, ...). Every problem is listed, with its line, entry and key; the
+        list is in ``.problems`` (see :mod:`evalkit.codebook_schema`).
 
     Examples
     --------
@@ -389,64 +295,52 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     if not path.exists():
         raise CodebookError(f"Codebook file {str(path)!r} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CodebookError(f"{path}: not a readable UTF-8 YAML file ({exc}).") from None
-    if not isinstance(raw, Mapping):
-        raise CodebookError(f"{path}: the top level must be a mapping with 'fields', 'items', 'scales'.")
-    for key in ("fields", "items"):
-        if not isinstance(raw.get(key), Mapping) or not raw[key]:
-            raise CodebookError(f"{path}: section {key!r} is missing or empty.")
-    p = str(path)
+    return codebook_from_dict(raw, str(path), text=text, title=path.stem)
 
-    missing = {}
-    for k, spec in (raw.get("missing_codes") or {}).items():
-        reason = (spec or {}).get("reason")
-        if reason not in MISSING_REASONS:
-            raise CodebookError(
-                f"{p}: missing code {k}: reason {reason!r} is not one of {', '.join(MISSING_REASONS)}."
-            )
-        missing[int(k)] = MissingCode(int(k), reason, _label(spec, f"{p}: missing code {k}"))
 
-    groups = {}
-    for g, spec in (raw.get("groups") or {}).items():
-        roles = tuple((spec or {}).get("roles") or ())
-        if not roles:
-            raise CodebookError(f"{p}: group {g!r} needs a list of 'roles'.")
-        groups[g] = Group(g, roles, _label(spec, f"{p}: group {g}"))
+def codebook_from_dict(raw: Mapping, source: str = "<codebook>", *, text: str | None = None,
+                       title: str | None = None) -> Codebook:
+    """Check a parsed codebook (the YAML as dicts and lists) and build the :class:`Codebook`.
 
+    Parameters
+    ----------
+    raw
+        The codebook as ``yaml.safe_load`` returns it.
+    source
+        Where it came from (a file name), for messages and :attr:`Codebook.path`.
+    text
+        The YAML text, so that problems carry their line numbers (optional).
+    title
+        English title when the codebook has no ``title`` (default: `source`).
+
+    Returns
+    -------
+    Codebook
+
+    Raises
+    ------
+    CodebookError
+        Listing every problem :func:`evalkit.codebook_schema.check_codebook` finds: unknown keys
+        (with the closest valid key), wrong types, unknown names, inconsistent values.
+    """
+    check_codebook(raw, source, text)
+    missing = {int(k): MissingCode(int(k), s["reason"], _label(s))
+               for k, s in (raw.get("missing_codes") or {}).items()}
+    groups = {g: Group(g, tuple(s["roles"]), _label(s)) for g, s in (raw.get("groups") or {}).items()}
     code_sets = raw.get("code_sets") or {}
     gm = {c: m.reason for c, m in missing.items()}
-    fields = {
-        n: _variable(n, s, "field", code_sets, groups, f"{p}: field {n!r}", gm) for n, s in raw["fields"].items()
-    }
-    items = {
-        n: _variable(n, s, "item", code_sets, groups, f"{p}: item {n!r}", gm) for n, s in raw["items"].items()
-    }
-    dup = set(fields) & set(items)
-    if dup:
-        raise CodebookError(f"{p}: names used both as field and item: {sorted(dup)}.")
-    for name in ("respondent_id", "community_id", "wave"):
-        if name not in fields:
-            raise CodebookError(f"{p}: the fields section must define {name!r}.")
-    tables = {}
-    for t, spec in (raw.get("tables") or {}).items():
-        tables[t] = MappingProxyType({int(k): float(v) for k, v in spec.items()})
-
-    scales = {
-        n: _scale(n, s, items, tables, groups, f"{p}: scale {n!r}") for n, s in (raw.get("scales") or {}).items()
-    }
-    for n, s in scales.items():
-        for c in s.composite_of:
-            if c not in scales:
-                raise CodebookError(f"{p}: scale {n!r} is a composite of unknown scale {c!r}.")
-    for v in items.values():
-        if v.scale is not None and v.scale not in scales:
-            raise CodebookError(f"{p}: item {v.name!r} names scale {v.scale!r}, which is not defined.")
-
+    fields = {n: _variable(n, s, "field", code_sets, groups, gm) for n, s in raw["fields"].items()}
+    items = {n: _variable(n, s, "item", code_sets, groups, gm) for n, s in raw["items"].items()}
+    tables = {t: MappingProxyType({int(k): float(v) for k, v in s.items()})
+              for t, s in (raw.get("tables") or {}).items()}
+    scales = {n: _scale(n, s, items) for n, s in (raw.get("scales") or {}).items()}
     return Codebook(
-        path=p,
-        title=_label(raw.get("title") or {"en": path.stem}, f"{p}: title"),
+        path=source,
+        title=_label(raw.get("title") or {"en": title or source}),
         version=str(raw.get("version", "")),
         missing_codes=MappingProxyType(missing),
         groups=MappingProxyType(groups),

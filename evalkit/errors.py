@@ -13,7 +13,12 @@ class EvalkitError(Exception):
 
 
 class CodebookError(EvalkitError):
-    """The codebook file is malformed or inconsistent."""
+    """The codebook file is malformed or inconsistent; ``.problems`` lists what was found
+    (:class:`evalkit.codebook_schema.Problem`: entry path, key, line, message)."""
+
+    def __init__(self, message: str, problems=None):
+        super().__init__(message)
+        self.problems = list(problems or [])
 
 
 class ReadError(EvalkitError):
