@@ -485,6 +485,66 @@ def _cr2(Qc, T, cell, codes, cell_cluster, e, w):
     return V, df
 
 
+def _fit_cells(formula, names, y, Xu, grp, codes, G, w, vcov):
+    """The fit from (design row, cluster) cells: coefficients, CR1 and requested variance.
+
+    Rows sharing a design row and a cluster form a cell. Everything CR1 and the bootstrap
+    need is a sum over cells (X'WX, X'Wy, X_g'W_g X_g, X_g'W_g e_g), so the N rows are only
+    touched by bincount; with a community x wave design there are a few dozen cells.
+    Returns a dict with ``beta, V, df, V1, Xc, cell, T, QQ_g, Qs_g``.
+    """
+    N, K = len(y), Xu.shape[1]
+    key = grp.astype(np.int64) * G + codes
+    ukey, cell = np.unique(key, return_inverse=True)
+    cell = cell.ravel()
+    Xc = Xu[ukey // G]
+    cell_cluster = (ukey % G).astype(np.intp)
+    wt = np.ones(N) if w is None else w
+    n_c = np.bincount(cell, weights=wt, minlength=len(ukey))
+    sy_c = np.bincount(cell, weights=wt * y, minlength=len(ukey))
+    XtWX = (Xc * n_c[:, None]).T @ Xc
+    # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
+    scale = np.sqrt(np.diag(XtWX))
+    scale[scale == 0] = 1.0
+    ev = np.linalg.eigvalsh(XtWX / np.outer(scale, scale))
+    if ev[0] <= 1e-11 * ev[-1]:
+        _, R, piv = linalg.qr(Xc * np.sqrt(n_c)[:, None] / scale, mode="economic", pivoting=True)
+        diagR = np.abs(np.diag(R))
+        rank = int(np.sum(diagR > diagR[0] * 1e-6))
+        bad = [names[i] for i in sorted(piv[max(rank, 1) if rank < K else K - 1:])]
+        raise EstimationError(
+            f"The design of {formula!r} is rank deficient: {', '.join(map(repr, bad))} "
+            "is collinear with the other columns (e.g. a treatment indicator that is "
+            "constant within the fixed effects, or a level with no observations). "
+            "Remove it from the formula."
+        )
+    # QR of the column-equilibrated weighted design (cell level): the bread M = T T', the
+    # coefficients by QR least squares and the CR2 adjustment all come from it, so a
+    # covariate in the thousands costs no digits and rescaling it changes nothing
+    Qc, R = _chol_qr(Xc / scale, n_c)
+    T = linalg.solve_triangular(R, np.eye(K), check_finite=False) / scale[:, None]
+    theta = Qc.T @ sy_c
+    beta = T @ theta
+    fit_c = Qc @ theta                       # = Xc @ beta
+    s_c = sy_c - n_c * fit_c                 # sum_i in cell of w_i e_i
+    QQ_g = np.empty((G, K, K))
+    Qs_g = np.empty((G, K))
+    _, cslices = _cluster_slices(cell_cluster, G)
+    for g, idx in enumerate(cslices):
+        Qg = Qc[idx]
+        QQ_g[g] = (Qg * n_c[idx, None]).T @ Qg
+        Qs_g[g] = Qg.T @ s_c[idx]
+    ssc = G / (G - 1) * (N - 1) / (N - K)
+    V1 = ssc * T @ (Qs_g.T @ Qs_g) @ T.T
+    if vcov == "CR1":
+        V = V1
+        df = np.full(K, G - 1.0)
+    else:
+        V, df = _cr2(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
+    return {"beta": beta, "V": (V + V.T) / 2, "df": df, "V1": (V1 + V1.T) / 2, "Xc": Xc,
+            "cell": cell, "T": T, "QQ_g": QQ_g, "Qs_g": Qs_g}
+
+
 # ---------------------------------------------------------------------------
 # regress()
 # ---------------------------------------------------------------------------
@@ -626,77 +686,27 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     if N <= K:
         raise EstimationError(f"{N} observations for {K} coefficients; the model is not identified.")
 
-    # Cells: rows sharing a design row and a cluster. Everything CR1 and the bootstrap need
-    # is a sum over cells (X'WX, X'Wy, X_g'W_g X_g, X_g'W_g e_g), so the N rows are only
-    # touched by bincount; with a community x wave design there are a few dozen cells.
-    key = grp.astype(np.int64) * G + codes
-    ukey, cell = np.unique(key, return_inverse=True)
-    cell = cell.ravel()
-    Xc = Xu[ukey // G]
-    cell_cluster = (ukey % G).astype(np.intp)
-    wt = np.ones(N) if w is None else w
-    n_c = np.bincount(cell, weights=wt, minlength=len(ukey))
-    sy_c = np.bincount(cell, weights=wt * y, minlength=len(ukey))
-    XtWX = (Xc * n_c[:, None]).T @ Xc
-    # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
-    scale = np.sqrt(np.diag(XtWX))
-    scale[scale == 0] = 1.0
-    ev = np.linalg.eigvalsh(XtWX / np.outer(scale, scale))
-    if ev[0] <= 1e-11 * ev[-1]:
-        _, R, piv = linalg.qr(Xc * np.sqrt(n_c)[:, None] / scale, mode="economic", pivoting=True)
-        diagR = np.abs(np.diag(R))
-        rank = int(np.sum(diagR > diagR[0] * 1e-6))
-        bad = [names[i] for i in sorted(piv[max(rank, 1) if rank < K else K - 1:])]
-        raise EstimationError(
-            f"The design of {formula!r} is rank deficient: {', '.join(map(repr, bad))} "
-            "is collinear with the other columns (e.g. a treatment indicator that is "
-            "constant within the fixed effects, or a level with no observations). "
-            "Remove it from the formula."
-        )
-    # QR of the column-equilibrated weighted design (cell level): the bread M = T T', the
-    # coefficients by QR least squares and the CR2 adjustment all come from it, so a
-    # covariate in the thousands costs no digits and rescaling it changes nothing
-    Qc, R = _chol_qr(Xc / scale, n_c)
-    T = linalg.solve_triangular(R, np.eye(K), check_finite=False) / scale[:, None]
-    theta = Qc.T @ sy_c
-    beta = T @ theta
-    fit_c = Qc @ theta                       # = Xc @ beta
-    s_c = sy_c - n_c * fit_c                 # sum_i in cell of w_i e_i
-    QQ_g = np.empty((G, K, K))
-    Qs_g = np.empty((G, K))
-    _, cslices = _cluster_slices(cell_cluster, G)
-    for g, idx in enumerate(cslices):
-        Qg = Qc[idx]
-        QQ_g[g] = (Qg * n_c[idx, None]).T @ Qg
-        Qs_g[g] = Qg.T @ s_c[idx]
-    ssc = G / (G - 1) * (N - 1) / (N - K)
-    V1 = ssc * T @ (Qs_g.T @ Qs_g) @ T.T
-    if vcov == "CR1":
-        V = V1
-        df = np.full(K, G - 1.0)
-    else:
-        V, df = _cr2(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
-    V = (V + V.T) / 2
+    fitted = _fit_cells(formula, names, y, Xu, grp, codes, G, w, vcov)
     return RegressionResult(
         formula=formula,
-        params=pd.Series(beta, index=names, name="estimate"),
-        vcov=pd.DataFrame(V, index=names, columns=names),
+        params=pd.Series(fitted["beta"], index=names, name="estimate"),
+        vcov=pd.DataFrame(fitted["V"], index=names, columns=names),
         vcov_type=vcov,
-        df=pd.Series(df, index=names, name="df"),
+        df=pd.Series(fitted["df"], index=names, name="df"),
         n=N,
         n_clusters=G,
         n_dropped=n_dropped,
         weighted=w is not None,
         cluster_name=cl_name,
-        _Xc=Xc,
-        _cell=cell,
+        _Xc=fitted["Xc"],
+        _cell=fitted["cell"],
         _y=y,
         _w=w,
         _cluster_codes=codes,
         _cluster_labels=labels,
-        _T=T,
-        _QQ_g=QQ_g,
-        _Qs_g=Qs_g,
-        _vcov_cr1=(V1 + V1.T) / 2,
+        _T=fitted["T"],
+        _QQ_g=fitted["QQ_g"],
+        _Qs_g=fitted["Qs_g"],
+        _vcov_cr1=fitted["V1"],
         level=level,
     )

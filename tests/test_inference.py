@@ -87,21 +87,27 @@ def test_wild_bootstrap_equals_wildboottest_full_enumeration(seed, formula):
     assert wb.p_value >= 2 / 1024
 
 
+def _evalkit_and_wildboottest_rademacher(d, formula="y ~ x + z", param="x"):
+    """evalkit's and wildboottest()'s (the public function) Rademacher WCR test of ``param``
+    with B = 9999, i.e. full enumeration for G <= 13."""
+    from wildboottest.wildboottest import wildboottest
+
+    wb = regress(formula, d, cluster="g", vcov="CR1").wild_bootstrap(
+        param, B=9999, weights="rademacher")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = wildboottest(smf.ols(formula, d), B=9999, cluster=d["g"].to_numpy(),
+                           param=param, weights_type="rademacher", show=False)
+    return wb, ref
+
+
 def test_twelve_clusters_full_enumeration_equals_wildboottest_50_of_4096():
     # 12 clusters: wildboottest 0.3.2 enumerates the 4096 sign vectors (2^G < B) and reports
     # 50/4096; here its floating-point |t*| of both tie vectors land above |t|, so its count
     # equals the randomization count. (Data: the first seed of _clustered(seed, G=12,
     # beta in 0.2/0.3/0.4) whose evalkit p-value is 50/4096; the tie-excluding count evalkit
     # used before is 48/4096.)
-    from wildboottest.wildboottest import wildboottest
-
-    d = _clustered(134, G=12, beta=0.4)
-    fit = regress("y ~ x + z", d, cluster="g", vcov="CR1")
-    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = wildboottest(smf.ols("y ~ x + z", d), B=9999, cluster=d["g"].to_numpy(),
-                           param="x", weights_type="rademacher", show=False)
+    wb, ref = _evalkit_and_wildboottest_rademacher(_clustered(134, G=12, beta=0.4))
     assert wb.enumerated and wb.B == 4096
     assert wb.p_value == ref["p-value"].iloc[0] == 50 / 4096
     assert np.sum(np.abs(wb.t_boot) > abs(wb.t_stat) * (1 + 1e-9)) == 48
@@ -111,15 +117,7 @@ def test_wildboottest_public_function_same_pvalue():
     # wildboottest() itself (the public function): same statistic; same p-value up to the two
     # tie vectors, which evalkit counts and wildboottest counts only when rounding puts |t*|
     # above |t|: wildboottest 0.3.2 reports 156/1024 here (neither tie), evalkit 158/1024
-    from wildboottest.wildboottest import wildboottest
-
-    d = _clustered(0, G=10)
-    fit = regress("y ~ x + z", d, cluster="g", vcov="CR1")
-    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = wildboottest(smf.ols("y ~ x + z", d), B=9999, cluster=d["g"].to_numpy(),
-                           param="x", weights_type="rademacher", show=False)
+    wb, ref = _evalkit_and_wildboottest_rademacher(_clustered(0, G=10))
     assert ref["p-value"].iloc[0] == 156 / 1024
     assert wb.p_value == 158 / 1024
     assert wb.t_stat == pytest.approx(float(ref["statistic"].iloc[0]), rel=1e-10)
