@@ -36,7 +36,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from evalkit.design import SurveyDesign
+from evalkit.survey.design import SurveyDesign
 
 N_STRATA, PSU_PER_STRATUM, ROWS_PER_PSU = 20, 50, 200
 N_DOMAINS, N_IND = 200, 12

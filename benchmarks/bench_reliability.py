@@ -1,4 +1,4 @@
-"""Benchmark: evalkit.reliability.cronbach_alpha vs pingouin.cronbach_alpha, side by side.
+"""Benchmark: evalkit.measure.reliability.cronbach_alpha vs pingouin.cronbach_alpha, side by side.
 
 Pairwise-complete alpha on items with 10% missing answers. pingouin builds the covariance
 with pandas' DataFrame.cov() (pairwise loop in Cython); evalkit uses masked matrix products.
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 
-from evalkit.reliability import cronbach_alpha, reliability
+from evalkit.measure.reliability import cronbach_alpha, reliability
 
 
 def best_of(fn, repeat=5):

@@ -35,7 +35,7 @@ CASE = textwrap.dedent("""
     import numpy as np, pandas as pd
     import evalkit
     from evalkit.datasets import SURVEY_FILE, data_path
-    from evalkit.impact import community_panel, programme_effect
+    from evalkit.evaluation.impact import community_panel, programme_effect
     warnings.simplefilter("ignore")
     case, legacy = sys.argv[1], sys.argv[2]
     if case == "exact at the cap":

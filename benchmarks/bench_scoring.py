@@ -25,8 +25,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from evalkit.codebook import load_codebook
-from evalkit.scales import score
+from evalkit.spec.codebook import load_codebook
+from evalkit.measure.scales import score
 
 
 def peak_rss_gb() -> float:

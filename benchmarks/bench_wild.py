@@ -59,7 +59,7 @@ def main() -> None:
     import statsmodels.formula.api as smf
     from wildboottest.wildboottest import wildboottest
 
-    from evalkit.regress import regress
+    from evalkit.inference.regress import regress
 
     df = make_panel()
     formula = "y ~ treat + C(community) + C(wave)"

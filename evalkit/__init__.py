@@ -19,14 +19,18 @@ publishing                    :func:`suppress` (disclosure.py), :func:`build_rep
 """
 from __future__ import annotations
 
+from . import _moved
+
+_moved.install()  # old 0.1 module paths (evalkit.design ...) keep working for one release
+
 from .baseline import change_from_baseline
-from .codebook import Codebook, load_codebook
-from .communities import (crossing, load_communities, population_margins, population_table, programme_targets,
+from .spec.codebook import Codebook, load_codebook
+from .spec.registry import (crossing, load_communities, population_margins, population_table, programme_targets,
                           start_years)
 from .comparison import community_effects, domain_means
-from .design import SurveyDesign, WeightingInfo
-from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt
-from .impact import ImpactResult, community_panel, programme_effect
+from .survey.design import SurveyDesign, WeightingInfo
+from .did.core import AggregateResult, ATTGTResult, PretrendTest, att_gt
+from .evaluation.impact import ImpactResult, community_panel, programme_effect
 from .errors import (
     CodebookError,
     ConvergenceWarning,
@@ -47,22 +51,22 @@ from .errors import (
     SmallSampleWarning,
     ValidationError,
 )
-from .disclosure import assert_no_personal_data, scan_text, suppress
-from .exports import read_kobo, read_spss, read_wjx, to_wjx_excel
-from .fonts import community_colors, label, set_language, use_cjk_font
-from .indicators import indicator_table
-from .inference import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
-from .manifest import check_manifest, data_checksum, verify_data, write_manifest
-from .plots import event_study_plot, forest_plot, indicator_plot, leave_one_out_plot, reliability_plot, trend_plot
-from .privacy import check_personal_data, detect_personal_data, pseudonymise
-from .read import read_survey
-from .regress import RegressionResult, regress
-from .report import build_report
-from .reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
-from .scales import describe_scales, score, score_columns
-from .sensitivity import leave_one_out, mixed_model
-from .simulate import simulate
-from .validate import ValidationReport, validate
+from .publish.disclosure import assert_no_personal_data, scan_text, suppress
+from .io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel
+from .publish.style import community_colors, label, set_language, use_cjk_font
+from .survey.indicators import indicator_table
+from .inference.core import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
+from .io.manifest import check_manifest, data_checksum, verify_data, write_manifest
+from .publish.plots import event_study_plot, forest_plot, indicator_plot, leave_one_out_plot, reliability_plot, trend_plot
+from .io.privacy import check_personal_data, detect_personal_data, pseudonymise
+from .io.read import read_survey
+from .inference.regress import RegressionResult, regress
+from .publish.report import build_report
+from .measure.reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
+from .measure.scales import describe_scales, score, score_columns
+from .evaluation.sensitivity import leave_one_out, mixed_model
+from .datasets.simulate import simulate
+from .io.validate import ValidationReport, validate
 from . import datasets
 
 __version__ = "0.1.0"

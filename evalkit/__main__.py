@@ -14,8 +14,8 @@ import sys
 
 
 def _simulate(args) -> int:
-    from .manifest import write_manifest
-    from .simulate import write_shipped
+    from .io.manifest import write_manifest
+    from .datasets.simulate import write_shipped
 
     digests = write_shipped(args.out, seed=args.seed)
     for name, digest in digests.items():
@@ -25,10 +25,10 @@ def _simulate(args) -> int:
 
 
 def _validate(args) -> int:
-    from .codebook import load_codebook
+    from .spec.codebook import load_codebook
     from .errors import EvalkitError
-    from .read import read_survey
-    from .validate import validate
+    from .io.read import read_survey
+    from .io.validate import validate
 
     try:
         codebook = load_codebook(args.codebook)
@@ -44,7 +44,7 @@ def _validate(args) -> int:
 
 
 def _report(args) -> int:
-    from .report import build_report
+    from .publish.report import build_report
 
     paths = build_report(out_dir=args.out, community=args.community, progress=print)
     for p in paths:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("simulate", help="regenerate the shipped synthetic data")
     p.add_argument("--out", required=True,
                    help="output folder (the shipped example: evalkit/datasets/dongying of the checkout)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: evalkit.simulate.SEED)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: evalkit.datasets.simulate.SEED)")
     p.set_defaults(func=_simulate)
     p = sub.add_parser("validate", help="validate a survey export")
     p.add_argument("path")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_report)
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
-        from .simulate import SEED
+        from .datasets.simulate import SEED
 
         args.seed = SEED
     return int(args.func(args) or 0)

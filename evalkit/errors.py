@@ -14,7 +14,7 @@ class EvalkitError(Exception):
 
 class CodebookError(EvalkitError):
     """The codebook file is malformed or inconsistent; ``.problems`` lists what was found
-    (:class:`evalkit.codebook_schema.Problem`: entry path, key, line, message)."""
+    (:class:`evalkit.spec.codebook_schema.Problem`: entry path, key, line, message)."""
 
     def __init__(self, message: str, problems=None):
         super().__init__(message)

@@ -29,15 +29,15 @@ from pathlib import Path
 import pandas as pd
 import matplotlib.pyplot as plt
 import evalkit
-from evalkit.report import setup_notebook
+from evalkit.publish.report import setup_notebook
 SEED = setup_notebook(lang="zh")   # display options, warnings, Chinese figure font
 DATA = evalkit.datasets.data_dir()  # the shipped example data (or the folder in $EVALKIT_DATA)"""
 
 LOAD = """\
-from evalkit.codebook import load_codebook
-from evalkit.read import read_survey
-from evalkit.validate import validate
-from evalkit.scales import score
+from evalkit.spec.codebook import load_codebook
+from evalkit.io.read import read_survey
+from evalkit.io.validate import validate
+from evalkit.measure.scales import score
 codebook = load_codebook(DATA / "codebook.yaml")
 checked = validate(read_survey(DATA / "survey.csv"), codebook)
 survey = score(checked.valid, codebook)
@@ -84,9 +84,9 @@ and count respondents by community and wave. **All answers are synthetic** (made
 Every row that comes in leaves as either valid or quarantined — nothing is dropped silently.
 """),
     code("""
-from evalkit.codebook import load_codebook
-from evalkit.read import read_survey
-from evalkit.validate import validate
+from evalkit.spec.codebook import load_codebook
+from evalkit.io.read import read_survey
+from evalkit.io.validate import validate
 codebook = load_codebook(DATA / "codebook.yaml")
 checked = validate(read_survey(DATA / "survey.csv"), codebook)
 print(checked.describe())"""),
@@ -109,7 +109,7 @@ coded.assign(all=coded.sum(axis=1)).sort_values(["all", "column"], ascending=[Fa
 The messy export is read with its encoding detected (GBK) and checked against the same codebook.
 """),
     code("""
-from evalkit.report import problems_table
+from evalkit.publish.report import problems_table
 messy = validate(read_survey(DATA / "raw" / "messy_export_gbk.csv"), codebook)
 print(messy.describe())"""),
     md("""
@@ -133,7 +133,7 @@ About 300 respondents per community and wave (rural communities add children age
 households are followed from wave to wave, with attrition replaced from the same buildings.
 """),
     code("""
-from evalkit.report import sample_sizes
+from evalkit.publish.report import sample_sizes
 sample_sizes(checked.valid)"""),
     md("""
 **下一步 Next:** `01_indicators` 计算量表得分、信度和加权指标 · scores the scales, checks their
@@ -164,11 +164,11 @@ Cronbach's alpha (pairwise-complete covariances, Feldt interval) and McDonald's 
 every multi-item scale; `flag` marks alpha below 0.70.
 """),
     code("""
-from evalkit.reliability import reliability
+from evalkit.measure.reliability import reliability
 rel = reliability(survey, codebook)
 rel[["scale", "k", "n", "alpha", "ci_low", "ci_high", "omega_total", "flag"]]"""),
     code("""
-from evalkit.plots import reliability_plot
+from evalkit.publish.plots import reliability_plot
 ax = reliability_plot(rel)"""),
     md("""
 ## 2. 加权：把样本校准到社区人口 · Weighting: raking to the registry's population
@@ -187,8 +187,8 @@ urban and 8+ in rural communities. Standard errors account for the calibration.
 """),
     code("""
 from evalkit import crossing, population_margins
-from evalkit.communities import load_communities
-from evalkit.design import SurveyDesign
+from evalkit.spec.registry import load_communities
+from evalkit.survey.design import SurveyDesign
 registry = load_communities(DATA / "communities.csv")
 margins = population_margins(registry, by=("sex", "age_group"), covered=survey)
 waves = sorted(survey["wave"].unique())        # every wave is raked to the same population
@@ -221,14 +221,14 @@ diag.assign(kish_deff=kish.groupby("community_id").mean(),
 社区×年份的加权值、95%置信区间、样本量 n、有效样本量 n_eff（= n / 设计效应）；针对特定人群的指标
 （老年人照护、儿童幸福感）只在该人群中估计（作为全样本设计的子域，不丢行）。有效样本量低于30的单元
 被标记（`flag_small`），并给出一次 `SmallSampleWarning`。显示的表格经过小单元格抑制：受访者少于10人的
-单元格显示为 `[c]`（`evalkit.disclosure.suppress`）。
+单元格显示为 `[c]`（`evalkit.publish.disclosure.suppress`）。
 
 One call estimates every scale, participation indicator and cut-off band share by community ×
 wave on the raked design: estimate, 95% CI, n, effective n (n / design effect) and the design
 effect; group-targeted indicators within their group (as domains of the full design). Cells with
 an effective sample size below 30 are flagged (`flag_small`), with one `SmallSampleWarning`.
 Tables shown go through small-cell suppression: fewer than 10 respondents shows as `[c]`
-(`evalkit.disclosure.suppress`, with complementary suppression).
+(`evalkit.publish.disclosure.suppress`, with complementary suppression).
 """),
     code("""
 from evalkit import indicator_table
@@ -236,7 +236,7 @@ table = indicator_table(survey, codebook, raked)
 print(len(table), "rows:", table["indicator"].nunique(), "indicators x", table["community_id"].nunique(),
       "communities x", table["wave"].nunique(), "waves")
 cols = ["indicator", "zh", "group", "estimate", "ci_low", "ci_high", "n", "n_eff", "deff", "flag_small"]
-from evalkit.disclosure import suppress                      # published tables: small cells hidden
+from evalkit.publish.disclosure import suppress                      # published tables: small cells hidden
 example = table.query("community_id == 'mingyue' and wave == 2017 and n > 0")   # one community-year
 suppress(example[example["indicator"].isin(list(codebook.scales))][["community_id", "wave", *cols]].round(3))"""),
     md("""
@@ -269,8 +269,8 @@ Each figure: communities along the x axis (programme communities in colour, comp
 communities in grey), the four waves left to right within each, 95% confidence intervals.
 """),
     code("""
-from evalkit.fonts import tr
-from evalkit.plots import indicator_plot
+from evalkit.publish.style import tr
+from evalkit.publish.plots import indicator_plot
 shown = table.dropna(subset=["estimate"])      # leave out cells without respondents
 for name in ["who5", "participation_any", "grid_awareness", "selforg_member"]:
     lab = codebook.scales[name].label
@@ -297,8 +297,8 @@ programme community with its own baseline and with the comparison communities.
 
 DESIGN = """\
 import warnings
-from evalkit.communities import load_communities, programme_targets
-from evalkit.design import SurveyDesign
+from evalkit.spec.registry import load_communities, programme_targets
+from evalkit.survey.design import SurveyDesign
 registry = load_communities(DATA / "communities.csv")
 targets = programme_targets(registry)      # the programme theory: which indicators each targets
 design = SurveyDesign(survey, weight="base_weight", strata="stratum", psu="psu")"""
@@ -349,7 +349,7 @@ The pooled effect over the programme communities (overall ATT and by years since
 with randomization-inference p-values and test-inverted intervals.
 """),
     code("""
-from evalkit.impact import programme_effect
+from evalkit.evaluation.impact import programme_effect
 indicators = ["participation_ladder", "selforg_member", "bscs", "who5"]
 results = [programme_effect(design, indicators[0], registry=registry, seed=SEED)]  # warns once
 with warnings.catch_warnings():
@@ -369,9 +369,9 @@ uniform band over all event times (multiplier bootstrap clustered on PSUs). Pre-
 (e < 0) are placebo checks. Rows without an answer are left out (`DroppedUnitsWarning`, expected).
 """),
     code("""
-from evalkit.did import att_gt, DroppedUnitsWarning
-from evalkit.fonts import community_color, label
-from evalkit.plots import event_study_plot
+from evalkit.did.core import att_gt, DroppedUnitsWarning
+from evalkit.publish.style import community_color, label
+from evalkit.publish.plots import event_study_plot
 warnings.simplefilter("ignore", DroppedUnitsWarning)
 start = registry.set_index("community_id")["start_year"]
 data = survey.assign(first_year=survey["community_id"].map(start).fillna(0).astype(int))
@@ -395,9 +395,9 @@ same two-way fixed-effects model on the community panel, first with CR1, then wi
 restricted bootstrap (the headline method evalkit picks when clusters are few).
 """),
     code("""
-from evalkit.impact import community_panel
-from evalkit.regress import regress
-from evalkit.inference import headline
+from evalkit.evaluation.impact import community_panel
+from evalkit.inference.regress import regress
+from evalkit.inference.core import headline
 wide = community_panel(design, "participation_ladder")
 panel = wide.stack().rename("y").rename_axis(["community_id", "wave"]).reset_index()
 panel["treat"] = (panel["wave"] >= panel["community_id"].map(start).fillna(9999).astype(int)).astype(int)
@@ -424,7 +424,7 @@ check = check.assign(truth=check["att"], covered=check["ci_low"].le(check["att"]
 print(f"{check['covered'].mean():.0%} of {len(check)} intervals cover the planted effect")
 check[["community_id", "indicator", "wave", "estimate", "ci_low", "ci_high", "truth", "covered"]]"""),
     code("""
-from evalkit.plots import forest_plot
+from evalkit.publish.plots import forest_plot
 first = targets.drop_duplicates("community_id")[["community_id", "indicator"]]
 latest = check.merge(first).sort_values("wave").groupby("community_id").tail(1)
 latest = latest.set_index("community_id").loc[first["community_id"]].reset_index()
@@ -458,7 +458,7 @@ with its uncertainty. Set `community` below (e.g. `"mingyue"`) to render a singl
     code(LOAD),
     code(DESIGN),
     code("""
-from evalkit.report import community_profile, target_estimates
+from evalkit.publish.report import community_profile, target_estimates
 # every target in its own group (e.g. Mingyue's ucla3@elderly among residents 60+ in all communities):
 # means by community x wave for the trend figures, per-community DiD (community_effects) for the verdicts
 table, effects = target_estimates(design, targets, registry, codebook)
@@ -520,7 +520,7 @@ communities; programme communities that did not target it are left out, not used
 `primary` marks each community's first-named target.
 """),
     code("""
-from evalkit.report import targeted_indicators
+from evalkit.publish.report import targeted_indicators
 focus = targeted_indicators(targets, registry, codebook)
 focus[["target", "communities", "start_years", "n_communities", "primary"]]"""),
     md("""
@@ -538,7 +538,7 @@ same side of zero as the full one (or all include zero). Where a single programm
 targets the indicator, only comparison communities can be left out.
 """),
     code("""
-from evalkit.report import leave_one_out_summary
+from evalkit.publish.report import leave_one_out_summary
 checks = focus[focus["primary"]]                      # each community's first-named target
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", evalkit.FewClustersWarning)
@@ -546,7 +546,7 @@ with warnings.catch_warnings():
                      .assign(target=f.target) for f in checks.itertuples()], ignore_index=True)
 leave_one_out_summary(loo)"""),
     code("""
-from evalkit.plots import leave_one_out_plot
+from evalkit.publish.plots import leave_one_out_plot
 fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), layout="constrained")
 for ax, (name, rows) in zip(axes.flat, loo.groupby("target", sort=False)):
     leave_one_out_plot(rows, ax=ax, registry=registry, title=name)
@@ -586,7 +586,7 @@ clustered by community, for the indicators targeted by more than one programme c
 they mix start years). Rows without an answer are left out (`DroppedUnitsWarning`, expected).
 """),
     code("""
-from evalkit.did import att_gt, DroppedUnitsWarning
+from evalkit.did.core import att_gt, DroppedUnitsWarning
 warnings.simplefilter("ignore", DroppedUnitsWarning)
 start = registry.set_index("community_id")["start_year"]
 data = survey.assign(first_year=survey["community_id"].map(start).fillna(0).astype(int))
@@ -601,8 +601,8 @@ for f in several.itertuples():
         rows.append(res.aggregate("simple").overall().assign(target=f.target, control=control))
 pd.concat(rows)[["target", "control", "att", "se", "ci_low", "ci_high"]]"""),
     code("""
-from evalkit.fonts import tr
-from evalkit.plots import event_study_plot
+from evalkit.publish.style import tr
+from evalkit.publish.plots import event_study_plot
 fig, axes = plt.subplots(2, len(several), figsize=(4.2 * len(several), 7), layout="constrained", sharey="col")
 for j, target in enumerate(several["target"]):
     for i, (control, name) in enumerate([("never", tr("从未参与", "never-treated")),
@@ -650,7 +650,7 @@ cannot see community-level shocks. The placebo estimate at e = −1 from `progra
 randomization-inference p-value, is the check that holds with few communities:
 """),
     code("""
-from evalkit.impact import programme_effect
+from evalkit.evaluation.impact import programme_effect
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", evalkit.FewClustersWarning)
     placebo = pd.concat([programme_effect(design, f.indicator, registry=registry, domain=f.domain, seed=SEED)
@@ -689,8 +689,8 @@ With staggered starts the TWFE point estimate itself can be biased (early starte
 controls for late ones); the point here is the inference.
 """),
     code("""
-from evalkit.inference import headline, randomization_test
-from evalkit.regress import regress
+from evalkit.inference.core import headline, randomization_test
+from evalkit.inference.regress import regress
 rows = []
 for k, f in enumerate(several.itertuples()):
     d = data[data["community_id"].isin(f.domain["community_id"])].dropna(subset=[f.indicator])
@@ -789,14 +789,14 @@ def make_demo_export(path: Path = DEMO_EXPORT, per_cell: int = 60, seed: int = 2
 
     ``per_cell`` respondents per community and wave are drawn (seeded) from the shipped
     ``survey.csv`` of :mod:`evalkit.datasets` for Mingyue and the four urban comparison communities, and written by
-    :func:`evalkit.exports.to_wjx_excel` as a 问卷星 download looks: metadata columns 序号,
+    :func:`evalkit.io.exports.to_wjx_excel` as a 问卷星 download looks: metadata columns 序号,
     提交答卷时间, 所用时间, headers "<n>、<Chinese question text>", answers as option text,
     skipped questions as "(跳过)". Three cells are then spoiled the way real exports are, so that
     validation has something to find: an age written in words, an answer text that is not an
     option of its item, and a survey year that does not exist. All answers are synthetic.
     """
-    from evalkit.exports import to_wjx_excel
-    from evalkit.read import read_survey
+    from evalkit.io.exports import to_wjx_excel
+    from evalkit.io.read import read_survey
 
     survey = read_survey(DEMO_EXPORT.parent.parent / "survey.csv", personal_data="ignore")
     part = survey[survey["community_id"].isin(DEMO_COMMUNITIES)]
@@ -823,7 +823,7 @@ How an evaluator points the whole analysis at their own export: set the paramete
 cell** (export file, codebook, community registry, column map, the environment variable that holds
 the pseudonym key), then run top to bottom: read → personal-data check → validate → score →
 design → indicators → community effects. The cell is tagged `parameters`, so papermill (or
-`evalkit.report.execute_notebook(..., parameters={...})`) can set them from outside.
+`evalkit.publish.report.execute_notebook(..., parameters={...})`) can set them from outside.
 
 **The demo export.** `raw/wjx_export_demo.xlsx` of the shipped example (`evalkit.datasets`) is a 问卷星-style Excel download (metadata
 columns, numbered Chinese question texts as headers, option texts as answers, "(跳过)" for skipped
@@ -859,10 +859,10 @@ codebook does not know (the platform's serial number, submission time, IP addres
 read in; only their headers are listed.
 """),
     code("""
-from evalkit.codebook import load_codebook
-from evalkit.communities import load_communities, programme_targets
-from evalkit.exports import read_kobo, read_wjx
-from evalkit.read import read_survey
+from evalkit.spec.codebook import load_codebook
+from evalkit.spec.registry import load_communities, programme_targets
+from evalkit.io.exports import read_kobo, read_wjx
+from evalkit.io.read import read_survey
 codebook, registry = load_codebook(codebook_path), load_communities(registry_path)
 if export_format == "csv":
     raw = read_survey(export_path, codebook, column_map=column_map)
@@ -891,7 +891,7 @@ run: the panel links within the run, but not with later exports.
     code("""
 import os
 import secrets
-from evalkit.privacy import check_personal_data, pseudonymise
+from evalkit.io.privacy import check_personal_data, pseudonymise
 raw = check_personal_data(raw)      # raises PersonalDataError naming any identifying column
 key = os.environ.get(pseudonym_key_env) or secrets.token_hex(32)
 raw = pseudonymise(raw, ["respondent_id", "household_id"], key=key)
@@ -905,8 +905,8 @@ Every row leaves as valid or quarantined; the problems table gives the spreadshe
 value and the rule broken (identifying values withheld).
 """),
     code("""
-from evalkit.report import problems_table
-from evalkit.validate import validate
+from evalkit.publish.report import problems_table
+from evalkit.io.validate import validate
 checked = validate(raw, codebook)
 print(checked.describe())
 problems_table(checked, codebook)"""),
@@ -920,8 +920,8 @@ Scales are scored by the codebook's published rules; the design is that of `01` 
 communities, PSUs = buildings or villager groups, design weights).
 """),
     code("""
-from evalkit.design import SurveyDesign
-from evalkit.scales import score
+from evalkit.survey.design import SurveyDesign
+from evalkit.measure.scales import score
 survey = score(checked.valid, codebook)
 design = SurveyDesign(survey, weight="base_weight", strata="stratum", psu="psu")
 print(f"{len(survey)} respondents in {survey['stratum'].nunique()} strata and {survey['psu'].nunique()} PSUs, "
@@ -930,20 +930,20 @@ print(f"{len(survey)} respondents in {survey['stratum'].nunique()} strata and {s
 ## 5. 指标 · Indicators
 
 该社区项目所针对的指标，在各社区最近一年的加权估计（`indicator_table`：估计值、95%置信区间、n、
-有效样本量）；有效样本量低于30的单元格被标记。发布的表格经过小单元格抑制（`evalkit.disclosure.suppress`）：
+有效样本量）；有效样本量低于30的单元格被标记。发布的表格经过小单元格抑制（`evalkit.publish.disclosure.suppress`）：
 受访者少于10人的单元格显示为 `[c]`，并抑制必要的补充单元格，使其无法从合计中推算出来。这里的 `ucla3` 是全体成年居民的；项目针对的是60岁以上
 居民，第6节在该人群中估计。
 
 The indicators the community's programme targets, by community, latest wave (`indicator_table`:
 estimate, 95% CI, n, effective n); cells with an effective sample size below 30 are flagged.
-Published tables go through small-cell suppression (`evalkit.disclosure.suppress`): a cell of
+Published tables go through small-cell suppression (`evalkit.publish.disclosure.suppress`): a cell of
 fewer than 10 respondents shows as `[c]`, with complementary cells suppressed so that it cannot be
 recovered from totals. `ucla3`
 here covers all adults; the programme targets residents 60+, which section 6 estimates.
 """),
     code("""
 from evalkit import indicator_table
-from evalkit.disclosure import suppress
+from evalkit.publish.disclosure import suppress
 targets = programme_targets(registry)
 mine = targets[targets["community_id"] == community]
 table = indicator_table(survey, codebook, design, indicators=sorted(set(mine["indicator"])), bands=False)
@@ -964,7 +964,7 @@ answer for data this size. On the full survey (`03`: about 300 respondents per c
 year, seven comparison communities) the same indicators show clear improvements.
 """),
     code("""
-from evalkit.report import community_profile, target_estimates
+from evalkit.publish.report import community_profile, target_estimates
 tbl, effects = target_estimates(design, mine, registry, codebook)
 community_profile(community, table=tbl, effects=effects, registry=registry, codebook=codebook, targets=mine)"""),
 ]

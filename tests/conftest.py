@@ -24,28 +24,28 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 
 @pytest.fixture(scope="session")
 def codebook():
-    from evalkit.codebook import load_codebook
+    from evalkit.spec.codebook import load_codebook
 
     return load_codebook()
 
 
 @pytest.fixture(scope="session")
 def registry():
-    from evalkit.communities import load_communities
+    from evalkit.spec.registry import load_communities
 
     return load_communities()
 
 
 @pytest.fixture(scope="session")
 def survey_raw():
-    from evalkit.read import read_survey
+    from evalkit.io.read import read_survey
 
     return read_survey(DATA / "survey.csv")
 
 
 @pytest.fixture(scope="session")
 def survey_report(survey_raw, codebook):
-    from evalkit.validate import validate
+    from evalkit.io.validate import validate
 
     return validate(survey_raw, codebook)
 

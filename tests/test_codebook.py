@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 import evalkit
-from evalkit import codebook as codebook_module
-from evalkit.codebook import load_codebook
-from evalkit.codebook_schema import SCHEMA_PATH, codebook_problems, codebook_schema
+from evalkit.spec import codebook as codebook_module
+from evalkit.spec.codebook import load_codebook
+from evalkit.spec.codebook_schema import SCHEMA_PATH, codebook_problems, codebook_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = next(p for p in (ROOT / "evalkit" / "datasets" / "dongying" / "codebook.yaml",
@@ -117,7 +117,7 @@ def test_inlined_schema_finds_the_same_errors_as_the_file(raw):
     # the validator inlines `$ref`s for speed; the schema file as written must give the same errors
     from jsonschema import Draft202012Validator
 
-    from evalkit.codebook_schema import _jsonable, _validator
+    from evalkit.spec.codebook_schema import _jsonable, _validator
 
     raw["scales"]["who5"]["scoring"]["min_anwsered"] = "four"
     raw["items"]["who5_1"].pop("codes")
@@ -379,7 +379,7 @@ def test_damaged_codebooks_end_in_a_codebook_or_a_codebook_error(raw):
     import copy
     import random
 
-    from evalkit.codebook import codebook_from_dict
+    from evalkit.spec.codebook import codebook_from_dict
 
     junk = [None, 0, -1, 2.5, "x", "", [], {}, True, [1, "a"], {"a": 1}, {1: "a"}, "agree5", [5, 1]]
     where = [p for p in _paths(raw) if p]

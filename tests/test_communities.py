@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.communities import crossing, population_margins, population_table, programme_targets, start_years
+from evalkit.spec.registry import crossing, population_margins, population_table, programme_targets, start_years
 
 
 def test_registry(registry):

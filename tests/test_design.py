@@ -1,4 +1,4 @@
-"""Tests of evalkit.design: survey designs, domain estimation, raking.
+"""Tests of evalkit.survey.design: survey designs, domain estimation, raking.
 
 Reference values come from R's survey package (Lumley) as published in
 ``tests/api.Rout.save`` / ``example(api)`` and ``example(rake)`` (listed in
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import evalkit.design as design_module
-from evalkit.design import SurveyDesign
+import evalkit.survey.design as design_module
+from evalkit.survey.design import SurveyDesign
 from evalkit.errors import ConvergenceWarning, DesignError, EvalkitError, LonelyPSUWarning
 
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,4 @@
-"""Tests of evalkit.did: Callaway & Sant'Anna (2021) staggered DiD.
+"""Tests of evalkit.did.core: Callaway & Sant'Anna (2021) staggered DiD.
 
 References used:
 * R did's published results on ``mpdta`` (listed in shared/reference/README.md), to 1e-6;
@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import evalkit.did as did_module
-from evalkit.did import DroppedUnitsWarning, att_gt
+import evalkit.did.core as did_module
+from evalkit.did.core import DroppedUnitsWarning, att_gt
 from evalkit.errors import EstimationError
 
 MPDTA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mpdta.csv"

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evalkit
-from evalkit.disclosure import (assert_no_personal_data, scan_notebook, scan_text, small_cells,
+from evalkit.publish.disclosure import (assert_no_personal_data, scan_notebook, scan_text, small_cells,
                                 suppress)
-from evalkit.privacy import citizen_id_check_digit
+from evalkit.io.privacy import citizen_id_check_digit
 
 from .conftest import ROOT
 
@@ -137,7 +137,7 @@ def test_suppress_errors():
 def test_suppressed_indicator_table_has_no_small_cell_in_html(survey, codebook):
     # a real published table: estimates by community and wave for the children's indicator on a
     # sub-sample so that some cells are small; after suppression the HTML shows no n < 10.
-    from evalkit.scales import score
+    from evalkit.measure.scales import score
 
     part = survey[survey["community_id"].isin(["yangmiao", "fengyuan", "lijia"])].iloc[::9]
     scored = score(part, codebook)

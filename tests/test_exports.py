@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.exports import read_kobo, read_spss, read_wjx, to_wjx_excel
-from evalkit.validate import validate
+from evalkit.io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel
+from evalkit.io.validate import validate
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def test_wjx_excel_is_byte_reproducible(tmp_path):
 
     import pandas as pd
 
-    from evalkit.exports import to_wjx_excel
+    from evalkit.io.exports import to_wjx_excel
 
     df = pd.DataFrame({"respondent_id": ["a-1", "a-2"], "who5_1": [3, 5], "community_id": ["anning", "anning"]})
     a = to_wjx_excel(df, tmp_path / "a.xlsx")

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
-from evalkit import fonts  # noqa: E402
+from evalkit.publish import style as fonts  # noqa: E402
 from evalkit.errors import EvalkitError, FontFallbackWarning  # noqa: E402
 
 # Debian/Ubuntu package fonts-droid-fallback (pulled in by many packages, R among them).
@@ -206,7 +206,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _NOTEBOOK_START = """
 import warnings
 from evalkit.errors import SmallSampleWarning
-from evalkit.report import setup_notebook
+from evalkit.publish.report import setup_notebook
 setup_notebook(lang="zh")
 warnings.warn("3 cells have an effective sample size below 30.", SmallSampleWarning)
 warnings.warn("a third-party deprecation", UserWarning)
@@ -261,7 +261,7 @@ def test_notebook_output_is_the_same_under_every_font_situation():
 def test_in_a_notebook_evalkit_warnings_are_displayed_not_stderr(monkeypatch, capsys):
     from IPython import display as ipy_display
 
-    from evalkit import report
+    from evalkit.publish import report
     from evalkit.errors import FewClustersWarning
 
     shown = []

@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evalkit
-from evalkit.codebook import load_codebook
-from evalkit.disclosure import suppress
+from evalkit.spec.codebook import load_codebook
+from evalkit.publish.disclosure import suppress
 from evalkit.errors import EvalkitError
-from evalkit.exports import read_kobo, read_wjx
-from evalkit.privacy import detect_personal_data, pseudonymise
-from evalkit.read import read_survey
-from evalkit.validate import validate
+from evalkit.io.exports import read_kobo, read_wjx
+from evalkit.io.privacy import detect_personal_data, pseudonymise
+from evalkit.io.read import read_survey
+from evalkit.io.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSY = ROOT / "evalkit" / "datasets" / "dongying" / "raw" / "messy_export_gbk.csv"
@@ -258,7 +258,7 @@ def _xl(v):
 
 
 def case_exports(rng, tmp: Path) -> str:
-    from evalkit.exports import to_wjx_excel
+    from evalkit.io.exports import to_wjx_excel
 
     base = _base_frame(rng, int(rng.integers(1, 5)))
     if rng.random() < 0.5:  # a 问卷星 export with junk answers and option texts that do not exist

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit import impact
-from evalkit.impact import programme_effect
+from evalkit.evaluation import impact
+from evalkit.evaluation.impact import programme_effect
 
 
 def _long(panel, starts):

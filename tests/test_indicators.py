@@ -1,4 +1,4 @@
-"""indicator_table (evalkit.indicators): consistency with SurveyDesign, group domains, flags, shape.
+"""indicator_table (evalkit.survey.indicators): consistency with SurveyDesign, group domains, flags, shape.
 
 Reference values come from SurveyDesign itself (tested against R survey in test_design.py): an
 indicator cell must be *exactly* the design-based mean on the same domain, i.e. R
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit.design import SurveyDesign
+from evalkit.survey.design import SurveyDesign
 from evalkit.errors import EvalkitError, SmallSampleWarning
-from evalkit.indicators import INDICATOR_COLUMNS, indicator_table
-from evalkit.scales import score
+from evalkit.survey.indicators import INDICATOR_COLUMNS, indicator_table
+from evalkit.measure.scales import score
 
 BY = ["community_id", "wave"]
 DESIGN = dict(weight="base_weight", strata="stratum", psu="psu")

@@ -1,4 +1,4 @@
-"""Tests of evalkit.inference: wild cluster bootstrap, randomization inference, headline policy.
+"""Tests of evalkit.inference.core: wild cluster bootstrap, randomization inference, headline policy.
 
 References used below:
 * wildboottest 0.3.2 (PyPI; Python port of boottest's "fast and wild" algorithm), WCR
@@ -16,11 +16,11 @@ import pytest
 import statsmodels.formula.api as smf
 
 from evalkit.errors import EvalkitError, FewClustersWarning
-from evalkit.inference import (
+from evalkit.inference.core import (
     headline,
     randomization_test,
 )
-from evalkit.regress import regress
+from evalkit.inference.regress import regress
 
 
 def _clustered(seed, G=10, n=30, beta=0.0):

@@ -41,8 +41,8 @@ SHIPPED = [
     "evalkit/datasets/dongying/raw/wjx_export_demo.xlsx",
     "evalkit/datasets/dongying/MANIFEST.sha256",
     "evalkit/datasets/dongying/README.md",
-    "evalkit/templates/evalkit_report/index.html.j2",
-    "evalkit/templates/evalkit_report/conf.json",
+    "evalkit/publish/templates/evalkit_report/index.html.j2",
+    "evalkit/publish/templates/evalkit_report/conf.json",
     "evalkit/_notebooks/00_quickstart.ipynb",
 ]
 
@@ -113,7 +113,7 @@ def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, s
     script = textwrap.dedent("""
         import evalkit
         from evalkit import datasets
-        from evalkit.report import notebooks_dir
+        from evalkit.publish.report import notebooks_dir
         assert evalkit.__file__.startswith(SITE), evalkit.__file__   # the wheel, not the checkout
         codebook = evalkit.load_codebook()
         assert str(codebook.path).startswith(SITE)

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 import evalkit
-from evalkit.manifest import (MANIFEST, ManifestError, check_manifest, checksums, data_checksum,
+from evalkit.io.manifest import (MANIFEST, ManifestError, check_manifest, checksums, data_checksum,
                               read_manifest, verify_data, write_manifest)
 
 from .conftest import DATA
@@ -51,7 +51,7 @@ def test_changes_are_named(folder):
         check_manifest(folder)
     msg = str(exc.value)
     assert "survey.csv (changed)" in msg and "raw/export.csv (missing)" in msg and "new.csv (unlisted)" in msg
-    assert "python -m evalkit.manifest write" in msg
+    assert "python -m evalkit.io.manifest write" in msg
     t = check_manifest(folder, strict=False)
     assert dict(zip(t["file"], t["status"])) == {"new.csv": "unlisted", "raw/export.csv": "missing",
                                                  "survey.csv": "changed"}

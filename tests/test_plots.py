@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
-from evalkit import fonts, plots  # noqa: E402
+from evalkit.publish import style as fonts, plots  # noqa: E402
 from evalkit.errors import EvalkitError, FontFallbackWarning  # noqa: E402
 
 PROGRAMME = ["anning", "shenghong", "xingsheng", "mingyue", "shengxing", "heping", "yangmiao"]

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.privacy import (KEY_ENV, KEY_FILE_ENV, citizen_id_check_digit, detect_personal_data,
+from evalkit.io.privacy import (KEY_ENV, KEY_FILE_ENV, citizen_id_check_digit, detect_personal_data,
                              is_citizen_id, key_id, patterns_table, pseudonymise)
-from evalkit.read import read_survey
+from evalkit.io.read import read_survey
 
 from .conftest import DATA, ROOT
 

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.read import read_survey
-from evalkit.validate import validate
+from evalkit.io.read import read_survey
+from evalkit.io.validate import validate
 
 
 

@@ -22,7 +22,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from evalkit.errors import EstimationError, EvalkitError
-from evalkit.regress import RegressionResult, regress
+from evalkit.inference.regress import RegressionResult, regress
 
 
 def _panel(seed=0, G=6, n=25, fe_effect=True):
@@ -301,7 +301,7 @@ import json, sys
 import numpy as np
 sys.path.insert(0, {tests!r})
 from test_regress import _absorbed, _mlda
-from evalkit.regress import regress
+from evalkit.inference.regress import regress
 out = []
 for seed in (2, 3):
     for w in (None, "w"):

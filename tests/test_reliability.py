@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EstimationError, EvalkitError, SmallSampleWarning
-from evalkit.reliability import (
+from evalkit.measure.reliability import (
     ReliabilityWarning,
     cronbach_alpha,
     feldt_ci,
@@ -28,7 +28,7 @@ from evalkit.reliability import (
 
 # evalkit/__init__ exports the function `reliability`, which shadows the submodule attribute,
 # so `import evalkit.reliability as m` would bind the function: fetch the module itself.
-reliability_module = importlib.import_module("evalkit.reliability")
+reliability_module = importlib.import_module("evalkit.measure.reliability")
 
 DATA = Path(__file__).parent / "data"
 N_ITEMS = ["N1", "N2", "N3", "N4", "N5"]
@@ -482,7 +482,7 @@ def test_reliability_with_duck_typed_codebook(bfi):
 
 
 def test_reliability_with_the_evalkit_codebook():
-    codebook = pytest.importorskip("evalkit.codebook")
+    codebook = pytest.importorskip("evalkit.spec.codebook")
     cb = codebook.load_codebook()
     with_rev = [name for name, s in cb.scales.items() if len(s.items) >= 3 and s.reverse_items]
     if not with_rev:

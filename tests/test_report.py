@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import report
+from evalkit.publish import report
 from evalkit.errors import EvalkitError, PersonalDataError
 
 
@@ -70,8 +70,8 @@ def test_html_has_no_code_has_toc_checksum_and_figure(executed):
 
 
 def test_personal_data_is_refused():
-    from evalkit.disclosure import assert_no_personal_data
-    from evalkit.privacy import citizen_id_check_digit
+    from evalkit.publish.disclosure import assert_no_personal_data
+    from evalkit.io.privacy import citizen_id_check_digit
 
     with pytest.raises(PersonalDataError, match="phone"):
         assert_no_personal_data("<td>13812345678</td>", source="the report")
@@ -85,8 +85,8 @@ def test_personal_data_is_refused():
 
 def test_problems_table_withholds_ids(codebook):
     from evalkit.datasets import data_path
-    from evalkit.read import read_survey
-    from evalkit.validate import validate
+    from evalkit.io.read import read_survey
+    from evalkit.io.validate import validate
 
     messy = validate(read_survey(data_path("raw/messy_export_gbk.csv")), codebook)
     table = report.problems_table(messy, codebook)
@@ -114,7 +114,7 @@ def test_target_domain(codebook):
 
 
 def test_targeted_indicators_from_the_registry(registry, codebook):
-    from evalkit.communities import programme_targets
+    from evalkit.spec.registry import programme_targets
 
     focus = report.targeted_indicators(programme_targets(registry), registry, codebook).set_index("target")
     comparison = list(registry.loc[registry["role"] == "comparison", "community_id"])
@@ -185,8 +185,8 @@ def test_verdict_reads_direction_interval_and_p(codebook):
 
 def test_target_estimates_use_the_targets_group(survey, codebook, registry):
     from evalkit.comparison import community_effects
-    from evalkit.design import SurveyDesign
-    from evalkit.scales import score
+    from evalkit.survey.design import SurveyDesign
+    from evalkit.measure.scales import score
 
     scored = score(survey, codebook)
     design = SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
@@ -212,8 +212,8 @@ def test_demo_export_reads_and_validates_as_documented(codebook):
     # 5 communities x 4 waves x 60 respondents, three cells spoiled on purpose (rows 5, 12, 22 of
     # the sheet: an age in words, an answer that is not an option, the year 2019)
     from evalkit.datasets import data_path
-    from evalkit.exports import read_wjx
-    from evalkit.validate import validate
+    from evalkit.io.exports import read_wjx
+    from evalkit.io.validate import validate
 
     raw = read_wjx(data_path("raw/wjx_export_demo.xlsx"), codebook=codebook)
     assert len(raw) == 5 * 4 * 60
@@ -229,7 +229,7 @@ def test_demo_export_reads_and_validates_as_documented(codebook):
 def test_appendix_cites_the_manifest_checksum(tmp_path):
     import shutil
 
-    from evalkit import manifest
+    from evalkit.io import manifest
     from evalkit.datasets import data_dir
 
     sums = report.data_checksums()

@@ -1,4 +1,4 @@
-"""Scale scoring (evalkit.scales): worked examples from the published scoring rules.
+"""Scale scoring (evalkit.measure.scales): worked examples from the published scoring rules.
 
 Every expected value is computed by hand in the comment next to it from the rule cited in
 the shipped codebook.yaml (WHO-5: Topp et al. 2015; SWEMWBS: Stewart-Brown et al. 2009 conversion table;
@@ -19,9 +19,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.codebook import load_codebook
+from evalkit.spec.codebook import load_codebook
 from evalkit.errors import CodebookError, EvalkitError
-from evalkit.scales import describe_scales, score, score_columns
+from evalkit.measure.scales import describe_scales, score, score_columns
 
 NAN = np.nan
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.impact import community_panel, programme_effect
-from evalkit.sensitivity import leave_one_out, mixed_model
+from evalkit.evaluation.impact import community_panel, programme_effect
+from evalkit.evaluation.sensitivity import leave_one_out, mixed_model
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_mixed_model_recovers_a_planted_effect():
     assert abs(row["estimate"] - 0.6) < 3 * row["se"]
     assert row["n_communities"] == 12 and row["n_respondents"] == 480
     assert 0.3 < np.sqrt(row["var_respondent"]) < 1.3
-    assert list(out.columns) == evalkit.sensitivity.MIXED_COLUMNS
+    assert list(out.columns) == evalkit.evaluation.sensitivity.MIXED_COLUMNS
 
 
 def test_mixed_model_errors():

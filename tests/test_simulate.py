@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from evalkit.__main__ import main
-from evalkit.manifest import read_manifest
-from evalkit.simulate import EFFECTS, file_digest
+from evalkit.io.manifest import read_manifest
+from evalkit.datasets.simulate import EFFECTS, file_digest
 
 from .conftest import DATA
 

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evalkit
-from evalkit.read import read_survey
-from evalkit.validate import RULES, validate
+from evalkit.io.read import read_survey
+from evalkit.io.validate import RULES, validate
 
 from .conftest import DATA
 

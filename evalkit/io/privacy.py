@@ -1,0 +1,566 @@
+"""Personal data: keep it out of the analysis, and replace identifiers by keyed pseudonyms.
+
+Survey exports often carry columns that identify residents: names, phone numbers, citizen ID
+numbers (身份证号), addresses, WeChat/QQ/e-mail contacts, the IP address or GPS position of the
+device. :func:`detect_personal_data` finds such columns **by their name and by their content**;
+:func:`check_personal_data` (called by :func:`evalkit.read_survey`) refuses a table holding any of
+them with a :class:`~evalkit.errors.PersonalDataError` that lists the columns, what was found and
+an example row number -- never the value itself -- and says how to proceed: drop the columns
+(``drop=[...]``) or, if a column is not personal data, mark it allowed (``allow=[...]``).
+
+:func:`pseudonymise` replaces respondent and household ids by keyed pseudonyms
+(HMAC-SHA256 with a secret the user supplies through the environment), the same in every wave
+so that the panel still links, and not reversible without the key.
+
+The patterns (``PATTERNS``, one line each in :func:`patterns_table`):
+
+========== ============================================================================
+kind       found by
+========== ============================================================================
+name       column name (姓名, 名字, 联系人, 称呼, name, full_name, respondent_name ...);
+           content: 2-4 Chinese characters starting with one of the ~250 commonest
+           surnames (or a compound surname), not ending like a place (社区, 村, 镇, 街道,
+           路 ...), not a community of the registry nor an answer label of the codebook, in a
+           column where such values are at least half of the answers and mostly distinct
+phone      column name (手机号, 电话, 联系电话, phone, mobile, tel ...); content: a Chinese
+           mobile number 1[3-9]x xxxx xxxx, optionally after +86/86 and with spaces or
+           hyphens between the groups, or a landline 0xx(x)-xxxxxxx(x)
+citizen_id column name (身份证, 证件号, id_card, citizen_id, national_id ...); content: an
+           18-character resident ID number whose ISO 7064 MOD 11-2 check digit is right and
+           whose birth date (characters 7-14) is a real date from 1900 to today
+address    column name (地址, 住址, 门牌, 房号, address ...); content: a house number such as
+           "3号楼", "2单元", "301室", "5栋", or a street with a number ("黄河路58号"), or 门牌
+contact    column name (微信, WeChat, QQ, 邮箱, e-mail, 联系方式, contact ...); content: an
+           e-mail address, "QQ: 12345678", "微信: ..." or a ``wxid_`` WeChat id
+ip_address column name (IP, 来自IP, ip_address); content: an IPv4 address
+location   column name (GPS, 经纬度, 定位, latitude, longitude, geopoint); content: a
+           KoboToolbox/ODK geopoint "lat lon [alt acc]"
+device_id  column name (deviceid, device_id, IMEI, 设备号)
+birth_date column name (出生日期, 生日, 出生年月, birth_date, date_of_birth, dob)
+========== ============================================================================
+
+A column whose name matches but whose every answer is a short number (a coded answer to a
+question that merely mentions a phone, say) is not flagged by its name.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import hmac
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import PersonalDataError
+
+KEY_ENV = "EVALKIT_PSEUDONYM_KEY"
+KEY_FILE_ENV = "EVALKIT_PSEUDONYM_KEY_FILE"
+#: Hex characters of a pseudonym (64 bits): the chance that two of 100 000 ids share a pseudonym
+#: is about n^2 / 2^65 = 3e-10, and :func:`pseudonymise` checks for it anyway.
+PSEUDONYM_LENGTH = 16
+MIN_KEY_BYTES = 16
+_DOMAIN = b"evalkit-pseudonym-v1\x00"
+
+# --- citizen ID numbers (GB 11643-1999) --------------------------------------------------------
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2^(17-i) mod 11
+_ID_CHECK = "10X98765432"
+
+
+def citizen_id_check_digit(first17: str) -> str:
+    """The check character of an 18-digit resident ID number from its first 17 digits.
+
+    Notes
+    -----
+    GB 11643-1999, ISO 7064 MOD 11-2: ``S = sum(d_i * W_i)`` with ``W_i = 2^(17-i) mod 11``
+    (7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2); the check character is ``"10X98765432"[S mod 11]``.
+    Worked example of the standard: 11010519491231002 -> S = 167, 167 mod 11 = 2 -> ``X``.
+    """
+    if len(first17) != 17 or not first17.isdigit():
+        raise ValueError("first17 must be 17 digits")
+    s = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS))
+    return _ID_CHECK[s % 11]
+
+
+def is_citizen_id(value: str, *, today: _dt.date | None = None) -> bool:
+    """True if `value` is a well-formed 18-character resident ID number.
+
+    Checks the shape (17 digits and a digit or ``X``), the region code's first digit (1-8), the
+    birth date (a real date from 1900-01-01 to today) and the MOD 11-2 check character.
+    """
+    v = str(value).strip().upper()
+    if len(v) != 18 or not v[:17].isdigit() or not (v[17].isdigit() or v[17] == "X"):
+        return False
+    if v[0] not in "12345678":
+        return False
+    try:
+        born = _dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
+    except ValueError:
+        return False
+    if not (_dt.date(1900, 1, 1) <= born <= (today or _dt.date.today())):
+        return False
+    return citizen_id_check_digit(v[:17]) == v[17]
+
+
+# --- content regular expressions ---------------------------------------------------------------
+_ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])([1-8]\d{16}[\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![\d.])(?:(?:\+|00)?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?![\d.])")
+_LANDLINE = re.compile(r"(?<![\d.])(?:\(0\d{2,3}\)|0\d{2,3})[\s-]\d{7,8}(?![\d.])")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_QQ_WX = re.compile(r"(?i)(?:\bqq|微信|vx|wechat)\s*(?:号|号码|id)?\s*[:：]\s*\S{5,}|\bwxid_[a-z0-9]{6,}")
+_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
+_GEOPOINT = re.compile(r"^\s*-?\d{1,2}\.\d{4,}[\s,]+-?\d{1,3}\.\d{4,}(?:\s+-?\d+(?:\.\d+)?){0,2}\s*$")
+_ADDRESS = re.compile(
+    r"(?:[路街巷道里弄]\s*\d+\s*号)"
+    r"|(?:\d+\s*(?:号楼|栋|幢|单元|号院|号门))"
+    r"|(?:\d{2,5}\s*(?:室|房|号房))"
+    r"|门牌"
+)
+
+# The commonest Chinese surnames (about 250, covering well over 90% of the population) and the
+# compound ones; used only by the name heuristic.
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
+    "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃"
+    "武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒"
+    "阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓"
+    "古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣"
+    "巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+_COMPOUND = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "司徒",
+             "夏侯", "长孙", "宇文", "端木", "西门", "南宫", "独孤", "轩辕")
+_PLACE_SUFFIX = ("社区", "小区", "村", "镇", "乡", "街道", "区", "县", "市", "省", "路", "街", "巷", "楼",
+                 "院", "组", "队", "委", "会", "站", "所", "校", "园", "馆", "中心", "公司", "厂", "店")
+_HAN_NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}$|^[\u4e00-\u9fff]{1,6}·[\u4e00-\u9fff]{1,8}$")
+
+
+def _looks_like_name(v: str, exclude: frozenset) -> bool:
+    if not _HAN_NAME.match(v) or v in exclude or v.endswith(_PLACE_SUFFIX):
+        return False
+    return v[0] in _SURNAMES or v[:2] in _COMPOUND
+
+
+# --- the pattern table -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pattern:
+    """One kind of personal data: how a column name and a cell's content give it away."""
+
+    kind: str
+    label: str
+    column_name: re.Pattern
+    content: Callable[[str], bool] | None
+    content_rule: str
+
+
+def _cn(words: str) -> str:
+    return "(?:" + words + ")"
+
+
+def _has_citizen_id(text: str) -> bool:
+    return any(is_citizen_id(m) for m in _ID_CANDIDATE.findall(text))
+
+
+_EN_NAME = (r"^(?:(?:full|first|last|given|family|sur|respondent|resident|contact|person|child|parent|"
+            r"guardian|interviewee|household_head|head)[_ .-]?)?name$")
+PATTERNS: tuple[Pattern, ...] = (
+    Pattern("name", "personal name",
+            re.compile(_cn("姓名|名字|联系人|称呼") + "|" + _EN_NAME, re.I), None,
+            "2-4 Chinese characters beginning with a common surname, not a place, community or answer label; "
+            "at least half of a column's answers, mostly distinct"),
+    Pattern("phone", "phone number",
+            re.compile(_cn("手机号|手机号码|电话|联系电话|手机") + r"|(?:^|[^a-z])(?:tel|telephone|phone|mobile|cellphone)(?:[^a-z]|$)", re.I),
+            lambda t: bool(_MOBILE.search(t) or _LANDLINE.search(t)),
+            "Chinese mobile 1[3-9]x-xxxx-xxxx (+86/86 prefix, spaces or hyphens allowed) or landline 0xx-xxxxxxx"),
+    Pattern("citizen_id", "citizen ID number (身份证号)",
+            re.compile(_cn("身份证|证件号|公民身份") + r"|id[_ -]?card|citizen[_ -]?id|national[_ -]?id|id[_ -]?number|sfz", re.I),
+            _has_citizen_id,
+            "18 characters with a valid ISO 7064 MOD 11-2 check digit and a real birth date (1900-today)"),
+    Pattern("address", "address",
+            re.compile(_cn("地址|住址|门牌|房号|楼号|门牌号") + r"|address|(?:^|[^a-z])addr(?:[^a-z]|$)", re.I),
+            lambda t: bool(_ADDRESS.search(t)),
+            "a house number (3号楼, 2单元, 301室, 5栋), a street with a number (黄河路58号) or 门牌"),
+    Pattern("contact", "contact detail (WeChat, QQ, e-mail)",
+            re.compile(_cn("微信|邮箱|电子邮件|联系方式|QQ") + r"|wechat|weixin|e-?mail|(?:^|[^a-z])qq(?:[^a-z]|$)|contact", re.I),
+            lambda t: bool(_EMAIL.search(t) or _QQ_WX.search(t)),
+            "an e-mail address, 'QQ: <number>', '微信: <id>' or a wxid_ WeChat id"),
+    Pattern("ip_address", "IP address",
+            re.compile(r"(?:^|[^a-z])ip(?:[^a-z]|$)|ip[_ -]?address", re.I),
+            lambda t: bool(_IPV4.search(t)),
+            "an IPv4 address"),
+    Pattern("location", "GPS position",
+            re.compile(_cn("经纬度|定位|坐标") + r"|gps|geopoint|geolocation|latitude|longitude", re.I),
+            lambda t: bool(_GEOPOINT.match(t)),
+            "a KoboToolbox/ODK geopoint 'latitude longitude [altitude accuracy]'"),
+    Pattern("device_id", "device identifier",
+            re.compile(_cn("设备号|设备编号") + r"|device[_ -]?id|imei", re.I), None, ""),
+    Pattern("birth_date", "date of birth",
+            re.compile(_cn("出生日期|生日|出生年月") + r"|birth[_ -]?date|date[_ -]?of[_ -]?birth|^dob$|birthday", re.I),
+            None, ""),
+)
+KINDS = tuple(p.kind for p in PATTERNS)
+FINDING_COLUMNS = ["column", "kind", "label", "detected_by", "n_rows", "example_row"]
+
+
+def patterns_table() -> pd.DataFrame:
+    """The personal-data patterns evalkit looks for: ``kind, label, column_name, content``."""
+    return pd.DataFrame(
+        [(p.kind, p.label, p.column_name.pattern, p.content_rule if (p.content or p.kind == "name") else "")
+         for p in PATTERNS],
+        columns=["kind", "label", "column_name", "content"],
+    )
+
+
+# --- detection -----------------------------------------------------------------------------------
+def _cell_text(v) -> str | None:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return None
+        return str(int(v)) if float(v).is_integer() and abs(v) < 1e19 else repr(float(v))
+    if isinstance(v, (bytes, bytearray)):
+        v = bytes(v).decode("utf-8", "replace")
+    t = unicodedata.normalize("NFKC", str(v)).strip()
+    return t or None
+
+
+def _column_text(series: pd.Series) -> pd.Series:
+    """Non-blank cells as normalised text (computed once per distinct value), index kept."""
+    raw = series.to_numpy(dtype=object)
+    try:
+        uniq = pd.unique(raw)
+    except TypeError:  # unhashable cells (lists from odd readers): text them one by one
+        uniq = None
+    if uniq is None:
+        text = pd.Series([_cell_text(v) for v in raw], index=series.index, dtype=object)
+    else:
+        lut = {}
+        for u in uniq:
+            try:
+                lut[u] = _cell_text(u)
+            except TypeError:
+                lut[u] = None
+        text = pd.Series(raw, index=series.index, dtype=object).map(lut)
+    return text[text.notna()]
+
+
+def _coded(texts: Iterable[str]) -> bool:
+    """Every value a short number (a coded answer)."""
+    return all(re.fullmatch(r"-?\d{1,4}(?:\.0+)?", t) for t in texts)
+
+
+def _default_exclusions() -> frozenset:
+    """Community names of the shipped registry and the codebook's Chinese labels (not names)."""
+    words: set[str] = set()
+    try:
+        from ..spec.registry import load_communities
+
+        reg = load_communities()
+        for n in reg["name_zh"].dropna().astype(str):
+            words.update({n, n.removesuffix("社区"), n.removesuffix("村社区")})
+        for c in ("district", "street"):
+            words.update(reg[c].dropna().astype(str))
+    except Exception:  # the registry is optional here: without it only the name heuristic weakens
+        pass
+    try:
+        from ..spec.codebook import load_codebook
+
+        cb = load_codebook()
+        for v in cb.variables.values():
+            words.add(v.label.zh)
+            for lab in (v.codes or {}).values():
+                words.add(lab.zh)
+        for m in cb.missing_codes.values():
+            words.add(m.label.zh)
+    except Exception:  # a missing or broken codebook must not stop the privacy check
+        pass
+    return frozenset(words)
+
+
+_EXCLUDE_CACHE: dict[str, frozenset] = {}
+
+
+def _exclusions() -> frozenset:
+    if "default" not in _EXCLUDE_CACHE:
+        _EXCLUDE_CACHE["default"] = _default_exclusions()
+    return _EXCLUDE_CACHE["default"]
+
+
+def detect_personal_data(
+    df: pd.DataFrame,
+    *,
+    allow: Sequence[str] = (),
+    not_names: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Columns of `df` that look like personal data, found by column name and by content.
+
+    Parameters
+    ----------
+    df
+        A table as read (strings or numbers); the index is taken as the row number.
+    allow
+        Columns the caller has declared are not personal data; they are not examined.
+    not_names
+        Extra words that are not personal names (e.g. the community names of a user's own
+        registry); the shipped registry's communities and the codebook's labels are always
+        excluded.
+
+    Returns
+    -------
+    DataFrame
+        One row per (column, kind): ``column, kind, label, detected_by`` (``"column name"`` or
+        ``"content"``), ``n_rows`` (rows whose content matched; 0 when found by name only) and
+        ``example_row`` (the first such row, ``<NA>`` when found by name only). Values are never
+        included.
+
+    Notes
+    -----
+    See the module docstring (or :func:`patterns_table`) for every pattern. Content is compared
+    after Unicode NFKC normalisation (full-width digits count) and numbers that Excel stored as
+    floats are read as whole numbers.
+    """
+    allow = set(map(str, allow))
+    exclude = _exclusions() | frozenset(map(str, not_names))
+    rows = []
+    for pos, col in enumerate(df.columns):
+        name = str(col)
+        if name in allow:
+            continue
+        values = _column_text(df.iloc[:, pos])
+        uniq = pd.unique(values.to_numpy(dtype=object))
+        coded = len(uniq) > 0 and _coded(uniq)
+        found: dict[str, tuple[str, int, object]] = {}
+        last = re.split(r"[/.]", name)[-1]
+        for p in PATTERNS:
+            if p.column_name.search(name) or p.column_name.search(last):
+                if not coded:
+                    found[p.kind] = ("column name", 0, pd.NA)
+        # content, tested on the distinct values
+        for p in PATTERNS:
+            if p.content is None or p.kind in found or not len(uniq):
+                continue
+            hits = {u for u in uniq if p.content(u)}
+            if hits:
+                mask = values.isin(hits)
+                found[p.kind] = ("content", int(mask.sum()), values.index[mask.to_numpy()][0])
+        if "name" not in found and len(uniq) >= 3:
+            name_like = {u for u in uniq if _looks_like_name(u, exclude)}
+            if len(name_like) >= 3:
+                mask = values.isin(name_like)
+                n = int(mask.sum())
+                if n >= 0.5 * len(values) and (len(name_like) >= 20 or len(name_like) >= 0.2 * n):
+                    found["name"] = ("content", n, values.index[mask.to_numpy()][0])
+        for kind, (by, n, ex) in found.items():
+            p = PATTERNS[KINDS.index(kind)]
+            rows.append((name, kind, p.label, by, n, ex))
+    out = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    out["n_rows"] = out["n_rows"].astype("int64")
+    out["example_row"] = pd.array([None if pd.isna(x) else int(x) for x in out["example_row"]], dtype="Int64")
+    return out
+
+
+def format_findings(findings: pd.DataFrame, source: str, call: str = "read_survey(path, ...)") -> str:
+    """The message of :class:`PersonalDataError` for a findings table (values never shown)."""
+    cols = list(dict.fromkeys(findings["column"]))
+    lines = [
+        f"{source}: {len(cols)} column(s) look like personal data about residents; evalkit refuses "
+        "to take them into the analysis:"
+    ]
+    for c in cols:
+        parts = []
+        for f in findings[findings["column"] == c].itertuples(index=False):
+            if f.detected_by == "content":
+                parts.append(f"{f.label} (found in the content of {f.n_rows} row(s), e.g. row {f.example_row})")
+            else:
+                parts.append(f"{f.label} (found by the column name)")
+        lines.append(f"  column {c!r}: " + "; ".join(parts))
+    fn = call.split("(")[0]
+    lines.append(
+        f"Drop them when reading: {fn}(..., drop={cols!r}); or, if a column is not personal data, "
+        f"say so: {fn}(..., allow=[{cols[0]!r}]). Respondent and household ids should be replaced "
+        "by keyed pseudonyms: evalkit.io.privacy.pseudonymise(df)."
+    )
+    return "\n".join(lines)
+
+
+def check_personal_data(
+    df: pd.DataFrame,
+    *,
+    drop: Sequence[str] = (),
+    allow: Sequence[str] = (),
+    source: str | None = None,
+    call: str = "read_survey(path, ...)",
+) -> pd.DataFrame:
+    """Drop the `drop` columns, then refuse the table if any other column looks like personal data.
+
+    Parameters
+    ----------
+    df
+        The table as read.
+    drop
+        Columns to remove (personal data the analysis does not need). Naming a column that is not
+        there is an error, so a typo cannot let personal data through.
+    allow
+        Columns the caller declares are not personal data (e.g. a ``tel_support`` yes/no item).
+    source
+        The file name for the message; default ``df.attrs["source"]``.
+
+    Returns
+    -------
+    DataFrame
+        `df` without the dropped columns (``attrs`` kept, with ``dropped_personal_data``).
+
+    Raises
+    ------
+    PersonalDataError
+        Some column looks like personal data. The message lists each column, what was found and
+        an example row number, never a value; ``.columns`` lists the columns.
+    """
+    source = source or str(df.attrs.get("source", "<DataFrame>"))
+    drop = [drop] if isinstance(drop, str) else list(drop)
+    allow = [allow] if isinstance(allow, str) else list(allow)
+    cols = [str(c) for c in df.columns]
+    for what, names in (("drop", drop), ("allow", allow)):
+        unknown = [c for c in names if str(c) not in cols]
+        if unknown:
+            raise PersonalDataError(
+                f"{source}: {what}= names column(s) not in the file: {unknown}. The file's columns "
+                f"are {cols[:15]}{' ...' if len(cols) > 15 else ''}.", columns=unknown)
+    keep = [i for i, c in enumerate(cols) if c not in set(map(str, drop))]
+    out = df.iloc[:, keep]
+    findings = detect_personal_data(out, allow=allow)
+    if not findings.empty:
+        err = PersonalDataError(format_findings(findings, source, call), columns=list(dict.fromkeys(findings["column"])))
+        err.findings = findings
+        raise err
+    out.attrs = {**df.attrs, "dropped_personal_data": [str(c) for c in drop]}
+    return out
+
+
+# --- pseudonyms ----------------------------------------------------------------------------------
+def load_pseudonym_key(key: str | bytes | None = None) -> bytes:
+    """The secret key for :func:`pseudonymise`: `key`, else ``$EVALKIT_PSEUDONYM_KEY``, else the
+    file named by ``$EVALKIT_PSEUDONYM_KEY_FILE``.
+
+    Raises
+    ------
+    PersonalDataError
+        No key, a key shorter than 16 bytes, an unreadable key file, or a key file inside the
+        evalkit checkout (where it could be committed or shipped with outputs).
+    """
+    origin = "key="
+    if key is None:
+        if os.environ.get(KEY_ENV):
+            key, origin = os.environ[KEY_ENV], f"${KEY_ENV}"
+        elif os.environ.get(KEY_FILE_ENV):
+            path = Path(os.environ[KEY_FILE_ENV]).expanduser()
+            origin = f"${KEY_FILE_ENV} ({path})"
+            repo = Path(__file__).resolve().parents[2]
+            try:
+                resolved = path.resolve()
+                key = path.read_bytes().strip()
+            except OSError as exc:
+                raise PersonalDataError(f"Cannot read the pseudonym key file named by {origin}: {exc.strerror}.") from None
+            if resolved.is_relative_to(repo):
+                raise PersonalDataError(
+                    f"The pseudonym key file {path} is inside the evalkit checkout ({repo}), where it "
+                    "could be committed or shipped with the outputs. Move it outside, e.g. to "
+                    "~/.config/evalkit/pseudonym.key, and point $EVALKIT_PSEUDONYM_KEY_FILE at it.")
+        else:
+            raise PersonalDataError(
+                "pseudonymise needs a secret key and none was given. Generate one once per project "
+                "(python -c \"import secrets; print(secrets.token_hex(32))\"), keep it outside the "
+                f"repository and the outputs, and supply it as ${KEY_ENV} or as a file named by "
+                f"${KEY_FILE_ENV}. Use the same key for every wave so the panel links.")
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(raw) < MIN_KEY_BYTES:
+        raise PersonalDataError(
+            f"The pseudonym key from {origin} has {len(raw)} byte(s); use at least {MIN_KEY_BYTES} "
+            "random bytes (e.g. secrets.token_hex(32)), or the ids can be recovered by trying keys.")
+    return raw
+
+
+def key_id(key: str | bytes | None = None) -> str:
+    """A short public fingerprint of the key (8 hex), to check that two waves used the same key."""
+    return hmac.new(load_pseudonym_key(key), b"evalkit-key-id", hashlib.sha256).hexdigest()[:8]
+
+
+def pseudonym(value: str, key: bytes, length: int = PSEUDONYM_LENGTH) -> str:
+    """HMAC-SHA256 of one id (as UTF-8 text) under `key`, as `length` lowercase hex characters."""
+    return hmac.new(key, _DOMAIN + str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+
+
+def pseudonymise(
+    df: pd.DataFrame,
+    columns: Sequence[str] = ("respondent_id", "household_id"),
+    key: str | bytes | None = None,
+    *,
+    length: int = PSEUDONYM_LENGTH,
+) -> pd.DataFrame:
+    """Replace identifier columns by keyed pseudonyms, the same in every wave and file.
+
+    Parameters
+    ----------
+    df
+        A survey table.
+    columns
+        Identifier columns to replace. Each must be present.
+    key
+        The secret; ``None`` reads ``$EVALKIT_PSEUDONYM_KEY`` or the file named by
+        ``$EVALKIT_PSEUDONYM_KEY_FILE`` (see :func:`load_pseudonym_key`). It is never stored in
+        the result: ``attrs["pseudonymised"]`` records the columns, the method, the length and
+        the key's fingerprint (:func:`key_id`) only.
+    length
+        Hex characters kept of the 64-character HMAC (8 to 64; default 16 = 64 bits).
+
+    Returns
+    -------
+    DataFrame
+        A copy with the id columns replaced (blank ids stay blank).
+
+    Raises
+    ------
+    PersonalDataError
+        No usable key, or two different ids that share a pseudonym (only possible with a very
+        short `length`).
+
+    Notes
+    -----
+    ``pseudonym = hex(HMAC-SHA256(key, "evalkit-pseudonym-v1\\0" + id))[:length]`` (RFC 2104).
+    The same id gets the same pseudonym whatever the column, wave or file, so respondent panels
+    and households link across waves as before; without the key the mapping cannot be rebuilt
+    or reversed by trying candidate ids (as a plain hash could).
+    """
+    if not isinstance(length, (int, np.integer)) or not 8 <= int(length) <= 64:
+        raise PersonalDataError(f"length={length!r}: use a whole number from 8 to 64 hex characters.")
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise PersonalDataError(f"pseudonymise: column(s) {missing} are not in the table; columns are "
+                                f"{list(df.columns)[:15]}.", columns=missing)
+    k = load_pseudonym_key(key)
+    out = df.copy()
+    for c in columns:
+        text = out[c].map(_cell_text)
+        uniq = pd.unique(text.dropna().to_numpy(dtype=object))
+        lut = {u: pseudonym(u, k, int(length)) for u in uniq}
+        if len(set(lut.values())) < len(lut):
+            raise PersonalDataError(
+                f"pseudonymise: two different ids of column {c!r} share a {length}-character "
+                "pseudonym; use a larger length.", columns=[c])
+        out[c] = pd.array([lut.get(t) if t is not None else None for t in text], dtype="string")
+    out.attrs = {**df.attrs, "pseudonymised": {"columns": columns, "method": "HMAC-SHA256",
+                                              "length": int(length), "key_id": key_id(k)}}
+    return out
+
+
+__all__ = [
+    "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data",
+    "format_findings", "citizen_id_check_digit", "is_citizen_id", "pseudonymise", "pseudonym",
+    "load_pseudonym_key", "key_id", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",
+]

@@ -1,0 +1,248 @@
+"""Read survey exports: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), Excel, SPSS ``.sav``, Stata ``.dta``.
+
+:func:`read_survey` returns the answers *as exported* (text for CSV and Excel, codes for SPSS and
+Stata) with the index set to the row number a user sees in the file (the header is row 1, so
+the first answer is row 2). Nothing is converted or dropped here: :func:`evalkit.validate` does
+the checking and typing, and reports problems by that row number.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._literals import PersonalDataPolicy, check_choice
+from ..errors import ReadError
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+# Tried in order when no encoding is given. GB18030 is a superset of GBK and GB2312, which is
+# what Chinese Excel writes when it saves "CSV"; utf-8-sig also reads plain UTF-8.
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
+    if encoding is not None:
+        try:
+            return raw.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ReadError(f"{path}: cannot decode the file as {encoding!r} ({exc}).") from None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text": UTF-16 with a BOM
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    for enc in ENCODINGS:
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    # find the first undecodable line to point at
+    for i, line in enumerate(raw.splitlines(), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                line.decode("gb18030")
+            except UnicodeDecodeError:
+                raise ReadError(
+                    f"{path}, row {i}: bytes that are neither UTF-8 nor GBK/GB18030. The file mixes "
+                    "encodings or is damaged; re-save it from Excel as 'CSV UTF-8', or pass "
+                    "encoding='...'."
+                ) from None
+    raise ReadError(
+        f"{path}: the file is not UTF-8 and not GBK/GB18030 as a whole (lines mix the two "
+        "encodings). Re-save it from Excel as 'CSV UTF-8', or pass encoding='...'."
+    )
+
+
+def _check_header(columns, path: Path) -> list[str]:
+    cols = [("" if c is None or (isinstance(c, float) and np.isnan(c)) else str(c)).strip() for c in columns]
+    if any(c == "" for c in cols):
+        i = cols.index("")
+        raise ReadError(f"{path}, row 1, column {i + 1}: a column has no name. Name it or delete it.")
+    seen, dup = set(), []
+    for c in cols:
+        if c in seen and c not in dup:
+            dup.append(c)
+        seen.add(c)
+    if dup:
+        raise ReadError(
+            f"{path}, row 1: duplicated column name(s) {dup}. Each question must have one column; "
+            "rename or remove the copies."
+        )
+    return cols
+
+
+def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.DataFrame, dict]:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
+    text, enc = _decode(raw, path, encoding)
+    if not text.strip():
+        raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
+    if sep is None:
+        first = text.splitlines()[0] if text.splitlines() else ""
+        sep = max([",", ";", "\t"], key=first.count)
+    try:
+        table = pd.read_csv(
+            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+            na_filter=False, skip_blank_lines=False, engine="python",
+        )
+    except pd.errors.EmptyDataError:
+        raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ReadError(f"{path}: not a well-formed table ({exc}). Check the separator and quoting.") from None
+    if table.empty:
+        raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
+    cols = _check_header(table.iloc[0].tolist(), path)
+    body = table.iloc[1:].copy()
+    body.columns = cols
+    # keep rows that have any content; count fully blank lines so nothing disappears unseen
+    body = body.replace("", np.nan)
+    blank = body.isna().all(axis=1)
+    body = body[~blank]
+    meta = {"encoding": enc, "separator": sep, "blank_lines_skipped": int(blank.sum())}
+    return body, meta
+
+
+def _read_excel(path: Path, sheet) -> tuple[pd.DataFrame, dict]:
+    try:
+        table = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
+    except ValueError as exc:
+        if "orksheet" not in str(exc):  # not a sheet problem: a damaged or non-Excel file
+            raise ReadError(
+                f"{path}: cannot open as an Excel workbook ({exc}). The file may be truncated or not "
+                "really Excel; open and re-save it in Excel or WPS.") from None
+        raise ReadError(f"{path}: {exc}. Name an existing sheet with sheet='...'.") from None
+    except Exception as exc:  # openpyxl/zipfile raise many kinds on damaged files
+        raise ReadError(
+            f"{path}: cannot open as an Excel workbook ({type(exc).__name__}: {exc}). The file may "
+            "be truncated or not really Excel; open and re-save it in Excel or WPS."
+        ) from None
+    if table.empty:
+        raise ReadError(f"{path}: the sheet is empty (no header row).")
+    cols = _check_header(table.iloc[0].tolist(), path)
+    body = table.iloc[1:].copy()
+    body.columns = cols
+    blank = body.isna().all(axis=1)
+    body = body[~blank]
+    body = body.map(lambda v: v.strip() if isinstance(v, str) else v).replace("", np.nan)
+    return body, {"sheet": sheet if sheet is not None else 0, "blank_lines_skipped": int(blank.sum())}
+
+
+def _read_stat(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
+    import pyreadstat
+
+    reader = pyreadstat.read_sav if kind == "sav" else pyreadstat.read_dta
+    kwargs = {"user_missing": True} if kind == "sav" else {}
+    try:
+        df, meta = reader(str(path), apply_value_formats=False, **kwargs)
+    except Exception as exc:  # pyreadstat raises its own ReadstatError and OSError
+        raise ReadError(f"{path}: cannot read as {kind.upper()} ({type(exc).__name__}: {exc}).") from None
+    _check_header(df.columns, path)
+    df.index = pd.RangeIndex(2, len(df) + 2)  # as a spreadsheet shows it: header = row 1
+    info = {
+        "value_labels": {c: meta.variable_value_labels.get(c, {}) for c in df.columns},
+        "user_missing": dict(getattr(meta, "missing_user_values", {}) or {}),
+        "missing_ranges": dict(getattr(meta, "missing_ranges", {}) or {}),
+        "column_labels": dict(zip(meta.column_names, meta.column_labels)),
+    }
+    return df, info
+
+
+def read_survey(
+    path: str | Path,
+    codebook=None,
+    *,
+    encoding: str | None = None,
+    sheet=None,
+    sep: str | None = None,
+    column_map: dict[str, str] | None = None,
+    drop: Sequence[str] = (),
+    allow: Sequence[str] = (),
+    personal_data: PersonalDataPolicy = "refuse",
+) -> pd.DataFrame:
+    """Read a survey export exactly as exported, ready for :func:`evalkit.validate`.
+
+    Parameters
+    ----------
+    path
+        ``.csv``/``.txt``/``.tsv`` (UTF-8, UTF-8 with BOM, GBK/GB18030 detected in that order),
+        ``.xlsx``/``.xls``, ``.sav`` (SPSS; codes kept, user-missing codes kept as their codes so
+        the codebook's missing-value codes apply) or ``.dta`` (Stata).
+    codebook
+        Optional; when given, columns are renamed with ``column_map`` and checked against it by
+        :func:`evalkit.validate` later. Kept here so the call reads like the rest of evalkit.
+    encoding, sheet, sep
+        Override the detected CSV encoding, the Excel sheet, or the CSV separator.
+    column_map
+        ``{export header: codebook name}`` applied after reading.
+    drop, allow, personal_data
+        Personal data (:mod:`evalkit.io.privacy`): columns named in `drop` are removed on reading;
+        any other column that looks like a name, phone number, citizen ID number, address or
+        contact detail (by its header or its content) makes the reader refuse the file with
+        :class:`PersonalDataError`, unless it is named in `allow`. ``personal_data="ignore"``
+        skips the check (for files already known to be clean, e.g. inside evalkit's own readers).
+
+    Returns
+    -------
+    DataFrame
+        Answers as exported (strings for CSV/Excel). The index is the file's row number as a
+        spreadsheet shows it (header = row 1). ``df.attrs`` holds ``source`` (the path),
+        ``format`` and reader details (``encoding``, value labels of a ``.sav``...).
+
+    Raises
+    ------
+    ReadError
+        Missing, empty, truncated or undecodable files, unnamed or duplicated columns; the message
+        names the file, the row and what to do.
+    PersonalDataError
+        A column looks like personal data (see `drop`, `allow`); the message names the column,
+        what was found and an example row, never the value.
+    """
+    check_choice(personal_data, PersonalDataPolicy, "personal_data")
+    path = Path(path)
+    if not path.exists():
+        raise ReadError(f"{path}: no such file.")
+    if not path.is_file():
+        raise ReadError(f"{path}: is a folder, not a file. Name the export file itself.")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep)
+        fmt = "csv"
+    elif suffix in EXCEL_SUFFIXES:
+        df, meta = _read_excel(path, sheet)
+        fmt = "excel"
+    elif suffix in (".sav", ".zsav"):
+        df, meta = _read_stat(path, "sav")
+        fmt = "sav"
+    elif suffix == ".dta":
+        df, meta = _read_stat(path, "dta")
+        fmt = "dta"
+    else:
+        raise ReadError(
+            f"{path}: unknown file type {suffix!r}. evalkit reads .csv, .xlsx, .xls, .sav and .dta."
+        )
+    if fmt in ("csv", "excel"):
+        df.index = pd.Index(np.asarray(df.index, dtype="int64") + 1)  # table row 0 was the header
+    df.index.name = "row"
+    # --- personal data (evalkit.io.privacy): drop= / allow= / refuse ---
+    if personal_data == "refuse" or drop:
+        from .privacy import check_personal_data
+
+        df.attrs = {"source": str(path)}
+        df = check_personal_data(df, drop=drop, allow=allow if personal_data == "refuse" else list(df.columns),
+                                 source=str(path))
+        meta = {**meta, "dropped_personal_data": [str(c) for c in drop]}
+    if column_map:
+        unknown = [k for k in column_map if k not in df.columns]
+        if unknown:
+            raise ReadError(f"{path}: column_map names column(s) not in the file: {unknown}.")
+        df = df.rename(columns=column_map)
+        _check_header(df.columns, path)
+    df.attrs = {"source": str(path), "format": fmt, **meta}
+    return df

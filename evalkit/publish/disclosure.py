@@ -1,0 +1,367 @@
+"""Disclosure control for everything evalkit publishes.
+
+* :func:`suppress` -- small-cell suppression of a tidy table with a respondent count column:
+  cells counting fewer than `threshold` respondents (10 by default) are replaced by a visible
+  marker, and *complementary* cells are suppressed so that no suppressed cell can be recovered
+  by subtracting the others from a row, column or group total.
+* :func:`scan_text` / :func:`assert_no_personal_data` -- look for citizen ID numbers (with a valid
+  check digit), Chinese phone numbers and e-mail addresses in text or HTML (reports, notebook
+  outputs); findings give the place and the kind, never the value.
+* :func:`small_cells` -- respondent counts below the threshold in the HTML tables of a report.
+* :func:`scan_notebook` -- both scans over the outputs of a Jupyter notebook.
+"""
+from __future__ import annotations
+
+import html as _html
+import json
+import re
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DisclosureWarning, EvalkitError, PersonalDataError
+from ..io.privacy import _EMAIL, is_citizen_id
+
+#: Dimensions of a published table recognised by :func:`suppress` when ``dims`` is not given.
+KNOWN_DIMS = ("community_id", "community", "wave", "year", "sex", "age_group", "role", "band",
+              "category", "level", "cohort", "event_time", "stratum", "group_label")
+DEFAULT_MARKER = "[c]"
+
+_B = r"(?<![0-9A-Za-z.\-])"
+_E = r"(?![0-9A-Za-z])(?!\.\d)"
+_TEXT_PATTERNS = {
+    "phone": re.compile(_B + r"(?:(?:\+|00)?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}" + _E),
+    "landline": re.compile(_B + r"0\d{2,3}-\d{7,8}" + _E),
+    "citizen_id": re.compile(_B + r"[1-8]\d{16}[\dXx]" + _E),
+    "email": _EMAIL,
+}
+_DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
+
+
+# --- small-cell suppression ----------------------------------------------------------------------
+def suppress(
+    table: pd.DataFrame,
+    n_col: str = "n",
+    threshold: int = 10,
+    marker: str = DEFAULT_MARKER,
+    *,
+    dims: Sequence[str] | None = None,
+    by: Sequence[str] | None = None,
+    total: object = "all",
+    value_cols: Sequence[str] | None = None,
+    zeros: bool = False,
+) -> pd.DataFrame:
+    """Suppress small cells of a published table, with complementary suppression.
+
+    Parameters
+    ----------
+    table
+        A tidy table, one row per cell, with a respondent count `n_col`.
+    n_col
+        The count of respondents behind each row.
+    threshold
+        Cells with ``n < threshold`` are suppressed (primary suppression).
+    marker
+        What replaces a suppressed value (default ``"[c]"``, "confidential").
+    dims
+        The columns that cross to form the table (its margins); default: the columns of
+        :data:`KNOWN_DIMS` present (``community_id``, ``wave``, ``sex``, ``age_group`` ...).
+    by
+        Columns that split the table into independent sub-tables (default ``["indicator"]`` if
+        present): complementary suppression works inside each.
+    total
+        The value of a dimension that marks a total row (e.g. ``community_id == "all"``); such
+        rows take part in their lines as the line's total.
+    value_cols
+        Columns replaced by `marker` in suppressed rows; default every numeric column except
+        `dims` and `by` (estimate, se, ci_low, ci_high, n, n_eff, deff ...).
+    zeros
+        Also suppress cells with ``n == 0`` (default False: an empty cell reports on nobody).
+
+    Returns
+    -------
+    DataFrame
+        A copy with the values of suppressed rows replaced by `marker` (those columns become
+        object) and a column ``suppressed``: ``"primary"``, ``"complementary"`` or ``""``.
+        ``attrs["suppression"]`` holds the threshold and the counts. A
+        :class:`~evalkit.errors.DisclosureWarning` says how many cells were suppressed.
+
+    Raises
+    ------
+    EvalkitError
+        `n_col` or a named dimension is not a column, or `threshold` is not a positive number.
+
+    Notes
+    -----
+    A *line* is a set of rows that differ in one dimension only (all communities of one wave of
+    one indicator; all waves of one community ...), together with its total row if the table has
+    one. Whether or not the total is printed, it may be published elsewhere, so the rule is: no
+    line may hold exactly one suppressed cell. Repeat until nothing changes -- for every line with
+    exactly one suppressed cell, also suppress its unsuppressed cell with the smallest positive
+    count (the next-smallest cell; ties broken by table order), or, if there is none, the line's
+    total row. Then audit: each line is one linear equation in the suppressed counts (members
+    minus total = a published number); a suppressed cell is recoverable exactly when its unit
+    vector lies in the row space of these equations (``rank(A) == rank([A; e_i])``), which two
+    suppressed cells per line do not always prevent (a "bridge" between two suppressed cycles).
+    While the audit finds such a cell, suppress one more cell in a line through it and repeat.
+    Each step only adds suppressions, so the loop ends. This follows the usual heuristic of
+    statistical offices (hypercube method of tau-ARGUS, de Wolf 2002; ONS small-cell guidance);
+    it does not look for the fewest suppressions and does not bound interval disclosure from
+    non-negativity (linear programming). A line of one cell cannot be protected inside the
+    table: do not publish its total elsewhere. Rows with ``n == 0`` (``zeros=False``) are not
+    suppressed and are not used as complements while a positive cell is available.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise EvalkitError(f"suppress() needs a pandas DataFrame, got {type(table).__name__}.")
+    if n_col not in table.columns:
+        raise EvalkitError(
+            f"suppress(): the table has no count column {n_col!r} (columns: {list(table.columns)[:12]}). "
+            "Every published table needs the number of respondents behind each cell; name it with n_col=.")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(threshold) or threshold < 1:
+        raise EvalkitError(f"suppress(): threshold={threshold!r} must be a positive number such as 10.")
+    if by is None:
+        by = [c for c in ("indicator",) if c in table.columns]
+    by = [by] if isinstance(by, str) else list(by)
+    if dims is None:
+        dims = [c for c in KNOWN_DIMS if c in table.columns and c not in by]
+    dims = [dims] if isinstance(dims, str) else list(dims)
+    bad = [c for c in (*dims, *by) if c not in table.columns]
+    if bad:
+        raise EvalkitError(f"suppress(): column(s) {bad} named in dims/by are not in the table.")
+    n = pd.to_numeric(table[n_col], errors="coerce").to_numpy(dtype=float)
+    primary = np.isnan(n) | (n < threshold)
+    if not zeros:
+        primary &= ~(n == 0)
+    sup = primary.copy()
+    pos = np.arange(len(table))
+    keys = table[list(by) + list(dims)].reset_index(drop=True).astype(object)
+    is_total = np.zeros(len(table), bool)
+    if total is not None:
+        for d in dims:
+            is_total |= (keys[d] == total).to_numpy()
+    n_sort = np.where(np.isnan(n), np.inf, n)
+    lines = []  # (cells of the line, mask of its total rows)
+    for d in dims:
+        others = list(by) + [x for x in dims if x != d]
+        groups = [pos] if not others else [np.asarray(g) for g in keys.groupby(others, sort=False, dropna=False).indices.values()]
+        for line in groups:
+            if len(line) >= 2:
+                tot = (keys[d].to_numpy()[line] == total) if total is not None else np.zeros(len(line), bool)
+                lines.append((line, tot))
+
+    def complement(line, tot):
+        members = line[~tot]
+        cand = members[~sup[members] & (n_sort[members] > 0)]
+        if not len(cand):
+            cand = line[~sup[line]]
+        if len(cand):
+            sup[cand[np.argmin(n_sort[cand])]] = True
+            return True
+        return False
+
+    while True:
+        changed = True
+        while changed:  # no line may hold exactly one suppressed cell
+            changed = False
+            for line, tot in lines:
+                if sup[line].sum() == 1:
+                    changed |= complement(line, tot)
+        # audit: a suppressed cell whose value follows from the line totals (a "bridge" between
+        # two suppressed cycles) gets one more complement in a line through it
+        det = _determined(lines, sup)
+        if det is None:
+            break
+        open_lines = [(ln, t) for ln, t in lines if det in ln and (~sup[ln]).any()]
+        if not open_lines or not complement(*min(open_lines, key=lambda lt: sup[lt[0]].sum())):
+            break
+    out = table.copy()
+    if value_cols is None:
+        value_cols = [c for c in table.columns if c not in dims and c not in by
+                      and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+        if n_col not in value_cols:
+            value_cols.append(n_col)
+    for c in value_cols:
+        col = out[c].astype(object).to_numpy(copy=True)
+        col[sup] = marker
+        out[c] = pd.Series(col, index=out.index, dtype=object)
+    out["suppressed"] = np.where(primary, "primary", np.where(sup, "complementary", ""))
+    n_p, n_c = int(primary.sum()), int((sup & ~primary).sum())
+    out.attrs = {**table.attrs, "suppression": {"threshold": threshold, "marker": marker,
+                                                "primary": n_p, "complementary": n_c}}
+    if n_p or n_c:
+        warnings.warn(
+            f"{n_p} cell(s) with fewer than {threshold:g} respondents and {n_c} complementary cell(s) "
+            f"were suppressed (shown as {marker!r}) so that no respondent can be singled out.",
+            DisclosureWarning, stacklevel=2)
+    return out
+
+
+def _determined(lines, sup) -> int | None:
+    """The first suppressed cell whose count follows exactly from the line totals, else None.
+
+    Each line gives one linear equation in the suppressed cells (members minus the total row
+    equal a known number). Cell i is determined iff the unit vector e_i lies in the row space of
+    the equations: rank(A) == rank([A; e_i]).
+    """
+    cells = np.flatnonzero(sup)
+    if not len(cells):
+        return None
+    col = {c: j for j, c in enumerate(cells)}
+    rows = []
+    for line, tot in lines:
+        r = np.zeros(len(cells))
+        for c, is_t in zip(line, tot):
+            if sup[c]:
+                r[col[c]] = -1.0 if is_t else 1.0
+        if r.any():
+            rows.append(r)
+    if not rows:
+        return int(cells[0])
+    a = np.array(rows)
+    rank = np.linalg.matrix_rank(a)
+    for j, c in enumerate(cells):
+        e = np.zeros(len(cells))
+        e[j] = 1.0
+        if np.linalg.matrix_rank(np.vstack([a, e])) == rank:
+            return int(c)
+    return None
+
+
+# --- scanners --------------------------------------------------------------------------------------
+def _plain(text: str) -> str:
+    text = _DATA_URI.sub(" ", text)
+    return _html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def scan_text(text: str) -> pd.DataFrame:
+    """Personal data in `text` (plain text or HTML): ``kind, line, column`` per finding, no values.
+
+    Kinds: ``citizen_id`` (18 characters with a valid check digit and birth date), ``phone``
+    (Chinese mobile, optional +86/86), ``landline`` (0xx-xxxxxxx), ``email``. Embedded images
+    (``data:`` URIs) are skipped; tags are removed and entities decoded before scanning.
+    Numbers inside longer runs of letters and digits (checksums, hashes) do not count.
+    """
+    text = _plain(str(text))
+    rows = []
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    for kind, pat in _TEXT_PATTERNS.items():
+        for m in pat.finditer(text):
+            if kind == "citizen_id" and not is_citizen_id(m.group(0)):
+                continue
+            line = int(np.searchsorted(starts, m.start(), side="right"))
+            rows.append((kind, line, m.start() - starts[line - 1] + 1))
+    return pd.DataFrame(rows, columns=["kind", "line", "column"]).sort_values(["line", "column"]).reset_index(drop=True)
+
+
+def assert_no_personal_data(text: str, *, source: str = "text") -> None:
+    """Raise :class:`PersonalDataError` if `text` shows an ID number, phone number or e-mail.
+
+    The message names `source`, the kinds and the line numbers, never the values.
+    """
+    found = scan_text(text)
+    if not found.empty:
+        where = ", ".join(f"{k} on line {ln}" for k, ln in found[["kind", "line"]].head(10).itertuples(index=False))
+        raise PersonalDataError(
+            f"{source} shows personal data: {where}{' ...' if len(found) > 10 else ''}. Remove the "
+            "column or cell from the output (publish aggregates, pseudonymised ids or problem "
+            "locations only) and build it again.")
+
+
+class _Tables(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[tuple[str, str]]]] = []
+        self._row = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = [tag, ""]
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append((self._cell[0], self._cell[1].strip()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            self.tables[-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+
+def small_cells(html: str, threshold: int = 10, *, n_names: Sequence[str] = ("n",),
+                zeros: bool = False) -> pd.DataFrame:
+    """Counts below `threshold` in the HTML tables of `html` (pandas ``to_html`` layout).
+
+    A column whose header cell is one of `n_names` is read as a respondent count; numeric cells
+    with ``0 < n < threshold`` (``0 <= n`` with ``zeros=True``) are returned as
+    ``table, row, n`` (table and row numbered from 1; the header rows are not counted).
+    """
+    p = _Tables()
+    p.feed(_DATA_URI.sub(" ", str(html)))
+    rows = []
+    for t, table in enumerate(p.tables, start=1):
+        col = None
+        body = 0
+        for r in table:
+            names = [c[1] for c in r]
+            if col is None and all(tag == "th" for tag, _ in r[1:] or r):
+                hit = [i for i, name in enumerate(names) if name in n_names]
+                if hit:
+                    col = hit[0]
+                continue
+            if col is None or all(tag == "th" for tag, _ in r):
+                continue
+            body += 1
+            if col < len(r):
+                try:
+                    v = float(r[col][1].replace(",", ""))
+                except ValueError:
+                    continue
+                if v < threshold and (v > 0 or (zeros and v == 0)):
+                    rows.append((t, body, v))
+    return pd.DataFrame(rows, columns=["table", "row", "n"])
+
+
+def scan_notebook(path: str | Path, threshold: int | None = 10) -> pd.DataFrame:
+    """Scan a notebook's outputs: personal data, and counts below `threshold` in HTML tables.
+
+    Returns
+    -------
+    DataFrame
+        ``cell, kind, line`` -- ``kind`` is a personal-data kind of :func:`scan_text` or
+        ``"small_cell"`` (``line`` is then the table row); ``cell`` numbers code cells from 1.
+    """
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    rows = []
+    code_cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    for i, cell in enumerate(code_cells, start=1):
+        for out in cell.get("outputs", []):
+            texts = []
+            if "text" in out:
+                texts.append("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+            for mime, val in (out.get("data") or {}).items():
+                if mime.startswith("text/") or mime == "application/json":
+                    texts.append("".join(val) if isinstance(val, list) else str(val))
+                    if mime == "text/html" and threshold is not None:
+                        for r in small_cells(texts[-1], threshold).itertuples(index=False):
+                            rows.append((i, "small_cell", int(r.row)))
+            for t in texts:
+                for r in scan_text(t).itertuples(index=False):
+                    rows.append((i, r.kind, int(r.line)))
+    return pd.DataFrame(rows, columns=["cell", "kind", "line"]).drop_duplicates().reset_index(drop=True)
+
+
+__all__ = ["suppress", "scan_text", "assert_no_personal_data", "small_cells", "scan_notebook",
+           "DEFAULT_MARKER", "KNOWN_DIMS"]
