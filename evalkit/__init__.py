@@ -25,6 +25,7 @@ _moved.install()  # old 0.1 module paths (evalkit.design ...) keep working for o
 
 from .baseline import change_from_baseline
 from .spec.codebook import Codebook, load_codebook
+from .spec.study import Roles, Study
 from .spec.registry import (crossing, load_communities, population_margins, population_table, programme_targets,
                           start_years)
 from .comparison import community_effects, domain_means
@@ -73,6 +74,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Study", "Roles",
     "datasets",
     # data in
     "read_survey", "validate", "ValidationReport", "load_codebook", "Codebook", "load_communities",

@@ -1,0 +1,116 @@
+"""A study: the codebook, the community registry and the roles of the data's columns, passed once.
+
+Generic evalkit code never reads the shipped Dongying files: a function that needs to know which
+column holds the community, which communities started when, or which answer codes an item has,
+takes a :class:`Study` (or the explicit argument) and raises a clear error when it has neither.
+Only :mod:`evalkit.datasets` knows the shipped example (:func:`evalkit.datasets.dongying`).
+
+>>> import evalkit as ek
+>>> study = ek.Study.from_files("my_codebook.yaml", "my_communities.csv",
+...                             community="社区", wave="年份", weight="权数")   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import pandas as pd
+
+from .._literals import Language, check_choice
+from ..errors import EvalkitError
+from .codebook import Codebook, as_codebook
+from .registry import load_communities, start_years
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which column of the data plays which part. Defaults are the codebook's standard names."""
+
+    community: str = "community_id"
+    wave: str = "wave"
+    unit: str = "respondent_id"
+    household: str | None = "household_id"
+    role: str | None = "role"
+    weight: str | None = "base_weight"
+    strata: str | None = "stratum"
+    psu: str | None = "psu"
+
+    def rename_map(self) -> dict[str, str]:
+        """``{data column: standard name}`` for the roles whose column differs from the default."""
+        default = Roles()
+        return {getattr(self, f.name): getattr(default, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None and getattr(self, f.name) != getattr(default, f.name)}
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything about a study that analysis functions would otherwise guess.
+
+    Attributes
+    ----------
+    codebook : Codebook
+        Fields, items, scales and derivation rules (:func:`evalkit.load_codebook`).
+    registry : pandas.DataFrame or None
+        The community registry (:func:`evalkit.load_communities`): programme start years,
+        programme theory (target indicators), population margins. ``None`` for a survey without
+        programme comparisons.
+    roles : Roles
+        Column roles (community, wave, unit, household, role, weight, strata, PSU).
+    baseline_wave : int or None
+        The wave every change is measured from (``None``: each community's last wave before its
+        programme started).
+    seed : int
+        The seed of every random step (bootstrap, randomization inference, simulation).
+    language : {"zh", "en"}
+        Language of labels, figures and report text.
+    """
+
+    codebook: Codebook
+    registry: pd.DataFrame | None = None
+    roles: Roles = field(default_factory=Roles)
+    baseline_wave: int | None = None
+    seed: int = 20171
+    language: Language = "zh"
+
+    def __post_init__(self):
+        if not isinstance(self.codebook, Codebook):
+            raise EvalkitError("Study(codebook=...) needs a loaded codebook: use Study.from_files(path, ...) "
+                               "or evalkit.load_codebook(path).")
+        if not isinstance(self.roles, Roles):
+            raise EvalkitError("Study(roles=...) needs an evalkit.Roles(...) object.")
+        check_choice(self.language, Language, "language")
+
+    @classmethod
+    def from_files(cls, codebook: str | os.PathLike | Codebook, registry: str | os.PathLike | None = None,
+                   *, baseline_wave: int | None = None, seed: int = 20171, language: Language = "zh",
+                   **roles: Any) -> "Study":
+        """Load the codebook (and registry) from files; keyword arguments name column roles.
+
+        Examples: ``community="社区"``, ``wave="年份"``, ``weight="权数"``, ``strata=None``.
+        """
+        unknown = sorted(set(roles) - {f.name for f in fields(Roles)})
+        if unknown:
+            raise EvalkitError(f"Study.from_files: unknown role(s) {unknown}; roles are "
+                               f"{[f.name for f in fields(Roles)]}.")
+        if codebook is None:
+            raise EvalkitError("Study.from_files needs the codebook file of your survey "
+                               "(the shipped example is evalkit.datasets.dongying()).")
+        cb = as_codebook(codebook, "Study.from_files")
+        reg = load_communities(registry) if registry is not None else None
+        return cls(cb, reg, Roles(**roles), baseline_wave, seed, language)
+
+    def with_(self, **changes: Any) -> "Study":
+        """A copy with some attributes changed (a study is immutable)."""
+        return replace(self, **changes)
+
+    def start_years(self) -> dict[str, int | None]:
+        """``{community: programme start year or None}`` from the registry."""
+        return start_years(self.require_registry("start_years"))
+
+    def require_registry(self, caller: str) -> pd.DataFrame:
+        """The registry, or a clear error naming `caller` when the study has none."""
+        if self.registry is None:
+            raise EvalkitError(f"{caller} needs the community registry (programme start years): "
+                               "Study.from_files(codebook, registry=\"communities.csv\").")
+        return self.registry
