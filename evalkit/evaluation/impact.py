@@ -9,10 +9,7 @@ approximations, which over-reject badly with 7 treated of 14 communities.
 """
 from __future__ import annotations
 
-import itertools
-import math
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
@@ -22,6 +19,13 @@ import pandas as pd
 from ..comparison import domain_means
 from ..survey.design import SurveyDesign
 from ..errors import EstimationError, FewClustersWarning
+# the permutation engine (shared with randomization_test), under this module's old names
+from ..inference.permutation import BLOCK, MAX_EXACT, N_RANDOM, TIE_RTOL as _TIE_RTOL  # noqa: F401
+from ..inference.permutation import all_arrangements as _all_assignments
+from ..inference.permutation import invert as _invert
+from ..inference.permutation import n_arrangements as _n_distinct
+from ..inference.permutation import p_value as _ri_p
+from ..inference.permutation import random_arrangements as _random_assignments
 
 IMPACT_COLUMNS = ["indicator", "type", "event_time", "estimate", "p_value", "ci_low", "ci_high",
                   "n_assignments", "exact", "method"]
@@ -41,16 +45,6 @@ def community_panel(
     wide.index = wide.index.astype(str)
     wide.columns = [int(c) for c in wide.columns]
     return wide
-
-
-MAX_EXACT = 1_000_000
-"""Randomization inference enumerates every distinct assignment up to this many (default)."""
-N_RANDOM = 9_999
-"""Random reassignments drawn when there are more than :data:`MAX_EXACT` distinct ones."""
-BLOCK = 8_192
-"""Assignments evaluated at once: bounds the working memory (a few MB per block)."""
-_TIE_RTOL = 1e-10
-"""|T*| >= |T| counts when |T*| >= (1 - _TIE_RTOL) |T| (as :func:`evalkit.randomization_test`)."""
 
 
 def _cells(waves: Sequence[int], cohorts: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -107,55 +101,6 @@ def _estimates(Y: np.ndarray, waves: list[int], G: np.ndarray, ev: list[int], co
         return simple_num / simple_den, dyn_num / dyn_den
 
 
-def _n_distinct(g_obs: np.ndarray) -> int:
-    """Number of distinct reassignments of the start years ``g_obs`` (a multinomial coefficient)."""
-    n = math.factorial(g_obs.size)
-    for c in Counter(g_obs.tolist()).values():
-        n //= math.factorial(c)
-    return n
-
-
-def _all_assignments(g_obs: np.ndarray, block: int) -> Iterator[np.ndarray]:
-    """Every distinct reassignment of ``g_obs``, in blocks of at most ``block`` rows.
-
-    Assignment number i is decoded from mixed-radix digits: digit j picks which of the positions
-    still free receive the j-th start year (one of C(free, count_j) combinations); the last
-    start year fills the rest. Only the combination tables and one block are ever in memory.
-    """
-    kinds, counts = np.unique(g_obs, return_counts=True)
-    K = g_obs.size
-    tables, free_n = [], K
-    for c in counts[:-1]:
-        flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(free_n), int(c))),
-                           dtype=np.intp)
-        tables.append(flat.reshape(-1, int(c)))
-        free_n -= int(c)
-    radix = [len(t) for t in tables]
-    total = math.prod(radix)
-    for start in range(0, total, block):
-        rest = np.arange(start, min(start + block, total))
-        n = rest.size
-        rows = np.arange(n)[:, None]
-        G = np.full((n, K), kinds[-1])
-        free = np.broadcast_to(np.arange(K), (n, K))
-        for j, table in enumerate(tables):
-            digit, rest = np.divmod(rest, math.prod(radix[j + 1:]))
-            local = table[digit]
-            G[rows, free[rows, local]] = kinds[j]
-            keep = np.ones(free.shape, dtype=bool)
-            keep[rows, local] = False
-            free = free[keep].reshape(n, -1)
-        yield G
-
-
-def _random_assignments(g_obs: np.ndarray, n_draws: int, seed, block: int) -> Iterator[np.ndarray]:
-    """The observed assignment, then ``n_draws`` random permutations of it, in blocks."""
-    rng = np.random.default_rng(seed)
-    yield g_obs[None, :]
-    for start in range(0, n_draws, block):
-        yield np.array([rng.permutation(g_obs) for _ in range(min(block, n_draws - start))])
-
-
 def _null_statistics(Y: np.ndarray, D: np.ndarray, waves: list[int], g_obs: np.ndarray, ev: list[int],
                      blocks: Iterator[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Statistics of Y and of the observed treatment pattern D under n assignments, block by block.
@@ -184,63 +129,9 @@ def _null_statistics(Y: np.ndarray, D: np.ndarray, waves: list[int], g_obs: np.n
     return a, b
 
 
-def _ri_p(stat: np.ndarray, dstat: np.ndarray, tau: float = 0.0) -> float:
-    """Two-sided RI p-value of H0: effect = tau (statistic linear in tau).
-
-    stat, dstat : (P,) statistics of Y and of the observed treatment pattern D under each
-    assignment (row 0 = observed). Under H0 the outcomes are Y - tau D, so the statistic of
-    assignment p is T_p = stat_p - tau dstat_p; p = #{|T_p| >= |T_0|} / P with ties counted up to
-    a relative tolerance, the observed assignment included.
-    """
-    T = stat - tau * dstat
-    return float(np.mean(np.abs(T) >= (1 - _TIE_RTOL) * abs(T[0])))
-
-
-def _crossings(a: np.ndarray, b: np.ndarray, a0: float, b0: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Where assignments with statistics (a, b) start or stop counting against the observed one.
-
-    Assignment p counts at tau when |T_p| >= c |T_0| with c = 1 - tie tolerance, i.e. when
-    L1 L2 >= 0 for the two linear functions of tau L1 = (a_p - c a_0) - tau (b_p - c b_0) and
-    L2 = (a_p + c a_0) - tau (b_p + c b_0), so it changes only at their roots. Returns the roots,
-    the change of the count (+1 or -1) at each, and how many assignments count as tau -> -inf.
-    """
-    c = 1.0 - _TIE_RTOL
-    al = np.stack([a - c * a0, a + c * a0])
-    be = np.stack([b - c * b0, b + c * b0])
-    always = ((al == 0) & (be == 0)).any(axis=0)       # a factor is identically 0: always counted
-    sign = np.where(be != 0, np.sign(be), np.sign(al))  # each factor's sign as tau -> -inf
-    counted = always | (sign[0] * sign[1] > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        roots = np.where((be != 0) & ~always, al / be, np.nan)
-    roots.sort(axis=0)                                  # NaN (no root) last
-    step = np.where(counted, -1, 1).astype(np.int8)     # change at the first root, back at the second
-    first, second = np.isfinite(roots[0]), np.isfinite(roots[1])
-    return (np.concatenate([roots[0][first], roots[1][second]]),
-            np.concatenate([step[first], -step[second]]), int(counted.sum()))
-
-
 def _ri_interval(stat: np.ndarray, dstat: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Confidence interval {tau : p(tau) > alpha} by exact test inversion (the set's hull).
-
-    Each assignment's comparison with the observed one changes at no more than two values of
-    tau (:func:`_crossings`, computed block by block); sorting them gives p(tau) on every open
-    piece between them: no grid, no bisection, O(P log P) time, about 50 bytes per assignment.
-    """
-    P = stat.size
-    parts = [_crossings(stat[i:i + BLOCK], dstat[i:i + BLOCK], stat[0], dstat[0]) for i in range(1, P, BLOCK)]
-    taus = np.concatenate([np.empty(0)] + [t for t, _, _ in parts])
-    delta = np.concatenate([np.empty(0, dtype=np.int8)] + [d for _, d, _ in parts])
-    n0 = 1 + sum(n for _, _, n in parts)               # the observed assignment always counts
-    del parts
-    order = np.argsort(taus)
-    taus = taus[order]
-    count = n0 + np.cumsum(delta[order], dtype=np.int64)
-    last = np.r_[taus[1:] != taus[:-1], True]           # all changes at one tau applied together
-    edges = np.r_[-np.inf, taus[last], np.inf]          # piece i is the open interval (edges[i], edges[i + 1])
-    accepted = np.flatnonzero(np.r_[n0, count[last]] / P > alpha)
-    if accepted.size == 0:
-        return (np.nan, np.nan)
-    return (float(edges[accepted[0]]), float(edges[accepted[-1] + 1]))
+    """RI confidence interval {tau : p(tau) > alpha} (:func:`evalkit.inference.permutation.invert`)."""
+    return _invert(stat, dstat, level=1 - alpha, block=BLOCK)
 
 
 @dataclass(frozen=True)
