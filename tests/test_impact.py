@@ -14,7 +14,10 @@ import pytest
 
 import evalkit
 from evalkit.evaluation import impact
-from evalkit.evaluation.impact import programme_effect
+from evalkit.inference import permutation
+from evalkit.evaluation.impact import ImpactResult, community_panel, programme_effect
+from evalkit.results import Result, check_vocabulary
+from evalkit.spec.study import Roles, Study
 
 
 def _long(panel, starts):
@@ -163,10 +166,10 @@ def test_ties_count_including_the_observed_and_its_mirror_image():
 def test_enumeration_lists_each_distinct_assignment_once_in_any_block_size():
     g = np.array([2016, 2016, 2017, 0, 0, 2017, 0, 2016])
     expected = set(itertools.permutations(g.tolist()))
-    assert impact._n_distinct(g) == len(expected) == 560
+    assert permutation.n_arrangements(g) == len(expected) == 560
     for block in (1, 7, 64, 560, 10_000):
-        rows = np.vstack(list(impact._all_assignments(g, block)))
-        assert max(len(b) for b in impact._all_assignments(g, block)) <= block
+        rows = np.vstack(list(permutation.all_arrangements(g, block)))
+        assert max(len(b) for b in permutation.all_arrangements(g, block)) <= block
         assert rows.shape == (560, 8) and set(map(tuple, rows.tolist())) == expected
 
 
@@ -201,10 +204,10 @@ def test_random_draws_above_the_enumeration_limit_and_says_so(small, monkeypatch
     assert not fewer.exact and fewer.n_assignments == 51
 
 
-def test_shipped_data_default_is_exact_over_120120_assignments(survey, codebook):
+def test_shipped_data_default_is_exact_over_120120_assignments(survey, codebook, registry):
     design = evalkit.SurveyDesign(evalkit.score(survey, codebook), weight="base_weight", strata="stratum", psu="psu")
     with pytest.warns(evalkit.FewClustersWarning, match="14 communities"):
-        r = programme_effect(design, "selforg_member")
+        r = programme_effect(design, "selforg_member", study=Study(codebook, registry))
     # 14 communities, 4 starting in 2015, 3 in 2016, 7 never: 14!/(4! 3! 7!) = 120,120
     assert r.exact and r.n_assignments == r.n_possible == 120_120
     assert "all 120,120 assignments, exact" in r.method and "exact" in r.summary
@@ -214,7 +217,7 @@ def test_shipped_data_default_is_exact_over_120120_assignments(survey, codebook)
     assert r.p_value >= 1 / 120_120
 
 
-def test_peak_memory_of_the_shipped_exact_test_is_bounded(survey, codebook):
+def test_peak_memory_of_the_shipped_exact_test_is_bounded(survey, codebook, registry):
     # Before blocking, the 120,120 assignments took 5.1 GB (a 2,401 x 120,120 grid matrix).
     # Peak of the memory allocated by programme_effect itself (tracemalloc traces numpy's buffers).
     design = evalkit.SurveyDesign(evalkit.score(survey, codebook), weight="base_weight", strata="stratum", psu="psu")
@@ -223,7 +226,7 @@ def test_peak_memory_of_the_shipped_exact_test_is_bounded(survey, codebook):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = programme_effect(panel, "selforg_member")
+            r = programme_effect(panel, "selforg_member", registry=registry)
         peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
@@ -261,3 +264,62 @@ def test_errors():
     for bad in (0, -5, 2.5, True):
         with pytest.raises(evalkit.EstimationError, match="n_perm must be a positive integer"):
             programme_effect(Y, "y", registry=STARTS10, n_perm=bad)
+
+
+def test_no_registry_and_no_study_is_a_clear_error():
+    # generic code never falls back on the shipped registry
+    Y = _panel(np.random.default_rng(0), starts=STARTS10)
+    with pytest.raises(evalkit.EvalkitError, match=r"needs the programme start years: pass study="):
+        programme_effect(Y, "y")
+    with pytest.raises(evalkit.EvalkitError, match="needs an evalkit.Study"):
+        programme_effect(Y, "y", study=STARTS10)
+
+
+def test_result_is_frozen_and_follows_the_vocabulary(small):
+    *_, r = small
+    assert isinstance(r, Result) and isinstance(r, ImpactResult)
+    with pytest.raises(AttributeError):
+        r.simple = 0.0
+    with pytest.raises(ValueError):
+        r.dynamic[0] = 0.0          # read-only arrays
+    t = check_vocabulary(r.tidy())
+    assert list(t.columns) == impact.IMPACT_COLUMNS
+    assert r.summary.startswith(f"y: overall ATT {r.simple:.4f}, 95% CI") and "event_time" in r.summary
+    assert repr(r) == r.summary and "<table" in r._repr_html_()
+    assert r.level == 0.95
+
+
+def test_level_replaces_alpha_which_still_works_for_one_release(small):
+    _, Y, *_, r = small
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", evalkit.FewClustersWarning)
+        r90 = programme_effect(Y, "y", registry=STARTS7, level=0.9)
+        with pytest.warns(FutureWarning, match="use level=0.9"):
+            old = programme_effect(Y, "y", registry=STARTS7, alpha=0.1)
+    pd.testing.assert_frame_equal(old.tidy(), r90.tidy(), check_exact=True)
+    assert (r90.ci[1] - r90.ci[0]) < (r.ci[1] - r.ci[0]) and "90% CI" in r90.summary
+    with pytest.warns(FutureWarning, match="use .level"):
+        assert r90.alpha == 0.1
+    with pytest.raises(evalkit.EvalkitError, match="level must be between 0 and 1"):
+        programme_effect(Y, "y", registry=STARTS7, level=95)
+
+
+def test_study_roles_name_the_columns_and_give_registry_and_seed(survey, codebook, registry):
+    # The same survey with its own column names: the study's roles say which is which.
+    names = {"community_id": "社区", "wave": "年份", "base_weight": "权数", "stratum": "层", "psu": "村组"}
+    scored = evalkit.score(survey, codebook)
+    own = scored.rename(columns=names)
+    study = Study(codebook, registry, Roles(community="社区", wave="年份", weight="权数", strata="层", psu="村组"), seed=5)
+    design = evalkit.SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
+    panel = community_panel(own, "selforg_member", study=study)        # design built from the roles
+    assert panel.index.name == "社区" and panel.columns.name == "年份"
+    pd.testing.assert_frame_equal(panel, community_panel(design, "selforg_member"), check_names=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", evalkit.FewClustersWarning)
+        a = programme_effect(own, "selforg_member", study=study, n_perm=99)     # random: study seed 5
+        b = programme_effect(design, "selforg_member", registry=registry, n_perm=99, seed=5)
+        c = programme_effect(design, "selforg_member", registry=registry, n_perm=99)  # seed 2017
+    pd.testing.assert_frame_equal(a.tidy(), b.tidy(), check_exact=True)
+    assert not a.exact and (a.p_value, a.ci) != (c.p_value, c.ci)
+    with pytest.raises(evalkit.EstimationError, match="respondent rows together with study="):
+        community_panel(own, "selforg_member", community="社区", wave="年份")

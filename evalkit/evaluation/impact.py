@@ -6,44 +6,126 @@ controls, varying base period) — the same numbers as :func:`evalkit.att_gt` on
 takes its headline p-value and confidence interval from **randomization inference** over the
 assignment of programme start years to communities, never from cluster-robust normal
 approximations, which over-reject badly with 7 treated of 14 communities.
+
+Who started when comes from ``study=`` (:class:`evalkit.Study`, its registry and column roles) or
+an explicit ``registry=``; nothing here reads the shipped example's files.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..comparison import domain_means
-from ..survey.design import SurveyDesign
-from ..errors import EstimationError, FewClustersWarning
-# the permutation engine (shared with randomization_test), under this module's old names
-from ..inference.permutation import BLOCK, MAX_EXACT, N_RANDOM, TIE_RTOL as _TIE_RTOL  # noqa: F401
-from ..inference.permutation import all_arrangements as _all_assignments
+from ..errors import EstimationError, EvalkitError, FewClustersWarning
+# the permutation engine shared with randomization_test (MAX_EXACT, N_RANDOM, BLOCK: its defaults)
+from ..inference.permutation import BLOCK, MAX_EXACT, N_RANDOM
 from ..inference.permutation import invert as _invert
-from ..inference.permutation import n_arrangements as _n_distinct
 from ..inference.permutation import p_value as _ri_p
-from ..inference.permutation import random_arrangements as _random_assignments
+from ..inference.permutation import plan as _plan
+from ..results import Result, check_vocabulary
+from ..spec.registry import start_years
+from ..spec.study import Roles, Study
+from ..survey.design import SurveyDesign
 
 IMPACT_COLUMNS = ["indicator", "type", "event_time", "estimate", "p_value", "ci_low", "ci_high",
                   "n_assignments", "exact", "method"]
+DEFAULT_SEED = 2017
+"""Seed of the random reassignments when neither ``seed=`` nor ``study=`` gives one."""
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<study seed, else 2017>"
+
+
+UNSET = _Unset()
+"""Default of ``seed=``: the study's seed when a study is given, else :data:`DEFAULT_SEED`."""
+
+
+@dataclass(frozen=True)
+class StudyArgs:
+    """The columns and start years an evaluation function works with, resolved once."""
+
+    community: str
+    wave: str
+    start_years: dict[str, int | None] | None
+    seed: int | None
+    study: Study | None
+
+
+def study_args(caller: str, study: Study | None, registry=None, community: str | None = None,
+               wave: str | None = None, seed=UNSET, *, need_registry: bool = True) -> StudyArgs:
+    """Explicit arguments first, then the study's registry, roles and seed; a clear error without either.
+
+    The column defaults without a study are the codebook's standard names (:class:`evalkit.Roles`).
+    """
+    if study is not None and not isinstance(study, Study):
+        raise EvalkitError(f"{caller}(study=...) needs an evalkit.Study, got {type(study).__name__}.")
+    roles = study.roles if study is not None else Roles()
+    if registry is None and study is not None and study.registry is not None:
+        registry = study.registry
+    if registry is None and need_registry:
+        raise EvalkitError(
+            f"{caller} needs the programme start years: pass study=evalkit.Study.from_files(codebook, "
+            "registry=\"communities.csv\", ...) or registry= (the community registry table or "
+            "{community: start year or None}).")
+    if seed is UNSET:
+        seed = study.seed if study is not None else DEFAULT_SEED
+    return StudyArgs(community or roles.community, wave or roles.wave,
+                     None if registry is None else start_years(registry), seed, study)
+
+
+def confidence_level(caller: str, level: float, alpha: float | None) -> float:
+    """The confidence level from ``level=`` or the deprecated ``alpha=`` (one release, FutureWarning)."""
+    if alpha is not None:
+        warnings.warn(f"{caller}(alpha=...) is deprecated and will be removed in the next release; "
+                      f"use level={1 - alpha:g} (the confidence level).", FutureWarning, stacklevel=3)
+        level = 1 - alpha
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise EvalkitError(f"{caller}: level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
+    return float(level)
+
+
+def _design(data: SurveyDesign | pd.DataFrame, study: Study | None, caller: str) -> SurveyDesign:
+    """The survey design: as given, or built from respondent rows and the study's weight, strata, PSU roles."""
+    if isinstance(data, SurveyDesign):
+        return data
+    if isinstance(data, pd.DataFrame) and study is not None:
+        r = study.roles
+        if r.weight is None:
+            raise EvalkitError(f"{caller}: the study names no weight column (Roles(weight=...)); pass a "
+                               "SurveyDesign instead.")
+        return SurveyDesign(data, weight=r.weight, strata=r.strata, psu=r.psu)
+    raise EstimationError(f"{caller} needs a SurveyDesign, or respondent rows together with study= "
+                          "(the design is then built from the study's weight, strata and PSU columns).")
 
 
 def community_panel(
-    design: SurveyDesign,
+    design: SurveyDesign | pd.DataFrame,
     y: str,
     *,
-    community: str = "community_id",
-    wave: str = "wave",
+    study: Study | None = None,
+    community: str | None = None,
+    wave: str | None = None,
     domain: Mapping[str, Sequence] | None = None,
 ) -> pd.DataFrame:
-    """Design-based means of ``y`` by community × wave as a wide table (communities × waves)."""
-    cells, _ = domain_means(design, y, (community, wave), domain=domain)
-    wide = cells.pivot(index=community, columns=wave, values="estimate")
-    wide.index = wide.index.astype(str)
-    wide.columns = [int(c) for c in wide.columns]
+    """Design-based means of ``y`` by community × wave as a wide table (communities × waves).
+
+    ``design`` is a :class:`SurveyDesign`, or respondent rows with ``study=`` (the design is built
+    from the study's weight, strata and PSU roles). The community and wave columns are the
+    explicit arguments, else the study's roles, else ``community_id`` and ``wave``; the index and
+    the columns of the table are named after them.
+    """
+    args = study_args("community_panel", study, None, community, wave, need_registry=False)
+    design = _design(design, study, "community_panel")
+    cells, _ = domain_means(design, y, (args.community, args.wave), domain=domain)
+    wide = cells.pivot(index=args.community, columns=args.wave, values="estimate")
+    wide.index = wide.index.astype(str).rename(args.community)
+    wide.columns = pd.Index([int(c) for c in wide.columns], name=args.wave)
     return wide
 
 
@@ -129,19 +211,18 @@ def _null_statistics(Y: np.ndarray, D: np.ndarray, waves: list[int], g_obs: np.n
     return a, b
 
 
-def _ri_interval(stat: np.ndarray, dstat: np.ndarray, alpha: float) -> tuple[float, float]:
-    """RI confidence interval {tau : p(tau) > alpha} (:func:`evalkit.inference.permutation.invert`)."""
-    return _invert(stat, dstat, level=1 - alpha, block=BLOCK)
-
-
-@dataclass(frozen=True)
-class ImpactResult:
+@dataclass(frozen=True, eq=False, repr=False)
+class ImpactResult(Result):
     """Pooled programme effect on one indicator with randomization-inference p-values and CIs.
 
-    ``n_assignments`` counts the assignments the p-values are computed over (the observed one
-    included); ``n_possible`` is the number of distinct assignments; ``exact`` says whether all
-    of them were used.
+    ``simple`` is the overall ATT, ``dynamic`` the event-time ATTs (``event_times``); ``ci`` and
+    ``dynamic_ci`` are intervals at ``level``. ``n_assignments`` counts the assignments the
+    p-values are computed over (the observed one included); ``n_possible`` is the number of
+    distinct assignments; ``exact`` says whether all of them were used. Immutable: the arrays
+    are read-only.
     """
+
+    title: ClassVar[str] = "Programme effect, randomization inference"
 
     indicator: str
     simple: float
@@ -155,9 +236,23 @@ class ImpactResult:
     exact: bool
     n_communities: int
     n_treated: int
-    alpha: float
+    level: float
     panel: pd.DataFrame = field(repr=False)
     n_possible: int = 0
+
+    def __post_init__(self):
+        for name in ("dynamic", "dynamic_p", "dynamic_ci"):
+            a = np.array(getattr(self, name), dtype=float)
+            a.flags.writeable = False
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "ci", tuple(float(v) for v in self.ci))
+
+    @property
+    def alpha(self) -> float:
+        """Deprecated: ``1 - level``."""
+        warnings.warn("ImpactResult.alpha is deprecated; use .level (the confidence level).",
+                      FutureWarning, stacklevel=2)
+        return round(1 - self.level, 12)
 
     @property
     def method(self) -> str:
@@ -184,45 +279,48 @@ class ImpactResult:
         out["exact"] = self.exact
         out["method"] = "randomization"
         out["event_time"] = out["event_time"].astype("Int64")
-        return out[IMPACT_COLUMNS]
+        return check_vocabulary(out[IMPACT_COLUMNS], "ImpactResult.tidy()")
 
-    @property
-    def summary(self) -> str:
+    def _headline(self) -> str:
         lo, hi = self.ci
-        return (f"{self.indicator}: overall ATT {self.simple:.4f}, {100 * (1 - self.alpha):.0f}% CI "
+        return (f"{self.indicator}: overall ATT {self.simple:.4f}, {100 * self.level:g}% CI "
                 f"{lo:.4f} to {hi:.4f}, p = {self.p_value:.3f} ({self.method}; "
                 f"{self.n_treated} programme communities)")
-
-    def __repr__(self) -> str:
-        return f"ImpactResult({self.summary})"
-
-    def _repr_html_(self) -> str:
-        return f"<p>{self.summary}</p>" + self.tidy().to_html(index=False, float_format="%.4f")
 
 
 def programme_effect(
     design: SurveyDesign | pd.DataFrame,
     y: str,
     *,
+    study: Study | None = None,
     registry: pd.DataFrame | Mapping | None = None,
-    community: str = "community_id",
-    wave: str = "wave",
+    community: str | None = None,
+    wave: str | None = None,
     domain: Mapping[str, Sequence] | None = None,
     n_perm: int | None = None,
-    seed: int | None = 2017,
-    alpha: float = 0.05,
+    seed: int | None = UNSET,
+    level: float = 0.95,
+    alpha: float | None = None,
 ) -> ImpactResult:
     """Staggered DiD of the programme on ``y`` with randomization-inference p-values and CIs.
 
     Parameters
     ----------
     design
-        A :class:`SurveyDesign` (community × wave means are estimated from it), or an already
-        wide table of community means (index community ids, columns waves).
+        A :class:`SurveyDesign` (community × wave means are estimated from it), respondent rows
+        with ``study=`` (the design is built from the study's weight, strata and PSU roles), or an
+        already wide table of community means (index community ids, columns waves:
+        :func:`community_panel`).
     y
         Indicator column.
+    study
+        The :class:`evalkit.Study`: its registry gives the start years, its roles the community
+        and wave columns, its seed the seed.
     registry
-        Community registry or ``{community: start year or None}``; default the shipped one.
+        Community registry table or ``{community: start year or None}``; overrides the study's.
+        One of ``study`` and ``registry`` is required.
+    community, wave
+        Columns of the design's data; default the study's roles (``community_id``, ``wave``).
     domain
         Restrict the means to a subgroup, e.g. ``{"role": ["elderly"]}``.
     n_perm
@@ -232,9 +330,10 @@ def programme_effect(
         ``n_perm`` distinct reassignments, otherwise draw ``n_perm`` at random (as
         :func:`evalkit.randomization_test`). ``.method`` says which was done.
     seed
-        Seed of the random reassignments (unused when all are enumerated).
-    alpha
-        1 − confidence level.
+        Seed of the random reassignments (unused when all are enumerated); default the study's
+        seed, else 2017.
+    level
+        Confidence level of the intervals (0.95). ``alpha=`` (1 − level) is deprecated.
 
     Returns
     -------
@@ -263,11 +362,11 @@ def programme_effect(
     treated clusters", *J Econometrics* 218:435-450). The p-value is the share of assignments
     with ``|estimate| >=`` the observed one, the observed assignment included and ties counted
     up to a relative tolerance of 1e-10 (as :func:`evalkit.randomization_test`), so it is never
-    below 1 / ``n_assignments``. The interval collects the ``tau`` not rejected at ``alpha``;
+    below 1 / ``n_assignments``. The interval collects the ``tau`` not rejected at ``1 - level``;
     because the estimator is linear in ``tau`` each assignment's comparison changes at no more
     than two values of ``tau``, which are found in closed form, so the inversion is exact (no
     grid). Assignments are evaluated in blocks of :data:`BLOCK`, so memory stays bounded: the
-    shipped 14 communities (120,120 assignments) need a few seconds and well under 100 MB
+    shipped 14 communities (120,120 assignments) need well under a second and 100 MB
     (``benchmarks/bench_ri.py``). The coefficient, not a t-statistic, is permuted: communities are of
     similar size here; MacKinnon & Webb recommend the t-statistic when treated clusters differ
     much in size.
@@ -275,19 +374,10 @@ def programme_effect(
     if n_perm is not None and (isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer))
                                or n_perm < 1):
         raise EstimationError(f"n_perm must be a positive integer or None (the default), not {n_perm!r}.")
-    if isinstance(design, SurveyDesign):
-        panel = community_panel(design, y, community=community, wave=wave, domain=domain)
-    elif isinstance(design, pd.DataFrame):
-        panel = design
-    else:
-        raise EstimationError("programme_effect needs a SurveyDesign or a wide table of community means.")
-    if panel.isna().any().any():
-        bad = panel[panel.isna().any(axis=1)].index.tolist()
-        raise EstimationError(
-            f"Indicator {y!r} has no estimate for some waves of communities {bad}; the community "
-            "panel must be balanced. Drop those communities or choose another indicator."
-        )
-    g_obs = _start_year_vector(panel, registry)
+    level = confidence_level("programme_effect", level, alpha)
+    args = study_args("programme_effect", study, registry, community, wave, seed)
+    panel = _panel_of(design, y, args, domain)
+    g_obs = _start_year_vector(panel, args.start_years)
     K = len(g_obs)
     if K < 50:
         warnings.warn(
@@ -297,29 +387,40 @@ def programme_effect(
     waves = list(panel.columns)
     Y = panel.to_numpy(dtype=float)
     D = np.array([[1.0 if (g > 0 and t >= g) else 0.0 for t in waves] for g in g_obs])
-    n_possible = _n_distinct(g_obs)
-    exact = n_possible <= (MAX_EXACT if n_perm is None else n_perm)
-    if exact:
-        n, blocks = n_possible, _all_assignments(g_obs, BLOCK)
-    else:
-        n_draws = N_RANDOM if n_perm is None else int(n_perm)
-        n, blocks = n_draws + 1, _random_assignments(g_obs, n_draws, seed, BLOCK)
+    how = _plan(g_obs, max_exact=MAX_EXACT if n_perm is None else n_perm,
+                n_draws=N_RANDOM if n_perm is None else n_perm, seed=args.seed)
     ev = _event_times(waves, g_obs)
-    a, b = _null_statistics(Y, D, waves, g_obs, ev, blocks, n)
-    dyn_p, dyn_ci = _dynamic_inference(a[:, 1:], b[:, 1:], ev, alpha)
+    a, b = _null_statistics(Y, D, waves, g_obs, ev, how.blocks(BLOCK), how.n)
+    dyn_p, dyn_ci = _dynamic_inference(a[:, 1:], b[:, 1:], ev, level)
     return ImpactResult(
-        indicator=y, simple=float(a[0, 0]), event_times=tuple(int(e) for e in ev), dynamic=a[0, 1:].copy(),
-        p_value=_ri_p(a[:, 0], b[:, 0]), ci=_ri_interval(a[:, 0], b[:, 0], alpha),
-        dynamic_p=dyn_p, dynamic_ci=dyn_ci, n_assignments=n, exact=exact, n_communities=K,
-        n_treated=int((g_obs > 0).sum()), alpha=alpha, panel=panel, n_possible=n_possible,
+        indicator=y, simple=float(a[0, 0]), event_times=tuple(int(e) for e in ev), dynamic=a[0, 1:],
+        p_value=_ri_p(a[:, 0], b[:, 0]), ci=_invert(a[:, 0], b[:, 0], level=level, block=BLOCK),
+        dynamic_p=dyn_p, dynamic_ci=dyn_ci, n_assignments=how.n, exact=how.exact, n_communities=K,
+        n_treated=int((g_obs > 0).sum()), level=level, panel=panel, n_possible=how.n_possible,
     )
 
 
-def _start_year_vector(panel: pd.DataFrame, registry) -> np.ndarray:
-    """Start year of each panel community (0 = never within the panel's waves), checked."""
-    from ..spec.registry import start_years
+def _panel_of(design, y: str, args: StudyArgs, domain) -> pd.DataFrame:
+    """The balanced wide community panel of ``y``: estimated from a design (or respondent rows), or as given."""
+    if isinstance(design, SurveyDesign) or (isinstance(design, pd.DataFrame) and y in design.columns):
+        panel = community_panel(design, y, study=args.study, community=args.community, wave=args.wave,
+                                domain=domain)
+    elif isinstance(design, pd.DataFrame):
+        panel = design
+    else:
+        raise EstimationError("programme_effect needs a SurveyDesign, respondent rows with study=, or a "
+                              "wide table of community means (community_panel()).")
+    if panel.isna().any().any():
+        bad = panel[panel.isna().any(axis=1)].index.tolist()
+        raise EstimationError(
+            f"Indicator {y!r} has no estimate for some waves of communities {bad}; the community "
+            "panel must be balanced. Drop those communities or choose another indicator."
+        )
+    return panel
 
-    registry = start_years(registry)
+
+def _start_year_vector(panel: pd.DataFrame, registry: Mapping[str, int | None]) -> np.ndarray:
+    """Start year of each panel community (0 = never within the panel's waves), checked."""
     missing = [c for c in panel.index if c not in registry]
     if missing:
         raise EstimationError(f"No start year for communities {missing}; add them to the registry.")
@@ -336,7 +437,7 @@ def _start_year_vector(panel: pd.DataFrame, registry) -> np.ndarray:
     return g_obs
 
 
-def _dynamic_inference(a: np.ndarray, b: np.ndarray, ev: list[int], alpha: float):
+def _dynamic_inference(a: np.ndarray, b: np.ndarray, ev: list[int], level: float):
     """RI p-values and intervals of the event-time effects (columns of a, b; row 0 observed)."""
     dyn_p, dyn_ci = [], []
     for j, e in enumerate(ev):
@@ -345,8 +446,8 @@ def _dynamic_inference(a: np.ndarray, b: np.ndarray, ev: list[int], alpha: float
         bj = np.where(ok & (e >= 0), b[:, j], 0.0)  # pre-period placebo: D is 0 there
         dyn_p.append(_ri_p(aj, bj))
         if e >= 0 and bj[0] != 0:
-            dyn_ci.append(_ri_interval(aj, bj, alpha))
+            dyn_ci.append(_invert(aj, bj, level=level, block=BLOCK))
         else:  # placebo (pre-period) estimate: the band of estimates seen under reassignment
-            q = np.quantile(np.abs(aj[1:]), 1 - alpha) if aj.size > 1 else np.nan
+            q = np.quantile(np.abs(aj[1:]), level) if aj.size > 1 else np.nan
             dyn_ci.append((aj[0] - q, aj[0] + q))
     return np.array(dyn_p), np.array(dyn_ci)
