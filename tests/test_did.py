@@ -1,4 +1,4 @@
-"""Tests of evalkit.did.core: Callaway & Sant'Anna (2021) staggered DiD.
+"""Tests of evalkit.did: Callaway & Sant'Anna (2021) staggered DiD.
 
 References used:
 * R did's published results on ``mpdta`` (listed in shared/reference/README.md), to 1e-6;
@@ -22,9 +22,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import evalkit.did.core as did_module
-from evalkit.did.core import DroppedUnitsWarning, att_gt
-from evalkit.errors import EstimationError
+from evalkit.did import AggregateResult, ATTGTResult, DroppedUnitsWarning, PretrendTest, att_gt
+from evalkit.did.bootstrap import Multiplier
+from evalkit.did.cells import PANEL_ESTIMATORS, RC_ESTIMATORS
+from evalkit.errors import DidWarning, EstimationError
 
 MPDTA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mpdta.csv"
 
@@ -58,7 +59,7 @@ def mp_never(mpdta):
 ])
 def test_mpdta_attgt_matches_r(mp_never, g, t, att, se):
     tidy = mp_never.tidy().set_index(["group", "time"])
-    assert tidy.loc[(g, t), "att"] == pytest.approx(att, abs=1e-6)
+    assert tidy.loc[(g, t), "estimate"] == pytest.approx(att, abs=1e-6)
     assert tidy.loc[(g, t), "se"] == pytest.approx(se, abs=1e-6)
 
 
@@ -96,10 +97,10 @@ def test_mpdta_tidy_shape_and_ci(mp_never):
     tidy = mp_never.tidy()
     # 3 groups x 4 periods (varying base period drops the first period), as R's summary
     assert len(tidy) == 12
-    assert list(tidy.columns[:8]) == ["group", "time", "event_time", "post", "att", "se",
-                                      "ci_low", "ci_high"]
+    assert list(tidy.columns[:8]) == ["group", "time", "event_time", "post", "estimate", "se",
+                                      "df", "statistic"]
     z = 1.959963984540054  # qnorm(0.975)
-    np.testing.assert_allclose(tidy["ci_high"] - tidy["att"], z * tidy["se"], rtol=1e-12)
+    np.testing.assert_allclose(tidy["ci_high"] - tidy["estimate"], z * tidy["se"], rtol=1e-12)
     assert mp_never.influence.shape == (500, 12)  # 500 counties x 12 cells
     # analytic SE is sqrt(mean(IF^2)/n), as R did with bstrap=FALSE
     np.testing.assert_allclose(np.sqrt((mp_never.influence ** 2).mean(axis=0) / 500),
@@ -113,7 +114,7 @@ def test_mpdta_pretest_matches_csdid(mpdta, mp_never):
                 data=mpdta).fit(est_method="dr", bstrap=False)
     test = mp_never.pretrend_test()
     assert test.df == 5  # five pre-treatment cells: (2006: 2004, 2005), (2007: 2004-2006)
-    assert test.stat == pytest.approx(out.MP["W"], rel=1e-8)
+    assert test.statistic == pytest.approx(out.MP["W"], rel=1e-8)
     assert round(test.p_value, 5) == pytest.approx(out.MP["Wpval"], abs=1e-12)
     assert test.tidy().loc[0, "p_value"] == test.p_value
 
@@ -123,7 +124,7 @@ def test_mpdta_dynamic_levels(mp_never):
     tidy = agg.tidy()
     assert list(tidy["event_time"]) == [-3, -2, -1, 0, 1, 2, 3]
     # overall = mean over e >= 0 (R aggte)
-    assert agg.overall_att == pytest.approx(tidy.loc[tidy.post, "att"].mean(), abs=1e-15)
+    assert agg.overall_att == pytest.approx(tidy.loc[tidy.post, "estimate"].mean(), abs=1e-15)
     # min_e/max_e restrict event times (R aggte(min_e=-1, max_e=2))
     short = mp_never.aggregate("dynamic", min_e=-1, max_e=2).tidy()
     assert list(short["event_time"]) == [-1, 0, 1, 2]
@@ -222,7 +223,7 @@ def _cell_2x2(panel: bool):
 @pytest.mark.parametrize("method", ["dr", "reg", "ipw"])
 @pytest.mark.parametrize("panel", [True, False], ids=["panel", "rc"])
 def test_2x2_influence_function_is_the_empirical_one(panel, method):
-    est = (did_module._PANEL_ESTIMATORS if panel else did_module._RC_ESTIMATORS)[method]
+    est = (PANEL_ESTIMATORS if panel else RC_ESTIMATORS)[method]
     args, w = _cell_2x2(panel)
     _, inf = est(*args, w, "in the test cell")
     numeric = _numerical_if(lambda v: est(*args, v, "")[0], w, range(len(w)))
@@ -388,7 +389,7 @@ def test_universal_base_period_matches_csdid():
     np.testing.assert_allclose(res.se, ref.results["se"], rtol=0, atol=1e-8, equal_nan=True)
     tidy = res.tidy()
     ref_cells = tidy[tidy.time == tidy.group - 1]
-    assert (ref_cells.att == 0).all() and ref_cells.se.isna().all()
+    assert (ref_cells.estimate == 0).all() and ref_cells.se.isna().all()
 
 
 def test_analytic_cluster_se_matches_csdid():
@@ -458,7 +459,7 @@ def test_planted_effect_recovered():
     res = att_gt(df, y="y", group="g", time="year", unit="id")
     dyn = res.aggregate("dynamic").tidy().set_index("event_time")
     for e, truth in [(-2, 0.0), (-1, 0.0), (0, 0.5), (1, 1.0), (2, 1.5)]:
-        est, se = dyn.loc[e, "att"], dyn.loc[e, "se"]
+        est, se = dyn.loc[e, "estimate"], dyn.loc[e, "se"]
         assert abs(est - truth) < 4 * se, (e, est, truth, se)
         assert se < 0.06
     assert res.pretrend_test().p_value > 0.001
@@ -517,7 +518,7 @@ def test_multiplier_chunked_path_equals_exact_path():
     # the float32 chunked bootstrap (large n*B) reproduces the float64 direct product
     rng = np.random.default_rng(0)
     inf = rng.normal(size=(5000, 3))
-    m = did_module._Multiplier(5000, 999, 7, None)
+    m = Multiplier(5000, 999, 7, None)
     exact = (np.where(np.unpackbits(m.bits, axis=1, count=5000) == 1, 1.0, -1.0) @ inf) / 5000
     np.testing.assert_allclose(m.sums(inf), exact, rtol=0, atol=1e-6 * np.abs(exact).max())
 
@@ -620,3 +621,162 @@ def test_missing_rows_dropped_with_warning_then_unbalanced_error():
     with pytest.warns(DroppedUnitsWarning, match="Dropped 1 rows with missing values"):
         with pytest.raises(EstimationError, match="unbalanced"):
             att_gt(df, y="y", group="g", time="year", unit="id")
+
+
+# ---------------------------------------------------------------------------
+# Result vocabulary, immutability, deprecated names, module layout
+# ---------------------------------------------------------------------------
+STATS = ["estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]
+
+
+@pytest.mark.parametrize("bootstrap", [0, 199])
+def test_every_tidy_frame_uses_the_vocabulary(mp_never, mpdta, bootstrap):
+    from evalkit.results import check_vocabulary
+
+    res = mp_never if not bootstrap else att_gt(mpdta, y="lemp", group="first.treat", time="year",
+                                                unit="countyreal", bootstrap=bootstrap, seed=1)
+    tidy = check_vocabulary(res.tidy())
+    assert list(tidy.columns) == ["group", "time", "event_time", "post", *STATS, "crit_value", "band"]
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose(tidy["statistic"], tidy["estimate"] / tidy["se"], rtol=1e-15)
+    np.testing.assert_allclose(tidy["p_value"], 2 * stats.norm.sf(np.abs(tidy["statistic"])), rtol=1e-15)
+    assert np.isinf(tidy["df"]).all()
+    np.testing.assert_allclose(tidy["ci_low"], tidy["estimate"] - res.crit_value * tidy["se"], rtol=1e-15)
+    assert (res.crit_value > z + 0.3) == bool(bootstrap)  # sup-t band over 12 cells when bootstrapped
+    keys = {"group": ["group"], "dynamic": ["event_time", "post"], "calendar": ["time"]}
+    for kind in ["simple", "group", "dynamic", "calendar"]:
+        agg = res.aggregate(kind)
+        overall = check_vocabulary(agg.overall())
+        assert list(overall.columns) == ["type", *STATS]
+        assert overall.loc[0, "estimate"] == agg.overall_att and overall.loc[0, "se"] == agg.overall_se
+        assert (overall.loc[0, "ci_low"], overall.loc[0, "ci_high"]) == pytest.approx(agg.overall_ci, rel=1e-15)
+        tidy = check_vocabulary(agg.tidy())
+        if kind == "simple":
+            pd.testing.assert_frame_equal(tidy, overall)
+        else:
+            assert list(tidy.columns) == [*keys[kind], *STATS, "crit_value", "band"]
+            np.testing.assert_allclose(tidy["ci_high"], agg.att + agg.crit_value * agg.se, rtol=1e-15)
+    pre = check_vocabulary(res.pretrend_test().tidy())
+    assert list(pre.columns) == ["test", "df", "statistic", "p_value"]
+
+
+def test_results_are_frozen_and_their_arrays_read_only(mp_never):
+    import dataclasses
+
+    from evalkit.results import Result
+
+    agg = mp_never.aggregate("dynamic")
+    pre = mp_never.pretrend_test()
+    for obj in (mp_never, agg, pre):
+        assert isinstance(obj, Result) and dataclasses.is_dataclass(obj)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mp_never.crit_value = 3.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        agg.overall_att = 0.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pre.p_value = 1.0
+    for arr in (mp_never.att, mp_never.se, mp_never.influence, mp_never.unit_weight, agg.att, agg.influence):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 1.0
+
+
+@pytest.mark.parametrize("panel", [True, False])
+def test_result_shares_no_memory_with_the_data(panel):
+    df = _sim(4)
+    before = df.copy()
+    res = att_gt(df, y="y", group="g", time="year", unit="id" if panel else None, weight="w", panel=panel)
+    pd.testing.assert_frame_equal(df, before)
+    w0 = res.unit_weight[0]
+    df.loc[df.index[0], "w"] = 5.0  # the caller's frame stays writable and the result does not move
+    assert res.unit_weight[0] == w0 != 5.0
+
+
+def test_summary_repr_and_html(mp_never):
+    text = mp_never.summary
+    assert text.startswith("Group-time ATTs (Callaway & Sant'Anna 2021), method=dr, control=never, panel")
+    assert "estimate" in text and "P-value for pre-test of parallel trends assumption" in text
+    assert repr(mp_never) == text
+    assert "<table" in mp_never._repr_html_()
+    agg = mp_never.aggregate("simple")
+    assert repr(agg).startswith("Aggregated ATT (simple): -0.0400 (SE 0.0120, 95% CI")
+    assert "Wald chi-square(5)" in repr(mp_never.pretrend_test())
+
+
+def test_level_replaces_alpha(mpdta):
+    kw = dict(y="lemp", group="first.treat", time="year", unit="countyreal")
+    res = att_gt(mpdta, level=0.9, **kw)
+    assert res.crit_value == pytest.approx(stats.norm.ppf(0.95), rel=1e-15)
+    with pytest.warns(FutureWarning, match=r"alpha=\) is now level="):
+        old = att_gt(mpdta, alpha=0.1, **kw)
+    assert old.level == pytest.approx(0.9) and old.crit_value == pytest.approx(res.crit_value, rel=1e-15)
+    with pytest.warns(FutureWarning, match="ATTGTResult.alpha is now ATTGTResult.level"):
+        assert res.alpha == pytest.approx(0.1)
+    with pytest.warns(FutureWarning, match="AggregateResult.alpha is now AggregateResult.level"):
+        assert res.aggregate("simple").alpha == pytest.approx(0.1)
+    with pytest.warns(FutureWarning, match="PretrendTest.stat is now PretrendTest.statistic"):
+        pt = res.pretrend_test()
+        assert pt.stat == pt.statistic
+    agg = res.aggregate("group").tidy()
+    np.testing.assert_allclose(agg["ci_high"] - agg["estimate"], stats.norm.ppf(0.95) * agg["se"], rtol=1e-12)
+    with pytest.raises(EstimationError, match="level must lie strictly between 0 and 1"):
+        att_gt(mpdta, level=95, **kw)
+    with pytest.raises(EstimationError, match="level= only"):
+        att_gt(mpdta, level=0.9, alpha=0.1, **kw)
+
+
+def test_bootstrapped_simple_aggregate_has_no_band_and_no_warning():
+    res = att_gt(_planted(n=300), y="y", group="g", time="year", unit="id", bootstrap=99, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DidWarning)
+        agg = res.aggregate("simple")
+    assert not agg.uniform and agg.crit_value == pytest.approx(stats.norm.ppf(0.975))
+
+
+def test_old_and_flat_import_paths_give_the_same_objects():
+    import evalkit
+    import evalkit.did.core as core
+
+    assert core.att_gt is att_gt is evalkit.att_gt
+    assert (core.ATTGTResult, core.AggregateResult, core.PretrendTest) == (ATTGTResult, AggregateResult,
+                                                                           PretrendTest)
+    assert core.DroppedUnitsWarning is DroppedUnitsWarning
+
+
+def test_did_modules_are_small_and_import_only_lower_layers():
+    """No did module over 600 lines or function over 120 (docstrings count); imports only from
+    evalkit's errors, _literals, results and the did package itself (nothing from spec and above
+    is needed), and the did modules import one another without a circle."""
+    import ast
+
+    pkg = Path(__file__).resolve().parents[1] / "evalkit" / "did"
+    allowed = {"errors", "_literals", "results"}
+    graph = {}
+    for path in sorted(pkg.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert text.count("\n") <= 600, path.name
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno + 1 <= 120, f"{path.name}:{node.name}"
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("evalkit") for a in node.names), path.name
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level in (1, 2) or not node.module.startswith("evalkit"), path.name
+                if node.level == 2:
+                    assert (node.module or "").split(".")[0] in allowed, f"{path.name}: ..{node.module}"
+                elif node.level == 1:
+                    deps.add(node.module)
+        graph[path.stem] = deps
+    done: set[str] = set()
+
+    def visit(mod, stack):
+        assert mod not in stack, f"import circle {stack + [mod]}"
+        if mod not in done:
+            for dep in graph.get(mod, ()):
+                visit(dep, stack + [mod])
+            done.add(mod)
+
+    for mod in graph:
+        visit(mod, [])

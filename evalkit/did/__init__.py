@@ -1,1 +1,17 @@
-"""evalkit.did.core"""
+"""Staggered difference-in-differences (Callaway & Sant'Anna 2021), laid out as R ``did``:
+
+==================  ==========================================================================
+``estimator``       :func:`att_gt`: orchestration only
+``preprocess``      column checks, dropped rows and units, balanced / unbalanced / cross-section layouts
+``cells``           the 2x2 DR / IPW / REG estimators (panel and repeated cross-sections) with their
+                    influence functions, and the loop over (g, t) cells
+``bootstrap``       analytic SEs from influence functions, the multiplier bootstrap and sup-t values
+``aggregate``       ``aggte`` (simple / group / dynamic / calendar) and the pre-trend Wald test
+``results``         :class:`ATTGTResult`, :class:`AggregateResult`, :class:`PretrendTest`
+==================  ==========================================================================
+"""
+from ..errors import DidWarning, DroppedUnitsWarning
+from .estimator import att_gt
+from .results import AggregateResult, ATTGTResult, PretrendTest
+
+__all__ = ["att_gt", "ATTGTResult", "AggregateResult", "PretrendTest", "DroppedUnitsWarning", "DidWarning"]
