@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import evalkit.survey.calibration as calibration_module
 import evalkit.survey.design as design_module
 from evalkit.survey.design import SurveyDesign
 from evalkit.errors import ConvergenceWarning, DesignError, EvalkitError, LonelyPSUWarning
@@ -92,7 +93,7 @@ def test_rake_matches_r(dclus1r):
     assert round(t.se) == 400603
     info = dclus1r.weighting_info
     assert info.converged and info.max_rel_error < 1e-8
-    assert set(info.margins.columns) == {"variable", "level", "target", "achieved", "rel_error"}
+    assert list(info.margins.columns) == ["margin", "category", "target", "achieved", "rel_error"]
 
 
 def test_rake_returns_new_design_and_keeps_old(dclus1, dclus1r):
@@ -114,7 +115,7 @@ def test_raked_totals_of_margin_indicators_have_zero_variance(dclus1r):
     t = d.total("one", by="stype")
     assert np.allclose(t.estimate, [POP_STYPE[s] for s in t.stype])
     assert np.all(t.se < 1e-6 * t.estimate)
-    assert np.allclose(p.estimate, [POP_STYPE[s] / 6194 for s in p.level])
+    assert np.allclose(p.estimate, [POP_STYPE[s] / 6194 for s in p.category])
 
 
 # --------------------------------------------------------------------------------------
@@ -122,11 +123,11 @@ def test_raked_totals_of_margin_indicators_have_zero_variance(dclus1r):
 # --------------------------------------------------------------------------------------
 def test_tidy_columns(dstrat):
     r = dstrat.mean(["api00", "api99"], by=["stype", "sch.wide"])
-    assert list(r.columns) == ["stype", "sch.wide", "variable", "estimate", "se", "ci_low",
+    assert list(r.columns) == ["stype", "sch.wide", "indicator", "estimate", "se", "df", "ci_low",
                                "ci_high", "n", "n_eff", "deff"]
     assert len(r) == 12
     p = dstrat.proportion("awards", by="stype")
-    assert list(p.columns)[:3] == ["stype", "variable", "level"]
+    assert list(p.columns)[:3] == ["stype", "indicator", "category"]
 
 
 def test_confidence_intervals_normal_default_and_design_df(dclus1):
@@ -216,7 +217,7 @@ def test_missing_y_is_a_domain_not_dropped_rows(apiclus1):
 
 def test_proportion_of_binary_equals_mean_of_indicator(dstrat, apistrat):
     p = dstrat.proportion("awards", by="stype")
-    p = p[p.level == "Yes"].reset_index(drop=True)
+    p = p[p.category == "Yes"].reset_index(drop=True)
     d2 = dstrat.assign(aw=(apistrat.awards == "Yes").astype(float))
     m = d2.mean("aw", by="stype")
     for col in ["estimate", "se", "deff", "n"]:
@@ -298,12 +299,12 @@ def test_agrees_with_samplics(seed):
         est.estimate(y=df.cat, samp_weight=df.w, stratum=df.st, psu=df.psu, domain=df.dom,
                      fpc=fpc)
     ours = d.proportion("cat", by="dom", ci="logit", df="design")
-    theirs = [est.stderror[k][lev] for k, lev in zip(ours.dom, ours.level)]
+    theirs = [est.stderror[k][lev] for k, lev in zip(ours.dom, ours.category)]
     assert np.allclose(ours.se, theirs, rtol=0, atol=1e-8)
     # samplics' proportion intervals: logit scale, t with #PSU - #strata df
-    assert np.allclose(ours.ci_low, [est.lower_ci[k][lev] for k, lev in zip(ours.dom, ours.level)],
+    assert np.allclose(ours.ci_low, [est.lower_ci[k][lev] for k, lev in zip(ours.dom, ours.category)],
                        rtol=0, atol=1e-8)
-    assert np.allclose(ours.ci_high, [est.upper_ci[k][lev] for k, lev in zip(ours.dom, ours.level)],
+    assert np.allclose(ours.ci_high, [est.upper_ci[k][lev] for k, lev in zip(ours.dom, ours.category)],
                        rtol=0, atol=1e-8)
 
 
@@ -446,7 +447,7 @@ def test_lonely_adjust_leaves_means_unchanged(lonely_design):
         new = _r44_variance(df, z, keep)
         assert new == pytest.approx(_r44_variance(df, z, keep, centre_at_zero=True), rel=1e-10)
         assert r.se == pytest.approx(np.sqrt(new), rel=1e-10)
-    p = d.proportion("g").set_index("level").loc["x"]
+    p = d.proportion("g").set_index("category").loc["x"]
     z = w * ((df.g == "x").to_numpy() - p.estimate) / w.sum()
     keep = np.ones(len(df), bool)
     assert p.se == pytest.approx(np.sqrt(_r44_variance(df, z, keep, centre_at_zero=True)),
@@ -604,7 +605,7 @@ def test_rake_unequal_weights_by_domain_consistent(dstrat):
 
 def test_calibrated_variance_in_domain_blocks_is_the_same(dclus1r, monkeypatch):
     full = dclus1r.mean(["api00", "enroll"], by="cname")
-    monkeypatch.setattr(design_module, "_DENSE_CELLS", 40)  # 15 PSUs -> blocks of 2 domains
+    monkeypatch.setattr(calibration_module, "_DENSE_CELLS", 40)  # 15 PSUs -> blocks of 2 domains
     blocked = dclus1r.mean(["api00", "enroll"], by="cname")
     assert np.allclose(full.se, blocked.se, rtol=1e-12, atol=0)
 
@@ -660,7 +661,7 @@ def test_proportion_matches_r(dstrat):
 def test_logit_interval_matches_r_svyciprop(dstrat):
     # R: confint(svyciprop(~I(awards=="Yes"), dstrat, method="logit"))
     #    -> 0.568721098868, 0.703675779368 (svyciprop uses df = degf(design))
-    p = dstrat.proportion("awards", ci="logit", df="design").set_index("level").loc["Yes"]
+    p = dstrat.proportion("awards", ci="logit", df="design").set_index("category").loc["Yes"]
     assert p.ci_low == pytest.approx(0.568721098868, abs=1e-10)
     assert p.ci_high == pytest.approx(0.703675779368, abs=1e-10)
     with pytest.raises(EvalkitError, match="ci="):
@@ -779,3 +780,96 @@ def test_coverage_and_se_calibration_in_repeated_cluster_samples():
     band = 3 * np.sqrt(target * (1 - target) / reps)
     coverage = (np.abs(est - truth) < z * se).mean(axis=0)
     assert np.all(np.abs(coverage - target) < band), (coverage, target, band)
+
+
+# --------------------------------------------------------------------------------------
+# the result vocabulary (evalkit.results) and immutable results
+# --------------------------------------------------------------------------------------
+def test_frames_follow_the_result_vocabulary(dclus1, dclus1r):
+    from evalkit.results import check_vocabulary
+
+    for frame in (dclus1.mean("api00", by="stype"), dclus1.total("enroll"), dclus1r.proportion("awards"),
+                  dclus1r.weighting_info.tidy()):
+        check_vocabulary(frame)
+    assert np.isinf(dclus1.mean("api00")["df"]).all()
+    assert (dclus1.mean("api00", by="stype", df="design")["df"] == 14).all()
+    assert (dclus1.mean("api00", df=7)["df"] == 7).all()
+
+
+def test_weighting_info_is_a_frozen_result(dclus1r):
+    import dataclasses
+
+    from evalkit.results import Result
+
+    info = dclus1r.weighting_info
+    assert isinstance(info, Result)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.converged = False  # type: ignore[misc]
+    assert info.summary.startswith(info.headline) and "rel_error" in info.summary
+    assert info.headline in dclus1r.summary and "rel_error" not in dclus1r.summary
+    assert "<table" in info._repr_html_()
+
+
+def test_psu_and_strata_codes_are_read_only(dstrat):
+    p, h = dstrat.psu_codes, dstrat.strata_codes
+    assert p.size == h.size == len(dstrat.data) and not p.flags.writeable
+    assert np.array_equal(dstrat._p, p) and np.array_equal(dstrat._h, h)  # 0.1 names
+    assert h.max() + 1 == dstrat.n_strata == 3
+
+
+# --------------------------------------------------------------------------------------
+# domain_means: cell means with their covariance (evalkit.survey.domains)
+# --------------------------------------------------------------------------------------
+def _cell_scores(d: SurveyDesign, y: str, by: str, cells: pd.DataFrame) -> np.ndarray:
+    data = d.data
+    vals = data[y].to_numpy(float)
+    return np.column_stack([_zeroed_mean_score(d, np.nan_to_num(vals), (data[by] == c).to_numpy()
+                                               & ~np.isnan(vals)) for c in cells[by]])
+
+
+@pytest.mark.parametrize("which", ["dstrat", "dclus1", "dclus1r"])
+def test_domain_means_equal_mean_by_and_linearized_covariance(request, which):
+    from evalkit.survey.domains import domain_means
+
+    d = request.getfixturevalue(which)
+    cells, V = domain_means(d, "api00", by=["stype"])
+    ref = d.mean("api00", by="stype")
+    assert list(cells.columns) == ["stype", "estimate", "n"] and list(cells.stype) == list(ref.stype)
+    np.testing.assert_allclose(cells.estimate, ref.estimate, rtol=1e-12)
+    np.testing.assert_array_equal(cells.n, ref.n)
+    np.testing.assert_allclose(np.sqrt(np.diag(V)), ref.se, rtol=1e-10)
+    full = d.linearized_variance(_cell_scores(d, "api00", "stype", cells), cov=True)
+    np.testing.assert_allclose(V, full, rtol=1e-9, atol=1e-12 * np.abs(full).max())
+
+
+def test_domain_means_lonely_psus_and_missing_y_agree_with_mean_by(lonely_design):
+    from evalkit.survey.domains import domain_means
+
+    cells, V = domain_means(lonely_design, "y", by=["g"])
+    m = lonely_design.mean("y", by="g")
+    np.testing.assert_allclose(np.sqrt(np.diag(V)), m.se, rtol=1e-10)
+    assert cells.n.sum() == lonely_design.data.y.notna().sum()
+
+
+def test_domain_means_is_comparison_domain_means_on_the_shipped_survey(survey, codebook):
+    from evalkit.measure.scales import score
+    from evalkit.spec.study import Roles, Study
+    from evalkit.survey.domains import domain_means
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # comparison imports the 0.1 path of design
+        old = pytest.importorskip("evalkit.comparison").__dict__.get("domain_means")
+    if old is None:
+        pytest.skip("evalkit.comparison.domain_means was removed (it now imports this one)")
+    scored = score(survey, codebook, scales=["who5", "care_access"])
+    d = SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
+    for y, domain in (("who5", None), ("care_access", {"role": ["elderly"]})):
+        a, Va = old(d, y, ("community_id", "wave"), domain=domain)
+        b, Vb = domain_means(d, y, ("community_id", "wave"), domain=domain)
+        pd.testing.assert_frame_equal(a, b)
+        np.testing.assert_allclose(Va, Vb, rtol=1e-10, atol=1e-14)
+    # the study names the cell columns
+    study = Study(codebook, roles=Roles(community="comm", wave="year"))
+    c, V = domain_means(d.assign(comm=scored["community_id"], year=scored["wave"]), "who5", study=study)
+    assert list(c.columns[:2]) == ["comm", "year"]
+    np.testing.assert_allclose(V, domain_means(d, "who5")[1], rtol=1e-12)
