@@ -103,7 +103,7 @@ def test_equals_att_gt_on_the_community_panel():
         a = evalkit.att_gt(_long(Y, STARTS10), y="y", group="g", time="wave", unit="unit", control="never")
     assert r.simple == pytest.approx(a.aggregate("simple").overall_att, abs=1e-12)
     dyn = a.aggregate("dynamic").tidy()
-    np.testing.assert_allclose(r.dynamic, dyn["att"], atol=1e-12)
+    np.testing.assert_allclose(r.dynamic, dyn["estimate"], atol=1e-12)
     assert list(r.event_times) == dyn["event_time"].tolist()
 
 
