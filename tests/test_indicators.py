@@ -17,10 +17,12 @@ from evalkit.survey.design import SurveyDesign
 from evalkit.errors import EvalkitError, SmallSampleWarning
 from evalkit.survey.indicators import INDICATOR_COLUMNS, indicator_table
 from evalkit.measure.scales import score
+from evalkit.results import check_vocabulary
+from evalkit.spec.study import Roles, Study
 
 BY = ["community_id", "wave"]
 DESIGN = dict(weight="base_weight", strata="stratum", psu="psu")
-STATS = ["estimate", "se", "ci_low", "ci_high", "n", "n_eff", "deff"]
+STATS = ["estimate", "se", "df", "ci_low", "ci_high", "n", "n_eff", "deff"]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +50,9 @@ def cell(t: pd.DataFrame, indicator: str, community: str, wave: int) -> pd.Serie
 
 def test_tidy_columns_and_one_row_per_indicator_and_cell(table, scored, codebook):
     assert list(table.columns) == BY + INDICATOR_COLUMNS
-    assert INDICATOR_COLUMNS == ["indicator", "zh", "en", "domain", "group", "kind", "estimate", "se",
+    assert INDICATOR_COLUMNS == ["indicator", "zh", "en", "domain", "group", "kind", "estimate", "se", "df",
                                  "ci_low", "ci_high", "n", "n_eff", "deff", "flag_small"]
+    check_vocabulary(table)
     cells = scored[BY].drop_duplicates()
     n_bands = sum(len(s.cutoffs) for s in codebook.scales.values())
     assert len(table) == len(cells) * (len(codebook.scales) + n_bands)
@@ -63,7 +66,7 @@ def test_cell_equals_surveydesign_mean_on_the_same_domain(table, design):
     # adult scale: the whole design, by community x wave
     ref = design.mean(["who5", "participation_any"], by=BY)
     for ind in ("who5", "participation_any"):
-        r = ref[(ref["variable"] == ind) & (ref["community_id"] == "anning") & (ref["wave"] == 2016)]
+        r = ref[(ref["indicator"] == ind) & (ref["community_id"] == "anning") & (ref["wave"] == 2016)]
         got = cell(table, ind, "anning", 2016)
         for c in STATS:
             assert got[c] == pytest.approx(float(r[c].iloc[0]), rel=1e-12), (ind, c)
@@ -187,3 +190,24 @@ def test_errors(survey, scored, codebook):
         indicator_table(scored.drop(columns=["role"]), codebook, indicators="care_access")
     with pytest.raises(EvalkitError, match="min_n_eff"):
         indicator_table(scored, codebook, min_n_eff=-1)
+    with pytest.raises(EvalkitError, match="needs the codebook"):
+        indicator_table(scored)  # no hidden default: the shipped codebook is not read
+    with pytest.raises(EvalkitError, match="evalkit.Study"):
+        indicator_table(scored, study=codebook)
+
+
+def test_study_supplies_codebook_and_column_roles(scored, codebook, table):
+    # a survey whose columns have other names: the study's roles name them, and the output's
+    # cell columns are the names given
+    names = {"community_id": "社区", "wave": "年份", "role": "角色", "base_weight": "权数", "stratum": "层",
+             "psu": "楼栋"}
+    roles = Roles(community="社区", wave="年份", role="角色", weight="权数", strata="层", psu="楼栋")
+    study = Study(codebook, roles=roles)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        t = indicator_table(scored.rename(columns=names), study=study)
+    assert list(t.columns[:2]) == ["社区", "年份"]
+    pd.testing.assert_frame_equal(t.rename(columns={"社区": "community_id", "年份": "wave"}), table)
+    with pytest.raises(EvalkitError, match="no '角色' column"):
+        indicator_table(scored.rename(columns=names).drop(columns=["角色"]), study=study,
+                        indicators="care_access")
