@@ -1,4 +1,5 @@
-"""Tests of evalkit.inference.core: wild cluster bootstrap, randomization inference, headline policy.
+"""Tests of evalkit.inference.wild, .randomization, .few_clusters and .permutation: wild cluster
+bootstrap, randomization inference, headline policy.
 
 References used below:
 * wildboottest 0.3.2 (PyPI; Python port of boottest's "fast and wild" algorithm), WCR
@@ -16,10 +17,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from evalkit.errors import EvalkitError, FewClustersWarning
-from evalkit.inference.core import (
-    headline,
-    randomization_test,
-)
+from evalkit.inference import headline, randomization_test, wild_cluster_bootstrap
 from evalkit.inference.regress import regress
 
 
@@ -71,11 +69,11 @@ def _ties_counted(t_boot, t):
 def test_wild_bootstrap_equals_wildboottest_full_enumeration(seed, formula):
     d = _clustered(seed, G=10, beta=0.1 * seed)
     fit = regress(formula, d, cluster="g", vcov="CR1")
-    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
+    wb = wild_cluster_bootstrap(fit, "x", B=9999, weights="rademacher")
     assert wb.enumerated and wb.B == 2 ** 10
     tb_ref, t_ref, p_ref = _wildboottest_tboot(formula, d, "x")
     # same t statistic and the same 1024 bootstrap t's, in the same (itertools.product) order
-    assert wb.t_stat == pytest.approx(t_ref, rel=1e-10)
+    assert wb.statistic == pytest.approx(t_ref, rel=1e-10)
     np.testing.assert_allclose(wb.t_boot, tb_ref, rtol=1e-8, atol=1e-12)
     # the sign vectors v = -1 (first) and v = +1 (last) reproduce |t|; evalkit counts them
     # (p = #{|t*| >= |t|} / 2^G, a randomization test), wildboottest counts |t*| > |t| in
@@ -92,7 +90,7 @@ def _evalkit_and_wildboottest_rademacher(d, formula="y ~ x + z", param="x"):
     with B = 9999, i.e. full enumeration for G <= 13."""
     from wildboottest.wildboottest import wildboottest
 
-    wb = regress(formula, d, cluster="g", vcov="CR1").wild_bootstrap(
+    wb = wild_cluster_bootstrap(regress(formula, d, cluster="g", vcov="CR1"),
         param, B=9999, weights="rademacher")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -110,7 +108,7 @@ def test_twelve_clusters_full_enumeration_equals_wildboottest_50_of_4096():
     wb, ref = _evalkit_and_wildboottest_rademacher(_clustered(134, G=12, beta=0.4))
     assert wb.enumerated and wb.B == 4096
     assert wb.p_value == ref["p-value"].iloc[0] == 50 / 4096
-    assert np.sum(np.abs(wb.t_boot) > abs(wb.t_stat) * (1 + 1e-9)) == 48
+    assert np.sum(np.abs(wb.t_boot) > abs(wb.statistic) * (1 + 1e-9)) == 48
 
 
 def test_wildboottest_public_function_same_pvalue():
@@ -120,7 +118,7 @@ def test_wildboottest_public_function_same_pvalue():
     wb, ref = _evalkit_and_wildboottest_rademacher(_clustered(0, G=10))
     assert ref["p-value"].iloc[0] == 156 / 1024
     assert wb.p_value == 158 / 1024
-    assert wb.t_stat == pytest.approx(float(ref["statistic"].iloc[0]), rel=1e-10)
+    assert wb.statistic == pytest.approx(float(ref["statistic"].iloc[0]), rel=1e-10)
 
 
 def _brute_wcr_enumeration(d, formula, term, weights=None):
@@ -159,11 +157,11 @@ def test_full_enumeration_pvalue_equals_brute_force_randomization_count(seed, G,
     d = _clustered(seed, G=G, n=12, beta=beta)
     d["w"] = np.random.default_rng(seed).uniform(0.5, 2.0, len(d))
     w = "w" if weighted else None
-    wb = regress("y ~ x + z", d, cluster="g", vcov="CR1", weights=w).wild_bootstrap(
+    wb = wild_cluster_bootstrap(regress("y ~ x + z", d, cluster="g", vcov="CR1", weights=w),
         "x", B=9999, weights="rademacher")
     t, t_star = _brute_wcr_enumeration(d, "y ~ x + z", "x", weights=w)
     assert wb.enumerated and wb.B == 2 ** G
-    assert wb.t_stat == pytest.approx(t, rel=1e-10)
+    assert wb.statistic == pytest.approx(t, rel=1e-10)
     np.testing.assert_allclose(wb.t_boot, t_star, rtol=1e-8)
     assert wb.p_value == _ties_counted(t_star, t)
     assert wb.p_value >= 2 / 2 ** G
@@ -175,7 +173,7 @@ def test_full_enumeration_pvalue_never_below_two_over_2_to_the_G():
     for seed in range(30):
         G = 5 + seed % 6
         d = _clustered(100 + seed, G=G, n=8, beta=2.0 * (seed % 3))
-        wb = regress("y ~ x", d, cluster="g", vcov="CR1").wild_bootstrap(
+        wb = wild_cluster_bootstrap(regress("y ~ x", d, cluster="g", vcov="CR1"),
             "x", B=9999, weights="rademacher", null=float(seed % 2))
         assert wb.enumerated and wb.p_value >= 2 / 2 ** G, (seed, wb.p_value)
 
@@ -187,10 +185,10 @@ def test_wild_bootstrap_invariant_to_rescaling_a_covariate():
     d["inc"] = np.random.default_rng(30).normal(1e5, 10.0, len(d))
     d["w"] = np.random.default_rng(31).uniform(0.5, 2.0, len(d))
     for term in ("x", "inc"):
-        a = regress("y ~ x + inc", d, cluster="g", weights="w").wild_bootstrap(
+        a = wild_cluster_bootstrap(regress("y ~ x + inc", d, cluster="g", weights="w"),
             term, weights="rademacher")
-        b = regress("y ~ x + inc", d.assign(inc=d["inc"] / 1000), cluster="g",
-                    weights="w").wild_bootstrap(term, weights="rademacher")
+        b = wild_cluster_bootstrap(regress("y ~ x + inc", d.assign(inc=d["inc"] / 1000), cluster="g",
+                                           weights="w"), term, weights="rademacher")
         c = 1000.0 if term == "inc" else 1.0
         np.testing.assert_allclose(b.t_boot, a.t_boot, rtol=1e-9)
         assert b.p_value == a.p_value >= 2 / 1024
@@ -202,16 +200,16 @@ def test_enumerated_interval_is_consistent_with_the_pvalue():
     # 10 clusters: the interval is {delta : p(delta) > 0.05} with the same tie-counting p-value
     d = _clustered(5, G=10, beta=0.3)
     fit = regress("y ~ x + z", d, cluster="g")
-    wb = fit.wild_bootstrap("x", B=9999, weights="rademacher")
+    wb = wild_cluster_bootstrap(fit, "x", B=9999, weights="rademacher")
     assert wb.enumerated and wb.ci_low < wb.estimate < wb.ci_high
     eps = 1e-6 * (wb.ci_high - wb.ci_low)
     for bound, out in ((wb.ci_low, -eps), (wb.ci_high, eps)):
-        p_in = fit.wild_bootstrap("x", B=9999, weights="rademacher", null=bound - out).p_value
-        p_out = fit.wild_bootstrap("x", B=9999, weights="rademacher", null=bound + out).p_value
+        p_in = wild_cluster_bootstrap(fit, "x", B=9999, weights="rademacher", null=bound - out).p_value
+        p_out = wild_cluster_bootstrap(fit, "x", B=9999, weights="rademacher", null=bound + out).p_value
         assert p_in > 0.05 >= p_out
     # 5 clusters: p >= 2/32 > 0.05 for every null value, so the 95% interval is unbounded
     d5 = _clustered(6, G=5, beta=5.0)
-    wb5 = regress("y ~ x", d5, cluster="g").wild_bootstrap("x", B=9999, weights="rademacher")
+    wb5 = wild_cluster_bootstrap(regress("y ~ x", d5, cluster="g"), "x", B=9999, weights="rademacher")
     assert wb5.p_value == 2 / 32
     assert wb5.ci_low == -np.inf and wb5.ci_high == np.inf
 
@@ -219,12 +217,12 @@ def test_enumerated_interval_is_consistent_with_the_pvalue():
 def test_ci_is_test_inversion():
     d = _clustered(5, G=12, beta=0.3)
     fit = regress("y ~ x + z", d, cluster="g")
-    wb = fit.wild_bootstrap("x", B=999, weights="webb", seed=7, level=0.9)
+    wb = wild_cluster_bootstrap(fit, "x", B=999, weights="webb", seed=7, level=0.9)
     assert wb.ci_low < wb.estimate < wb.ci_high
     eps = 1e-6 * (wb.ci_high - wb.ci_low)
     for bound, out in ((wb.ci_low, -eps), (wb.ci_high, eps)):
-        p_in = fit.wild_bootstrap("x", B=999, weights="webb", seed=7, null=bound - out).p_value
-        p_out = fit.wild_bootstrap("x", B=999, weights="webb", seed=7, null=bound + out).p_value
+        p_in = wild_cluster_bootstrap(fit, "x", B=999, weights="webb", seed=7, null=bound - out).p_value
+        p_out = wild_cluster_bootstrap(fit, "x", B=999, weights="webb", seed=7, null=bound + out).p_value
         assert p_in > 0.1 >= p_out
 
 
@@ -233,7 +231,7 @@ def test_wcu_interval_is_symmetric_percentile_t():
     # the 95% quantile of |t*| (Cameron, Gelbach & Miller 2008, percentile-t)
     d = _clustered(6, G=12)
     fit = regress("y ~ x", d, cluster="g", vcov="CR1")
-    wb = fit.wild_bootstrap("x", B=999, weights="webb", seed=3, impose_null=False)
+    wb = wild_cluster_bootstrap(fit, "x", B=999, weights="webb", seed=3, impose_null=False)
     se = fit.tidy().set_index("term").loc["x", "se"]
     half_lo = (wb.estimate - wb.ci_low) / se
     half_hi = (wb.ci_high - wb.estimate) / se
@@ -245,13 +243,13 @@ def test_wcu_interval_is_symmetric_percentile_t():
 def test_webb_is_seeded_and_tidy():
     d = _clustered(7, G=14)
     fit = regress("y ~ x", d, cluster="g")
-    a = fit.wild_bootstrap("x", B=499, seed=11)
-    b = fit.wild_bootstrap("x", B=499, seed=11)
+    a = wild_cluster_bootstrap(fit, "x", B=499, seed=11)
+    b = wild_cluster_bootstrap(fit, "x", B=499, seed=11)
     assert a.p_value == b.p_value and not a.enumerated and a.B == 499 and a.weights == "webb"
     assert len(np.unique(np.round(a.t_boot, 6))) > 10   # random draws, not 2^G sign vectors
-    assert list(a.tidy().columns)[:6] == ["term", "estimate", "t", "p_value", "ci_low", "ci_high"]
+    assert list(a.tidy().columns)[:6] == ["term", "estimate", "statistic", "p_value", "ci_low", "ci_high"]
     with pytest.raises(EvalkitError, match="weights='mammen' is not a valid choice"):
-        fit.wild_bootstrap("x", weights="mammen")
+        wild_cluster_bootstrap(fit, "x", weights="mammen")
 
 
 def _brute_ri(d, formula, schedules, cluster_labels, actual_kinds, time=None):
@@ -343,7 +341,7 @@ def test_headline_few_clusters_uses_wcr_and_warns():
     with pytest.warns(FewClustersWarning, match=r"14 clusters; p-value and CI from the wild "
                       r"cluster restricted bootstrap \(Webb weights, B=999\)"):
         row = headline(fit, "x", B=999, seed=5)
-    wb = fit.wild_bootstrap("x", B=999, seed=5)
+    wb = wild_cluster_bootstrap(fit, "x", B=999, seed=5)
     assert row.loc[0, "p_value"] == wb.p_value
     assert row.loc[0, "ci_low"] == wb.ci_low and row.loc[0, "ci_high"] == wb.ci_high
     assert "bootstrap" in row.loc[0, "method"]
@@ -367,9 +365,9 @@ def test_wls_bootstrap_is_ols_on_sqrt_weight_transformed_data():
     sw = np.sqrt(d["w"])
     t = pd.DataFrame({"ys": sw * d["y"], "one": sw, "xs": sw * d["x"], "zs": sw * d["z"],
                       "g": d["g"]})
-    a = regress("y ~ x + z", d, cluster="g", weights="w", vcov="CR1").wild_bootstrap(
+    a = wild_cluster_bootstrap(regress("y ~ x + z", d, cluster="g", weights="w", vcov="CR1"),
         "x", weights="rademacher")
-    b = regress("ys ~ 0 + one + xs + zs", t, cluster="g", vcov="CR1").wild_bootstrap(
+    b = wild_cluster_bootstrap(regress("ys ~ 0 + one + xs + zs", t, cluster="g", vcov="CR1"),
         "xs", weights="rademacher")
     assert a.enumerated and b.enumerated
     np.testing.assert_allclose(a.t_boot, b.t_boot, rtol=1e-9)
@@ -385,9 +383,134 @@ def test_webb_draws_and_pvalue_equal_wildboottest_with_same_seed():
 
     d = _clustered(14, G=12, beta=0.15)
     fit = regress("y ~ x + z", d, cluster="g", vcov="CR1")
-    wb = fit.wild_bootstrap("x", B=999, weights="webb", seed=42)
+    wb = wild_cluster_bootstrap(fit, "x", B=999, weights="webb", seed=42)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = wildboottest(smf.ols("y ~ x + z", d), B=999, cluster=d["g"].to_numpy(), param="x",
                            weights_type="webb", seed=42, show=False, parallel=False)
     assert wb.p_value == ref["p-value"].iloc[0]
+
+
+# ---------------------------------------------------------------------------
+# Redesign (issue 10): one vocabulary, immutable results, one permutation engine, import order
+# ---------------------------------------------------------------------------
+
+def _four_results():
+    import evalkit.inference as inf
+
+    d = _clustered(15, G=8, n=10)
+    d["treat"] = (d["g"] < 4).astype(float)
+    fit = regress("y ~ treat + x", d, cluster="g")
+    wb = wild_cluster_bootstrap(fit, "treat", B=99, seed=1)
+    ri = randomization_test(d, formula="y ~ treat + x", treatment="treat", cluster="g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewClustersWarning)
+        row = headline(fit, "treat", B=99, seed=1)
+    return inf, fit, wb, ri, row
+
+
+def test_every_tidy_uses_the_one_vocabulary_and_results_are_frozen():
+    import dataclasses
+
+    from evalkit.results import Result, check_vocabulary
+
+    inf, fit, wb, ri, row = _four_results()
+    for res in (fit, wb, ri):
+        assert isinstance(res, Result)
+        check_vocabulary(res.tidy(), type(res).__name__)
+        assert res.summary.startswith(res._headline()) and repr(res) == res.summary
+        assert "<table" in res._repr_html_()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            res.term = "other" if hasattr(res, "term") else res.__setattr__("formula", "y ~ 1")
+    check_vocabulary(row, "headline")
+    assert list(fit.tidy().columns) == ["term", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]
+    assert list(row.columns)[:8] == list(fit.tidy().columns)
+    assert list(ri.tidy().columns)[:4] == ["term", "estimate", "statistic", "p_value"]
+    assert ri.estimate == fit.params["treat"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fit.formula = "y ~ 1"
+    # the arrays inside are read-only too
+    for arr in (fit.fit.Qs_g, fit.fit.y, wb.t_boot, ri.distribution):
+        with pytest.raises(ValueError):
+            arr[0] = 0.0
+
+
+def test_old_names_warn_or_are_gone():
+    _, fit, wb, _, _ = _four_results()
+    with pytest.warns(FutureWarning, match="statistic"):
+        assert wb.t_stat == wb.statistic
+    assert not hasattr(fit, "wild_bootstrap")   # regress no longer imports the bootstrap
+    from evalkit.inference import core
+    assert core.headline is headline and core.randomization_test is randomization_test
+
+
+def test_inference_modules_import_downwards_only():
+    # measured from the source: every `from .x import` / `from ..x import` inside evalkit.inference
+    import ast
+    from pathlib import Path
+
+    import evalkit.inference as inf
+
+    order = ["permutation", "cr2", "regress", "wild", "randomization", "few_clusters", "core", "__init__"]
+    allowed_outside = {"errors", "_literals", "results"}
+    root = Path(inf.__file__).parent
+    assert sorted(p.stem for p in root.glob("*.py")) == sorted(order)
+    for name in order:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = (node.module or "").split(".")[0]
+                if node.level == 2:
+                    assert target in allowed_outside, (name, node.module)
+                else:
+                    targets = [target] if target else [a.name for a in node.names]
+                    for t in targets:
+                        assert order.index(t) < order.index(name), (name, t)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("evalkit") for a in node.names), name
+
+
+def test_randomization_same_in_any_block_size(monkeypatch):
+    from evalkit.inference import permutation
+
+    d = _clustered(16, G=8, n=6)
+    d["treat"] = (d["g"] % 2).astype(float)
+    kw = dict(formula="y ~ treat + x", treatment="treat", cluster="g")
+    exact = randomization_test(d, **kw)
+    drawn = randomization_test(d, n_perm=40, seed=2, **kw)
+    monkeypatch.setattr(permutation, "BLOCK", 3)
+    exact3 = randomization_test(d, **kw)
+    drawn3 = randomization_test(d, n_perm=40, seed=2, **kw)
+    assert exact.exact and exact.n_assignments == 70 and exact3.n_assignments == 70
+    assert exact3.p_value == exact.p_value and drawn3.p_value == drawn.p_value
+    np.testing.assert_allclose(exact3.distribution, exact.distribution, rtol=1e-12)
+    np.testing.assert_allclose(drawn3.distribution, drawn.distribution, rtol=1e-12)
+
+
+def test_permutation_engine_enumerates_draws_and_counts_ties():
+    from evalkit.inference import permutation as pm
+
+    labels = np.array([2, 0, 1, 0, 2, 2])
+    expected = set(itertools.permutations(labels.tolist()))
+    assert pm.n_arrangements(labels) == len(expected) == 60
+    rows = np.vstack(list(pm.all_arrangements(labels, block=7)))
+    assert rows.shape == (60, 6) and set(map(tuple, rows.tolist())) == expected
+    # random draws: the observed arrangement first; draw i the same whatever the block size
+    a = np.vstack(list(pm.random_arrangements(labels, 25, seed=3, block=4)))
+    b = np.vstack(list(pm.random_arrangements(labels, 25, seed=3, block=100)))
+    assert np.array_equal(a, b) and np.array_equal(a[0], labels) and len(a) == 26
+    plan = pm.plan(labels, max_exact=59, n_draws=10, seed=1)
+    assert not plan.exact and plan.n == 11 and plan.n_possible == 60
+    assert pm.plan(labels, max_exact=60, n_draws=10).exact
+    # observed moved to row 0 by null_distribution; ties within 1e-10 count
+    stat = pm.null_distribution(pm.all_arrangements(labels, 7), lambda A: A @ np.arange(6.0), labels, 60)
+    assert stat[0] == labels @ np.arange(6.0)
+    assert pm.p_value(np.array([2.0, -2.0 * (1 - 1e-12), 1.0, 3.0])) == 0.75
+    # linear test inversion: the interval is {tau : p(tau) > 1 - level}
+    rng = np.random.default_rng(0)
+    s, ds = rng.normal(size=200), rng.uniform(-0.5, 0.5, size=200)   # the observed |dstat| largest:
+    s[0], ds[0] = 1.5, 1.0                                             # a bounded interval
+    lo, hi = pm.invert(s, ds, level=0.9)
+    assert np.isfinite(lo) and lo < 1.5 < hi and np.isfinite(hi)
+    for tau, inside in ((lo + 1e-9, True), (hi - 1e-9, True), (lo - 1e-6, False), (hi + 1e-6, False)):
+        assert (pm.p_value(s, ds, tau) > 0.1) == inside

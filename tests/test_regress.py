@@ -1,4 +1,4 @@
-"""Tests of evalkit.regress: OLS/WLS with CR1 and CR2 cluster-robust inference.
+"""Tests of evalkit.regress (evalkit.inference.regress, .cr2): OLS/WLS with CR1 and CR2 cluster-robust inference.
 
 References used below:
 * statsmodels 0.15 OLS/WLS ``cov_type="cluster"`` (small-sample factor G/(G-1)(N-1)/(N-K),
@@ -23,6 +23,7 @@ import statsmodels.formula.api as smf
 
 from evalkit.errors import EstimationError, EvalkitError
 from evalkit.inference.regress import RegressionResult, regress
+from evalkit.inference.wild import wild_cluster_bootstrap
 
 
 def _panel(seed=0, G=6, n=25, fe_effect=True):
@@ -80,10 +81,10 @@ def _dense_cr2(X, y, cl, w=None):
 def test_tidy_columns_and_result_type():
     fit = regress("y ~ x + z", _panel(), cluster="g")
     assert isinstance(fit, RegressionResult)
-    assert list(fit.tidy().columns) == ["term", "estimate", "se", "df", "t", "p_value",
+    assert list(fit.tidy().columns) == ["term", "estimate", "se", "df", "statistic", "p_value",
                                         "ci_low", "ci_high"]
     assert fit.n_clusters == 6 and fit.n == 150 and fit.vcov_type == "CR2"
-    assert "CR2" in fit.summary and "<p>" in fit._repr_html_()
+    assert "CR2" in fit.summary and "<table" in fit._repr_html_()
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -202,7 +203,7 @@ def test_input_errors_name_the_problem():
     with pytest.raises(EstimationError, match="non-positive"):
         regress("y ~ x", d, cluster="g", weights="w0")
     with pytest.raises(EvalkitError, match="term='treat' is not a coefficient"):
-        regress("y ~ x", d, cluster="g").wild_bootstrap("treat")
+        wild_cluster_bootstrap(regress("y ~ x", d, cluster="g"), "treat")
 
 
 # ---------------------------------------------------------------------------
@@ -232,12 +233,12 @@ def test_cr2_absorbed_state_effects_match_published_clubsandwich_mlda():
     fit = regress(formula, d, cluster="state")
     assert fit.n == 700 and fit.n_clusters == 50
     row = fit.tidy().set_index("term").loc["legal"]
-    assert row["t"] ** 2 == pytest.approx(9.116, abs=5e-4)
+    assert row["statistic"] ** 2 == pytest.approx(9.116, abs=5e-4)
     assert row["df"] == pytest.approx(24.58, abs=5e-3)
     assert row["p_value"] == pytest.approx(0.00583, abs=5e-6)
     # clubSandwich's CR1 is G/(G-1) CR0; evalkit's adds Stata's (N-1)/(N-K)
     cr1 = regress(formula, d, cluster="state", vcov="CR1")
-    t1 = cr1.tidy().set_index("term").loc["legal", "t"]
+    t1 = cr1.tidy().set_index("term").loc["legal", "statistic"]
     assert t1 ** 2 * (cr1.n - 1) / (cr1.n - cr1.n_params) == pytest.approx(9.660, abs=5e-4)
     assert cr1.df["legal"] == 49
 
@@ -293,7 +294,7 @@ def test_cr2_invariant_to_rescaling_a_covariate(weighted):
             factor = np.where(a["term"] == "inc", 1 / c, 1.0)
             np.testing.assert_allclose(b["se"][keep], a["se"][keep] * factor[keep], rtol=1e-9)
             np.testing.assert_allclose(b["df"][keep], a["df"][keep], rtol=1e-9)
-            np.testing.assert_allclose(b["t"][keep], a["t"][keep], rtol=1e-9)
+            np.testing.assert_allclose(b["statistic"][keep], a["statistic"][keep], rtol=1e-9)
 
 
 _THREADS_SCRIPT = """

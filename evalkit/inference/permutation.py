@@ -118,8 +118,9 @@ class Plan:
     exact: bool
     seed: object = None
 
-    def blocks(self, block: int = BLOCK) -> Iterator[np.ndarray]:
-        """The arrangements, ``block`` rows at a time (a fresh iterator on every call)."""
+    def blocks(self, block: int | None = None) -> Iterator[np.ndarray]:
+        """The arrangements, ``block`` (default :data:`BLOCK`) rows at a time; a fresh iterator on every call."""
+        block = BLOCK if block is None else block
         if self.exact:
             return all_arrangements(self.labels, block)
         return random_arrangements(self.labels, self.n - 1, self.seed, block)

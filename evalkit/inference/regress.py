@@ -13,26 +13,23 @@
 Only the design matrices come from statsmodels' formula machinery (patsy in
 statsmodels 0.15); all linear algebra is done here with numpy.
 
-With few clusters (the Dongying evaluation has 14 communities) neither is trusted for the
-headline result: :meth:`RegressionResult.wild_bootstrap` (wild cluster restricted
-bootstrap, :mod:`evalkit.inference.core`) and :func:`evalkit.inference.core.headline` are.
+The variance estimators themselves are in :mod:`evalkit.inference.cr2`. With few clusters
+(the Dongying evaluation has 14 communities) neither is trusted for the headline result: the
+wild cluster restricted bootstrap (:func:`evalkit.wild_cluster_bootstrap`,
+:mod:`evalkit.inference.wild`) and the policy :func:`evalkit.headline`
+(:mod:`evalkit.inference.few_clusters`) are; both work from the fit's :class:`ClusterFit`.
 
 References
 ----------
-Bell, R. M. and McCaffrey, D. F. (2002). Bias reduction in standard errors for linear
-regression with multi-stage samples. Survey Methodology 28(2), 169-181.
-Pustejovsky, J. E. and Tipton, E. (2018). Small-sample methods for cluster-robust variance
-estimation and hypothesis testing in fixed effects models. Journal of Business & Economic
-Statistics 36(4), 672-683.
+Bell & McCaffrey (2002) and Pustejovsky & Tipton (2018): see :mod:`evalkit.inference.cr2`.
 Cameron, A. C. and Miller, D. L. (2015). A practitioner's guide to cluster-robust
 inference. Journal of Human Resources 50(2), 317-372.
 """
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,8 +37,10 @@ from scipy import linalg, stats
 
 from .._literals import MissingAction, VcovType, check_choice
 from ..errors import EstimationError, EvalkitError
+from ..results import Result
+from .cr2 import chol_qr, cluster_slices, cr1_factor, cr1_vcov, cr2_vcov
 
-__all__ = ["regress", "RegressionResult"]
+__all__ = ["regress", "RegressionResult", "ClusterFit"]
 
 
 # ---------------------------------------------------------------------------
@@ -167,8 +166,92 @@ def _build_matrices(formula: str, data: pd.DataFrame):
 # The result
 # ---------------------------------------------------------------------------
 
-@dataclass
-class RegressionResult:
+def _frozen(a: np.ndarray | None) -> np.ndarray | None:
+    if a is not None:
+        a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterFit:
+    """The numeric core of a cluster-robust least-squares fit, for resampling methods.
+
+    What the wild cluster bootstrap (:func:`evalkit.wild_cluster_bootstrap`) and randomization
+    inference (:func:`evalkit.randomization_test`) need from :func:`evalkit.regress`, and all
+    they read. Rows with the same design row and cluster form a *cell*; the N rows enter only
+    through ``cell``. With S = W^{1/2} (identity for OLS) the weighted design factors as
+    S X = Q T^{-1} with Q'Q = I, so the coefficients are b = T theta and (X'WX)^{-1} = T T':
+    in these coordinates the bootstrap's closed forms keep their digits whatever the scale of
+    the covariates. The arrays are read-only.
+
+    Attributes
+    ----------
+    Xc : numpy.ndarray
+        (cells x K) the distinct (design row, cluster) rows; the design is ``X = Xc[cell]``.
+    cell : numpy.ndarray
+        (N,) cell of each observation.
+    y : numpy.ndarray
+        (N,) the outcome.
+    w : numpy.ndarray or None
+        (N,) regression weights (None: OLS).
+    cluster_codes : numpy.ndarray
+        (N,) cluster of each observation, 0 .. G-1 in the order of ``cluster_labels``.
+    cluster_labels : numpy.ndarray
+        (G,) the cluster labels, sorted.
+    beta : numpy.ndarray
+        (K,) the coefficients.
+    T : numpy.ndarray
+        (K x K) b = T theta; (X'WX)^{-1} = T T'.
+    QQ_g : numpy.ndarray
+        (G x K x K) Q_g'Q_g per cluster.
+    Qs_g : numpy.ndarray
+        (G x K) cluster scores Q_g'W_g^{1/2} e_g.
+    vcov_cr1 : numpy.ndarray
+        (K x K) the CR1 variance (whatever ``vcov`` the fit reports).
+    """
+
+    Xc: np.ndarray
+    cell: np.ndarray
+    y: np.ndarray
+    w: np.ndarray | None
+    cluster_codes: np.ndarray
+    cluster_labels: np.ndarray
+    beta: np.ndarray
+    T: np.ndarray
+    QQ_g: np.ndarray
+    Qs_g: np.ndarray
+    vcov_cr1: np.ndarray
+
+    def __post_init__(self):
+        for name in ("Xc", "cell", "y", "w", "cluster_codes", "cluster_labels", "beta", "T", "QQ_g", "Qs_g",
+                     "vcov_cr1"):
+            _frozen(getattr(self, name))
+
+    @property
+    def X(self) -> np.ndarray:
+        """The N x K design matrix (built on demand)."""
+        return self.Xc[self.cell]
+
+    @property
+    def n(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def n_params(self) -> int:
+        return int(self.beta.size)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.cluster_labels.size)
+
+    @property
+    def cr1_factor(self) -> float:
+        """``G/(G-1) * (N-1)/(N-K)``, the CR1 small-sample factor."""
+        return cr1_factor(self.n_clusters, self.n, self.n_params)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RegressionResult(Result):
     """A fitted OLS/WLS regression with cluster-robust (CR2 or CR1) inference.
 
     Attributes
@@ -194,7 +277,13 @@ class RegressionResult:
         Whether the model was fitted by weighted least squares.
     cluster_name : str or None
         Name of the cluster column, if given by name.
+    fit : ClusterFit
+        The numeric core the wild bootstrap and randomization inference work from.
+    level : float
+        Default confidence level of ``tidy()``.
     """
+
+    title: ClassVar[str] = "Regression"
 
     formula: str
     params: pd.Series
@@ -206,28 +295,10 @@ class RegressionResult:
     n_dropped: int
     weighted: bool
     cluster_name: str | None
-    # what the bootstrap and randomization inference need (not part of the public API)
-    _Xc: np.ndarray = field(repr=False)             # distinct (design row, cluster) rows
-    _cell: np.ndarray = field(repr=False)           # cell of each observation: X = _Xc[_cell]
-    _y: np.ndarray = field(repr=False)
-    _w: np.ndarray | None = field(repr=False)
-    _cluster_codes: np.ndarray = field(repr=False)
-    _cluster_labels: np.ndarray = field(repr=False)
-    # In the coordinates of the QR factor Q of the weighted design (W^{1/2} X = Q T^{-1},
-    # Q'Q = I, coefficients b = T theta), where (X'WX)^{-1} is the identity: the wild
-    # bootstrap's closed forms stay accurate whatever the scale of the covariates.
-    _T: np.ndarray = field(repr=False)              # K x K: b = T theta, (X'WX)^-1 = T T'
-    _QQ_g: np.ndarray = field(repr=False)           # G x K x K: Q_g'Q_g
-    _Qs_g: np.ndarray = field(repr=False)           # G x K: Q_g' W_g^{1/2} e_g (cluster scores)
-    _vcov_cr1: np.ndarray = field(repr=False)
+    fit: ClusterFit = field(repr=False)
     level: float = 0.95
 
     # -- basic accessors ----------------------------------------------------
-    @property
-    def _X(self) -> np.ndarray:
-        """The N x K design matrix (built on demand)."""
-        return self._Xc[self._cell]
-
     @property
     def terms(self) -> list[str]:
         """Coefficient names in design-matrix order."""
@@ -242,7 +313,8 @@ class RegressionResult:
     def n_params(self) -> int:
         return len(self.params)
 
-    def _term_index(self, term: str) -> int:
+    def term_index(self, term: str) -> int:
+        """Position of coefficient ``term``; an :class:`EvalkitError` listing the terms if there is none."""
         if term not in self.params.index:
             raise EvalkitError(
                 f"term={term!r} is not a coefficient of {self.formula!r}; coefficients are: "
@@ -262,7 +334,7 @@ class RegressionResult:
         -------
         pandas.DataFrame
             Columns ``term`` (coefficient name), ``estimate``, ``se`` (CR2 or CR1),
-            ``df`` (Satterthwaite for CR2, G - 1 for CR1), ``t`` (estimate / se),
+            ``df`` (Satterthwaite for CR2, G - 1 for CR1), ``statistic`` (t = estimate / se),
             ``p_value`` (two-sided, t(df)), ``ci_low``, ``ci_high`` (estimate -/+ t quantile
             times se).
         """
@@ -281,28 +353,15 @@ class RegressionResult:
             "estimate": est,
             "se": se,
             "df": df,
-            "t": t,
+            "statistic": t,
             "p_value": p,
             "ci_low": est - q * se,
             "ci_high": est + q * se,
         })
 
-    def wild_bootstrap(self, term: str, *, B: int = 9999, weights: str = "webb",
-                       impose_null: bool = True, seed: int | None = None,
-                       level: float = 0.95, null: float = 0.0):
-        """Wild cluster (restricted) bootstrap test and confidence interval for one coefficient.
-
-        See :func:`evalkit.inference.core.wild_cluster_bootstrap`, which this calls.
-        """
-        from .core import wild_cluster_bootstrap
-
-        return wild_cluster_bootstrap(self, term, B=B, weights=weights, impose_null=impose_null,
-                                      seed=seed, level=level, null=null)
-
     # -- display ------------------------------------------------------------
-    @property
-    def summary(self) -> str:
-        """A short text summary: model, sample, variance estimator and the coefficient table."""
+    def _headline(self) -> str:
+        """Model, sample and variance estimator (the lines above the table of ``summary``)."""
         how = "WLS" if self.weighted else "OLS"
         dfnote = ("Satterthwaite df (Pustejovsky & Tipton 2018)" if self.vcov_type == "CR2"
                   else f"t({self.n_clusters - 1}) reference")
@@ -310,190 +369,21 @@ class RegressionResult:
         head = (f"{how} {self.formula}: n = {self.n}, {self.n_clusters} clusters{dropped}\n"
                 f"{self.vcov_type} cluster-robust SE, {dfnote}")
         if self.n_clusters < 50:
-            head += ("\nFew clusters: use evalkit.inference.core.headline() or .wild_bootstrap() "
-                     "for the headline p-value and CI.")
-        return head + "\n" + self.tidy().to_string(index=False, float_format=lambda v: f"{v:.4g}")
-
-    def __repr__(self) -> str:
-        return f"RegressionResult({self.formula!r}, n={self.n}, clusters={self.n_clusters}, vcov={self.vcov_type})"
-
-    def _repr_html_(self) -> str:
-        how = "WLS" if self.weighted else "OLS"
-        cap = html.escape(f"{how} {self.formula} — n = {self.n}, {self.n_clusters} clusters, "
-                          f"{self.vcov_type} SE")
-        return (f"<p><b>{cap}</b></p>"
-                + self.tidy().to_html(index=False, float_format=lambda v: f"{v:.4g}"))
+            head += ("\nFew clusters: take the headline p-value and CI from evalkit.headline(fit, term) "
+                     "or evalkit.wild_cluster_bootstrap(fit, term).")
+        return head
 
 
-# ---------------------------------------------------------------------------
-# Cluster-robust variance estimators
-# ---------------------------------------------------------------------------
-
-def _cluster_slices(codes: np.ndarray, G: int) -> tuple[np.ndarray | None, list]:
-    """Row selectors of each cluster: slices (views, no copies) when the data are sorted by
-    cluster, index arrays otherwise."""
-    if np.all(codes[1:] >= codes[:-1]):
-        bounds = np.searchsorted(codes, np.arange(G + 1))
-        return None, [slice(bounds[g], bounds[g + 1]) for g in range(G)]
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(G + 1))
-    return order, [order[bounds[g]:bounds[g + 1]] for g in range(G)]
-
-
-def _sym_tol(n: int, scale: float) -> float:
-    """Eigenvalues (or singular values) at or below this count as zero, for a symmetric
-    n x n matrix of norm ``scale``: ``scale * max(1e-12, n * eps)``.
-
-    clubSandwich's ``Sym_power(x, -1/2, tol = -12)`` drops eigenvalues below 1e-12 in
-    absolute terms; its G_g has norm about 1, so this is the same rule made relative to the
-    scale, and never tighter than :func:`numpy.linalg.matrix_rank`'s ``n * eps``. Zero
-    eigenvalues of an absorbed cluster come out at a few dozen eps at most (measured over
-    720 designs with singleton clusters, cluster fixed effects, covariates with mean 1e5
-    and SD 10, lognormal weights); genuinely positive ones are many orders larger.
-    """
-    return scale * max(1e-12, n * np.finfo(float).eps)
-
-
-def _chol_qr(Xs: np.ndarray, n_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(Q, R) with Xs = Q R, R upper triangular and Q' diag(n_c) Q = I to rounding error.
-
-    CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa & Fukaya 2015): two passes of
-    Cholesky-QR on the weighted Gram matrix; orthogonal to machine precision when
-    cond(Xs) < 1e8, which the rank check of :func:`regress` guarantees for the
-    column-equilibrated design. Only BLAS-3 work on the distinct (design row, cluster)
-    cells; the N rows enter through the cell weights ``n_c``.
-    """
-    Q, R = Xs, np.eye(Xs.shape[1])
-    for _ in range(2):
-        Ri = linalg.cholesky((Q * n_c[:, None]).T @ Q, lower=False, check_finite=False)
-        Q = linalg.solve_triangular(Ri, Q.T, trans="T", check_finite=False).T
-        R = Ri @ R
-    return Q, R
-
-
-def _inv_sqrt_lowrank(C: np.ndarray, K: np.ndarray):
-    """G = I + C K C' (n x n, K symmetric, G positive semi-definite) -> (Z, f) with the
-    Moore-Penrose inverse square root G^{+1/2} = I + Z diag(f) Z'.
-
-    Eigenvalues of G at or below :func:`_sym_tol` with scale ``max(1, ||C K C'||, largest
-    eigenvalue)`` (the scale of the terms G is computed from) are zero: they get power 0,
-    the Moore-Penrose inverse that CR2 uses when a cluster is absorbed by its own dummy
-    (then I - H_gg is singular). Only the rank of C matters, so clusters with thousands of
-    rows cost an n x m SVD, never an n x n matrix.
-    """
-    n, m = C.shape
-    U, s, Vt = np.linalg.svd(C, full_matrices=False)
-    keep = s > _sym_tol(max(n, m), s[0]) if s.size else np.zeros(0, dtype=bool)
-    U, T = U[:, keep], s[keep, None] * Vt[keep]
-    lam, E = np.linalg.eigh(T @ K @ T.T)
-    ev = 1.0 + lam
-    scale = max(1.0, float(np.max(np.abs(lam), initial=0.0)), float(np.max(ev, initial=0.0)))
-    pos = ev > _sym_tol(max(n, m), scale)
-    f = np.full(ev.shape, -1.0)
-    f[pos] = 1.0 / np.sqrt(ev[pos]) - 1.0
-    return U @ E, f
-
-
-def _cr2_ols_cluster(Qc: np.ndarray, cnt: np.ndarray, s_e: np.ndarray, n_g: int):
-    """One cluster's CR2 pieces for OLS from its cells, without touching its rows.
-
-    The cluster's rows of Q are its cells' rows ``Qc`` repeated ``cnt`` times, so
-    Gamma = Q_g'Q_g = sum_c cnt_c q_c q_c' and Q_g'e_g = sum_c q_c s_e,c (``s_e``: residual
-    sums per cell). With Gamma = V diag(sigma^2) V', G_g = I - Q_g Q_g' has eigenvalues
-    1 - sigma^2 (zero for directions absorbed by the cluster's own dummy) and
-    G_g^{+1/2} = I + Q_g V diag(h) V' Q_g' with h = (1/sqrt(1 - sigma^2) - 1)/sigma^2
-    = 1/(sqrt(1 - sigma^2)(1 + sqrt(1 - sigma^2))), or -1/sigma^2 where 1 - sigma^2 is zero.
-    Then Qa_g = A_g Q_g = Q_g Phi with Phi = I + V diag(h) V' Gamma.
-    Returns (Qa_g'e_g, Q_g'Qa_g, Q_g'Qa_g, Qa_g'Qa_g).
-    """
-    Gam = (Qc * cnt[:, None]).T @ Qc
-    sig2, Vg = np.linalg.eigh(Gam)
-    ev = 1.0 - sig2
-    pos = ev > _sym_tol(max(n_g, Qc.shape[1]), 1.0)
-    h = np.empty_like(ev)
-    r = np.sqrt(ev[pos])
-    h[pos] = 1.0 / (r * (1.0 + r))
-    h[~pos] = -1.0 / sig2[~pos]
-    Phi = np.eye(len(ev)) + (Vg * h) @ (Vg.T @ Gam)
-    U = Gam @ Phi
-    return Phi.T @ (Qc.T @ s_e), U, U, Phi.T @ U
-
-
-def _cr2_wls_cluster(Qr: np.ndarray, w: np.ndarray, e: np.ndarray, Kmat: np.ndarray):
-    """One cluster's CR2 pieces for WLS from its rows.
-
-    ``Qr`` are the cluster's rows of S^{-1}Q (S = W^{1/2}; the rows of Q divided by
-    sqrt(w)), so G_g = I + C Kmat C' with C = [S^{-1}Q_g, S Q_g] = [Qr, W_g Qr] and
-    Kmat = [[Q'WQ, -I], [-I, 0]]. Returns (Qa_g'e_g, Q_g'S_g^{-1}Qa_g, Q_g'S_g Qa_g,
-    Qa_g'Qa_g) with Qa_g = A_g S_g Q_g = A_g W_g Qr.
-    """
-    WQ = Qr * w[:, None]
-    Z, f = _inv_sqrt_lowrank(np.hstack([Qr, WQ]), Kmat)
-    Qa = WQ + Z @ (f[:, None] * (Z.T @ WQ))
-    return Qa.T @ e, Qr.T @ Qa, WQ.T @ Qa, Qa.T @ Qa
-
-
-def _cr2(Qc, T, cell, codes, cell_cluster, e, w):
-    """CR2 variance and Satterthwaite df, clubSandwich's lm method (target = identity).
-
-    Returns (V, df). Working model Theta = I and weight matrix W = diag(w) (W = I for OLS),
-    so G_g = I - H_gg - H_gg' + X_g M X'W^2X M X_g' with H_gg = X_g M X_g' W_g, A_g =
-    G_g^{+1/2}; V = sum_g M X_g'W_g A_g e_g e_g' A_g W_g X_g M.
-
-    Everything is computed from the QR factorisation of the column-equilibrated,
-    sqrt(w)-weighted design, S X D^{-1} = Q R (S = W^{1/2}, D = column norms; row i of Q
-    is sqrt(w_i) times its cell's row of ``Qc``), never from M = (X'WX)^{-1}: H =
-    S^{-1} Q Q' S, so for OLS G_g = I - Q_g Q_g', whose eigenvalues 1 - sigma^2 (sigma:
-    singular values of Q_g, at most 1) are zero to rounding error when a cluster is
-    absorbed by its own dummy, whatever the scale or conditioning of the covariates; for
-    WLS G_g = I - S^{-1}Q_gQ_g'S - SQ_gQ_g'S^{-1} + S^{-1}Q_g (Q'WQ) Q_g'S^{-1}. With
-    T = D^{-1}R^{-1} (M = T T') the CR2 contrast vectors are q_g(c) = A_g S_g Q_g T'c.
-    """
-    n_cells, K = Qc.shape
-    G = int(cell_cluster.max()) + 1
-    cnt = np.bincount(cell, minlength=n_cells).astype(float)
-    I = np.eye(K)
-    adj = np.empty((G, K))
-    Ua = np.empty((G, K, K))  # Q_g'S_g^{-1} Qa_g
-    Va = np.empty((G, K, K))  # Q_g'S_g Qa_g
-    DD = np.empty((G, K, K))  # Qa_g'Qa_g
-    if w is None:
-        Sw = I
-        s_e = np.bincount(cell, weights=e, minlength=n_cells)
-        _, cslices = _cluster_slices(cell_cluster, G)
-        for g, idx in enumerate(cslices):
-            adj[g], Ua[g], Va[g], DD[g] = _cr2_ols_cluster(Qc[idx], cnt[idx], s_e[idx],
-                                                           int(cnt[idx].sum()))
-    else:
-        Sw = (Qc * np.bincount(cell, weights=w * w, minlength=n_cells)[:, None]).T @ Qc
-        Kmat = np.block([[Sw, -I], [-I, np.zeros((K, K))]])
-        _, slices = _cluster_slices(codes, G)
-        for g, idx in enumerate(slices):
-            adj[g], Ua[g], Va[g], DD[g] = _cr2_wls_cluster(Qc[cell[idx]], w[idx], e[idx], Kmat)
-    V = T @ (adj.T @ adj) @ T.T
-    # Satterthwaite (Pustejovsky & Tipton 2018, eq. 11; clubSandwich's get_P_array):
-    # P_ij = q_i'(I-H)_i. (I-H)_j.' q_j under Theta = I, which in Q coordinates is
-    # delta_ij |q_i|^2 - u_i'v_j - v_i'u_j + u_i'(Q'WQ)u_j with u_i = Q_i'S_i^{-1}q_i,
-    # v_i = Q_i'S_i q_i; df = tr(P)^2 / sum(P^2).
-    df = np.empty(K)
-    for k in range(K):
-        a = T[k]
-        Uk, Vk = Ua @ a, Va @ a                                   # G x K
-        P = -(Uk @ Vk.T) - (Vk @ Uk.T) + Uk @ Sw @ Uk.T
-        P[np.diag_indices(G)] += np.einsum("gij,i,j->g", DD, a, a)
-        df[k] = np.trace(P) ** 2 / np.sum(P * P)
-    return V, df
-
-
-def _fit_cells(formula, names, y, Xu, grp, codes, G, w, vcov):
+def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov):
     """The fit from (design row, cluster) cells: coefficients, CR1 and requested variance.
 
     Rows sharing a design row and a cluster form a cell. Everything CR1 and the bootstrap
     need is a sum over cells (X'WX, X'Wy, X_g'W_g X_g, X_g'W_g e_g), so the N rows are only
     touched by bincount; with a community x wave design there are a few dozen cells.
-    Returns a dict with ``beta, V, df, V1, Xc, cell, T, QQ_g, Qs_g``.
+    Returns (V, df, fit): the requested variance, its degrees of freedom and the
+    :class:`ClusterFit` (without the cluster labels, set by the caller).
     """
-    N, K = len(y), Xu.shape[1]
+    N, K, G = len(y), Xu.shape[1], len(labels)
     key = grp.astype(np.int64) * G + codes
     ukey, cell = np.unique(key, return_inverse=True)
     cell = cell.ravel()
@@ -521,7 +411,7 @@ def _fit_cells(formula, names, y, Xu, grp, codes, G, w, vcov):
     # QR of the column-equilibrated weighted design (cell level): the bread M = T T', the
     # coefficients by QR least squares and the CR2 adjustment all come from it, so a
     # covariate in the thousands costs no digits and rescaling it changes nothing
-    Qc, R = _chol_qr(Xc / scale, n_c)
+    Qc, R = chol_qr(Xc / scale, n_c)
     T = linalg.solve_triangular(R, np.eye(K), check_finite=False) / scale[:, None]
     theta = Qc.T @ sy_c
     beta = T @ theta
@@ -529,20 +419,20 @@ def _fit_cells(formula, names, y, Xu, grp, codes, G, w, vcov):
     s_c = sy_c - n_c * fit_c                 # sum_i in cell of w_i e_i
     QQ_g = np.empty((G, K, K))
     Qs_g = np.empty((G, K))
-    _, cslices = _cluster_slices(cell_cluster, G)
+    _, cslices = cluster_slices(cell_cluster, G)
     for g, idx in enumerate(cslices):
         Qg = Qc[idx]
         QQ_g[g] = (Qg * n_c[idx, None]).T @ Qg
         Qs_g[g] = Qg.T @ s_c[idx]
-    ssc = G / (G - 1) * (N - 1) / (N - K)
-    V1 = ssc * T @ (Qs_g.T @ Qs_g) @ T.T
+    V1 = cr1_vcov(T, Qs_g, N)
     if vcov == "CR1":
         V = V1
         df = np.full(K, G - 1.0)
     else:
-        V, df = _cr2(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
-    return {"beta": beta, "V": (V + V.T) / 2, "df": df, "V1": (V1 + V1.T) / 2, "Xc": Xc,
-            "cell": cell, "T": T, "QQ_g": QQ_g, "Qs_g": Qs_g}
+        V, df = cr2_vcov(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
+    fit = ClusterFit(Xc=Xc, cell=cell, y=y, w=w, cluster_codes=codes, cluster_labels=labels, beta=beta, T=T,
+                     QQ_g=QQ_g, Qs_g=Qs_g, vcov_cr1=(V1 + V1.T) / 2)
+    return (V + V.T) / 2, df, fit
 
 
 # ---------------------------------------------------------------------------
@@ -579,8 +469,9 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     Returns
     -------
     RegressionResult
-        With ``.tidy()`` (``term, estimate, se, df, t, p_value, ci_low, ci_high``),
-        ``.vcov``, ``.n_clusters``, ``.summary`` and ``.wild_bootstrap(term)``.
+        With ``.tidy()`` (``term, estimate, se, df, statistic, p_value, ci_low, ci_high``),
+        ``.vcov``, ``.n_clusters``, ``.summary`` and ``.fit`` (the :class:`ClusterFit` that
+        :func:`evalkit.wild_cluster_bootstrap` and :func:`evalkit.headline` work from).
 
     Notes
     -----
@@ -616,7 +507,7 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from evalkit.regress import regress
+    >>> from evalkit.inference.regress import regress
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame({"g": np.repeat(np.arange(8), 20), "x": rng.normal(size=160)})
     >>> d["y"] = 1 + 0.5 * d["x"] + rng.normal(size=160)
@@ -630,11 +521,54 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         raise EvalkitError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     data = data.reset_index(drop=True)
     cl_raw, cl_name = _column_or_array(data, cluster, "cluster")
-    w_raw = None
-    w_name = None
+    y, Xu, grp, names, rows, w, w_name = _complete_rows(formula, data, cl_raw, cl_name, weights, missing)
+    n_dropped = len(data) - rows.size
+    if w is not None and np.any(w <= 0):
+        raise EstimationError(
+            f"weights{'' if w_name is None else ' column ' + repr(w_name)} has "
+            f"{int((w <= 0).sum())} non-positive values; regression weights must be > 0 "
+            "(drop those rows or fix the weights)."
+        )
+    codes, labels = pd.factorize(pd.Series(cl_raw[rows]), sort=True)
+    labels = np.asarray(labels)
+    N, K = len(y), Xu.shape[1]
+    G = len(labels)
+    if G < 2:
+        raise EstimationError(
+            f"cluster{'' if cl_name is None else ' ' + repr(cl_name)} has {G} distinct value(s) "
+            "after dropping missing rows; cluster-robust inference needs at least 2 clusters."
+        )
+    if N <= K:
+        raise EstimationError(f"{N} observations for {K} coefficients; the model is not identified.")
+
+    V, df, fit = _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov)
+    return RegressionResult(
+        formula=formula,
+        params=pd.Series(fit.beta, index=names, name="estimate"),
+        vcov=pd.DataFrame(V, index=names, columns=names),
+        vcov_type=vcov,
+        df=pd.Series(df, index=names, name="df"),
+        n=N,
+        n_clusters=G,
+        n_dropped=n_dropped,
+        weighted=w is not None,
+        cluster_name=cl_name,
+        fit=fit,
+        level=level,
+    )
+
+
+def _complete_rows(formula, data, cl_raw, cl_name, weights, missing):
+    """Outcome, distinct design rows, their index, names, the rows kept, weights and their name.
+
+    Rows with a missing value in a formula variable, the cluster or the weights raise an
+    :class:`EstimationError` naming the count and the columns, or are dropped with
+    ``missing="drop"``. Returns ``(y, Xu, grp, names, rows, w, w_name)`` with ``X = Xu[grp]``
+    for the kept ``rows`` (``w`` None without weights).
+    """
+    w_raw = w_name = None
     if weights is not None:
         w_raw, w_name = _column_or_array(data, weights, "weights")
-
     y_all, Xu, grp_all, names, keep = _build_matrices(formula, data)
     cl_na = _isna(cl_raw)
     keep &= ~cl_na
@@ -665,48 +599,5 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         y, grp = y_all[rows], grp_all[rows]
     else:
         y, grp = y_all, grp_all
-    w = None
-    if w_raw is not None:
-        w = w_num[rows]
-        if np.any(w <= 0):
-            raise EstimationError(
-                f"weights{'' if w_name is None else ' column ' + repr(w_name)} has "
-                f"{int((w <= 0).sum())} non-positive values; regression weights must be > 0 "
-                "(drop those rows or fix the weights)."
-            )
-    codes, labels = pd.factorize(pd.Series(cl_raw[rows]), sort=True)
-    labels = np.asarray(labels)
-    N, K = len(y), Xu.shape[1]
-    G = len(labels)
-    if G < 2:
-        raise EstimationError(
-            f"cluster{'' if cl_name is None else ' ' + repr(cl_name)} has {G} distinct value(s) "
-            "after dropping missing rows; cluster-robust inference needs at least 2 clusters."
-        )
-    if N <= K:
-        raise EstimationError(f"{N} observations for {K} coefficients; the model is not identified.")
-
-    fitted = _fit_cells(formula, names, y, Xu, grp, codes, G, w, vcov)
-    return RegressionResult(
-        formula=formula,
-        params=pd.Series(fitted["beta"], index=names, name="estimate"),
-        vcov=pd.DataFrame(fitted["V"], index=names, columns=names),
-        vcov_type=vcov,
-        df=pd.Series(fitted["df"], index=names, name="df"),
-        n=N,
-        n_clusters=G,
-        n_dropped=n_dropped,
-        weighted=w is not None,
-        cluster_name=cl_name,
-        _Xc=fitted["Xc"],
-        _cell=fitted["cell"],
-        _y=y,
-        _w=w,
-        _cluster_codes=codes,
-        _cluster_labels=labels,
-        _T=fitted["T"],
-        _QQ_g=fitted["QQ_g"],
-        _Qs_g=fitted["Qs_g"],
-        _vcov_cr1=fitted["V1"],
-        level=level,
-    )
+    w = None if w_raw is None else w_num[rows]
+    return y, Xu, grp, names, rows, w, w_name
