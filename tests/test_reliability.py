@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EstimationError, EvalkitError, SmallSampleWarning
+from evalkit.results import check_vocabulary
 from evalkit.measure.reliability import (
     ReliabilityWarning,
     cronbach_alpha,
@@ -70,25 +71,25 @@ def _exact_cov_data(Sigma: np.ndarray, n: int, seed: int) -> pd.DataFrame:
 def test_bfi_neuroticism_matches_psych(bfi):
     res = cronbach_alpha(bfi[N_ITEMS])
     # R: psych::alpha(bfi[16:20]) -> raw_alpha 0.8140, std.alpha 0.8147, average_r 0.468 (reference README)
-    assert res["alpha"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
+    assert res["estimate"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
     assert res["std_alpha"].iloc[0] == pytest.approx(0.8147, abs=5e-5)
     assert res["average_r"].iloc[0] == pytest.approx(0.468, abs=5e-4)
     assert res["k"].iloc[0] == 5
     assert res["n"].iloc[0] == 2800  # no bfi row misses all five N items, so n = nrow as in psych
-    assert res["ci_low"].iloc[0] < res["alpha"].iloc[0] < res["ci_high"].iloc[0]
+    assert res["ci_low"].iloc[0] < res["estimate"].iloc[0] < res["ci_high"].iloc[0]
 
 
 def test_bfi_agreeableness_reverse_keyed_matches_psych(bfi):
     # R: psych::alpha(bfi[1:5], keys = c("A1")) -> raw_alpha 0.7030 (reference README)
     via_arg = cronbach_alpha(bfi[A_ITEMS], reverse=["A1"], item_min=1, item_max=6)
-    assert via_arg["alpha"].iloc[0] == pytest.approx(0.7030, abs=5e-5)
+    assert via_arg["estimate"].iloc[0] == pytest.approx(0.7030, abs=5e-5)
     manual = bfi[A_ITEMS].assign(A1=7 - bfi["A1"])  # bfi items are 1-6: reversed A1 = 7 - A1
-    assert cronbach_alpha(manual)["alpha"].iloc[0] == pytest.approx(via_arg["alpha"].iloc[0], abs=1e-13)
+    assert cronbach_alpha(manual)["estimate"].iloc[0] == pytest.approx(via_arg["estimate"].iloc[0], abs=1e-13)
     # without the range the reversal uses observed min + max (psych's rule); alpha is unchanged
     inferred = cronbach_alpha(bfi[A_ITEMS], reverse=["A1"])
-    assert inferred["alpha"].iloc[0] == pytest.approx(via_arg["alpha"].iloc[0], abs=1e-13)
+    assert inferred["estimate"].iloc[0] == pytest.approx(via_arg["estimate"].iloc[0], abs=1e-13)
     # not reversing gives a different, much lower alpha (the test can fail)
-    assert cronbach_alpha(bfi[A_ITEMS])["alpha"].iloc[0] < 0.5
+    assert cronbach_alpha(bfi[A_ITEMS])["estimate"].iloc[0] < 0.5
 
 
 # ---------------------------------------------------------------------------
@@ -105,8 +106,8 @@ def test_hand_worked_three_items_four_respondents():
     k = 3
     alpha_hand = k / (k - 1) * (1 - np.trace(C) / C.sum())  # = 3/2 * (1 - 5 / (29/3)) = 21/29
     assert alpha_hand == pytest.approx(21 / 29)
-    res = cronbach_alpha(x, ci=0.95)
-    assert res["alpha"].iloc[0] == pytest.approx(21 / 29, abs=1e-12)
+    res = cronbach_alpha(x, level=0.95)
+    assert res["estimate"].iloc[0] == pytest.approx(21 / 29, abs=1e-12)
     # correlations r12 = .6, r13 = .8, r23 = 0 -> sum(R) = 5.8; std alpha = 3/2 (1 - 3/5.8) = 21/29 too
     assert res["std_alpha"].iloc[0] == pytest.approx(1.5 * (1 - 3 / 5.8), abs=1e-12)
     assert res["average_r"].iloc[0] == pytest.approx(1.4 / 3, abs=1e-12)
@@ -126,12 +127,12 @@ def test_pairwise_covariance_with_a_hole_matches_pandas_cov():
     C = x.cov().to_numpy()  # pandas pairwise-complete covariance = R cov(x, use = "pairwise")
     k = 3
     expected = k / (k - 1) * (1 - np.trace(C) / C.sum())
-    assert cronbach_alpha(x)["alpha"].iloc[0] == pytest.approx(expected, abs=1e-12)
+    assert cronbach_alpha(x)["estimate"].iloc[0] == pytest.approx(expected, abs=1e-12)
     xl = x.dropna()
     Cl = xl.cov().to_numpy()
     with pytest.warns(SmallSampleWarning, match="n=3 respondents for k=3"):
         res_l = cronbach_alpha(x, method="listwise")
-    assert res_l["alpha"].iloc[0] == pytest.approx(k / (k - 1) * (1 - np.trace(Cl) / Cl.sum()), abs=1e-12)
+    assert res_l["estimate"].iloc[0] == pytest.approx(k / (k - 1) * (1 - np.trace(Cl) / Cl.sum()), abs=1e-12)
     assert res_l["n"].iloc[0] == 3
 
 
@@ -143,7 +144,7 @@ def test_vectorised_pairwise_matches_pandas_for_many_items():
     df = pd.DataFrame(X, columns=[f"i{j}" for j in range(k)])
     C = df.cov().to_numpy()  # peer: pandas pairwise covariance
     expected = k / (k - 1) * (1 - np.trace(C) / C.sum())
-    assert cronbach_alpha(df)["alpha"].iloc[0] == pytest.approx(expected, abs=1e-10)
+    assert cronbach_alpha(df)["estimate"].iloc[0] == pytest.approx(expected, abs=1e-10)
 
 
 # ---------------------------------------------------------------------------
@@ -161,8 +162,8 @@ def test_matches_pingouin_with_missing_values(seed):
     assert not df.isna().all(axis=1).any()
     # pingouin.cronbach_alpha(nan_policy="pairwise") uses DataFrame.cov() (pairwise) and n = nrow
     a_pg, ci_pg = pg.cronbach_alpha(df, nan_policy="pairwise", ci=0.95)
-    res = cronbach_alpha(df, method="pairwise", ci=0.95)
-    assert res["alpha"].iloc[0] == pytest.approx(a_pg, abs=1e-12)
+    res = cronbach_alpha(df, method="pairwise", level=0.95)
+    assert res["estimate"].iloc[0] == pytest.approx(a_pg, abs=1e-12)
     assert res["n"].iloc[0] == n
     # pingouin rounds its Feldt interval to 3 decimals
     assert res["ci_low"].iloc[0] == pytest.approx(ci_pg[0], abs=5e-4 + 1e-12)
@@ -170,16 +171,16 @@ def test_matches_pingouin_with_missing_values(seed):
     # listwise: pingouin drops incomplete rows but takes n from the frame before dropping (n = nrow,
     # as psych's alpha.ci(raw_alpha, nsub, nvar)); we use the complete rows actually analysed.
     a_pgl, ci_pgl = pg.cronbach_alpha(df, nan_policy="listwise", ci=0.90)
-    res_l = cronbach_alpha(df, method="listwise", ci=0.90)
+    res_l = cronbach_alpha(df, method="listwise", level=0.90)
     n_complete = len(df.dropna())
     assert n_complete < n
-    assert res_l["alpha"].iloc[0] == pytest.approx(a_pgl, abs=1e-12)
+    assert res_l["estimate"].iloc[0] == pytest.approx(a_pgl, abs=1e-12)
     assert res_l["n"].iloc[0] == n_complete
     assert feldt_ci(a_pgl, n, k, 0.90) == pytest.approx(tuple(ci_pgl), abs=5e-4 + 1e-12)
     assert (res_l["ci_low"].iloc[0], res_l["ci_high"].iloc[0]) == pytest.approx(
         feldt_ci(a_pgl, n_complete, k, 0.90), abs=1e-12
     )
-    assert abs(res_l["alpha"].iloc[0] - res["alpha"].iloc[0]) > 1e-6  # the two policies differ here
+    assert abs(res_l["estimate"].iloc[0] - res["estimate"].iloc[0]) > 1e-6  # the two policies differ here
 
 
 def test_empty_rows_are_not_counted_in_n_unlike_pingouin():
@@ -190,7 +191,7 @@ def test_empty_rows_are_not_counted_in_n_unlike_pingouin():
     df.iloc[:10] = np.nan  # ten respondents skipped the whole scale
     a_pg, ci_pg = pg.cronbach_alpha(df)
     res = cronbach_alpha(df)
-    assert res["alpha"].iloc[0] == pytest.approx(a_pg, abs=1e-12)  # same covariance matrix
+    assert res["estimate"].iloc[0] == pytest.approx(a_pg, abs=1e-12)  # same covariance matrix
     assert res["n"].iloc[0] == 50  # pingouin / psych would use nrow = 60
     lo60, hi60 = feldt_ci(a_pg, 60, 4)
     assert (lo60, hi60) == pytest.approx(tuple(ci_pg), abs=5e-4 + 1e-12)
@@ -238,7 +239,7 @@ def test_item_rest_complete_data_equals_direct_correlations(bfi):
         rest = x.drop(columns=row["item"]).sum(axis=1)
         assert row["r_rest"] == pytest.approx(np.corrcoef(x[row["item"]], rest)[0, 1], abs=1e-12)
         dropped = cronbach_alpha(x.drop(columns=row["item"]))
-        assert row["alpha_if_deleted"] == pytest.approx(dropped["alpha"].iloc[0], abs=1e-12)
+        assert row["alpha_if_deleted"] == pytest.approx(dropped["estimate"].iloc[0], abs=1e-12)
         assert row["std_alpha_if_deleted"] == pytest.approx(dropped["std_alpha"].iloc[0], abs=1e-12)
     assert ir["n"].tolist() == [len(x)] * 5
     assert ir["sd"].to_numpy() == pytest.approx(x.std().to_numpy(), abs=1e-12)
@@ -250,7 +251,7 @@ def test_item_rest_pairwise_alpha_if_deleted_matches_refit(bfi):
         sub = [c for c in A_ITEMS if c != row["item"]]
         rev = ["A1"] if "A1" in sub else None
         refit = cronbach_alpha(bfi[sub], reverse=rev, item_min=1, item_max=6)
-        assert row["alpha_if_deleted"] == pytest.approx(refit["alpha"].iloc[0], abs=1e-12)
+        assert row["alpha_if_deleted"] == pytest.approx(refit["estimate"].iloc[0], abs=1e-12)
     assert ir["reversed"].tolist() == [True, False, False, False, False]
     # reversed A1 mean is 7 - mean(A1)
     assert ir["mean"].iloc[0] == pytest.approx(7 - bfi["A1"].mean(), abs=1e-12)
@@ -280,8 +281,8 @@ def test_omega_equals_alpha_for_tau_equivalent_items_in_population():
     # McDonald (1999): omega = (sum lam)^2 / ((sum lam)^2 + sum psi) = 12.25 / (12.25 + 4.0)
     omega_pop = lam.sum() ** 2 / (lam.sum() ** 2 + psi.sum())
     assert omega_pop == pytest.approx(12.25 / 16.25)
-    om = omega_total(df)["omega_total"].iloc[0]
-    al = cronbach_alpha(df)["alpha"].iloc[0]
+    om = omega_total(df)["estimate"].iloc[0]
+    al = cronbach_alpha(df)["estimate"].iloc[0]
     assert om == pytest.approx(omega_pop, abs=1e-6)
     assert al == pytest.approx(omega_pop, abs=1e-10)   # alpha is exact for tau-equivalent items
     fit = one_factor(df)
@@ -297,15 +298,15 @@ def test_omega_recovers_congeneric_population_value():
     assert omega_pop == pytest.approx(12.96 / 16.46)
     # population (exact covariance): exact recovery, and alpha is a strict lower bound
     df_pop = _exact_cov_data(Sigma, n=300, seed=2)
-    assert omega_total(df_pop)["omega_total"].iloc[0] == pytest.approx(omega_pop, abs=1e-6)
+    assert omega_total(df_pop)["estimate"].iloc[0] == pytest.approx(omega_pop, abs=1e-6)
     alpha_pop = 5 / 4 * (1 - np.trace(Sigma) / Sigma.sum())
-    assert cronbach_alpha(df_pop)["alpha"].iloc[0] == pytest.approx(alpha_pop, abs=1e-10)
+    assert cronbach_alpha(df_pop)["estimate"].iloc[0] == pytest.approx(alpha_pop, abs=1e-10)
     assert alpha_pop < omega_pop - 0.01
     # sampled, large n: close to the population value
     rng = np.random.default_rng(3)
     n = 20_000
     X = rng.standard_normal((n, 1)) * lam + rng.standard_normal((n, 5)) * np.sqrt(psi)
-    om = omega_total(pd.DataFrame(X, columns=list("abcde")))["omega_total"].iloc[0]
+    om = omega_total(pd.DataFrame(X, columns=list("abcde")))["estimate"].iloc[0]
     assert om == pytest.approx(omega_pop, abs=0.01)
 
 
@@ -328,9 +329,9 @@ def test_omega_on_bfi_neuroticism_is_close_to_alpha(bfi):
     # Hand formula from the fitted one-factor model (McDonald 1999)
     fit = one_factor(bfi[N_ITEMS])
     s = fit["loading"].sum()
-    assert om["omega_total"].iloc[0] == pytest.approx(s**2 / (s**2 + fit["uniqueness"].sum()), abs=1e-12)
+    assert om["estimate"].iloc[0] == pytest.approx(s**2 / (s**2 + fit["uniqueness"].sum()), abs=1e-12)
     # N items are nearly tau-equivalent: omega within 0.01 of alpha 0.8140 (psych)
-    assert om["omega_total"].iloc[0] == pytest.approx(0.8140, abs=0.01)
+    assert om["estimate"].iloc[0] == pytest.approx(0.8140, abs=0.01)
 
 
 def test_omega_needs_three_items():
@@ -354,14 +355,14 @@ def test_constant_item_dropped_like_psych(bfi):
     with pytest.warns(ReliabilityWarning, match="N6"):
         res = cronbach_alpha(x)
     # psych::alpha(delete=TRUE) drops it: same as the five N items
-    assert res["alpha"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
+    assert res["estimate"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
     assert res["k"].iloc[0] == 5
     # delete=False keeps it: k = 6 in the k/(k-1) factor, correlations undefined
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         kept = cronbach_alpha(x, delete=False)
     C = x.cov().to_numpy()
-    assert kept["alpha"].iloc[0] == pytest.approx(6 / 5 * (1 - np.trace(C) / C.sum()), abs=1e-12)
+    assert kept["estimate"].iloc[0] == pytest.approx(6 / 5 * (1 - np.trace(C) / C.sum()), abs=1e-12)
     assert np.isnan(kept["std_alpha"].iloc[0])
 
 
@@ -369,7 +370,7 @@ def test_all_nan_column_is_dropped_with_warning(bfi):
     x = bfi[N_ITEMS].assign(N6=np.nan)
     with pytest.warns(ReliabilityWarning, match="N6"):
         res = cronbach_alpha(x)
-    assert res["alpha"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
+    assert res["estimate"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
     with pytest.raises(EstimationError, match="fewer than 2 items"):
         with pytest.warns(ReliabilityWarning):
             cronbach_alpha(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [np.nan] * 3}))
@@ -390,7 +391,7 @@ def test_input_errors_name_the_problem():
     with pytest.raises(EvalkitError, match="DataFrame"):
         cronbach_alpha([[1, 2], [3, 4]])
     with pytest.raises(EvalkitError, match="strictly between 0 and 1"):
-        cronbach_alpha(x, ci=95)
+        cronbach_alpha(x, level=95)
 
 
 def test_listwise_without_complete_rows_and_small_n():
@@ -404,7 +405,7 @@ def test_listwise_without_complete_rows_and_small_n():
 
 def test_nullable_integer_columns_are_accepted(bfi):
     x = bfi[N_ITEMS].astype("Int64")
-    assert cronbach_alpha(x)["alpha"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
+    assert cronbach_alpha(x)["estimate"].iloc[0] == pytest.approx(0.8140, abs=5e-5)
 
 
 # ---------------------------------------------------------------------------
@@ -416,19 +417,25 @@ def test_reliability_by_group_equals_per_group_calls(bfi):
     scales = {"neuroticism": N_ITEMS, "agreeableness": ["A2", "A3", "A4", "A5"]}
     out = reliability(bfi, scales, by="gender")
     assert out.columns.tolist() == [
-        "gender", "scale", "k", "n", "alpha", "ci_low", "ci_high", "std_alpha", "average_r",
-        "omega_total", "flag", "note",
+        "gender", "indicator", "coefficient", "estimate", "ci_low", "ci_high", "n", "k", "std_alpha",
+        "average_r", "flag", "note",
     ]
-    assert len(out) == 4
+    check_vocabulary(out)
+    assert len(out) == 8 and out["coefficient"].tolist() == ["alpha", "omega_total"] * 4
     for _, row in out.iterrows():
-        sub = bfi[bfi["gender"] == row["gender"]][scales[row["scale"]]]
-        ref = cronbach_alpha(sub)
-        for col in ["alpha", "ci_low", "ci_high", "std_alpha", "average_r", "n", "k"]:
-            assert row[col] == pytest.approx(ref[col].iloc[0], abs=1e-12)
-        assert row["omega_total"] == pytest.approx(omega_total(sub)["omega_total"].iloc[0], abs=1e-12)
-        assert row["flag"] == (row["alpha"] < 0.70)
+        sub = bfi[bfi["gender"] == row["gender"]][scales[row["indicator"]]]
+        if row["coefficient"] == "alpha":
+            ref = cronbach_alpha(sub)
+            for col in ["estimate", "ci_low", "ci_high", "std_alpha", "average_r", "n", "k"]:
+                assert row[col] == pytest.approx(ref[col].iloc[0], abs=1e-12)
+        else:
+            ref = omega_total(sub)
+            for col in ["estimate", "n", "k"]:
+                assert row[col] == pytest.approx(ref[col].iloc[0], abs=1e-12)
+            assert np.isnan(row["ci_low"]) and np.isnan(row["std_alpha"])
+        assert row["flag"] == (row["estimate"] < 0.70)
     overall = reliability(bfi, {"neuroticism": N_ITEMS})
-    assert overall["alpha"].iloc[0] == pytest.approx(0.8140, abs=5e-5)  # psych, as above
+    assert overall["estimate"].iloc[0] == pytest.approx(0.8140, abs=5e-5)  # psych, as above
     assert not overall["flag"].iloc[0]
 
 
@@ -446,19 +453,25 @@ def test_reliability_small_and_constant_groups_give_nan_with_note():
     df = pd.DataFrame({f"q{j}": np.round(3 + f + rng.standard_normal(n)) for j in range(4)})
     df["community"] = ["big"] * 80 + ["tiny"] * 3 + ["flat"] * 7
     df.loc[df["community"] == "flat", "q2"] = 3.0
-    out = reliability(df, {"s": ["q0", "q1", "q2", "q3"]}, by=["community"]).set_index("community")
-    assert np.isfinite(out.loc["big", "alpha"]) and out.loc["big", "note"] == ""
-    assert np.isnan(out.loc["tiny", "alpha"]) and "n=3 < k+1=5" in out.loc["tiny", "note"]
-    assert np.isnan(out.loc["flat", "alpha"]) and "'q2'" in out.loc["flat", "note"]
+    both = reliability(df, {"s": ["q0", "q1", "q2", "q3"]}, by=["community"])
+    out = both.query("coefficient == 'alpha'").set_index("community")
+    assert np.isfinite(out.loc["big", "estimate"]) and out.loc["big", "note"] == ""
+    assert np.isnan(out.loc["tiny", "estimate"]) and "n=3 < k+1=5" in out.loc["tiny", "note"]
+    assert np.isnan(out.loc["flat", "estimate"]) and "'q2'" in out.loc["flat", "note"]
     assert out.loc["tiny", "n"] == 3 and out.loc["flat", "k"] == 4
     assert pd.isna(out.loc["tiny", "flag"]) and pd.isna(out.loc["flat", "flag"])
-    assert out.loc["big", "flag"] == (out.loc["big", "alpha"] < 0.70)
+    assert out.loc["big", "flag"] == (out.loc["big", "estimate"] < 0.70)
+    omega = both.query("coefficient == 'omega_total'").set_index("community")
+    assert np.isfinite(omega.loc["big", "estimate"]) and np.isnan(omega.loc["tiny", "estimate"])
+    assert omega.loc["tiny", "note"] == out.loc["tiny", "note"]
 
 
 def test_reliability_two_item_scale_has_alpha_but_no_omega(bfi):
     out = reliability(bfi, {"c12": ["C1", "C2"]})
-    assert out["alpha"].iloc[0] == pytest.approx(cronbach_alpha(bfi[["C1", "C2"]])["alpha"].iloc[0], abs=1e-12)
-    assert np.isnan(out["omega_total"].iloc[0]) and "3 items" in out["note"].iloc[0]
+    assert out["estimate"].iloc[0] == pytest.approx(cronbach_alpha(bfi[["C1", "C2"]])["estimate"].iloc[0], abs=1e-12)
+    assert out["note"].iloc[0] == ""
+    assert out["coefficient"].iloc[1] == "omega_total" and np.isnan(out["estimate"].iloc[1])
+    assert "3 items" in out["note"].iloc[1]
 
 
 def test_reliability_with_duck_typed_codebook(bfi):
@@ -468,22 +481,21 @@ def test_reliability_with_duck_typed_codebook(bfi):
     absent = SimpleNamespace(items=("zz1", "zz2", "zz3"), reverse_items=(), item_min=1.0, item_max=5.0)
     cb = SimpleNamespace(scales={"agree": agree, "e1": single, "combo": composite, "kids": absent})
     out = reliability(bfi, cb, by="gender")
-    assert out["scale"].unique().tolist() == ["agree"]   # single, composite and absent scales skipped
+    assert out["indicator"].unique().tolist() == ["agree"]   # single, composite and absent scales skipped
     whole = reliability(bfi, cb)
     # R: psych::alpha(bfi[1:5], keys = c("A1")) -> raw_alpha 0.7030 (reference README)
-    assert whole["alpha"].iloc[0] == pytest.approx(0.7030, abs=5e-5)
+    assert whole["estimate"].iloc[0] == pytest.approx(0.7030, abs=5e-5)
     # a dict spec per scale works the same way
     as_dict = {"agree": {"items": A_ITEMS, "reverse_items": ["A1"], "item_min": 1, "item_max": 6}}
-    assert reliability(bfi, as_dict)["alpha"].iloc[0] == pytest.approx(whole["alpha"].iloc[0], abs=1e-13)
+    assert reliability(bfi, as_dict)["estimate"].iloc[0] == pytest.approx(whole["estimate"].iloc[0], abs=1e-13)
     # a plain mapping of scale objects works too; their ranges are checked
     bad = SimpleNamespace(items=tuple(A_ITEMS), reverse_items=("A1",), item_min=1.0, item_max=5.0)
     with pytest.raises(EvalkitError, match="outside the answer range"):
         reliability(bfi, {"agree": bad})
 
 
-def test_reliability_with_the_evalkit_codebook():
-    codebook = pytest.importorskip("evalkit.spec.codebook")
-    cb = codebook.load_codebook()
+def test_reliability_with_the_evalkit_codebook(codebook):
+    cb = codebook
     with_rev = [name for name, s in cb.scales.items() if len(s.items) >= 3 and s.reverse_items]
     if not with_rev:
         pytest.skip("the shipped codebook has no multi-item scale with reverse-keyed items")
@@ -496,10 +508,10 @@ def test_reliability_with_the_evalkit_codebook():
     raw = (lo + hi) / 2 + sign * f[:, None] + rng.standard_normal((n, len(sc.items)))
     df = pd.DataFrame(np.clip(np.round(raw), lo, hi), columns=list(sc.items))
     out = reliability(df, cb)
-    assert out["scale"].tolist() == [with_rev[0]]
+    assert out["indicator"].tolist() == [with_rev[0]] * 2
     ref = cronbach_alpha(df, reverse=list(sc.reverse_items), item_min=lo, item_max=hi)
-    assert out["alpha"].iloc[0] == pytest.approx(ref["alpha"].iloc[0], abs=1e-12)
-    assert out["alpha"].iloc[0] > cronbach_alpha(df)["alpha"].iloc[0] + 0.2  # reversal mattered
+    assert out["estimate"].iloc[0] == pytest.approx(ref["estimate"].iloc[0], abs=1e-12)
+    assert out["estimate"].iloc[0] > cronbach_alpha(df)["estimate"].iloc[0] + 0.2  # reversal mattered
 
 
 def test_reliability_input_errors(bfi):
@@ -515,8 +527,8 @@ def test_reliability_input_errors(bfi):
 
 def test_reliability_missing_group_values_form_their_own_group(bfi):
     out = reliability(bfi, {"n": N_ITEMS}, by="education")
-    assert out["education"].isna().sum() == 1
-    assert out["n"].sum() == len(bfi)
+    assert out["education"].isna().sum() == 2   # its alpha and omega rows
+    assert out.query("coefficient == 'alpha'")["n"].sum() == len(bfi)
 
 
 def test_docstring_examples_run():
@@ -533,7 +545,8 @@ def test_heywood_case_warns_and_is_noted():
         fit = one_factor(df)
     assert fit["std_uniqueness"].iloc[0] == pytest.approx(0.005, abs=1e-9)
     out = reliability(df, {"s": ["x1", "x2", "x3"]})
-    assert "Heywood" in out["note"].iloc[0] and np.isfinite(out["omega_total"].iloc[0])
+    assert out["coefficient"].iloc[1] == "omega_total" and out["note"].iloc[0] == ""
+    assert "Heywood" in out["note"].iloc[1] and np.isfinite(out["estimate"].iloc[1])
 
 
 # ---------------------------------------------------------------------------
@@ -554,7 +567,7 @@ def test_item_statistics_match_psych_frozen(bfi):
     assert ir["n"].tolist() == [2778, 2779, 2789, 2764, 2771]
     # R: a$feldt -> lower 0.8028413025, upper 0.8246403507 (n.obs = nrow = 2800)
     res = cronbach_alpha(bfi[N_ITEMS])
-    assert res["alpha"].iloc[0] == pytest.approx(0.8139629499, abs=1e-9)
+    assert res["estimate"].iloc[0] == pytest.approx(0.8139629499, abs=1e-9)
     assert res["ci_low"].iloc[0] == pytest.approx(0.8028413025, abs=1e-9)
     assert res["ci_high"].iloc[0] == pytest.approx(0.8246403507, abs=1e-9)
 
@@ -570,17 +583,17 @@ def test_reverse_keyed_item_statistics_match_psych_frozen(bfi):
         [4.586566092, 4.802380094, 4.603821197, 4.699748292, 4.560344828], abs=1e-8)
     res = cronbach_alpha(bfi[A_ITEMS], reverse=["A1"], item_min=1, item_max=6)
     # R: b$total -> raw_alpha 0.7030184461, std.alpha 0.7130285787, average_r 0.3319676571
-    assert res[["alpha", "std_alpha", "average_r"]].iloc[0].to_numpy() == pytest.approx(
+    assert res[["estimate", "std_alpha", "average_r"]].iloc[0].to_numpy() == pytest.approx(
         [0.7030184461, 0.7130285787, 0.3319676571], abs=1e-9)
 
 
 def test_listwise_matches_psych_complete_obs_frozen(bfi):
     res = cronbach_alpha(bfi[N_ITEMS], method="listwise")
     # R: psych::alpha(bfi[, N1:N5], use = "complete.obs")$total -> 0.8133031432, std 0.8140720657
-    assert res["alpha"].iloc[0] == pytest.approx(0.8133031432, abs=1e-9)
+    assert res["estimate"].iloc[0] == pytest.approx(0.8133031432, abs=1e-9)
     assert res["std_alpha"].iloc[0] == pytest.approx(0.8140720657, abs=1e-9)
     # psych's Feldt row uses nrow = 2800 (incomplete rows included): 0.8021420512, 0.8240184128
-    assert feldt_ci(res["alpha"].iloc[0], 2800, 5) == pytest.approx((0.8021420512, 0.8240184128), abs=1e-9)
+    assert feldt_ci(res["estimate"].iloc[0], 2800, 5) == pytest.approx((0.8021420512, 0.8240184128), abs=1e-9)
     # evalkit uses the 2694 complete rows it analysed, so its interval is a little wider
     assert res["n"].iloc[0] == 2694
     assert res["ci_low"].iloc[0] < 0.8021420512 and res["ci_high"].iloc[0] > 0.8240184128
@@ -595,3 +608,50 @@ def test_one_factor_listwise_matches_factanal_frozen(bfi):
     # (ML criterion 0.13397613818 there vs 0.13397613810 at evalkit's solution), hence abs=2e-5
     assert fit["std_uniqueness"].to_numpy() == pytest.approx(
         [0.3309746867, 0.3556680388, 0.4862276470, 0.6929340895, 0.7483404936], abs=2e-5)
+
+
+# ---------------------------------------------------------------------------
+# vocabulary, level=, module layout
+# ---------------------------------------------------------------------------
+
+
+def test_tables_follow_the_result_vocabulary(bfi):
+    res = check_vocabulary(cronbach_alpha(bfi[N_ITEMS]))
+    assert res.columns.tolist() == reliability_module.ALPHA_COLUMNS and res["coefficient"].iloc[0] == "alpha"
+    om = check_vocabulary(omega_total(bfi[N_ITEMS]))
+    assert om.columns.tolist() == ["coefficient", "estimate", "n", "k", "method"]
+    assert om["coefficient"].iloc[0] == "omega_total"
+    table = check_vocabulary(reliability(bfi, {"neuroticism": N_ITEMS}))
+    assert table.columns.tolist() == reliability_module.RELIABILITY_COLUMNS
+    assert table["estimate"].tolist() == [res["estimate"].iloc[0], om["estimate"].iloc[0]]
+
+
+def test_ci_is_deprecated_in_favour_of_level(bfi):
+    x = bfi[N_ITEMS]
+    new = cronbach_alpha(x, level=0.9)
+    with pytest.warns(FutureWarning, match=r"cronbach_alpha\(ci=...\) is deprecated.*level=0.9"):
+        old = cronbach_alpha(x, ci=0.9)
+    pd.testing.assert_frame_equal(old, new)
+    with pytest.warns(FutureWarning, match="reliability"):
+        pd.testing.assert_frame_equal(reliability(x, {"n": N_ITEMS}, ci=0.9),
+                                      reliability(x, {"n": N_ITEMS}, level=0.9))
+    with pytest.warns(FutureWarning, match="feldt_ci"):
+        assert feldt_ci(0.8, 30, 5, ci=0.9) == feldt_ci(0.8, 30, 5, level=0.9) == feldt_ci(0.8, 30, 5, 0.9)
+    assert new["ci_high"].iloc[0] - new["ci_low"].iloc[0] < (
+        cronbach_alpha(x)["ci_high"].iloc[0] - cronbach_alpha(x)["ci_low"].iloc[0])
+
+
+def test_reliability_takes_a_study_for_its_codebook(codebook):
+    from evalkit.spec.study import Study
+
+    sc = next(s for s in codebook.scales.values() if len(s.items) >= 3)
+    rng = np.random.default_rng(3)
+    raw = (sc.item_min + sc.item_max) / 2 + rng.standard_normal((200, 1)) + rng.standard_normal((200, len(sc.items)))
+    df = pd.DataFrame(np.clip(np.round(raw), sc.item_min, sc.item_max), columns=list(sc.items))
+    pd.testing.assert_frame_equal(reliability(df, Study(codebook)), reliability(df, codebook))
+
+
+def test_factor_functions_live_in_measure_factor_and_are_re_exported():
+    factor = importlib.import_module("evalkit.measure.factor")
+    assert reliability_module.omega_total is factor.omega_total
+    assert reliability_module.one_factor is factor.one_factor

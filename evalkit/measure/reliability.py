@@ -1,18 +1,21 @@
-"""Internal-consistency reliability of multi-item scales: alpha, omega, item analysis.
+"""Internal-consistency reliability of multi-item scales: alpha, item analysis, the scale table.
 
 One function, one statistic, one tidy DataFrame out:
 
 - :func:`cronbach_alpha` — raw and standardised coefficient alpha with Feldt's
   confidence interval, on the pairwise-complete covariance matrix as R's
   ``psych::alpha`` computes it (listwise on request).
-- :func:`omega_total` — McDonald's omega total from a one-factor
-  maximum-likelihood model, on the covariance metric.
-- :func:`one_factor` — the loadings and uniquenesses of that model, one row per item.
 - :func:`item_rest` — item–rest (corrected item–total) correlations and
   alpha-if-item-deleted, one row per item.
 - :func:`reliability` — alpha, its CI and omega for every scale of a codebook
-  (or a mapping), by group, flagging alphas below a threshold.
+  (or a mapping), by group, flagging coefficients below a threshold.
 - :func:`feldt_ci` — the Feldt (1965) interval on its own.
+- :func:`omega_total` and :func:`one_factor` (McDonald's omega total from a one-factor ML
+  model) live in :mod:`evalkit.measure.factor` and are importable from here.
+
+Tables follow evalkit's result vocabulary (:mod:`evalkit.results`): the coefficient's name in
+``coefficient`` (``"alpha"``, ``"omega_total"``), its value in ``estimate``, the interval in
+``ci_low``/``ci_high`` at ``level=``, and in :func:`reliability` the scale in ``indicator``.
 
 Reverse-keying: pass ``reverse=[...]`` (and, to check the answers and keep item
 means on the answer scale, ``item_min``/``item_max``); a reversed answer is
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,13 +34,9 @@ import pandas as pd
 from scipy import stats
 
 from .._literals import MissingPolicy, check_choice
-from ..errors import (
-    ConvergenceWarning,
-    EstimationError,
-    EvalkitError,
-    ReliabilityWarning,
-    SmallSampleWarning,
-)
+from ..errors import EstimationError, EvalkitError, ReliabilityWarning, SmallSampleWarning
+from .factor import _fit_one_factor, _omega, omega_total, one_factor
+from .items import confidence_level, covariance, degenerate, prepare
 
 __all__ = [
     "ReliabilityWarning",
@@ -49,134 +48,11 @@ __all__ = [
     "reliability",
 ]
 
-#: Lower bound of a standardised uniqueness in the ML factor fit (as R's ``factanal``).
-_PSI_LOWER = 0.005
-
-
-
-# ---------------------------------------------------------------------------
-# input handling
-# ---------------------------------------------------------------------------
-
-
-def _as_frame(items: Any, func: str) -> pd.DataFrame:
-    if isinstance(items, pd.DataFrame):
-        return items
-    if isinstance(items, np.ndarray) and items.ndim == 2:
-        return pd.DataFrame(items, columns=[f"item{j + 1}" for j in range(items.shape[1])])
-    raise EvalkitError(
-        f"{func}: items must be a pandas DataFrame with one column per item "
-        f"(got {type(items).__name__}). Select the item columns, e.g. df[['q1', 'q2', 'q3']]."
-    )
-
-
-def _prepare(
-    items: Any,
-    func: str,
-    reverse: Iterable[str] | None,
-    item_min: float | None,
-    item_max: float | None,
-    min_items: int = 2,
-) -> tuple[np.ndarray, list[str], list[str]]:
-    """Check the item frame, reverse-key, and return (float matrix, names, reversed names)."""
-    df = _as_frame(items, func)
-    names = [str(c) for c in df.columns]
-    if len(set(names)) != len(names):
-        dup = sorted({c for c in names if names.count(c) > 1})
-        raise EvalkitError(f"{func}: item columns must be unique; repeated: {dup}.")
-    k = len(names)
-    if k < min_items:
-        got = f" ({names[0]!r})" if k == 1 else ""
-        raise EvalkitError(
-            f"{func} needs at least {min_items} items; got {k}{got}. A single item has no internal "
-            "consistency to estimate: pass all the items of the scale (one column each)."
-        )
-    bad = [c for c in df.columns if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
-    if bad:
-        raise EvalkitError(
-            f"{func}: item columns must be numeric; {', '.join(repr(str(c)) for c in bad)} "
-            f"{'is' if len(bad) == 1 else 'are'} {df[bad[0]].dtype}. Convert the answer codes first, "
-            "e.g. df[col] = pd.to_numeric(df[col], errors='coerce') after mapping labels to codes."
-        )
-    X = np.array(df.to_numpy(dtype="float64", na_value=np.nan), dtype="float64", copy=True)
-    if X.size and np.isinf(X).any():
-        j = int(np.where(np.isinf(X).any(axis=0))[0][0])
-        raise EvalkitError(f"{func}: item {names[j]!r} contains infinite values; recode them as missing (NaN).")
-
-    if (item_min is None) != (item_max is None):
-        raise EvalkitError(f"{func}: give both item_min and item_max (the answer range), or neither.")
-    if item_min is not None:
-        lo, hi = float(item_min), float(item_max)
-        if not lo < hi:
-            raise EvalkitError(f"{func}: item_min={item_min} must be below item_max={item_max}.")
-        out = (X < lo) | (X > hi)
-        if out.any():
-            j = int(np.where(out.any(axis=0))[0][0])
-            vals = sorted(set(X[out[:, j], j].tolist()))[:5]
-            raise EvalkitError(
-                f"{func}: item {names[j]!r} has values {vals} outside the answer range "
-                f"[{item_min:g}, {item_max:g}]. Recode missing-value codes (e.g. 98, 99) to NaN "
-                "before computing reliability, or correct item_min/item_max."
-            )
-
-    rev = [] if reverse is None else [str(r) for r in ([reverse] if isinstance(reverse, str) else reverse)]
-    unknown = [r for r in rev if r not in names]
-    if unknown:
-        raise EvalkitError(
-            f"{func}: reverse-keyed item(s) {unknown} are not among the item columns {names}."
-        )
-    if rev:
-        if item_min is None:
-            # psych::alpha: reverse with (min + max) of all observed answers. The constant does
-            # not change alpha, omega or any correlation, only the reversed item's mean.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                lo, hi = np.nanmin(X), np.nanmax(X)
-        idx = [names.index(r) for r in rev]
-        X[:, idx] = (lo + hi) - X[:, idx]
-    return X, names, rev
-
-
-def _pairwise_cov(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Covariances from pairwise-complete observations, by masked matrix products.
-
-    Element (i, j) equals ``pandas.DataFrame.cov()`` / R's ``cov(x, use="pairwise")``:
-    the sample covariance (divisor n_ij - 1) over rows where both items are answered,
-    each mean taken over those same rows. Returns (C, N) with N[i, j] = n_ij.
-    """
-    M = ~np.isnan(X)
-    Mf = M.astype("float64")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        centre = np.nanmean(X, axis=0)  # any constant per column works; this one limits cancellation
-    centre = np.where(np.isnan(centre), 0.0, centre)
-    Xc = np.where(M, X - centre, 0.0)
-    N = Mf.T @ Mf                       # n_ij: rows answering both i and j
-    S = Xc.T @ Mf                       # S[i, j] = sum of x_i over rows answering i and j
-    P = Xc.T @ Xc                       # sum of x_i x_j over rows answering i and j
-    with np.errstate(divide="ignore", invalid="ignore"):
-        C = (P - S * S.T / N) / (N - 1)
-    C[N < 2] = np.nan
-    return C, N
-
-
-def _covariance(X: np.ndarray, method: str) -> tuple[np.ndarray, int, np.ndarray]:
-    """(C, n, X_used): the covariance matrix, the n used for the CI, the rows used."""
-    if method == "listwise":
-        Xu = X[~np.isnan(X).any(axis=1)]
-        n = Xu.shape[0]
-        C = np.cov(Xu, rowvar=False) if n >= 2 else np.full((X.shape[1],) * 2, np.nan)
-        return np.atleast_2d(C), n, Xu
-    Xu = X[~np.isnan(X).all(axis=1)]
-    C, _ = _pairwise_cov(Xu)
-    return C, Xu.shape[0], Xu
-
-
-def _degenerate(C: np.ndarray) -> np.ndarray:
-    """Items without variance: variance zero (to rounding) or undefined (fewer than 2 answers)."""
-    d = np.diag(C)
-    scale = np.nanmax(np.abs(d)) if np.isfinite(d).any() else 1.0
-    return ~np.isfinite(d) | (d <= 1e-12 * max(scale, 1.0))
+#: Columns of :func:`cronbach_alpha`.
+ALPHA_COLUMNS = ["coefficient", "estimate", "ci_low", "ci_high", "n", "k", "std_alpha", "average_r", "method"]
+#: Columns of :func:`reliability` after the grouping columns.
+RELIABILITY_COLUMNS = ["indicator", "coefficient", "estimate", "ci_low", "ci_high", "n", "k", "std_alpha",
+                       "average_r", "flag", "note"]
 
 
 def _alpha_stats(C: np.ndarray) -> tuple[float, float, float]:
@@ -193,24 +69,26 @@ def _alpha_stats(C: np.ndarray) -> tuple[float, float, float]:
     return float(raw), float(std), float(av_r)
 
 
-def feldt_ci(alpha: float, n: int, k: int, ci: float = 0.95) -> tuple[float, float]:
+
+
+def feldt_ci(estimate: float, n: int, k: int, level: float = 0.95, *, ci: float | None = None) -> tuple[float, float]:
     """Feldt's confidence interval for coefficient alpha.
 
     Parameters
     ----------
-    alpha : float
-        Sample coefficient alpha.
+    estimate : float
+        Sample coefficient alpha (the argument was called ``alpha`` before 0.2).
     n : int
         Number of respondents.
     k : int
         Number of items.
-    ci : float
-        Confidence level, e.g. 0.95.
+    level : float
+        Confidence level, e.g. 0.95 (``ci=`` is deprecated).
 
     Returns
     -------
     (ci_low, ci_high) : tuple of float
-        NaN when ``alpha`` is NaN or ``n < 2``.
+        NaN when ``estimate`` is NaN or ``n < 2``.
 
     Notes
     -----
@@ -218,25 +96,24 @@ def feldt_ci(alpha: float, n: int, k: int, ci: float = 0.95) -> tuple[float, flo
     F distribution with :math:`n-1` and :math:`(n-1)(k-1)` degrees of freedom
     (Feldt 1965; Feldt, Woodruff & Salih 1987, eq. 2), so
 
-    .. math:: [1-(1-\\hat\\alpha)F_{1-p/2},\\; 1-(1-\\hat\\alpha)F_{p/2}],\\quad p = 1-\\mathrm{ci}.
+    .. math:: [1-(1-\\hat\\alpha)F_{1-p/2},\\; 1-(1-\\hat\\alpha)F_{p/2}],\\quad p = 1-\\mathrm{level}.
 
     This is R's ``psych::alpha.ci(alpha, n.obs, n.var)`` (the "Feldt" row printed by
     ``psych::alpha``) and pingouin's ``cronbach_alpha`` interval (which rounds to 3 decimals).
 
     Examples
     --------
-    >>> lo, hi = feldt_ci(0.79, n=41, k=26, ci=0.90)
+    >>> lo, hi = feldt_ci(0.79, n=41, k=26, level=0.90)
     >>> round(lo, 3), round(hi, 3)
     (0.705, 0.862)
     """
-    if not 0.0 < ci < 1.0:
-        raise EvalkitError(f"ci={ci!r} must be a confidence level strictly between 0 and 1, e.g. 0.95.")
-    if not np.isfinite(alpha) or n < 2 or k < 2:
+    level = confidence_level("feldt_ci", level, ci)
+    if not np.isfinite(estimate) or n < 2 or k < 2:
         return math.nan, math.nan
-    p = 1.0 - ci
+    p = 1.0 - level
     df1, df2 = n - 1, (n - 1) * (k - 1)
-    lo = 1.0 - (1.0 - alpha) * stats.f.ppf(1.0 - p / 2.0, df1, df2)
-    hi = 1.0 - (1.0 - alpha) * stats.f.ppf(p / 2.0, df1, df2)
+    lo = 1.0 - (1.0 - estimate) * stats.f.ppf(1.0 - p / 2.0, df1, df2)
+    hi = 1.0 - (1.0 - estimate) * stats.f.ppf(p / 2.0, df1, df2)
     return float(lo), float(hi)
 
 
@@ -249,11 +126,12 @@ def cronbach_alpha(
     items: pd.DataFrame,
     *,
     method: MissingPolicy = "pairwise",
-    ci: float = 0.95,
+    level: float = 0.95,
     reverse: Sequence[str] | None = None,
     item_min: float | None = None,
     item_max: float | None = None,
     delete: bool = True,
+    ci: float | None = None,
 ) -> pd.DataFrame:
     """Cronbach's coefficient alpha with Feldt's confidence interval.
 
@@ -265,8 +143,8 @@ def cronbach_alpha(
         ``"pairwise"`` (default, as ``psych::alpha(use="pairwise")``): each covariance
         from the respondents answering both items. ``"listwise"``: only respondents
         answering every item (``psych::alpha(use="complete.obs")``).
-    ci : float
-        Confidence level of the Feldt interval.
+    level : float
+        Confidence level of the Feldt interval (``ci=`` is deprecated).
     reverse : list of str, optional
         Items to reverse-key first (``item_min + item_max - x``). Leave out if the
         caller already reversed them.
@@ -284,8 +162,9 @@ def cronbach_alpha(
     DataFrame
         One row with columns
 
-        - ``alpha``: raw coefficient alpha (psych's ``raw_alpha``)
-        - ``ci_low``, ``ci_high``: Feldt interval at level ``ci``
+        - ``coefficient``: ``"alpha"``
+        - ``estimate``: raw coefficient alpha (psych's ``raw_alpha``)
+        - ``ci_low``, ``ci_high``: Feldt interval at ``level``
         - ``n``: respondents used (see Notes)
         - ``k``: items used
         - ``std_alpha``: alpha of the standardised items (psych's ``std.alpha``)
@@ -328,42 +207,14 @@ def cronbach_alpha(
     >>> import pandas as pd
     >>> x = pd.DataFrame({"q1": [1, 2, 3, 4, 5], "q2": [2, 2, 3, 5, 5], "q3": [1, 3, 3, 4, 4]})
     >>> res = cronbach_alpha(x)
-    >>> round(float(res["alpha"].iloc[0]), 4), int(res["n"].iloc[0]), int(res["k"].iloc[0])
+    >>> round(float(res["estimate"].iloc[0]), 4), int(res["n"].iloc[0]), int(res["k"].iloc[0])
     (0.9538, 5, 3)
     """
     method = check_choice(method, MissingPolicy, "method")
-    if not 0.0 < ci < 1.0:
-        raise EvalkitError(f"ci={ci!r} must be a confidence level strictly between 0 and 1, e.g. 0.95.")
-    X, names, _ = _prepare(items, "cronbach_alpha", reverse, item_min, item_max)
-    C, n, _ = _covariance(X, method)
-    if n < 2:
-        raise EstimationError(
-            f"cronbach_alpha: {n} respondent(s) {'answered every item' if method == 'listwise' else 'answered'}; "
-            "alpha needs at least 2" + (" (try method='pairwise')." if method == "listwise" else ".")
-        )
-    bad = _degenerate(C)
-    if bad.any() and delete:
-        dropped = [names[j] for j in np.where(bad)[0]]
-        warnings.warn(
-            f"cronbach_alpha: item(s) {dropped} have no variance ({method} data) and were dropped, "
-            "as psych::alpha(delete=TRUE) does; k counts the remaining items. "
-            "Check the coding of these items.",
-            ReliabilityWarning,
-            stacklevel=2,
-        )
-        keep = ~bad
-        X, names = X[:, keep], [nm for nm, kp in zip(names, keep) if kp]
-        if len(names) < 2:
-            raise EstimationError(
-                f"cronbach_alpha: fewer than 2 items with variance remain ({names}); alpha is undefined."
-            )
-        C, n, _ = _covariance(X, method)
+    level = confidence_level("cronbach_alpha", level, ci)
+    X, names, _ = prepare(items, "cronbach_alpha", reverse, item_min, item_max)
+    C, n, names = _usable(X, names, method, delete)
     k = len(names)
-    if n < 2:
-        raise EstimationError(
-            f"cronbach_alpha: {n} respondent(s) {'answered every item' if method == 'listwise' else 'answered'}; "
-            "alpha needs at least 2" + (" (try method='pairwise')." if method == "listwise" else ".")
-        )
     if n < k + 1:
         warnings.warn(
             f"cronbach_alpha: only n={n} respondents for k={k} items; alpha is very unstable below n = k + 1.",
@@ -371,19 +222,39 @@ def cronbach_alpha(
             stacklevel=2,
         )
     alpha, std_alpha, average_r = _alpha_stats(C)
-    lo, hi = feldt_ci(alpha, n, k, ci)
-    return pd.DataFrame(
-        {
-            "alpha": [alpha],
-            "ci_low": [lo],
-            "ci_high": [hi],
-            "n": [n],
-            "k": [k],
-            "std_alpha": [std_alpha],
-            "average_r": [average_r],
-            "method": [method],
-        }
-    )
+    lo, hi = feldt_ci(alpha, n, k, level)
+    return pd.DataFrame([["alpha", alpha, lo, hi, n, k, std_alpha, average_r, method]], columns=ALPHA_COLUMNS)
+
+
+def _usable(X: np.ndarray, names: list[str], method: str, delete: bool) -> tuple[np.ndarray, int, list[str]]:
+    """(C, n, names) for alpha: at least 2 respondents; items without variance dropped if ``delete``."""
+    C, n, _ = covariance(X, method)
+    _enough_respondents(n, method)
+    bad = degenerate(C)
+    if bad.any() and delete:
+        warnings.warn(
+            f"cronbach_alpha: item(s) {[names[j] for j in np.where(bad)[0]]} have no variance ({method} data) "
+            "and were dropped, as psych::alpha(delete=TRUE) does; k counts the remaining items. "
+            "Check the coding of these items.",
+            ReliabilityWarning,
+            stacklevel=3,
+        )
+        X, names = X[:, ~bad], [nm for nm, b in zip(names, bad) if not b]
+        if len(names) < 2:
+            raise EstimationError(
+                f"cronbach_alpha: fewer than 2 items with variance remain ({names}); alpha is undefined."
+            )
+        C, n, _ = covariance(X, method)
+        _enough_respondents(n, method)
+    return C, n, names
+
+
+def _enough_respondents(n: int, method: str) -> None:
+    if n < 2:
+        raise EstimationError(
+            f"cronbach_alpha: {n} respondent(s) {'answered every item' if method == 'listwise' else 'answered'}; "
+            "alpha needs at least 2" + (" (try method='pairwise')." if method == "listwise" else ".")
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -449,8 +320,8 @@ def item_rest(
     2   q3   0.870
     """
     method = check_choice(method, MissingPolicy, "method")
-    X, names, rev = _prepare(items, "item_rest", reverse, item_min, item_max)
-    C, n, Xu = _covariance(X, method)
+    X, names, rev = prepare(items, "item_rest", reverse, item_min, item_max)
+    C, n, Xu = covariance(X, method)
     k = len(names)
     d = np.diag(C)
     c = C.sum(axis=1)
@@ -483,251 +354,6 @@ def item_rest(
     )
 
 
-# ---------------------------------------------------------------------------
-# one-factor model and omega
-# ---------------------------------------------------------------------------
-
-
-def _ml_one_factor(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool]:
-    """Maximum-likelihood one-factor fit of a correlation matrix.
-
-    Concentrated ML criterion of Jöreskog (1967) as in R's ``factanal``: for given
-    uniquenesses Ψ, the best loading is the leading eigenvector of Ψ^-1/2 R Ψ^-1/2 scaled
-    by sqrt(θ_1 - 1), and F(Ψ) = Σ_{j≥2} (θ_j - log θ_j) - (k - 1) over the other
-    eigenvalues θ_j. F is minimised over Ψ in [0.005, 1] by a projected Newton method
-    (analytic gradient diag(ΛΛ' + Ψ - R)/Ψ², Hessian by differencing the gradient,
-    Armijo backtracking). Written in numpy rather than with scipy's L-BFGS-B, whose BLAS
-    thread pool contends with numpy's on small problems (50x slower on 2 cores).
-    Returns (loadings, uniquenesses, converged, heywood).
-    """
-    k = R.shape[0]
-    lower, upper = _PSI_LOWER, 1.0
-    diag_r = np.diag(R)
-
-    def eig(psi):
-        s = 1.0 / np.sqrt(psi)
-        return np.linalg.eigh(R * np.outer(s, s))
-
-    def fun(psi):
-        rest = np.linalg.eigvalsh(R * np.outer(1.0 / np.sqrt(psi), 1.0 / np.sqrt(psi)))[:-1]
-        if np.any(rest <= 0):
-            return math.inf
-        return float(np.sum(rest - np.log(rest)) - (k - 1))
-
-    def loadings(psi):
-        w, V = eig(psi)
-        return np.sqrt(psi) * V[:, -1] * math.sqrt(max(w[-1] - 1.0, 0.0))
-
-    def grad(psi):
-        lam = loadings(psi)
-        return (lam**2 + psi - diag_r) / psi**2
-
-    def projected(psi, g):
-        g = g.copy()
-        g[((psi <= lower) & (g > 0)) | ((psi >= upper) & (g < 0))] = 0.0
-        return g
-
-    psi = np.clip((1.0 - 0.5 / k) / np.diag(np.linalg.inv(R)), lower, upper)
-    f = fun(psi)
-    converged = False
-    for _ in range(500):
-        g = grad(psi)
-        pg = projected(psi, g)
-        if float(np.max(np.abs(pg))) < 1e-10:
-            converged = True
-            break
-        free = pg != 0.0
-        step = np.zeros(k)
-        # Hessian of F on the free coordinates by forward differences of the gradient
-        idx = np.where(free)[0]
-        H = np.empty((idx.size, idx.size))
-        for col, j in enumerate(idx):
-            h = 1e-7 * max(psi[j], 1e-3)
-            e = psi.copy()
-            e[j] = psi[j] - h if psi[j] + h > upper else psi[j] + h
-            H[:, col] = (grad(e)[idx] - g[idx]) / (e[j] - psi[j])
-        H = (H + H.T) / 2.0
-        try:
-            d = -np.linalg.solve(H, g[idx])
-            if not np.all(np.isfinite(d)) or d @ g[idx] >= 0:
-                raise np.linalg.LinAlgError
-        except np.linalg.LinAlgError:
-            d = -g[idx]
-        step[idx] = d
-        t = 1.0
-        while True:
-            cand = np.clip(psi + t * step, lower, upper)
-            fc = fun(cand)
-            if fc <= f + 1e-4 * float(g @ (cand - psi)) or t < 1e-12:
-                break
-            t /= 2.0
-        if t < 1e-12 or not np.isfinite(fc):
-            # no descent along the Newton direction: try a projected gradient step once
-            cand = np.clip(psi - 1e-3 * pg / max(float(np.max(np.abs(pg))), 1e-300), lower, upper)
-            fc = fun(cand)
-            if not fc < f:
-                converged = float(np.max(np.abs(pg))) < 1e-6
-                break
-        if abs(f - fc) < 1e-15 * max(1.0, abs(f)) and float(np.max(np.abs(cand - psi))) < 1e-12:
-            psi, f = cand, fc
-            converged = float(np.max(np.abs(projected(psi, grad(psi))))) < 1e-6
-            break
-        psi, f = cand, fc
-    lam = loadings(psi)
-    if lam.sum() < 0:
-        lam = -lam
-    heywood = bool(np.any(psi <= lower * (1 + 1e-6)))
-    return lam, psi, converged, heywood
-
-
-def _fit_one_factor(C: np.ndarray, names: list[str], func: str):
-    """(raw loadings, raw uniquenesses, std loadings, std uniquenesses, messages)."""
-    k = C.shape[0]
-    if k < 3:
-        raise EstimationError(
-            f"{func}: a one-factor model needs at least 3 items to be identified; got {k} ({names}). "
-            "With two items report alpha (or the Spearman–Brown coefficient) instead."
-        )
-    if not np.isfinite(C).all():
-        raise EstimationError(f"{func}: the covariance matrix has undefined entries (items {names} share too few answers).")
-    sd = np.sqrt(np.diag(C))
-    if np.any(sd <= 0):
-        bad = [nm for nm, s in zip(names, sd) if s <= 0]
-        raise EstimationError(f"{func}: item(s) {bad} have no variance; drop them before fitting the factor model.")
-    R = C / np.outer(sd, sd)
-    if np.linalg.eigvalsh(R)[0] <= 1e-10:
-        raise EstimationError(
-            f"{func}: the item correlation matrix is not positive definite (pairwise deletion, or a "
-            "duplicated item); use method='listwise' or remove the redundant item."
-        )
-    lam_s, psi_s, ok, heywood = _ml_one_factor(R)
-    msgs = []
-    if not ok:
-        msgs.append(("the one-factor ML fit did not converge", ConvergenceWarning))
-    if heywood:
-        at = [nm for nm, p in zip(names, psi_s) if p <= _PSI_LOWER * (1 + 1e-6)]
-        msgs.append((f"Heywood case: uniqueness of {at} at its lower bound {_PSI_LOWER}", ReliabilityWarning))
-    return lam_s * sd, psi_s * sd**2, lam_s, psi_s, msgs
-
-
-def one_factor(
-    items: pd.DataFrame,
-    *,
-    method: MissingPolicy = "pairwise",
-    reverse: Sequence[str] | None = None,
-    item_min: float | None = None,
-    item_max: float | None = None,
-) -> pd.DataFrame:
-    """Loadings of a single common factor fitted by maximum likelihood, one row per item.
-
-    Parameters
-    ----------
-    items : DataFrame
-        One numeric column per item (at least three).
-    method : {"pairwise", "listwise"}
-        Missing-data policy of the covariance matrix.
-    reverse, item_min, item_max
-        Reverse-keying, as in :func:`cronbach_alpha`.
-
-    Returns
-    -------
-    DataFrame
-        One row per item: ``item``, ``loading`` and ``uniqueness`` on the covariance
-        metric (answer units), ``std_loading`` and ``std_uniqueness`` on the correlation
-        metric (``std_uniqueness = 1 - std_loading**2`` at an interior optimum).
-
-    Notes
-    -----
-    Maximum likelihood on the correlation matrix as R's ``factanal(covmat=R, factors=1)``
-    (Jöreskog 1967 concentrated criterion, uniquenesses bounded below by 0.005). ML is
-    scale invariant, so the covariance-metric solution is the standardised one rescaled
-    by the item standard deviations: :math:`\\lambda_i = \\lambda^*_i s_i`,
-    :math:`\\psi_i = \\psi^*_i s_i^2`. Loadings are signed so that their sum is positive.
-
-    With ``method="listwise"`` this reproduces ``factanal`` on ``na.omit(x)`` (tested on
-    psych's bfi). With ``"pairwise"`` the correlation matrix is ``cov2cor`` of the pairwise
-    covariance matrix (the matrix alpha uses), whereas ``psych::fa`` correlates each pair
-    on its own complete rows (``cor(x, use="pairwise")``); loadings then differ in the
-    third decimal on bfi.
-    """
-    method = check_choice(method, MissingPolicy, "method")
-    X, names, _ = _prepare(items, "one_factor", reverse, item_min, item_max, min_items=3)
-    C, _, _ = _covariance(X, method)
-    lam, psi, lam_s, psi_s, msgs = _fit_one_factor(C, names, "one_factor")
-    for m, cls in msgs:
-        warnings.warn(f"one_factor: {m}.", cls, stacklevel=2)
-    return pd.DataFrame(
-        {"item": names, "loading": lam, "uniqueness": psi, "std_loading": lam_s, "std_uniqueness": psi_s}
-    )
-
-
-def _omega(lam: np.ndarray, psi: np.ndarray) -> float:
-    s2 = lam.sum() ** 2
-    return float(s2 / (s2 + psi.sum()))
-
-
-def omega_total(
-    items: pd.DataFrame,
-    *,
-    method: MissingPolicy = "pairwise",
-    reverse: Sequence[str] | None = None,
-    item_min: float | None = None,
-    item_max: float | None = None,
-) -> pd.DataFrame:
-    """McDonald's omega total from a one-factor model.
-
-    Parameters
-    ----------
-    items : DataFrame
-        One numeric column per item (at least three: a one-factor model with two
-        items is not identified).
-    method : {"pairwise", "listwise"}
-        Missing-data policy of the covariance matrix, as in :func:`cronbach_alpha`.
-    reverse, item_min, item_max
-        Reverse-keying, as in :func:`cronbach_alpha`.
-
-    Returns
-    -------
-    DataFrame
-        One row: ``omega_total``, ``n`` (respondents used, as in :func:`cronbach_alpha`),
-        ``k``, ``method``.
-
-    Warns
-    -----
-    ReliabilityWarning
-        Heywood case (a uniqueness at its lower bound): omega is then an upper-end value.
-    ConvergenceWarning
-        The ML fit did not converge.
-
-    Notes
-    -----
-    The congeneric model :math:`x_i = \\mu_i + \\lambda_i F + e_i`, :math:`\\operatorname{var}F = 1`,
-    :math:`\\operatorname{var} e_i = \\psi_i`, is fitted by maximum likelihood (see
-    :func:`one_factor`) to the item covariance matrix (pairwise by default), and
-
-    .. math:: \\omega_t = \\frac{(\\sum_i \\lambda_i)^2}{(\\sum_i \\lambda_i)^2 + \\sum_i \\psi_i}
-
-    on the **covariance metric** (raw answer units: the reliability of the unweighted
-    sum score), with the model-implied total variance in the denominator — McDonald
-    (1999, *Test Theory: A Unified Treatment*, eq. 6.20b). For tau-equivalent items
-    (equal :math:`\\lambda_i`) it equals coefficient alpha in the population; for
-    congeneric items alpha is a lower bound.
-
-    This is the one-factor omega commonly reported as "omega total" for a unidimensional
-    scale. It is *not* psych::omega's ``omega.tot``, which fits a Schmid–Leiman bifactor
-    solution (three group factors by default) to the correlation matrix and divides by
-    the observed total variance; for a clearly unidimensional short scale the two are
-    close, but they are different estimators.
-    """
-    method = check_choice(method, MissingPolicy, "method")
-    X, names, _ = _prepare(items, "omega_total", reverse, item_min, item_max, min_items=3)
-    C, n, _ = _covariance(X, method)
-    if n < 2:
-        raise EstimationError(f"omega_total: {n} respondent(s) usable under method={method!r}; need at least 2.")
-    lam, psi, _, _, msgs = _fit_one_factor(C, names, "omega_total")
-    for m, cls in msgs:
-        warnings.warn(f"omega_total: {m}.", cls, stacklevel=2)
-    return pd.DataFrame({"omega_total": [_omega(lam, psi)], "n": [n], "k": [len(names)], "method": [method]})
 
 
 # ---------------------------------------------------------------------------
@@ -745,6 +371,8 @@ def _scale_specs(scales: Any, columns: pd.Index) -> list[dict]:
     items (single items, composites of scales) are skipped, and so are codebook scales
     none of whose items are in the data.
     """
+    if not isinstance(scales, Mapping) and hasattr(getattr(scales, "codebook", None), "scales"):
+        scales = scales.codebook  # a Study
     from_codebook = not isinstance(scales, Mapping) and hasattr(scales, "scales")
     mapping = scales.scales if from_codebook else scales
     if not isinstance(mapping, Mapping):
@@ -799,35 +427,35 @@ def _scale_specs(scales: Any, columns: pd.Index) -> list[dict]:
     return specs
 
 
-def _scale_row(X: np.ndarray, names: list[str], method: str, ci: float) -> dict:
-    """Alpha, CI and omega for one scale in one group; never raises, explains NaN in ``note``."""
+def _scale_rows(X: np.ndarray, names: list[str], method: str, level: float) -> list[dict]:
+    """The alpha row and the omega row of one scale in one group; never raises, explains NaN in ``note``."""
     k = len(names)
-    C, n, _ = _covariance(X, method)
-    out = {"k": k, "n": n, "alpha": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-           "std_alpha": math.nan, "average_r": math.nan, "omega_total": math.nan, "note": ""}
+    C, n, _ = covariance(X, method)
+    alpha = {"coefficient": "alpha", "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n,
+             "k": k, "std_alpha": math.nan, "average_r": math.nan, "note": ""}
+    omega = {**alpha, "coefficient": "omega_total"}
+    bad = degenerate(C)
     if n < k + 1:
-        out["note"] = f"too few respondents: n={n} < k+1={k + 1}"
-        return out
-    bad = _degenerate(C)
-    if bad.any():
-        out["note"] = "no variance in item(s) " + ", ".join(repr(names[j]) for j in np.where(bad)[0])
-        return out
-    if not np.isfinite(C).all():
-        out["note"] = "some item pairs have fewer than 2 joint answers"
-        return out
+        why = f"too few respondents: n={n} < k+1={k + 1}"
+    elif bad.any():
+        why = "no variance in item(s) " + ", ".join(repr(names[j]) for j in np.where(bad)[0])
+    elif not np.isfinite(C).all():
+        why = "some item pairs have fewer than 2 joint answers"
+    else:
+        why = ""
+    if why:
+        alpha["note"] = omega["note"] = why
+        return [alpha, omega]
     a, s, r = _alpha_stats(C)
-    lo, hi = feldt_ci(a, n, k, ci)
-    out.update(alpha=a, ci_low=lo, ci_high=hi, std_alpha=s, average_r=r)
-    notes = []
+    lo, hi = feldt_ci(a, n, k, level)
+    alpha.update(estimate=a, ci_low=lo, ci_high=hi, std_alpha=s, average_r=r)
     try:
         lam, psi, _, _, msgs = _fit_one_factor(C, names, "omega_total")
-        out["omega_total"] = _omega(lam, psi)
-        notes += [f"omega: {m}" for m, _ in msgs]
+        omega.update(estimate=_omega(lam, psi), note="; ".join(m for m, _ in msgs))
     except EstimationError as exc:
         msg = str(exc).split(": ", 1)[-1]
-        notes.append("omega not computed: " + (msg.split(";")[0] if k < 3 else msg))
-    out["note"] = "; ".join(notes)
-    return out
+        omega["note"] = "not computed: " + (msg.split(";")[0] if k < 3 else msg)
+    return [alpha, omega]
 
 
 def reliability(
@@ -837,7 +465,8 @@ def reliability(
     *,
     threshold: float = 0.70,
     method: MissingPolicy = "pairwise",
-    ci: float = 0.95,
+    level: float = 0.95,
+    ci: float | None = None,
 ) -> pd.DataFrame:
     """Alpha, its Feldt CI and omega total for each scale, overall or by group.
 
@@ -846,31 +475,33 @@ def reliability(
     df : DataFrame
         Survey responses, one row per respondent, item columns numeric with missing
         answers as NaN (missing-value codes already converted).
-    scales : mapping or Codebook
+    scales : mapping, Codebook or Study
         Either ``{scale name: [item columns]}`` (items already reverse-keyed), or an evalkit
-        ``Codebook`` / any object with a ``.scales`` mapping of name → object having
-        ``.items``, ``.reverse_items``, ``.item_min``, ``.item_max``; then the reverse
-        items are reverse-keyed (``item_min + item_max - x``) first. From a codebook,
-        scales with fewer than two items, and scales none of whose items are in ``df``,
-        are skipped.
+        ``Codebook`` (or a ``Study``, for its codebook) / any object with a ``.scales``
+        mapping of name → object having ``.items``, ``.reverse_items``, ``.item_min``,
+        ``.item_max``; then the reverse items are reverse-keyed (``item_min + item_max - x``)
+        first. From a codebook, scales with fewer than two items, and scales none of whose
+        items are in ``df``, are skipped.
     by : str or list of str, optional
         Grouping columns (e.g. ``["community", "wave"]``); rows whose group value is
         missing form their own group.
     threshold : float
-        ``flag`` is True where alpha is below it (0.70 by default, Nunnally's
+        ``flag`` is True where the coefficient is below it (0.70 by default, Nunnally's
         conventional minimum for group comparisons).
     method : {"pairwise", "listwise"}
         Missing-data policy, as in :func:`cronbach_alpha`.
-    ci : float
-        Level of the Feldt interval.
+    level : float
+        Confidence level of the Feldt interval (``ci=`` is deprecated).
 
     Returns
     -------
     DataFrame
-        One row per group × scale: the ``by`` columns, then ``scale``, ``k``, ``n``,
-        ``alpha``, ``ci_low``, ``ci_high``, ``std_alpha``, ``average_r``, ``omega_total``,
-        ``flag`` (boolean, NA when alpha is NaN) and ``note`` (why a value is NaN, or
-        a caveat such as a Heywood case; empty otherwise).
+        Two rows per group × scale, ``coefficient`` ``"alpha"`` then ``"omega_total"``: the
+        ``by`` columns, then ``indicator`` (the scale), ``coefficient``, ``estimate``,
+        ``ci_low``, ``ci_high`` (Feldt; alpha only), ``n``, ``k``, ``std_alpha`` and
+        ``average_r`` (alpha only), ``flag`` (boolean, NA when the estimate is NaN) and
+        ``note`` (why a value is NaN, or a caveat such as a Heywood case; empty otherwise).
+        Alpha alone: ``out.query("coefficient == 'alpha'")``.
 
     Notes
     -----
@@ -879,13 +510,12 @@ def reliability(
     has no variance, gets NaN and a note instead of an exception, so alphas stay comparable
     across groups (the same k everywhere). ``n`` counts respondents answering at least one
     item of the scale (all items under ``method="listwise"``). Omega needs three items;
-    two-item scales get alpha only.
+    two-item scales get an omega row with NaN and a note.
     """
     method = check_choice(method, MissingPolicy, "method")
+    level = confidence_level("reliability", level, ci)
     if not isinstance(df, pd.DataFrame):
         raise EvalkitError(f"reliability: df must be a pandas DataFrame, got {type(df).__name__}.")
-    if not 0.0 < ci < 1.0:
-        raise EvalkitError(f"ci={ci!r} must be a confidence level strictly between 0 and 1, e.g. 0.95.")
     by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
     miss_by = [b for b in by_cols if b not in df.columns]
     if miss_by:
@@ -893,39 +523,34 @@ def reliability(
     specs = _scale_specs(scales, df.columns)
     if not specs:
         raise EvalkitError("reliability: no scale with at least two items found in the data.")
-
     prepared = []
     for sp in specs:
-        X, names, _ = _prepare(
+        X, names, _ = prepare(
             df[sp["items"]], f"reliability (scale {sp['name']!r})", sp["reverse"] or None,
             sp["item_min"], sp["item_max"],
         )
         prepared.append((sp["name"], X, names))
-
-    if by_cols:
-        grouped = df.groupby(by_cols, dropna=False, sort=True)
-        groups = []
-        for key, pos in grouped.indices.items():
-            key = key if isinstance(key, tuple) else (key,)
-            mask = np.zeros(len(df), dtype=bool)
-            mask[pos] = True
-            groups.append((dict(zip(by_cols, key)), mask))
-    else:
-        groups = [({}, np.ones(len(df), dtype=bool))]
-
-    rows = []
-    for key, mask in groups:
-        for name, X, names in prepared:
-            row = dict(key)
-            row["scale"] = name
-            row.update(_scale_row(X[mask], names, method, ci))
-            rows.append(row)
-    out = pd.DataFrame(rows)
-    cols = by_cols + ["scale", "k", "n", "alpha", "ci_low", "ci_high", "std_alpha", "average_r", "omega_total"]
-    out = out[cols + ["note"]]
-    flag = pd.array(out["alpha"] < threshold, dtype="boolean")
-    flag[out["alpha"].isna().to_numpy()] = pd.NA
-    out.insert(len(cols), "flag", flag)
+    rows = [{**key, "indicator": name, **row}
+            for key, mask in _groups(df, by_cols)
+            for name, X, names in prepared
+            for row in _scale_rows(X[mask], names, method, level)]
+    out = pd.DataFrame(rows, columns=by_cols + [c for c in RELIABILITY_COLUMNS if c != "flag"])
+    flag = pd.array(out["estimate"] < threshold, dtype="boolean")
+    flag[out["estimate"].isna().to_numpy()] = pd.NA
+    out.insert(len(out.columns) - 1, "flag", flag)
     for b in by_cols:
         out[b] = out[b].astype(df[b].dtype) if not df[b].isna().any() else out[b]
     return out.reset_index(drop=True)
+
+
+def _groups(df: pd.DataFrame, by_cols: list[str]) -> list[tuple[dict, np.ndarray]]:
+    """``({by column: value}, row mask)`` per group (missing values a group of their own), or all rows."""
+    if not by_cols:
+        return [({}, np.ones(len(df), dtype=bool))]
+    groups = []
+    for key, pos in df.groupby(by_cols, dropna=False, sort=True).indices.items():
+        key = key if isinstance(key, tuple) else (key,)
+        mask = np.zeros(len(df), dtype=bool)
+        mask[pos] = True
+        groups.append((dict(zip(by_cols, key)), mask))
+    return groups
