@@ -41,15 +41,17 @@ WQY = _font_file("wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei
 
 
 @pytest.fixture(autouse=True)
-def _fresh_font_state(monkeypatch):
-    """Each test resolves the font itself and leaves matplotlib's rcParams as it found them."""
+def _fresh_font_state(monkeypatch, registry):
+    """Each test resolves the font itself and leaves matplotlib's rcParams as it found them;
+    community names come from the shipped registry, set once as setup_notebook(study=...) does."""
     monkeypatch.delenv("EVALKIT_CJK_FONT", raising=False)
     monkeypatch.delenv("EVALKIT_FONT", raising=False)
     with matplotlib.rc_context():
         monkeypatch.setitem(fonts._STATE, "language", "zh")
         fonts._STATE.update(resolved=False, warned=False, font=None)
+        fonts.set_registry(registry)
         yield
-    fonts._STATE.update(resolved=False, warned=False, font=None, language="zh")
+    fonts._STATE.update(resolved=False, warned=False, font=None, language="zh", registry=None)
 
 
 def _missing_while_drawing(text: str) -> list[str]:
@@ -185,9 +187,11 @@ def test_language_switch():
 
 
 def test_colours_fixed_and_comparison_grey(registry):
-    a = fonts.community_colors()
+    a = fonts.community_colors()  # the registry set by the fixture
     b = fonts.community_colors(registry.iloc[::-1].iloc[::-1])
     assert a == b
+    # the same communities in another order get the colours in that order: registry order counts
+    assert fonts.community_colors(registry.iloc[::-1]) != a
     prog = registry.loc[registry["role"] == "programme", "community_id"]
     comp = registry.loc[registry["role"] == "comparison", "community_id"]
     assert len({a[c] for c in prog}) == len(prog)  # distinct hues
@@ -206,7 +210,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _NOTEBOOK_START = """
 import warnings
 from evalkit.errors import SmallSampleWarning
-from evalkit.publish.report import setup_notebook
+from evalkit.publish.notebook import setup_notebook
 setup_notebook(lang="zh")
 warnings.warn("3 cells have an effective sample size below 30.", SmallSampleWarning)
 warnings.warn("a third-party deprecation", UserWarning)
@@ -261,15 +265,40 @@ def test_notebook_output_is_the_same_under_every_font_situation():
 def test_in_a_notebook_evalkit_warnings_are_displayed_not_stderr(monkeypatch, capsys):
     from IPython import display as ipy_display
 
-    from evalkit.publish import report
+    from evalkit.publish import notebook
     from evalkit.errors import FewClustersWarning
 
     shown = []
-    monkeypatch.setattr(report, "_in_kernel", lambda: True)
+    monkeypatch.setattr(notebook, "_in_kernel", lambda: True)
     monkeypatch.setattr(ipy_display, "display", shown.append)
-    report._show_warning(FewClustersWarning("14 clusters <few>"), FewClustersWarning, "/x/y.py", 3)
-    report._show_warning(DeprecationWarning("old API"), DeprecationWarning, "/x/y.py", 3)
+    notebook._show_warning(FewClustersWarning("14 clusters <few>"), FewClustersWarning, "/x/y.py", 3)
+    notebook._show_warning(DeprecationWarning("old API"), DeprecationWarning, "/x/y.py", 3)
     out, err = capsys.readouterr()
     assert [repr(s) for s in shown] == ["FewClustersWarning: 14 clusters <few>"]
     assert "14 clusters &lt;few&gt;" in shown[0]._repr_html_()
     assert out == "" and err == "DeprecationWarning: old API\n"
+
+
+def test_display_names_take_the_registry_explicitly(registry, codebook):
+    names = fonts.display_names(registry)
+    assert names["mingyue"] == ("明月社区", "Mingyue", "programme") and names["mingyue"].pinyin == "Mingyue"
+    assert list(names) == list(registry["community_id"])
+    fonts.set_registry(None)
+    with pytest.raises(EvalkitError, match="registry"):
+        fonts.label("mingyue")
+    assert fonts.label("mingyue", "en", registry=registry) == "Mingyue"
+    assert fonts.label("comparison", "en") == "comparison"  # the pooled id needs no registry
+
+
+def test_setup_notebook_takes_the_study(registry, codebook, capsys):
+    from evalkit.publish.notebook import setup_notebook
+    from evalkit.spec.study import Study
+
+    fonts.set_registry(None)
+    assert setup_notebook("en") == 20171  # Study's default seed; no registry set without a study
+    assert fonts.get_registry() is None
+    study = Study(codebook, registry.assign(name_pinyin=registry["name_pinyin"] + "!"), seed=7, language="en")
+    assert setup_notebook(study=study) == 7
+    assert fonts.get_language() == "en" and fonts.label("mingyue") == "Mingyue!"
+    assert setup_notebook(study=study, seed=3) == 3
+    capsys.readouterr()

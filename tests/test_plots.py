@@ -20,9 +20,12 @@ COMPARISON = ["wenyuan", "qingfeng", "huimin", "zhenhua", "fengyuan", "lijia", "
 
 
 @pytest.fixture(autouse=True)
-def _english_then_close():
+def _english_then_close(registry):
+    """English labels; the shipped registry set once, as setup_notebook(study=...) does."""
     fonts.set_language("en")
+    fonts.set_registry(registry)
     yield
+    fonts.set_registry(None)
     fonts.set_language("zh")
     plt.close("all")
 
@@ -70,7 +73,7 @@ def test_indicator_plot_asks_which_indicator():
 
 
 def test_event_study_pointwise_and_uniform_bands():
-    es = pd.DataFrame({"event_time": [-2, -1, 0, 1, 2], "att": [0.01, -0.02, 0.3, 0.4, 0.5],
+    es = pd.DataFrame({"event_time": [-2, -1, 0, 1, 2], "estimate": [0.01, -0.02, 0.3, 0.4, 0.5],
                        "se": [0.05, 0.05, 0.06, 0.07, 0.1], "crit_value": 2.7, "band": "uniform"})
     ax = plots.event_study_plot(es)
     lines = [c for c in ax.collections if isinstance(c, LineCollection)]
@@ -136,7 +139,7 @@ def test_chinese_or_pinyin_labels_in_plots_without_boxes(monkeypatch, forced, na
 
 
 def test_reliability_plot_flags_low_alpha():
-    rel = pd.DataFrame({"scale": ["who5", "ucla3"], "alpha": [0.85, 0.6],
+    rel = pd.DataFrame({"indicator": ["who5", "ucla3"], "estimate": [0.85, 0.6],
                         "ci_low": [0.83, 0.55], "ci_high": [0.87, 0.65]})
     ax = plots.reliability_plot(rel)
     cols = ax.collections[-1].get_facecolors()
@@ -175,3 +178,36 @@ def test_leave_one_out_plot_rows_colours_and_unbounded_ends():
 def test_leave_one_out_plot_needs_the_full_row():
     with pytest.raises(EvalkitError, match="none"):
         plots.leave_one_out_plot(_loo_frame().iloc[1:])
+
+
+def test_no_registry_is_a_clear_error_not_the_shipped_one(registry):
+    fonts.set_registry(None)
+    for draw in (lambda: plots.indicator_plot(_table()), lambda: plots.trend_plot(_table(), "mingyue"),
+                 lambda: plots.leave_one_out_plot(_loo_frame()), lambda: fonts.label("mingyue")):
+        with pytest.raises(EvalkitError, match="registry"):
+            draw()
+    # explicit registry= works without the default
+    ax = plots.indicator_plot(_table(), registry=registry)
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["Anning", "Shenghong"]
+    # the forest plot of indicators names no community: no registry needed
+    plots.forest_plot(pd.DataFrame({"indicator": ["a"], "estimate": [0.1], "ci_low": [0.0], "ci_high": [0.2]}),
+                      label_col="indicator")
+
+
+def test_study_names_the_columns_and_gives_the_registry(registry, codebook):
+    from evalkit.spec.study import Roles, Study
+
+    fonts.set_registry(None)
+    study = Study(codebook, registry, roles=Roles(community="社区", wave="年份"))
+    tab = _table().rename(columns={"community_id": "社区", "wave": "年份"})
+    ax = plots.trend_plot(tab, "mingyue", study=study)
+    vlines = [ln for ln in ax.lines if ln.get_linestyle() == ":" and len(set(ln.get_xdata())) == 1]
+    assert [ln.get_xdata()[0] for ln in vlines] == [2014.5]  # start year from the study's registry
+    ax = plots.indicator_plot(tab, study=study)
+    assert len([c for c in ax.collections if isinstance(c, LineCollection)]) == 14 * 4
+
+
+def test_old_vocabulary_is_refused():
+    es = pd.DataFrame({"event_time": [0, 1], "att": [0.3, 0.4], "se": [0.1, 0.1], "ci_low": 0.0, "ci_high": 1.0})
+    with pytest.raises(EvalkitError, match="estimate"):
+        plots.event_study_plot(es)

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit.publish import report
+from evalkit.datasets import data_dir
 from evalkit.errors import EvalkitError, PersonalDataError
+from evalkit.evaluation import targets
+from evalkit.publish import disclosure, provenance, render, report
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,7 @@ def small_notebook(tmp_path_factory):
         nbformat.v4.new_markdown_cell("# 明月社区 Mingyue\n\nIntro text."),
         nbformat.v4.new_code_cell("community = 'anning'", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("SECRET_CODE_MARKER = 41 + 1\nprint('answer', SECRET_CODE_MARKER, community)"),
+        nbformat.v4.new_code_cell("import os\nprint('env', os.environ.get('EVALKIT_TEST_MARKER'))"),
         nbformat.v4.new_markdown_cell("## 1. 图 Figure"),
         nbformat.v4.new_code_cell(
             "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
@@ -36,22 +39,25 @@ def small_notebook(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def executed(small_notebook):
-    return report.execute_notebook(small_notebook, parameters={"community": "mingyue"})
+    return render.execute_notebook(small_notebook, parameters={"community": "mingyue"},
+                                   env={"EVALKIT_TEST_MARKER": "from-env"})
 
 
 def test_parameters_injected_and_file_untouched(small_notebook, executed):
     before = small_notebook.read_bytes()
     outs = [o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs]
     assert "answer 42 mingyue\n" in outs
+    assert "env from-env\n" in outs  # env= reaches the kernel (build_report passes EVALKIT_DATA)
     assert small_notebook.read_bytes() == before
     tags = [c.metadata.get("tags", []) for c in executed.cells]
     assert ["injected-parameters"] in tags
 
 
 def test_html_has_no_code_has_toc_checksum_and_figure(executed):
-    sums = report.data_checksums()
-    appendix = report._appendix_markdown(sums, report.package_versions(), 20171, {"small": 1.0})
-    html = report.render_html([executed], title="测试报告 Test report", appendix=appendix)
+    sums = provenance.data_checksums(data_dir())
+    appendix = provenance.appendix_markdown(sums, provenance.package_versions(), 20171, {"small": 1.0},
+                                            data_dir=data_dir(), data_note="Synthetic answers.")
+    html = render.render_html([executed], title="测试报告 Test report", appendix=appendix)
     assert "SECRET_CODE_MARKER" not in html  # code inputs excluded
     assert "answer 42 mingyue" in html  # outputs kept
     assert 'class="evalkit-toc"' in html
@@ -64,6 +70,7 @@ def test_html_has_no_code_has_toc_checksum_and_figure(executed):
 
     digest = hashlib.sha256(data_path("survey.csv").read_bytes()).hexdigest()
     assert digest in html
+    assert "<strong>Data.</strong> Synthetic answers. Checksums" in html
     assert "data:image/png;base64," in html  # figure embedded
     assert not re.search(r'<script[^>]+src="https?://', html)  # self-contained: no web scripts
     assert "<link" not in html or 'rel="stylesheet" href="http' not in html
@@ -89,34 +96,68 @@ def test_problems_table_withholds_ids(codebook):
     from evalkit.io.validate import validate
 
     messy = validate(read_survey(data_path("raw/messy_export_gbk.csv")), codebook)
-    table = report.problems_table(messy, codebook)
+    table = disclosure.problems_table(messy, codebook)
     assert list(table.columns) == ["row", "column", "value", "rule"]
     assert len(table) == len(messy.problems)
     assert (table.loc[table["column"] == "respondent_id", "value"] == "‹withheld›").all()
     ids = set(messy.quarantined.get("respondent_id", []).dropna().astype(str))
     assert not ids & set(table["value"])
+    with pytest.raises(EvalkitError, match="codebook"):
+        disclosure.problems_table(messy)  # no hidden shipped codebook
 
 
-def test_unknown_community_is_an_error():
+def test_unknown_community_is_an_error(tmp_path):
     with pytest.raises(EvalkitError, match="programme community"):
-        report.build_report(community="wenyuan", progress=None)
+        report.build_report(tmp_path, community="wenyuan", progress=None, data_dir=data_dir())
+
+
+def test_build_report_needs_the_data_folder(tmp_path):
+    with pytest.raises(EvalkitError, match="data folder"):
+        report.build_report(tmp_path, progress=None)
+    with pytest.raises(EvalkitError, match="does not exist"):
+        report.build_report(tmp_path, progress=None, data_dir=tmp_path / "nowhere")
+
+
+def test_old_names_of_report_forward_with_a_warning():
+    with pytest.warns(FutureWarning, match="evalkit.evaluation.targets.verdict"):
+        assert report.verdict is targets.verdict
+    with pytest.warns(FutureWarning, match="evalkit.publish.notebook.setup_notebook"):
+        from evalkit.publish.report import setup_notebook  # noqa: F401
+    with pytest.raises(AttributeError):
+        report.no_such_name
+
+
+def test_publish_reads_no_shipped_files():
+    """Nothing in evalkit/publish imports evalkit.datasets (above it) or loads a shipped file."""
+    import ast
+    from pathlib import Path
+
+    import evalkit.publish
+
+    for path in Path(evalkit.publish.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                mod = "." * node.level + (node.module or "")
+                assert "datasets" not in mod, (path.name, mod)
+                assert not {a.name for a in node.names} & {"load_communities", "load_codebook", "SEED"}, path.name
 
 
 def test_target_domain(codebook):
-    assert report.target_domain(None) is None
-    assert report.target_domain(float("nan")) is None
-    assert report.target_domain("elderly", codebook) == {"role": ["elderly"]}
+    assert targets.target_domain(None) is None
+    assert targets.target_domain(float("nan")) is None
+    assert targets.target_domain("elderly", codebook) == {"role": ["elderly"]}
     # a codebook group with several roles (codebook.yaml: adults = adult + elderly)
-    assert report.target_domain("adults", codebook) == {"role": ["adult", "elderly"]}
-    assert report.target_domain("volunteer") == {"role": ["volunteer"]}  # not a group: one role
-    assert report.target_name("ucla3", "elderly") == "ucla3@elderly"
-    assert report.target_name("bscs", None) == "bscs"
+    assert targets.target_domain("adults", codebook) == {"role": ["adult", "elderly"]}
+    assert targets.target_domain("volunteer") == {"role": ["volunteer"]}  # not a group: one role
+    assert targets.target_name("ucla3", "elderly") == "ucla3@elderly"
+    assert targets.target_name("bscs", None) == "bscs"
 
 
 def test_targeted_indicators_from_the_registry(registry, codebook):
     from evalkit.spec.registry import programme_targets
 
-    focus = report.targeted_indicators(programme_targets(registry), registry, codebook).set_index("target")
+    focus = targets.targeted_indicators(programme_targets(registry), registry, codebook).set_index("target")
     comparison = list(registry.loc[registry["role"] == "comparison", "community_id"])
     # data/communities.csv: Mingyue targets ucla3@elderly first; Shengxing and Heping (both 2016)
     # target selforg_member; Anning (2015) and Shengxing (2016) participation_ladder
@@ -144,7 +185,7 @@ def test_leave_one_out_summary_by_hand():
         "ci_high": [0.50, 0.25, 0.55, 0.48, 0.10, 0.05, 0.12],
     })
     loo["change"] = loo["estimate"] - loo.groupby("target")["estimate"].transform("first")
-    s = report.leave_one_out_summary(loo).set_index("target")
+    s = targets.leave_one_out_summary(loo).set_index("target")
     assert s.loc["a", "n_left_out"] == 3 and s.loc["b", "n_left_out"] == 2
     assert s.loc["a", "most_influential"] == "x"  # |0.10 - 0.30| is the largest change
     assert s.loc["a", "largest_change"] == pytest.approx(-0.20)
@@ -155,32 +196,32 @@ def test_leave_one_out_summary_by_hand():
 
 
 def test_certainty_bands():
-    # the bands of report.CERTAINTY: < 0.01 strong, < 0.05 moderate, < 0.10 weak, else cannot tell
-    assert report.certainty(0.004)[1].startswith("strong")
-    assert report.certainty(0.01)[1].startswith("moderate")
-    assert report.certainty(0.049)[1].startswith("moderate")
-    assert report.certainty(0.07)[1].startswith("weak")
-    assert report.certainty(0.5)[1].startswith("the data cannot tell")
-    assert report.certainty(float("nan"))[1] == "not estimable"
+    # the bands of targets.CERTAINTY: < 0.01 strong, < 0.05 moderate, < 0.10 weak, else cannot tell
+    assert targets.certainty(0.004)[1].startswith("strong")
+    assert targets.certainty(0.01)[1].startswith("moderate")
+    assert targets.certainty(0.049)[1].startswith("moderate")
+    assert targets.certainty(0.07)[1].startswith("weak")
+    assert targets.certainty(0.5)[1].startswith("the data cannot tell")
+    assert targets.certainty(float("nan"))[1] == "not estimable"
 
 
 def test_verdict_reads_direction_interval_and_p(codebook):
     ucla = codebook.scales["ucla3"]  # higher_is: worse — a fall in loneliness is an improvement
     row = pd.Series({"wave": 2017, "event_time": 2, "estimate": -1.03, "ci_low": -1.97, "ci_high": -0.08,
                      "p_value": 0.038})
-    short, sentence = report.verdict(row, ucla, who="residents aged 60+")
+    short, sentence = targets.verdict(row, ucla, who="residents aged 60+")
     assert short == "改善 improved"
     assert "(residents aged 60+)" in sentence and "year 3 of the programme" in sentence
     assert "95% CI -1.97 to -0.08; p = 0.038" in sentence and "moderate evidence" in sentence
     worse = row.copy()
     worse[["estimate", "ci_low", "ci_high"]] = [1.03, 0.08, 1.97]
-    assert report.verdict(worse, ucla)[0] == "变差 worsened"
+    assert targets.verdict(worse, ucla)[0] == "变差 worsened"
     unclear = row.copy()
     unclear[["ci_high", "p_value"]] = [0.3, 0.2]
-    assert report.verdict(unclear, ucla)[0] == "无明显变化 no clear change"
+    assert targets.verdict(unclear, ucla)[0] == "无明显变化 no clear change"
     share = codebook.scales["selforg_member"]  # a proportion: percentage points
     row2 = pd.Series({"wave": 2016, "estimate": 0.234, "ci_low": 0.094, "ci_high": 0.374, "p_value": 0.007})
-    assert "+23.4 pp (95% CI +9.4 pp to +37.4 pp; p = 0.007) — 很有把握" in report.verdict(row2, share)[1]
+    assert "+23.4 pp (95% CI +9.4 pp to +37.4 pp; p = 0.007) — 很有把握" in targets.verdict(row2, share)[1]
 
 
 def test_target_estimates_use_the_targets_group(survey, codebook, registry):
@@ -190,9 +231,9 @@ def test_target_estimates_use_the_targets_group(survey, codebook, registry):
 
     scored = score(survey, codebook)
     design = SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
-    targets = pd.DataFrame({"community_id": ["mingyue", "mingyue"], "indicator": ["ucla3", "care_access"],
+    wanted = pd.DataFrame({"community_id": ["mingyue", "mingyue"], "indicator": ["ucla3", "care_access"],
                             "group": ["elderly", None]})
-    table, effects = report.target_estimates(design, targets, registry, codebook)
+    table, effects = targets.target_estimates(design, wanted, registry, codebook)
     assert sorted(table["target"].unique()) == ["care_access", "ucla3@elderly"]
     # the same numbers as estimating on the elderly domain directly (consistency: two routes)
     elderly = scored["role"].eq("elderly").to_numpy()
@@ -220,20 +261,19 @@ def test_demo_export_reads_and_validates_as_documented(codebook):
     assert raw.attrs["unmapped"] == ["序号", "提交答卷时间", "所用时间"]
     checked = validate(raw, codebook)
     assert checked.n_quarantined == 3
-    probs = report.problems_table(checked, codebook)
+    probs = disclosure.problems_table(checked, codebook)
     assert list(zip(probs["row"], probs["column"], probs["rule"])) == [
         (5, "age", "not_numeric"), (12, "who5_1", "not_numeric"), (22, "wave", "unknown_wave")]
-    assert report.REPORT_NOTEBOOKS == report.NOTEBOOKS  # 04 and 05 are part of the report
+    assert render.REPORT_NOTEBOOKS == render.NOTEBOOKS  # 04 and 05 are part of the report
 
 
 def test_appendix_cites_the_manifest_checksum(tmp_path):
     import shutil
 
     from evalkit.io import manifest
-    from evalkit.datasets import data_dir
 
-    sums = report.data_checksums()
-    line = report._checksum_line(sums)
+    sums = provenance.data_checksums(data_dir())
+    line = provenance.checksum_line(sums, data_dir())
     # the fingerprint is the SHA-256 of data/MANIFEST.sha256 itself, computed here independently
     digest = hashlib.sha256((data_dir() / manifest.MANIFEST).read_bytes()).hexdigest()
     assert digest in line and "files match it" in line
@@ -241,7 +281,23 @@ def test_appendix_cites_the_manifest_checksum(tmp_path):
     d = tmp_path / "data"
     shutil.copytree(data_dir(), d)
     (d / "truth.csv").write_text("changed\n")
-    assert "`truth.csv` (changed)" in report._checksum_line(report.data_checksums(d), d)
+    assert "`truth.csv` (changed)" in provenance.checksum_line(provenance.data_checksums(d), d)
     # no manifest: one SHA-256 over the file checksums
     (d / manifest.MANIFEST).unlink()
-    assert "over the file checksums" in report._checksum_line(report.data_checksums(d), d)
+    assert "over the file checksums" in provenance.checksum_line(provenance.data_checksums(d), d)
+
+
+def test_sample_sizes_in_registry_order(survey, registry, codebook):
+    sizes = targets.sample_sizes(survey, registry)
+    body = sizes[sizes["community_id"] != "total"]
+    assert list(body["community_id"]) == [c for c in registry["community_id"] if c in set(body["community_id"])]
+    assert sizes.iloc[-1]["total"] == len(survey)
+    assert (body["total"] == body[[c for c in body.columns if c.isdigit()]].sum(axis=1)).all()
+    with pytest.raises(EvalkitError, match="registry"):
+        targets.sample_sizes(survey)  # no hidden shipped registry
+    # the study's roles name the columns
+    from evalkit.spec.study import Roles, Study
+
+    study = Study(codebook, registry, roles=Roles(community="社区", wave="年份"))
+    renamed = survey.rename(columns={"community_id": "社区", "wave": "年份"})
+    pd.testing.assert_frame_equal(targets.sample_sizes(renamed, study=study), sizes)

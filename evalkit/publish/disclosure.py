@@ -9,6 +9,7 @@
   outputs); findings give the place and the kind, never the value.
 * :func:`small_cells` -- respondent counts below the threshold in the HTML tables of a report.
 * :func:`scan_notebook` -- both scans over the outputs of a Jupyter notebook.
+* :func:`problems_table` -- the problems of a validation report with identifying values withheld.
 """
 from __future__ import annotations
 
@@ -115,6 +116,38 @@ def suppress(
     table: do not publish its total elsewhere. Rows with ``n == 0`` (``zeros=False``) are not
     suppressed and are not used as complements while a positive cell is available.
     """
+    by, dims = _table_axes(table, n_col, threshold, dims, by)
+    n = pd.to_numeric(table[n_col], errors="coerce").to_numpy(dtype=float)
+    primary = np.isnan(n) | (n < threshold)
+    if not zeros:
+        primary &= ~(n == 0)
+    sup = primary.copy()
+    keys = table[list(by) + list(dims)].reset_index(drop=True).astype(object)
+    _complete(_lines(keys, dims, by, total), sup, np.where(np.isnan(n), np.inf, n))
+    out = table.copy()
+    if value_cols is None:
+        value_cols = [c for c in table.columns if c not in dims and c not in by
+                      and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+        if n_col not in value_cols:
+            value_cols.append(n_col)
+    for c in value_cols:
+        col = out[c].astype(object).to_numpy(copy=True)
+        col[sup] = marker
+        out[c] = pd.Series(col, index=out.index, dtype=object)
+    out["suppressed"] = np.where(primary, "primary", np.where(sup, "complementary", ""))
+    n_p, n_c = int(primary.sum()), int((sup & ~primary).sum())
+    out.attrs = {**table.attrs, "suppression": {"threshold": threshold, "marker": marker,
+                                                "primary": n_p, "complementary": n_c}}
+    if n_p or n_c:
+        warnings.warn(
+            f"{n_p} cell(s) with fewer than {threshold:g} respondents and {n_c} complementary cell(s) "
+            f"were suppressed (shown as {marker!r}) so that no respondent can be singled out.",
+            DisclosureWarning, stacklevel=2)
+    return out
+
+
+def _table_axes(table, n_col, threshold, dims, by) -> tuple[list[str], list[str]]:
+    """Check suppress()'s arguments; return the ``by`` and ``dims`` columns."""
     if not isinstance(table, pd.DataFrame):
         raise EvalkitError(f"suppress() needs a pandas DataFrame, got {type(table).__name__}.")
     if n_col not in table.columns:
@@ -133,19 +166,13 @@ def suppress(
     bad = [c for c in (*dims, *by) if c not in table.columns]
     if bad:
         raise EvalkitError(f"suppress(): column(s) {bad} named in dims/by are not in the table.")
-    n = pd.to_numeric(table[n_col], errors="coerce").to_numpy(dtype=float)
-    primary = np.isnan(n) | (n < threshold)
-    if not zeros:
-        primary &= ~(n == 0)
-    sup = primary.copy()
-    pos = np.arange(len(table))
-    keys = table[list(by) + list(dims)].reset_index(drop=True).astype(object)
-    is_total = np.zeros(len(table), bool)
-    if total is not None:
-        for d in dims:
-            is_total |= (keys[d] == total).to_numpy()
-    n_sort = np.where(np.isnan(n), np.inf, n)
-    lines = []  # (cells of the line, mask of its total rows)
+    return by, dims
+
+
+def _lines(keys: pd.DataFrame, dims, by, total) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every line of the table: (row positions, mask of its total rows), rows differing in one dim."""
+    pos = np.arange(len(keys))
+    lines = []
     for d in dims:
         others = list(by) + [x for x in dims if x != d]
         groups = [pos] if not others else [np.asarray(g) for g in keys.groupby(others, sort=False, dropna=False).indices.values()]
@@ -153,6 +180,11 @@ def suppress(
             if len(line) >= 2:
                 tot = (keys[d].to_numpy()[line] == total) if total is not None else np.zeros(len(line), bool)
                 lines.append((line, tot))
+    return lines
+
+
+def _complete(lines, sup: np.ndarray, n_sort: np.ndarray) -> None:
+    """Complementary suppression in place: no line with one suppressed cell, no cell recoverable."""
 
     def complement(line, tot):
         members = line[~tot]
@@ -179,26 +211,6 @@ def suppress(
         open_lines = [(ln, t) for ln, t in lines if det in ln and (~sup[ln]).any()]
         if not open_lines or not complement(*min(open_lines, key=lambda lt: sup[lt[0]].sum())):
             break
-    out = table.copy()
-    if value_cols is None:
-        value_cols = [c for c in table.columns if c not in dims and c not in by
-                      and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
-        if n_col not in value_cols:
-            value_cols.append(n_col)
-    for c in value_cols:
-        col = out[c].astype(object).to_numpy(copy=True)
-        col[sup] = marker
-        out[c] = pd.Series(col, index=out.index, dtype=object)
-    out["suppressed"] = np.where(primary, "primary", np.where(sup, "complementary", ""))
-    n_p, n_c = int(primary.sum()), int((sup & ~primary).sum())
-    out.attrs = {**table.attrs, "suppression": {"threshold": threshold, "marker": marker,
-                                                "primary": n_p, "complementary": n_c}}
-    if n_p or n_c:
-        warnings.warn(
-            f"{n_p} cell(s) with fewer than {threshold:g} respondents and {n_c} complementary cell(s) "
-            f"were suppressed (shown as {marker!r}) so that no respondent can be singled out.",
-            DisclosureWarning, stacklevel=2)
-    return out
 
 
 def _determined(lines, sup) -> int | None:
@@ -364,4 +376,30 @@ def scan_notebook(path: str | Path, threshold: int | None = 10) -> pd.DataFrame:
 
 
 __all__ = ["suppress", "scan_text", "assert_no_personal_data", "small_cells", "scan_notebook",
-           "DEFAULT_MARKER", "KNOWN_DIMS"]
+           "problems_table", "DEFAULT_MARKER", "KNOWN_DIMS"]
+
+
+# --- validation problems -------------------------------------------------------------------------
+def problems_table(report, codebook=None, *, study=None) -> pd.DataFrame:
+    """The problems of a validation report, safe to show: ``row, column, value, rule``.
+
+    Values of identifier fields (codebook type ``id``: respondent and household ids, PSU) are
+    withheld, so the table shows where a problem is and what rule it breaks without naming a
+    respondent. ``row`` is the row number in the file as a spreadsheet shows it. The codebook is
+    ``codebook`` or ``study.codebook``.
+    """
+    if codebook is None and study is not None:
+        codebook = study.codebook
+    if codebook is None:
+        raise EvalkitError("problems_table needs the codebook the data were validated against "
+                           "(problems_table(report, codebook) or study=...), to know which fields identify people.")
+    ids = {name for name, var in codebook.variables.items() if var.type == "id"}
+    ids |= {"name", "phone", "id_number", "address"}
+    p = report.problems
+    out = pd.DataFrame({
+        "row": p["row"].astype("Int64"),
+        "column": p["column"].astype(str),
+        "value": [("‹withheld›" if c in ids else str(v)) for c, v in zip(p["column"], p["value"])],
+        "rule": p["rule"].astype(str),
+    })
+    return out.reset_index(drop=True)

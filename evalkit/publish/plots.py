@@ -1,15 +1,19 @@
 """Figures for the evaluation: indicators with error bars, reliability, event studies, forest,
 trend and leave-one-out plots.
 
-Every function takes a tidy frame (or a result object with ``.tidy()``) and ``ax=None``, builds
-the tidy frame it draws first, and returns the matplotlib Axes. Community names come from
-:func:`evalkit.publish.style.label` (Chinese or pinyin, by :func:`evalkit.publish.style.set_language`) and
-colours from :func:`evalkit.publish.style.community_colors`, so a community looks the same in every
-figure and comparison communities form one grey group.
+Every function takes a tidy frame (or a result object with ``.tidy()``) in evalkit's one result
+vocabulary (``estimate, se, ..., ci_low, ci_high``; rows named by ``indicator``) and ``ax=None``,
+and returns the matplotlib Axes. Figures that name communities take the community registry as
+``registry=`` or ``study=`` (whose roles also name the community and wave columns), else the one
+set by :func:`evalkit.publish.style.set_registry`; none is read from the shipped example.
+Community names come from :func:`evalkit.publish.style.label` (Chinese or pinyin, by
+:func:`evalkit.publish.style.set_language`) and colours from
+:func:`evalkit.publish.style.community_colors`, so a community looks the same in every figure and
+comparison communities form one grey group.
 
 The plots draw no statistics of their own: intervals are those of the estimators
-(:class:`evalkit.survey.design.SurveyDesign`, :func:`evalkit.did.core.att_gt`, ...), except that the
-event-study plot derives the pointwise band ``att ± z·se`` next to the estimator's uniform band.
+(:class:`evalkit.SurveyDesign`, :func:`evalkit.att_gt`, ...), except that the
+event-study plot derives the pointwise band ``estimate ± z·se`` next to the estimator's uniform band.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import EvalkitError
-from .style import community_colors, is_comparison, label, tr
+from ..spec.registry import start_years
+from .style import community_colors, is_comparison, label, resolve_registry, tr
 
 __all__ = [
     "event_study_plot",
@@ -59,18 +64,19 @@ def _require(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
         )
 
 
-def _community_col(df: pd.DataFrame, what: str) -> str:
-    for c in ("community_id", "community"):
+def _community_col(df: pd.DataFrame, what: str, study=None) -> str:
+    names = (study.roles.community,) if study is not None else ("community_id", "community")
+    for c in names:
         if c in df.columns:
             return c
-    raise EvalkitError(f"{what}: the frame needs a 'community_id' (or 'community') column.")
+    raise EvalkitError(f"{what}: the frame needs a {names[0]!r} column (the community of each row).")
 
 
-def _estimate_col(df: pd.DataFrame) -> str:
-    return "estimate" if "estimate" in df.columns else "att"
+def _wave_col(study=None) -> str:
+    return study.roles.wave if study is not None else "wave"
 
 
-def _community_order(ids, registry=None) -> list[str]:
+def _community_order(ids, registry) -> list[str]:
     """Programme communities first (registry order), then comparison communities."""
     colors = community_colors(registry)
     ids = [str(i) for i in pd.unique(pd.Series(ids, dtype=object))]
@@ -79,8 +85,8 @@ def _community_order(ids, registry=None) -> list[str]:
 
 
 def _one_indicator(df: pd.DataFrame, indicator: str | None, what: str) -> tuple[pd.DataFrame, str | None]:
-    col = "indicator" if "indicator" in df.columns else "variable" if "variable" in df.columns else None
-    if col is None:
+    col = "indicator"
+    if col not in df.columns:
         return df, indicator
     present = list(pd.unique(df[col]))
     if indicator is None:
@@ -101,6 +107,7 @@ def indicator_plot(
     *,
     ax=None,
     registry=None,
+    study=None,
     ylabel: str | None = None,
     title: str | None = None,
 ):
@@ -110,15 +117,17 @@ def indicator_plot(
     ----------
     table : DataFrame
         Tidy estimates with ``community_id`` (or ``community``), ``wave``, ``estimate``,
-        ``ci_low``, ``ci_high`` and optionally ``indicator`` or ``variable`` (then pick one with
-        ``indicator``),
+        ``ci_low``, ``ci_high`` and optionally ``indicator`` (then pick one with ``indicator``),
         e.g. the output of ``SurveyDesign.mean(y, by=["community_id", "wave"])`` or of
         ``evalkit.survey.indicators.indicator_table``.
     indicator : str, optional
         Which indicator to draw when the table holds several.
     ax : matplotlib Axes, optional
     registry : DataFrame, optional
-        The community registry (default: the shipped one); gives names, roles and colours.
+        The community registry: names, roles and colours (default ``study.registry``, else the
+        one set by :func:`evalkit.publish.style.set_registry`).
+    study : Study, optional
+        Its registry, and the names of the community and wave columns (``study.roles``).
 
     Returns
     -------
@@ -127,13 +136,14 @@ def indicator_plot(
         within each community one point per wave, left to right, marker by wave.
     """
     what = "indicator_plot"
+    registry = resolve_registry(registry, study, what)
     df = _frame(table, what)
     df, indicator = _one_indicator(df, indicator, what)
-    ccol = _community_col(df, what)
-    _require(df, ["wave", "estimate", "ci_low", "ci_high"], what)
+    ccol, wcol = _community_col(df, what, study), _wave_col(study)
+    _require(df, [wcol, "estimate", "ci_low", "ci_high"], what)
     df = df.assign(**{ccol: df[ccol].astype(str)})
     order = _community_order(df[ccol], registry)
-    waves = sorted(pd.unique(df["wave"]))
+    waves = sorted(pd.unique(df[wcol]))
     colors = community_colors(registry)
     ax = _axes(ax, figsize=(max(8, 0.75 * len(order) + 2), 4.5))
     width = 0.7
@@ -149,7 +159,7 @@ def indicator_plot(
         prev_comp = comp
         x += 1.0
     for k, wave in enumerate(waves):
-        sub = df[df["wave"] == wave]
+        sub = df[df[wcol] == wave]
         for cid, row in zip(sub[ccol], sub.itertuples(index=False)):
             xx = xpos[cid] + offs[k]
             est = float(row.estimate)
@@ -179,8 +189,8 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, title: str
     Parameters
     ----------
     table : DataFrame
-        ``scale, alpha, ci_low, ci_high`` (one row per scale; extra grouping columns are
-        summarised by drawing every row, grouped under its scale).
+        ``indicator, estimate, ci_low, ci_high``: one row per scale, ``estimate`` its alpha
+        (extra grouping columns: every row is drawn, under its scale's name).
     threshold : float
         Reference line (0.70, the conventional minimum).
 
@@ -190,16 +200,16 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, title: str
     """
     what = "reliability_plot"
     df = _frame(table, what)
-    _require(df, ["scale", "alpha", "ci_low", "ci_high"], what)
-    df = df.dropna(subset=["alpha"]).reset_index(drop=True)
+    _require(df, ["indicator", "estimate", "ci_low", "ci_high"], what)
+    df = df.dropna(subset=["estimate"]).reset_index(drop=True)
     ax = _axes(ax, figsize=(7, max(3, 0.35 * len(df) + 1)))
     y = np.arange(len(df))[::-1]
-    low = df["alpha"] < threshold
-    ax.errorbar(df["alpha"], y, xerr=[df["alpha"] - df["ci_low"], df["ci_high"] - df["alpha"]],
-                fmt="none", ecolor="#555555", lw=1)
-    ax.scatter(df["alpha"], y, c=np.where(low, "#D55E00", "#0072B2"), zorder=3, s=25)
+    est = df["estimate"]
+    low = est < threshold
+    ax.errorbar(est, y, xerr=[est - df["ci_low"], df["ci_high"] - est], fmt="none", ecolor="#555555", lw=1)
+    ax.scatter(est, y, c=np.where(low, "#D55E00", "#0072B2"), zorder=3, s=25)
     ax.axvline(threshold, color="#D55E00", ls="--", lw=1)
-    ax.set_yticks(y, df["scale"].astype(str))
+    ax.set_yticks(y, df["indicator"].astype(str))
     ax.set_xlabel(tr("克隆巴赫 α（95%置信区间）", "Cronbach's alpha (95% CI)"))
     ax.set_title(title or tr("量表信度", "Scale reliability"))
     ax.grid(axis="x", alpha=0.3)
@@ -220,11 +230,11 @@ def event_study_plot(
     Parameters
     ----------
     result : AggregateResult or DataFrame
-        ``att_gt(...).aggregate("dynamic")`` or its ``.tidy()``: ``event_time, att, se``, and
+        ``att_gt(...).aggregate("dynamic")`` or its ``.tidy()``: ``event_time, estimate, se``, and
         ``ci_low, ci_high`` (the estimator's band; uniform when ``band == "uniform"``) or
         ``crit_value``.
     level : float
-        Level of the pointwise band ``att ± z_{1-(1-level)/2} · se`` drawn as thick bars.
+        Level of the pointwise band ``estimate ± z_{1-(1-level)/2} · se`` drawn as thick bars.
 
     Returns
     -------
@@ -235,11 +245,10 @@ def event_study_plot(
     """
     what = "event_study_plot"
     df = _frame(result, what)
-    est = _estimate_col(df)
-    _require(df, ["event_time", est, "se"], what)
+    _require(df, ["event_time", "estimate", "se"], what)
     df = df.sort_values("event_time").reset_index(drop=True)
     e = df["event_time"].to_numpy(dtype=float)
-    att = df[est].to_numpy(dtype=float)
+    att = df["estimate"].to_numpy(dtype=float)
     se = df["se"].to_numpy(dtype=float)
     z = stats.norm.ppf(0.5 + level / 2)
     p_lo, p_hi = att - z * se, att + z * se
@@ -279,6 +288,7 @@ def forest_plot(
     truth_col: str | None = None,
     ax=None,
     registry=None,
+    study=None,
     title: str | None = None,
     xlabel: str | None = None,
 ):
@@ -287,9 +297,9 @@ def forest_plot(
     Parameters
     ----------
     table : DataFrame
-        One row per effect: ``estimate`` (or ``att``), ``ci_low``, ``ci_high`` and a label
-        column — ``community_id`` (drawn with the community's name and colour) or any column
-        named by ``label_col`` (e.g. ``indicator``).
+        One row per effect: ``estimate``, ``ci_low``, ``ci_high`` and a label column —
+        ``community_id`` (drawn with the community's name and colour, from ``registry`` or
+        ``study``) or any column named by ``label_col`` (e.g. ``indicator``).
     truth_col : str, optional
         Column with the true effect (e.g. from ``data/truth.csv``), drawn as a hollow diamond.
 
@@ -299,13 +309,13 @@ def forest_plot(
     """
     what = "forest_plot"
     df = _frame(table, what).reset_index(drop=True)
-    est = _estimate_col(df)
-    _require(df, [est, "ci_low", "ci_high"], what)
+    _require(df, ["estimate", "ci_low", "ci_high"], what)
     if label_col is None:
-        label_col = _community_col(df, what)
+        label_col = _community_col(df, what, study)
     _require(df, [label_col], what)
-    is_comm = label_col in ("community_id", "community")
-    colors = community_colors(registry)
+    is_comm = label_col in ("community_id", "community") or (study is not None and label_col == study.roles.community)
+    registry = resolve_registry(registry, study, what) if is_comm else None
+    colors = community_colors(registry) if is_comm else {}
     ax = _axes(ax, figsize=(7, max(3, 0.4 * len(df) + 1.2)))
     y = np.arange(len(df))[::-1]
     names = []
@@ -313,7 +323,7 @@ def forest_plot(
         key = str(getattr(row, label_col))
         c = colors.get(key, "#333333") if is_comm else "#333333"
         names.append(label(key, registry=registry) if is_comm else key)
-        v = float(getattr(row, est))
+        v = float(row.estimate)
         ax.plot([row.ci_low, row.ci_high], [yy, yy], color=c, lw=2)
         ax.plot(v, yy, "o", color=c, ms=6)
     if truth_col is not None:
@@ -338,6 +348,7 @@ def trend_plot(
     start_year: int | None = None,
     ax=None,
     registry=None,
+    study=None,
     title: str | None = None,
     ylabel: str | None = None,
 ):
@@ -354,6 +365,8 @@ def trend_plot(
         The programme community's id.
     start_year : int, optional
         Programme start (default: from the registry); marked with a vertical line.
+    registry, study
+        The community registry (names, roles, colours, start years), as for :func:`indicator_plot`.
 
     Returns
     -------
@@ -362,24 +375,20 @@ def trend_plot(
         thin grey lines for each comparison community, and the pooled comparison if given.
     """
     what = "trend_plot"
+    registry = resolve_registry(registry, study, what)
     df = _frame(table, what)
     df, indicator = _one_indicator(df, indicator, what)
-    ccol = _community_col(df, what)
-    _require(df, ["wave", "estimate", "ci_low", "ci_high"], what)
-    df = df.assign(**{ccol: df[ccol].astype(str)}).sort_values("wave")
+    ccol, wcol = _community_col(df, what, study), _wave_col(study)
+    _require(df, [wcol, "estimate", "ci_low", "ci_high"], what)
+    df = df.assign(**{ccol: df[ccol].astype(str)}).sort_values(wcol)
+    if wcol != "wave":
+        df = df.rename(columns={wcol: "wave"})
     community = str(community)
     own = df[df[ccol] == community]
     if own.empty:
         raise EvalkitError(f"{what}: community {community!r} has no rows in the frame.")
     if start_year is None:
-        from .style import _names  # registry-backed lookup, cached
-
-        if community in _names(registry):
-            from ..spec.registry import load_communities
-
-            reg = registry if registry is not None else load_communities()
-            sy = reg.set_index("community_id").loc[community, "start_year"]
-            start_year = None if pd.isna(sy) else int(sy)
+        start_year = start_years(registry).get(community)
     colors = community_colors(registry)
     ax = _axes(ax, figsize=(7, 4))
     for cid, sub in df[df[ccol] != community].groupby(ccol, sort=True):
@@ -417,6 +426,7 @@ def leave_one_out_plot(
     *,
     ax=None,
     registry=None,
+    study=None,
     title: str | None = None,
     xlabel: str | None = None,
 ):
@@ -438,6 +448,7 @@ def leave_one_out_plot(
         the level) stop at the frame with an arrow head.
     """
     what = "leave_one_out_plot"
+    registry = resolve_registry(registry, study, what)
     df = _frame(table, what)
     _require(df, ["left_out", "estimate", "ci_low", "ci_high"], what)
     if "indicator" in df.columns and df["indicator"].nunique() > 1:

@@ -17,6 +17,9 @@ label falls back to pinyin, so a figure never shows missing-glyph boxes.
 
 The label language is one switch, :func:`set_language` (``"zh"`` or ``"en"``); every plot of
 :mod:`evalkit.publish.plots` asks :func:`label` for a community's name and :func:`tr` for its axis text.
+Names and roles come from the community registry, passed as ``registry=`` or set once with
+:func:`set_registry` (``setup_notebook(study=...)`` does): evalkit never falls back to the
+shipped example's registry.
 Colours are fixed per community (:func:`community_colors`): programme communities get distinct
 colours, comparison communities shades of one grey family, so they read as one group.
 
@@ -30,7 +33,7 @@ import os
 import string
 import warnings
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import matplotlib
 from matplotlib import font_manager
@@ -41,14 +44,20 @@ from ..errors import EvalkitError, FontFallbackWarning
 __all__ = [
     "CJK_FONT_CANDIDATES",
     "LATIN_FONT",
+    "DisplayName",
     "Language",
     "community_colors",
     "community_color",
+    "display_names",
     "find_cjk_font",
     "get_language",
+    "get_registry",
+    "is_comparison",
     "label",
     "missing_glyphs",
+    "resolve_registry",
     "set_language",
+    "set_registry",
     "tr",
     "use_cjk_font",
 ]
@@ -107,7 +116,7 @@ _COMPARISON_COLORS = (
 #: Colour of pooled comparison communities (one line/band "comparison").
 COMPARISON_GREY = "#8A8A8A"
 
-_STATE: dict = {"language": "zh", "font": None, "resolved": False, "warned": False}
+_STATE: dict = {"language": "zh", "font": None, "resolved": False, "warned": False, "registry": None}
 
 
 def _codepoints(path) -> frozenset[int]:
@@ -355,33 +364,87 @@ def tr(zh: str, en: str, lang: Language | None = None) -> str:
     return zh if _chinese_ok(lang) else en
 
 
-@lru_cache(maxsize=8)
-def _registry_names(source: str | None) -> dict[str, tuple[str, str, str]]:
-    from ..spec.registry import load_communities
+class DisplayName(NamedTuple):
+    """How a figure names a community: Chinese name, pinyin, and its role in the registry."""
 
-    reg = load_communities(source)
+    zh: str
+    pinyin: str
+    role: str
+
+
+def display_names(registry) -> dict[str, DisplayName]:
+    """``{community_id: DisplayName(zh, pinyin, role)}`` from a registry, in registry order.
+
+    Parameters
+    ----------
+    registry
+        The community registry (:func:`evalkit.load_communities`): ``community_id, name_zh,
+        name_pinyin, role``; or a :class:`evalkit.Study` with one.
+    """
+    registry = _as_registry(registry, "display_names")
+    missing = [c for c in ("community_id", "name_zh", "name_pinyin", "role") if c not in registry.columns]
+    if missing:
+        raise EvalkitError(f"display_names: the registry lacks column(s) {missing}.")
     return {
-        str(r.community_id): (str(r.name_zh), str(r.name_pinyin), str(r.role))
-        for r in reg.itertuples(index=False)
-    }
-
-
-def _names(registry=None) -> dict[str, tuple[str, str, str]]:
-    if registry is None:
-        return _registry_names(None)
-    return {
-        str(c): (str(z), str(p), str(r))
+        str(c): DisplayName(str(z), str(p), str(r))
         for c, z, p, r in zip(registry["community_id"], registry["name_zh"],
                               registry["name_pinyin"], registry["role"])
     }
+
+
+def set_registry(registry) -> None:
+    """Set the registry every figure names and colours communities from when given no ``registry=``.
+
+    ``registry`` is a registry table or a :class:`evalkit.Study` (its registry); ``None`` clears
+    it. :func:`evalkit.publish.notebook.setup_notebook` calls it with the notebook's study.
+    """
+    _STATE["registry"] = None if registry is None else _as_registry(registry, "set_registry")
+
+
+def get_registry():
+    """The registry set by :func:`set_registry` (``None`` when none is set)."""
+    return _STATE["registry"]
+
+
+def _as_registry(registry, caller: str):
+    """A registry table from a table or a study; a clear error otherwise."""
+    if hasattr(registry, "require_registry"):  # a Study
+        return registry.require_registry(caller)
+    if not hasattr(registry, "columns"):
+        raise EvalkitError(f"{caller}: registry= must be the community registry (a DataFrame, "
+                           f"evalkit.load_communities(path)) or a Study, got {type(registry).__name__}.")
+    return registry
+
+
+def resolve_registry(registry=None, study=None, caller: str = "this figure"):
+    """The registry a figure uses: ``registry``, else ``study.registry``, else :func:`set_registry`'s.
+
+    Raises :class:`~evalkit.errors.EvalkitError` when there is none: evalkit never falls back to
+    the shipped example.
+    """
+    if registry is not None:
+        return _as_registry(registry, caller)
+    if study is not None:
+        return study.require_registry(caller)
+    if _STATE["registry"] is not None:
+        return _STATE["registry"]
+    raise EvalkitError(
+        f"{caller} needs the community registry for community names, roles and colours: pass "
+        "registry=load_communities(path) (or study=...), or set it once with "
+        "evalkit.publish.style.set_registry(registry) / setup_notebook(study=study).")
+
+
+def _names(registry=None) -> dict[str, DisplayName]:
+    return display_names(resolve_registry(registry, caller="community names"))
 
 
 def label(community_id: str, lang: Language | None = None, *, registry=None) -> str:
     """A community's name for a figure: Chinese (``安宁社区``) or pinyin (``Anning``).
 
     Chinese only when ``lang`` (default: the current language) is ``"zh"`` and a CJK font is
-    installed; otherwise the registry's ``name_pinyin``. Ids not in the registry (e.g.
-    ``"comparison"`` for pooled comparison communities) get a generic label.
+    installed; otherwise the registry's ``name_pinyin``. Ids not in the registry are returned as
+    they are; ``"comparison"`` (pooled comparison communities) gets a generic label. The registry
+    is ``registry`` or the one set by :func:`set_registry` (:func:`resolve_registry`).
     """
     cid = str(community_id)
     if cid == "comparison":
@@ -398,7 +461,8 @@ def community_colors(registry=None) -> dict[str, str]:
 
     Programme communities take distinct hues in registry order; comparison communities take
     shades of grey, so that in any figure they read as one group. The same registry always gives
-    the same colours, in every figure.
+    the same colours, in every figure. The registry is ``registry`` or the one set by
+    :func:`set_registry`.
     """
     names = _names(registry)
     out: dict[str, str] = {}

@@ -1,0 +1,198 @@
+"""Notebooks to HTML: execute them in memory, join them without code, add a table of contents.
+
+* :func:`execute_notebook` -- run a notebook in memory (the file is never modified), optionally
+  with injected parameters (papermill style) and extra environment variables for the kernel.
+* :func:`render_html` -- join executed notebooks into one self-contained HTML document (the
+  ``evalkit_report`` nbconvert template of ``templates/``): no code cells, figures as base64,
+  a table of contents from the headings, an appendix; refused if it shows personal data.
+* :func:`community_page` -- the profile notebook run for one programme community, as HTML.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import EvalkitError
+from .disclosure import assert_no_personal_data
+
+__all__ = ["NOTEBOOKS", "PROFILE_NOTEBOOK", "REPORT_NOTEBOOKS", "community_page", "execute_notebook",
+           "inject_parameters", "notebooks_dir", "render_html"]
+
+#: The numbered notebooks, in reading order.
+NOTEBOOKS: tuple[str, ...] = (
+    "00_quickstart", "01_indicators", "02_programme_impact", "03_community_profiles",
+    "04_robustness", "05_your_data",
+)
+#: The notebooks that make up the evaluation report: all of them (05, the how-to for an
+#: evaluator's own data, ends the report as its worked example on a platform export).
+REPORT_NOTEBOOKS: tuple[str, ...] = NOTEBOOKS
+#: The notebook rendered alone for one community (its ``parameters`` cell sets ``community``).
+PROFILE_NOTEBOOK = "03_community_profiles"
+
+_ROOT = Path(__file__).resolve().parents[2]
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def notebooks_dir() -> Path:
+    """The numbered notebooks: ``notebooks/`` of a checkout, else the copy installed with evalkit."""
+    places = (_ROOT / "notebooks", Path(__file__).resolve().parents[1] / "_notebooks")
+    for path in places:
+        if (path / f"{NOTEBOOKS[0]}.ipynb").is_file():
+            return path
+    raise EvalkitError(
+        f"The notebooks were not found (looked in {', '.join(map(str, places))}). Reinstall evalkit "
+        "(pip install evalkit) or run the report from an evalkit checkout (make report)."
+    )
+
+
+def inject_parameters(nb, parameters: dict) -> None:
+    """Insert a cell setting ``parameters`` after the cell tagged ``parameters`` (papermill style).
+
+    The new cell is tagged ``injected-parameters``; values are written with ``repr``.
+    """
+    import nbformat
+
+    if not parameters:
+        return
+    idx = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if idx is None:
+        raise EvalkitError("The notebook has no cell tagged 'parameters' to inject parameters after.")
+    src = "# injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
+    cell = nbformat.v4.new_code_cell(src, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(idx + 1, cell)
+
+
+def execute_notebook(path: str | Path, *, parameters: dict | None = None, cwd: str | Path | None = None,
+                     timeout: int = 900, save_to: str | Path | None = None, env: dict | None = None):
+    """Execute a notebook in memory and return the executed copy (the file is not modified).
+
+    Parameters
+    ----------
+    path
+        The ``.ipynb`` file.
+    parameters
+        Values injected after the cell tagged ``parameters``.
+    cwd
+        Working directory of the kernel (default: the notebook's folder, so relative paths in it
+        work as when it is opened in JupyterLab).
+    save_to
+        Also write the executed copy there (e.g. a temporary folder).
+    env
+        Environment variables set for the kernel on top of this process's (e.g.
+        ``{"EVALKIT_DATA": folder}``, the data folder the notebooks read).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    nb = copy.deepcopy(nb)
+    if parameters:
+        inject_parameters(nb, parameters)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd or path.parent)}})
+    if env:
+        import os
+
+        client.execute(env={**os.environ, **{k: str(v) for k, v in env.items()}})
+    else:
+        client.execute()
+    if save_to is not None:
+        nbformat.write(nb, str(save_to))
+    return nb
+
+
+_HEADING = re.compile(r"<h([123])(\s[^>]*)?>(.*?)</h\1>", re.S)
+
+
+def _add_toc(html: str) -> str:
+    """Give every h1–h3 of the cells a unique id and fill the TOC slot with links to them."""
+    entries = []
+    counter = 0
+
+    def repl(m):
+        nonlocal counter
+        level, attrs, inner = m.group(1), m.group(2) or "", m.group(3)
+        if 'class="evalkit-title"' in attrs:
+            return m.group(0)
+        counter += 1
+        anchor = f"sec-{counter}"
+        attrs = re.sub(r'\sid="[^"]*"', "", attrs)
+        text = re.sub(r"<[^>]+>", "", inner).replace("¶", "").strip()
+        entries.append((int(level), anchor, text))
+        return f'<h{level} id="{anchor}"{attrs}>{inner}</h{level}>'
+
+    html = _HEADING.sub(repl, html)
+    parts, open_sub = [], False
+    for level, anchor, text in entries:
+        link = f'<a href="#{anchor}">{text}</a>'
+        if level == 1:
+            if open_sub:
+                parts.append("</ul>")
+                open_sub = False
+            parts.append(("</li>" if parts else "") + f'<li class="toc-h1">{link}')
+        elif level == 2:
+            if not open_sub:
+                parts.append("<ul>")
+                open_sub = True
+            parts.append(f'<li class="toc-h2">{link}</li>')
+    if open_sub:
+        parts.append("</ul>")
+    toc = ('<nav class="evalkit-toc"><h2 class="toc-title">目录 Contents</h2><ul class="toc-top">'
+           + "".join(parts) + ("</li>" if parts else "") + "</ul></nav>")
+    return html.replace("<!--EVALKIT-TOC-->", toc, 1)
+
+
+def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix: str | None = None,
+                lang: str = "zh-CN") -> str:
+    """Join executed notebooks into one self-contained HTML document without code cells.
+
+    Code inputs and prompts are left out, figures are embedded as base64 PNG, the template loads
+    no script from the web, headings get a table of contents, and ``appendix`` (markdown) is
+    added at the end. Raises :class:`PersonalDataError` if the text shows personal data.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    if not notebooks:
+        raise EvalkitError("render_html: no notebooks to render.")
+    merged = nbformat.v4.new_notebook()
+    merged.metadata = copy.deepcopy(dict(notebooks[0].metadata))
+    merged.metadata.pop("papermill", None)
+    merged.metadata["evalkit"] = {"title": title, "subtitle": subtitle}
+    merged.metadata["title"] = title
+    for nb in notebooks:
+        for cell in nb.cells:
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "remove-cell" in tags or "injected-parameters" in tags:
+                continue
+            if cell.cell_type == "code" and ("parameters" in tags or "setup" in tags):
+                continue
+            merged.cells.append(copy.deepcopy(cell))
+    if appendix:
+        merged.cells.append(nbformat.v4.new_markdown_cell(appendix))
+    exporter = HTMLExporter(template_name="evalkit_report", extra_template_basedirs=[str(_TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(merged, resources={"language_code": lang})
+    body = _add_toc(body)
+    assert_no_personal_data(body, source="the report")
+    return body
+
+
+def community_page(community: str, *, title: str, subtitle: str = "", appendix: str | None = None,
+                   notebook_dir: str | Path | None = None, env: dict | None = None,
+                   save_to: str | Path | None = None) -> str:
+    """The profile notebook (:data:`PROFILE_NOTEBOOK`) run for one community, as one HTML page.
+
+    The community is injected as the notebook's ``community`` parameter; ``env`` is passed to
+    the kernel (:func:`execute_notebook`). Checking that ``community`` is a programme community
+    is the caller's job (:func:`evalkit.publish.report.build_report` does it from the registry).
+    """
+    nb_dir = Path(notebook_dir) if notebook_dir is not None else notebooks_dir()
+    path = nb_dir / f"{PROFILE_NOTEBOOK}.ipynb"
+    if not path.is_file():
+        raise EvalkitError(f"{path} is missing; cannot render a community profile.")
+    nb = execute_notebook(path, cwd=nb_dir, parameters={"community": community}, env=env, save_to=save_to)
+    return render_html([nb], title=title, subtitle=subtitle, appendix=appendix)
