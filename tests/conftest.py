@@ -26,14 +26,14 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 def codebook():
     from evalkit.spec.codebook import load_codebook
 
-    return load_codebook()
+    return load_codebook(DATA / "codebook.yaml")
 
 
 @pytest.fixture(scope="session")
 def registry():
     from evalkit.spec.registry import load_communities
 
-    return load_communities()
+    return load_communities(DATA / "communities.csv")
 
 
 @pytest.fixture(scope="session")

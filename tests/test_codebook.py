@@ -32,7 +32,7 @@ items:
 
 @pytest.fixture(scope="module")
 def cb():
-    return load_codebook()
+    return load_codebook(SHIPPED)
 
 
 def _write(tmp_path, raw):
@@ -135,6 +135,21 @@ def test_inlined_schema_finds_the_same_errors_as_the_file(raw):
 
 
 # --------------------------------------------------------------------------------- file-level errors
+
+def test_no_codebook_is_an_error_naming_the_fix():
+    # generic code never falls back on the shipped example (issue 10: hidden Dongying defaults)
+    for call in (lambda: load_codebook(), lambda: load_codebook(None),
+                 lambda: codebook_module.as_codebook(None, "score()")):
+        with pytest.raises(evalkit.CodebookError) as info:
+            call()
+        assert "evalkit.datasets.dongying()" in str(info.value)
+    with pytest.raises(evalkit.CodebookError, match=r"^score\(\) needs the codebook"):
+        codebook_module.as_codebook(None, "score()")
+
+
+def test_as_codebook_takes_a_study(cb):
+    study = evalkit.Study(cb)
+    assert codebook_module.as_codebook(study, "x") is cb
 
 def test_missing_file(tmp_path):
     with pytest.raises(evalkit.CodebookError, match="does not exist"):
@@ -402,3 +417,85 @@ def test_damaged_codebooks_end_in_a_codebook_or_a_codebook_error(raw):
             assert err.problems, str(err)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 100 and outcomes["loaded"] > 0, outcomes
+
+
+# --------------------------------------------------------------------------------- derived fields
+
+def test_shipped_derive_rules(cb):
+    assert set(cb.derived) == {"age_group", "role"}
+    role = cb.derived["role"]
+    assert role.source == "age" and role.describe() == "child ≤ 17, adult ≤ 59, elderly above"
+    assert list(role.apply([8, 17, 18, 59, 60, 105, None, "x"])) == [
+        "child", "child", "adult", "adult", "elderly", "elderly", None, None]
+    assert list(cb.derived["age_group"].apply([17, 18, 39, 40, 59, 60])) == [
+        "8-17", "18-39", "18-39", "40-59", "40-59", "60+"]
+
+
+def test_a_closed_last_band_leaves_values_above_it_underived(tmp_path):
+    raw = yaml.safe_load(MINIMAL)
+    raw["fields"]["band"] = {"type": "category", "values": ["low", "high"], "en": "band"}
+    raw["derive"] = {"band": {"from": "q1", "cuts": [{"upto": 4, "value": "low"}, {"upto": 10, "value": "high"}]}}
+    cb = load_codebook(_write(tmp_path, raw))
+    assert list(cb.derived["band"].apply([0, 4, 4.5, 10, 11])) == ["low", "low", "high", "high", None]
+
+
+def test_derive_typos_and_bad_rules_are_refused(tmp_path, raw):
+    raw["derive"]["role"]["form"] = raw["derive"]["role"].pop("from")
+    raw["derive"]["age_group"]["cuts"][2]["upto"] = 30          # not above the previous band's 39
+    raw["derive"]["age_group"]["cuts"][3]["value"] = "65+"      # not one of age_group's values
+    raw["derive"]["age_grup"] = {"from": "sex", "cuts": [{"value": "x"}]}
+    err, lines = _refused(tmp_path, raw)
+    msg = str(err)
+    assert f"line {_line_of(lines, 'form:')}, derive.role: unknown key `form`; did you mean `from`?" in msg
+    assert "derive.age_group.cuts[2]: `upto` 30 is not above the previous band's 39" in msg
+    assert "derive.age_group.cuts[3]: `value` '65+' is not a valid value of `age_group`" in msg
+    assert "derive.age_grup: the derived field `age_grup` is not defined under `fields` or `items`; " \
+           "did you mean `age_group`?" in msg
+    assert "derive.role: missing key `from`" in msg
+
+
+def test_derive_needs_a_numeric_source_and_bands_with_upto(tmp_path, raw):
+    raw["derive"]["role"]["from"] = "community_id"
+    raw["derive"]["age_group"]["cuts"][1].pop("upto")
+    raw["derive"]["age_group"]["from"] = "agee"
+    err, _ = _refused(tmp_path, raw)
+    msg = str(err)
+    assert "derive.role: `from` names `community_id` of type `community`; cut points need a numeric field" in msg
+    assert "derive.age_group.cuts[1]: only the last band may leave out `upto`" in msg
+    assert "derive.age_group: the source `from` `agee` is not defined under `fields` or `items`; " \
+           "did you mean `age`?" in msg
+
+
+# ------------------------------------------------------- checks moved here from scoring (measure.scales)
+
+def test_cutoffs_must_increase(tmp_path, raw):
+    cuts = raw["scales"]["who5"]["cutoffs"]
+    assert len(cuts) >= 2
+    cuts[1]["upto"] = cuts[0]["upto"]
+    err, _ = _refused(tmp_path, raw)
+    assert f"scales.who5.cutoffs[1]: `upto` {cuts[0]['upto']} is not above the previous band's" in str(err)
+
+
+def test_composite_of_itself_through_other_scales_is_refused(tmp_path, raw):
+    # collective_efficacy = mean of cohesion and social_control; make social_control a composite of
+    # collective_efficacy: a cycle the old loader accepted and scoring refused only when scored
+    sc = raw["scales"]["social_control"]
+    for key in ("items", "item_range", "subscales", "subscale_min_answered"):
+        sc.pop(key, None)
+    sc["composite_of"] = ["collective_efficacy"]
+    sc["scoring"] = {"method": "mean_of_scales"}
+    for item in raw["items"].values():
+        if item.get("scale") == "social_control":
+            item.pop("scale"), item.pop("subscale", None)
+    err, _ = _refused(tmp_path, raw)
+    cycles = [p for p in err.problems if "composite of itself" in p.message]
+    assert len(cycles) == 1
+    assert "collective_efficacy -> social_control -> collective_efficacy" in cycles[0].message \
+        or "social_control -> collective_efficacy -> social_control" in cycles[0].message
+
+
+def test_empty_raw_range_is_refused(tmp_path, raw):
+    name = next(n for n, s in raw["scales"].items() if s["scoring"].get("transform") == "linear_0_100")
+    raw["scales"][name]["scoring"]["raw_range"] = [3, 3]
+    err, _ = _refused(tmp_path, raw)
+    assert f"scales.{name}.scoring: `raw_range` [3, 3] has low = high" in str(err)

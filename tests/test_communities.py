@@ -19,12 +19,18 @@ def test_start_years_accepts_table_mapping_and_zero(registry):
     assert start_years({"a": 0, "b": 2016, "c": None}) == {"a": None, "b": 2016, "c": None}
 
 
-def test_programme_targets_with_groups(registry):
+def test_programme_targets_with_groups(registry, codebook):
     t = programme_targets(registry)
     row = t[(t.community_id == "mingyue") & (t.indicator == "ucla3")]
     assert row["group"].tolist() == ["elderly"]
-    codebook = evalkit.load_codebook()
     assert set(t["indicator"]) <= set(codebook.scales)
+
+
+def test_no_registry_is_an_error_naming_the_fix():
+    # generic code never falls back on the shipped registry (issue 10: hidden Dongying defaults)
+    for call in (lambda: evalkit.load_communities(), lambda: start_years(), lambda: start_years(None)):
+        with pytest.raises(evalkit.EvalkitError, match=r"evalkit\.datasets\.dongying\(\)"):
+            call()
 
 
 def test_population_table_sums_to_the_registry(registry):

@@ -61,10 +61,10 @@ def _wjx_by_hand(path):
     return path
 
 
-def test_wjx_by_hand_maps_option_text_to_codes(tmp_path, codebook):
+def test_wjx_by_hand_maps_option_text_to_codes(tmp_path, codebook, registry):
     p = _wjx_by_hand(tmp_path / "问卷星.xlsx")
     got = read_wjx(p, column_map={3: "community_id", "年龄": "age", 10: "age_group", "受访者类型": "role",
-                                  "8、您的性别": "sex", "初级抽样单元": "psu"})
+                                  "8、您的性别": "sex", "初级抽样单元": "psu"}, codebook=codebook)
     # question texts equal to the codebook's Chinese labels map on their own
     assert got.attrs["column_map"]["12、过去两周里，我感到快乐、心情舒畅"] == "who5_1"
     assert got.attrs["column_map"]["14、身体好（简短标签）"] == "kid_1"
@@ -75,7 +75,7 @@ def test_wjx_by_hand_maps_option_text_to_codes(tmp_path, codebook):
     assert _vals(got["who5_1"]) == ["4", "97", None]
     assert _vals(got["grid_sat"]) == ["5", "3", None]
     assert _vals(got["kid_1"]) == [None, None, "4"]
-    rep = validate(got, codebook)
+    rep = validate(got, codebook, registry=registry)
     assert rep.n_rows == 3 and rep.n_valid == 3, rep.problems
     assert rep.valid["community_id"].tolist() == ["anning", "anning", "yangmiao"]
     assert rep.missing[["row", "column", "code", "reason"]].values.tolist() == [[3, "who5_1", 97, "dont_know"]]
@@ -87,7 +87,7 @@ def test_wjx_unknown_option_text_is_kept_for_validation(tmp_path, codebook):
     t.loc[1, "12、过去两周里，我感到快乐、心情舒畅"] = "挺好的"  # not an option of WHO-5
     t.to_excel(p, index=False)
     got = read_wjx(p, column_map={3: "community_id", "年龄": "age", 10: "age_group", 11: "role",
-                                  8: "sex", 6: "psu"})
+                                  8: "sex", 6: "psu"}, codebook=codebook)
     rep = validate(got, codebook)
     assert rep.n_rows == rep.n_valid + rep.n_quarantined == 3
     bad = rep.problems[rep.problems["rule"] == "not_numeric"]
@@ -99,11 +99,11 @@ def test_wjx_option_order_numbering(tmp_path, codebook):
     t = pd.DataFrame({"1、respondent_id": ["a"], "2、是否参加过志愿服务": [2], "3、您对网格员的工作满意吗？": [1]})
     p = tmp_path / "order.xlsx"
     t.to_excel(p, index=False)
-    got = read_wjx(p, column_map={"2": "vol_any"}, option_numbers="order")
+    got = read_wjx(p, column_map={"2": "vol_any"}, option_numbers="order", codebook=codebook)
     assert _vals(got["vol_any"]) == ["1"]     # option 2 of (0 no, 1 yes) = yes
     assert _vals(got["grid_sat"]) == ["1"]    # option 1 of satisfied5 (1..5) = code 1
     with pytest.raises(evalkit.EvalkitError, match="option_numbers"):
-        read_wjx(p, option_numbers="labels")
+        read_wjx(p, option_numbers="labels", codebook=codebook)
 
 
 def test_wjx_round_trip_text_and_numbers(tmp_path, small, codebook):
@@ -117,22 +117,22 @@ def test_wjx_round_trip_text_and_numbers(tmp_path, small, codebook):
         _same_valid(direct, rep)
 
 
-def test_wjx_column_map_errors(tmp_path):
+def test_wjx_column_map_errors(tmp_path, codebook):
     p = _wjx_by_hand(tmp_path / "wjx.xlsx")
     with pytest.raises(evalkit.ReadError, match="matches no column"):
-        read_wjx(p, column_map={"99": "age"})
+        read_wjx(p, column_map={"99": "age"}, codebook=codebook)
     with pytest.raises(evalkit.ReadError, match="not a codebook variable"):
-        read_wjx(p, column_map={9: "years"})
+        read_wjx(p, column_map={9: "years"}, codebook=codebook)
     with pytest.raises(evalkit.ReadError, match="all map to"):
-        read_wjx(p, column_map={9: "age", 4: "age"})
+        read_wjx(p, column_map={9: "age", 4: "age"}, codebook=codebook)
 
 
-def test_wjx_refuses_a_mapped_name_column(tmp_path):
+def test_wjx_refuses_a_mapped_name_column(tmp_path, codebook):
     t = pd.DataFrame({"1、您的姓名": ["张伟", "李秀英", "王芳"], "2、年龄": [40, 50, 60]})
     p = tmp_path / "names.xlsx"
     t.to_excel(p, index=False)
     with pytest.raises(evalkit.PersonalDataError) as exc:
-        read_wjx(p, column_map={1: "respondent_id", 2: "age"})
+        read_wjx(p, column_map={1: "respondent_id", 2: "age"}, codebook=codebook)
     assert "respondent_id" in str(exc.value) and "张伟" not in str(exc.value)
     assert "李秀英" not in str(exc.value)
 
@@ -156,7 +156,7 @@ ACTIVITIES = {"activities": {"1": "part_any", "2": "vol_any", "3": "selforg"}}
 def test_kobo_by_hand_groups_select_multiple_and_metadata(tmp_path, codebook):
     p = tmp_path / "kobo.csv"
     p.write_text(KOBO, encoding="utf-8")
-    got = read_kobo(p, select_multiple=ACTIVITIES)
+    got = read_kobo(p, select_multiple=ACTIVITIES, codebook=codebook)
     assert list(got.index) == [2, 3, 4]
     assert got.attrs["column_map"]["wellbeing/who5_1"] == "who5_1"  # group/question -> question
     for meta in ("start", "deviceid", "_uuid", "_geolocation"):
@@ -174,7 +174,7 @@ def test_kobo_disagreeing_choice_columns_quarantine_the_row(tmp_path, codebook):
     bad = KOBO.replace("1 3;1;0;1;101", "1 3;1;1;1;101").replace("1 3;1;0;1", "1 3;1;1;1")
     p = tmp_path / "kobo_bad.csv"
     p.write_text(bad, encoding="utf-8")
-    got = read_kobo(p, select_multiple=ACTIVITIES)
+    got = read_kobo(p, select_multiple=ACTIVITIES, codebook=codebook)
     assert any("row 2" in n for n in got.attrs["notes"])
     rep = validate(got, codebook)
     assert rep.n_rows == 3 == rep.n_valid + rep.n_quarantined
@@ -182,7 +182,7 @@ def test_kobo_disagreeing_choice_columns_quarantine_the_row(tmp_path, codebook):
     assert set(rep.problems["column"]) == {"part_any", "vol_any", "selforg"}
     # an unknown choice code: the row is quarantined, not dropped, and the message says why
     p.write_text(KOBO.replace("2;0;1;0;102", "2 9;0;1;0;102"), encoding="utf-8")
-    rep = validate(read_kobo(p, select_multiple=ACTIVITIES), codebook)
+    rep = validate(read_kobo(p, select_multiple=ACTIVITIES, codebook=codebook), codebook)
     assert list(rep.quarantined.index) == [3]
     assert "choice 9" in rep.problems["value"].iloc[0]
 
@@ -194,7 +194,7 @@ def test_kobo_round_trip(tmp_path, small, codebook):
     frame.insert(0, "_uuid", [f"uuid-{i}" for i in range(len(frame))])
     p = tmp_path / "kobo_rt.csv"
     frame.to_csv(p, sep=";", index=False)
-    rep = validate(read_kobo(p), codebook)
+    rep = validate(read_kobo(p, codebook=codebook), codebook)
     _same_valid(validate(small, codebook), rep)
 
 
@@ -218,7 +218,7 @@ def test_spss_value_labels_and_user_missing(tmp_path, codebook):
         variable_value_labels={"sex": {0: "男", 1: "女"}, "who5_1": {0: "从未", 5: "所有时间", -8: "不知道", -9: "拒绝回答"}},
         missing_ranges={"who5_1": [{"lo": -9, "hi": -1}], "education": [-1]},
     )
-    got = read_spss(p, missing_map={"education": {-1: 99}})
+    got = read_spss(p, missing_map={"education": {-1: 99}}, codebook=codebook)
     assert got.attrs["recoded"] == ["sex"]
     assert _vals(got["sex"]) == ["1", "2", "2", "1"]         # 男 -> 1, 女 -> 2 (codebook)
     assert _vals(got["who5_1"]) == ["5", "97", "98", "3"]    # labelled user-missing -> reasons
@@ -228,7 +228,7 @@ def test_spss_value_labels_and_user_missing(tmp_path, codebook):
     assert list(rep.quarantined.index) == [5]  # the blank required age, row 5 of the file
     assert sorted(rep.missing["reason"]) == ["dont_know", "not_applicable", "refused"]
     # without missing_map the unlabelled user-missing code stays and validation flags it
-    rep2 = validate(read_spss(p), codebook)
+    rep2 = validate(read_spss(p, codebook=codebook), codebook)
     assert ((rep2.problems["column"] == "education") & (rep2.problems["value"] == "-1")).any()
 
 
@@ -244,11 +244,11 @@ def test_spss_round_trip(tmp_path, small, codebook):
     p = tmp_path / "rt.sav"
     pyreadstat.write_sav(frame, p, variable_value_labels=labels,
                          missing_ranges={c: [{"lo": 97, "hi": 99}] for c in labels if c not in ("sex",)})
-    rep = validate(read_spss(p), codebook)
+    rep = validate(read_spss(p, codebook=codebook), codebook)
     _same_valid(validate(small, codebook), rep)
 
 
-def test_wjx_excel_is_byte_reproducible(tmp_path):
+def test_wjx_excel_is_byte_reproducible(tmp_path, codebook):
     # the same table written twice, a second apart, gives identical bytes (fixed save stamps),
     # so data/MANIFEST.sha256 changes only when an export's content does
     import hashlib
@@ -259,7 +259,21 @@ def test_wjx_excel_is_byte_reproducible(tmp_path):
     from evalkit.io.exports import to_wjx_excel
 
     df = pd.DataFrame({"respondent_id": ["a-1", "a-2"], "who5_1": [3, 5], "community_id": ["anning", "anning"]})
-    a = to_wjx_excel(df, tmp_path / "a.xlsx")
+    a = to_wjx_excel(df, tmp_path / "a.xlsx", codebook)
     time.sleep(1.1)
-    b = to_wjx_excel(df, tmp_path / "b.xlsx")
+    b = to_wjx_excel(df, tmp_path / "b.xlsx", codebook)
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_readers_need_a_codebook_or_a_study(tmp_path, codebook, registry):
+    # issue 10: the readers loaded the shipped codebook when given none
+    p = _wjx_by_hand(tmp_path / "wjx.xlsx")
+    with pytest.raises(evalkit.CodebookError, match=r"read_wjx\(\) needs the codebook.*dongying\(\)"):
+        read_wjx(p)
+    cmap = {3: "community_id", "年龄": "age", 10: "age_group", "受访者类型": "role", 8: "sex", 6: "psu"}
+    by_study = read_wjx(p, column_map=cmap, study=evalkit.Study(codebook, registry))
+    pd.testing.assert_frame_equal(by_study, read_wjx(p, column_map=cmap, codebook=codebook))
+    with pytest.raises(evalkit.CodebookError, match="read_kobo"):
+        read_kobo(p)
+    with pytest.raises(evalkit.CodebookError, match="to_wjx_excel"):
+        to_wjx_excel(pd.DataFrame({"age": [1]}), tmp_path / "x.xlsx")

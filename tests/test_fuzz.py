@@ -33,7 +33,7 @@ from evalkit.io.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSY = ROOT / "evalkit" / "datasets" / "dongying" / "raw" / "messy_export_gbk.csv"
-CODEBOOK = load_codebook()
+CODEBOOK = load_codebook(ROOT / "evalkit" / "datasets" / "dongying" / "codebook.yaml")
 COLUMNS = CODEBOOK.columns
 HEADER = ",".join(COLUMNS)
 

@@ -104,7 +104,7 @@ def test_wheel_holds_every_file_of_the_package_byte_for_byte(wheel):
 
 
 @pytest.mark.slow
-def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, survey):
+def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, survey, codebook):
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
@@ -115,15 +115,16 @@ def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, s
         from evalkit import datasets
         from evalkit.publish.report import notebooks_dir
         assert evalkit.__file__.startswith(SITE), evalkit.__file__   # the wheel, not the checkout
-        codebook = evalkit.load_codebook()
+        study = datasets.dongying()
+        codebook = study.codebook
         assert str(codebook.path).startswith(SITE)
-        raw = evalkit.read_survey(datasets.data_path("survey.csv"))
-        checked = evalkit.validate(raw, codebook)
+        raw = evalkit.read_survey(datasets.data_path("survey.csv"), study=study)
+        checked = evalkit.validate(raw, study=study)
         scored = evalkit.score(checked.valid[checked.valid["wave"] == 2014], codebook, scales="who5")
         design = evalkit.SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
         est = design.mean("who5")
         print(checked.describe().splitlines()[0])
-        print(evalkit.verify_data().split(":")[0])
+        print(evalkit.verify_data(datasets.data_dir()).split(":")[0])
         print(notebooks_dir().relative_to(SITE).as_posix())
         print(round(float(est["estimate"].iloc[0]), 6))
     """)
@@ -136,7 +137,7 @@ def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, s
     assert lines[0].startswith("survey.csv: ") and lines[0].endswith(" quarantined")
     assert lines[1] == "data checked" and lines[2] == "evalkit/_notebooks"
     # the same number as the checkout gives: the wheel's data are the shipped data
-    here = evalkit.SurveyDesign(evalkit.score(survey[survey["wave"] == 2014], scales="who5"),
+    here = evalkit.SurveyDesign(evalkit.score(survey[survey["wave"] == 2014], codebook, scales="who5"),
                                 weight="base_weight", strata="stratum", psu="psu").mean("who5")
     assert float(lines[3]) == round(float(here["estimate"].iloc[0]), 6)
     assert list(work.iterdir()) == []  # nothing written to the working folder
@@ -151,7 +152,7 @@ def test_data_dir_follows_evalkit_data_and_names_a_missing_folder(tmp_path, monk
     assert data_dir() == tmp_path
     monkeypatch.setenv("EVALKIT_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(evalkit.EvalkitError, match=r"EVALKIT_DATA .*nowhere.* does not exist"):
-        evalkit.load_codebook()
+        evalkit.datasets.dongying()
 
 
 # ----------------------------------------------------------------------------- module names

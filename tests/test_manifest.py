@@ -81,3 +81,12 @@ def test_checksums_frame_for_reports(folder):
     sums = checksums(folder)
     assert list(sums.columns) == ["file", "sha256", "bytes"]
     assert sums["file"].tolist() == ["raw/export.csv", "survey.csv"]
+
+
+def test_no_folder_is_an_error_naming_the_fix():
+    # generic code never falls back on the shipped data folder (issue 10: hidden Dongying defaults)
+    for call in (verify_data, checksums, check_manifest, data_checksum, read_manifest, write_manifest):
+        with pytest.raises(ManifestError, match=r"evalkit\.datasets\.data_dir\(\)"):
+            call()
+    assert evalkit.io.manifest._main(["check"]) == 2
+    assert evalkit.io.manifest._main(["check", str(DATA)]) == 0

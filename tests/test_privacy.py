@@ -168,13 +168,28 @@ def test_detected_by_content_with_example_row(values, kind):
     ["张伟", "张伟", "张伟", "张伟", "张伟", "张伟", "李娜", "李娜", "王芳", "王芳",
      "王芳", "王芳", "王芳", "王芳", "王芳", "王芳", "王芳"] * 3,            # 3 values repeated: a category
 ])
-def test_not_flagged_by_content(values):
-    assert detect_personal_data(pd.DataFrame({"q": values})).empty
+def test_not_flagged_by_content(values, codebook, registry):
+    assert detect_personal_data(pd.DataFrame({"q": values}), codebook=codebook, registry=registry).empty
+    assert detect_personal_data(pd.DataFrame({"q": values}), study=evalkit.Study(codebook, registry)).empty
 
 
-def test_shipped_data_hold_no_personal_data(survey_raw):
+def test_community_names_come_from_the_registry_given_not_the_shipped_one(registry):
+    # issue 10: privacy loaded the shipped registry and codebook even for a user's own survey
+    names = pd.DataFrame({"q": ["杨庙", "明月", "文苑", "安宁", "杨庙", "明月", "文苑"]})
+    assert detect_personal_data(names)["kind"].tolist() == ["name"]   # no registry: they look like names
+    assert detect_personal_data(names, registry=registry).empty
+    own = pd.DataFrame({"name_zh": ["高家社区", "孙庄社区", "王桥社区", "李屯社区"], "district": "河口区",
+                        "street": "义和镇"})
+    theirs = pd.DataFrame({"q": ["高家", "孙庄", "王桥", "李屯", "高家社区"]})
+    assert detect_personal_data(theirs, registry=own).empty
+    assert detect_personal_data(theirs, registry=registry)["kind"].tolist() == ["name"]
+    assert detect_personal_data(theirs, not_names=["高家", "孙庄", "王桥", "李屯"]).empty
+
+
+def test_shipped_data_hold_no_personal_data(survey_raw, codebook, registry):
     assert detect_personal_data(survey_raw).empty
     read_survey(DATA / "raw" / "messy_export_gbk.csv")  # the default check passes
+    read_survey(DATA / "raw" / "messy_export_gbk.csv", codebook, registry=registry)
 
 
 def test_patterns_table_lists_every_kind():

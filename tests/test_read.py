@@ -22,7 +22,7 @@ def _same_valid(a, b):
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
-def test_csv_encodings_read_the_same(tmp_path, small, encoding, codebook):
+def test_csv_encodings_read_the_same(tmp_path, small, encoding, codebook, registry):
     frame = small.copy()
     frame["community_id"] = frame["community_id"].map({"anning": "安宁社区", "yangmiao": "杨庙社区"})
     p = tmp_path / f"export_{encoding}.csv"
@@ -30,7 +30,7 @@ def test_csv_encodings_read_the_same(tmp_path, small, encoding, codebook):
     got = read_survey(p)
     assert got.attrs["encoding"] in ("utf-8-sig", "gb18030")
     assert list(got.index) == list(range(2, len(frame) + 2))  # spreadsheet row numbers
-    rep = validate(got, codebook)
+    rep = validate(got, codebook, registry=registry)
     assert rep.n_quarantined == 0
     assert set(rep.valid["community_id"]) == {"anning", "yangmiao"}  # Chinese names mapped
 

@@ -17,10 +17,10 @@ def base(survey_raw):
     return survey_raw[survey_raw["community_id"].isin(["mingyue", "yangmiao"])].iloc[::50].head(30).copy()
 
 
-def _one(base, codebook, col, value, row=0):
+def _one(base, codebook, col, value, row=0, registry=None):
     bad = base.copy()
     bad.loc[bad.index[row], col] = value
-    rep = validate(bad, codebook)
+    rep = validate(bad, codebook, registry=registry)
     return rep, bad.index[row]
 
 
@@ -43,8 +43,8 @@ def test_shipped_survey_is_clean(survey_report):
     ("wave", "2013", "unknown_wave"),
     ("respondent_id", np.nan, "required"),
 ])
-def test_each_rule_flags_the_bad_row(base, codebook, col, value, rule):
-    rep, row = _one(base, codebook, col, value)
+def test_each_rule_flags_the_bad_row(base, codebook, registry, col, value, rule):
+    rep, row = _one(base, codebook, col, value, registry=registry)
     assert rule in RULES
     hit = rep.problems[(rep.problems["row"] == row) & (rep.problems["rule"] == rule)]
     assert hit["column"].tolist() == [col]
@@ -112,10 +112,10 @@ def test_unknown_column_is_reported_and_left_out(base, codebook):
     assert rep.n_valid == len(base)
 
 
-def test_messy_export_accounting_and_problems(codebook):
+def test_messy_export_accounting_and_problems(codebook, registry):
     raw = read_survey(DATA / "raw" / "messy_export_gbk.csv")
     assert raw.attrs["encoding"] == "gb18030"
-    rep = validate(raw, codebook)
+    rep = validate(raw, codebook, registry=registry)
     assert rep.n_rows == len(raw) == rep.n_valid + rep.n_quarantined
     assert set(rep.problems["rule"]) >= {"out_of_range", "duplicate", "unknown_community", "not_numeric",
                                         "wrong_group", "required", "unknown_wave"}
@@ -159,9 +159,9 @@ def test_random_corruption_never_loses_a_row(base, codebook, data):
 
 # ------------------------------------------------------------------ codebook and registry as paths
 
-def test_codebook_and_registry_may_be_given_as_paths(base, codebook, tmp_path):
+def test_codebook_and_registry_may_be_given_as_paths(base, codebook, registry, tmp_path):
     # issue 9: validate(df, "data/codebook.yaml") raised AttributeError ('str' has no 'path')
-    by_object = validate(base, codebook, registry=evalkit.load_communities())
+    by_object = validate(base, codebook, registry=registry)
     by_path = validate(base, str(DATA / "codebook.yaml"), registry=str(DATA / "communities.csv"))
     by_pathlike = validate(base, DATA / "codebook.yaml", registry=DATA / "communities.csv")
     for rep in (by_path, by_pathlike):
@@ -194,3 +194,134 @@ def test_describe_names_the_file_not_the_folder(codebook):
     assert first == f"messy_export_gbk.csv: {rep.n_rows} rows in = {rep.n_valid} valid + {rep.n_quarantined} quarantined"
     assert str(DATA) not in rep.describe()
     assert validate(pd.DataFrame(raw.to_dict("list")), codebook).describe().startswith("<DataFrame>: ")
+
+
+# ------------------------------------------------------------------ a study instead of shipped defaults
+
+def test_no_codebook_is_an_error_and_the_shipped_registry_is_not_guessed(base, codebook, registry):
+    with pytest.raises(evalkit.CodebookError, match=r"validate\(\) needs the codebook.*dongying\(\)"):
+        validate(base)
+    with pytest.raises(evalkit.ValidationError, match=r"registry=\"shipped\"\) is gone.*dongying\(\)"):
+        validate(base, codebook, registry="shipped")
+    bad = base.copy()
+    bad.loc[bad.index[0], "community_id"] = "atlantis"
+    without = validate(bad, codebook)  # no registry: the community rule is skipped, and the report says so
+    assert without.ok and "communities not checked against a registry" in without.describe()
+    with_registry = validate(bad, codebook, registry=registry)
+    assert with_registry.problems["rule"].tolist() == ["unknown_community"]
+
+
+def test_a_study_gives_codebook_registry_and_roles(base, codebook, registry):
+    study = evalkit.Study(codebook, registry)
+    raw = read_survey(DATA / "raw" / "messy_export_gbk.csv")
+    by_study = validate(raw, study=study)
+    by_args = validate(raw, codebook, registry=registry)
+    pd.testing.assert_frame_equal(by_study.valid, by_args.valid)
+    pd.testing.assert_frame_equal(by_study.problems, by_args.problems)
+    assert by_study.registry_mapped == by_args.registry_mapped > 0
+    # explicit arguments win over the study's
+    assert validate(raw, codebook, study=evalkit.Study(codebook)).registry_mapped == 0
+    # roles name the unit and wave columns of the duplicate rule
+    renamed = base.rename(columns={"respondent_id": "resp", "wave": "year"})
+    twice = pd.concat([renamed, renamed.iloc[[0]]])
+    twice.index = range(2, len(twice) + 2)
+    cb = _renamed_codebook(codebook, {"respondent_id": "resp", "wave": "year"})
+    rep = validate(twice, study=evalkit.Study(cb, roles=evalkit.Roles(unit="resp", wave="year")))
+    assert rep.problems.query("rule == 'duplicate'")[["row", "column"]].values.tolist() == [[len(twice) + 1, "resp"]]
+    assert rep.valid["year"].dtype == "int64"
+
+
+def _renamed_codebook(codebook, names):
+    from dataclasses import replace
+
+    from evalkit.spec.codebook import Variable  # noqa: F401  (fields are Variables)
+
+    fields = {names.get(n, n): replace(v, name=names.get(n, n)) for n, v in codebook.fields.items()}
+    return replace(codebook, fields=fields)
+
+
+def test_summary_is_text_and_tidy_counts_problems(codebook, registry):
+    rep = validate(read_survey(DATA / "raw" / "messy_export_gbk.csv"), codebook, registry=registry)
+    assert rep.summary == rep.describe() and isinstance(rep.summary, str)
+    t = rep.tidy()
+    assert list(t.columns) == ["rule", "column", "n_problems", "example_row", "example_value"]
+    assert t["n_problems"].sum() == len(rep.problems)
+    with pytest.raises(Exception):
+        rep.valid = rep.quarantined  # immutable
+
+
+# ------------------------------------------------------------------ derived fields are codebook rules
+
+def _with_rule(codebook, name, cuts):
+    """The codebook with the `derive` rule of `name` replaced by `cuts` [(upto, value), ...]."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from evalkit.spec.codebook import Cut
+
+    rule = replace(codebook.derived[name], cuts=tuple(Cut(u, v) for u, v in cuts))
+    return replace(codebook, derived=MappingProxyType({**codebook.derived, name: rule}))
+
+
+def test_inconsistent_role_follows_the_codebook_rule_not_code(base, codebook):
+    ages = pd.to_numeric(base["age"])
+    age = int(ages[base["role"] == "adult"].min())
+    youngest = base.index[(base["role"] == "adult") & (ages == age)]
+    rep = validate(base, codebook)
+    assert rep.ok
+    # a codebook whose adults start at age + 1 makes the youngest adults children: the rule, not
+    # code, decides
+    moved = _with_rule(codebook, "role", [(age, "child"), (59, "adult"), (None, "elderly")])
+    rep = validate(base, moved)
+    hit = rep.problems.query("rule == 'inconsistent'")
+    assert hit[["row", "column", "value"]].values.tolist() == [[r, "role", "adult"] for r in youngest]
+    assert hit["message"].iloc[0] == (f"role 'adult' does not fit age {age} "
+                                      f"(codebook rule: child ≤ {age}, adult ≤ 59, elderly above)")
+
+
+def test_inconsistent_age_group(base, codebook):
+    row = base.index[base["age_group"] == "40-59"][0]
+    bad = base.copy()
+    bad.loc[row, "age_group"] = "18-39"
+    rep = validate(bad, codebook)
+    assert rep.problems.query("rule == 'inconsistent'")[["row", "column"]].values.tolist() == [[row, "age_group"]]
+
+
+def test_missing_derived_column_names_the_fix(base, codebook):
+    with pytest.raises(evalkit.ValidationError, match=r"\['age_group', 'role'\] follow from \['age'\].*evalkit\.derive"):
+        validate(base.drop(columns=["age_group", "role"]), codebook)
+
+
+def test_derive_fills_what_an_export_lacks(base, codebook):
+    from evalkit.io.derive import derive
+
+    export = base.drop(columns=["age_group", "role"])
+    export.loc[export.index[1], "age"] = "不详"
+    export.loc[export.index[2], "age"] = np.nan
+    d = derive(export, codebook)
+    assert len(d.data) == len(export) and d.data.index.equals(export.index)
+    cols = list(d.data.columns)
+    assert cols[cols.index("age") + 1: cols.index("age") + 3] == ["age_group", "role"]
+    ok = d.data.index.difference(export.index[[1, 2]])
+    assert (d.data.loc[ok, ["age_group", "role"]] == base.loc[ok, ["age_group", "role"]]).all().all()
+    assert d.filled == {"age_group": len(export) - 2, "role": len(export) - 2}
+    assert d.problems[["row", "column", "rule"]].values.tolist() == [
+        [export.index[1], "age_group", "not_derivable"], [export.index[2], "age_group", "not_derivable"],
+        [export.index[1], "role", "not_derivable"], [export.index[2], "role", "not_derivable"]]
+    assert "age '不详' is not a number" in d.problems["message"].iloc[0]
+    assert d.tidy().values.tolist() == [["age_group", len(export) - 2, 2], ["role", len(export) - 2, 2]]
+    # filled exactly as the codebook rules say: the shipped rows validate clean on those cells
+    rep = validate(d.data, codebook)
+    assert set(rep.quarantined.index) == set(export.index[[1, 2]])
+    # values already there are kept (validate checks them), unless overwrite=True
+    partial = base.copy()
+    partial.loc[partial.index[0], "role"] = "elderly"
+    partial.loc[partial.index[3], "role"] = np.nan
+    kept = derive(partial, codebook, fields=["role"])
+    assert kept.data.loc[partial.index[0], "role"] == "elderly" and kept.filled == {"role": 1}
+    assert kept.data.loc[partial.index[3], "role"] == base.loc[partial.index[3], "role"]
+    assert derive(partial, codebook, fields=["role"], overwrite=True).data["role"].tolist() == base["role"].tolist()
+    with pytest.raises(evalkit.EvalkitError, match="no `derive` rule for \\['sex'\\]"):
+        derive(partial, codebook, fields=["sex"])
+    with pytest.raises(evalkit.EvalkitError, match="lacks the source column"):
+        derive(partial.drop(columns="age"), codebook, fields=["role"])

@@ -5,14 +5,20 @@ The files live in ``evalkit/datasets/dongying/`` (package data, so they are ther
 ``survey.csv``, ``truth.csv`` (the planted effects), ``raw/`` (a GBK export with mistakes and a
 问卷星-style Excel export), ``MANIFEST.sha256`` and ``README.md`` (what every column means).
 
-All survey data shipped with evalkit is synthetic (made by :mod:`evalkit.simulate`); the seven
-programme communities carry real names, the comparison communities are fictional.
+All survey data shipped with evalkit is synthetic (made by :mod:`evalkit.datasets.simulate`); the
+seven programme communities carry real names, the comparison communities are fictional.
+
+This is the only module of evalkit that knows the shipped example: everything else takes a
+:class:`~evalkit.spec.study.Study` or explicit files. :func:`dongying` is the example's study.
 
 Examples
 --------
 >>> import evalkit
 >>> evalkit.datasets.data_path("survey.csv").name
 'survey.csv'
+>>> study = evalkit.datasets.dongying()
+>>> study.roles.community, study.seed, len(study.registry)
+('community_id', 20171, 14)
 """
 from __future__ import annotations
 
@@ -22,13 +28,18 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import EvalkitError
+from ..spec.codebook import load_codebook
+from ..spec.registry import load_communities
+from ..spec.study import Roles, Study
+from .simulate import SEED
 
-__all__ = ["DONGYING", "SURVEY_FILE", "COMMUNITIES_FILE", "TRUTH_FILE", "MESSY_FILE", "data_dir",
-           "data_path", "load_truth"]
+__all__ = ["DONGYING", "CODEBOOK_FILE", "SURVEY_FILE", "COMMUNITIES_FILE", "TRUTH_FILE", "MESSY_FILE",
+           "data_dir", "data_path", "dongying", "load_truth"]
 
 #: The shipped Dongying example inside the installed package (``$EVALKIT_DATA`` does not change it).
 DONGYING = Path(__file__).resolve().parent / "dongying"
 
+CODEBOOK_FILE = "codebook.yaml"
 SURVEY_FILE = "survey.csv"
 COMMUNITIES_FILE = "communities.csv"
 TRUTH_FILE = "truth.csv"
@@ -69,3 +80,24 @@ def data_path(name: str) -> Path:
 def load_truth() -> pd.DataFrame:
     """The planted programme effects (``truth.csv``; its columns are described in the data's ``README.md``)."""
     return pd.read_csv(data_path(TRUTH_FILE))
+
+
+def dongying(*, language: str = "zh") -> Study:
+    """The shipped Dongying example as a :class:`~evalkit.spec.study.Study`.
+
+    Codebook ``codebook.yaml`` and registry ``communities.csv`` from :func:`data_dir` (so
+    ``$EVALKIT_DATA`` points it at another folder with the same files), the standard column roles
+    (``community_id``, ``wave``, ``respondent_id``, ``household_id``, ``role``, ``base_weight``,
+    ``stratum``, ``psu``), the simulation's seed (:data:`evalkit.datasets.simulate.SEED`) and
+    Chinese labels (``language="en"`` for English).
+
+    Examples
+    --------
+    >>> import evalkit
+    >>> study = evalkit.datasets.dongying()
+    >>> raw = evalkit.read_survey(evalkit.datasets.data_path("survey.csv"), study=study)
+    >>> evalkit.validate(raw, study=study).ok
+    True
+    """
+    return Study(load_codebook(data_path(CODEBOOK_FILE)), load_communities(data_path(COMMUNITIES_FILE)),
+                 Roles(), baseline_wave=None, seed=SEED, language=language)

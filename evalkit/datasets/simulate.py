@@ -11,7 +11,7 @@ among the respondents of a programme community in a programme year.
 
 Regenerate the shipped files (byte-identical for the same seed)::
 
-    python -m evalkit simulate --out data
+    python -m evalkit simulate --out evalkit/datasets/dongying
 
 Every number here is invented. The seven programme communities carry their real names; their data
 do not describe them.
@@ -346,12 +346,13 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
         answers as blank or missing-value codes 97/98/99), ``truth`` (see the shipped data's ``README.md``),
         and the two potential-outcome item tables ``y0`` and ``y1``.
     """
-    from ..spec.codebook import load_codebook
-    from ..spec.registry import load_communities
     from ..measure.scales import score
+    from . import dongying
 
-    registry = load_communities() if registry is None else registry
-    codebook = load_codebook() if codebook is None else codebook
+    if registry is None or codebook is None:
+        shipped = dongying()
+        registry = shipped.registry if registry is None else registry
+        codebook = shipped.codebook if codebook is None else codebook
     rng = np.random.default_rng(seed)
     df = _frame(registry, rng, n_per_wave)
     effects = EFFECTS if effects is None else effects
@@ -456,11 +457,11 @@ def file_digest(path: str | Path) -> str:
 
 def write_shipped(out_dir: str | Path, seed: int = SEED) -> dict[str, str]:
     """Write survey.csv, truth.csv and raw/messy_export_gbk.csv under `out_dir`; return digests."""
-    from ..spec.registry import load_communities
+    from . import dongying
 
     out = Path(out_dir)
     (out / "raw").mkdir(parents=True, exist_ok=True)
-    registry = load_communities()
+    registry = dongying().registry
     sim = simulate(seed, registry=registry)
     paths = {
         "survey.csv": out / "survey.csv",

@@ -33,6 +33,7 @@ import pandas as pd
 
 from .._literals import OptionNumbers, WjxAnswers, check_choice
 from ..spec.codebook import Codebook, Variable
+from ..spec.study import resolve
 from ..errors import ReadError
 
 #: Cells that survey platforms write for a question the respondent skipped or left empty.
@@ -60,12 +61,9 @@ def _text(v) -> str | None:
     return t or None
 
 
-def _codebook(codebook: Codebook | None) -> Codebook:
-    if codebook is None:
-        from ..spec.codebook import load_codebook
-
-        codebook = load_codebook()
-    return codebook
+def _codebook(codebook, study, caller: str) -> tuple[Codebook, pd.DataFrame | None]:
+    """The codebook (required) and registry (optional) given explicitly or through `study`."""
+    return resolve(codebook, None, study, caller)
 
 
 def _resolve(headers: Sequence[str], keys: Mapping[str, list[str]], column_map, codebook: Codebook,
@@ -88,7 +86,7 @@ def _resolve(headers: Sequence[str], keys: Mapping[str, list[str]], column_map, 
                             "full header text as the key.")
         if target not in variables:
             raise ReadError(f"{source}: column_map maps {k!r} to {target!r}, which is not a codebook "
-                            "variable. Use a name from the codebook (evalkit.load_codebook().columns).")
+                            "variable. Use a name from the codebook (codebook.columns).")
         out[hits[0]] = target
     by_text: dict[str, list[str]] = {}
     for name, var in variables.items():
@@ -153,7 +151,7 @@ def _to_codes(values: pd.Series, var: Variable, codebook: Codebook,
 
 def _finish(raw: pd.DataFrame, mapping: dict[str, str], codebook: Codebook, fmt: str, *,
             option_numbers: str = "codes", skipped: Sequence[str] = (), allow: Sequence[str] = (), extra: dict | None = None,
-            notes: list[str] | None = None) -> pd.DataFrame:
+            notes: list[str] | None = None, registry: pd.DataFrame | None = None) -> pd.DataFrame:
     from .privacy import check_personal_data
 
     source = str(raw.attrs.get("source", "<DataFrame>"))
@@ -176,18 +174,20 @@ def _finish(raw: pd.DataFrame, mapping: dict[str, str], codebook: Codebook, fmt:
     unmapped = [h for h in raw.columns if h not in mapping]
     out.attrs = {"source": source, "format": fmt,
                  "column_map": dict(mapping), "unmapped": unmapped, "notes": list(notes or [])}
-    return check_personal_data(out, allow=allow, source=source, call=f"read_{fmt}(path, ...)")
+    return check_personal_data(out, allow=allow, source=source, call=f"read_{fmt}(path, ...)",
+                               codebook=codebook, registry=registry)
 
 
 # --- 问卷星 / 腾讯问卷 Excel ----------------------------------------------------------------
 def read_wjx(
     path: str | Path,
     column_map: Mapping[str | int, str] | None = None,
-    codebook: Codebook | None = None,
+    codebook: Codebook | str | Path | None = None,
     *,
     sheet=None,
     option_numbers: OptionNumbers = "codes",
     allow: Sequence[str] = (),
+    study=None,
 ) -> pd.DataFrame:
     """Read an Excel export of a Chinese online-survey platform (问卷星 / 腾讯问卷 layout).
 
@@ -200,8 +200,10 @@ def read_wjx(
         (3 or "3") or the question text ("您的性别"). Headers not in the map are matched
         automatically when the header or question text equals a codebook name or its Chinese or
         English question text.
-    codebook
-        ``None`` loads the shipped codebook.
+    codebook, study
+        The survey's codebook (a :class:`~evalkit.spec.codebook.Codebook` or the path of its
+        YAML file), or a :class:`~evalkit.spec.study.Study` holding it (and the registry, whose
+        community names the personal-data check then does not take for personal names).
     option_numbers
         How numeric answers are read: ``"codes"`` (the platform's option values were set to the
         codebook's codes; they are kept) or ``"order"`` (option k is the k-th smallest code of the
@@ -235,7 +237,7 @@ def read_wjx(
     from .read import read_survey
 
     check_choice(option_numbers, OptionNumbers, "option_numbers")
-    codebook = _codebook(codebook)
+    codebook, registry = _codebook(codebook, study, "read_wjx()")
     raw = read_survey(path, sheet=sheet, personal_data="ignore")
     keys: dict[str, list[str]] = {}
     for h in raw.columns:
@@ -245,15 +247,16 @@ def read_wjx(
     mapping = _resolve(list(raw.columns), keys, {str(k): v for k, v in (column_map or {}).items()},
                        codebook, str(path))
     return _finish(raw, mapping, codebook, "wjx", option_numbers=option_numbers, skipped=SKIPPED,
-                   allow=allow)
+                   allow=allow, registry=registry)
 
 
 def to_wjx_excel(
     df: pd.DataFrame,
     path: str | Path,
-    codebook: Codebook | None = None,
+    codebook: Codebook | str | Path | None = None,
     *,
     answers: WjxAnswers = "text",
+    study=None,
 ) -> Path:
     """Write a survey table as a 问卷星-style Excel export (for demonstrations and tests).
 
@@ -261,9 +264,10 @@ def to_wjx_excel(
     提交答卷时间 and 所用时间; coded answers are written as their Chinese option text
     (``answers="text"``) or as codes (``"number"``); missing-value codes as their label
     (不知道, 拒绝回答, 不适用) in text mode; blanks as "(跳过)". :func:`read_wjx` reads it back.
+    The codebook is given as `codebook` or through `study` (one of them is required).
     """
     check_choice(answers, WjxAnswers, "answers")
-    codebook = _codebook(codebook)
+    codebook, _ = _codebook(codebook, study, "to_wjx_excel()")
     cols = [c for c in df.columns if c in codebook.variables]
     reasons = {m.reason: m.label.zh for m in codebook.missing_codes.values()}
     out = {"序号": np.arange(1, len(df) + 1),
@@ -326,11 +330,12 @@ def _write_xlsx_reproducibly(frame: pd.DataFrame, path: Path) -> None:
 def read_kobo(
     path: str | Path,
     column_map: Mapping[str, str] | None = None,
-    codebook: Codebook | None = None,
+    codebook: Codebook | str | Path | None = None,
     *,
     select_multiple: Mapping[str, Mapping[str, str]] | None = None,
     sep: str = ";",
     allow: Sequence[str] = (),
+    study=None,
 ) -> pd.DataFrame:
     """Read a KoboToolbox / ODK CSV export ("XML values and headers", semicolon-separated).
 
@@ -346,6 +351,8 @@ def read_kobo(
         are codebook yes/no items: each item becomes 1 if its choice is among the space-separated
         codes, 0 if not, blank if the question is blank. The 0/1 columns Kobo adds per choice
         (``question/choice``) are checked against the list.
+    codebook, study
+        As :func:`read_wjx` (one of them is required).
     sep
         The separator (Kobo's default is ";").
     allow
@@ -367,7 +374,7 @@ def read_kobo(
     """
     from .read import read_survey
 
-    codebook = _codebook(codebook)
+    codebook, registry = _codebook(codebook, study, "read_kobo()")
     raw = read_survey(path, sep=sep, personal_data="ignore")
     source = str(path)
     headers = [str(h) for h in raw.columns]
@@ -418,17 +425,18 @@ def read_kobo(
             if name in mapping.values():
                 raise ReadError(f"{source}: {name!r} comes both from a column and from select_multiple {q!r}.")
             extra[name] = pd.Series(vals, index=raw.index, dtype=object)
-    return _finish(raw, mapping, codebook, "kobo", allow=allow, extra=extra, notes=notes)
+    return _finish(raw, mapping, codebook, "kobo", allow=allow, extra=extra, notes=notes, registry=registry)
 
 
 # --- SPSS .sav ----------------------------------------------------------------------------------
 def read_spss(
     path: str | Path,
     column_map: Mapping[str, str] | None = None,
-    codebook: Codebook | None = None,
+    codebook: Codebook | str | Path | None = None,
     *,
     missing_map: Mapping[float, int] | Mapping[str, Mapping[float, int]] | None = None,
     allow: Sequence[str] = (),
+    study=None,
 ) -> pd.DataFrame:
     """Read an SPSS ``.sav`` file, recoding through its value labels and user-missing values.
 
@@ -442,6 +450,8 @@ def read_spss(
     missing_map
         User-missing SPSS codes without a recognisable label, mapped to codebook missing codes:
         ``{-9: 98}`` for every variable or ``{"who5_1": {-9: 98}}`` per variable.
+    codebook, study
+        As :func:`read_wjx` (one of them is required).
     allow
         Codebook columns that the personal-data check should not examine.
 
@@ -463,7 +473,7 @@ def read_spss(
     """
     from .read import read_survey
 
-    codebook = _codebook(codebook)
+    codebook, registry = _codebook(codebook, study, "read_spss()")
     raw = read_survey(path, personal_data="ignore")
     source = str(path)
     labels_of = raw.attrs.get("value_labels", {})
@@ -511,7 +521,7 @@ def read_spss(
 
         conv_raw[h] = raw[h].map(conv).astype(object)
     conv_raw.attrs = raw.attrs
-    out = _finish(conv_raw, mapping, codebook, "sav", allow=allow)
+    out = _finish(conv_raw, mapping, codebook, "sav", allow=allow, registry=registry)
     out.attrs["recoded"] = recoded
     return out
 

@@ -1,6 +1,6 @@
 """Integrity of the data: a SHA-256 manifest of the data folder, checked before analysis and cited in reports.
 
-``MANIFEST.sha256`` in the data folder (:func:`evalkit.datasets.data_dir`) lists every data file
+``MANIFEST.sha256`` in a data folder (the shipped example's is :func:`evalkit.datasets.data_dir`) lists every data file
 with its SHA-256 in the format of GNU ``sha256sum`` (``<hex>  <path>``, paths relative to the data
 folder with ``/``, sorted), so that ``cd evalkit/datasets/dongying && sha256sum -c MANIFEST.sha256``
 checks the shipped example without evalkit. :func:`check_manifest` compares the files with it;
@@ -11,8 +11,9 @@ notebook's first cell.
 Documentation (``*.md``), hidden files and the manifest itself are not listed: editing the
 README does not change the data.
 
-Command line: ``python -m evalkit.io.manifest write [data_dir]`` after regenerating the data,
-``python -m evalkit.io.manifest check [data_dir]``.
+Every function takes the data folder; there is no default (generic code does not know where the
+shipped example lies). Command line: ``python -m evalkit.io.manifest write <data_dir>`` after
+regenerating the data, ``python -m evalkit.io.manifest check <data_dir>``.
 """
 from __future__ import annotations
 
@@ -29,13 +30,10 @@ MANIFEST = "MANIFEST.sha256"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
-
-
 def _dir(data_dir) -> Path:
     if data_dir is None:
-        from ..datasets import data_dir as shipped
-
-        return shipped()
+        raise ManifestError("Name the data folder whose manifest to use, e.g. verify_data(\"data/\"); for the "
+                            "shipped Dongying example: verify_data(evalkit.datasets.data_dir()).")
     p = Path(data_dir)
     if not p.is_dir():
         raise ManifestError(f"{p}: not a folder.")
@@ -57,10 +55,7 @@ def _sha256(path: Path) -> str:
 
 
 def checksums(data_dir: str | Path | None = None) -> pd.DataFrame:
-    """SHA-256 of every data file under `data_dir`: ``file, sha256, bytes``, sorted by file.
-
-    ``None`` is the shipped data folder (``$EVALKIT_DATA`` if set).
-    """
+    """SHA-256 of every data file under `data_dir`: ``file, sha256, bytes``, sorted by file."""
     base = _dir(data_dir)
     files = sorted((p for p in base.rglob("*") if _listed(p, base)), key=lambda p: p.relative_to(base).as_posix())
     return pd.DataFrame(
@@ -109,7 +104,7 @@ def check_manifest(data_dir: str | Path | None = None, *, strict: bool = True) -
     Parameters
     ----------
     data_dir
-        The data folder; ``None`` is the shipped one (``$EVALKIT_DATA`` if set).
+        The data folder (the shipped example's is :func:`evalkit.datasets.data_dir`).
     strict
         Raise :class:`ManifestError` when anything differs (default); else only return the table.
 
@@ -164,8 +159,8 @@ def verify_data(data_dir: str | Path | None = None) -> str:
 
     Examples
     --------
-    >>> import evalkit.io.manifest
-    >>> evalkit.io.manifest.verify_data().startswith("data checked:")
+    >>> import evalkit
+    >>> evalkit.io.manifest.verify_data(evalkit.datasets.data_dir()).startswith("data checked:")
     True
     """
     base = _dir(data_dir)
@@ -179,10 +174,11 @@ __all__ = ["MANIFEST", "ManifestError", "checksums", "write_manifest", "read_man
 
 
 def _main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("write", "check"):
-        print("usage: python -m evalkit.io.manifest write|check [data_dir]", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in ("write", "check"):
+        print("usage: python -m evalkit.io.manifest write|check <data_dir>  (the shipped example: "
+              "evalkit/datasets/dongying)", file=sys.stderr)
         return 2
-    d = argv[1] if len(argv) > 1 else None
+    d = argv[1]
     try:
         if argv[0] == "write":
             print(f"wrote {write_manifest(d)}; data checksum {data_checksum(d)}")

@@ -20,7 +20,7 @@ kind       found by
 name       column name (姓名, 名字, 联系人, 称呼, name, full_name, respondent_name ...);
            content: 2-4 Chinese characters starting with one of the ~250 commonest
            surnames (or a compound surname), not ending like a place (社区, 村, 镇, 街道,
-           路 ...), not a community of the registry nor an answer label of the codebook, in a
+           路 ...), not a community of the registry nor a label of the codebook (when given), in a
            column where such values are at least half of the answers and mostly distinct
 phone      column name (手机号, 电话, 联系电话, phone, mobile, tel ...); content: a Chinese
            mobile number 1[3-9]x xxxx xxxx, optionally after +86/86 and with spaces or
@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PersonalDataError
+from ..spec.study import resolve
 
 KEY_ENV = "EVALKIT_PSEUDONYM_KEY"
 KEY_FILE_ENV = "EVALKIT_PSEUDONYM_KEY_FILE"
@@ -254,41 +255,24 @@ def _coded(texts: Iterable[str]) -> bool:
     return all(re.fullmatch(r"-?\d{1,4}(?:\.0+)?", t) for t in texts)
 
 
-def _default_exclusions() -> frozenset:
-    """Community names of the shipped registry and the codebook's Chinese labels (not names)."""
+def non_name_words(codebook=None, registry: pd.DataFrame | None = None) -> frozenset:
+    """Words that are not personal names: the registry's community, street and district names and
+    the codebook's Chinese labels (questions, answers, missing-value reasons)."""
     words: set[str] = set()
-    try:
-        from ..spec.registry import load_communities
-
-        reg = load_communities()
-        for n in reg["name_zh"].dropna().astype(str):
+    if registry is not None:
+        for n in registry["name_zh"].dropna().astype(str) if "name_zh" in registry.columns else ():
             words.update({n, n.removesuffix("社区"), n.removesuffix("村社区")})
         for c in ("district", "street"):
-            words.update(reg[c].dropna().astype(str))
-    except Exception:  # the registry is optional here: without it only the name heuristic weakens
-        pass
-    try:
-        from ..spec.codebook import load_codebook
-
-        cb = load_codebook()
-        for v in cb.variables.values():
+            if c in registry.columns:
+                words.update(registry[c].dropna().astype(str))
+    if codebook is not None:
+        for v in codebook.variables.values():
             words.add(v.label.zh)
             for lab in (v.codes or {}).values():
                 words.add(lab.zh)
-        for m in cb.missing_codes.values():
+        for m in codebook.missing_codes.values():
             words.add(m.label.zh)
-    except Exception:  # a missing or broken codebook must not stop the privacy check
-        pass
     return frozenset(words)
-
-
-_EXCLUDE_CACHE: dict[str, frozenset] = {}
-
-
-def _exclusions() -> frozenset:
-    if "default" not in _EXCLUDE_CACHE:
-        _EXCLUDE_CACHE["default"] = _default_exclusions()
-    return _EXCLUDE_CACHE["default"]
 
 
 def detect_personal_data(
@@ -296,6 +280,9 @@ def detect_personal_data(
     *,
     allow: Sequence[str] = (),
     not_names: Iterable[str] = (),
+    codebook=None,
+    registry: pd.DataFrame | str | os.PathLike | None = None,
+    study=None,
 ) -> pd.DataFrame:
     """Columns of `df` that look like personal data, found by column name and by content.
 
@@ -306,9 +293,12 @@ def detect_personal_data(
     allow
         Columns the caller has declared are not personal data; they are not examined.
     not_names
-        Extra words that are not personal names (e.g. the community names of a user's own
-        registry); the shipped registry's communities and the codebook's labels are always
-        excluded.
+        Extra words that are not personal names.
+    codebook, registry, study
+        The survey's codebook and community registry (or a :class:`~evalkit.spec.study.Study`
+        holding them), both optional: their Chinese labels and community, street and district
+        names are not taken for personal names (:func:`non_name_words`). Without them a column of
+        community names such as 明月, 文苑 may look like names.
 
     Returns
     -------
@@ -325,7 +315,8 @@ def detect_personal_data(
     floats are read as whole numbers.
     """
     allow = set(map(str, allow))
-    exclude = _exclusions() | frozenset(map(str, not_names))
+    codebook, registry = resolve(codebook, registry, study, "detect_personal_data()", codebook_required=False)
+    exclude = non_name_words(codebook, registry) | frozenset(map(str, not_names))
     rows = []
     for pos, col in enumerate(df.columns):
         name = str(col)
@@ -395,6 +386,9 @@ def check_personal_data(
     allow: Sequence[str] = (),
     source: str | None = None,
     call: str = "read_survey(path, ...)",
+    codebook=None,
+    registry: pd.DataFrame | str | os.PathLike | None = None,
+    study=None,
 ) -> pd.DataFrame:
     """Drop the `drop` columns, then refuse the table if any other column looks like personal data.
 
@@ -409,6 +403,8 @@ def check_personal_data(
         Columns the caller declares are not personal data (e.g. a ``tel_support`` yes/no item).
     source
         The file name for the message; default ``df.attrs["source"]``.
+    codebook, registry, study
+        Words that are not names (see :func:`detect_personal_data`).
 
     Returns
     -------
@@ -433,7 +429,7 @@ def check_personal_data(
                 f"are {cols[:15]}{' ...' if len(cols) > 15 else ''}.", columns=unknown)
     keep = [i for i, c in enumerate(cols) if c not in set(map(str, drop))]
     out = df.iloc[:, keep]
-    findings = detect_personal_data(out, allow=allow)
+    findings = detect_personal_data(out, allow=allow, codebook=codebook, registry=registry, study=study)
     if not findings.empty:
         err = PersonalDataError(format_findings(findings, source, call), columns=list(dict.fromkeys(findings["column"])))
         err.findings = findings
@@ -560,7 +556,7 @@ def pseudonymise(
 
 
 __all__ = [
-    "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data",
+    "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
     "format_findings", "citizen_id_check_digit", "is_citizen_id", "pseudonymise", "pseudonym",
     "load_pseudonym_key", "key_id", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",
 ]

@@ -165,6 +165,8 @@ def read_survey(
     drop: Sequence[str] = (),
     allow: Sequence[str] = (),
     personal_data: PersonalDataPolicy = "refuse",
+    registry=None,
+    study=None,
 ) -> pd.DataFrame:
     """Read a survey export exactly as exported, ready for :func:`evalkit.validate`.
 
@@ -174,9 +176,11 @@ def read_survey(
         ``.csv``/``.txt``/``.tsv`` (UTF-8, UTF-8 with BOM, GBK/GB18030 detected in that order),
         ``.xlsx``/``.xls``, ``.sav`` (SPSS; codes kept, user-missing codes kept as their codes so
         the codebook's missing-value codes apply) or ``.dta`` (Stata).
-    codebook
-        Optional; when given, columns are renamed with ``column_map`` and checked against it by
-        :func:`evalkit.validate` later. Kept here so the call reads like the rest of evalkit.
+    codebook, registry, study
+        Optional: the survey's codebook and community registry (or a
+        :class:`~evalkit.spec.study.Study` holding them). The personal-data check does not take
+        their labels and community names for personal names. Checking the answers against the
+        codebook is :func:`evalkit.validate`'s job.
     encoding, sheet, sep
         Override the detected CSV encoding, the Excel sheet, or the CSV separator.
     column_map
@@ -236,7 +240,7 @@ def read_survey(
 
         df.attrs = {"source": str(path)}
         df = check_personal_data(df, drop=drop, allow=allow if personal_data == "refuse" else list(df.columns),
-                                 source=str(path))
+                                 source=str(path), codebook=codebook, registry=registry, study=study)
         meta = {**meta, "dropped_personal_data": [str(c) for c in drop]}
     if column_map:
         unknown = [k for k in column_map if k not in df.columns]

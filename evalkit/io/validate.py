@@ -8,7 +8,7 @@ separate table so that "don't know" is never confused with a blank.
 """
 from __future__ import annotations
 
-import os
+import html
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -16,8 +16,10 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
-from ..spec.codebook import Codebook, Variable
 from ..errors import ValidationError
+from ..results import Result
+from ..spec.codebook import Codebook, Variable
+from ..spec.study import Roles, Study, resolve
 
 RULES = {
     "missing_column": "a required column is absent from the file",
@@ -31,13 +33,13 @@ RULES = {
     "unknown_wave": "a wave (year) that the codebook does not list",
     "duplicate": "the same respondent appears twice in one wave",
     "wrong_group": "an item answered by a respondent it is not asked of",
-    "inconsistent": "fields that contradict each other (age vs. role or age group)",
+    "inconsistent": "a derived field that contradicts its source (the codebook's `derive` rules: age group, role)",
 }
 PROBLEM_COLUMNS = ["row", "column", "value", "rule", "message"]
 
 
-@dataclass(frozen=True)
-class ValidationReport:
+@dataclass(frozen=True, repr=False)
+class ValidationReport(Result):
     """The result of :func:`validate`.
 
     Attributes
@@ -78,7 +80,9 @@ class ValidationReport:
     def ok(self) -> bool:
         return self.problems.empty
 
-    def summary(self) -> pd.DataFrame:
+    title = "Validation"
+
+    def tidy(self) -> pd.DataFrame:
         """Problems counted by rule and column: ``rule, column, n_problems, example_row, example_value``."""
         if self.problems.empty:
             return pd.DataFrame(columns=["rule", "column", "n_problems", "example_row", "example_value"])
@@ -120,11 +124,16 @@ class ValidationReport:
         lines.extend("  " + n for n in self.notes)
         return "\n".join(lines)
 
+    @property
+    def summary(self) -> str:
+        """The report as text (:meth:`describe`); the counts by rule and column are :meth:`tidy`."""
+        return self.describe()
+
     def __repr__(self) -> str:
         return f"ValidationReport({self.describe()})"
 
     def _repr_html_(self) -> str:
-        return "<pre>" + self.describe() + "</pre>"
+        return "<pre>" + html.escape(self.describe()) + "</pre>"
 
     def raise_if_problems(self, max_listed: int = 20) -> None:
         """Raise :class:`ValidationError` listing the problems, if there are any."""
@@ -187,7 +196,9 @@ class _Collector:
         return out.sort_values(["row", "column"], na_position="first", kind="stable").reset_index(drop=True)
 
 
-def _check_numeric(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collector, missing_rows: list):
+def _check_numeric(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collector, missing_rows: list,
+                   wave: str = "wave") -> np.ndarray:
+    """Typed values of a numeric field; not-numeric, out-of-range, fractional and unknown values reported."""
     num = pd.to_numeric(text, errors="coerce").astype(float)
     present = text.notna().to_numpy()
     bad_text = present & (num.isna().to_numpy() | ~np.isfinite(num.fillna(0).to_numpy()))
@@ -238,10 +249,10 @@ def _check_numeric(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collec
         allowed = [float(v) for v in var.values]
         bad = ~np.isnan(vals) & ~np.isin(vals, allowed)
         if bad.any():
-            rule = "unknown_wave" if var.name == "wave" else "unknown_value"
+            rule = "unknown_wave" if var.name == wave else "unknown_value"
             out.add(idx[bad], var.name, text[bad], rule,
                     f"{var.name!r} must be one of {', '.join(str(v) for v in var.values)}"
-                    + (" (add the wave to the codebook if it is real)" if var.name == "wave" else ""))
+                    + (" (add the wave to the codebook if it is real)" if var.name == wave else ""))
             vals[bad] = np.nan
     return vals
 
@@ -259,29 +270,171 @@ def _community_lookup(registry: pd.DataFrame | None) -> dict[str, str] | None:
     return lut
 
 
-def _as_registry(registry, codebook: Codebook) -> pd.DataFrame | None:
-    """The registry `validate` was given: a table, ``None``, ``"shipped"`` or a registry CSV path."""
-    from ..spec.registry import load_communities
+def _check_text(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collector,
+                lut: dict[str, str] | None) -> tuple[np.ndarray, int]:
+    """Typed values of a text field (ids, communities, categories) and how many names were mapped to ids."""
+    vals = text.copy()
+    mapped = 0
+    if var.type == "community" and lut is not None:
+        ids = vals.str.lower().map(lut)
+        mapped = int((ids.notna() & (ids != vals)).sum())
+        bad = vals.notna() & ids.isna()
+        if bad.any():
+            out.add(idx[bad.to_numpy()], var.name, vals[bad], "unknown_community",
+                    "not a community of the registry (id, Chinese name or pinyin); add it to "
+                    "communities.csv or correct the name")
+        vals = ids.where(ids.notna(), np.nan)
+    elif var.values is not None:
+        bad = vals.notna() & ~vals.isin([str(v) for v in var.values])
+        if bad.any():
+            out.add(idx[bad.to_numpy()], var.name, vals[bad], "unknown_value",
+                    f"{var.name!r} must be one of {', '.join(map(str, var.values))}")
+            vals = vals.where(~bad, np.nan)
+    return vals.to_numpy(dtype=object), mapped
 
-    if registry is None or isinstance(registry, pd.DataFrame):
-        return registry
-    if isinstance(registry, str) and registry == "shipped":
-        from ..datasets import data_dir
 
-        is_shipped = Path(codebook.path).resolve() == (data_dir() / "codebook.yaml").resolve()
-        return load_communities() if is_shipped else None
-    if isinstance(registry, (str, os.PathLike)):
-        return load_communities(registry)
-    raise ValidationError(
-        f"validate(): registry must be a DataFrame (evalkit.load_communities(path)), the path of a "
-        f"registry CSV, \"shipped\" or None; got {type(registry).__name__}.")
+def _check_shape(df: pd.DataFrame, codebook: Codebook, source: str) -> pd.DataFrame:
+    """`df` with row numbers as its index; file-level problems (header rows, names, columns) raise."""
+    if isinstance(df.columns, pd.MultiIndex):
+        raise ValidationError(
+            f"{source}: the table has {df.columns.nlevels} header rows (MultiIndex columns); validate "
+            "needs one row of column names. Flatten them, e.g. df.columns = ['_'.join(map(str, c)) for "
+            "c in df.columns], or export the survey with a single header row.")
+    if df.columns.duplicated().any():
+        dup = sorted(set(map(str, df.columns[df.columns.duplicated()])))
+        raise ValidationError(f"{source}: duplicated column name(s) {dup}; each column must be unique.")
+    absent = [n for n, v in codebook.fields.items() if v.required and n not in df.columns]
+    if absent:
+        derivable = [n for n in absent if n in codebook.derived and codebook.derived[n].source in df.columns]
+        hint = (f" {derivable} follow from {sorted({codebook.derived[n].source for n in derivable})} by the "
+                "codebook's `derive` rules: fill them with df = evalkit.derive(df, codebook).data." if derivable else "")
+        raise ValidationError(
+            f"{source}: required column(s) {absent} are missing, so no row can be checked. "
+            f"The file has columns {list(df.columns)[:12]}{' ...' if df.shape[1] > 12 else ''}. "
+            "Rename the export's headers (read_survey(..., column_map={...})) or fix the codebook." + hint,
+            problems=pd.DataFrame({"row": pd.array([pd.NA] * len(absent), dtype="Int64"), "column": absent,
+                                   "value": "", "rule": "missing_column",
+                                   "message": "required column is absent"}),
+        )
+    if not df.index.is_unique or not pd.api.types.is_integer_dtype(df.index):
+        df = df.reset_index(drop=True)
+        df.index = df.index + 1
+    return df
+
+
+def _check_duplicates(df: pd.DataFrame, t: pd.DataFrame, out: _Collector, unit: str, wave: str) -> None:
+    """Rows of one respondent in one wave: later exact copies, and every copy when they conflict."""
+    if not {unit, wave} <= set(t.columns):
+        return
+    key = t[[unit, wave]]
+    dup_any = key.duplicated(keep=False) & key.notna().all(axis=1)
+    if not dup_any.any():
+        return
+    # compare rows on hashable cells (a list or dict in a cell would make pandas raise)
+    cmp = df.apply(lambda s: s.map(lambda v: v if isinstance(v, Hashable) else repr(v)) if s.dtype == object else s)
+    exact_later = cmp.duplicated(keep="first") & dup_any
+    groups = key[dup_any].astype(str).agg("|".join, axis=1)
+    conflicting = set()
+    for _, members in groups.groupby(groups).groups.items():
+        if cmp.loc[members].drop_duplicates().shape[0] > 1:
+            conflicting.update(members)
+    rows = t.index[(exact_later | t.index.isin(list(conflicting))) & dup_any]
+    msgs = ["conflicting answers for the same respondent and wave" if r in conflicting
+            else "exact copy of an earlier row" for r in rows]
+    out.add(np.asarray(rows), unit, [f"{a} / {b:g}" if isinstance(b, float) else f"{a} / {b}" for a, b in
+                                     zip(t.loc[rows, unit], t.loc[rows, wave])], "duplicate", msgs)
+
+
+def _check_groups(df: pd.DataFrame, t: pd.DataFrame, codebook: Codebook, out: _Collector, role_col: str) -> None:
+    """Items answered by respondents of a role they are not asked of (the role column decides)."""
+    if role_col not in t.columns:
+        return
+    role = t[role_col]
+    idx = np.asarray(t.index)
+    for name, var in codebook.variables.items():
+        if var.roles is None or name not in t.columns:
+            continue
+        wrong = t[name].notna() & role.notna() & ~role.isin(var.roles)
+        if wrong.any():
+            out.add(idx[wrong.to_numpy()], name, _as_text(df[name])[wrong], "wrong_group",
+                    f"{name!r} is asked of {var.asked_of} ({', '.join(var.roles)}), not of "
+                    + ", ".join(sorted(set(role[wrong]))))
+
+
+def _check_derived(t: pd.DataFrame, codebook: Codebook, out: _Collector) -> None:
+    """Derived fields that contradict their source under the codebook's ``derive`` rules."""
+    idx = np.asarray(t.index)
+    for name, rule in codebook.derived.items():
+        if not {name, rule.source} <= set(t.columns):
+            continue
+        source = pd.to_numeric(pd.Series(t[rule.source], index=t.index), errors="coerce")
+        expect = pd.Series(rule.apply(source), index=t.index, dtype=object)
+        have = t[name]
+        if codebook.variables[name].is_numeric:
+            differs = pd.to_numeric(have, errors="coerce") != pd.to_numeric(expect, errors="coerce")
+        else:
+            differs = have.astype(str) != expect.astype(str)
+        bad = (source.notna() & have.notna() & expect.notna() & differs).to_numpy()
+        if bad.any():
+            out.add(idx[bad], name, have[bad], "inconsistent",
+                    [f"{name} {v!r} does not fit {rule.source} {a:g} (codebook rule: {rule.describe()})"
+                     for v, a in zip(have[bad], source[bad])])
+
+
+def _typed(df: pd.DataFrame, codebook: Codebook, registry: pd.DataFrame | None, wave: str,
+           out: _Collector, missing_rows: list) -> tuple[pd.DataFrame, int]:
+    """Every codebook column checked value by value and typed; the number of community names mapped."""
+    idx = np.asarray(df.index, dtype="int64")
+    typed, mapped = {}, 0
+    lut = _community_lookup(registry)
+    for name, var in codebook.variables.items():
+        if name not in df.columns:
+            continue
+        text = _as_text(df[name])
+        blank = text.isna().to_numpy()
+        if var.required and blank.any():
+            out.add(idx[blank], name, text[blank], "required", f"required field {name!r} is blank")
+        if var.is_numeric:
+            typed[name] = _check_numeric(var, text, idx, out, missing_rows, wave)
+        else:
+            typed[name], n = _check_text(var, text, idx, out, lut)
+            mapped += n
+    return pd.DataFrame(typed, index=df.index), mapped
+
+
+def _split(df: pd.DataFrame, t: pd.DataFrame, problems: pd.DataFrame, codebook: Codebook,
+           wave: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(valid, quarantined): the typed rows without problems, the rows as read with their rules."""
+    bad_rows = pd.Index(problems["row"].dropna().astype("int64").unique())
+    is_bad = df.index.isin(bad_rows)
+    quarantined = df[is_bad].copy()
+    rules_by_row = problems.dropna(subset=["row"]).groupby("row")["rule"].agg(lambda r: ";".join(sorted(set(r))))
+    quarantined["problems"] = rules_by_row.reindex(quarantined.index).to_numpy()
+    valid = t[~is_bad].copy()
+    for name in valid.columns:
+        var = codebook.variables[name]
+        if var.is_numeric:
+            valid[name] = valid[name].astype(float)
+            if name == wave or (var.required and var.type == "integer"):
+                valid[name] = valid[name].astype("int64")
+        else:
+            valid[name] = valid[name].astype("string")
+    return valid, quarantined
+
+
+def _missing_table(missing_rows: list[pd.DataFrame]) -> pd.DataFrame:
+    missing = (pd.concat(missing_rows, ignore_index=True) if missing_rows
+               else pd.DataFrame({"row": pd.Series(dtype="int64"), "column": pd.Series(dtype=object),
+                                  "code": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)}))
+    return missing.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
 
 
 def validate(
     df: pd.DataFrame,
     codebook: Codebook | str | Path | None = None,
     *,
-    registry: pd.DataFrame | str | Path | None = "shipped",
+    registry: pd.DataFrame | str | Path | None = None,
+    study: Study | None = None,
     strict: bool = False,
     max_listed: int = 20,
 ) -> ValidationReport:
@@ -293,11 +446,15 @@ def validate(
         A table as returned by :func:`evalkit.read_survey` (index = row number in the file) or
         any DataFrame (rows are then numbered from 1).
     codebook
-        The codebook, or the path of its YAML file; ``None`` loads the shipped one.
+        The codebook, or the path of its YAML file. Required unless `study` is given.
     registry
-        The community registry for the ``unknown_community`` rule; community names in Chinese or
-        pinyin are mapped to registry ids. ``"shipped"`` uses the shipped ``communities.csv`` when the
-        shipped codebook is used; a path reads that registry CSV; ``None`` skips the rule.
+        The community registry (a table or the path of its CSV) for the ``unknown_community``
+        rule; community names in Chinese or pinyin are mapped to registry ids. ``None`` (and no
+        `study` with a registry) skips the rule, and the report says so.
+    study
+        A :class:`~evalkit.spec.study.Study`: its codebook and registry are used where `codebook`
+        and `registry` are not given, and its column roles name the unit, wave and role columns
+        (for the shipped example: ``study=evalkit.datasets.dongying()``).
     strict
         Raise :class:`ValidationError` when there is any problem, listing the first
         ``max_listed`` readably (file, row, column, value, rule) with counts by rule.
@@ -314,167 +471,47 @@ def validate(
     non-numeric text, codes and numbers outside the codebook's range, fractions in whole-number
     fields, unknown categories, communities and waves, duplicate respondent-waves (exact copies:
     the later copies are quarantined; conflicting copies: all of them), items answered by
-    respondents they are not asked of (the not-applicable code is allowed), and age that
-    contradicts role or age group.
+    respondents they are not asked of (the not-applicable code is allowed), and derived fields
+    (age group, role) that contradict their source under the codebook's ``derive`` rules.
 
     Examples
     --------
     >>> import evalkit
-    >>> raw = evalkit.read_survey(evalkit.datasets.data_path("raw/messy_export_gbk.csv"))
-    >>> report = evalkit.validate(raw)
+    >>> study = evalkit.datasets.dongying()
+    >>> raw = evalkit.read_survey(evalkit.datasets.data_path("raw/messy_export_gbk.csv"), study=study)
+    >>> report = evalkit.validate(raw, study=study)
     >>> report.n_rows == report.n_valid + report.n_quarantined
     True
     """
-    from ..spec.codebook import as_codebook
-
-    codebook = as_codebook(codebook, "validate()")
+    if isinstance(registry, str) and registry == "shipped":
+        raise ValidationError("validate(registry=\"shipped\") is gone: generic code does not read the shipped "
+                              "files. Pass the registry (a path or evalkit.load_communities(path)), or "
+                              "study=evalkit.datasets.dongying() for the shipped example.")
+    codebook, registry = resolve(codebook, registry, study, "validate()", error=ValidationError)
     if not isinstance(df, pd.DataFrame):
         raise ValidationError(f"validate() needs a pandas DataFrame, got {type(df).__name__}.")
+    roles = study.roles if study is not None else Roles()
     source = str(df.attrs.get("source", "<DataFrame>"))
-    registry = _as_registry(registry, codebook)
-
-    if isinstance(df.columns, pd.MultiIndex):
-        raise ValidationError(
-            f"{source}: the table has {df.columns.nlevels} header rows (MultiIndex columns); validate "
-            "needs one row of column names. Flatten them, e.g. df.columns = ['_'.join(map(str, c)) for "
-            "c in df.columns], or export the survey with a single header row.")
-    if df.columns.duplicated().any():
-        dup = sorted(set(map(str, df.columns[df.columns.duplicated()])))
-        raise ValidationError(f"{source}: duplicated column name(s) {dup}; each column must be unique.")
-    if not df.index.is_unique or not pd.api.types.is_integer_dtype(df.index):
-        df = df.reset_index(drop=True)
-        df.index = df.index + 1
-    idx = np.asarray(df.index, dtype="int64")
+    df = _check_shape(df, codebook, source)
     out = _Collector()
     missing_rows: list[pd.DataFrame] = []
-
-    absent = [n for n, v in codebook.fields.items() if v.required and n not in df.columns]
-    if absent:
-        raise ValidationError(
-            f"{source}: required column(s) {absent} are missing, so no row can be checked. "
-            f"The file has columns {list(df.columns)[:12]}{' ...' if df.shape[1] > 12 else ''}. "
-            "Rename the export's headers (read_survey(..., column_map={...})) or fix the codebook.",
-            problems=pd.DataFrame({"row": pd.array([pd.NA] * len(absent), dtype="Int64"), "column": absent,
-                                   "value": "", "rule": "missing_column",
-                                   "message": "required column is absent"}),
-        )
     unknown = [c for c in df.columns if c not in codebook.variables]
     for c in unknown:
         out.add([pd.NA], c, [""], "unknown_column",
                 f"column {c!r} is not in the codebook; it is left out of the valid table")
-
-    typed = {}
-    lut = _community_lookup(registry)
-    mapped = 0
-    for name, var in codebook.variables.items():
-        if name not in df.columns:
-            continue
-        text = _as_text(df[name])
-        blank = text.isna().to_numpy()
-        if var.required and blank.any():
-            out.add(idx[blank], name, text[blank], "required", f"required field {name!r} is blank")
-        if var.is_numeric:
-            typed[name] = _check_numeric(var, text, idx, out, missing_rows)
-        else:
-            vals = text.copy()
-            if var.type == "community" and lut is not None:
-                key = vals.str.lower()
-                ids = key.map(lut)
-                mapped += int((ids.notna() & (ids != vals)).sum())
-                bad = vals.notna() & ids.isna()
-                if bad.any():
-                    out.add(idx[bad.to_numpy()], name, vals[bad], "unknown_community",
-                            "not a community of the registry (id, Chinese name or pinyin); add it to "
-                            "communities.csv or correct the name")
-                vals = ids.where(ids.notna(), np.nan)
-            elif var.values is not None:
-                bad = vals.notna() & ~vals.isin([str(v) for v in var.values])
-                if bad.any():
-                    out.add(idx[bad.to_numpy()], name, vals[bad], "unknown_value",
-                            f"{name!r} must be one of {', '.join(map(str, var.values))}")
-                    vals = vals.where(~bad, np.nan)
-            typed[name] = vals.to_numpy(dtype=object)
-
-    t = pd.DataFrame(typed, index=df.index)
-    # duplicates of respondent x wave
-    if {"respondent_id", "wave"} <= set(t.columns):
-        key = t[["respondent_id", "wave"]]
-        has_key = key.notna().all(axis=1)
-        dup_any = key.duplicated(keep=False) & has_key
-        if dup_any.any():
-            # compare rows on hashable cells (a list or dict in a cell would make pandas raise)
-            cmp = df.apply(lambda s: s.map(lambda v: v if isinstance(v, Hashable) else repr(v))
-                           if s.dtype == object else s)
-            cols = [c for c in cmp.columns]
-            exact_later = cmp.duplicated(subset=cols, keep="first") & dup_any
-            groups = key[dup_any].astype(str).agg("|".join, axis=1)
-            conflicting = set()
-            for g, members in groups.groupby(groups).groups.items():
-                if cmp.loc[members].drop_duplicates().shape[0] > 1:
-                    conflicting.update(members)
-            flag = exact_later | t.index.isin(list(conflicting))
-            flag &= dup_any
-            rows = t.index[flag]
-            msgs = [
-                "conflicting answers for the same respondent and wave" if r in conflicting
-                else "exact copy of an earlier row" for r in rows
-            ]
-            out.add(np.asarray(rows), "respondent_id",
-                    [f"{a} / {b:g}" if isinstance(b, float) else f"{a} / {b}" for a, b in
-                     zip(t.loc[rows, "respondent_id"], t.loc[rows, "wave"])], "duplicate", msgs)
-    # items asked of the wrong group
-    if "role" in t.columns:
-        role = t["role"]
-        for name, var in codebook.variables.items():
-            if var.roles is None or name not in t.columns:
-                continue
-            answered = t[name].notna() if var.is_numeric else t[name].notna()
-            wrong = answered & role.notna() & ~role.isin(var.roles)
-            if wrong.any():
-                out.add(idx[wrong.to_numpy()], name, _as_text(df[name])[wrong], "wrong_group",
-                        f"{name!r} is asked of {var.asked_of} ({', '.join(var.roles)}), not of "
-                        + ", ".join(sorted(set(role[wrong]))))
-        if "age" in t.columns:
-            age = pd.to_numeric(t["age"], errors="coerce")
-            expect_role = np.where(age < 18, "child", np.where(age >= 60, "elderly", "adult"))
-            bad = age.notna() & role.notna() & (role != expect_role)
-            if bad.any():
-                out.add(idx[bad.to_numpy()], "role", role[bad], "inconsistent",
-                        [f"role {r!r} does not fit age {a:g} (child < 18, elderly ≥ 60)"
-                         for r, a in zip(role[bad], age[bad])])
-    if {"age", "age_group"} <= set(t.columns):
-        age = pd.to_numeric(t["age"], errors="coerce")
-        expect = pd.cut(age, [-1, 17, 39, 59, 1000], labels=["8-17", "18-39", "40-59", "60+"]).astype(object)
-        bad = age.notna() & t["age_group"].notna() & (t["age_group"] != expect)
-        if bad.any():
-            out.add(idx[bad.to_numpy()], "age_group", t["age_group"][bad], "inconsistent",
-                    [f"age group {g!r} does not contain age {a:g}" for g, a in zip(t["age_group"][bad], age[bad])])
-
+    t, mapped = _typed(df, codebook, registry, roles.wave, out, missing_rows)
+    _check_duplicates(df, t, out, roles.unit, roles.wave)
+    _check_groups(df, t, codebook, out, roles.role)
+    _check_derived(t, codebook, out)
     problems = out.frame()
-    bad_rows = pd.Index(problems["row"].dropna().astype("int64").unique())
-    is_bad = df.index.isin(bad_rows)
-    quarantined = df[is_bad].copy()
-    rules_by_row = problems.dropna(subset=["row"]).groupby("row")["rule"].agg(lambda r: ";".join(sorted(set(r))))
-    quarantined["problems"] = rules_by_row.reindex(quarantined.index).to_numpy()
-    valid = t[~is_bad].copy()
-    for name in valid.columns:
-        var = codebook.variables[name]
-        if var.is_numeric:
-            valid[name] = valid[name].astype(float)
-            if name == "wave" or (var.required and var.type == "integer"):
-                valid[name] = valid[name].astype("int64")
-        else:
-            valid[name] = valid[name].astype("string")
-    missing = (pd.concat(missing_rows, ignore_index=True) if missing_rows
-               else pd.DataFrame({"row": pd.Series(dtype="int64"), "column": pd.Series(dtype=object),
-                                  "code": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)}))
-    missing = missing.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+    valid, quarantined = _split(df, t, problems, codebook, roles.wave)
     valid.attrs = {"source": source}
+    notes = [f"column {c!r} is not in the codebook and was left out" for c in unknown]
+    if registry is None and any(v.type == "community" for v in codebook.variables.values()):
+        notes.append("communities not checked against a registry (pass registry= or study=)")
     report = ValidationReport(
-        valid=valid, quarantined=quarantined, problems=problems, missing=missing, source=source,
-        n_rows=len(df), registry_mapped=mapped,
-        notes=tuple(f"column {c!r} is not in the codebook and was left out" for c in unknown),
-    )
+        valid=valid, quarantined=quarantined, problems=problems, missing=_missing_table(missing_rows),
+        source=source, n_rows=len(df), registry_mapped=mapped, notes=tuple(notes))
     if len(valid) + len(quarantined) != len(df):  # an invariant of this function, not user input
         raise RuntimeError("evalkit bug: rows in != valid + quarantined")
     if strict:

@@ -14,10 +14,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from .codebook_schema import applicable_missing, check_codebook, variable_type
 from ..errors import CodebookError
+
+#: How to get the shipped example's codebook, for messages of functions that were given none.
+SHIPPED_HINT = ("for the shipped Dongying example use evalkit.datasets.dongying() (a Study) or "
+                "evalkit.datasets.data_path(\"codebook.yaml\")")
 
 VARIABLE_TYPES = ("id", "community", "integer", "number", "code", "category")
 MISSING_REASONS = ("dont_know", "refused", "not_applicable")
@@ -112,6 +118,45 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """One band of a derivation rule: values up to `upto` (inclusive; ``None``: no upper end) get `value`."""
+
+    upto: float | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class DeriveRule:
+    """A field derived from another by cut points (the codebook's ``derive`` section).
+
+    ``derive: {role: {from: age, cuts: [{upto: 17, value: child}, {upto: 59, value: adult},
+    {value: elderly}]}}`` says that ``role`` is ``child`` for ages up to 17, ``adult`` up to 59
+    and ``elderly`` above. A source value above the last ``upto`` (when the last cut has one) or
+    a missing source has no derived value.
+    """
+
+    name: str
+    source: str
+    cuts: tuple[Cut, ...]
+
+    def apply(self, source) -> np.ndarray:
+        """The derived value for each source value (object array; ``None`` where none applies)."""
+        x = np.asarray(pd.to_numeric(pd.Series(np.asarray(source, dtype=object)), errors="coerce"), dtype=float)
+        out = np.full(x.shape, None, dtype=object)
+        done = np.isnan(x)
+        for cut in self.cuts:
+            hit = ~done & ((x <= cut.upto) if cut.upto is not None else True)
+            out[hit] = cut.value
+            done |= hit
+        return out
+
+    def describe(self) -> str:
+        """The rule as text, e.g. ``child ≤ 17, adult ≤ 59, elderly above``."""
+        return ", ".join(f"{c.value} ≤ {_fmt(c.upto)}" if c.upto is not None else f"{c.value} above"
+                         for c in self.cuts)
+
+
+@dataclass(frozen=True)
 class Codebook:
     """A loaded, checked codebook. Build one with :func:`load_codebook`."""
 
@@ -124,6 +169,7 @@ class Codebook:
     items: Mapping[str, Variable]
     scales: Mapping[str, Scale]
     tables: Mapping[str, Mapping[int, float]]
+    derived: Mapping[str, DeriveRule] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def variables(self) -> dict[str, Variable]:
@@ -258,14 +304,14 @@ def _scale(name: str, spec: Mapping, items: Mapping[str, Variable]) -> Scale:
     )
 
 
-def load_codebook(path: str | Path | None = None) -> Codebook:
+def load_codebook(path: str | os.PathLike | None = None) -> Codebook:
     """Read and check a codebook YAML file.
 
     Parameters
     ----------
     path
-        The codebook file. ``None`` loads the shipped ``codebook.yaml`` (``$EVALKIT_DATA`` if set;
-        see :func:`evalkit.datasets.data_dir`).
+        The codebook file (required; the shipped example's is
+        ``evalkit.datasets.data_path("codebook.yaml")``, or use :func:`evalkit.datasets.dongying`).
 
     Returns
     -------
@@ -275,7 +321,7 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     Raises
     ------
     CodebookError
-        The file is missing or is not YAML; or it breaks the codebook schema or is inconsistent (an
+        No path was given; the file is missing or is not YAML; or it breaks the codebook schema or is inconsistent (an
         unknown key, a wrong type, an item referring to an unknown scale, code set or group, a scale
         listing an unknown item, ...). Every problem is listed, with its line, entry and key; the
         list is in ``.problems`` (see :mod:`evalkit.spec.codebook_schema`).
@@ -283,14 +329,12 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     Examples
     --------
     >>> import evalkit
-    >>> cb = evalkit.load_codebook()
+    >>> cb = evalkit.load_codebook(evalkit.datasets.data_path("codebook.yaml"))
     >>> cb.scales["who5"].items
     ('who5_1', 'who5_2', 'who5_3', 'who5_4', 'who5_5')
     """
     if path is None:
-        from ..datasets import data_dir
-
-        path = data_dir() / "codebook.yaml"
+        raise CodebookError(f"load_codebook() needs the path of your codebook YAML file; {SHIPPED_HINT}.")
     path = Path(path)
     if not path.exists():
         raise CodebookError(f"Codebook file {str(path)!r} does not exist.")
@@ -338,6 +382,9 @@ def codebook_from_dict(raw: Mapping, source: str = "<codebook>", *, text: str | 
     tables = {t: MappingProxyType({int(k): float(v) for k, v in s.items()})
               for t, s in (raw.get("tables") or {}).items()}
     scales = {n: _scale(n, s, items) for n, s in (raw.get("scales") or {}).items()}
+    derived = {n: DeriveRule(n, str(s["from"]), tuple(Cut(None if c.get("upto") is None else float(c["upto"]),
+                                                          c["value"]) for c in s["cuts"]))
+               for n, s in (raw.get("derive") or {}).items()}
     return Codebook(
         path=source,
         title=_label(raw.get("title") or {"en": title or source}),
@@ -348,30 +395,37 @@ def codebook_from_dict(raw: Mapping, source: str = "<codebook>", *, text: str | 
         items=MappingProxyType(items),
         scales=MappingProxyType(scales),
         tables=MappingProxyType(tables),
+        derived=MappingProxyType(derived),
     )
 
 
-def as_codebook(codebook: Codebook | str | os.PathLike | None, caller: str) -> Codebook:
-    """The codebook a function was given: a :class:`Codebook`, a path to its YAML file, or ``None``.
+def as_codebook(codebook, caller: str) -> Codebook:
+    """The codebook a function was given: a :class:`Codebook`, a path to its YAML file, or a study.
 
     Parameters
     ----------
     codebook
-        A loaded codebook (returned as is), a path (loaded with :func:`load_codebook`), or
-        ``None`` for the shipped one.
+        A loaded codebook (returned as is), a path (loaded with :func:`load_codebook`), or an
+        object with a ``codebook`` attribute (a :class:`evalkit.Study`). ``None`` is an error:
+        generic code never guesses the codebook.
     caller
         The function's name, for the error message.
 
     Raises
     ------
     CodebookError
-        `codebook` is of another type, or the file cannot be loaded.
+        `codebook` is ``None`` or of another type, or the file cannot be loaded.
     """
-    if codebook is None or isinstance(codebook, (str, os.PathLike)):
+    if isinstance(codebook, (str, os.PathLike)):
         return load_codebook(codebook)
     if isinstance(codebook, Codebook):
         return codebook
+    if isinstance(getattr(codebook, "codebook", None), Codebook):  # a Study (spec.study imports this module)
+        return codebook.codebook
+    if codebook is None:
+        raise CodebookError(f"{caller} needs the codebook of your survey: pass its path, "
+                            f"evalkit.load_codebook(path) or study=evalkit.Study.from_files(...); {SHIPPED_HINT}.")
     raise CodebookError(
         f"{caller}: codebook must be a Codebook (evalkit.load_codebook(path)), the path of a codebook "
-        f"YAML file, or None for the shipped codebook; got {type(codebook).__name__}."
+        f"YAML file, or a Study; got {type(codebook).__name__}."
     )

@@ -11,8 +11,11 @@ problem (not only the first), each named by its entry and key, with the line of 
    the top of a codebook for completion and live checking in VS Code.
 2. **References and values** the scoring code relies on, which a schema cannot express: a code
    set, group, scale, item or table named by an entry must exist; a scale's items must say they
-   belong to it; ``min`` ≤ ``max``; a missing-value code must not also be a valid answer; keys
-   that would have no effect (``factor`` without ``transform: multiply`` ...) are refused.
+   belong to it; no scale is a composite of itself through other scales; ``min`` ≤ ``max``;
+   cut points (a scale's ``cutoffs``, the bands of a ``derive`` rule) increase; a derived field
+   and its numeric source exist and each band's value is valid for the field; a missing-value
+   code must not also be a valid answer; keys that would have no effect (``factor`` without
+   ``transform: multiply`` ...) are refused.
 
 :func:`check_codebook` runs both and raises; :func:`codebook_problems` returns the list.
 The module reads plain YAML data (dicts and lists) and imports nothing else of evalkit but its
@@ -279,6 +282,9 @@ def reference_problems(raw: Mapping) -> list[Problem]:
     for name, spec in _entries(raw, "scales"):
         out += _scale_reference_problems(raw, name, spec)
         out += _scale_value_problems(name, spec)
+    out += _composite_cycles(raw)
+    for name, spec in _entries(raw, "derive"):
+        out += _derive_problems(raw, name, spec)
     return out
 
 
@@ -440,11 +446,89 @@ def _scale_value_problems(name: Any, spec: Mapping) -> list[Problem]:
     if "subscale_min_answered" in spec and not spec.get("subscales"):
         out.append(Problem(path, "`subscale_min_answered` has no effect without `subscales`",
                            key="subscale_min_answered"))
-    for key in ("item_range", "range"):
-        pair = spec.get(key)
-        if isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair) \
-                and pair[0] > pair[1]:
-            out.append(Problem(path, f"`{key}` {pair} has low > high", key=key))
+    for where, key in (((), "item_range"), ((), "range"), (("scoring",), "raw_range")):
+        pair = (scoring if where else spec).get(key)
+        if _is_pair(pair) and (pair[0] > pair[1] or (key == "raw_range" and pair[0] == pair[1])):
+            out.append(Problem(path + where, f"`{key}` {pair} has low {'>' if pair[0] > pair[1] else '='} high",
+                               key=key))
+    cuts = spec.get("cutoffs") if isinstance(spec.get("cutoffs"), list) else []
+    out += _increasing(path + ("cutoffs",), [c.get("upto") if isinstance(c, Mapping) else None for c in cuts])
+    return out
+
+
+def _is_pair(x) -> bool:
+    return isinstance(x, list) and len(x) == 2 and all(_number(v) for v in x)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _increasing(path: tuple, bounds: list) -> list[Problem]:
+    """A problem at the first `upto` that is not above the one before it (cut points must increase)."""
+    for i in range(1, len(bounds)):
+        a, b = bounds[i - 1], bounds[i]
+        if _number(a) and _number(b) and b <= a:
+            return [Problem(path + (i,), f"`upto` {b} is not above the previous band's {a}: list the bands "
+                                         "with increasing `upto`", key="upto")]
+    return []
+
+
+def _composite_cycles(raw: Mapping) -> list[Problem]:
+    """A problem for each scale that is a composite of itself through other scales (a -> b -> a)."""
+    graph = {n: [c for c in s.get("composite_of") if isinstance(c, str) and c != n]
+             for n, s in _entries(raw, "scales") if isinstance(s.get("composite_of"), list)}
+    out, reported = [], set()
+    for start in graph:
+        stack, path = [(start, (start,))], None
+        while stack and path is None:
+            node, trail = stack.pop()
+            for c in graph.get(node, ()):
+                if c == start:
+                    path = trail + (c,)
+                    break
+                if c not in trail:
+                    stack.append((c, trail + (c,)))
+        if path is not None and frozenset(path) not in reported:
+            reported.add(frozenset(path))
+            out.append(Problem(("scales", start), "the scale is a composite of itself through other scales ("
+                                                   + " -> ".join(path) + "): fix `composite_of`", key="composite_of"))
+    return out
+
+
+def _derive_problems(raw: Mapping, name: Any, spec: Mapping) -> list[Problem]:
+    """A derived field and its source exist, the source is numeric, cut points increase, values are valid."""
+    path = ("derive", name)
+    variables = {**dict(_entries(raw, "fields")), **dict(_entries(raw, "items"))}
+    out = []
+    for what, var in (("derived field", name), ("source `from`", spec.get("from"))):
+        if isinstance(var, str) and var not in variables:
+            out.append(Problem(path, f"the {what} `{var}` is not defined under `fields` or `items`"
+                                     + _suggest(var, variables), key=None if var == name else "from"))
+    src = spec.get("from") if isinstance(spec.get("from"), str) else None
+    source, target = variables.get(src), variables.get(name)
+    if src is not None and src == name:
+        out.append(Problem(path, "a field cannot be derived from itself", key="from"))
+    elif source is not None and variable_type(source) not in ("integer", "number", "code"):
+        out.append(Problem(path, f"`from` names `{spec['from']}` of type `{variable_type(source)}`; cut points "
+                                 "need a numeric field (type integer, number or code)", key="from"))
+    cuts = [c if isinstance(c, Mapping) else {} for c in spec.get("cuts")] if isinstance(spec.get("cuts"), list) else []
+    for i, c in enumerate(cuts[:-1]):
+        if c and "upto" not in c:
+            out.append(Problem(path + ("cuts", i), "only the last band may leave out `upto` (it takes every "
+                                                   "value above the band before it)"))
+    out += _increasing(path + ("cuts",), [c.get("upto") for c in cuts])
+    allowed = target.get("values") if isinstance(target, Mapping) else None
+    allowed = allowed if isinstance(allowed, list) else None
+    codes = _answer_codes(raw, target.get("codes")) if isinstance(target, Mapping) else None
+    for i, c in enumerate(cuts):
+        v = c.get("value")
+        bad = "value" in c and ((allowed is not None and str(v) not in map(str, allowed))
+                                or (codes is not None and _int(v) not in codes))
+        if bad:
+            valid = ", ".join(map(str, allowed if allowed is not None else sorted(codes)))
+            out.append(Problem(path + ("cuts", i), f"`value` {v!r} is not a valid value of `{name}` "
+                                                   f"(its values: {valid})", key="value"))
     return out
 
 

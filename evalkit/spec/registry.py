@@ -8,6 +8,7 @@ group in columns ``pop_<sex>_<agegroup>`` (``pop_female_60plus``...).
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +24,9 @@ REQUIRED_COLUMNS = (
 )
 SEX_CODES = {"male": 1, "female": 2}
 _POP = re.compile(r"^pop_(male|female)_(.+)$")
+#: How to get the shipped example's registry, for messages of functions that were given none.
+SHIPPED_HINT = ("for the shipped Dongying example use evalkit.datasets.dongying() (a Study) or "
+                "evalkit.datasets.data_path(\"communities.csv\")")
 
 
 def _age_label(token: str) -> str:
@@ -31,14 +35,14 @@ def _age_label(token: str) -> str:
     return token.replace("_", "-")
 
 
-def load_communities(path: str | Path | None = None) -> pd.DataFrame:
+def load_communities(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """Read and check the community registry.
 
     Parameters
     ----------
     path
-        A registry CSV (UTF-8). ``None`` reads the shipped ``communities.csv``
-        (``$EVALKIT_DATA`` if set; see :func:`evalkit.datasets.data_dir`).
+        A registry CSV (UTF-8); required (the shipped example's is
+        ``evalkit.datasets.data_path("communities.csv")``, or use :func:`evalkit.datasets.dongying`).
 
     Returns
     -------
@@ -49,13 +53,11 @@ def load_communities(path: str | Path | None = None) -> pd.DataFrame:
     Raises
     ------
     EvalkitError
-        A required column is missing, an id is duplicated, a programme community has no start
+        No path was given, a required column is missing, an id is duplicated, a programme community has no start
         year, or a population count is missing or negative. The message names row and column.
     """
     if path is None:
-        from ..datasets import COMMUNITIES_FILE, data_path
-
-        path = data_path(COMMUNITIES_FILE)
+        raise EvalkitError(f"load_communities() needs the path of your community registry CSV; {SHIPPED_HINT}.")
     path = Path(path)
     try:
         reg = pd.read_csv(path, dtype={"community_id": str}, encoding="utf-8-sig")
@@ -202,11 +204,12 @@ def programme_targets(registry: pd.DataFrame) -> pd.DataFrame:
 def start_years(registry: pd.DataFrame | dict | None = None) -> dict[str, int | None]:
     """``{community_id: programme start year}``, ``None`` for comparison communities.
 
-    Accepts the registry table, an existing mapping (returned as a plain dict), or ``None`` for the
-    shipped registry. The one place where estimators learn who was treated when.
+    Accepts the registry table or an existing mapping (returned as a plain dict; 0 and NaN mean
+    no programme). The one place where estimators learn who was treated when.
     """
     if registry is None:
-        registry = load_communities()
+        raise EvalkitError(f"start_years() needs the community registry (a table from load_communities(path) "
+                           f"or a mapping {{community: start year}}); {SHIPPED_HINT}.")
     if isinstance(registry, pd.DataFrame):
         s = registry.set_index("community_id")["start_year"]
         return {str(k): (None if pd.isna(v) else int(v)) for k, v in s.items()}

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._literals import Language, check_choice
@@ -43,7 +44,7 @@ class Roles:
                 if getattr(self, f.name) is not None and getattr(self, f.name) != getattr(default, f.name)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Study:
     """Everything about a study that analysis functions would otherwise guess.
 
@@ -64,6 +65,12 @@ class Study:
         The seed of every random step (bootstrap, randomization inference, simulation).
     language : {"zh", "en"}
         Language of labels, figures and report text.
+
+    Notes
+    -----
+    A study is immutable: its attributes cannot be reassigned (use :meth:`with_`), and the
+    registry is copied when the study is made, so later edits of the caller's table do not
+    reach it. Two studies are equal only if they are the same object.
     """
 
     codebook: Codebook
@@ -79,7 +86,23 @@ class Study:
                                "or evalkit.load_codebook(path).")
         if not isinstance(self.roles, Roles):
             raise EvalkitError("Study(roles=...) needs an evalkit.Roles(...) object.")
+        if self.registry is not None and not isinstance(self.registry, pd.DataFrame):
+            raise EvalkitError("Study(registry=...) needs a table from evalkit.load_communities(path) or None; "
+                               "to read a file use Study.from_files(codebook, registry=\"communities.csv\").")
+        if self.registry is not None:
+            object.__setattr__(self, "registry", self.registry.copy())
+        for name in ("baseline_wave", "seed"):
+            value = getattr(self, name)
+            if not (value is None and name == "baseline_wave") and (isinstance(value, bool)
+                                                                     or not isinstance(value, (int, np.integer))):
+                raise EvalkitError(f"Study({name}=...) must be a whole number, got {value!r}.")
         check_choice(self.language, Language, "language")
+
+    def __repr__(self) -> str:
+        reg = "no registry" if self.registry is None else f"{len(self.registry)} communities"
+        roles = ", ".join(f"{f.name}={getattr(self.roles, f.name)!r}" for f in fields(Roles))
+        return (f"Study({self.codebook!r}; {reg}; roles: {roles}; baseline_wave={self.baseline_wave}, "
+                f"seed={self.seed}, language={self.language!r})")
 
     @classmethod
     def from_files(cls, codebook: str | os.PathLike | Codebook, registry: str | os.PathLike | None = None,
@@ -114,3 +137,37 @@ class Study:
             raise EvalkitError(f"{caller} needs the community registry (programme start years): "
                                "Study.from_files(codebook, registry=\"communities.csv\").")
         return self.registry
+
+
+def resolve(codebook, registry, study, caller: str, *, codebook_required: bool = True,
+            error: type[EvalkitError] = EvalkitError) -> tuple[Codebook | None, pd.DataFrame | None]:
+    """The codebook and registry a function was given, explicitly or through `study` (explicit wins).
+
+    Parameters
+    ----------
+    codebook
+        A :class:`Codebook`, the path of its YAML file, or ``None`` (take the study's).
+    registry
+        A registry table, the path of its CSV, or ``None`` (take the study's, which may be ``None``).
+    study
+        A :class:`Study` or ``None``.
+    caller
+        The function's name, for messages.
+    codebook_required
+        Raise when neither a codebook nor a study was given (else return ``None`` for it).
+    error
+        The class of the error raised for a registry of the wrong kind.
+    """
+    if study is not None and not isinstance(study, Study):
+        raise EvalkitError(f"{caller}: study must be an evalkit.Study (evalkit.Study.from_files(...), or "
+                           f"evalkit.datasets.dongying() for the shipped example); got {type(study).__name__}.")
+    cb = codebook if codebook is not None else (study.codebook if study is not None else None)
+    if cb is not None or codebook_required:
+        cb = as_codebook(cb, caller)
+    reg = registry if registry is not None else (study.registry if study is not None else None)
+    if isinstance(reg, (str, os.PathLike)):
+        reg = load_communities(reg)
+    elif reg is not None and not isinstance(reg, pd.DataFrame):
+        raise error(f"{caller}: registry must be a DataFrame (evalkit.load_communities(path)) or the path of a "
+                    f"registry CSV; got {type(reg).__name__}.")
+    return cb, reg
