@@ -185,7 +185,9 @@ def test_leave_one_out_summary_by_hand():
         "ci_high": [0.50, 0.25, 0.55, 0.48, 0.10, 0.05, 0.12],
     })
     loo["change"] = loo["estimate"] - loo.groupby("target")["estimate"].transform("first")
-    s = targets.leave_one_out_summary(loo).set_index("target")
+    from evalkit.results import check_vocabulary
+
+    s = check_vocabulary(targets.leave_one_out_summary(loo), "leave_one_out_summary").set_index("target")
     assert s.loc["a", "n_left_out"] == 3 and s.loc["b", "n_left_out"] == 2
     assert s.loc["a", "most_influential"] == "x"  # |0.10 - 0.30| is the largest change
     assert s.loc["a", "largest_change"] == pytest.approx(-0.20)
