@@ -28,7 +28,9 @@ NAN = np.nan
 
 @functools.cache
 def _shipped():
-    return load_codebook()
+    from evalkit.datasets import DONGYING
+
+    return load_codebook(DONGYING / "codebook.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -498,3 +500,18 @@ def test_scores_stay_inside_declared_ranges(data):
         for sub in sc.subscales:
             w = s[f"{name}_{sub}"].dropna()
             assert w.between(sc.item_min, sc.item_max).all()
+
+
+def test_codebook_or_study_is_required_never_the_shipped_file(cb):
+    from evalkit.spec.study import Study
+
+    df = pd.DataFrame({f"who5_{i}": [3, 1] for i in range(1, 6)})
+    with pytest.raises(EvalkitError, match=r"score\(\) needs the codebook of your survey.*study="):
+        score(df)
+    with pytest.raises(EvalkitError, match=r"describe_scales\(\) needs the codebook"):
+        describe_scales()
+    study = Study(cb)
+    pd.testing.assert_frame_equal(score(df, study=study, scales="who5"), score(df, cb, scales="who5"))
+    pd.testing.assert_frame_equal(describe_scales(study=study), describe_scales(cb))
+    # an explicit codebook wins over the study's
+    assert score(df, cb, study=study, scales="who5")["who5"].tolist() == [60.0, 20.0]
