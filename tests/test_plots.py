@@ -146,6 +146,17 @@ def test_reliability_plot_flags_low_alpha():
     assert matplotlib.colors.to_hex(cols[1]).upper() == "#D55E00"
 
 
+def test_reliability_plot_draws_the_alpha_rows_of_reliability(survey, codebook):
+    from evalkit.measure.reliability import reliability
+    from evalkit.measure.scales import score
+
+    rel = reliability(score(survey[survey["wave"] == 2014], codebook, scales=["who5", "ucla3"]), codebook)
+    ax = plots.reliability_plot(rel)
+    alpha = rel[rel["coefficient"] == "alpha"]
+    np.testing.assert_allclose(sorted(ax.collections[-1].get_offsets()[:, 0]), sorted(alpha["estimate"]))
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == sorted(alpha["indicator"])
+
+
 def _loo_frame():
     # a leave_one_out()-shaped frame: first row all communities, then one row per community left out
     rows = [("(none)", 0.30, 0.10, 0.50)]

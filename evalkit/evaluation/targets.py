@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EvalkitError
-from ..spec.study import Roles
+from ..spec.study import Roles, resolve
 
 __all__ = [
     "CERTAINTY",
@@ -36,16 +36,6 @@ __all__ = [
     "targeted_indicators",
     "verdict",
 ]
-
-
-def _registry_of(registry, study, caller: str) -> pd.DataFrame:
-    """The registry passed explicitly, else the study's; a clear error when there is neither."""
-    if registry is not None:
-        return registry
-    if study is not None:
-        return study.require_registry(caller)
-    raise EvalkitError(f"{caller} needs the community registry: pass registry=load_communities(path) "
-                       "or study=Study.from_files(codebook, registry).")
 
 
 def sample_sizes(df: pd.DataFrame, registry: pd.DataFrame | None = None, *, study=None) -> pd.DataFrame:
@@ -67,7 +57,10 @@ def sample_sizes(df: pd.DataFrame, registry: pd.DataFrame | None = None, *, stud
         ``community_id, name_zh, name_pinyin, role, start_year`` and one column per wave, plus
         ``total``; a last row ``total`` sums each wave. Counts only: no respondent-level data.
     """
-    reg = _registry_of(registry, study, "sample_sizes")
+    _, reg = resolve(None, registry, study, "sample_sizes", codebook_required=False)
+    if reg is None:
+        raise EvalkitError("sample_sizes needs the community registry: pass registry=load_communities(path) "
+                           "or study=Study.from_files(codebook, registry).")
     roles = study.roles if study is not None else Roles()
     counts = pd.crosstab(df[roles.community].astype(str), df[roles.wave]).rename_axis(
         index="community_id", columns=None)

@@ -388,11 +388,9 @@ def problems_table(report, codebook=None, *, study=None) -> pd.DataFrame:
     respondent. ``row`` is the row number in the file as a spreadsheet shows it. The codebook is
     ``codebook`` or ``study.codebook``.
     """
-    if codebook is None and study is not None:
-        codebook = study.codebook
-    if codebook is None:
-        raise EvalkitError("problems_table needs the codebook the data were validated against "
-                           "(problems_table(report, codebook) or study=...), to know which fields identify people.")
+    from ..spec.study import resolve
+
+    codebook, _ = resolve(codebook, None, study, "problems_table (the codebook tells which fields identify people)")
     ids = {name for name, var in codebook.variables.items() if var.type == "id"}
     ids |= {"name", "phone", "id_number", "address"}
     p = report.problems

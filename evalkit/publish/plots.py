@@ -183,14 +183,19 @@ def indicator_plot(
     return ax
 
 
-def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, title: str | None = None):
+def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, coefficient: str = "alpha",
+                     title: str | None = None):
     """Cronbach's alpha with its Feldt interval for each scale (from :func:`evalkit.reliability`).
 
     Parameters
     ----------
     table : DataFrame
-        ``indicator, estimate, ci_low, ci_high``: one row per scale, ``estimate`` its alpha
-        (extra grouping columns: every row is drawn, under its scale's name).
+        ``indicator, estimate, ci_low, ci_high`` and, as :func:`evalkit.reliability` gives it,
+        ``coefficient``: the rows of ``coefficient`` are drawn, one per scale (extra grouping
+        columns: every row is drawn, under its scale's name).
+    coefficient : str
+        Which coefficient's rows to draw when the table has a ``coefficient`` column
+        (``"alpha"``, or ``"omega_total"``, which has no interval).
     threshold : float
         Reference line (0.70, the conventional minimum).
 
@@ -201,6 +206,10 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, title: str
     what = "reliability_plot"
     df = _frame(table, what)
     _require(df, ["indicator", "estimate", "ci_low", "ci_high"], what)
+    if "coefficient" in df.columns:
+        if coefficient not in set(df["coefficient"]):
+            raise EvalkitError(f"{what}: no {coefficient!r} rows; coefficients: {sorted(set(df['coefficient']))}.")
+        df = df[df["coefficient"] == coefficient]
     df = df.dropna(subset=["estimate"]).reset_index(drop=True)
     ax = _axes(ax, figsize=(7, max(3, 0.35 * len(df) + 1)))
     y = np.arange(len(df))[::-1]
@@ -210,7 +219,8 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, title: str
     ax.scatter(est, y, c=np.where(low, "#D55E00", "#0072B2"), zorder=3, s=25)
     ax.axvline(threshold, color="#D55E00", ls="--", lw=1)
     ax.set_yticks(y, df["indicator"].astype(str))
-    ax.set_xlabel(tr("克隆巴赫 α（95%置信区间）", "Cronbach's alpha (95% CI)"))
+    ax.set_xlabel(tr("克隆巴赫 α（95%置信区间）", "Cronbach's alpha (95% CI)") if coefficient == "alpha"
+                  else tr(f"{coefficient}（95%置信区间）", f"{coefficient} (95% CI)"))
     ax.set_title(title or tr("量表信度", "Scale reliability"))
     ax.grid(axis="x", alpha=0.3)
     return ax

@@ -12,6 +12,7 @@ import pandas as pd
 from ..errors import EvalkitError
 from ..evaluation.targets import format_effect, format_p, target_domain, target_name, verdict
 from ..spec.registry import programme_targets
+from ..spec.study import resolve
 
 __all__ = ["community_profile"]
 
@@ -52,12 +53,9 @@ def community_profile(community: str, *, table: pd.DataFrame, effects: pd.DataFr
     import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
 
-    registry = registry if registry is not None else (study.require_registry("community_profile")
-                                                      if study is not None else None)
-    codebook = codebook if codebook is not None else (study.codebook if study is not None else None)
-    if registry is None or codebook is None:
-        raise EvalkitError("community_profile needs the registry and the codebook: registry=..., "
-                           "codebook=... or study=....")
+    codebook, registry = resolve(codebook, registry, study, "community_profile")
+    if registry is None:
+        raise EvalkitError("community_profile needs the community registry: registry=... or study=....")
     reg = registry.set_index("community_id")
     if community not in reg.index or reg.loc[community, "role"] != "programme":
         raise EvalkitError(f"{community!r} is not a programme community of the registry.")
