@@ -199,8 +199,8 @@ def test_errors(survey, scored, codebook):
 def test_study_supplies_codebook_and_column_roles(scored, codebook, table):
     # a survey whose columns have other names: the study's roles name them, and the output's
     # cell columns are the names given
-    names = {"community_id": "社区", "wave": "年份", "role": "角色", "base_weight": "权数", "stratum": "层",
-             "psu": "楼栋"}
+    names = {"community_id": "社区", "wave": "年份", "role": "角色", "base_weight": "权数",
+             "stratum": "层", "psu": "楼栋"}
     roles = Roles(community="社区", wave="年份", role="角色", weight="权数", strata="层", psu="楼栋")
     study = Study(codebook, roles=roles)
     with warnings.catch_warnings():

@@ -41,6 +41,7 @@ import pandas as pd
 
 from .._literals import LonelyPSU, ProportionCI, check_choice
 from ..errors import DesignError
+from ..spec.study import Study
 from ._common import factorize, numeric, row_label
 from .calibration import WeightingInfo, rake as _rake
 from .domains import estimate as _estimate
@@ -84,17 +85,20 @@ def _weights(df: pd.DataFrame, weight: str) -> np.ndarray:
     return w
 
 
+def _coded(df: pd.DataFrame, col: str, what: str, need: str) -> tuple[np.ndarray, pd.Index]:
+    """Sorted codes and levels of column ``col``; a missing value is a DesignError."""
+    codes, levels = factorize(df[col])
+    if (codes < 0).any():
+        first = int(np.flatnonzero(codes < 0)[0])
+        raise DesignError(f"The {what} column {col!r} has {int((codes < 0).sum())} missing value(s); first "
+                          f"at {row_label(df, first)}. Every row needs {need}.")
+    return codes, levels
+
+
 def _strata_codes(df: pd.DataFrame, strata: str | None) -> tuple[np.ndarray, pd.Index]:
     if strata is None:
         return np.zeros(df.shape[0], dtype=np.int64), pd.Index([1])
-    h, levels = factorize(df[strata])
-    if (h < 0).any():
-        first = int(np.flatnonzero(h < 0)[0])
-        raise DesignError(
-            f"The strata column {strata!r} has {int((h < 0).sum())} missing value(s); first "
-            f"at {row_label(df, first)}. Every row needs a stratum."
-        )
-    return h, levels
+    return _coded(df, strata, "strata", "a stratum")
 
 
 def _psu_codes(df: pd.DataFrame, h: np.ndarray, psu: str | None, strata: str | None,
@@ -106,13 +110,7 @@ def _psu_codes(df: pd.DataFrame, h: np.ndarray, psu: str | None, strata: str | N
         p = np.empty(h.size, dtype=np.int64)
         p[order] = np.arange(h.size)
         return p, h[order]
-    raw, raw_levels = factorize(df[psu])
-    if (raw < 0).any():
-        first = int(np.flatnonzero(raw < 0)[0])
-        raise DesignError(
-            f"The psu column {psu!r} has {int((raw < 0).sum())} missing value(s); first at "
-            f"{row_label(df, first)}. Every row needs a PSU (cluster) id."
-        )
+    raw, raw_levels = _coded(df, psu, "psu", "a PSU (cluster) id")
     key = h * len(raw_levels) + raw
     uk, p = np.unique(key, return_inverse=True)
     if not nest and strata is not None:
@@ -263,6 +261,15 @@ class SurveyDesign:
         }.items():
             object.__setattr__(self, name, value)
 
+    @classmethod
+    def from_study(cls, data: pd.DataFrame, study: Study, **arguments: Any) -> "SurveyDesign":
+        """The design named by the study's column roles (weight, strata, psu); ``arguments``
+        (``fpc=``, ``lonely_psu=``, ``nest=``, or another ``weight=`` ...) are passed on and win."""
+        if not isinstance(study, Study):
+            raise DesignError(f"SurveyDesign.from_study needs an evalkit.Study, got {type(study).__name__}.")
+        r = study.roles
+        return cls(data, **{"weight": r.weight, "strata": r.strata, "psu": r.psu, **arguments})
+
     def _replace(self, **changes: Any) -> "SurveyDesign":
         new = object.__new__(SurveyDesign)
         for name in SurveyDesign.__slots__:
@@ -270,9 +277,7 @@ class SurveyDesign:
         return new
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(
-            "SurveyDesign is immutable; weighting steps and subsets return a new design."
-        )
+        raise AttributeError("SurveyDesign is immutable; weighting steps and subsets return a new design.")
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError("SurveyDesign is immutable.")
@@ -402,9 +407,7 @@ class SurveyDesign:
         protected = {c for c in (self._weight, self._strata, self._psu, self._fpc) if c}
         clash = sorted(protected & set(columns))
         if clash:
-            raise DesignError(
-                f"assign() cannot replace the design column(s) {clash}; build a new SurveyDesign."
-            )
+            raise DesignError(f"assign() cannot replace the design column(s) {clash}; build a new SurveyDesign.")
         try:
             new = self._data.assign(**columns)
         except (ValueError, TypeError) as exc:
@@ -451,9 +454,7 @@ class SurveyDesign:
         if one:
             Z = Z[:, None]
         if Z.ndim != 2 or Z.shape[0] != self._w.size:
-            raise DesignError(
-                f"scores must have one row per design row ({self._w.size}), got shape {Z.shape}."
-            )
+            raise DesignError(f"scores must have one row per design row ({self._w.size}), got shape {Z.shape}.")
         if not np.all(np.isfinite(Z)):
             raise DesignError("scores contain missing or infinite values; use 0 outside the domain.")
         if self._calib is not None:
@@ -595,10 +596,8 @@ class SurveyDesign:
         if self._mask is not None:
             raise DesignError("rake() the full design, then subset(): this design is a domain subset.")
         if self._calib is not None:
-            raise DesignError(
-                "This design is already calibrated; rake the original design once with all "
-                "margins together."
-            )
+            raise DesignError("This design is already calibrated; rake the original design once with all "
+                              "margins together.")
         w, calib, info = _rake(self._data, self._w.copy(), self._s, margins, max_iter=max_iter, tol=tol,
                                trim=trim, margin_tol=margin_tol)
         return self._replace(_w=w, _calib=calib, _info=info)
