@@ -295,10 +295,14 @@ def test_setup_notebook_takes_the_study(registry, codebook, capsys):
     from evalkit.spec.study import Study
 
     fonts.set_registry(None)
-    assert setup_notebook("en") == 20171  # Study's default seed; no registry set without a study
+    assert setup_notebook(lang="en") == 20171  # Study's default seed; no registry set without a study
     assert fonts.get_registry() is None
     study = Study(codebook, registry.assign(name_pinyin=registry["name_pinyin"] + "!"), seed=7, language="en")
-    assert setup_notebook(study=study) == 7
+    assert setup_notebook(study) == 7
     assert fonts.get_language() == "en" and fonts.label("mingyue") == "Mingyue!"
     assert setup_notebook(study=study, seed=3) == 3
+    with pytest.warns(FutureWarning, match="positional"):
+        assert setup_notebook("en") == 20171  # 0.1 call shape, for one release
+    with pytest.raises(EvalkitError, match="Study"):
+        setup_notebook(registry)
     capsys.readouterr()

@@ -13,7 +13,7 @@ from dataclasses import fields
 import pandas as pd
 
 from .._literals import Language, check_choice
-from ..errors import EvalkitWarning, FontFallbackWarning
+from ..errors import EvalkitError, EvalkitWarning, FontFallbackWarning
 from ..spec.study import Study
 from . import style
 
@@ -97,17 +97,17 @@ def _default_seed() -> int:
     return int(next(f.default for f in fields(Study) if f.name == "seed"))
 
 
-def setup_notebook(lang: Language | None = None, *, study: Study | None = None, seed: int | None = None) -> int:
+def setup_notebook(study: Study | None = None, *, lang: Language | None = None, seed: int | None = None) -> int:
     """Make a notebook's output deterministic and its figures readable; return the seed.
 
     Parameters
     ----------
-    lang
-        Label language, ``"zh"`` or ``"en"`` (default ``study.language``, else ``"zh"``).
     study
         The :class:`~evalkit.Study` the notebook analyses: its registry becomes the one every
         figure takes community names and colours from (:func:`evalkit.publish.style.set_registry`),
-        its ``seed`` is returned.
+        its language the label language, its ``seed`` is returned.
+    lang
+        Label language, ``"zh"`` or ``"en"`` (default ``study.language``, else ``"zh"``).
     seed
         Overrides the seed (default ``study.seed``, else :attr:`Study.seed`'s default).
 
@@ -131,6 +131,12 @@ def setup_notebook(lang: Language | None = None, *, study: Study | None = None, 
     int
         The seed the notebook passes to every random step.
     """
+    if isinstance(study, str):  # 0.1: setup_notebook("zh"), the language first
+        warnings.warn("setup_notebook(lang) positional is deprecated: use setup_notebook(study, lang=...) "
+                      "or setup_notebook(lang=...).", FutureWarning, stacklevel=2)
+        study, lang = None, lang or study
+    if study is not None and not isinstance(study, Study):
+        raise EvalkitError(f"setup_notebook: study must be an evalkit.Study, got {type(study).__name__}.")
     lang = check_choice(lang or (study.language if study is not None else "zh"), Language, "lang")
     for option, value in (("precision", 3), ("max_rows", 60), ("min_rows", 20), ("max_columns", 30),
                           ("width", 120), ("max_colwidth", 80)):
