@@ -303,3 +303,19 @@ def test_sample_sizes_in_registry_order(survey, registry, codebook):
     study = Study(codebook, registry, roles=Roles(community="社区", wave="年份"))
     renamed = survey.rename(columns={"community_id": "社区", "wave": "年份"})
     pd.testing.assert_frame_equal(targets.sample_sizes(renamed, study=study), sizes)
+
+
+def test_package_versions_without_installed_metadata(monkeypatch):
+    import evalkit
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name):
+        if name == "evalkit":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(provenance.metadata, "version", version)
+    v = provenance.package_versions(("evalkit", "no-such-package-xyz")).set_index("package")["version"]
+    assert v["evalkit"] == evalkit.__version__ and v["no-such-package-xyz"] == "not installed"

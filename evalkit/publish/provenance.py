@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable
@@ -82,11 +83,10 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> pd.DataFrame:
     for name in packages:
         try:
             v = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            if name == "evalkit":
-                from .. import __version__ as v
-            else:
-                v = "not installed"
+        except metadata.PackageNotFoundError:  # evalkit run from a checkout without installing it
+            # the package root is imported before any of its modules; read its version without
+            # importing the root from here (a module imports only from its own or lower layers)
+            v = getattr(sys.modules.get("evalkit"), "__version__", "unknown") if name == "evalkit" else "not installed"
         rows.append({"package": name, "version": v})
     return pd.DataFrame(rows)
 
