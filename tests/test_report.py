@@ -319,3 +319,38 @@ def test_package_versions_without_installed_metadata(monkeypatch):
     monkeypatch.setattr(provenance.metadata, "version", version)
     v = provenance.package_versions(("evalkit", "no-such-package-xyz")).set_index("package")["version"]
     assert v["evalkit"] == evalkit.__version__ and v["no-such-package-xyz"] == "not installed"
+
+
+def test_build_report_runs_the_notebooks_on_the_given_data(tmp_path, monkeypatch, registry):
+    """The orchestration on two tiny stand-in notebooks: kernels read EVALKIT_DATA = data_dir, the
+    appendix cites that folder and the study's seed, the community page has the community's name."""
+    import shutil
+
+    from evalkit.spec.study import Study
+
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    show = "import os, pathlib\nprint('data in', pathlib.Path(os.environ['EVALKIT_DATA']).name)"
+    for name, cells in {
+        "00_quickstart": [nbformat.v4.new_markdown_cell("# Start"), nbformat.v4.new_code_cell(show)],
+        render.PROFILE_NOTEBOOK: [nbformat.v4.new_code_cell("community = 'anning'", metadata={"tags": ["parameters"]}),
+                                  nbformat.v4.new_code_cell("print('profile of', community)")],
+    }.items():
+        nb = nbformat.v4.new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(nb_dir / f"{name}.ipynb"))
+    monkeypatch.setattr(render, "notebooks_dir", lambda: nb_dir)
+    data = tmp_path / "mydata"
+    shutil.copytree(data_dir(), data)
+    from evalkit.spec.codebook import load_codebook
+
+    study = Study(load_codebook(data / "codebook.yaml"), registry, seed=123)
+    paths = report.build_report(tmp_path / "out", community="mingyue", progress=None, data_dir=data, study=study,
+                                title="My report", data_note="Made up.")
+    assert [p.name for p in paths] == ["evalkit_report.html", "community_mingyue.html"]
+    html = paths[0].read_text(encoding="utf-8")
+    assert "data in mydata" in html and "My report" in html and "Made up." in html
+    assert "<code>123</code>" in html  # the study's seed
+    assert hashlib.sha256((data / "MANIFEST.sha256").read_bytes()).hexdigest() in html
+    page = paths[1].read_text(encoding="utf-8")
+    assert "profile of mingyue" in page and "明月社区" in page
