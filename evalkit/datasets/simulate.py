@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-SEED = 20171
+from .shipped import SEED, dongying  # noqa: F401  (SEED: evalkit.datasets.simulate.SEED stays the seed)
 WAVES = (2014, 2015, 2016, 2017)
 
 TRAITS = (
@@ -347,7 +347,6 @@ def simulate(seed: int = SEED, *, n_per_wave: int = 300, registry: pd.DataFrame 
         and the two potential-outcome item tables ``y0`` and ``y1``.
     """
     from ..measure.scales import score
-    from . import dongying
 
     if registry is None or codebook is None:
         shipped = dongying()
@@ -457,8 +456,6 @@ def file_digest(path: str | Path) -> str:
 
 def write_shipped(out_dir: str | Path, seed: int = SEED) -> dict[str, str]:
     """Write survey.csv, truth.csv and raw/messy_export_gbk.csv under `out_dir`; return digests."""
-    from . import dongying
-
     out = Path(out_dir)
     (out / "raw").mkdir(parents=True, exist_ok=True)
     registry = dongying().registry
