@@ -128,3 +128,12 @@ def test_the_shipped_survey_through_a_study_is_the_survey_through_files(survey_r
     by_files = evalkit.validate(survey_raw, codebook, registry=registry)
     assert by_study.ok and by_study.registry_mapped == 0
     pd.testing.assert_frame_equal(by_study.valid, by_files.valid)
+
+
+def test_dongying_survey_is_one_call_for_a_notebook(survey, codebook):
+    study, scored = evalkit.datasets.dongying_survey()
+    assert isinstance(study, Study) and study.seed == SEED and scored.attrs == {}
+    expected = evalkit.score(survey, codebook)
+    pd.testing.assert_frame_equal(scored, expected, check_dtype=False)
+    _, unscored = evalkit.datasets.dongying_survey(scored=False)
+    pd.testing.assert_frame_equal(unscored, survey, check_dtype=False)
