@@ -113,7 +113,7 @@ def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, s
     script = textwrap.dedent("""
         import evalkit
         from evalkit import datasets
-        from evalkit.publish.report import notebooks_dir
+        from evalkit.publish.render import notebooks_dir
         assert evalkit.__file__.startswith(SITE), evalkit.__file__   # the wheel, not the checkout
         study = datasets.dongying()
         codebook = study.codebook
@@ -161,17 +161,10 @@ def _submodules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(evalkit.__path__) if not m.name.startswith("_"))
 
 
-#: Modules that share their name with a function exported by evalkit (``evalkit.regress`` is the
-#: function after ``import evalkit``, and so ``import evalkit.regress as m`` gives the function).
-#: Renaming them is the lead's, in one pass at the end of issue 9 (regress and reliability named
-#: by the issue; simulate and validate found by this test); a strict xfail turns into a failure
-#: when one is fixed and still listed here.
-_SHADOWED_PENDING = {"regress", "reliability", "simulate", "validate"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="module renamed by the lead (issue 9)"))
-    if n in _SHADOWED_PENDING else n for n in _submodules()])
+# In 0.1 the flat modules regress, reliability, simulate and validate were hidden by the functions
+# of the same name; since 0.2 they live in subpackages (evalkit.inference.regress ...), and no
+# top-level module may be hidden again.
+@pytest.mark.parametrize("name", _submodules())
 def test_no_public_name_hides_a_submodule(name):
     module = importlib.import_module(f"evalkit.{name}")
     assert isinstance(module, types.ModuleType)
