@@ -12,13 +12,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import SurveyDesign
 from .errors import EstimationError
+from .survey.design import SurveyDesign
 
-CHANGE_COLUMNS = [
+CHANGE_COLUMNS = [  # the first two are named after the community= and wave= columns
     "community_id", "wave", "indicator", "baseline_wave", "baseline_mean", "wave_mean", "estimate",
     "se", "df", "t", "p_value", "p_adjusted", "ci_low", "ci_high", "hedges_g", "n_baseline", "n_wave",
 ]
+
+
+def _baselines(baseline, comm_all: np.ndarray, wave_all: np.ndarray, communities: list) -> dict:
+    """``{community: baseline wave}`` from ``baseline=`` (one wave, a mapping, or None: earliest)."""
+    if baseline is None:
+        return {c: wave_all[comm_all == c].min() for c in communities}
+    if isinstance(baseline, dict):
+        missing = [c for c in communities if c not in baseline]
+        if missing:
+            raise EstimationError(f"baseline= has no wave for communities {missing}; give every "
+                                  "community a baseline wave, or baseline=None for its earliest.")
+        return {c: float(baseline[c]) for c in communities}
+    return {c: float(baseline) for c in communities}
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
@@ -39,7 +52,7 @@ def change_from_baseline(
     community: str = "community_id",
     wave: str = "wave",
     baseline: int | dict | None = None,
-    family: Sequence[str] = ("community_id",),
+    family: Sequence[str] | None = None,
     level: float = 0.95,
 ) -> pd.DataFrame:
     """Change of each indicator from each community's baseline wave, with design-based SEs.
@@ -52,20 +65,22 @@ def change_from_baseline(
     y
         Indicator column(s) (scores from :func:`evalkit.score`).
     community, wave
-        Columns naming the community and the survey wave.
+        Columns naming the community and the survey wave; the output's first two columns carry
+        these names (as the cells of :func:`evalkit.comparison.domain_means`).
     baseline
         The baseline wave: one wave for all communities, a ``{community: wave}`` mapping, or
         ``None`` for each community's earliest wave.
     family
-        Columns that define a family of tests for the Benjamini–Hochberg adjustment; the default
-        adjusts across all indicators and waves of one community.
+        Columns of the output that define a family of tests for the Benjamini–Hochberg
+        adjustment; the default (``None``: the ``community`` column) adjusts across all indicators
+        and waves of one community, ``()`` across every row.
     level
         Confidence level of the intervals.
 
     Returns
     -------
     DataFrame
-        ``community_id, wave, indicator, baseline_wave, baseline_mean, wave_mean, estimate`` (wave
+        ``<community>, <wave>, indicator, baseline_wave, baseline_mean, wave_mean, estimate`` (wave
         mean − baseline mean), ``se, df, t, p_value, p_adjusted`` (BH within ``family``),
         ``ci_low, ci_high, hedges_g, n_baseline, n_wave``; one row per community × later wave ×
         indicator.
@@ -85,27 +100,14 @@ def change_from_baseline(
     standardiser, since the programme may change the spread) and applies Hedges' (1981)
     small-sample factor ``J = 1 - 3 / (4 (n_b + n_w) - 9)``.
     """
-    from .comparison import domain_means
+    from .comparison import _check_roles, domain_means
 
     ys = [y] if isinstance(y, str) else list(y)
     data = design.data
-    for col in [community, wave]:
-        if col not in data.columns:
-            raise EstimationError(f"Column {col!r} is not in the design's data.")
-    if pd.to_numeric(data[wave], errors="coerce").isna().any():
-        raise EstimationError(f"The wave column {wave!r} must be numeric (years). Please convert it.")
+    _check_roles(data, community=community, wave=wave)
     comm_all = data[community].astype(str).to_numpy()
     communities = sorted(pd.unique(comm_all))
-    if baseline is None:
-        wav_all = pd.to_numeric(data[wave]).to_numpy()
-        base = {c: wav_all[comm_all == c].min() for c in communities}
-    elif isinstance(baseline, dict):
-        missing = [c for c in communities if c not in baseline]
-        if missing:
-            raise EstimationError(f"baseline= has no wave for communities {missing}.")
-        base = {c: float(baseline[c]) for c in communities}
-    else:
-        base = {c: float(baseline) for c in communities}
+    base = _baselines(baseline, comm_all, pd.to_numeric(data[wave]).to_numpy(), communities)
     psu, strata = design._p, design._h  # PSU and stratum codes of each row
     w = design.weights
 
@@ -139,20 +141,26 @@ def change_from_baseline(
                 tstat = est / se if se > 0 else np.nan
                 J = 1 - 3 / (4 * (nb + nt) - 9)
                 rows.append({
-                    "community_id": c, "wave": int(t), "indicator": name, "baseline_wave": int(b),
+                    community: c, wave: int(t), "indicator": name, "baseline_wave": int(b),
                     "baseline_mean": yb, "wave_mean": cells.loc[it, "estimate"], "estimate": est,
                     "se": se, "df": df_c, "t": tstat,
                     "p_value": 2 * stats.t.sf(abs(tstat), df_c) if se > 0 else np.nan,
                     "p_adjusted": np.nan, "ci_low": est - q * se, "ci_high": est + q * se,
                     "hedges_g": J * est / sd_b if sd_b > 0 else np.nan, "n_baseline": nb, "n_wave": nt,
                 })
-    out = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+    columns = [community, wave, *CHANGE_COLUMNS[2:]]
+    out = pd.DataFrame(rows, columns=columns)
     if out.empty:
         return out
-    fam = list(family)
+    fam = [community] if family is None else list(family)
+    unknown = [f for f in fam if f not in out.columns]
+    if unknown:
+        raise EstimationError(f"family= names {unknown}, which are not output columns; use output "
+                              f"columns such as {columns[:3]}, or family=None for one family per "
+                              "community.")
     if fam:
         out["p_adjusted"] = out.groupby(fam, sort=False)["p_value"].transform(
             lambda s: pd.Series(_bh(s.to_numpy()), index=s.index))
     else:
         out["p_adjusted"] = _bh(out["p_value"].to_numpy())
-    return out.sort_values(["community_id", "indicator", "wave"]).reset_index(drop=True)
+    return out.sort_values([community, "indicator", wave]).reset_index(drop=True)

@@ -4,23 +4,27 @@ With one treated community at a time and seven comparison communities, the uncer
 difference-in-differences has two parts: the *sampling* error of the survey means (known from the
 design) and the *community-level shocks* that move one community's indicator from year to year
 whatever the programme does. Cluster-robust SEs cannot see the second part with one treated
-cluster; evalkit estimates it from how much the comparison communities' own changes scatter, after
-removing their sampling error (Ferman & Pinto 2019), and adds it to the sampling variance.
+cluster; evalkit estimates it from how much the comparison communities' own changes scatter beyond
+their sampling error (Ferman & Pinto 2019), separately for every distance between the base wave
+and the wave compared, and adds it to the sampling variance.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize
 
-from .design import SurveyDesign
-from .errors import EstimationError
+from .errors import EstimationError, ShockVarianceWarning
+from .results import wald_columns
+from .survey.design import SurveyDesign
 
-EFFECT_COLUMNS = [
+EFFECT_COLUMNS = [  # the first and third are named after the community= and wave= columns
     "community_id", "start_year", "wave", "event_time", "base_wave", "indicator", "estimate", "se",
-    "se_sampling", "se_shock", "df", "t", "p_value", "ci_low", "ci_high", "n_treated", "n_comparison",
+    "se_sampling", "se_shock", "shock_estimable", "df", "t", "p_value", "ci_low", "ci_high",
+    "n_treated", "n_comparison",
 ]
 
 
@@ -75,10 +79,10 @@ def domain_means(
             raise EstimationError(f"Column {col!r} is not in the design's data.")
     vals = pd.to_numeric(data[y], errors="coerce").to_numpy(dtype=float)
     ok = ~np.isnan(vals) & _domain_mask(data, domain) & data[by].notna().all(axis=1).to_numpy()
-    keys = data.loc[ok, by]
-    cells = keys.drop_duplicates().sort_values(by).reset_index(drop=True)
+    groups = data.loc[ok, by].groupby(by, sort=True)
+    cells = groups.size().reset_index()[by]
     code = np.full(len(data), -1)
-    code[ok] = pd.MultiIndex.from_frame(cells).get_indexer(pd.MultiIndex.from_frame(keys))
+    code[ok] = groups.ngroup().to_numpy()
     w = design.weights
     D = len(cells)
     W = np.bincount(code[ok], weights=w[ok], minlength=D)
@@ -93,8 +97,22 @@ def domain_means(
     return cells, V
 
 
+def _check_roles(data: pd.DataFrame, **roles: str) -> None:
+    """Raise a clear error when a role argument (``community=``, ``wave=``) names no column."""
+    for role, col in roles.items():
+        if col not in data.columns:
+            raise EstimationError(
+                f"{role}={col!r} is not a column of the design's data; pass the column that holds the "
+                f"{role} (available: {', '.join(map(str, data.columns[:20]))}"
+                + (" ..." if data.shape[1] > 20 else "") + ").")
+    wave = roles.get("wave")
+    if wave is not None and pd.to_numeric(data[wave], errors="coerce").isna().any():
+        raise EstimationError(f"The wave column {wave!r} must be numeric (years) in every row. "
+                              "Please convert it, e.g. data[wave] = data[wave].astype(int).")
+
+
 def _starts(registry: pd.DataFrame | Mapping | None, communities) -> dict:
-    from .communities import start_years
+    from .spec.registry import start_years
 
     registry = start_years(registry)
     unknown = [c for c in communities if c not in registry]
@@ -102,6 +120,120 @@ def _starts(registry: pd.DataFrame | Mapping | None, communities) -> dict:
         raise EstimationError(f"No start year for communities {unknown}; add them to the registry "
                               "(start_year empty for comparison communities).")
     return {c: registry[c] for c in communities}
+
+
+def _scatter_df(v: np.ndarray, tau2: float) -> float:
+    """Satterthwaite df of the sample variance of independent changes with variances ``v + tau2``.
+
+    ``S^2 = D' M D / (K - 1)`` with ``M = I - J / K`` and ``Var(D) = diag(s)``, ``s = v + tau2``:
+    ``df = tr(M S)^2 / tr(M S M S) = ((1 - 1/K) sum s)^2 / ((1 - 2/K) sum s^2 + (sum s)^2 / K^2)``,
+    ``K - 1`` when the variances are equal and fewer when some comparison communities are much
+    noisier than others.
+    """
+    s = np.asarray(v, float) + max(tau2, 0.0)
+    K = s.size
+    den = (1 - 2 / K) * np.sum(s * s) + np.sum(s) ** 2 / K ** 2
+    return float(((1 - 1 / K) * np.sum(s)) ** 2 / den) if den > 0 else float(K - 1)
+
+
+def _paule_mandel(groups: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Shock variance shared by groups of changes ``D`` with sampling variances ``v``.
+
+    Solves ``sum_groups sum_k (D_k - mu_g)^2 / (v_k + tau2) = sum_groups (K_g - 1)`` with
+    ``mu_g`` the precision-weighted mean of group ``g`` (Paule & Mandel 1982; DerSimonian & Kacker
+    2007): precise comparison communities count more than noisy ones. Returns a value <= 0 when
+    the changes scatter no more than their sampling variances explain (the equation has no
+    positive root): then ``-(excess of the df over Q(0)) / sum(1/v)``, a diagnostic only.
+    """
+    floor = 1e-12 * max(max(float(np.max(v)) for _, v in groups), 1e-300)
+
+    def q(tau2):
+        tot = 0.0
+        for D, v in groups:
+            w = 1.0 / (v + tau2 + floor)
+            tot += np.sum(w * (D - np.sum(w * D) / np.sum(w)) ** 2) - (D.size - 1)
+        return tot
+
+    q0 = q(0.0)
+    if q0 <= 0:
+        return q0 / sum(float(np.sum(1.0 / (v + floor))) for _, v in groups)
+    hi = max(float(np.mean([np.var(D, ddof=1) for D, _ in groups])), floor)
+    while q(hi) > 0:
+        hi *= 2
+    return float(optimize.brentq(q, 0.0, hi, xtol=1e-14 * hi, rtol=1e-12))
+
+
+class _Changes:
+    """Changes of cell means between two waves of one community, and their sampling variances."""
+
+    def __init__(self, cells: pd.DataFrame, V: np.ndarray, community: str, wave: str):
+        self.pos = {(c, float(t)): i for i, (c, t) in enumerate(zip(cells[community], cells[wave]))}
+        self.est = cells["estimate"].to_numpy()
+        self.n = cells["n"].to_numpy()
+        self.V = V
+
+    def have(self, c, *waves) -> bool:
+        return all((c, t) in self.pos for t in waves)
+
+    def vec(self, c, b, t, into: np.ndarray, sign: float = 1.0) -> np.ndarray:
+        into[self.pos[(c, t)]] += sign
+        into[self.pos[(c, b)]] -= sign
+        return into
+
+    def change(self, cs, b, t) -> tuple[np.ndarray, np.ndarray]:
+        """``(ybar_t - ybar_b, its sampling variance)`` for every community in ``cs``."""
+        i = np.array([self.pos[(c, t)] for c in cs])
+        j = np.array([self.pos[(c, b)] for c in cs])
+        V = self.V
+        return self.est[i] - self.est[j], V[i, i] + V[j, j] - 2 * V[i, j]
+
+
+def _shock_by_gap(ch: _Changes, controls: list, waves: list) -> dict:
+    """``{gap: (tau2, df)}``: shock variance of a change over ``gap`` waves-apart, from the controls.
+
+    Every pair of waves ``b < t`` with at least three comparison communities observed in both
+    contributes its comparison communities' changes; pairs the same distance apart are pooled
+    (stationary shocks: the variance of a shock difference depends on the distance, not the
+    calendar). ``df`` adds the pairs' :func:`_scatter_df`.
+    """
+    groups: dict[float, list] = {}
+    for i, b in enumerate(waves):
+        for t in waves[i + 1:]:
+            ks = [k for k in controls if ch.have(k, b, t)]
+            if len(ks) >= 3:
+                groups.setdefault(t - b, []).append(ch.change(ks, b, t))
+    out = {}
+    for gap, grp in groups.items():
+        tau2 = _paule_mandel(grp)
+        out[gap] = (tau2, sum(_scatter_df(v, tau2) for _, v in grp))
+    return out
+
+
+def _effect_row(ch: _Changes, c, ks: list, b, t, shock, dof: dict) -> dict:
+    """DiD of community ``c`` between waves ``b`` and ``t`` against comparison communities ``ks``."""
+    K = len(ks)
+    cvec = ch.vec(c, b, t, np.zeros(ch.est.size))
+    for k in ks:
+        ch.vec(k, b, t, cvec, -1.0 / K)
+    e = float(cvec @ ch.est)
+    samp = max(float(cvec @ ch.V @ cvec), 0.0)
+    (_, v_c), (D_k, v_k) = ch.change([c], b, t), ch.change(ks, b, t)
+    if shock is not None and shock[0] > 0:
+        tau2, df_shock = shock
+        sh, ok = (1 + 1 / K) * tau2, True
+    else:  # not estimable: all of the controls' observed scatter is taken as shock (conservative)
+        sh = max((1 + 1 / K) * float(np.var(D_k, ddof=1)) - float(np.sum(v_k)) / K ** 2, 0.0)
+        df_shock, ok = _scatter_df(v_k, 0.0), False
+    var = samp + sh
+    # Welch-Satterthwaite: each community's sampling variance with its own design df, the shock
+    # part with the df of the controls' scatter
+    den = (float(v_c[0]) ** 2 / max(dof[c], 1)
+           + sum((float(v) / K ** 2) ** 2 / max(dof[k], 1) for k, v in zip(ks, v_k))
+           + (sh ** 2 / df_shock if sh > 0 else 0.0))
+    dfv = var ** 2 / den if den > 0 else float(K - 1)
+    return {"estimate": e, "se": np.sqrt(var), "se_sampling": np.sqrt(samp), "se_shock": np.sqrt(sh),
+            "shock_estimable": ok, "df": dfv, "n_treated": int(ch.n[ch.pos[(c, t)]]),
+            "n_comparison": K}
 
 
 def community_effects(
@@ -124,11 +256,16 @@ def community_effects(
     Parameters
     ----------
     design
-        Survey design over all communities and waves (strata = community, PSU ids persisting).
+        Survey design over all communities and waves (strata within communities, PSU ids
+        persisting across waves).
     y
         Indicator column(s).
     registry
-        Community registry (or ``{community: start year or None}``); default the shipped one.
+        Community registry (:func:`evalkit.load_communities`) or ``{community: start year or
+        None}``.
+    community, wave
+        Columns naming the community and the (numeric) survey wave; the output's community and
+        wave columns carry these names, as the cells of :func:`domain_means` do.
     domain
         Restrict every mean to a subgroup, e.g. ``{"role": ["elderly"]}`` for Mingyue's
         elderly-care indicators.
@@ -138,107 +275,105 @@ def community_effects(
     Returns
     -------
     DataFrame
-        ``community_id, start_year, wave, event_time, base_wave, indicator, estimate, se,
-        se_sampling, se_shock, df, t, p_value, ci_low, ci_high, n_treated, n_comparison``.
+        ``<community>, start_year, <wave>, event_time, base_wave, indicator, estimate, se,
+        se_sampling, se_shock, shock_estimable, df, t, p_value, ci_low, ci_high, n_treated,
+        n_comparison``.
+
+    Warns
+    -----
+    ShockVarianceWarning
+        When the shock variance of some base-to-wave distance is not estimable (the comparison
+        communities' changes scatter no more than their sampling error explains); those rows have
+        ``shock_estimable=False`` and the conservative fallback below.
 
     Notes
     -----
     ``se_sampling`` is ``sqrt(c' V c)`` with ``V`` from :func:`domain_means` (it includes the
     panel covariance between waves). ``se_shock`` accounts for community-by-wave shocks, which
-    the survey design cannot see: for each comparison community ``k`` the placebo DiD ``p_k`` (k
-    against the other comparison communities, same waves) has expectation 0 and variance
-    ``s_k + tau^2 (1 + 1/(K-1))`` with ``s_k`` its sampling variance; the moment estimator
-    ``tau^2 = max(0, mean_k (p_k^2 - s_k)) / (1 + 1/(K-1))``, pooled over all (base, wave) pairs
-    of the indicator, gives ``se_shock^2 = tau^2 (1 + 1/K)``. Tests use Student t with
-    Welch-Satterthwaite degrees of freedom combining the design df of the communities involved
-    (sampling part) and ``K - 1`` (shock part); ``K - 1`` alone when the shock variance cannot be
-    estimated (fewer than three comparison communities). This is the heteroskedasticity-corrected few-treated
-    inference of Ferman & Pinto (2019, *Rev Econ Stat* 101:452-467), which generalises
-    Conley & Taber (2011, *Rev Econ Stat* 93:113-125) to groups of different sample sizes.
-    Coverage is checked by simulation in ``studies/community_effects.py``.
+    the survey design cannot see. The change ``D_k`` of comparison community ``k`` between the
+    base wave and wave ``t`` has variance ``v_k + tau2(gap)``: its sampling variance plus the
+    variance of a shock *difference*, which grows with the distance ``gap = |t - base|`` when
+    shocks are serially correlated (``2 sigma^2 (1 - rho^gap)`` for AR(1) shocks). ``tau2(gap)``
+    is estimated for every gap separately from the comparison communities' changes over all pairs
+    of waves that far apart, by the Paule-Mandel estimator (precise communities weigh more; see
+    ``_paule_mandel``). The programme community's own shock variance cannot be estimated (it has
+    at most one pre-programme change); it is taken to be the comparison communities' average, so
+    ``se_shock^2 = tau2 (1 + 1/K)``.
+
+    When the equation has no positive root (``shock_estimable=False``) the shock variance is not
+    set to zero, which would turn the test into one on sampling error alone: all of the
+    comparison communities' observed scatter ``S^2`` is credited to shocks instead,
+    ``se^2 = v_c + (1 + 1/K) S^2`` (``v_c`` the programme community's sampling variance), and a
+    :class:`~evalkit.errors.ShockVarianceWarning` says so.
+
+    Tests use Student t with Welch-Satterthwaite degrees of freedom: each community's sampling
+    variance carries its own design df (its PSUs minus its strata, R ``degf`` of its subset), so
+    a programme community with three PSUs gets few df however large the comparison group; the
+    shock part carries the Satterthwaite df of the comparison communities' scatter under their
+    unequal sampling variances (``_scatter_df``, ``K - 1`` per pair of waves when all are equal).
+
+    This is the heteroskedasticity-corrected few-treated inference of Ferman & Pinto (2019,
+    *Rev Econ Stat* 101:452-467), which generalises Conley & Taber (2011, *Rev Econ Stat*
+    93:113-125) to groups of different sample sizes, with the sampling variances known from the
+    design. Size and coverage with serially correlated shocks whose SDs differ threefold across
+    communities of 40-600 respondents are measured in ``studies/community_effects.py``
+    (``studies/community_effects_results.md``).
     """
     ys = [y] if isinstance(y, str) else list(y)
     data = design.data
-    comms = sorted(pd.unique(data[community].astype(str)))
+    _check_roles(data, community=community, wave=wave)
+    comm_of_row = data[community].astype(str).to_numpy()
+    comms = sorted(pd.unique(comm_of_row))
     starts = _starts(registry, comms)
     controls = [c for c in comms if starts[c] is None]
-    treated = [c for c in comms if starts[c] is not None]
-    K = len(controls)
-    if K < 2:
+    if len(controls) < 2:
         raise EstimationError(
-            f"community_effects needs at least two never-treated comparison communities; found {K}."
-        )
+            f"community_effects needs at least two never-treated comparison communities; found "
+            f"{len(controls)}. Give comparison communities an empty start_year in the registry.")
     # design degrees of freedom of each community: its PSUs minus its strata (R degf of the subset)
-    comm_of_row = data[community].astype(str).to_numpy()
     dof = {c: len(np.unique(design._p[comm_of_row == c])) - len(np.unique(design._h[comm_of_row == c]))
            for c in comms}
     out = []
     for name in ys:
         cells, V = domain_means(design, name, (community, wave), domain=domain)
         cells[community] = cells[community].astype(str)
-        pos = {(c, int(t)): i for i, (c, t) in enumerate(zip(cells[community], cells[wave]))}
-        waves = sorted(set(int(t) for t in cells[wave]))
-        est = cells["estimate"].to_numpy()
+        out += _indicator_rows(_Changes(cells, V, community, wave), name, starts, dof, community, wave)
+    res = pd.DataFrame(out, columns=[community, EFFECT_COLUMNS[1], wave, *EFFECT_COLUMNS[3:]])
+    if not res.empty:
+        w = wald_columns(res["estimate"], res["se"].where(res["se"] > 0), res["df"], level)
+        res["t"], res["p_value"], res["ci_low"], res["ci_high"] = (
+            w["statistic"], w["p_value"], w["ci_low"], w["ci_high"])
+    if not res.empty and not res["shock_estimable"].all():
+        _warn_shock(res.loc[~res["shock_estimable"], ["indicator", wave, "base_wave"]], wave)
+    return res.sort_values([community, "indicator", wave]).reset_index(drop=True)
 
-        def vec(c, t, b, sign=1.0, into=None):
-            v = np.zeros(len(cells)) if into is None else into
-            v[pos[(c, t)]] += sign
-            v[pos[(c, b)]] -= sign
-            return v
 
-        def have(c, *ts):
-            return all((c, t) in pos for t in ts)
-
-        # placebo DiDs among comparison communities, for every (base, wave) pair we will use
-        pairs = {(starts[c] - 1, t) for c in treated if starts[c] - 1 in waves
-                 for t in waves if t != starts[c] - 1}
-        tau_terms = []
-        for b, t in sorted(pairs):
-            ks = [k for k in controls if have(k, b, t)]
-            if len(ks) < 3:
+def _indicator_rows(ch: _Changes, name: str, starts: dict, dof: dict, community: str, wave: str) -> list:
+    """Rows of :func:`community_effects` for one indicator."""
+    controls = [c for c in starts if starts[c] is None]
+    waves = sorted(set(t for _, t in ch.pos))
+    shock = _shock_by_gap(ch, controls, waves)
+    out = []
+    for c in (c for c in starts if starts[c] is not None):
+        b = float(starts[c] - 1)
+        for t in waves:
+            ks = [k for k in controls if ch.have(k, b, t)]
+            if t == b or not ch.have(c, b, t) or len(ks) < 2:
                 continue
-            for k in ks:
-                cvec = vec(k, t, b)
-                for j in ks:
-                    if j != k:
-                        vec(j, t, b, -1.0 / (len(ks) - 1), into=cvec)
-                p = cvec @ est
-                s = cvec @ V @ cvec
-                tau_terms.append((p * p - s) / (1 + 1 / (len(ks) - 1)))
-        tau2 = max(0.0, float(np.mean(tau_terms))) if tau_terms else np.nan
-        for c in treated:
-            g = starts[c]
-            b = g - 1
-            for t in waves:
-                if t == b or not have(c, b, t):
-                    continue
-                ks = [k for k in controls if have(k, b, t)]
-                if len(ks) < 2:
-                    continue
-                cvec = vec(c, t, b)
-                for k in ks:
-                    vec(k, t, b, -1.0 / len(ks), into=cvec)
-                e = float(cvec @ est)
-                s_samp = float(np.sqrt(max(cvec @ V @ cvec, 0.0)))
-                s_shock = float(np.sqrt(tau2 * (1 + 1 / len(ks)))) if np.isfinite(tau2) else np.nan
-                se = float(np.hypot(s_samp, s_shock)) if np.isfinite(s_shock) else s_samp
-                df_shock = len(ks) - 1
-                if np.isfinite(s_shock) and se > 0:
-                    # Welch-Satterthwaite: sampling part with the design df of the communities
-                    # involved, shock part with K - 1
-                    df_samp = max(sum(dof[k] for k in [c, *ks]), 1)
-                    dfv = se ** 4 / (s_samp ** 4 / df_samp + s_shock ** 4 / df_shock)
-                else:
-                    dfv = df_shock
-                tstat = e / se if se > 0 else np.nan
-                q = stats.t.ppf(0.5 + level / 2, dfv)
-                out.append({
-                    "community_id": c, "start_year": g, "wave": t, "event_time": t - g,
-                    "base_wave": b, "indicator": name, "estimate": e, "se": se,
-                    "se_sampling": s_samp, "se_shock": s_shock, "df": dfv, "t": tstat,
-                    "p_value": 2 * stats.t.sf(abs(tstat), dfv) if se > 0 else np.nan,
-                    "ci_low": e - q * se, "ci_high": e + q * se,
-                    "n_treated": int(cells.loc[pos[(c, t)], "n"]), "n_comparison": len(ks),
-                })
-    res = pd.DataFrame(out, columns=EFFECT_COLUMNS)
-    return res.sort_values(["community_id", "indicator", "wave"]).reset_index(drop=True)
+            out.append({community: c, "start_year": starts[c], wave: int(t), "event_time": int(t - starts[c]),
+                        "base_wave": int(b), "indicator": name,
+                        **_effect_row(ch, c, ks, b, t, shock.get(abs(t - b)), dof)})
+    return out
+
+
+def _warn_shock(lost: pd.DataFrame, wave: str) -> None:
+    gaps = (lost[wave] - lost["base_wave"]).abs()
+    listed = "; ".join(f"{name} (gap {', '.join(str(g) for g in sorted(set(gaps[lost['indicator'] == name])))})"
+                       for name in pd.unique(lost["indicator"]))
+    warnings.warn(ShockVarianceWarning(
+        f"The community-shock variance is not estimable for {len(lost)} per-community effect(s): "
+        f"{listed}. The comparison communities' changes over that many waves scatter no more than "
+        "their sampling error explains, so shocks cannot be told apart from sampling error. Those "
+        "rows (shock_estimable=False) credit all of that scatter to shocks: their intervals are "
+        "conservative. List them with result[~result['shock_estimable']]."),
+        stacklevel=3)

@@ -96,3 +96,8 @@ class DidWarning(EvalkitWarning):
 class ReliabilityWarning(EvalkitWarning):
     """A reliability statistic rests on degenerate input: an item without variance
     was dropped, or the one-factor model hit a Heywood case (a uniqueness at its bound)."""
+
+
+class ShockVarianceWarning(EvalkitWarning):
+    """The community-shock variance of a per-community DiD is not estimable from the comparison
+    communities; the affected rows use a conservative fallback (``shock_estimable=False``)."""

@@ -6,8 +6,8 @@ import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
 from evalkit.baseline import change_from_baseline
-from evalkit.design import SurveyDesign
-from evalkit.scales import score
+from evalkit.survey.design import SurveyDesign
+from evalkit.measure.scales import score
 
 
 @pytest.fixture(scope="module")

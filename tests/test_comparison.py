@@ -1,12 +1,19 @@
-"""Per-community DiD against comparison communities: estimates, SE parts, recovery of planted truth."""
+"""Per-community DiD against comparison communities: estimates, SE parts (sampling, shock by gap,
+df), the not-estimable fallback, role arguments, recovery of planted truth, and size and coverage
+by simulation (two-sided bounds)."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
 
 from evalkit.baseline import change_from_baseline
-from evalkit.comparison import community_effects, domain_means
-from evalkit.design import SurveyDesign
-from evalkit.scales import score
+from evalkit.comparison import _paule_mandel, _scatter_df, community_effects, domain_means
+from evalkit.errors import EstimationError, ShockVarianceWarning
+from evalkit.measure.scales import score
+from evalkit.survey.design import SurveyDesign
 
 from .conftest import DATA
 
@@ -14,13 +21,28 @@ COMPARISON = ["fengyuan", "haojia", "huimin", "lijia", "qingfeng", "wenyuan", "z
 
 
 @pytest.fixture(scope="module")
-def design(survey, codebook):
-    return SurveyDesign(score(survey, codebook), weight="base_weight", strata="stratum", psu="psu")
+def scored(survey, codebook):
+    return score(survey, codebook)
 
 
 @pytest.fixture(scope="module")
-def effects(design, codebook):
-    return community_effects(design, list(codebook.scales))
+def design(scored):
+    return SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
+
+
+@pytest.fixture(scope="module")
+def effects(design, codebook, registry):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShockVarianceWarning)
+        return community_effects(design, list(codebook.scales), registry=registry)
+
+
+def _trace_df(v, tau2):
+    """Satterthwaite df of a sample variance from matrices: tr(M S)^2 / tr(M S M S)."""
+    K = len(v)
+    M = np.eye(K) - np.ones((K, K)) / K
+    MS = M @ np.diag(np.asarray(v) + tau2)
+    return np.trace(MS) ** 2 / np.trace(MS @ MS)
 
 
 def test_domain_means_agree_with_design_mean(design):
@@ -45,6 +67,127 @@ def test_sampling_se_from_independent_community_changes(design, effects):
     row = effects.query("community_id == 'heping' and wave == 2017 and indicator == 'bscs'").iloc[0]
     assert row["se_sampling"] == pytest.approx(np.sqrt(v), rel=1e-10)
     assert row["se"] == pytest.approx(np.hypot(row["se_sampling"], row["se_shock"]), rel=1e-12)
+
+
+def test_paule_mandel_matches_statsmodels_and_the_closed_form():
+    rng = np.random.default_rng(7)
+    D, v = rng.normal(0, 0.5, 7), rng.uniform(0.005, 0.05, 7)
+    # independent implementation: statsmodels' random-effects meta-analysis, Paule-Mandel tau^2
+    assert _paule_mandel([(D, v)]) == pytest.approx(combine_effects(D, v, method_re="pm").tau2, rel=1e-6)
+    # equal sampling variances: Q(tau2) = (K-1) S^2 / (v + tau2), so tau2 = S^2 - v exactly
+    v_eq = np.full(7, 0.01)
+    assert _paule_mandel([(D, v_eq)]) == pytest.approx(np.var(D, ddof=1) - 0.01, rel=1e-9)
+    # pooled groups solve the summed estimating equation
+    D2, v2 = rng.normal(0, 0.5, 6), rng.uniform(0.005, 0.05, 6)
+    tau2 = _paule_mandel([(D, v), (D2, v2)])
+    q = sum(np.sum((d - np.average(d, weights=1 / (s + tau2))) ** 2 / (s + tau2)) for d, s in [(D, v), (D2, v2)])
+    assert q == pytest.approx(7 - 1 + 6 - 1, rel=1e-8)
+    # scatter within sampling error: no positive root, reported as a non-positive value
+    assert _paule_mandel([(D * 0.01, v)]) <= 0
+
+
+def test_scatter_df_is_the_trace_formula():
+    v = np.array([0.001, 0.002, 0.05, 0.01, 0.003, 0.02, 0.004])
+    assert _scatter_df(np.full(7, 0.01), 0.0) == pytest.approx(6, rel=1e-12)
+    assert _scatter_df(v, 0.004) == pytest.approx(_trace_df(v, 0.004), rel=1e-12)
+    assert _scatter_df(v, 0.004) < 6
+
+
+def test_shock_variance_and_df_of_the_three_year_gap(design, effects, scored):
+    # 2014 -> 2017 is the only pair of waves three years apart, so the shock variance of that gap is
+    # the Paule-Mandel tau^2 of the comparison communities' 2014 -> 2017 changes (statsmodels).
+    ch = change_from_baseline(design, "bscs", baseline=2014).set_index(["community_id", "wave"])
+    D = np.array([ch.loc[(k, 2017), "estimate"] for k in COMPARISON])
+    v = np.array([ch.loc[(k, 2017), "se"] ** 2 for k in COMPARISON])
+    tau2 = combine_effects(D, v, method_re="pm").tau2
+    assert tau2 > 0
+    K = len(COMPARISON)
+    row = effects.query("community_id == 'anning' and wave == 2017 and indicator == 'bscs'").iloc[0]
+    assert row["shock_estimable"]
+    assert row["se_shock"] ** 2 == pytest.approx((1 + 1 / K) * tau2, rel=1e-6)
+    # Welch-Satterthwaite: each community's sampling part with its own design df (PSUs - strata),
+    # the shock part with the scatter df
+    dof = scored.groupby("community_id").apply(lambda d: d["psu"].nunique() - d["stratum"].nunique())
+    v_c = ch.loc[("anning", 2017), "se"] ** 2
+    sh = (1 + 1 / K) * tau2
+    den = v_c ** 2 / dof["anning"] + sum((vk / K ** 2) ** 2 / dof[k] for k, vk in zip(COMPARISON, v)) \
+        + sh ** 2 / _trace_df(v, tau2)
+    assert row["df"] == pytest.approx(row["se"] ** 4 / den, rel=1e-5)
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["estimate"] / row["se"]), row["df"]), rel=1e-9)
+
+
+def test_shock_variance_is_gap_specific(effects):
+    one = effects.query("community_id == 'anning' and indicator == 'bscs'").set_index("wave")
+    # same indicator, same comparison group, different base-to-wave distance: different shock SE
+    assert one.loc[2015, "se_shock"] != pytest.approx(one.loc[2017, "se_shock"], rel=1e-3)
+    two = effects.query("community_id == 'shenghong' and indicator == 'bscs'").set_index("wave")
+    np.testing.assert_allclose(one["se_shock"], two["se_shock"], rtol=1e-12)  # same starts, same gaps
+
+
+def _flat_controls(shifts, seed=3):
+    """Two waves; two programme communities, controls whose wave-2 respondents are their wave-1
+    respondents shifted by a constant (new PSU ids: independent samples). Each control's change is
+    then exactly its shift and its sampling variance twice its wave-1 variance."""
+    rng = np.random.default_rng(seed)
+    names = ["p1", "p2"] + [f"k{i}" for i in range(len(shifts))]
+    rows = []
+    for j, c in enumerate(names):
+        base = pd.DataFrame({"comm": c, "year": 2014, "psu": np.repeat([f"{c}-{i}" for i in range(5)], 8),
+                             "w": rng.uniform(0.5, 2.0, 40), "y": rng.normal(0, 1, 40)})
+        later = base.assign(year=2015, psu=base["psu"] + "-b")
+        if j < 2:
+            later["y"] = rng.normal(0, 1, 40)
+        else:
+            later["y"] = later["y"] + shifts[j - 2]
+        rows += [base, later]
+    starts = {c: (2015 if c.startswith("p") else None) for c in names}
+    return pd.concat(rows, ignore_index=True), starts
+
+
+def test_not_estimable_shock_variance_is_flagged_and_conservative():
+    shifts = np.array([-0.15, 0.0, 0.1, 0.12, -0.08])  # scatter below the sampling error
+    data, starts = _flat_controls(shifts)
+    d = SurveyDesign(data, weight="w", strata="comm", psu="psu")
+    with pytest.warns(ShockVarianceWarning, match="not estimable"):
+        res = community_effects(d, "y", registry=starts, community="comm", wave="year")
+    assert not res["shock_estimable"].any()
+    ch = change_from_baseline(d, "y", community="comm", wave="year").set_index("comm")
+    ks = [f"k{i}" for i in range(5)]
+    np.testing.assert_allclose(ch.loc[ks, "estimate"], shifts, atol=1e-12)  # the construction works
+    K, S2 = len(ks), np.var(shifts, ddof=1)
+    v_k = ch.loc[ks, "se"].to_numpy() ** 2
+    assert (1 + 1 / K) * S2 > v_k.sum() / K ** 2  # so the fallback adds a positive shock part
+    for _, row in res.iterrows():
+        # all of the controls' observed scatter credited to shocks: se^2 = v_c + (1 + 1/K) S^2
+        v_c = ch.loc[row["comm"], "se"] ** 2
+        assert row["se"] ** 2 == pytest.approx(v_c + (1 + 1 / K) * S2, rel=1e-10)
+        assert row["se"] > row["se_sampling"]
+        sh = row["se_shock"] ** 2
+        # every community has 10 PSUs in 1 stratum: design df 9
+        den = v_c ** 2 / 9 + sum((x / K ** 2) ** 2 / 9 for x in v_k) + sh ** 2 / _trace_df(v_k, 0.0)
+        assert row["df"] == pytest.approx(row["se"] ** 4 / den, rel=1e-9)
+
+
+def test_role_arguments_name_the_output_columns(design, scored, registry):
+    renamed = SurveyDesign(scored.rename(columns={"community_id": "comm", "wave": "year"}),
+                           weight="base_weight", strata="stratum", psu="psu")
+    a = community_effects(renamed, "who5", registry=registry, community="comm", wave="year")
+    b = community_effects(design, "who5", registry=registry)
+    assert list(a.columns[:3]) == ["comm", "start_year", "year"]
+    assert "community_id" not in a.columns and "wave" not in a.columns
+    pd.testing.assert_frame_equal(a.rename(columns={"comm": "community_id", "year": "wave"}), b)
+    c = change_from_baseline(renamed, "who5", community="comm", wave="year")
+    d = change_from_baseline(design, "who5")
+    assert list(c.columns[:2]) == ["comm", "year"]
+    pd.testing.assert_frame_equal(c.rename(columns={"comm": "community_id", "year": "wave"}), d)
+    e = change_from_baseline(renamed, "who5", community="comm", wave="year", family=("comm", "indicator"))
+    np.testing.assert_allclose(e["p_adjusted"], c["p_adjusted"], rtol=1e-12)  # one indicator: same families
+    with pytest.raises(EstimationError, match="family="):
+        change_from_baseline(renamed, "who5", community="comm", wave="year", family=("community_id",))
+    with pytest.raises(EstimationError, match="community='community_id' is not a column"):
+        community_effects(renamed, "who5", registry=registry, wave="year")
+    with pytest.raises(EstimationError, match="wave='wave' is not a column"):
+        change_from_baseline(renamed, "who5", community="comm")
 
 
 def test_recovers_planted_truth_within_intervals(effects):
@@ -72,11 +215,66 @@ def test_placebo_pre_periods_rarely_reject(effects):
     assert (pre["p_value"] < 0.05).mean() <= 0.10
 
 
-def test_subgroup_domain(design):
-    eld = community_effects(design, "ucla3", domain={"role": ["elderly"]})
-    allr = community_effects(design, "ucla3")
+def test_subgroup_domain(design, registry):
+    eld = community_effects(design, "ucla3", registry=registry, domain={"role": ["elderly"]})
+    allr = community_effects(design, "ucla3", registry=registry)
     a = eld.query("community_id == 'mingyue' and wave == 2017").iloc[0]
     b = allr.query("community_id == 'mingyue' and wave == 2017").iloc[0]
     assert a["n_treated"] < b["n_treated"]
     truth = pd.read_csv(DATA / "truth.csv").query("community_id == 'mingyue' and indicator == 'ucla3' and group == 'elderly' and wave == 2017")
     assert a["ci_low"] <= truth["att"].iloc[0] <= a["ci_high"]
+
+
+# ---- size and coverage by simulation ------------------------------------------------------------
+WAVES = np.array([2014, 2015, 2016, 2017])
+
+
+def _null_survey(seed, G=14, n_psu=12, m=5, shock=0.12):
+    """14 communities x 4 waves, 12 persistent PSUs of 5 respondents (PSU effects SD 0.3),
+    lognormal weights, i.i.d. community-by-wave shocks (SD 0.12), no programme effect; start
+    years drawn 4 x 2015, 3 x 2016, 7 never. Two independent outcomes."""
+    rng = np.random.default_rng(seed)
+    names = np.array([f"c{i:02d}" for i in range(G)])
+    starts = dict(zip(names, rng.permutation([2015] * 4 + [2016] * 3 + [None] * (G - 7))))
+    c = np.repeat(np.arange(G), WAVES.size * n_psu * m)
+    t = np.tile(np.repeat(np.arange(WAVES.size), n_psu * m), G)
+    p = np.tile(np.repeat(np.arange(n_psu), m), G * WAVES.size)
+    y1 = rng.normal(0, shock, (G, WAVES.size))[c, t] + rng.normal(0, 0.3, (G, n_psu))[c, p] + rng.normal(0, 1, c.size)
+    y2 = rng.normal(0, shock, (G, WAVES.size))[c, t] + rng.normal(0, 1, c.size)
+    data = pd.DataFrame({"comm": names[c], "year": WAVES[t], "psu": names[c] + "-" + p.astype(str),
+                         "w": np.exp(rng.normal(0, 0.3, c.size)), "y1": y1, "y2": y2})
+    return SurveyDesign(data, weight="w", strata="comm", psu="psu"), starts
+
+
+@pytest.fixture(scope="module")
+def null_sim():
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShockVarianceWarning)
+        for seed in range(400):
+            d, starts = _null_survey(seed)
+            out.append(community_effects(d, ["y1", "y2"], registry=starts, community="comm",
+                                         wave="year").assign(rep=seed))
+    return pd.concat(out, ignore_index=True)
+
+
+def test_simulated_size_is_five_percent(null_sim):
+    # 400 null surveys, 16,800 tests (every row is null: pre and post). The replication-clustered
+    # MC SE of the rejection rate is 0.2 points, so [4%, 6%] is +-5 MC SE around 5%.
+    # Putting back the t(K-1) df gives 2.3%; SEs 10% too large 3.3%, 10% too small 6.5%
+    # (measured on these seeds by editing community_effects).
+    reject = (null_sim["p_value"] <= 0.05).mean()
+    assert 0.040 <= reject <= 0.060
+    covered = ((null_sim["ci_low"] <= 0) & (0 <= null_sim["ci_high"])).mean()
+    assert 0.940 <= covered <= 0.960
+
+
+def test_simulated_t_statistics_have_their_reference_distribution(null_sim):
+    # Probability-integral transform to normal scores: z = Phi^-1(F_t,df(t)) is N(0, 1) when the SE
+    # and df are right. var(z) has a replication-clustered MC SE of 0.017, so [0.93, 1.07] is about
+    # +-4 MC SE around 1; SEs 10% too large give 0.83, 10% too small 1.13, the t(K-1) df 0.79.
+    z = stats.norm.ppf(np.clip(stats.t.cdf(null_sim["t"], null_sim["df"]), 1e-12, 1 - 1e-12))
+    assert 0.93 <= np.var(z) <= 1.07
+    assert abs(np.mean(z)) <= 0.05
+    half = (np.abs(z) <= stats.norm.ppf(0.75)).mean()  # 50% intervals
+    assert 0.47 <= half <= 0.53
