@@ -8,8 +8,9 @@ same rules. No cut point is written in code.
 
 >>> import evalkit
 >>> import pandas as pd
+>>> from evalkit.io.derive import derive
 >>> study = evalkit.datasets.dongying()
->>> evalkit.derive(pd.DataFrame({"age": ["12", "45", "71", ""]}), study=study).data
+>>> derive(pd.DataFrame({"age": ["12", "45", "71", ""]}), study=study).data
    age age_group     role
 0   12      8-17    child
 1   45     40-59    adult
