@@ -11,11 +11,11 @@ same rules. No cut point is written in code.
 >>> from evalkit.io.derive import derive
 >>> study = evalkit.datasets.dongying()
 >>> derive(pd.DataFrame({"age": ["12", "45", "71", ""]}), study=study).data
-   age age_group     role
-0   12      8-17    child
-1   45     40-59    adult
-2   71       60+  elderly
-3         <NA>     <NA>
+  age age_group     role
+0  12      8-17    child
+1  45     40-59    adult
+2  71       60+  elderly
+3          <NA>     <NA>
 """
 from __future__ import annotations
 
