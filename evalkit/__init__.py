@@ -1,21 +1,21 @@
 """evalkit: evaluate community-governance programmes from resident survey data.
 
-The steps, each in its own module:
+``import evalkit as ek`` gives every public function; each lives in one layer (a subpackage),
+and a layer imports only from the layers above it in this table:
 
-============================  ====================================================
-read and validate             :func:`read_survey` (read.py), :func:`validate` (validate.py)
-codebook and registry         :func:`load_codebook` (codebook.py), :func:`load_communities`
-score and check scales        :func:`score` (scales.py), :func:`reliability`, :func:`cronbach_alpha`
-weight and estimate           :class:`SurveyDesign` (design.py), :func:`indicator_table`
-against the baseline          :func:`change_from_baseline` (baseline.py)
-against comparison            :func:`community_effects` (comparison.py), :func:`att_gt` (did.py)
-pooled programme effect       :func:`programme_effect` (impact.py): staggered DiD + randomization inference
-few-cluster inference         :func:`regress` (regress.py), :func:`randomization_test` (inference.py)
-sensitivity                   :func:`leave_one_out`, :func:`mixed_model` (sensitivity.py)
-indicator table               :func:`indicator_table` (indicators.py)
-platform exports, privacy     :func:`read_wjx`, :func:`read_kobo` (exports.py), :func:`pseudonymise` (privacy.py)
-publishing                    :func:`suppress` (disclosure.py), :func:`build_report` (report.py), plots.py
-============================  ====================================================
+===================  ==================================================================
+``ek.errors``        every evalkit error and warning; ``ek.results``: the one result vocabulary
+``ek.spec``          the study: codebook (+ schema), community registry, :class:`Study`
+``ek.io``            read exports (CSV/Excel/SPSS/问卷星/Kobo), validate, derive, privacy, manifest
+``ek.measure``       scale scoring and reliability
+``ek.survey``        the survey design, domain estimation, calibration, the indicator table
+``ek.inference``     regression with CR2, wild cluster bootstrap, randomization inference
+``ek.did``           Callaway & Sant'Anna ATT(g,t) and its aggregations
+``ek.evaluation``    baseline change, community effects, pooled effect, sensitivity, targets
+``ek.publish``       disclosure control, figures, notebooks and the HTML report
+``ek.datasets``      the shipped synthetic Dongying example and its simulator (the only layer that
+                     knows Dongying)
+===================  ==================================================================
 """
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ from . import _moved
 _moved.install()  # old 0.1 module paths (evalkit.design ...) keep working for one release
 
 from .baseline import change_from_baseline
+from .io.derive import Derived, derive
 from .spec.codebook import Codebook, load_codebook
 from .spec.study import Roles, Study
 from .spec.registry import (crossing, load_communities, population_margins, population_table, programme_targets,
                           start_years)
-from .comparison import community_effects, domain_means
+from .comparison import community_effects
+from .survey.domains import domain_means
 from .survey.design import SurveyDesign, WeightingInfo
-from .did.core import AggregateResult, ATTGTResult, PretrendTest, att_gt
+from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt
 from .evaluation.impact import ImpactResult, community_panel, programme_effect
 from .errors import (
     CodebookError,
@@ -56,7 +58,7 @@ from .publish.disclosure import assert_no_personal_data, scan_text, suppress
 from .io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel
 from .publish.style import community_colors, label, set_language, use_cjk_font
 from .survey.indicators import indicator_table
-from .inference.core import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
+from .inference import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
 from .io.manifest import check_manifest, data_checksum, verify_data, write_manifest
 from .publish.plots import event_study_plot, forest_plot, indicator_plot, leave_one_out_plot, reliability_plot, trend_plot
 from .io.privacy import check_personal_data, detect_personal_data, pseudonymise
@@ -70,14 +72,14 @@ from .datasets.simulate import simulate
 from .io.validate import ValidationReport, validate
 from . import datasets
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "__version__",
     "Study", "Roles",
     "datasets",
     # data in
-    "read_survey", "validate", "ValidationReport", "load_codebook", "Codebook", "load_communities",
+    "read_survey", "validate", "ValidationReport", "derive", "Derived", "load_codebook", "Codebook", "load_communities",
     "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
     # exports, privacy, disclosure, data integrity
     "read_wjx", "read_kobo", "read_spss", "to_wjx_excel", "detect_personal_data", "check_personal_data",

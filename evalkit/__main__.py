@@ -25,14 +25,19 @@ def _simulate(args) -> int:
 
 
 def _validate(args) -> int:
-    from .spec.codebook import load_codebook
     from .errors import EvalkitError
     from .io.read import read_survey
     from .io.validate import validate
+    from .spec.study import Study
 
     try:
-        codebook = load_codebook(args.codebook)
-        report = validate(read_survey(args.path, encoding=args.encoding), codebook)
+        if args.codebook is None:
+            from .datasets import dongying
+
+            study = dongying()
+        else:
+            study = Study.from_files(args.codebook, args.registry)
+        report = validate(read_survey(args.path, encoding=args.encoding, study=study), study=study)
     except EvalkitError as exc:
         print(f"evalkit: {exc}", file=sys.stderr)
         return 2
@@ -44,9 +49,11 @@ def _validate(args) -> int:
 
 
 def _report(args) -> int:
+    from .datasets import REPORT_TEXT, data_dir, dongying
     from .publish.report import build_report
 
-    paths = build_report(out_dir=args.out, community=args.community, progress=print)
+    paths = build_report(out_dir=args.out, community=args.community, progress=print, data_dir=data_dir(),
+                         study=dongying(), **REPORT_TEXT)
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -63,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_simulate)
     p = sub.add_parser("validate", help="validate a survey export")
     p.add_argument("path")
-    p.add_argument("--codebook", default=None, help="codebook YAML (default: the shipped one)")
+    p.add_argument("--codebook", default=None, help="codebook YAML (default: the shipped example's)")
+    p.add_argument("--registry", default=None, help="community registry CSV for the community check")
     p.add_argument("--encoding", default=None)
     p.add_argument("--max-listed", type=int, default=20)
     p.set_defaults(func=_validate)
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_report)
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
-        from .datasets.simulate import SEED
+        from .datasets import SEED
 
         args.seed = SEED
     return int(args.func(args) or 0)

@@ -12,8 +12,8 @@ This is the only subpackage of evalkit that knows the shipped example (:mod:`.sh
 locations, :func:`dongying` -> the example's :class:`~evalkit.spec.study.Study`,
 :func:`dongying_survey` -> its validated, scored survey); :mod:`.simulate` makes the data.
 """
-from .shipped import (CODEBOOK_FILE, COMMUNITIES_FILE, DONGYING, MESSY_FILE, SEED, SURVEY_FILE, TRUTH_FILE,
+from .shipped import (CODEBOOK_FILE, COMMUNITIES_FILE, DONGYING, MESSY_FILE, REPORT_TEXT, SEED, SURVEY_FILE, TRUTH_FILE,
                       data_dir, data_path, dongying, dongying_survey, load_truth)
 
-__all__ = ["DONGYING", "SEED", "CODEBOOK_FILE", "SURVEY_FILE", "COMMUNITIES_FILE", "TRUTH_FILE", "MESSY_FILE",
+__all__ = ["DONGYING", "SEED", "CODEBOOK_FILE", "SURVEY_FILE", "COMMUNITIES_FILE", "TRUTH_FILE", "MESSY_FILE", "REPORT_TEXT",
            "data_dir", "data_path", "dongying", "dongying_survey", "load_truth"]
