@@ -1,4 +1,4 @@
-"""Benchmark: evalkit.did.core.att_gt vs csdid (ATTgt) with a 999-draw multiplier bootstrap.
+"""Benchmark: evalkit.did.att_gt vs csdid (ATTgt) with a 999-draw multiplier bootstrap.
 
 Data: a simulated balanced panel shaped like the Dongying survey design -- 14 communities
 (4 programme communities starting 2015, 3 starting 2016, 7 comparison) x 3,000 residents
@@ -50,7 +50,7 @@ def best_time(fn) -> tuple[float, object]:
 def main() -> None:
     from csdid.att_gt import ATTgt
 
-    from evalkit.did.core import att_gt
+    from evalkit.did import att_gt
 
     df = make_panel()
     print(f"data: {len(df):,} rows, {df['id'].nunique():,} units, waves {sorted(df.wave.unique())}")

@@ -45,13 +45,16 @@ CASE = textwrap.dedent("""
         panel = pd.DataFrame(rng.normal(size=(16, 4)), index=list(starts), columns=waves)
         kw = dict(registry=starts)
     else:
-        cb = evalkit.load_codebook()
-        sv = evalkit.validate(evalkit.read_survey(data_path(SURVEY_FILE)), cb).valid
+        study = evalkit.datasets.dongying()
+        cb = study.codebook
+        sv = evalkit.validate(evalkit.read_survey(data_path(SURVEY_FILE), study=study), study=study).valid
         design = evalkit.SurveyDesign(evalkit.score(sv, cb), weight="base_weight", strata="stratum", psu="psu")
         panel = community_panel(design, "selforg_member")
         kw = {"random 999": dict(n_perm=999), "exact default": {}, "legacy exact": dict(n_perm=200000)}[case]
+        kw["registry"] = study.registry
     fn = programme_effect
-    if case == "legacy exact":
+    if case == "legacy exact":  # the 0.1 module (evalkit/impact.py at that commit) read the registry itself
+        kw.pop("registry")
         src = subprocess.run(["git", "show", f"{legacy}:evalkit/impact.py"], capture_output=True, text=True,
                              check=True).stdout
         spec = importlib.util.spec_from_loader("evalkit._impact_legacy", loader=None)

@@ -61,7 +61,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     n = int(args.rows)
-    cb = load_codebook()
+    from evalkit.datasets import CODEBOOK_FILE, data_path
+
+    cb = load_codebook(data_path(CODEBOOK_FILE))
 
     t0 = time.perf_counter()
     df = build_items(cb, n)

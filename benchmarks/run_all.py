@@ -12,13 +12,14 @@ process and prints both times and the ratio. Timings depend on the machine and i
 | bench_reliability.py | cronbach_alpha | pingouin.cronbach_alpha |
 | bench_did.py | att_gt with 999 bootstrap draws, 168,000-row panel | csdid |
 | bench_wild.py | wild cluster restricted bootstrap, B = 9,999, 168,000 rows | wildboottest |
+| bench_ri.py | exact randomization inference of programme_effect (120,120 assignments), time and memory | evalkit 0.1's enumeration (``--legacy COMMIT``), random draws |
 """
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_design.py", "bench_scoring.py", "bench_reliability.py", "bench_did.py", "bench_wild.py"]
+SCRIPTS = ["bench_design.py", "bench_scoring.py", "bench_reliability.py", "bench_did.py", "bench_wild.py", "bench_ri.py"]
 
 if __name__ == "__main__":
     failed = []
