@@ -23,13 +23,13 @@ from . import _moved
 
 _moved.install()  # old 0.1 module paths (evalkit.design ...) keep working for one release
 
-from .baseline import change_from_baseline
+from .evaluation.baseline import change_from_baseline
 from .io.derive import Derived, derive
 from .spec.codebook import Codebook, load_codebook
 from .spec.study import Roles, Study
 from .spec.registry import (crossing, load_communities, population_margins, population_table, programme_targets,
                           start_years)
-from .comparison import community_effects
+from .evaluation.comparison import community_effects
 from .survey.domains import domain_means
 from .survey.design import SurveyDesign, WeightingInfo
 from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt

@@ -26,6 +26,8 @@ MOVED: dict[str, str] = {
     "evalkit.scales": "evalkit.measure.scales",
     "evalkit.design": "evalkit.survey.design",
     "evalkit.indicators": "evalkit.survey.indicators",
+    "evalkit.baseline": "evalkit.evaluation.baseline",
+    "evalkit.comparison": "evalkit.evaluation.comparison",
     "evalkit.impact": "evalkit.evaluation.impact",
     "evalkit.sensitivity": "evalkit.evaluation.sensitivity",
     "evalkit.disclosure": "evalkit.publish.disclosure",

@@ -5,7 +5,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from evalkit.baseline import change_from_baseline
+from evalkit.evaluation.baseline import change_from_baseline
 from evalkit.survey.design import SurveyDesign
 from evalkit.measure.scales import score
 

@@ -6,11 +6,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from evalkit.baseline import change_from_baseline
-from evalkit.comparison import _paule_mandel, _scatter_df, community_effects, domain_means
+from evalkit.evaluation.baseline import change_from_baseline
+from evalkit.evaluation.comparison import _paule_mandel, _scatter_df, community_effects
+from evalkit.survey.domains import domain_means
 from evalkit.errors import EstimationError, ShockVarianceWarning
 from evalkit.measure.scales import score
 from evalkit.survey.design import SurveyDesign
@@ -93,25 +94,44 @@ def test_scatter_df_is_the_trace_formula():
     assert _scatter_df(v, 0.004) < 6
 
 
+def _joint_pm(groups):
+    """Paule-Mandel tau^2 of several groups: root of the summed Q(tau2) - (K_g - 1) (brentq)."""
+    def q(t2):
+        return sum(np.sum((d - np.average(d, weights=1 / (s + t2))) ** 2 / (s + t2)) - (len(d) - 1)
+                   for d, s in groups)
+    assert q(0) > 0
+    return optimize.brentq(q, 0, 100, xtol=1e-15, rtol=1e-13)
+
+
 def test_shock_variance_and_df_of_the_three_year_gap(design, effects, scored):
-    # 2014 -> 2017 is the only pair of waves three years apart, so the shock variance of that gap is
-    # the Paule-Mandel tau^2 of the comparison communities' 2014 -> 2017 changes (statsmodels).
-    ch = change_from_baseline(design, "bscs", baseline=2014).set_index(["community_id", "wave"])
-    D = np.array([ch.loc[(k, 2017), "estimate"] for k in COMPARISON])
-    v = np.array([ch.loc[(k, 2017), "se"] ** 2 for k in COMPARISON])
-    tau2 = combine_effects(D, v, method_re="pm").tau2
-    assert tau2 > 0
+    # The comparison communities' changes between every pair of waves, from change_from_baseline.
+    pairs = {}
+    for b in (2014, 2015, 2016):
+        ch = change_from_baseline(design, "bscs", baseline=b).set_index(["community_id", "wave"])
+        for t in range(b + 1, 2018):
+            pairs[(b, t)] = (np.array([ch.loc[(k, t), "estimate"] for k in COMPARISON]),
+                             np.array([ch.loc[(k, t), "se"] ** 2 for k in COMPARISON]))
+    # 2014 -> 2017 is the only pair three years apart: its shock variance is the Paule-Mandel
+    # tau^2 of those changes (statsmodels); gaps 1 and 2 pool their pairs in one equation.
+    D, v = pairs[(2014, 2017)]
+    tau2 = {3: combine_effects(D, v, method_re="pm").tau2,
+            **{g: _joint_pm([pairs[p] for p in pairs if p[1] - p[0] == g]) for g in (1, 2)}}
     K = len(COMPARISON)
     row = effects.query("community_id == 'anning' and wave == 2017 and indicator == 'bscs'").iloc[0]
     assert row["shock_estimable"]
-    assert row["se_shock"] ** 2 == pytest.approx((1 + 1 / K) * tau2, rel=1e-6)
+    assert row["se_shock"] ** 2 == pytest.approx((1 + 1 / K) * tau2[3], rel=1e-6)
+    # each comparison community's relative shock variance, from all its changes (mean 1)
+    num = sum(K / (K - 1) * (d - d.mean()) ** 2 - s for d, s in pairs.values())
+    lam = np.maximum(num / sum(tau2[t - b] for b, t in pairs), 0)
+    lam = lam / lam.mean()
     # Welch-Satterthwaite: each community's sampling part with its own design df (PSUs - strata),
-    # the shock part with the scatter df
+    # the shock part with the scatter df of variances v_k + lambda_k tau2
     dof = scored.groupby("community_id").apply(lambda d: d["psu"].nunique() - d["stratum"].nunique())
-    v_c = ch.loc[("anning", 2017), "se"] ** 2
-    sh = (1 + 1 / K) * tau2
+    v_c = change_from_baseline(design, "bscs", baseline=2014).set_index(["community_id", "wave"]).loc[
+        ("anning", 2017), "se"] ** 2
+    sh = (1 + 1 / K) * tau2[3]
     den = v_c ** 2 / dof["anning"] + sum((vk / K ** 2) ** 2 / dof[k] for k, vk in zip(COMPARISON, v)) \
-        + sh ** 2 / _trace_df(v, tau2)
+        + sh ** 2 / _trace_df(v + lam * tau2[3], 0.0)
     assert row["df"] == pytest.approx(row["se"] ** 4 / den, rel=1e-5)
     assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["estimate"] / row["se"]), row["df"]), rel=1e-9)
 
@@ -273,7 +293,7 @@ def test_simulated_t_statistics_have_their_reference_distribution(null_sim):
     # Probability-integral transform to normal scores: z = Phi^-1(F_t,df(t)) is N(0, 1) when the SE
     # and df are right. var(z) has a replication-clustered MC SE of 0.017, so [0.93, 1.07] is about
     # +-4 MC SE around 1; SEs 10% too large give 0.83, 10% too small 1.13, the t(K-1) df 0.79.
-    z = stats.norm.ppf(np.clip(stats.t.cdf(null_sim["t"], null_sim["df"]), 1e-12, 1 - 1e-12))
+    z = stats.norm.ppf(np.clip(stats.t.cdf(null_sim["statistic"], null_sim["df"]), 1e-12, 1 - 1e-12))
     assert 0.93 <= np.var(z) <= 1.07
     assert abs(np.mean(z)) <= 0.05
     half = (np.abs(z) <= stats.norm.ppf(0.75)).mean()  # 50% intervals

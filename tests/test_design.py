@@ -861,23 +861,15 @@ def test_domain_means_lonely_psus_and_missing_y_agree_with_mean_by(lonely_design
     assert cells.n.sum() == lonely_design.data.y.notna().sum()
 
 
-def test_domain_means_is_comparison_domain_means_on_the_shipped_survey(survey, codebook):
+def test_domain_means_study_roles_name_the_cells(survey, codebook):
+    """domain_means (the one implementation; comparison and baseline use it) takes its cell columns
+    from the study's roles; its covariance diagonal equals mean(by=)'s squared SE (tested above)."""
     from evalkit.measure.scales import score
     from evalkit.spec.study import Roles, Study
     from evalkit.survey.domains import domain_means
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # comparison imports the 0.1 path of design
-        old = pytest.importorskip("evalkit.comparison").__dict__.get("domain_means")
-    if old is None:
-        pytest.skip("evalkit.comparison.domain_means was removed (it now imports this one)")
-    scored = score(survey, codebook, scales=["who5", "care_access"])
+    scored = score(survey, codebook, scales=["who5"])
     d = SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
-    for y, domain in (("who5", None), ("care_access", {"role": ["elderly"]})):
-        a, Va = old(d, y, ("community_id", "wave"), domain=domain)
-        b, Vb = domain_means(d, y, ("community_id", "wave"), domain=domain)
-        pd.testing.assert_frame_equal(a, b, check_column_type=False)  # values, dtypes, names, index
-        np.testing.assert_allclose(Va, Vb, rtol=1e-10, atol=1e-14)
     # the study names the cell columns
     study = Study(codebook, roles=Roles(community="comm", wave="year"))
     c, V = domain_means(d.assign(comm=scored["community_id"], year=scored["wave"]), "who5", study=study)

@@ -227,7 +227,7 @@ def test_verdict_reads_direction_interval_and_p(codebook):
 
 
 def test_target_estimates_use_the_targets_group(survey, codebook, registry):
-    from evalkit.comparison import community_effects
+    from evalkit.evaluation.comparison import community_effects
     from evalkit.survey.design import SurveyDesign
     from evalkit.measure.scales import score
 

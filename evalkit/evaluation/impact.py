@@ -19,7 +19,7 @@ from typing import ClassVar, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..comparison import domain_means
+from ..survey.domains import domain_means
 from ..errors import EstimationError, EvalkitError, FewClustersWarning
 # the permutation engine shared with randomization_test (MAX_EXACT, N_RANDOM, BLOCK: its defaults)
 from ..inference.permutation import BLOCK, MAX_EXACT, N_RANDOM

@@ -256,7 +256,7 @@ def target_estimates(design, targets: pd.DataFrame, registry: pd.DataFrame, code
         ..., ci_low, ci_high, n, ...``) plus ``target``; ``effects``: ``community_effects`` rows
         plus ``target``.
     """
-    from ..comparison import community_effects
+    from .comparison import community_effects
 
     tables, effects = [], []
     data = design.data

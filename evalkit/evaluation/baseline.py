@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import EstimationError
-from .survey.design import SurveyDesign
+from ..errors import EstimationError
+from ..survey.design import SurveyDesign
+from ..survey.domains import domain_means
 
 CHANGE_COLUMNS = [  # the first two are named after the community= and wave= columns
     "community_id", "wave", "indicator", "baseline_wave", "baseline_mean", "wave_mean", "estimate",
-    "se", "df", "t", "p_value", "p_adjusted", "ci_low", "ci_high", "hedges_g", "n_baseline", "n_wave",
+    "se", "df", "statistic", "p_value", "p_adjusted", "ci_low", "ci_high", "hedges_g", "n_baseline", "n_wave",
 ]
 
 
@@ -66,7 +67,7 @@ def change_from_baseline(
         Indicator column(s) (scores from :func:`evalkit.score`).
     community, wave
         Columns naming the community and the survey wave; the output's first two columns carry
-        these names (as the cells of :func:`evalkit.comparison.domain_means`).
+        these names (as the cells of :func:`evalkit.survey.domains.domain_means`).
     baseline
         The baseline wave: one wave for all communities, a ``{community: wave}`` mapping, or
         ``None`` for each community's earliest wave.
@@ -100,7 +101,7 @@ def change_from_baseline(
     standardiser, since the programme may change the spread) and applies Hedges' (1981)
     small-sample factor ``J = 1 - 3 / (4 (n_b + n_w) - 9)``.
     """
-    from .comparison import _check_roles, domain_means
+    from .comparison import _check_roles
 
     ys = [y] if isinstance(y, str) else list(y)
     data = design.data
@@ -143,7 +144,7 @@ def change_from_baseline(
                 rows.append({
                     community: c, wave: int(t), "indicator": name, "baseline_wave": int(b),
                     "baseline_mean": yb, "wave_mean": cells.loc[it, "estimate"], "estimate": est,
-                    "se": se, "df": df_c, "t": tstat,
+                    "se": se, "df": df_c, "statistic": tstat,
                     "p_value": 2 * stats.t.sf(abs(tstat), df_c) if se > 0 else np.nan,
                     "p_adjusted": np.nan, "ci_low": est - q * se, "ci_high": est + q * se,
                     "hedges_g": J * est / sd_b if sd_b > 0 else np.nan, "n_baseline": nb, "n_wave": nt,

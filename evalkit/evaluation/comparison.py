@@ -17,84 +17,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .errors import EstimationError, ShockVarianceWarning
-from .results import wald_columns
-from .survey.design import SurveyDesign
+from ..errors import EstimationError, ShockVarianceWarning
+from ..results import wald_columns
+from ..survey.design import SurveyDesign
+from ..survey.domains import domain_means
 
 EFFECT_COLUMNS = [  # the first and third are named after the community= and wave= columns
     "community_id", "start_year", "wave", "event_time", "base_wave", "indicator", "estimate", "se",
-    "se_sampling", "se_shock", "shock_estimable", "df", "t", "p_value", "ci_low", "ci_high",
+    "se_sampling", "se_shock", "shock_estimable", "df", "statistic", "p_value", "ci_low", "ci_high",
     "n_treated", "n_comparison",
 ]
-
-
-def _domain_mask(data: pd.DataFrame, domain: Mapping[str, Sequence] | None) -> np.ndarray:
-    if not domain:
-        return np.ones(len(data), bool)
-    mask = np.ones(len(data), bool)
-    for col, values in domain.items():
-        if col not in data.columns:
-            raise EstimationError(f"domain= names column {col!r}, which is not in the design's data.")
-        mask &= data[col].isin(list(values)).to_numpy()
-    return mask
-
-
-def domain_means(
-    design: SurveyDesign,
-    y: str,
-    by: Sequence[str] = ("community_id", "wave"),
-    *,
-    domain: Mapping[str, Sequence] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Design-based means of ``y`` in every ``by`` cell and their full sampling covariance matrix.
-
-    Parameters
-    ----------
-    design
-        The survey design over all rows (all communities and waves).
-    y
-        A numeric column; missing values are outside the cell (R ``na.rm=TRUE``).
-    by
-        Columns defining the cells.
-    domain
-        Optional restriction, e.g. ``{"role": ["elderly"]}``: cells are then subpopulations of
-        those respondents (estimated as domains of the full design, no row dropped).
-
-    Returns
-    -------
-    (DataFrame, ndarray)
-        The cells (``by`` columns, ``estimate, n``) and the covariance matrix of their estimates,
-        in the same order. Cells in the same stratum share PSUs across waves, so their
-        covariance is not zero in a panel.
-
-    Notes
-    -----
-    Cell mean ``ybar_d = sum_d w y / W_d``; score ``z_id = 1[i in d] w_i (y_i - ybar_d) / W_d``;
-    covariance from :meth:`SurveyDesign.linearized_variance` with ``cov=True``.
-    """
-    data = design.data
-    by = list(by)
-    for col in [y, *by]:
-        if col not in data.columns:
-            raise EstimationError(f"Column {col!r} is not in the design's data.")
-    vals = pd.to_numeric(data[y], errors="coerce").to_numpy(dtype=float)
-    ok = ~np.isnan(vals) & _domain_mask(data, domain) & data[by].notna().all(axis=1).to_numpy()
-    groups = data.loc[ok, by].groupby(by, sort=True)
-    cells = groups.size().reset_index()[by]
-    code = np.full(len(data), -1)
-    code[ok] = groups.ngroup().to_numpy()
-    w = design.weights
-    D = len(cells)
-    W = np.bincount(code[ok], weights=w[ok], minlength=D)
-    A = np.bincount(code[ok], weights=w[ok] * vals[ok], minlength=D)
-    ybar = A / W
-    Z = np.zeros((len(data), D))
-    rows = np.flatnonzero(ok)
-    Z[rows, code[ok]] = w[ok] * (vals[ok] - ybar[code[ok]]) / W[code[ok]]
-    V = np.atleast_2d(design.linearized_variance(Z, cov=True))
-    cells["estimate"] = ybar
-    cells["n"] = np.bincount(code[ok], minlength=D)
-    return cells, V
 
 
 def _check_roles(data: pd.DataFrame, **roles: str) -> None:
@@ -112,7 +44,7 @@ def _check_roles(data: pd.DataFrame, **roles: str) -> None:
 
 
 def _starts(registry: pd.DataFrame | Mapping | None, communities) -> dict:
-    from .spec.registry import start_years
+    from ..spec.registry import start_years
 
     registry = start_years(registry)
     unknown = [c for c in communities if c not in registry]
@@ -194,19 +126,43 @@ def _shock_by_gap(ch: _Changes, controls: list, waves: list) -> dict:
     Every pair of waves ``b < t`` with at least three comparison communities observed in both
     contributes its comparison communities' changes; pairs the same distance apart are pooled
     (stationary shocks: the variance of a shock difference depends on the distance, not the
-    calendar). ``df`` adds the pairs' :func:`_scatter_df`.
+    calendar) in one Paule-Mandel estimating equation. ``df`` adds the pairs' :func:`_scatter_df`,
+    each comparison community's variance being its sampling variance plus its own share of the
+    shock variance (:func:`_relative_shock`).
     """
-    groups: dict[float, list] = {}
+    pairs = []
     for i, b in enumerate(waves):
         for t in waves[i + 1:]:
             ks = [k for k in controls if ch.have(k, b, t)]
             if len(ks) >= 3:
-                groups.setdefault(t - b, []).append(ch.change(ks, b, t))
-    out = {}
-    for gap, grp in groups.items():
-        tau2 = _paule_mandel(grp)
-        out[gap] = (tau2, sum(_scatter_df(v, tau2) for _, v in grp))
-    return out
+                pairs.append((t - b, ks, *ch.change(ks, b, t)))
+    tau2 = {gap: _paule_mandel([(D, v) for g, _, D, v in pairs if g == gap]) for gap, *_ in pairs}
+    lam = _relative_shock(pairs, tau2, controls)
+    df = dict.fromkeys(tau2, 0.0)
+    for gap, ks, _, v in pairs:
+        df[gap] += _scatter_df(v + max(tau2[gap], 0.0) * np.array([lam[k] for k in ks]), 0.0)
+    return {gap: (tau2[gap], df[gap]) for gap in tau2}
+
+
+def _relative_shock(pairs: list, tau2: dict, controls: list) -> dict:
+    """Each comparison community's shock variance relative to their average (mean 1).
+
+    From its changes over every pair of waves: ``lambda_k = sum_p (K_p/(K_p - 1) e_kp^2 - v_kp) /
+    sum_p tau2(gap_p)`` with ``e_kp`` its change minus the comparison communities' mean change
+    (``E[K/(K-1) e^2] ~ v + lambda tau2``), floored at 0 and scaled to mean 1. Shock variances that
+    differ across communities make the comparison communities' scatter a less precise estimate of
+    their average, which the df of the shock part then reflects; the programme community's own
+    share cannot be estimated (at most one change before its start) and is taken as 1.
+    """
+    num, den = dict.fromkeys(controls, 0.0), dict.fromkeys(controls, 0.0)
+    for gap, ks, D, v in pairs:
+        e, K = D - D.mean(), len(ks)
+        for k, ek, vk in zip(ks, e, v):
+            num[k] += K / (K - 1) * ek * ek - vk
+            den[k] += max(tau2[gap], 0.0)
+    lam = {k: max(num[k] / den[k], 0.0) if den[k] > 0 else 1.0 for k in controls}
+    mean = float(np.mean(list(lam.values())))
+    return {k: x / mean for k, x in lam.items()} if mean > 0 else dict.fromkeys(controls, 1.0)
 
 
 def _effect_row(ch: _Changes, c, ks: list, b, t, shock, dof: dict) -> dict:
@@ -341,7 +297,7 @@ def community_effects(
     res = pd.DataFrame(out, columns=[community, EFFECT_COLUMNS[1], wave, *EFFECT_COLUMNS[3:]])
     if not res.empty:
         w = wald_columns(res["estimate"], res["se"].where(res["se"] > 0), res["df"], level)
-        res["t"], res["p_value"], res["ci_low"], res["ci_high"] = (
+        res["statistic"], res["p_value"], res["ci_low"], res["ci_high"] = (
             w["statistic"], w["p_value"], w["ci_low"], w["ci_high"])
     if not res.empty and not res["shock_estimable"].all():
         _warn_shock(res.loc[~res["shock_estimable"], ["indicator", wave, "base_wave"]], wave)
