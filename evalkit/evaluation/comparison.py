@@ -232,7 +232,7 @@ def community_effects(
     -------
     DataFrame
         ``<community>, start_year, <wave>, event_time, base_wave, indicator, estimate, se,
-        se_sampling, se_shock, shock_estimable, df, t, p_value, ci_low, ci_high, n_treated,
+        se_sampling, se_shock, shock_estimable, df, statistic, p_value, ci_low, ci_high, n_treated,
         n_comparison``.
 
     Warns
@@ -265,8 +265,12 @@ def community_effects(
     Tests use Student t with Welch-Satterthwaite degrees of freedom: each community's sampling
     variance carries its own design df (its PSUs minus its strata, R ``degf`` of its subset), so
     a programme community with three PSUs gets few df however large the comparison group; the
-    shock part carries the Satterthwaite df of the comparison communities' scatter under their
-    unequal sampling variances (``_scatter_df``, ``K - 1`` per pair of waves when all are equal).
+    shock part carries the Satterthwaite df of the comparison communities' scatter, summed over
+    the pairs of waves pooled, given their unequal sampling variances and their own shock
+    variances (``_scatter_df``, ``_relative_shock``; ``K - 1`` per pair when all are equal).
+    Shock variances that differ across communities are thus allowed where they can be estimated
+    (the comparison communities, from their changes over all pairs of waves); the programme
+    community's cannot be, and the comparison communities' average is used.
 
     This is the heteroskedasticity-corrected few-treated inference of Ferman & Pinto (2019,
     *Rev Econ Stat* 101:452-467), which generalises Conley & Taber (2011, *Rev Econ Stat*
