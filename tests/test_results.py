@@ -83,7 +83,8 @@ def test_result_follows_the_vocabulary_and_is_frozen(examples, name):
     check_vocabulary(res.tidy(), name)
     assert isinstance(res.summary, str) and res.summary
     assert res.summary.splitlines()[0] in repr(res)
-    assert "<table" in res._repr_html_()
+    page = res._repr_html_()
+    assert page.startswith("<") and res.summary.splitlines()[0].split(":")[0] in page
     field = dataclasses.fields(res)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(res, field, None)
@@ -137,3 +138,9 @@ def test_wald_columns_by_hand():
     np.testing.assert_allclose(c["ci_low"], [1 - 2.228139 * 0.5], rtol=1e-6)
     z = wald_columns([1.0], [0.5])  # normal: p = 2 * pnorm(-2) = 0.04550026
     np.testing.assert_allclose(z["p_value"], [0.04550026], rtol=1e-6)
+
+
+def test_validation_report_html_escapes_what_the_file_carries(codebook):
+    bad = pd.DataFrame({"<script>alert(1)</script>": [1]})
+    page = ek.validate(bad, codebook)._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;" in page
