@@ -5,9 +5,10 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
+from evalkit.errors import EstimationError
 from evalkit.evaluation.baseline import change_from_baseline
-from evalkit.survey.design import SurveyDesign
 from evalkit.measure.scales import score
+from evalkit.survey.design import SurveyDesign
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +79,19 @@ def test_benjamini_hochberg_within_community(change):
         expected = multipletests(fam["p_value"], method="fdr_bh")[1]
         np.testing.assert_allclose(fam["p_adjusted"], expected, rtol=1e-12)
     assert (change["p_adjusted"] >= change["p_value"] - 1e-15).all()
+
+
+def test_role_arguments_are_honoured(scored, design):
+    # community= and wave= name other columns: same numbers, output columns named after them
+    renamed = SurveyDesign(scored.rename(columns={"community_id": "comm", "wave": "year"}),
+                           weight="base_weight", strata="stratum", psu="psu")
+    c = change_from_baseline(renamed, "who5", community="comm", wave="year")
+    assert list(c.columns[:2]) == ["comm", "year"]
+    pd.testing.assert_frame_equal(c.rename(columns={"comm": "community_id", "year": "wave"}),
+                                  change_from_baseline(design, "who5"))
+    e = change_from_baseline(renamed, "who5", community="comm", wave="year", family=("comm", "indicator"))
+    np.testing.assert_allclose(e["p_adjusted"], c["p_adjusted"], rtol=1e-12)  # one indicator: same families
+    with pytest.raises(EstimationError, match="family="):
+        change_from_baseline(renamed, "who5", community="comm", wave="year", family=("community_id",))
+    with pytest.raises(EstimationError, match="wave='wave' is not a column"):
+        change_from_baseline(renamed, "who5", community="comm")
