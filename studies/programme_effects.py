@@ -29,8 +29,12 @@ import pandas as pd
 from scipy import stats
 
 import evalkit
-from evalkit.impact import programme_effect
-from evalkit.simulate import simulate
+from evalkit.datasets import data_path
+from evalkit.datasets.simulate import simulate
+from evalkit.evaluation.comparison import community_effects
+from evalkit.evaluation.impact import programme_effect
+from evalkit.spec.codebook import load_codebook
+from evalkit.spec.registry import load_communities
 
 INDICATORS = ["participation_ladder", "selforg_member", "grid_awareness", "bscs", "who5", "cohesion"]
 OUT = Path(__file__).with_name("programme_effects_results.md")
@@ -62,13 +66,14 @@ def one_rep(seed: int, codebook) -> dict:
             sim = simulate(seed, effects=effects)
             scored = evalkit.score(observed(sim), codebook)
             design = evalkit.SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu")
-            ce = evalkit.community_effects(design, INDICATORS)
+            ce = community_effects(design, INDICATORS, registry=REGISTRY)
             post = ce[ce["event_time"] >= 0]
             if world == "null":
                 res["null_ce"].extend((post["p_value"] <= 0.05).tolist())
                 g = scored["community_id"].map(REGISTRY_START).astype(int)
                 for ind in INDICATORS:
-                    res["null_ri"].append(programme_effect(design, ind, n_perm=499, seed=seed).p_value <= 0.05)
+                    res["null_ri"].append(programme_effect(design, ind, registry=REGISTRY, n_perm=499,
+                                                           seed=seed).p_value <= 0.05)
                     d = scored.assign(g=g).dropna(subset=[ind])
                     a = evalkit.att_gt(d, y=ind, group="g", time="wave", panel=False, weight="base_weight",
                                        cluster="community_id").aggregate("simple")
@@ -79,7 +84,7 @@ def one_rep(seed: int, codebook) -> dict:
                 m = post.merge(truth, on=["community_id", "wave", "indicator"])
                 res["cover_ce"].extend(((m["ci_low"] <= m["att"]) & (m["att"] <= m["ci_high"])).tolist())
                 for ind in INDICATORS:
-                    lo, hi = programme_effect(design, ind, n_perm=499, seed=seed).ci
+                    lo, hi = programme_effect(design, ind, registry=REGISTRY, n_perm=499, seed=seed).ci
                     tt = pooled_truth(sim.truth, ind)
                     res["cover_pooled"].append(lo <= tt <= hi)
     return res
@@ -90,7 +95,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=60)
     ap.add_argument("--first-seed", type=int, default=50_000)
     args = ap.parse_args()
-    codebook = evalkit.load_codebook()
+    codebook = load_codebook(data_path("codebook.yaml"))
     all_res: dict[str, list] = {}
     t0 = time.time()
     for r in range(args.reps):
@@ -118,7 +123,8 @@ def main() -> None:
     print("\n".join(lines))
 
 
-REGISTRY_START = evalkit.load_communities().set_index("community_id")["start_year"].fillna(0).astype(int)
+REGISTRY = load_communities(data_path("communities.csv"))
+REGISTRY_START = REGISTRY.set_index("community_id")["start_year"].fillna(0).astype(int)
 
 if __name__ == "__main__":
     main()
