@@ -51,6 +51,7 @@ from .errors import (
     ManifestError,
     ReadError,
     ReliabilityWarning,
+    ShockVarianceWarning,
     SmallSampleWarning,
     ValidationError,
 )
@@ -104,7 +105,7 @@ __all__ = [
     "CodebookError", "ConvergenceWarning", "DesignError", "DisclosureWarning", "DidWarning",
     "DroppedUnitsWarning", "EstimationError", "EvalkitError", "EvalkitWarning", "FewClustersWarning",
     "FontFallbackWarning", "LonelyPSUWarning", "ManifestError", "PersonalDataError", "ReadError",
-    "ReliabilityWarning",
+    "ReliabilityWarning", "ShockVarianceWarning",
     "SmallSampleWarning",
     "ValidationError",
 ]
