@@ -233,11 +233,20 @@ def test_drop_and_allow(export, codebook):
     assert rep.n_rows == 6 == rep.n_valid + rep.n_quarantined
     with pytest.raises(evalkit.PersonalDataError, match="备注"):
         read_survey(p, drop=["姓名", "联系电话"])
-    got = read_survey(p, drop=["姓名", "联系电话"], allow=["备注"])
+    # allow= no longer lets a check-digit-valid ID number through (it did before issue 16)
+    with pytest.raises(evalkit.PersonalDataError, match="although the column is allowed") as exc:
+        read_survey(p, drop=["姓名", "联系电话"], allow=["备注"])
+    assert _id("37050219800101123") not in str(exc.value)
+    frame = frame.drop(columns=["姓名", "联系电话"])
+    frame["备注"] = ["", "", "", "", "住黄河路58号", ""]  # an address is not high-confidence: allow= covers it
+    frame.to_csv(p, index=False, encoding="gbk")
+    with pytest.raises(evalkit.PersonalDataError, match="备注"):
+        read_survey(p)
+    got = read_survey(p, allow=["备注"])
     assert "备注" in got.columns
     with pytest.raises(evalkit.PersonalDataError, match="not in the file"):
         read_survey(p, drop=["姓 名"])
-    assert "姓名" in read_survey(p, personal_data="ignore").columns
+    assert "备注" in read_survey(p, personal_data="ignore").columns
     with pytest.raises(evalkit.EvalkitError, match="personal_data"):
         read_survey(p, personal_data="warn")
 

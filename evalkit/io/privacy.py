@@ -44,9 +44,12 @@ question that merely mentions a phone, say) is not flagged by its name.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
+import functools
 import hashlib
 import hmac
+import html as _html
 import os
 import re
 import unicodedata
@@ -108,18 +111,196 @@ def is_citizen_id(value: str, *, today: _dt.date | None = None) -> bool:
     return citizen_id_check_digit(v[:17]) == v[17]
 
 
+# --- one normaliser for what is read and what is published ---------------------------------------
+# Tags that render as a break between their neighbours; every other tag (b, span, a, custom ...)
+# is removed without a separator, because the browser shows the text on either side as one run.
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br caption dd details div dl dt fieldset figcaption figure footer "
+    "form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody td tfoot th "
+    "thead tr ul".split())
+_TAG_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9-]*)")
+_BREAK = "\x1f"  # stands for a block boundary: not a digit separator, not a line break
+
+
+@functools.lru_cache(maxsize=1)
+def _format_chars() -> re.Pattern:
+    """Unicode format characters (category Cf: zero-width space and joiner, BOM, bidi marks ...)."""
+    cf = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(c) for c in cf) + "]")
+
+
+def strip_markup(text: str) -> str:
+    """`text` without HTML tags and comments, in linear time.
+
+    Inline tags (``<b>``, ``<span>``, unknown tags ...) are removed without a separator, so
+    ``138<b></b>1234`` reads ``1381234`` as the browser shows it; block tags (``td``, ``p``,
+    ``br``, ``tr`` ...) become a break character that no pattern crosses. A ``<`` not followed
+    by a letter, ``/`` or ``!`` is text, as in HTML.
+    """
+    out, i, n = [], 0, len(text)
+    while i < n:
+        j = text.find("<", i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        if text.startswith("<!--", j):
+            k = text.find("-->", j + 4)
+            i = n if k < 0 else k + 3
+            continue
+        nxt = text[j + 1:j + 2]
+        if not (nxt.isascii() and (nxt.isalpha() or nxt in "/!?")):
+            out.append("<")
+            i = j + 1
+            continue
+        k = text.find(">", j + 1)
+        if k < 0:
+            out.append(text[j:])
+            break
+        m = _TAG_NAME.match(text, j, k + 1)
+        if m and m.group(1).lower() in _BLOCK_TAGS:
+            out.append(_BREAK)
+        i = k + 1
+    return "".join(out)
+
+
+def normalise_text(value, *, markup: bool = True) -> str:
+    """The text personal-data patterns are matched against, for cells read and outputs published.
+
+    Steps: HTML comments and tags removed (:func:`strip_markup`, when `markup`), entities
+    decoded, Unicode NFKC (full-width digits and letters become ASCII, no-break and ideographic
+    spaces become spaces), format characters (category Cf: zero-width spaces, joiners, bidi
+    marks, soft hyphens) removed. Used by :func:`detect_personal_data` (input) and by
+    :func:`evalkit.publish.disclosure.scan_text` (output), so both see the same thing.
+    """
+    t = str(value)
+    if markup and ("<" in t or "&" in t):
+        t = _html.unescape(strip_markup(t))
+    t = unicodedata.normalize("NFKC", t)
+    return _format_chars().sub("", t)
+
+
+# Digit runs whose groups are separated by at most one space, hyphen or dot ("138 1234 5678",
+# "370502 19800101 1239", "13812345678.0"); each match is linear in its length.
+_NUM_RUN = re.compile(r"(?<![0-9])[0-9](?:[ .\-]?[0-9])*(?:[ .\-]?[Xx](?![0-9A-Za-z]))?")
+_GROUP = re.compile(r"[0-9]+[Xx]?")
+_ALNUM = re.compile(r"[0-9A-Za-z]+")
+_HEX_TOKEN = re.compile(r"[0-9a-fA-F]{16,}")
+
+
+def is_citizen_id15(value: str, *, today: _dt.date | None = None) -> bool:
+    """True for a first-generation 15-digit resident ID: region (first digit 1-8), YYMMDD of a
+    real 19YY birth date up to today, and a 3-digit sequence number (no check digit)."""
+    v = str(value)
+    if len(v) != 15 or not v.isdigit() or v[0] not in "12345678":
+        return False
+    try:
+        born = _dt.date(1900 + int(v[6:8]), int(v[8:10]), int(v[10:12]))
+    except ValueError:
+        return False
+    return born <= (today or _dt.date.today())
+
+
+def _number_kind(digits: str, high_confidence: bool) -> str | None:
+    if len(digits) in (11, 13, 15) and digits[-11:-9] in {f"1{d}" for d in "3456789"} \
+            and digits[-11:].isdigit() and digits[:-11] in ("", "86", "0086"):
+        return "phone"
+    if len(digits) == 18 and is_citizen_id(digits):
+        return "citizen_id"
+    if not high_confidence and len(digits) == 15 and is_citizen_id15(digits):
+        return "citizen_id"
+    return None
+
+
+def find_personal_numbers(text: str, *, high_confidence: bool = False) -> list[tuple[str, int]]:
+    """Mobile numbers and citizen ID numbers in normalised `text`: ``[(kind, position), ...]``.
+
+    A run of digit groups separated by single spaces, hyphens or dots is read group by group:
+    any consecutive groups whose digits form a mobile number (11 digits ``1[3-9]...``, optionally
+    after 86 or 0086), an 18-character ID with a valid check digit and birth date, or (unless
+    `high_confidence`) a 15-digit ID with a real birth date count -- so ``138-1234-5678``,
+    ``13812345678.0`` and ``370502 19800101 1239`` are found. A run inside a hexadecimal token of
+    16 or more characters (a checksum) or with letters on both sides (a hash, a code) does not
+    count, nor does the fraction of a decimal number with at most 3 digits before the point
+    (``0.13812345678``). Linear in ``len(text)``: each start extends over at most 18 digits.
+    """
+    hex_spans = [(m.start(), m.end()) for m in _HEX_TOKEN.finditer(text)
+                 if any(c.isalpha() for c in m.group(0)) and _token_is_hex(text, m)]
+    starts = [s for s, _ in hex_spans]
+    found = []
+    for m in _NUM_RUN.finditer(text):
+        a, b = m.start(), m.end()
+        k = bisect.bisect_right(starts, a) - 1
+        if k >= 0 and hex_spans[k][0] <= a < hex_spans[k][1]:
+            continue
+        if a > 0 and b < len(text) and text[a - 1].isascii() and text[a - 1].isalpha() \
+                and text[b].isascii() and text[b].isalpha():
+            continue
+        groups = [(g.start() + a, g.group(0)) for g in _GROUP.finditer(m.group(0))]
+        if len(groups) == 2 and len(groups[0][1]) <= 3 and text[groups[1][0] - 1] == ".":
+            groups = groups[:1]  # a decimal number such as 0.13812345678: its fraction is no phone
+        found.extend(_numbers_in_run(groups, high_confidence))
+    return found
+
+
+def _numbers_in_run(groups: list[tuple[int, str]], high_confidence: bool) -> list[tuple[str, int]]:
+    """Personal numbers formed by consecutive digit groups of one run (each group used once)."""
+    found, i = [], 0
+    while i < len(groups):
+        digits, hit = "", None
+        for j in range(i, len(groups)):
+            digits += groups[j][1].upper()
+            if len(digits) > 18 or "X" in digits[:-1]:
+                break
+            kind = _number_kind(digits, high_confidence)
+            if kind:
+                hit = (kind, j)
+                break
+        if hit:
+            found.append((hit[0], groups[i][0]))
+            i = hit[1] + 1
+        else:
+            i += 1
+    return found
+
+
+def _token_is_hex(text: str, m: re.Match) -> bool:
+    """The hex match is a whole alphanumeric token (not part of a word with other letters)."""
+    a, b = m.start(), m.end()
+    return not (a > 0 and text[a - 1].isascii() and text[a - 1].isalnum()) \
+        and not (b < len(text) and text[b].isascii() and text[b].isalnum())
+
+
+_LOCAL = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_DOMAIN_AT = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}")
+
+
+def find_emails(text: str) -> list[int]:
+    """Start positions of e-mail addresses in `text`, in linear time.
+
+    Only the characters around each ``@`` are examined (a local part of up to 64 characters, a
+    domain of up to 255), so a long run of letters without ``@`` costs one pass.
+    """
+    out, at = [], text.find("@")
+    while at >= 0:
+        i = at
+        while i > 0 and at - i < 64 and text[i - 1] in _LOCAL:
+            i -= 1
+        if i < at and _DOMAIN_AT.match(text[at + 1:at + 256]):
+            out.append(i)
+        at = text.find("@", at + 1)
+    return out
+
+
 # --- content regular expressions ---------------------------------------------------------------
-_ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])([1-8]\d{16}[\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<![\d.])(?:(?:\+|00)?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?![\d.])")
-_LANDLINE = re.compile(r"(?<![\d.])(?:\(0\d{2,3}\)|0\d{2,3})[\s-]\d{7,8}(?![\d.])")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_QQ_WX = re.compile(r"(?i)(?:\bqq|微信|vx|wechat)\s*(?:号|号码|id)?\s*[:：]\s*\S{5,}|\bwxid_[a-z0-9]{6,}")
+_LANDLINE = re.compile(r"(?<![\d.])(?:\(0\d{2,3}\)|0\d{2,3})[ -]\d{7,8}(?![\d.])")
+_QQ_WX = re.compile(r"(?i)(?:\bqq|微信|vx|wechat)\s{0,3}(?:号码|号|id)?\s{0,3}[:：]\s{0,3}\S{5,}|\bwxid_[a-z0-9]{6,}")
 _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
 _GEOPOINT = re.compile(r"^\s*-?\d{1,2}\.\d{4,}[\s,]+-?\d{1,3}\.\d{4,}(?:\s+-?\d+(?:\.\d+)?){0,2}\s*$")
 _ADDRESS = re.compile(
-    r"(?:[路街巷道里弄]\s*\d+\s*号)"
-    r"|(?:\d+\s*(?:号楼|栋|幢|单元|号院|号门))"
-    r"|(?:\d{2,5}\s*(?:室|房|号房))"
+    r"(?:[路街巷道里弄]\s{0,3}(?<!\d)\d{1,6}\s{0,3}号)"
+    r"|(?:(?<!\d)\d{1,6}\s{0,3}(?:号楼|栋|幢|单元|号院|号门))"
+    r"|(?:(?<!\d)\d{2,5}\s{0,3}(?:室|房|号房))"
     r"|门牌"
 )
 
@@ -163,7 +344,11 @@ def _cn(words: str) -> str:
 
 
 def _has_citizen_id(text: str) -> bool:
-    return any(is_citizen_id(m) for m in _ID_CANDIDATE.findall(text))
+    return any(k == "citizen_id" for k, _ in find_personal_numbers(text))
+
+
+def _has_phone(text: str) -> bool:
+    return any(k == "phone" for k, _ in find_personal_numbers(text)) or bool(_LANDLINE.search(text))
 
 
 _EN_NAME = (r"^(?:(?:full|first|last|given|family|sur|respondent|resident|contact|person|child|parent|"
@@ -175,19 +360,21 @@ PATTERNS: tuple[Pattern, ...] = (
             "at least half of a column's answers, mostly distinct"),
     Pattern("phone", "phone number",
             re.compile(_cn("手机号|手机号码|电话|联系电话|手机") + r"|(?:^|[^a-z])(?:tel|telephone|phone|mobile|cellphone)(?:[^a-z]|$)", re.I),
-            lambda t: bool(_MOBILE.search(t) or _LANDLINE.search(t)),
-            "Chinese mobile 1[3-9]x-xxxx-xxxx (+86/86 prefix, spaces or hyphens allowed) or landline 0xx-xxxxxxx"),
+            _has_phone,
+            "Chinese mobile 1[3-9]x xxxx xxxx (+86/86/0086 prefix; spaces, hyphens or dots between digit "
+            "groups and a trailing .0 allowed) or landline 0xx-xxxxxxx"),
     Pattern("citizen_id", "citizen ID number (身份证号)",
             re.compile(_cn("身份证|证件号|公民身份") + r"|id[_ -]?card|citizen[_ -]?id|national[_ -]?id|id[_ -]?number|sfz", re.I),
             _has_citizen_id,
-            "18 characters with a valid ISO 7064 MOD 11-2 check digit and a real birth date (1900-today)"),
+            "18 characters with a valid ISO 7064 MOD 11-2 check digit and a real birth date (1900-today), "
+            "or 15 digits with a real YYMMDD birth date (first generation); digit groups may be separated"),
     Pattern("address", "address",
             re.compile(_cn("地址|住址|门牌|房号|楼号|门牌号") + r"|address|(?:^|[^a-z])addr(?:[^a-z]|$)", re.I),
             lambda t: bool(_ADDRESS.search(t)),
             "a house number (3号楼, 2单元, 301室, 5栋), a street with a number (黄河路58号) or 门牌"),
     Pattern("contact", "contact detail (WeChat, QQ, e-mail)",
             re.compile(_cn("微信|邮箱|电子邮件|联系方式|QQ") + r"|wechat|weixin|e-?mail|(?:^|[^a-z])qq(?:[^a-z]|$)|contact", re.I),
-            lambda t: bool(_EMAIL.search(t) or _QQ_WX.search(t)),
+            lambda t: bool(find_emails(t) or _QQ_WX.search(t)),
             "an e-mail address, 'QQ: <number>', '微信: <id>' or a wxid_ WeChat id"),
     Pattern("ip_address", "IP address",
             re.compile(r"(?:^|[^a-z])ip(?:[^a-z]|$)|ip[_ -]?address", re.I),
@@ -226,7 +413,7 @@ def _cell_text(v) -> str | None:
         return str(int(v)) if float(v).is_integer() and abs(v) < 1e19 else repr(float(v))
     if isinstance(v, (bytes, bytearray)):
         v = bytes(v).decode("utf-8", "replace")
-    t = unicodedata.normalize("NFKC", str(v)).strip()
+    t = normalise_text(v).strip()
     return t or None
 
 
@@ -291,7 +478,9 @@ def detect_personal_data(
     df
         A table as read (strings or numbers); the index is taken as the row number.
     allow
-        Columns the caller has declared are not personal data; they are not examined.
+        Columns the caller has declared are not personal data: not examined by name, and their
+        content only for mobile numbers and check-digit-valid 18-character ID numbers
+        (``detected_by == "content (allowed column)"``), which nothing else resembles.
     not_names
         Extra words that are not personal names.
     codebook, registry, study
@@ -303,8 +492,8 @@ def detect_personal_data(
     Returns
     -------
     DataFrame
-        One row per (column, kind): ``column, kind, label, detected_by`` (``"column name"`` or
-        ``"content"``), ``n_rows`` (rows whose content matched; 0 when found by name only) and
+        One row per (column, kind): ``column, kind, label, detected_by`` (``"column name"``,
+        ``"content"`` or ``"content (allowed column)"``), ``n_rows`` (rows whose content matched; 0 when found by name only) and
         ``example_row`` (the first such row, ``<NA>`` when found by name only). Values are never
         included.
 
@@ -320,9 +509,10 @@ def detect_personal_data(
     rows = []
     for pos, col in enumerate(df.columns):
         name = str(col)
-        if name in allow:
-            continue
         values = _column_text(df.iloc[:, pos])
+        if name in allow:
+            rows.extend(_high_confidence(name, values))
+            continue
         uniq = pd.unique(values.to_numpy(dtype=object))
         coded = len(uniq) > 0 and _coded(uniq)
         found: dict[str, tuple[str, int, object]] = {}
@@ -355,6 +545,81 @@ def detect_personal_data(
     return out
 
 
+def _high_confidence(name: str, values: pd.Series) -> list[tuple]:
+    """Findings in an allowed column: mobile numbers and check-digit-valid IDs only (``allow=``
+    says the column is not personal data; these patterns are too specific to be anything else)."""
+    hits: dict[str, set] = {}
+    for u in pd.unique(values.to_numpy(dtype=object)):
+        for kind, _ in find_personal_numbers(u, high_confidence=True):
+            hits.setdefault(kind, set()).add(u)
+    out = []
+    for kind, us in hits.items():
+        mask = values.isin(us)
+        p = PATTERNS[KINDS.index(kind)]
+        out.append((name, kind, p.label, "content (allowed column)", int(mask.sum()),
+                    values.index[mask.to_numpy()][0]))
+    return out
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff]")
+
+
+def value_shape(value) -> str:
+    """What a value looks like, without the value: ``"11 digits"``, ``"3 Chinese characters"``,
+    ``"12 characters: 8 letters, 4 digits"``, ``"blank"`` (counted after :func:`normalise_text`)."""
+    t = normalise_text(value).strip() if value is not None else ""
+    if not t:
+        return "blank"
+    parts = {"digits": sum(c.isdigit() for c in t), "Chinese characters": len(_HAN.findall(t))}
+    parts["letters"] = sum(c.isalpha() for c in t) - parts["Chinese characters"]
+    parts["other"] = len(t) - sum(parts.values())
+    present = [(f"{n} {k[:-1] if n == 1 and k != 'other' else k}", k) for k, n in parts.items() if n]
+    if len(present) == 1:
+        return present[0][0] if present[0][1] != "other" else f"{len(t)} other characters"
+    return f"{len(t)} characters: " + ", ".join(p for p, _ in present)
+
+
+_SHORT_NUMBER = re.compile(r"-?\d{1,4}(?:\.\d{1,3})?")
+
+
+def display_value(value, known: Iterable[str] = ()) -> str:
+    """A value as it may be shown in a problems table or an error message.
+
+    The rule: a value is shown as it is only if it is one of `known` (the codebook's codes,
+    labels and names, the registry's ids and names: :func:`known_values`) or a short number (at
+    most 4 digits before and 3 after the point: an age of 150, a code of 7, a wave of 2017).
+    Anything else -- a phone number, an ID number, a name typed into the wrong field -- is
+    replaced by its shape (:func:`value_shape`) in angle quotes, e.g. ``‹11 digits›``.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    t = str(value)
+    if not t.strip():
+        return t
+    if t.strip() in known or _SHORT_NUMBER.fullmatch(t.strip()):
+        return t.strip()
+    return f"‹{value_shape(t)}›"
+
+
+def known_values(codebook=None, registry: pd.DataFrame | None = None) -> frozenset:
+    """Values that identify no one and may be shown: every word of :func:`non_name_words`, the
+    codebook's variable names, codes, English labels and allowed values, and the registry's
+    community ids and pinyin names."""
+    words = set(non_name_words(codebook, registry))
+    if codebook is not None:
+        for v in codebook.variables.values():
+            words.update({v.name, v.label.en})
+            words.update(str(c) for c in (v.codes or {}))
+            words.update(lab.en for lab in (v.codes or {}).values())
+            words.update(str(c) for c in (v.missing_codes or {}))
+            words.update(str(x) for x in (v.values or ()))
+    if registry is not None:
+        for c in ("community_id", "name_pinyin"):
+            if c in registry.columns:
+                words.update(registry[c].dropna().astype(str))
+    return frozenset(w for w in words if isinstance(w, str) and w)
+
+
 def format_findings(findings: pd.DataFrame, source: str, call: str = "read_survey(path, ...)") -> str:
     """The message of :class:`PersonalDataError` for a findings table (values never shown)."""
     cols = list(dict.fromkeys(findings["column"]))
@@ -367,6 +632,10 @@ def format_findings(findings: pd.DataFrame, source: str, call: str = "read_surve
         for f in findings[findings["column"] == c].itertuples(index=False):
             if f.detected_by == "content":
                 parts.append(f"{f.label} (found in the content of {f.n_rows} row(s), e.g. row {f.example_row})")
+            elif f.detected_by == "content (allowed column)":
+                parts.append(f"{f.label} in {f.n_rows} row(s), e.g. row {f.example_row}, although the column "
+                             "is allowed: allow= does not cover mobile numbers and valid ID numbers; drop "
+                             "the column or remove those values")
             else:
                 parts.append(f"{f.label} (found by the column name)")
         lines.append(f"  column {c!r}: " + "; ".join(parts))
@@ -557,6 +826,7 @@ def pseudonymise(
 
 __all__ = [
     "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
-    "format_findings", "citizen_id_check_digit", "is_citizen_id", "pseudonymise", "pseudonym",
+    "format_findings", "citizen_id_check_digit", "is_citizen_id", "is_citizen_id15", "normalise_text",
+    "strip_markup", "find_personal_numbers", "find_emails", "value_shape", "display_value", "known_values", "pseudonymise", "pseudonym",
     "load_pseudonym_key", "key_id", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from .privacy import display_value, known_values
 from ..results import Result
 from ..spec.codebook import Codebook, Variable
 from ..spec.study import Roles, Study, resolve
@@ -135,15 +136,23 @@ class ValidationReport(Result):
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.describe()) + "</pre>"
 
-    def raise_if_problems(self, max_listed: int = 20) -> None:
-        """Raise :class:`ValidationError` listing the problems, if there are any."""
+    def raise_if_problems(self, max_listed: int = 20, known: frozenset = frozenset()) -> None:
+        """Raise :class:`ValidationError` listing the problems, if there are any (values shown only
+        if in `known` or short numbers: :func:`format_problems`)."""
         if not self.problems.empty:
-            raise ValidationError(format_problems(self.problems, self.source, self.n_rows, max_listed),
+            raise ValidationError(format_problems(self.problems, self.source, self.n_rows, max_listed, known),
                                   problems=self.problems)
 
 
-def format_problems(problems: pd.DataFrame, source: str, n_rows: int, max_listed: int = 20) -> str:
-    """Readable text for a problems table: counts by rule, then the first `max_listed` problems."""
+def format_problems(problems: pd.DataFrame, source: str, n_rows: int, max_listed: int = 20,
+                    known: frozenset = frozenset()) -> str:
+    """Readable text for a problems table: counts by rule, then the first `max_listed` problems.
+
+    A value is quoted only if it is in `known` (:func:`evalkit.io.privacy.known_values`) or a
+    short number; otherwise its shape is given (``‹11 digits›``), here and in the message
+    (:func:`evalkit.io.privacy.display_value`), so an error message never repeats a phone
+    number or a name typed into the wrong field.
+    """
     n_bad_rows = problems["row"].dropna().nunique()
     counts = problems["rule"].value_counts().sort_index()
     head = (
@@ -153,7 +162,11 @@ def format_problems(problems: pd.DataFrame, source: str, n_rows: int, max_listed
     lines = []
     for p in problems.head(max_listed).itertuples(index=False):
         where = "all rows" if pd.isna(p.row) else f"row {int(p.row)}"
-        lines.append(f"  {source}, {where}, column {p.column!r}, value {p.value!r}: {p.message}")
+        shown = display_value(p.value, known)
+        msg = str(p.message)
+        if shown != p.value and str(p.value):  # withheld: not in the message either
+            msg = msg.replace(repr(p.value), shown).replace(str(p.value), shown)
+        lines.append(f"  {source}, {where}, column {p.column!r}, value {shown!r}: {msg}")
     more = len(problems) - max_listed
     tail = f"\n  ... and {more} more (see report.problems)." if more > 0 else ""
     return head + "\n".join(lines) + tail + "\nFix the file or the codebook and validate again."
@@ -515,5 +528,5 @@ def validate(
     if len(valid) + len(quarantined) != len(df):  # an invariant of this function, not user input
         raise RuntimeError("evalkit bug: rows in != valid + quarantined")
     if strict:
-        report.raise_if_problems(max_listed)
+        report.raise_if_problems(max_listed, known_values(codebook, registry))
     return report

@@ -25,21 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DisclosureWarning, EvalkitError, PersonalDataError
-from ..io.privacy import _EMAIL, is_citizen_id
+from ..io.privacy import (_LANDLINE, display_value, find_emails, find_personal_numbers, known_values,
+                          normalise_text)
 
 #: Dimensions of a published table recognised by :func:`suppress` when ``dims`` is not given.
 KNOWN_DIMS = ("community_id", "community", "wave", "year", "sex", "age_group", "role", "band",
               "category", "level", "cohort", "event_time", "stratum", "group_label")
 DEFAULT_MARKER = "[c]"
 
-_B = r"(?<![0-9A-Za-z.\-])"
-_E = r"(?![0-9A-Za-z])(?!\.\d)"
-_TEXT_PATTERNS = {
-    "phone": re.compile(_B + r"(?:(?:\+|00)?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}" + _E),
-    "landline": re.compile(_B + r"0\d{2,3}-\d{7,8}" + _E),
-    "citizen_id": re.compile(_B + r"[1-8]\d{16}[\dXx]" + _E),
-    "email": _EMAIL,
-}
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
 
 
@@ -245,29 +238,37 @@ def _determined(lines, sup) -> int | None:
 
 
 # --- scanners --------------------------------------------------------------------------------------
-def _plain(text: str) -> str:
-    text = _DATA_URI.sub(" ", text)
-    return _html.unescape(re.sub(r"<[^>]+>", " ", text))
+def _findings(text: str) -> set[tuple[str, int, int]]:
+    """(kind, line, column) of every personal number and e-mail address in normalised `text`."""
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def where(kind, pos):
+        line = int(np.searchsorted(starts, pos, side="right"))
+        return kind, line, pos - starts[line - 1] + 1
+
+    found = {where(k, pos) for k, pos in find_personal_numbers(text)}
+    found |= {where("landline", m.start()) for m in _LANDLINE.finditer(text)}
+    found |= {where("email", pos) for pos in find_emails(text)}
+    return found
 
 
 def scan_text(text: str) -> pd.DataFrame:
     """Personal data in `text` (plain text or HTML): ``kind, line, column`` per finding, no values.
 
-    Kinds: ``citizen_id`` (18 characters with a valid check digit and birth date), ``phone``
-    (Chinese mobile, optional +86/86), ``landline`` (0xx-xxxxxxx), ``email``. Embedded images
-    (``data:`` URIs) are skipped; tags are removed and entities decoded before scanning.
-    Numbers inside longer runs of letters and digits (checksums, hashes) do not count.
+    Kinds: ``citizen_id`` (18 characters with a valid check digit and birth date, or 15 digits
+    with a real birth date), ``phone`` (Chinese mobile, optional +86/86/0086), ``landline``
+    (0xx-xxxxxxx), ``email``. The text is read twice through the normaliser the input check uses
+    (:func:`evalkit.io.privacy.normalise_text`: NFKC, format characters removed): as it is, and
+    with tags removed without a separator and entities decoded, as a browser shows it -- so
+    ``138<b></b>1234<b></b>5678``, ``１３８１２３４５６７８``, ``138-1234-5678``, ``13812345678.0`` and
+    ``370502 19800101 1239`` are all found. Embedded images (``data:`` URIs) are skipped;
+    numbers inside hexadecimal checksums or between letters do not count. Linear time.
     """
-    text = _plain(str(text))
-    rows = []
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    for kind, pat in _TEXT_PATTERNS.items():
-        for m in pat.finditer(text):
-            if kind == "citizen_id" and not is_citizen_id(m.group(0)):
-                continue
-            line = int(np.searchsorted(starts, m.start(), side="right"))
-            rows.append((kind, line, m.start() - starts[line - 1] + 1))
-    return pd.DataFrame(rows, columns=["kind", "line", "column"]).sort_values(["line", "column"]).reset_index(drop=True)
+    text = _DATA_URI.sub(" ", str(text))
+    found = _findings(normalise_text(text, markup=False))
+    seen = {(k, ln) for k, ln, _ in found}
+    found |= {f for f in _findings(normalise_text(text, markup=True)) if f[:2] not in seen}
+    return pd.DataFrame(sorted(found, key=lambda f: (f[1], f[2], f[0])), columns=["kind", "line", "column"])
 
 
 def assert_no_personal_data(text: str, *, source: str = "text") -> None:
@@ -380,24 +381,31 @@ __all__ = ["suppress", "scan_text", "assert_no_personal_data", "small_cells", "s
 
 
 # --- validation problems -------------------------------------------------------------------------
-def problems_table(report, codebook=None, *, study=None) -> pd.DataFrame:
+def problems_table(report, codebook=None, *, registry=None, study=None) -> pd.DataFrame:
     """The problems of a validation report, safe to show: ``row, column, value, rule``.
 
     Values of identifier fields (codebook type ``id``: respondent and household ids, PSU) are
-    withheld, so the table shows where a problem is and what rule it breaks without naming a
-    respondent. ``row`` is the row number in the file as a spreadsheet shows it. The codebook is
-    ``codebook`` or ``study.codebook``.
+    withheld. Any other value is shown only if it is one of the codebook's or registry's known
+    values (codes, labels, variable names, community ids and names) or a short number (at most 4
+    digits before the point: an age of 150, a code of 7); anything else -- a phone number, an
+    ID number, a name typed into ``community_id`` -- is shown by its shape, e.g. ``‹11 digits›``
+    or ``‹3 Chinese characters›`` (:func:`evalkit.io.privacy.display_value`). So the table
+    shows where a problem is and what rule it breaks without naming a respondent. ``row`` is
+    the row number in the file as a spreadsheet shows it. The codebook is ``codebook`` or
+    ``study.codebook``, the registry ``registry`` or ``study.registry`` (optional).
     """
     from ..spec.study import resolve
 
-    codebook, _ = resolve(codebook, None, study, "problems_table (the codebook tells which fields identify people)")
+    codebook, registry = resolve(codebook, registry, study,
+                                 "problems_table (the codebook tells which fields identify people)")
     ids = {name for name, var in codebook.variables.items() if var.type == "id"}
     ids |= {"name", "phone", "id_number", "address"}
+    known = known_values(codebook, registry)
     p = report.problems
     out = pd.DataFrame({
         "row": p["row"].astype("Int64"),
         "column": p["column"].astype(str),
-        "value": [("‹withheld›" if c in ids else str(v)) for c, v in zip(p["column"], p["value"])],
+        "value": [("‹withheld›" if c in ids else display_value(v, known)) for c, v in zip(p["column"], p["value"])],
         "rule": p["rule"].astype(str),
     })
     return out.reset_index(drop=True)
