@@ -34,6 +34,8 @@ MOVED: dict[str, str] = {
     "evalkit.plots": "evalkit.publish.plots",
     "evalkit.fonts": "evalkit.publish.style",
     "evalkit.report": "evalkit.publish.report",
+    "evalkit.inference.core": "evalkit.inference",
+    "evalkit.did.core": "evalkit.did",
 }
 
 

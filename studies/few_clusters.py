@@ -67,7 +67,7 @@ def simulate(rng, *, n, icc, staggered, tau):
 
 def one_rep(args):
     seed, n, icc, staggered, B, n_perm = args
-    from evalkit.inference.core import randomization_test, wild_cluster_bootstrap
+    from evalkit.inference import randomization_test, wild_cluster_bootstrap
     from evalkit.inference.regress import regress
 
     rng = np.random.default_rng(seed)
@@ -166,7 +166,7 @@ def main() -> None:
     lines += [
         "",
         "evalkit's headline method with fewer than 50 clusters is the WCR bootstrap with Webb "
-        "weights (`evalkit.inference.core.headline`). CR1 with normal critical values is never used.",
+        "weights (`evalkit.inference.few_clusters.headline`). CR1 with normal critical values is never used.",
         "",
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
