@@ -10,13 +10,10 @@
 * ``vcov="CR1"``: the Stata / statsmodels small-sample corrected sandwich
   ``G/(G-1) * (N-1)/(N-K)`` with t(G-1) reference distribution.
 
-Only the design matrices come from statsmodels' formula machinery (patsy in
-statsmodels 0.15); all linear algebra is done here with numpy.
-
-The variance estimators themselves are in :mod:`evalkit.inference.cr2`. With few clusters
-(the Dongying evaluation has 14 communities) neither is trusted for the headline result: the
-wild cluster restricted bootstrap (:func:`evalkit.wild_cluster_bootstrap`,
-:mod:`evalkit.inference.wild`) and the policy :func:`evalkit.headline`
+Only the design matrices come from statsmodels' formula machinery (patsy in statsmodels 0.15); all
+linear algebra is done here with numpy, and the variance estimators are in :mod:`evalkit.inference.cr2`.
+With few clusters (the Dongying evaluation has 14 communities) neither is trusted for the headline: the
+wild cluster restricted bootstrap (:mod:`evalkit.inference.wild`) and the policy :func:`evalkit.headline`
 (:mod:`evalkit.inference.few_clusters`) are; both work from the fit's :class:`ClusterFit`.
 
 References

@@ -1,16 +1,12 @@
 """Survey designs: weights, strata, PSUs and fpc held once; design-based estimates.
 
-:class:`SurveyDesign` follows R's survey package (Lumley): ``svydesign`` holds the
-sampling structure, every estimator takes it, and weighting steps (:meth:`SurveyDesign.rake`)
-return a *new* design whose variance accounts for the calibration. Estimates are
-means, totals and proportions, overall or by domain, with Taylor-linearisation
-standard errors for stratified (ultimate-)cluster designs.
-
-The pieces, as in R survey: this module holds the design object (its checks, :meth:`SurveyDesign.subset`,
-``summary``); :mod:`~evalkit.survey.variance` the linearisation variance engine (PSU totals, lonely
-PSUs, design df); :mod:`~evalkit.survey.domains` domain estimation behind ``mean``/``total``/
-``proportion`` and :func:`~evalkit.survey.domains.domain_means`; :mod:`~evalkit.survey.calibration`
-raking and :class:`WeightingInfo`.
+:class:`SurveyDesign` follows R's survey package (Lumley): ``svydesign`` holds the sampling structure,
+every estimator takes it, and weighting steps (:meth:`SurveyDesign.rake`) return a *new* design whose
+variance accounts for the calibration. Estimates are means, totals and proportions, overall or by domain,
+with Taylor-linearisation standard errors for stratified (ultimate-)cluster designs. As in R survey, the
+pieces are apart: this module holds the design object (checks, :meth:`SurveyDesign.subset`, ``summary``);
+:mod:`~evalkit.survey.variance` the variance engine (PSU totals, lonely PSUs, design df);
+:mod:`~evalkit.survey.domains` domain estimation; :mod:`~evalkit.survey.calibration` raking.
 
 Examples
 --------
