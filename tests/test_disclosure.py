@@ -201,3 +201,81 @@ def test_scan_notebook_flags_planted_output(tmp_path):
     p = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(p))
     assert sorted(scan_notebook(p)[["cell", "kind"]].values.tolist()) == [[2, "phone"], [2, "small_cell"]]
+
+
+# --- disguised personal numbers in what is rendered (issue 16) -----------------------------------
+@pytest.mark.parametrize("html, kind", [
+    ("<td>13812345678.0</td>", "phone"),                     # trailing .0 (a float cell)
+    ("<td>370502 19800101 1239</td>", "citizen_id"),         # grouped ID
+    ("<p>138<b></b>1234<b></b>5678</p>", "phone"),          # renders as one number
+    ("<p>138<span style='x'>1234</span>5678</p>", "phone"),
+    ("<p>138<!-- hidden -->12345678</p>", "phone"),         # a comment is not rendered
+    ("<p>１３８１２３４５６７８</p>", "phone"),                  # full-width digits (NFKC)
+    ("<p>138&#8203;1234&#x200B;5678</p>", "phone"),          # zero-width spaces as entities
+    ("<p>138\u2060-1234-5678</p>", "phone"),                 # word joiner (Cf) and hyphens
+    ("<p>370502800101123</p>", "citizen_id"),                # 15-digit ID
+    ("<p>0086 138 1234 5678</p>", "phone"),
+])
+def test_scan_text_finds_disguised_numbers(html, kind):
+    found = scan_text(html)
+    assert kind in set(found["kind"]), (html, found)
+    with pytest.raises(evalkit.PersonalDataError):
+        assert_no_personal_data(html, source="report.html")
+
+
+def test_scan_text_does_not_join_table_cells():
+    # block tags are a break: numbers in neighbouring cells are not one phone number
+    assert scan_text("<tr><td>138</td><td>12345678</td></tr><p>2017</p><p>0.531</p>").empty
+
+
+def test_scan_text_is_linear_on_unclosed_markup_and_letters():
+    import time
+
+    t0 = time.perf_counter()
+    for s in ("<" * 200_000, "<!--" * 50_000, "a" * 200_000, "a@" * 100_000):
+        assert scan_text(s).empty
+    assert time.perf_counter() - t0 < 30  # measured about 1 s; the old e-mail pattern needed minutes
+
+
+# --- problems tables and error messages show shapes, not values ---------------------------------
+def _report_with(base, values_by_column, codebook, registry):
+    from evalkit.io.validate import validate
+
+    n = len(next(iter(values_by_column.values())))
+    df = base.head(n).copy().astype(object)
+    for c, v in values_by_column.items():
+        df[c] = v
+    return validate(df, codebook, registry=registry), list(df.index)
+
+
+def test_problems_table_shows_shapes_not_personal_values(survey_raw, codebook, registry):
+    from evalkit.publish.disclosure import problems_table
+
+    rep, rows = _report_with(survey_raw, {"community_id": ["王秀英", "anning", "明月社区"],
+                        "age": ["13812345678", "１３８１２３４５６７８", "150"],
+                        "who5_1": ["7", "370502 19800101 1239", "3"]}, codebook, registry)
+    table = problems_table(rep, codebook, registry=registry)
+    shown = " ".join(table["value"])
+    for secret in ("王秀英", "13812345678", "１３８１２３４５６７８", "370502", "19800101"):
+        assert secret not in shown, table
+    values = dict(zip(zip(table["row"], table["column"]), table["value"]))
+    first = rows[0]
+    assert values[(first, "community_id")] == "‹3 Chinese characters›"
+    assert values[(first, "age")] == "‹11 digits›"
+    assert values[(first + 1, "age")] == "‹11 digits›"          # full-width, counted after NFKC
+    assert values[(first + 1, "who5_1")] == "‹20 characters: 18 digits, 2 other›"
+    assert values[(first + 2, "age")] == "150"                  # a short number is shown
+    assert values[(first, "who5_1")] == "7"
+
+
+def test_strict_validate_message_never_quotes_a_personal_value(survey_raw, codebook, registry):
+    from evalkit.io.validate import validate
+
+    df = survey_raw.head(2).copy().astype(object)
+    df["community_id"] = ["王秀英", "anning"]
+    df["age"] = ["13812345678", "150"]
+    with pytest.raises(evalkit.ValidationError) as exc:
+        validate(df, codebook, registry=registry, strict=True)
+    msg = str(exc.value)
+    assert "王秀英" not in msg and "13812345678" not in msg
+    assert "‹3 Chinese characters›" in msg and "‹11 digits›" in msg and "'150'" in msg

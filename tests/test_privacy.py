@@ -301,3 +301,63 @@ def test_pseudonym_key_from_file_and_errors(tmp_path, monkeypatch):
         pseudonymise(df, columns=["person"], key=KEY)
     with pytest.raises(evalkit.PersonalDataError, match="8 to 64"):
         pseudonymise(df, key=KEY, length=4)
+
+
+# --- disguised personal numbers (issue 16): each of these passed the reader before ----------------
+def _frame(values, column="备注"):
+    return pd.DataFrame({"respondent_id": [f"r{i}" for i in range(len(values))], column: values})
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("13812345678.0", "phone"),                       # a phone Excel stored as float, read as text
+    ("370502 19800101 1239", "citizen_id"),           # grouped 18-digit ID (check digit valid)
+    ("138<b></b>1234<b></b>5678", "phone"),          # tags splitting the number
+    ("138\u200b1234\u200b5678", "phone"),             # zero-width spaces (Unicode Cf)
+    ("１３８１２３４５６７８", "phone"),                  # full-width digits
+    ("138.1234.5678", "phone"),                       # dots between the groups
+    ("370502800101123", "citizen_id"),                # 15-digit first-generation ID
+])
+def test_disguised_numbers_are_found_in_cells(value, kind):
+    assert _id("37050219800101123") == "370502198001011239"  # the grouped ID above is valid
+    found = detect_personal_data(_frame(["", value, "无"]))
+    assert (found["column"] == "备注").any() and kind in set(found["kind"]), found
+    assert found.loc[found["kind"] == kind, "example_row"].iloc[0] == 1
+
+
+@pytest.mark.parametrize("value", ["13812345678", "１３８１２３４５６７８", "370502198001011239"])
+def test_allowed_column_is_still_scanned_for_mobiles_and_valid_ids(value):
+    # allow= used to skip the column entirely; a mobile number or a check-digit-valid ID in it
+    # is now refused all the same, without quoting the value
+    with pytest.raises(evalkit.PersonalDataError, match="although the column is allowed") as exc:
+        evalkit.io.privacy.check_personal_data(_frame(["", value]), allow=["备注"])
+    assert value not in str(exc.value) and "13812345678" not in str(exc.value)
+    # what allow= is for still works: a column that only looks like personal data by its name
+    ok = evalkit.io.privacy.check_personal_data(_frame(["3", "5"], column="tel_support"), allow=["tel_support"])
+    assert list(ok.columns) == ["respondent_id", "tel_support"]
+
+
+def test_fifteen_digit_id_needs_a_real_birth_date():
+    from evalkit.io.privacy import is_citizen_id15
+
+    assert is_citizen_id15("370502800101123")          # 1980-01-01
+    assert not is_citizen_id15("370502801301123")      # month 13
+    assert not is_citizen_id15("970502800101123")      # region code cannot start with 9
+    assert not is_citizen_id15("37050280010112")       # 14 digits
+
+
+@pytest.mark.parametrize("hostile", ["a" * 200_000, "a@" * 100_000, "1 " * 100_000, "<" * 200_000,
+                                     "qq" + " " * 200_000, "路" + "1" * 200_000])
+def test_patterns_are_linear_on_200kb_adversarial_cells(hostile):
+    # the e-mail pattern used to be quadratic: a 120 KB letters-only field took 32 s. A fresh
+    # interpreter (no warm caches) gets 60 s for the input check and the output scan together;
+    # measured about 1.5 s on this machine, so a quadratic pattern (hours) cannot pass
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd\n"
+            "from evalkit.io.privacy import detect_personal_data\n"
+            "from evalkit.publish.disclosure import scan_text\n"
+            "s = sys.stdin.read()\n"
+            "detect_personal_data(pd.DataFrame({'x': [s]})); scan_text(s)\n")
+    subprocess.run([sys.executable, "-c", code], input=hostile, text=True, check=True, timeout=60,
+                   cwd=str(ROOT))
