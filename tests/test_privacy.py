@@ -361,3 +361,13 @@ def test_patterns_are_linear_on_200kb_adversarial_cells(hostile):
             "detect_personal_data(pd.DataFrame({'x': [s]})); scan_text(s)\n")
     subprocess.run([sys.executable, "-c", code], input=hostile, text=True, check=True, timeout=60,
                    cwd=str(ROOT))
+
+
+def test_pseudonyms_keep_ids_apart_that_differ_only_in_markup_or_invisible_characters():
+    # the detection normaliser drops tags and Cf characters; pseudonymise must not (it would
+    # silently merge two respondents): ids are only NFKC-normalised, as before issue 16
+    ids = ["a", "a<b>", "a\u200b", "a&amp;"]
+    got = pseudonymise(pd.DataFrame({"respondent_id": ids}), ["respondent_id"], key=KEY)["respondent_id"]
+    assert got.nunique() == len(ids)
+    key = KEY.encode()
+    assert got.iloc[1] == hmac.new(key, b"evalkit-pseudonym-v1\x00" + "a<b>".encode(), hashlib.sha256).hexdigest()[:16]

@@ -404,7 +404,9 @@ def patterns_table() -> pd.DataFrame:
 
 
 # --- detection -----------------------------------------------------------------------------------
-def _cell_text(v) -> str | None:
+def _cell_text(v, detect: bool = True) -> str | None:
+    """A cell as text: :func:`normalise_text` for detection, NFKC only for ids (``detect=False``:
+    pseudonyms must keep ids apart that differ only in markup or invisible characters)."""
     if v is None or v is pd.NA:
         return None
     if isinstance(v, (float, np.floating)):
@@ -413,7 +415,7 @@ def _cell_text(v) -> str | None:
         return str(int(v)) if float(v).is_integer() and abs(v) < 1e19 else repr(float(v))
     if isinstance(v, (bytes, bytearray)):
         v = bytes(v).decode("utf-8", "replace")
-    t = normalise_text(v).strip()
+    t = (normalise_text(v) if detect else unicodedata.normalize("NFKC", str(v))).strip()
     return t or None
 
 
@@ -811,7 +813,7 @@ def pseudonymise(
     k = load_pseudonym_key(key)
     out = df.copy()
     for c in columns:
-        text = out[c].map(_cell_text)
+        text = out[c].map(lambda v: _cell_text(v, detect=False))
         uniq = pd.unique(text.dropna().to_numpy(dtype=object))
         lut = {u: pseudonym(u, k, int(length)) for u in uniq}
         if len(set(lut.values())) < len(lut):
