@@ -59,3 +59,13 @@ def test_raking_to_registry_margins_hits_the_population(survey, registry):
         got = w.groupby(data[col]).sum()
         for level, total in target.items():
             assert got[level] == pytest.approx(total, rel=1e-6)
+
+
+def test_oversized_registry_is_refused_before_parsing(tmp_path, monkeypatch):
+    import evalkit.spec.registry as regmod
+
+    p = tmp_path / "communities.csv"
+    p.write_text("community_id,name_zh\n" + "x,y\n" * 600, encoding="utf-8")
+    monkeypatch.setattr(regmod, "MAX_REGISTRY_BYTES", 1024)
+    with pytest.raises(evalkit.EvalkitError, match=r"communities\.csv: the community registry is .* over the limit of"):
+        regmod.load_communities(p)

@@ -4,10 +4,21 @@
 Stata) with the index set to the row number a user sees in the file (the header is row 1, so
 the first answer is row 2). Nothing is converted or dropped here: :func:`evalkit.validate` does
 the checking and typing, and reports problems by that row number.
+
+Every read is bounded before parsing (:class:`ReadLimits`): the file's size; for ``.xlsx``/``.xlsm``
+(zip archives) the total uncompressed size and the expansion ratio of the members, taken from the
+zip's central directory (Python's :mod:`zipfile` never inflates a member beyond the size recorded
+there, so the check holds for what openpyxl then reads), and the sheet's declared dimension; for
+CSV the number of lines times columns; for ``.sav``/``.dta`` the rows and columns in the file's
+header. A data file that is a symbolic link resolving outside the folder it is named in is refused.
 """
 from __future__ import annotations
 
 import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +33,139 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 # Tried in order when no encoding is given. GB18030 is a superset of GBK and GB2312, which is
 # what Chinese Excel writes when it saves "CSV"; utf-8-sig also reads plain UTF-8.
 ENCODINGS = ("utf-8-sig", "gb18030")
+
+_MB = 1024 * 1024
+#: The environment variable overriding each :class:`ReadLimits` field.
+LIMIT_ENV = {"max_file_mb": "EVALKIT_MAX_FILE_MB", "max_uncompressed_mb": "EVALKIT_MAX_UNCOMPRESSED_MB",
+             "max_ratio": "EVALKIT_MAX_EXPANSION_RATIO", "max_cells": "EVALKIT_MAX_CELLS"}
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds checked before a survey export is parsed.
+
+    The defaults fit exports of a few hundred thousand answers with a wide margin (the shipped
+    example: 1.3 MB of CSV, about 300,000 cells). Override per call with
+    ``read_survey(..., limits=ReadLimits(max_cells=5_000_000))`` or for a whole session (including
+    :func:`~evalkit.io.exports.read_wjx`, :func:`~evalkit.io.exports.read_kobo`,
+    :func:`~evalkit.io.exports.read_spss` and the command line) with the environment variables
+    named below; a keyword wins over the environment, the environment over the default.
+
+    Attributes
+    ----------
+    max_file_mb
+        Size of the file on disk, any format (``EVALKIT_MAX_FILE_MB``, default 200).
+    max_uncompressed_mb
+        Total uncompressed size of the members of an ``.xlsx``/``.xlsm`` archive
+        (``EVALKIT_MAX_UNCOMPRESSED_MB``, default 200).
+    max_ratio
+        Expansion ratio (uncompressed / compressed) of the archive as a whole and of any member
+        over 1 MB uncompressed (``EVALKIT_MAX_EXPANSION_RATIO``, default 100; real workbooks
+        compress 5-30 times, a zip bomb thousands of times).
+    max_cells
+        Rows times columns of the table: the sheet's declared dimension, the CSV's lines times
+        its header's columns, the ``.sav``/``.dta`` header's counts (``EVALKIT_MAX_CELLS``,
+        default 2,000,000).
+    """
+
+    max_file_mb: float = 200.0
+    max_uncompressed_mb: float = 200.0
+    max_ratio: float = 100.0
+    max_cells: int = 2_000_000
+
+    @classmethod
+    def from_env(cls) -> "ReadLimits":
+        """The defaults, overridden by the ``EVALKIT_MAX_*`` environment variables that are set."""
+        names = LIMIT_ENV
+        out = {}
+        for f in fields(cls):
+            raw = os.environ.get(names[f.name])
+            if raw is None or not raw.strip():
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not value > 0:
+                raise ReadError(f"environment variable {names[f.name]}={raw!r} must be a positive number; "
+                                "set it to a number or unset it to use the default.")
+            out[f.name] = int(value) if f.name == "max_cells" else value
+        return replace(cls(), **out)
+
+
+def _too_big(path: Path, what: str, measured: str, limit: str, knob: str) -> ReadError:
+    return ReadError(
+        f"{path}: {what} is {measured}, over the limit of {limit}; evalkit refuses it before parsing "
+        f"(a damaged file or a decompression bomb). If the export is genuine, raise the limit with "
+        f"read_survey(..., limits=ReadLimits({knob}=...)) or the environment variable "
+        f"{LIMIT_ENV[knob]}, "
+        "or split the export.")
+
+
+def _check_location(path: Path) -> None:
+    """Refuse a symbolic link (at the file itself) that resolves outside the folder it is named in."""
+    if not path.is_symlink():
+        return
+    target, folder = path.resolve(), path.parent.resolve()
+    if not target.is_relative_to(folder):
+        raise ReadError(
+            f"{path}: is a symbolic link to a file outside its folder {str(folder)!r}; evalkit reads "
+            "only files inside the data folder so that what is checked is what is read. Copy the "
+            "file into the folder, or pass its real path.")
+
+
+def _check_file_size(path: Path, limits: ReadLimits) -> None:
+    size = path.stat().st_size
+    if size > limits.max_file_mb * _MB:
+        raise _too_big(path, "the file", f"{size / _MB:.1f} MB", f"{limits.max_file_mb:g} MB", "max_file_mb")
+
+
+def _check_cells(path: Path, rows: int, cols: int, limits: ReadLimits, where: str) -> None:
+    if rows * cols > limits.max_cells:
+        raise _too_big(path, f"the table ({where})", f"{rows:,} rows x {cols:,} columns = {rows * cols:,} cells",
+                       f"{limits.max_cells:,} cells", "max_cells")
+
+
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?\"")
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _check_zip(path: Path, limits: ReadLimits) -> None:
+    """Bound an ``.xlsx``/``.xlsm`` from its central directory (and the sheets' declared dimension)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            total = sum(m.file_size for m in members)
+            packed = sum(m.compress_size for m in members)
+            if total > limits.max_uncompressed_mb * _MB:
+                raise _too_big(path, "the workbook unpacked", f"{total / _MB:.1f} MB",
+                               f"{limits.max_uncompressed_mb:g} MB", "max_uncompressed_mb")
+            worst = max(members, key=lambda m: m.file_size / max(m.compress_size, 1), default=None)
+            for what, big, small in [("the workbook", total, packed)] + (
+                    [(f"member {worst.filename!r}", worst.file_size, worst.compress_size)]
+                    if worst is not None and worst.file_size > _MB else []):
+                if big > _MB and big / max(small, 1) > limits.max_ratio:
+                    raise _too_big(path, f"the expansion ratio of {what} ({small:,} bytes unpacking to "
+                                   f"{big:,})", f"{big / max(small, 1):.0f}x", f"{limits.max_ratio:g}x", "max_ratio")
+            for m in members:
+                if m.filename.startswith("xl/worksheets/") and m.filename.endswith(".xml"):
+                    with zf.open(m) as fh:
+                        found = _DIMENSION.search(fh.read(4096))
+                    if found and found.group(3):
+                        rows = int(found.group(4)) - int(found.group(2)) + 1
+                        cols = _column_number(found.group(3)) - _column_number(found.group(1)) + 1
+                        _check_cells(path, max(rows, 0), max(cols, 0), limits,
+                                     f"sheet {m.filename!r} declares {found.group(0).decode(errors='replace')}")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise ReadError(
+            f"{path}: cannot open as an Excel workbook ({type(exc).__name__}: {exc}). The file may be "
+            "truncated or not really Excel; open and re-save it in Excel or WPS.") from None
 
 
 def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
@@ -77,7 +221,8 @@ def _check_header(columns, path: Path) -> list[str]:
     return cols
 
 
-def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.DataFrame, dict]:
+def _read_csv(path: Path, encoding: str | None, sep: str | None,
+              limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
     raw = path.read_bytes()
     if not raw.strip():
         raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
@@ -87,6 +232,10 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.Dat
     if sep is None:
         first = text.splitlines()[0] if text.splitlines() else ""
         sep = max([",", ";", "\t"], key=first.count)
+    first_line = text[:text.find("\n")] if "\n" in text else text
+    lines = text.count("\n") + (not text.endswith("\n"))
+    _check_cells(path, lines, first_line.count(sep) + 1, limits,
+                 "lines times the header's columns")
     try:
         table = pd.read_csv(
             io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
@@ -109,7 +258,9 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None) -> tuple[pd.Dat
     return body, meta
 
 
-def _read_excel(path: Path, sheet) -> tuple[pd.DataFrame, dict]:
+def _read_excel(path: Path, sheet, limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        _check_zip(path, limits)
     try:
         table = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
     except ValueError as exc:
@@ -134,11 +285,16 @@ def _read_excel(path: Path, sheet) -> tuple[pd.DataFrame, dict]:
     return body, {"sheet": sheet if sheet is not None else 0, "blank_lines_skipped": int(blank.sum())}
 
 
-def _read_stat(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
+def _read_stat(path: Path, kind: str, limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
     import pyreadstat
 
     reader = pyreadstat.read_sav if kind == "sav" else pyreadstat.read_dta
     kwargs = {"user_missing": True} if kind == "sav" else {}
+    try:
+        _, head = reader(str(path), metadataonly=True)
+    except Exception as exc:  # pyreadstat raises its own ReadstatError and OSError
+        raise ReadError(f"{path}: cannot read as {kind.upper()} ({type(exc).__name__}: {exc}).") from None
+    _check_cells(path, int(head.number_rows or 0), int(head.number_columns or 0), limits, "as its header declares")
     try:
         df, meta = reader(str(path), apply_value_formats=False, **kwargs)
     except Exception as exc:  # pyreadstat raises its own ReadstatError and OSError
@@ -167,6 +323,7 @@ def read_survey(
     personal_data: PersonalDataPolicy = "refuse",
     registry=None,
     study=None,
+    limits: ReadLimits | None = None,
 ) -> pd.DataFrame:
     """Read a survey export exactly as exported, ready for :func:`evalkit.validate`.
 
@@ -191,6 +348,9 @@ def read_survey(
         contact detail (by its header or its content) makes the reader refuse the file with
         :class:`PersonalDataError`, unless it is named in `allow`. ``personal_data="ignore"``
         skips the check (for files already known to be clean, e.g. inside evalkit's own readers).
+    limits
+        Bounds checked before parsing (:class:`ReadLimits`; default: its defaults overridden by the
+        ``EVALKIT_MAX_*`` environment variables).
 
     Returns
     -------
@@ -202,8 +362,10 @@ def read_survey(
     Raises
     ------
     ReadError
-        Missing, empty, truncated or undecodable files, unnamed or duplicated columns; the message
-        names the file, the row and what to do.
+        Missing, empty, truncated or undecodable files, unnamed or duplicated columns; a file over
+        a :class:`ReadLimits` bound (size, unpacked size, expansion ratio, cells), or a symbolic
+        link resolving outside the folder it is named in. The message names the file, the row or
+        the measured size and the limit, and what to do.
     PersonalDataError
         A column looks like personal data (see `drop`, `allow`); the message names the column,
         what was found and an example row, never the value.
@@ -214,18 +376,22 @@ def read_survey(
         raise ReadError(f"{path}: no such file.")
     if not path.is_file():
         raise ReadError(f"{path}: is a folder, not a file. Name the export file itself.")
+    _check_location(path)
+    limits = ReadLimits.from_env() if limits is None else limits
     suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES + EXCEL_SUFFIXES + (".sav", ".zsav", ".dta"):
+        _check_file_size(path, limits)
     if suffix in CSV_SUFFIXES:
-        df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep)
+        df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep, limits)
         fmt = "csv"
     elif suffix in EXCEL_SUFFIXES:
-        df, meta = _read_excel(path, sheet)
+        df, meta = _read_excel(path, sheet, limits)
         fmt = "excel"
     elif suffix in (".sav", ".zsav"):
-        df, meta = _read_stat(path, "sav")
+        df, meta = _read_stat(path, "sav", limits)
         fmt = "sav"
     elif suffix == ".dta":
-        df, meta = _read_stat(path, "dta")
+        df, meta = _read_stat(path, "dta", limits)
         fmt = "dta"
     else:
         raise ReadError(

@@ -25,6 +25,67 @@ from ..errors import CodebookError
 SHIPPED_HINT = ("for the shipped Dongying example use evalkit.datasets.dongying() (a Study) or "
                 "evalkit.datasets.data_path(\"codebook.yaml\")")
 
+#: Bounds of a codebook file: its size and how deeply its mappings and lists may nest (the
+#: shipped codebook is 40 KB deep 4).
+MAX_CODEBOOK_BYTES = 5 * 1024 * 1024
+MAX_YAML_DEPTH = 20
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing anchors and aliases (``&a``, ``*a``: a few hundred bytes of
+    nested aliases expand to millions of nodes) and nesting deeper than :data:`MAX_YAML_DEPTH`."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _YamlRefused(line, "uses a YAML anchor or alias (`&name` / `*name`); evalkit codebooks "
+                               "refuse them (they can expand a small file enormously). Write the "
+                               "repeated part out, or use a named code set (`codes: <name>`)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _YamlRefused(line, f"nests mappings or lists more than {MAX_YAML_DEPTH} levels deep; "
+                                   "a codebook needs a few. Check the indentation or brackets")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _YamlRefused(Exception):
+    def __init__(self, line: int, what: str):
+        super().__init__(what)
+        self.line, self.what = line, what
+
+
+def _load_yaml(path: Path):
+    """Parse a codebook file with :class:`_BoundedLoader`; every failure is a :class:`CodebookError`
+    naming the file and, where known, the line."""
+    size = path.stat().st_size
+    if size > MAX_CODEBOOK_BYTES:
+        raise CodebookError(f"{path}: the codebook file is {size / 2**20:.1f} MB, over the limit of "
+                            f"{MAX_CODEBOOK_BYTES / 2**20:g} MB for a codebook; is it the right file?")
+    try:
+        text = path.read_text(encoding="utf-8")
+        loader = _BoundedLoader(text)
+        try:
+            raw = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _YamlRefused as exc:
+        raise CodebookError(f"{path}, line {exc.line}: the codebook {exc.what}.") from None
+    except RecursionError:
+        raise CodebookError(f"{path}: the codebook nests too deeply to read (over {MAX_YAML_DEPTH} "
+                            "levels); check the indentation or brackets.") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CodebookError(f"{path}: not a readable UTF-8 YAML file ({exc}).") from None
+    return raw, text
+
+
 VARIABLE_TYPES = ("id", "community", "integer", "number", "code", "category")
 MISSING_REASONS = ("dont_know", "refused", "not_applicable")
 
@@ -321,7 +382,8 @@ def load_codebook(path: str | os.PathLike | None = None) -> Codebook:
     Raises
     ------
     CodebookError
-        No path was given; the file is missing or is not YAML; or it breaks the codebook schema or is inconsistent (an
+        No path was given; the file is missing, over :data:`MAX_CODEBOOK_BYTES`, is not YAML, uses
+        YAML anchors or aliases, or nests deeper than :data:`MAX_YAML_DEPTH`; or it breaks the codebook schema or is inconsistent (an
         unknown key, a wrong type, an item referring to an unknown scale, code set or group, a scale
         listing an unknown item, ...). Every problem is listed, with its line, entry and key; the
         list is in ``.problems`` (see :mod:`evalkit.spec.codebook_schema`).
@@ -338,11 +400,9 @@ def load_codebook(path: str | os.PathLike | None = None) -> Codebook:
     path = Path(path)
     if not path.exists():
         raise CodebookError(f"Codebook file {str(path)!r} does not exist.")
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CodebookError(f"{path}: not a readable UTF-8 YAML file ({exc}).") from None
+    if not path.is_file():
+        raise CodebookError(f"Codebook {str(path)!r} is not a file; name the codebook YAML file itself.")
+    raw, text = _load_yaml(path)
     return codebook_from_dict(raw, str(path), text=text, title=path.stem)
 
 

@@ -24,6 +24,8 @@ REQUIRED_COLUMNS = (
 )
 SEX_CODES = {"male": 1, "female": 2}
 _POP = re.compile(r"^pop_(male|female)_(.+)$")
+#: Largest registry file read (one row per community: the shipped one is 3 KB).
+MAX_REGISTRY_BYTES = 10 * 1024 * 1024
 #: How to get the shipped example's registry, for messages of functions that were given none.
 SHIPPED_HINT = ("for the shipped Dongying example use evalkit.datasets.dongying() (a Study) or "
                 "evalkit.datasets.data_path(\"communities.csv\")")
@@ -53,12 +55,16 @@ def load_communities(path: str | os.PathLike | None = None) -> pd.DataFrame:
     Raises
     ------
     EvalkitError
-        No path was given, a required column is missing, an id is duplicated, a programme community has no start
+        No path was given, the file is over :data:`MAX_REGISTRY_BYTES`, a required column is missing, an id is duplicated, a programme community has no start
         year, or a population count is missing or negative. The message names row and column.
     """
     if path is None:
         raise EvalkitError(f"load_communities() needs the path of your community registry CSV; {SHIPPED_HINT}.")
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_REGISTRY_BYTES:
+        raise EvalkitError(f"{path}: the community registry is {path.stat().st_size / 2**20:.1f} MB, over the "
+                           f"limit of {MAX_REGISTRY_BYTES / 2**20:g} MB for one row per community; is it the "
+                           "right file?")
     try:
         reg = pd.read_csv(path, dtype={"community_id": str}, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
