@@ -55,7 +55,7 @@ import pandas as pd
 from ..errors import PersonalDataError
 from ..spec.study import resolve
 from .pseudonyms import (  # noqa: F401  (re-exported)
-    KEY_ENV, KEY_FILE_ENV, MIN_KEY_BYTES, PSEUDONYM_LENGTH, load_pseudonym_key, key_id, pseudonym, pseudonymise,
+    KEY_ENV, KEY_FILE_ENV, MIN_KEY_BYTES, PSEUDONYM_LENGTH, load_pseudonym_key, check_key_strength, pseudonym, pseudonymise,
 )
 from .personal_numbers import cell_text as _cell_text
 from .personal_numbers import (  # noqa: F401  (re-exported: the public names of this module)
@@ -470,5 +470,5 @@ __all__ = [
     "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
     "format_findings", "citizen_id_check_digit", "is_citizen_id", "is_citizen_id15", "normalise_text",
     "strip_markup", "find_personal_numbers", "find_emails", "value_shape", "display_value", "known_values", "pseudonymise", "pseudonym",
-    "load_pseudonym_key", "key_id", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",
+    "load_pseudonym_key", "check_key_strength", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",
 ]
