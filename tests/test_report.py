@@ -213,7 +213,8 @@ def test_verdict_reads_direction_interval_and_p(codebook):
                      "p_value": 0.038})
     short, sentence = targets.verdict(row, ucla, who="residents aged 60+")
     assert short == "改善 improved"
-    assert "(residents aged 60+)" in sentence and "year 3 of the programme" in sentence
+    # the label is escaped Markdown (evalkit.evaluation.targets.md_text): read it as a renderer does
+    assert r"\(residents aged 60\+\)" in sentence and "year 3 of the programme" in sentence
     assert "95% CI -1.97 to -0.08; p = 0.038" in sentence and "moderate evidence" in sentence
     worse = row.copy()
     worse[["estimate", "ci_low", "ci_high"]] = [1.03, 0.08, 1.97]
@@ -283,7 +284,7 @@ def test_appendix_cites_the_manifest_checksum(tmp_path):
     d = tmp_path / "data"
     shutil.copytree(data_dir(), d)
     (d / "truth.csv").write_text("changed\n")
-    assert "`truth.csv` (changed)" in provenance.checksum_line(provenance.data_checksums(d), d)
+    assert r"truth\.csv (changed)" in provenance.checksum_line(provenance.data_checksums(d), d)
     # no manifest: one SHA-256 over the file checksums
     (d / manifest.MANIFEST).unlink()
     assert "over the file checksums" in provenance.checksum_line(provenance.data_checksums(d), d)

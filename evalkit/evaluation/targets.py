@@ -15,6 +15,7 @@ sections, the report) is :mod:`evalkit.publish`.
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -22,6 +23,26 @@ import pandas as pd
 
 from ..errors import EvalkitError
 from ..spec.study import Roles, resolve
+
+#: ASCII characters with a meaning in Markdown or inline HTML (CommonMark escapes any ASCII punctuation).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&$~:\"'=])")
+#: Line and paragraph breaks (also Unicode ones), which would start a new Markdown block.
+_MD_BREAK = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+
+
+def md_text(text) -> str:
+    """A string from data, a registry, a codebook or a file name, safe inside Markdown text.
+
+    Line breaks become spaces (a name cannot start a heading, list or table row) and every
+    ASCII punctuation character with a meaning in Markdown or HTML is backslash-escaped, so
+    ``<script>``, ``**``, ``|``, backticks and ``$`` are shown as typed, never interpreted.
+
+    Examples
+    --------
+    >>> md_text("Anning\\n# 结论 <b>")
+    'Anning \\\\# 结论 \\\\<b\\\\>'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", _MD_BREAK.sub(" ", str(text)))
 
 __all__ = [
     "CERTAINTY",
@@ -226,7 +247,7 @@ def verdict(effect_row, scale, *, who: str | None = None) -> tuple[str, str]:
         short = "改善 improved" if better else "变差 worsened"
     else:
         short = "无明显变化 no clear change"
-    name = scale.label.zh + " · " + scale.label.en + (f" ({who})" if who else "")
+    name = md_text(scale.label.zh + " · " + scale.label.en + (f" ({who})" if who else ""))
     when = f"{int(effect_row['wave'])}"
     if "event_time" in effect_row and pd.notna(effect_row["event_time"]):
         when += f", year {int(effect_row['event_time']) + 1} of the programme"

@@ -89,6 +89,7 @@ def _setup_figures() -> None:
     rc["savefig.dpi"] = 100
     rc["svg.hashsalt"] = "evalkit"  # fixed SVG element ids
     rc["pdf.compression"] = 6
+    rc["text.parse_math"] = False  # a "$" in a name or label from the data is drawn, never parsed as mathtext
 
 
 

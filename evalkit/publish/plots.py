@@ -47,6 +47,15 @@ def _axes(ax, figsize=(8, 4.5)):
     return ax
 
 
+def _plain_text(ax):
+    """Draw every text of ``ax`` as typed: ``$`` in a community name or label starts no mathtext."""
+    from matplotlib.text import Text
+
+    for text in ax.findobj(Text):
+        text.set_parse_math(False)
+    return ax
+
+
 def _frame(data: Any, what: str) -> pd.DataFrame:
     if hasattr(data, "tidy") and not isinstance(data, pd.DataFrame):
         data = data.tidy()
@@ -180,7 +189,7 @@ def indicator_plot(
     ax.set_title(title or tr(f"{indicator or ''}：各社区各年份估计值与95%置信区间",
                              f"{indicator or ''}: estimate and 95% CI by community and wave").lstrip(":： "))
     ax.grid(axis="y", alpha=0.3)
-    return ax
+    return _plain_text(ax)
 
 
 def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, coefficient: str = "alpha",
@@ -223,7 +232,7 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, coefficien
                   else tr(f"{coefficient}（95%置信区间）", f"{coefficient} (95% CI)"))
     ax.set_title(title or tr("量表信度", "Scale reliability"))
     ax.grid(axis="x", alpha=0.3)
-    return ax
+    return _plain_text(ax)
 
 
 def event_study_plot(
@@ -288,7 +297,7 @@ def event_study_plot(
     ax.set_title(title or tr("事件研究：项目效应随时间的变化", "Event study: effect by years since start"))
     ax.legend(fontsize="small", loc="best")
     ax.grid(axis="y", alpha=0.3)
-    return ax
+    return _plain_text(ax)
 
 
 def forest_plot(
@@ -347,7 +356,7 @@ def forest_plot(
     if title:
         ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    return ax
+    return _plain_text(ax)
 
 
 def trend_plot(
@@ -428,7 +437,7 @@ def trend_plot(
                            else label(community, registry=registry)))
     ax.legend(fontsize="x-small", loc="best", framealpha=0.85)
     ax.grid(axis="y", alpha=0.3)
-    return ax
+    return _plain_text(ax)
 
 
 def leave_one_out_plot(
@@ -503,4 +512,4 @@ def leave_one_out_plot(
         ax.set_title(title)
     ax.legend(fontsize="x-small", loc="best", framealpha=0.85)
     ax.grid(axis="x", alpha=0.3)
-    return ax
+    return _plain_text(ax)

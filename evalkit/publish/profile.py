@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import EvalkitError
-from ..evaluation.targets import format_effect, format_p, target_domain, target_name, verdict
+from ..evaluation.targets import format_effect, format_p, md_text, target_domain, target_name, verdict
 from ..spec.registry import programme_targets
 from ..spec.study import resolve
 
@@ -86,14 +86,17 @@ def _pick(frame: pd.DataFrame, i: str, g) -> pd.DataFrame:
 def _heading(r: pd.Series, mine: list, codebook) -> str:
     """Section heading and programme theory of one community (markdown)."""
     def described(i, g):
-        return (f"{codebook.scales[i].label.zh} ({target_name(i, g)}"
-                + (f"，{_group_label(codebook, g, 'zh')}" if g else "") + ")")
+        return md_text(f"{codebook.scales[i].label.zh} ({target_name(i, g)}"
+                       + (f"，{_group_label(codebook, g, 'zh')}" if g else "") + ")")
+
+    def field(key):
+        return md_text(r.get(key, ""))
 
     return "\n".join([
-        f"## {r['name_zh']} {r['name_pinyin']}",
+        f"## {field('name_zh')} {field('name_pinyin')}",
         "",
-        f"**项目 Programme:** {r.get('programme_zh', '')} · {r['programme_domain']}  ",
-        f"**地点 Location:** {r['district']} {r['street']} ({r['urban_rural']})  ",
+        f"**项目 Programme:** {field('programme_zh')} · {field('programme_domain')}  ",
+        f"**地点 Location:** {field('district')} {field('street')} ({field('urban_rural')})  ",
         f"**开始 Started:** {int(r['start_year'])}  ",
         "**项目理论 Programme theory — targeted indicators:** " + "; ".join(described(i, g) for i, g in mine),
     ])
@@ -127,7 +130,8 @@ def _effects_and_verdicts(community: str, mine: list, effects: pd.DataFrame, cod
         if rows.empty:
             continue
         scale = codebook.scales[i]
-        per_year.append(f"| {scale.label.zh} ({target_name(i, g)}) | {_effects_markdown(rows, scale.kind)} |")
+        per_year.append(f"| {md_text(f'{scale.label.zh} ({target_name(i, g)})')} | "
+                        f"{_effects_markdown(rows, scale.kind)} |")
         short, sentence = verdict(rows.iloc[-1], scale, who=_group_label(codebook, g, "en") or None)
         earlier = [verdict(row, scale)[0] for _, row in rows.iloc[:-1].iterrows()]
         gone = [int(w) for w, v in zip(rows["wave"].iloc[:-1], earlier) if v != short and v.startswith("改善")]

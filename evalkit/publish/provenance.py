@@ -17,6 +17,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import EvalkitError
+from ..evaluation.targets import md_text
 
 __all__ = ["appendix_markdown", "checksum_line", "data_checksums", "package_versions"]
 
@@ -65,7 +66,7 @@ def checksum_line(sums: pd.DataFrame, data_dir: str | Path) -> str:
     table = manifest.check_manifest(base, strict=False)
     bad = table[table["status"] != "ok"]
     state = (f"all {len(table)} files match it" if bad.empty else
-             "**the data differ from it**: " + ", ".join(f"`{f}` ({st})" for f, st in zip(bad["file"], bad["status"])))
+             "**the data differ from it**: " + ", ".join(f"{md_text(f)} ({st})" for f, st in zip(bad["file"], bad["status"])))
     return (f"**Data checksum** (SHA-256 of the data's `{manifest.MANIFEST}`; {state}; verify with "
             f"`python -m evalkit.io.manifest check`): `{manifest.data_checksum(base)}`")
 
@@ -113,14 +114,14 @@ def appendix_markdown(sums: pd.DataFrame, versions: pd.DataFrame, seed: int, run
     lines = [
         "# 附录：数据与方法 Appendix: data and methods",
         "",
-        "**Data.** " + (data_note.strip() + " " if data_note else "")
+        "**Data.** " + (data_note.strip() + " " if data_note else "")  # data_note: the caller's own Markdown
         + "Checksums of the files this report was computed from (SHA-256):",
         "",
         "| file | bytes | sha256 |",
         "|---|---:|---|",
     ]
     for f, b, s in zip(sums["file"], sums["bytes"] if "bytes" in sums else [""] * len(sums), sums["sha256"]):
-        lines.append(f"| `{f}` | {b} | `{s}` |")
+        lines.append(f"| {md_text(f)} | {b} | `{s}` |")
     lines += [
         "",
         checksum_line(sums, data_dir),
@@ -136,5 +137,5 @@ def appendix_markdown(sums: pd.DataFrame, versions: pd.DataFrame, seed: int, run
     ]
     lines += [f"| {p} | {v} |" for p, v in zip(versions["package"], versions["version"])]
     lines += ["", "**Notebooks executed** for this report: "
-              + ", ".join(f"`{k}.ipynb`" for k in run_seconds) + "."]
+              + ", ".join(md_text(f"{k}.ipynb") for k in run_seconds) + "."]
     return "\n".join(lines)

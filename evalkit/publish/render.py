@@ -17,8 +17,8 @@ from typing import Sequence
 from ..errors import EvalkitError
 from .disclosure import assert_no_personal_data
 
-__all__ = ["NOTEBOOKS", "PROFILE_NOTEBOOK", "REPORT_NOTEBOOKS", "community_page", "execute_notebook",
-           "inject_parameters", "notebooks_dir", "render_html"]
+__all__ = ["NOTEBOOKS", "PROFILE_NOTEBOOK", "REPORT_NOTEBOOKS", "check_no_script", "community_page",
+           "execute_notebook", "inject_parameters", "notebooks_dir", "render_html", "sanitize_html"]
 
 #: The numbered notebooks, in reading order.
 NOTEBOOKS: tuple[str, ...] = (
@@ -104,6 +104,82 @@ def execute_notebook(path: str | Path, *, parameters: dict | None = None, cwd: s
     return nb
 
 
+#: Markup that would run in a browser: script elements, javascript:/vbscript: URLs, event-handler
+#: attributes (``onerror=``), frames and objects, and meta refreshes. Matched on the page with
+#: entities of ASCII letters decoded, so ``&#106;avascript:`` is caught as well.
+_EXECUTABLE = re.compile(
+    r"<\s*(script|iframe|frame|object|embed|applet|base|form)\b"
+    r"|<[^>]*[\s/\"'](on[a-z]+)\s*="
+    r"|http-equiv\s*=\s*[\"']?refresh"
+    r"|data\s*:\s*text/html",
+    re.I)
+#: ``javascript:`` and ``vbscript:`` URLs in an attribute, matched with whitespace and control
+#: characters removed (browsers ignore them inside a URL scheme); the words in text are inert.
+_SCRIPT_URL = re.compile(r"<[^<>]*=[\"']?(java|vb)script:", re.I)
+
+
+def check_no_script(html: str, page: str) -> None:
+    """Refuse a rendered page with anything a browser would execute.
+
+    Script, frame and object elements, event-handler attributes (``onerror=``), meta refreshes,
+    ``data:text/html`` and ``javascript:`` URLs, also written with numeric character references.
+
+    Raises
+    ------
+    EvalkitError
+        Naming the page and what was found; the page is not written.
+    """
+    import html as _html
+
+    text = re.sub(r"&#(x[0-9a-f]+|[0-9]+);?", lambda m: _html.unescape(m.group(0)), html, flags=re.I)
+    m = _EXECUTABLE.search(text) or _SCRIPT_URL.search(re.sub(r"[\s\x00-\x1f]", "", text))
+    if m:
+        raise EvalkitError(
+            f"{page}: refused, the rendered HTML contains executable markup ({m.group(0)[:40]!r}). "
+            "A string from the data, registry, codebook or a file name reached the page unescaped: "
+            "escape it where it is built (evalkit.evaluation.targets.md_text, html.escape).")
+
+
+#: What an HTML output of a cell may contain in a report (tables, text, inline styles, data-URI
+#: images); everything else is removed by :func:`sanitize_html` (bleach, which nbconvert uses).
+_HTML_TAGS = frozenset({
+    "a", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "div", "em", "h1", "h2", "h3", "h4",
+    "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "small", "span", "strong", "style", "sub", "sup",
+    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"})
+_HTML_ATTRIBUTES = {"*": {"class", "style", "title", "align"}, "th": {"colspan", "rowspan"},
+                    "td": {"colspan", "rowspan"}, "img": {"src", "alt", "width", "height"},
+                    "a": {"href"}, "table": {"border"}, "style": {"scoped"}}
+
+
+def sanitize_html(fragment: str) -> str:
+    """An HTML output of a cell with everything outside a strict allow-list removed.
+
+    Keeps tables, text markup, ``<style>`` and ``style=`` (pandas' table reprs) and images with
+    ``data:`` URIs; removes scripts with their content, event handlers, frames, forms and
+    ``javascript:`` URLs.
+    """
+    import bleach
+
+    return bleach.clean(fragment, tags=_HTML_TAGS, protocols={"data", "https", "http"}, strip=True,
+                        strip_comments=True, attributes={k: sorted(v) for k, v in _HTML_ATTRIBUTES.items()},
+                        css_sanitizer=_css_sanitizer())
+
+
+def _css_sanitizer():
+    from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+
+    return CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES | {"vertical-align", "text-align"})
+
+
+def _sanitize_outputs(cell) -> None:
+    """Sanitise the ``text/html`` outputs of a code cell in place (:func:`sanitize_html`)."""
+    for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        if "text/html" in data:
+            src = data["text/html"]
+            data["text/html"] = sanitize_html("".join(src) if isinstance(src, list) else src)
+
+
 _HEADING = re.compile(r"<h([123])(\s[^>]*)?>(.*?)</h\1>", re.S)
 
 
@@ -171,12 +247,15 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
             if cell.cell_type == "code" and ("parameters" in tags or "setup" in tags):
                 continue
             merged.cells.append(copy.deepcopy(cell))
+            if cell.cell_type == "code":
+                _sanitize_outputs(merged.cells[-1])
     if appendix:
         merged.cells.append(nbformat.v4.new_markdown_cell(appendix))
     exporter = HTMLExporter(template_name="evalkit_report", extra_template_basedirs=[str(_TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(merged, resources={"language_code": lang})
     body = _add_toc(body)
+    check_no_script(body, page=title)
     assert_no_personal_data(body, source="the report")
     return body
 

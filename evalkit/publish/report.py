@@ -48,7 +48,18 @@ def _data_folder(data_dir) -> Path:
     base = Path(data_dir)
     if not base.is_dir():
         raise EvalkitError(f"build_report: data folder {str(base)!r} does not exist.")
-    return base
+    return base.resolve()
+
+
+def _unchanged(base: Path, cited) -> None:
+    """Refuse to write a report whose data changed while its notebooks ran (they cite ``cited``)."""
+    now = provenance.data_checksums(base)
+    if not now[["file", "sha256"]].reset_index(drop=True).equals(cited[["file", "sha256"]].reset_index(drop=True)):
+        changed = sorted(set(map(tuple, now[["file", "sha256"]].values)) ^ set(map(tuple, cited[["file", "sha256"]].values)))
+        raise EvalkitError(
+            f"build_report: the data in {str(base)!r} changed while the notebooks ran ("
+            + ", ".join(sorted({f for f, _ in changed})) + "); the report would cite checksums of other "
+            "data than it was computed from. Run it again on a folder nothing else writes to.")
 
 
 def _study_of(study: Study | None, base: Path) -> Study:
@@ -93,7 +104,9 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
         Called with one line of text per step (``print`` by default; ``None`` for silence).
     data_dir
         The data folder (required): the notebooks read it (``$EVALKIT_DATA`` of their kernels),
-        the appendix cites its checksums, and its ``MANIFEST.sha256``, if any, is verified first.
+        the appendix cites its checksums, and its ``MANIFEST.sha256``, if any, is verified first
+        (a mismatch raises :class:`~evalkit.io.manifest.ManifestError`); the checksums are taken
+        again after the notebooks ran and the report is refused if they changed.
     study
         Registry (the community check, page titles) and seed (cited in the appendix); default the
         study of ``data_dir`` (its ``codebook.yaml`` and ``communities.csv``).
@@ -126,7 +139,7 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
     if (base / manifest.MANIFEST).is_file():  # the data must match the manifest the report cites
         say(manifest.verify_data(base))
     sums, versions = provenance.data_checksums(base), provenance.package_versions()
-    env = {"EVALKIT_DATA": str(base.resolve())}
+    env = {"EVALKIT_DATA": str(base)}  # the notebooks read exactly the folder verified and cited
 
     def appendix(seconds):
         return provenance.appendix_markdown(sums, versions, study.seed, seconds, data_dir=base, data_note=data_note)
@@ -140,6 +153,7 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
                                                     save_to=Path(tmp) / f"{name}.ipynb"))
             seconds[name] = time.perf_counter() - t0
             say(f"      done in {seconds[name]:.1f} s")
+        _unchanged(base, sums)
         say("writing the HTML report ...")
         html = render.render_html(executed, title=title, subtitle=subtitle, appendix=appendix(seconds))
         written = [_write(out / "evalkit_report.html", html, say)]
@@ -152,6 +166,7 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
                        f"{label(community, 'en', registry=reg)} programme evaluation"),
                 subtitle=title, appendix=appendix({render.PROFILE_NOTEBOOK: 0.0}),
                 save_to=Path(tmp) / f"{render.PROFILE_NOTEBOOK}_{community}.ipynb")
+            _unchanged(base, sums)
             written.append(_write(out / f"community_{community}.html", html, say))
     return written
 
