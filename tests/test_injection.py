@@ -229,3 +229,29 @@ def test_data_changed_while_the_notebooks_ran_is_refused(tmp_path, monkeypatch):
     with pytest.raises(EvalkitError, match=r"changed while the notebooks ran \(truth.csv\)"):
         report.build_report(tmp_path / "out", progress=None, data_dir=data)
     assert not (tmp_path / "out" / "evalkit_report.html").exists()
+
+
+_HOSTILE = ["<script>", "</script>", "<img src=x onerror=alert(1)>", "<svg/onload=alert(1)>", "javascript:",
+            "\n# 结论\n", "\n\n---\n", "`", "```", "**", "|", "[x](javascript:alert(1))", "![x](x)", "$", "\\",
+            "&lt;script&gt;", "&#60;script&#62;", "<!--", "\r\n## ", "\u2028# ", "> ", "1. ", "- ", "=HYPERLINK(",
+            "<a href='java\tscript:x'>", "安宁", "Anning", " "]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzz_hostile_strings_through_md_text(seed):
+    """Random concatenations of hostile pieces, escaped with md_text into a heading, a table cell and
+    text, render with no executable markup and no heading or table row of their own."""
+    import random
+
+    from evalkit.evaluation.targets import md_text
+
+    rng = random.Random(seed)
+    strings = ["".join(rng.choice(_HOSTILE) for _ in range(rng.randint(1, 12))) for _ in range(20)]
+    md = "\n\n".join(f"## H{k} {md_text(s)}\n\n| a | b |\n|---|---|\n| {md_text(s)} | x |\n\n{md_text(s)}"
+                     for k, s in enumerate(strings))
+    html = _page(markdown_outputs=[md])
+    body = html.split("<body", 1)[1]
+    assert not EXECUTABLE.search(body), EXECUTABLE.search(body).group(0)
+    assert len(re.findall(r'class="toc-h2"', _toc(html))) == len(strings)  # only the headings written
+    assert body.count("<tr>") == 2 * len(strings)  # header + one row per table, no injected rows
+    assert "<hr" not in body and "<img" not in body and "<code>" not in body

@@ -196,6 +196,8 @@ def _add_toc(html: str) -> str:
         counter += 1
         anchor = f"sec-{counter}"
         attrs = re.sub(r'\sid="[^"]*"', "", attrs)
+        # the anchor link nbconvert derives from the heading's text points at the new id instead
+        inner = re.sub(r'(<a class="anchor-link" href=")#[^"]*"', rf'\g<1>#{anchor}"', inner)
         text = re.sub(r"<[^>]+>", "", inner).replace("¶", "").strip()
         entries.append((int(level), anchor, text))
         return f'<h{level} id="{anchor}"{attrs}>{inner}</h{level}>'
