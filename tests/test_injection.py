@@ -255,3 +255,17 @@ def test_fuzz_hostile_strings_through_md_text(seed):
     assert len(re.findall(r'class="toc-h2"', _toc(html))) == len(strings)  # only the headings written
     assert body.count("<tr>") == 2 * len(strings)  # header + one row per table, no injected rows
     assert "<hr" not in body and "<img" not in body and "<code>" not in body
+
+
+def test_the_notebooks_committed_outputs_pass_and_keep_their_figures_and_styles():
+    """The real report pieces (the committed outputs of the notebooks, not re-executed) are not
+    refused, sanitising their HTML outputs changes no table, and every resource they use is a
+    data: URI or inline style, which the Content-Security-Policy allows."""
+    nb_dir = render.notebooks_dir()
+    nbs = [nbformat.read(nb_dir / f"{n}.ipynb", as_version=4) for n in render.REPORT_NOTEBOOKS]
+    html = render.render_html(nbs, title="report")
+    assert html.count('class="dataframe"') > 5 and html.count("data:image/png;base64,") > 5
+    assert not re.search(r"<link\b", html)
+    assert all(u.startswith("data:") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))
+    assert all(u.startswith("data:") for u in re.findall(r'<img[^>]*\ssrc="([^"]*)"', html))
+    assert 'style="background:#fff8e6;padding:0.3em 0.5em;white-space:pre-wrap' in html  # warning boxes kept

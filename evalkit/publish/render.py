@@ -168,7 +168,8 @@ def sanitize_html(fragment: str) -> str:
 def _css_sanitizer():
     from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 
-    return CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES | {"vertical-align", "text-align"})
+    return CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES | {
+        "vertical-align", "text-align", "background", "padding", "margin", "white-space"})
 
 
 def _sanitize_outputs(cell) -> None:
