@@ -91,7 +91,7 @@ def test_who5_band_limits_29_and_51_via_a_single_item_copy(cb, tmp_path):
                              "missing_codes": {9997: "dont_know"}, "zh": "探针", "en": "probe"}
     raw["scales"]["probe"] = {"zh": "探针", "en": "probe", "items": ["probe"],
                               "scoring": {"method": "single"}, "range": [0, 100],
-                              "cutoffs": raw["scales"]["who5"]["cutoffs"], "citation": "test"}
+                              "cutoffs": copy.deepcopy(raw["scales"]["who5"]["cutoffs"]), "citation": "test"}
     path = tmp_path / "cb.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     cb2 = load_codebook(path)

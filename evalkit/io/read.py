@@ -18,6 +18,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -162,7 +163,8 @@ def _check_zip(path: Path, limits: ReadLimits) -> None:
                         cols = _column_number(found.group(3)) - _column_number(found.group(1)) + 1
                         _check_cells(path, max(rows, 0), max(cols, 0), limits,
                                      f"sheet {m.filename!r} declares {found.group(0).decode(errors='replace')}")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+    except (zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            RuntimeError) as exc:
         raise ReadError(
             f"{path}: cannot open as an Excel workbook ({type(exc).__name__}: {exc}). The file may be "
             "truncated or not really Excel; open and re-save it in Excel or WPS.") from None
