@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from evalkit.__main__ import main
+from evalkit.cli import main
 from evalkit.io.manifest import read_manifest
 from evalkit.datasets.simulate import EFFECTS, file_digest
 

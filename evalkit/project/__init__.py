@@ -1,0 +1,1 @@
+"""A study of one's own: ``evalkit new`` scaffolding and its template."""
