@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -82,6 +83,11 @@ class Derived(Result):
 
 def _blank(s: pd.Series) -> np.ndarray:
     return s.isna().to_numpy() | s.astype(str).str.strip().isin(["", "nan", "<NA>", "None"]).to_numpy()
+
+
+def _nfkc(v):
+    """Full-width digits and signs ("７９") as ASCII, so a typed age is read as the number it shows."""
+    return unicodedata.normalize("NFKC", v).strip() if isinstance(v, str) else v
 
 
 def _as_cell(v):
@@ -154,7 +160,7 @@ def derive(
     for name in wanted:
         rule = rules[name]
         src = out[rule.source]
-        numbers = pd.to_numeric(src, errors="coerce").to_numpy(dtype=float)
+        numbers = pd.to_numeric(src.map(_nfkc), errors="coerce").to_numpy(dtype=float)
         values = pd.Series([_as_cell(v) for v in rule.apply(numbers)], index=out.index, dtype=object)
         if name not in out.columns:  # after its source and the fields this call inserted after it
             after = sum(rules[d].source == rule.source for d in inserted)
