@@ -1,40 +1,50 @@
-"""Disclosure control for everything evalkit publishes.
+"""Disclosure control for everything evalkit publishes: one gate every published number passes.
 
+* :func:`gate_survey` -- the gate on the data: respondents of every community x wave cell with
+  fewer than `min_n` respondents are withheld *before* anything is estimated, so no published
+  number (means, effects, counts, totals from which a small cell could be recovered by
+  subtraction, the data behind figures) rests on them; the withheld cells are listed with the
+  marker ``[c]``, never their count.
+* :func:`gate_table` -- the gate on a domain table whose rows rest on respondent counts (an
+  effect on a target group, a sub-group mean): rows resting on fewer than `min_n` become NA,
+  with complementary suppression across the table's dimensions.
+* :func:`assert_publishable` -- the last check on rendered HTML: nothing a browser would run,
+  no personal number, and (with `min_n`) no count column showing a small cell.
 * :func:`suppress` -- small-cell suppression of a tidy table with a respondent count column:
   cells counting fewer than `threshold` respondents (10 by default) are replaced by a visible
   marker, and *complementary* cells are suppressed so that no suppressed cell can be recovered
   by subtracting the others from a row, column or group total.
-* :func:`scan_text` / :func:`assert_no_personal_data` -- look for citizen ID numbers (with a valid
-  check digit), Chinese phone numbers and e-mail addresses in text or HTML (reports, notebook
-  outputs); findings give the place and the kind, never the value.
-* :func:`small_cells` -- respondent counts below the threshold in the HTML tables of a report.
-* :func:`scan_notebook` -- both scans over the outputs of a Jupyter notebook.
+* :func:`scan_text`, :func:`assert_no_personal_data`, :func:`small_cells`, :func:`scan_notebook`
+  -- the scanners of :mod:`evalkit.publish.scan`, re-exported here.
 * :func:`problems_table` -- the problems of a validation report with identifying values withheld.
+
+:data:`MIN_N` (10) is the default threshold; a study overrides it with ``min_n=``.
 """
 from __future__ import annotations
 
-import html as _html
-import json
 import re
 import warnings
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DisclosureWarning, EvalkitError, PersonalDataError
-from ..io.privacy import (_LANDLINE, display_value, find_emails, find_personal_numbers, known_values,
-                          normalise_text)
+from ..io.privacy import display_value, known_values
+from .scan import assert_no_personal_data, scan_notebook, scan_text, small_cells
 
+__all__ = ["MIN_N", "DEFAULT_MARKER", "KNOWN_DIMS", "DisclosureError", "Gated", "gate_survey", "gate_table",
+           "assert_publishable", "suppress", "scan_text", "assert_no_personal_data", "small_cells",
+           "scan_notebook", "problems_table"]
+
+#: Respondents a published cell must rest on (a study overrides it with ``min_n=``).
+MIN_N = 10
 #: Dimensions of a published table recognised by :func:`suppress` when ``dims`` is not given.
 KNOWN_DIMS = ("community_id", "community", "wave", "year", "sex", "age_group", "role", "band",
               "category", "level", "cohort", "event_time", "stratum", "group_label")
 DEFAULT_MARKER = "[c]"
-
-_DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
-
 
 # --- small-cell suppression ----------------------------------------------------------------------
 def suppress(
@@ -237,149 +247,6 @@ def _determined(lines, sup) -> int | None:
     return None
 
 
-# --- scanners --------------------------------------------------------------------------------------
-def _findings(text: str) -> set[tuple[str, int, int]]:
-    """(kind, line, column) of every personal number and e-mail address in normalised `text`."""
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def where(kind, pos):
-        line = int(np.searchsorted(starts, pos, side="right"))
-        return kind, line, pos - starts[line - 1] + 1
-
-    found = {where(k, pos) for k, pos in find_personal_numbers(text)}
-    found |= {where("landline", m.start()) for m in _LANDLINE.finditer(text)}
-    found |= {where("email", pos) for pos in find_emails(text)}
-    return found
-
-
-def scan_text(text: str) -> pd.DataFrame:
-    """Personal data in `text` (plain text or HTML): ``kind, line, column`` per finding, no values.
-
-    Kinds: ``citizen_id`` (18 characters with a valid check digit and birth date, or 15 digits
-    with a real birth date), ``phone`` (Chinese mobile, optional +86/86/0086), ``landline``
-    (0xx-xxxxxxx), ``email``. The text is read twice through the normaliser the input check uses
-    (:func:`evalkit.io.privacy.normalise_text`: NFKC, format characters removed): as it is, and
-    with tags removed without a separator and entities decoded, as a browser shows it -- so
-    ``138<b></b>1234<b></b>5678``, ``１３８１２３４５６７８``, ``138-1234-5678``, ``13812345678.0`` and
-    ``370502 19800101 1239`` are all found. Embedded images (``data:`` URIs) are skipped;
-    numbers inside hexadecimal checksums or between letters do not count. Linear time.
-    """
-    text = _DATA_URI.sub(" ", str(text))
-    found = _findings(normalise_text(text, markup=False))
-    seen = {(k, ln) for k, ln, _ in found}
-    found |= {f for f in _findings(normalise_text(text, markup=True)) if f[:2] not in seen}
-    return pd.DataFrame(sorted(found, key=lambda f: (f[1], f[2], f[0])), columns=["kind", "line", "column"])
-
-
-def assert_no_personal_data(text: str, *, source: str = "text") -> None:
-    """Raise :class:`PersonalDataError` if `text` shows an ID number, phone number or e-mail.
-
-    The message names `source`, the kinds and the line numbers, never the values.
-    """
-    found = scan_text(text)
-    if not found.empty:
-        where = ", ".join(f"{k} on line {ln}" for k, ln in found[["kind", "line"]].head(10).itertuples(index=False))
-        raise PersonalDataError(
-            f"{source} shows personal data: {where}{' ...' if len(found) > 10 else ''}. Remove the "
-            "column or cell from the output (publish aggregates, pseudonymised ids or problem "
-            "locations only) and build it again.")
-
-
-class _Tables(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.tables: list[list[list[tuple[str, str]]]] = []
-        self._row = None
-        self._cell = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr" and self.tables:
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = [tag, ""]
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append((self._cell[0], self._cell[1].strip()))
-            self._cell = None
-        elif tag == "tr" and self._row is not None and self.tables:
-            self.tables[-1].append(self._row)
-            self._row = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell[1] += data
-
-
-def small_cells(html: str, threshold: int = 10, *, n_names: Sequence[str] = ("n",),
-                zeros: bool = False) -> pd.DataFrame:
-    """Counts below `threshold` in the HTML tables of `html` (pandas ``to_html`` layout).
-
-    A column whose header cell is one of `n_names` is read as a respondent count; numeric cells
-    with ``0 < n < threshold`` (``0 <= n`` with ``zeros=True``) are returned as
-    ``table, row, n`` (table and row numbered from 1; the header rows are not counted).
-    """
-    p = _Tables()
-    p.feed(_DATA_URI.sub(" ", str(html)))
-    rows = []
-    for t, table in enumerate(p.tables, start=1):
-        col = None
-        body = 0
-        for r in table:
-            names = [c[1] for c in r]
-            if col is None and all(tag == "th" for tag, _ in r[1:] or r):
-                hit = [i for i, name in enumerate(names) if name in n_names]
-                if hit:
-                    col = hit[0]
-                continue
-            if col is None or all(tag == "th" for tag, _ in r):
-                continue
-            body += 1
-            if col < len(r):
-                try:
-                    v = float(r[col][1].replace(",", ""))
-                except ValueError:
-                    continue
-                if v < threshold and (v > 0 or (zeros and v == 0)):
-                    rows.append((t, body, v))
-    return pd.DataFrame(rows, columns=["table", "row", "n"])
-
-
-def scan_notebook(path: str | Path, threshold: int | None = 10) -> pd.DataFrame:
-    """Scan a notebook's outputs: personal data, and counts below `threshold` in HTML tables.
-
-    Returns
-    -------
-    DataFrame
-        ``cell, kind, line`` -- ``kind`` is a personal-data kind of :func:`scan_text` or
-        ``"small_cell"`` (``line`` is then the table row); ``cell`` numbers code cells from 1.
-    """
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    rows = []
-    code_cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    for i, cell in enumerate(code_cells, start=1):
-        for out in cell.get("outputs", []):
-            texts = []
-            if "text" in out:
-                texts.append("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
-            for mime, val in (out.get("data") or {}).items():
-                if mime.startswith("text/") or mime == "application/json":
-                    texts.append("".join(val) if isinstance(val, list) else str(val))
-                    if mime == "text/html" and threshold is not None:
-                        for r in small_cells(texts[-1], threshold).itertuples(index=False):
-                            rows.append((i, "small_cell", int(r.row)))
-            for t in texts:
-                for r in scan_text(t).itertuples(index=False):
-                    rows.append((i, r.kind, int(r.line)))
-    return pd.DataFrame(rows, columns=["cell", "kind", "line"]).drop_duplicates().reset_index(drop=True)
-
-
-__all__ = ["suppress", "scan_text", "assert_no_personal_data", "small_cells", "scan_notebook",
-           "problems_table", "DEFAULT_MARKER", "KNOWN_DIMS"]
-
-
 # --- validation problems -------------------------------------------------------------------------
 def problems_table(report, codebook=None, *, registry=None, study=None) -> pd.DataFrame:
     """The problems of a validation report, safe to show: ``row, column, value, rule``.
@@ -409,3 +276,279 @@ def problems_table(report, codebook=None, *, registry=None, study=None) -> pd.Da
         "rule": p["rule"].astype(str),
     })
     return out.reset_index(drop=True)
+
+
+# --- the gate ----------------------------------------------------------------------------------------
+class DisclosureError(PersonalDataError):
+    """Rendered output would disclose: executable markup, a personal number or a small cell."""
+
+
+def _check_min_n(min_n, where: str) -> int:
+    if isinstance(min_n, bool) or not isinstance(min_n, (int, np.integer)) or min_n < 1:
+        raise EvalkitError(f"{where}: min_n={min_n!r} must be a whole number of respondents of at least 1 "
+                           f"(the default is evalkit.publish.disclosure.MIN_N = {MIN_N}).")
+    return int(min_n)
+
+
+@dataclass(frozen=True)
+class Gated:
+    """The survey after :func:`gate_survey`.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The survey without the respondents of withheld cells (index and columns unchanged).
+    withheld : DataFrame
+        One row per withheld community x wave cell: ``community_id, wave, n`` with ``n`` the
+        marker ``"[c]"`` -- never the count.
+    min_n : int
+        The threshold applied.
+    """
+
+    data: pd.DataFrame
+    withheld: pd.DataFrame
+    min_n: int = MIN_N
+    marker: str = DEFAULT_MARKER
+    _n_rows: int = field(default=0, repr=False)
+
+    def note(self, lang: str = "zh") -> str:
+        """One sentence for the report: how many cells were withheld and why ("" if none)."""
+        k = len(self.withheld)
+        if not k:
+            return ""
+        if lang == "zh":
+            return (f"{k} 个社区-年度单元的受访者少于 {self.min_n} 人，其数据不予发布，也不计入任何估计、"
+                    f"合计或图表（标为 {self.marker}）。")
+        return (f"{k} community-year cell{'s' if k > 1 else ''} with fewer than {self.min_n} respondents "
+                f"{'are' if k > 1 else 'is'} withheld: not published and not used in any estimate, total or "
+                f"figure (marked {self.marker}).")
+
+
+def gate_survey(survey: pd.DataFrame, study=None, *, min_n: int | None = None) -> Gated:
+    """Withhold every community x wave cell resting on fewer than `min_n` respondents.
+
+    Apply it to the validated survey before anything is estimated from it for publication: then
+    no published number -- a cell's mean, an effect, a count, a total over communities or waves
+    (from which a small cell could be recovered by subtraction), the data a figure draws --
+    rests on a withheld cell, and the report lists the withheld cells as ``[c]``.
+
+    Parameters
+    ----------
+    survey
+        One row per respondent, with the study's community and wave columns
+        (``study.roles.community``, ``study.roles.wave``; ``community_id`` and ``wave`` without a
+        study).
+    study
+        The :class:`~evalkit.spec.study.Study` (its column roles, and its ``min_n`` if it has one).
+    min_n
+        Respondents a cell must have to be published (default: the study's ``min_n``, else
+        :data:`MIN_N` = 10).
+
+    Returns
+    -------
+    Gated
+        ``.data`` (the survey without the small cells' respondents), ``.withheld``
+        (``community_id, wave, n="[c]"``), ``.min_n`` and ``.note(lang)``.
+
+    Raises
+    ------
+    EvalkitError
+        `survey` is not a DataFrame, lacks the community or wave column, or `min_n` is not a
+        whole number >= 1.
+
+    Notes
+    -----
+    Respondents are rows. A row whose community or wave is missing forms its own cell (it is
+    withheld like any other if there are few such rows). Withholding whole cells rather than
+    blanking them in each table means totals are computed without them, so complementary
+    suppression is not needed for tables derived from ``.data``; tables of sub-groups inside a
+    published cell go through :func:`gate_table`.
+    """
+    if not isinstance(survey, pd.DataFrame):
+        raise EvalkitError(f"gate_survey() needs the survey as a pandas DataFrame, got {type(survey).__name__}.")
+    if min_n is None:
+        min_n = getattr(study, "min_n", None) or MIN_N
+    min_n = _check_min_n(min_n, "gate_survey()")
+    roles = getattr(study, "roles", None)
+    com, wave = (roles.community, roles.wave) if roles is not None else ("community_id", "wave")
+    missing = [c for c in (com, wave) if c not in survey.columns]
+    if missing:
+        raise EvalkitError(
+            f"gate_survey(): the survey has no column {missing[0]!r} (its columns: {list(survey.columns)[:12]}). "
+            "Pass the study whose roles name the community and wave columns: gate_survey(survey, study, min_n=...).")
+    keys = [survey[com].astype(object).where(survey[com].notna(), None),
+            survey[wave].astype(object).where(survey[wave].notna(), None)]
+    size = survey.groupby(keys, dropna=False, sort=True).size()
+    small = size[size < min_n]
+    cells = pd.MultiIndex.from_arrays(keys)
+    drop = cells.isin(small.index) if len(small) else np.zeros(len(survey), bool)
+    data = survey.loc[~np.asarray(drop)].copy()
+    data.attrs = {**survey.attrs, "disclosure": {"min_n": min_n, "withheld_cells": len(small)}}
+    withheld = pd.DataFrame({"community_id": [c for c, _ in small.index], "wave": [w for _, w in small.index],
+                             "n": DEFAULT_MARKER}, dtype=object)
+    if len(withheld) and pd.api.types.is_numeric_dtype(survey[wave]):
+        withheld["wave"] = pd.to_numeric(withheld["wave"]).astype("Int64")
+    return Gated(data, withheld.reset_index(drop=True), min_n, DEFAULT_MARKER, len(survey))
+
+
+def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_N, dims: Sequence[str] = (),
+               totals: object = None, value_cols: Sequence[str] | None = None) -> pd.DataFrame:
+    """Blank the rows of a published table that rest on fewer than `min_n` respondents.
+
+    Parameters
+    ----------
+    table
+        A tidy table, one row per published cell (an effect, a group mean ...).
+    n
+        The respondent-count column(s) a row rests on; with several (``["n_base", "n_wave"]``: an
+        effect rests on the baseline and the wave's respondents) the smallest counts.
+    min_n
+        Rows with a count below it (or a missing count) are suppressed.
+    dims
+        The dimensions the table crosses (e.g. ``["community_id", "wave"]``). Empty (default):
+        rows are separate estimates and only the small rows are suppressed. Given: complementary
+        suppression along each dimension (:func:`suppress`), so a suppressed cell cannot be
+        recovered from a line's total, shown or published elsewhere.
+    totals
+        The value of a dimension marking a total row (e.g. ``"all"``), which then takes part in
+        its line.
+    value_cols
+        The columns blanked in suppressed rows; default every numeric column except `dims`
+        (estimates, intervals, p-values, the counts themselves).
+
+    Returns
+    -------
+    DataFrame
+        A copy with the values of suppressed rows set to NA (renderers show them as ``[c]``);
+        ``attrs["suppressed"]`` is the boolean row mask (a Series on the table's index) and
+        ``attrs["suppression"]`` holds ``min_n``, the marker and the numbers of primary and
+        complementary cells. No warning is issued: the report states the suppression.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise EvalkitError(f"gate_table() needs a pandas DataFrame, got {type(table).__name__}.")
+    min_n = _check_min_n(min_n, "gate_table()")
+    n_cols = [n] if isinstance(n, str) else list(n)
+    dims = [dims] if isinstance(dims, str) else list(dims)
+    bad = [c for c in (*n_cols, *dims) if c not in table.columns]
+    if not n_cols or bad:
+        raise EvalkitError(
+            f"gate_table(): column(s) {bad or n_cols} named in n=/dims= are not in the table (columns: "
+            f"{list(table.columns)[:12]}). Every published row needs the count of respondents it rests on.")
+    if value_cols is None:
+        value_cols = [c for c in table.columns if c not in dims and pd.api.types.is_numeric_dtype(table[c])
+                      and not pd.api.types.is_bool_dtype(table[c])]
+    value_cols = list(dict.fromkeys([*value_cols, *n_cols]))
+    counts = pd.concat([pd.to_numeric(table[c], errors="coerce") for c in n_cols], axis=1).min(axis=1, skipna=False)
+    shown = [c for c in value_cols if c not in n_cols]
+    empty = table[shown].isna().all(axis=1) if shown else pd.Series(False, index=table.index)
+    # a row with no count and nothing else to show (an effect with an explanation) hides nothing
+    counts = counts.mask(counts.isna() & empty, np.inf)
+    probe = pd.DataFrame({d: table[d].to_numpy() for d in dims})
+    probe["__n"] = counts.to_numpy()
+    probe["__row"] = np.arange(len(table))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DisclosureWarning)
+        marked = suppress(probe, "__n", min_n, dims=dims, by=[], total=totals, value_cols=["__n"], zeros=True)
+    mask = pd.Series((marked["suppressed"] != "").to_numpy(), index=table.index, name="suppressed")
+    out = table.copy()
+    for c in value_cols:
+        col = out[c]
+        if pd.api.types.is_integer_dtype(col):
+            col = col.astype("Int64")
+        out[c] = col.mask(mask.to_numpy()) if pd.api.types.is_numeric_dtype(col) else col.astype(object).mask(mask.to_numpy())
+    primary = int((marked["suppressed"] == "primary").sum())
+    out.attrs = {**table.attrs, "suppressed": mask,
+                 "suppression": {"min_n": min_n, "marker": DEFAULT_MARKER, "primary": primary,
+                                 "complementary": int(mask.sum()) - primary}}
+    return out
+
+
+#: Elements that run or load active content, and attributes whose value is a URL.
+_ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form",
+                          "portal", "handler", "listener", "foreignobject"})
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background",
+                        "srcset", "codebase", "cite", "longdesc", "ping", "lowsrc", "dynsrc", "values", "to", "from"})
+_BAD_URL = re.compile(r"^(javascript|vbscript|livescript|mocha):|^data:(text/html|application/(x?html|javascript)"
+                      r"|text/javascript)", re.I)
+_BAD_CSS = re.compile(r"expression\s*\(|(java|vb)script:|behaviou?r\s*:|-moz-binding|@import", re.I)
+
+
+class _Active(HTMLParser):
+    """Collects what a browser would execute: ``(rule, shape)`` per finding, never the text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []
+        self._style = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _ACTIVE_TAGS:
+            self.found.append(("executable_markup", f"<{tag}> element"))
+        self._style = tag == "style"
+        for name, value in attrs:
+            name, value = name.lower(), value or ""
+            bare = re.sub(r"[\s\x00-\x20]", "", value)
+            if name.startswith("on"):
+                self.found.append(("executable_markup", f"event-handler attribute {name[:20]}= on <{tag}>"))
+            elif name in _URL_ATTRS and _BAD_URL.search(bare):
+                self.found.append(("executable_markup", f"{bare.split(':')[0][:12].lower()}: URL in {name}= of <{tag}>"))
+            elif name == "style" and _BAD_CSS.search(value):
+                self.found.append(("executable_markup", f"script in the style= of <{tag}>"))
+            elif name == "http-equiv" and value.strip().lower() == "refresh":
+                self.found.append(("executable_markup", "meta refresh"))
+            elif name == "attributename" and re.sub(r"\s", "", value).lower().removeprefix("xlink:").startswith(("on", "href")):
+                self.found.append(("executable_markup", f"<{tag}> animating {name}"))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        self._style = False
+
+    def handle_endtag(self, tag):
+        self._style = False
+
+    def handle_data(self, data):
+        if self._style and _BAD_CSS.search(data):
+            self.found.append(("executable_markup", "script in a <style> element"))
+
+
+def assert_publishable(html: str, *, source: str, min_n: int | None = None,
+                       n_names: Sequence[str] = ("n", "n_base", "n_wave", "样本量", "受访者", "respondents")) -> None:
+    """The last check before a rendered page is written: raise if it would disclose or run anything.
+
+    Parameters
+    ----------
+    html
+        The rendered page (or fragment).
+    source
+        What it is, for the message (e.g. ``"reports/bureau_report.html"``).
+    min_n
+        Also refuse a table column headed by one of `n_names` that shows a count
+        ``0 < n < min_n`` (:func:`small_cells`). ``None``: not checked.
+
+    Raises
+    ------
+    DisclosureError
+        Naming `source`, the rule (``executable_markup``, ``personal_number``, ``small_cell``) and
+        the shape of what was found (``<script> element``, ``phone on line 12``, ``table 3 row 2``),
+        never the value. The HTML is parsed as a browser would (entities decoded), so a script
+        written with character references is found too.
+    """
+    text = str(html)
+    parser = _Active()
+    parser.feed(text)
+    parser.close()
+    found = list(dict.fromkeys(parser.found))
+    found += [("personal_number", f"{k} on line {ln}") for k, ln in
+              scan_text(text)[["kind", "line"]].drop_duplicates().itertuples(index=False)]
+    if min_n is not None:
+        small = small_cells(text, _check_min_n(min_n, "assert_publishable()"), n_names=n_names)
+        found += [("small_cell", f"a count below {min_n} in table {t} row {r}")
+                  for t, r in small[["table", "row"]].itertuples(index=False)]
+    if found:
+        rules = sorted({r for r, _ in found})
+        shown = "; ".join(f"{r}: {shape}" for r, shape in found[:8]) + (" ..." if len(found) > 8 else "")
+        raise DisclosureError(
+            f"{source}: refused to publish ({', '.join(rules)}): {shown}. "
+            "Markup must be escaped where a string is put into the page; personal numbers must not "
+            "reach any output (publish aggregates only); counts must go through the gate "
+            "(evalkit.publish.disclosure.gate_survey / gate_table) before they are rendered.")
