@@ -22,20 +22,18 @@
 """
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DisclosureWarning, EvalkitError, PersonalDataError
+from ..errors import DisclosureWarning, EvalkitError
 from ..io.privacy import display_value, known_values
-from .scan import assert_no_personal_data, scan_notebook, scan_text, small_cells
+from .scan import DisclosureError, assert_no_personal_data, assert_publishable, scan_notebook, scan_text, small_cells
 
-__all__ = ["MIN_N", "DEFAULT_MARKER", "KNOWN_DIMS", "DisclosureError", "Gated", "gate_survey", "gate_table",
+__all__ = ["MIN_N", "DEFAULT_MARKER", "KNOWN_DIMS", "DisclosureError", "Gated", "MIN_N_ENV", "gate_survey", "gate_published", "gate_table",
            "assert_publishable", "suppress", "scan_text", "assert_no_personal_data", "small_cells",
            "scan_notebook", "problems_table"]
 
@@ -279,10 +277,6 @@ def problems_table(report, codebook=None, *, registry=None, study=None) -> pd.Da
 
 
 # --- the gate ----------------------------------------------------------------------------------------
-class DisclosureError(PersonalDataError):
-    """Rendered output would disclose: executable markup, a personal number or a small cell."""
-
-
 def _check_min_n(min_n, where: str) -> int:
     if isinstance(min_n, bool) or not isinstance(min_n, (int, np.integer)) or min_n < 1:
         raise EvalkitError(f"{where}: min_n={min_n!r} must be a whole number of respondents of at least 1 "
@@ -391,6 +385,35 @@ def gate_survey(survey: pd.DataFrame, study=None, *, min_n: int | None = None) -
     return Gated(data, withheld.reset_index(drop=True), min_n, DEFAULT_MARKER, len(survey))
 
 
+#: Environment variable carrying the threshold to a notebook kernel: :func:`gate_published`, which
+#: the notebooks' data functions call, gates when it is set (``build_report`` sets it).
+MIN_N_ENV = "EVALKIT_MIN_N"
+
+
+def gate_published(survey: pd.DataFrame, study=None, *, min_n: int | None = None) -> pd.DataFrame:
+    """The survey as a publishing path reads it: gated if a threshold is given or in the environment.
+
+    With `min_n`, or else ``$EVALKIT_MIN_N`` set (``build_report`` sets it for the kernels of
+    the notebooks it executes), returns ``gate_survey(survey, study, min_n=...).data`` with the
+    withheld cells in ``attrs["withheld"]`` (``community_id, wave, n="[c]"``); with neither, the
+    survey unchanged. The notebooks' data functions (``evalkit.datasets.dongying_survey``, a
+    project's ``load_survey``) call it last, so the report's appendix is computed from gated data
+    while an interactive session sees every row.
+    """
+    import os
+
+    if min_n is None:
+        env = os.environ.get(MIN_N_ENV, "").strip()
+        if not env:
+            return survey
+        if not env.isdigit():
+            raise EvalkitError(f"${MIN_N_ENV}={env!r} must be a whole number of respondents such as 10.")
+        min_n = int(env)
+    gated = gate_survey(survey, study, min_n=min_n)
+    gated.data.attrs["withheld"] = gated.withheld
+    return gated.data
+
+
 def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_N, dims: Sequence[str] = (),
                totals: object = None, value_cols: Sequence[str] | None = None) -> pd.DataFrame:
     """Blank the rows of a published table that rest on fewer than `min_n` respondents.
@@ -461,94 +484,3 @@ def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_
                  "suppression": {"min_n": min_n, "marker": DEFAULT_MARKER, "primary": primary,
                                  "complementary": int(mask.sum()) - primary}}
     return out
-
-
-#: Elements that run or load active content, and attributes whose value is a URL.
-_ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form",
-                          "portal", "handler", "listener", "foreignobject"})
-_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background",
-                        "srcset", "codebase", "cite", "longdesc", "ping", "lowsrc", "dynsrc", "values", "to", "from"})
-_BAD_URL = re.compile(r"^(javascript|vbscript|livescript|mocha):|^data:(text/html|application/(x?html|javascript)"
-                      r"|text/javascript)", re.I)
-_BAD_CSS = re.compile(r"expression\s*\(|(java|vb)script:|behaviou?r\s*:|-moz-binding|@import", re.I)
-
-
-class _Active(HTMLParser):
-    """Collects what a browser would execute: ``(rule, shape)`` per finding, never the text."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[str, str]] = []
-        self._style = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _ACTIVE_TAGS:
-            self.found.append(("executable_markup", f"<{tag}> element"))
-        self._style = tag == "style"
-        for name, value in attrs:
-            name, value = name.lower(), value or ""
-            bare = re.sub(r"[\s\x00-\x20]", "", value)
-            if name.startswith("on"):
-                self.found.append(("executable_markup", f"event-handler attribute {name[:20]}= on <{tag}>"))
-            elif name in _URL_ATTRS and _BAD_URL.search(bare):
-                self.found.append(("executable_markup", f"{bare.split(':')[0][:12].lower()}: URL in {name}= of <{tag}>"))
-            elif name == "style" and _BAD_CSS.search(value):
-                self.found.append(("executable_markup", f"script in the style= of <{tag}>"))
-            elif name == "http-equiv" and value.strip().lower() == "refresh":
-                self.found.append(("executable_markup", "meta refresh"))
-            elif name == "attributename" and re.sub(r"\s", "", value).lower().removeprefix("xlink:").startswith(("on", "href")):
-                self.found.append(("executable_markup", f"<{tag}> animating {name}"))
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        self._style = False
-
-    def handle_endtag(self, tag):
-        self._style = False
-
-    def handle_data(self, data):
-        if self._style and _BAD_CSS.search(data):
-            self.found.append(("executable_markup", "script in a <style> element"))
-
-
-def assert_publishable(html: str, *, source: str, min_n: int | None = None,
-                       n_names: Sequence[str] = ("n", "n_base", "n_wave", "样本量", "受访者", "respondents")) -> None:
-    """The last check before a rendered page is written: raise if it would disclose or run anything.
-
-    Parameters
-    ----------
-    html
-        The rendered page (or fragment).
-    source
-        What it is, for the message (e.g. ``"reports/bureau_report.html"``).
-    min_n
-        Also refuse a table column headed by one of `n_names` that shows a count
-        ``0 < n < min_n`` (:func:`small_cells`). ``None``: not checked.
-
-    Raises
-    ------
-    DisclosureError
-        Naming `source`, the rule (``executable_markup``, ``personal_number``, ``small_cell``) and
-        the shape of what was found (``<script> element``, ``phone on line 12``, ``table 3 row 2``),
-        never the value. The HTML is parsed as a browser would (entities decoded), so a script
-        written with character references is found too.
-    """
-    text = str(html)
-    parser = _Active()
-    parser.feed(text)
-    parser.close()
-    found = list(dict.fromkeys(parser.found))
-    found += [("personal_number", f"{k} on line {ln}") for k, ln in
-              scan_text(text)[["kind", "line"]].drop_duplicates().itertuples(index=False)]
-    if min_n is not None:
-        small = small_cells(text, _check_min_n(min_n, "assert_publishable()"), n_names=n_names)
-        found += [("small_cell", f"a count below {min_n} in table {t} row {r}")
-                  for t, r in small[["table", "row"]].itertuples(index=False)]
-    if found:
-        rules = sorted({r for r, _ in found})
-        shown = "; ".join(f"{r}: {shape}" for r, shape in found[:8]) + (" ..." if len(found) > 8 else "")
-        raise DisclosureError(
-            f"{source}: refused to publish ({', '.join(rules)}): {shown}. "
-            "Markup must be escaped where a string is put into the page; personal numbers must not "
-            "reach any output (publish aggregates only); counts must go through the gate "
-            "(evalkit.publish.disclosure.gate_survey / gate_table) before they are rendered.")

@@ -5,6 +5,8 @@
   outputs); findings give the place and the kind, never the value.
 * :func:`small_cells` -- respondent counts below the threshold in the HTML tables of a report.
 * :func:`scan_notebook` -- both scans over the outputs of a Jupyter notebook.
+* :func:`assert_publishable` -- the last check on a rendered page: nothing a browser would run, no
+  personal number, no small count (raises :class:`DisclosureError`).
 
 They read the text through the normaliser the input check uses
 (:func:`evalkit.io.privacy.normalise_text`), so input and output see the same numbers.
@@ -24,7 +26,8 @@ import pandas as pd
 from ..errors import PersonalDataError
 from ..io.privacy import _LANDLINE, find_emails, find_personal_numbers, normalise_text
 
-__all__ = ["scan_text", "assert_no_personal_data", "small_cells", "scan_notebook"]
+__all__ = ["scan_text", "assert_no_personal_data", "small_cells", "scan_notebook", "assert_publishable",
+           "DisclosureError"]
 
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
 
@@ -164,3 +167,99 @@ def scan_notebook(path: str | Path, threshold: int | None = 10) -> pd.DataFrame:
                 for r in scan_text(t).itertuples(index=False):
                     rows.append((i, r.kind, int(r.line)))
     return pd.DataFrame(rows, columns=["cell", "kind", "line"]).drop_duplicates().reset_index(drop=True)
+
+
+# --- the last check of a rendered page ---------------------------------------------------------------
+class DisclosureError(PersonalDataError):
+    """Rendered output would disclose: executable markup, a personal number or a small cell."""
+
+
+#: Elements that run or load active content, and attributes whose value is a URL.
+_ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form",
+                          "portal", "handler", "listener", "foreignobject"})
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background",
+                        "srcset", "codebase", "cite", "longdesc", "ping", "lowsrc", "dynsrc", "values", "to", "from"})
+_BAD_URL = re.compile(r"^(javascript|vbscript|livescript|mocha):|^data:(text/html|application/(x?html|javascript)"
+                      r"|text/javascript)", re.I)
+_BAD_CSS = re.compile(r"expression\s*\(|(java|vb)script:|behaviou?r\s*:|-moz-binding|@import", re.I)
+
+
+class _Active(HTMLParser):
+    """Collects what a browser would execute: ``(rule, shape)`` per finding, never the text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []
+        self._style = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _ACTIVE_TAGS:
+            self.found.append(("executable_markup", f"<{tag}> element"))
+        self._style = tag == "style"
+        for name, value in attrs:
+            name, value = name.lower(), value or ""
+            bare = re.sub(r"[\s\x00-\x20]", "", value)
+            if name.startswith("on"):
+                self.found.append(("executable_markup", f"event-handler attribute {name[:20]}= on <{tag}>"))
+            elif name in _URL_ATTRS and _BAD_URL.search(bare):
+                self.found.append(("executable_markup", f"{bare.split(':')[0][:12].lower()}: URL in {name}= of <{tag}>"))
+            elif name == "style" and _BAD_CSS.search(value):
+                self.found.append(("executable_markup", f"script in the style= of <{tag}>"))
+            elif name == "http-equiv" and value.strip().lower() == "refresh":
+                self.found.append(("executable_markup", "meta refresh"))
+            elif name == "attributename" and re.sub(r"\s", "", value).lower().removeprefix("xlink:").startswith(("on", "href")):
+                self.found.append(("executable_markup", f"<{tag}> animating {name}"))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        self._style = False
+
+    def handle_endtag(self, tag):
+        self._style = False
+
+    def handle_data(self, data):
+        if self._style and _BAD_CSS.search(data):
+            self.found.append(("executable_markup", "script in a <style> element"))
+
+
+def assert_publishable(html: str, *, source: str, min_n: int | None = None,
+                       n_names: Sequence[str] = ("n", "n_base", "n_wave", "样本量", "受访者", "respondents")) -> None:
+    """The last check before a rendered page is written: raise if it would disclose or run anything.
+
+    Parameters
+    ----------
+    html
+        The rendered page (or fragment).
+    source
+        What it is, for the message (e.g. ``"reports/bureau_report.html"``).
+    min_n
+        Also refuse a table column headed by one of `n_names` that shows a count
+        ``0 < n < min_n`` (:func:`small_cells`). ``None``: not checked.
+
+    Raises
+    ------
+    DisclosureError
+        Naming `source`, the rule (``executable_markup``, ``personal_number``, ``small_cell``) and
+        the shape of what was found (``<script> element``, ``phone on line 12``, ``table 3 row 2``),
+        never the value. The HTML is parsed as a browser would (entities decoded), so a script
+        written with character references is found too.
+    """
+    text = str(html)
+    parser = _Active()
+    parser.feed(text)
+    parser.close()
+    found = list(dict.fromkeys(parser.found))
+    found += [("personal_number", f"{k} on line {ln}") for k, ln in
+              scan_text(text)[["kind", "line"]].drop_duplicates().itertuples(index=False)]
+    if min_n is not None:
+        small = small_cells(text, min_n, n_names=n_names)
+        found += [("small_cell", f"a count below {min_n} in table {t} row {r}")
+                  for t, r in small[["table", "row"]].itertuples(index=False)]
+    if found:
+        rules = sorted({r for r, _ in found})
+        shown = "; ".join(f"{r}: {shape}" for r, shape in found[:8]) + (" ..." if len(found) > 8 else "")
+        raise DisclosureError(
+            f"{source}: refused to publish ({', '.join(rules)}): {shown}. "
+            "Markup must be escaped where a string is put into the page; personal numbers must not "
+            "reach any output (publish aggregates only); counts must go through the gate "
+            "(evalkit.publish.disclosure.gate_survey / gate_table) before they are rendered.")
