@@ -65,6 +65,19 @@ class Study:
         The seed of every random step (bootstrap, randomization inference, simulation).
     language : {"zh", "en"}
         Language of labels, figures and report text.
+    min_n : int or None
+        The smallest community x wave cell that may be published (``None``: the disclosure
+        gate's default, :data:`evalkit.publish.disclosure.MIN_N`).
+    waves : tuple of int or None
+        The survey waves of the design (``None``: whatever the data hold).
+    title : str or None
+        The study's title, for reports.
+    path : str or None
+        The study file it was loaded from (:meth:`from_yaml`), else ``None``.
+    read, design : dict
+        The study file's ``export`` (export ``path``, reader ``kind`` and the reader's keyword
+        arguments) and ``design`` (keyword arguments of :func:`evalkit.io.prepare.add_design`)
+        sections, paths resolved against the study file's folder; empty when not given.
 
     Notes
     -----
@@ -79,6 +92,12 @@ class Study:
     baseline_wave: int | None = None
     seed: int = 20171
     language: Language = "zh"
+    min_n: int | None = None
+    waves: tuple[int, ...] | None = None
+    title: str | None = None
+    path: str | None = None
+    read: dict = field(default_factory=dict)
+    design: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.codebook, Codebook):
@@ -91,11 +110,20 @@ class Study:
                                "to read a file use Study.from_files(codebook, registry=\"communities.csv\").")
         if self.registry is not None:
             object.__setattr__(self, "registry", self.registry.copy())
-        for name in ("baseline_wave", "seed"):
+        for name in ("baseline_wave", "seed", "min_n"):
             value = getattr(self, name)
-            if not (value is None and name == "baseline_wave") and (isinstance(value, bool)
-                                                                     or not isinstance(value, (int, np.integer))):
+            if not (value is None and name != "seed") and (isinstance(value, bool)
+                                                           or not isinstance(value, (int, np.integer))):
                 raise EvalkitError(f"Study({name}=...) must be a whole number, got {value!r}.")
+        if self.waves is not None:
+            waves = list(self.waves)
+            if not waves or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in waves):
+                raise EvalkitError(f"Study(waves=...) must list the waves as years, e.g. [2016, 2017]; got {waves!r}.")
+            object.__setattr__(self, "waves", tuple(int(w) for w in waves))
+        for name in ("read", "design"):
+            if not isinstance(getattr(self, name), dict):
+                raise EvalkitError(f"Study({name}=...) must be a mapping of keyword arguments.")
+            object.__setattr__(self, name, dict(getattr(self, name)))
         check_choice(self.language, Language, "language")
 
     def __repr__(self) -> str:
@@ -122,6 +150,13 @@ class Study:
         cb = as_codebook(codebook, "Study.from_files")
         reg = load_communities(registry) if registry is not None else None
         return cls(cb, reg, Roles(**roles), baseline_wave, seed, language)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "Study":
+        """Load a study file (``study.yaml``, as ``evalkit new`` writes it): see :func:`load_study_file`."""
+        from .study_file import load_study_file
+
+        return load_study_file(path)
 
     def with_(self, **changes: Any) -> "Study":
         """A copy with some attributes changed (a study is immutable)."""
@@ -171,3 +206,10 @@ def resolve(codebook, registry, study, caller: str, *, codebook_required: bool =
         raise error(f"{caller}: registry must be a DataFrame (evalkit.load_communities(path)) or the path of a "
                     f"registry CSV; got {type(reg).__name__}.")
     return cb, reg
+
+
+def load_study_file(path: str | os.PathLike) -> Study:
+    """Read a study file (``study.yaml``); see :func:`evalkit.spec.study_file.load_study_file`."""
+    from .study_file import load_study_file as _load
+
+    return _load(path)
