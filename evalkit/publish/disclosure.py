@@ -461,7 +461,8 @@ def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_
         value_cols = [c for c in table.columns if c not in dims and pd.api.types.is_numeric_dtype(table[c])
                       and not pd.api.types.is_bool_dtype(table[c])]
     value_cols = list(dict.fromkeys([*value_cols, *n_cols]))
-    counts = pd.concat([pd.to_numeric(table[c], errors="coerce") for c in n_cols], axis=1).min(axis=1, skipna=False)
+    counts = pd.DataFrame({c: pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                           for c in n_cols}, index=table.index).min(axis=1, skipna=False)
     shown = [c for c in value_cols if c not in n_cols]
     empty = table[shown].isna().all(axis=1) if shown else pd.Series(False, index=table.index)
     # a row with no count and nothing else to show (an effect with an explanation) hides nothing
