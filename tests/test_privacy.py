@@ -234,10 +234,12 @@ def test_drop_and_allow(export, codebook):
     assert rep.n_rows == 6 == rep.n_valid + rep.n_quarantined
     with pytest.raises(evalkit.PersonalDataError, match="备注"):
         read_survey(p, drop=["姓名", "联系电话"])
-    # allow= no longer lets a check-digit-valid ID number through (it did before issue 16)
-    with pytest.raises(evalkit.PersonalDataError, match="although the column is allowed") as exc:
-        read_survey(p, drop=["姓名", "联系电话"], allow=["备注"])
-    assert _id("37050219800101123") not in str(exc.value)
+    # allow= no longer lets a check-digit-valid ID number through (it did before issue 16): the
+    # allowed column is read, the cell holding the ID is blanked and listed by rule and shape
+    got = read_survey(p, drop=["姓名", "联系电话"], allow=["备注"])
+    assert got.loc[6, "备注"] is None and _id("37050219800101123") not in got.to_string()
+    assert got.attrs["personal_cells"].values.tolist() == [
+        [6, "备注", "citizen_id", "22 characters: 18 digits, 3 Chinese characters, 1 other"]]  # "身份证 " + 18
     frame = frame.drop(columns=["姓名", "联系电话"])
     frame["备注"] = ["", "", "", "", "住黄河路58号", ""]  # an address is not high-confidence: allow= covers it
     frame.to_csv(p, index=False, encoding="gbk")
@@ -328,14 +330,17 @@ def test_disguised_numbers_are_found_in_cells(value, kind):
 
 @pytest.mark.parametrize("value", ["13812345678", "１３８１２３４５６７８", "370502198001011239"])
 def test_allowed_column_is_still_scanned_for_mobiles_and_valid_ids(value):
-    # allow= used to skip the column entirely; a mobile number or a check-digit-valid ID in it
-    # is now refused all the same, without quoting the value
-    with pytest.raises(evalkit.PersonalDataError, match="although the column is allowed") as exc:
-        evalkit.io.privacy.check_personal_data(_frame(["", value]), allow=["备注"])
-    assert value not in str(exc.value) and "13812345678" not in str(exc.value)
+    # allow= used to skip the column entirely; a mobile number or a check-digit-valid ID in it is
+    # now blanked and listed (contract C1), never quoted
+    got = evalkit.io.privacy.check_personal_data(_frame(["", value]), allow=["备注"])
+    assert got["备注"].tolist() == ["", None]
+    cells = got.attrs["personal_cells"]
+    assert cells[["row", "column"]].values.tolist() == [[1, "备注"]]
+    assert cells["rule"].iloc[0] in ("phone", "citizen_id") and cells["shape"].iloc[0] in ("11 digits", "18 digits")
+    assert value not in cells.to_string() and "13812345678" not in cells.to_string()
     # what allow= is for still works: a column that only looks like personal data by its name
     ok = evalkit.io.privacy.check_personal_data(_frame(["3", "5"], column="tel_support"), allow=["tel_support"])
-    assert list(ok.columns) == ["respondent_id", "tel_support"]
+    assert list(ok.columns) == ["respondent_id", "tel_support"] and ok.attrs["personal_cells"].empty
 
 
 def test_fifteen_digit_id_needs_a_real_birth_date():
@@ -475,3 +480,74 @@ def test_pseudonyms_keep_ids_apart_that_differ_only_in_markup_or_invisible_chara
     assert got.nunique() == len(ids)
     key = KEY.encode()
     assert got.iloc[1] == hmac.new(key, b"evalkit-pseudonym-v1\x00" + "a<b>".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+# --- personal data per cell (contract C1, issue 11 item 7) -----------------------------------------
+def test_a_phone_typed_into_the_age_box_blanks_that_cell_not_the_file(tmp_path, survey_raw):
+    frame = survey_raw.head(8).copy()
+    frame["age"] = frame["age"].astype(str)
+    frame.iloc[3, frame.columns.get_loc("age")] = "138-1234-5678"
+    frame.iloc[5, frame.columns.get_loc("age")] = "１３９１２３４５６７８"
+    p = tmp_path / "export.csv"
+    frame.to_csv(p, index=False)
+    got = read_survey(p)
+    assert len(got) == 8 and got.loc[5, "age"] is None and got.loc[7, "age"] is None  # file rows 5, 7
+    cells = got.attrs["personal_cells"]
+    assert cells.values.tolist() == [[5, "age", "phone", "13 characters: 11 digits, 2 other"],
+                                     [7, "age", "phone", "11 digits"]]
+    assert "1234-5678" not in got.to_string() and "5678" not in cells.to_string()
+    untouched = got.drop(index=[5, 7])["age"].tolist()
+    assert untouched == [str(a) for a in frame["age"].drop(index=frame.index[[3, 5]])]
+
+
+def test_a_column_of_phone_numbers_is_still_refused_whole():
+    df = pd.DataFrame({"q9": ["13812345678", "13912345678", "", "3"]}, index=[2, 3, 4, 5])
+    with pytest.raises(evalkit.PersonalDataError, match="q9"):
+        evalkit.io.privacy.check_personal_data(df)
+    got = evalkit.io.privacy.check_personal_data(df, personal_data="quarantine")  # the column goes
+    assert list(got.columns) == [] and got.attrs["dropped_personal_data"] == ["q9"]
+    assert "q9" in got.attrs["notes"][0] and "1381" not in " ".join(got.attrs["notes"])
+
+
+@pytest.mark.parametrize("column, values", [
+    ("psu", ["18号楼", "3栋2单元", "5号楼", "12幢", "18号楼"]),                  # buildings as PSU
+    ("楼号", ["18号楼", "3栋", "5号楼"]),
+    ("_uuid", ["4f1c2d3e-1381-2345-6789-abcdefabcdef", "a0b1c2d3-1391-2345-6789-0123456789ab"]),
+    ("meta/instanceID", ["uuid:4f1c2d3e-1381-2345-6789-abcdefabcdef"]),
+    ("提交答卷时间", ["2017/6/3 10:21:07", "2017-06-03 13:45:12", "2017-06-03T13:45:12.123+08:00"]),
+    ("_submission_time", ["2017-06-03T13:45:12", "20170603134512"]),
+    ("ip", ["139.227.12.145(山东-东营)", "183.13.81.234", "113.138.123.45"]),
+    ("序号", ["1", "2", "3", "138", "13800"]),
+])
+def test_not_personal_data_each_false_positive(column, values):
+    df = pd.DataFrame({column: values}, index=range(2, 2 + len(values)))
+    allow = ["ip"] if column == "ip" else []  # an IP column is refused by its name; allowed, its cells are read
+    got = evalkit.io.privacy.check_personal_data(df, allow=allow)
+    assert got.attrs["personal_cells"].empty and got[column].tolist() == values
+    cells = evalkit.io.privacy.quarantine_personal_cells(df, source="x.csv")
+    assert cells.attrs["personal_cells"].empty
+
+
+def test_a_flat_number_is_still_an_address():
+    for v in ("3号楼2单元301室", "3栋2单元301", "黄河路58号"):
+        found = detect_personal_data(pd.DataFrame({"q": [v, "", ""]}))
+        assert found["kind"].tolist() == ["address"], v
+
+
+def test_quarantined_cells_keep_numbers_numeric_and_accumulate():
+    df = pd.DataFrame({"age": [30.0, 13812345678.0, 41.0], "note": ["", "370502198001011239", "ok"]},
+                      index=[2, 3, 4])
+    once = evalkit.io.privacy.quarantine_personal_cells(df, source="x.sav")
+    assert once["age"].dtype == "float64" and np.isnan(once.loc[3, "age"]) and once.loc[2, "age"] == 30
+    assert once.attrs["personal_cells"][["row", "column", "rule"]].values.tolist() == [
+        [3, "age", "phone"], [3, "note", "citizen_id"]]
+    assert df.loc[3, "age"] == 13812345678.0  # the input is not changed
+    again = evalkit.io.privacy.quarantine_personal_cells(once.assign(x=["", "", "13912345678"]), source="x.sav")
+    assert again.attrs["personal_cells"]["row"].tolist() == [3, 3, 4]
+
+
+def test_personal_cells_follow_column_map(tmp_path):
+    p = tmp_path / "e.csv"
+    pd.DataFrame({"年龄": ["30", "13812345678", "41"]}).to_csv(p, index=False)
+    got = read_survey(p, column_map={"年龄": "age"})
+    assert got.attrs["personal_cells"][["row", "column"]].values.tolist() == [[3, "age"]]

@@ -134,6 +134,13 @@ _NUM_RUN = re.compile(r"(?<![0-9])[0-9](?:[ .\-]?[0-9])*(?:[ .\-]?[Xx](?![0-9A-Z
 _GROUP = re.compile(r"[0-9]+[Xx]?")
 _ALNUM = re.compile(r"[0-9A-Za-z]+")
 _HEX_TOKEN = re.compile(r"[0-9a-fA-F]{16,}")
+# Tokens that are not personal numbers although their digit groups can add up to 11 or 18 digits:
+# a UUID (KoboToolbox _uuid / instanceID "uuid:4f1c...-1381-2345-6789-..."), an IPv4 address
+# (问卷星 来自IP "139.227.12.145(山东-东营)": 4 octets of 11 digits).
+_UUID = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                   r"(?![0-9A-Za-z])")
+_IPV4_TOKEN = re.compile(r"(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                         r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?![0-9]|\.[0-9])")
 
 
 def is_citizen_id15(value: str, *, today: _dt.date | None = None) -> bool:
@@ -170,10 +177,19 @@ def find_personal_numbers(text: str, *, high_confidence: bool = False) -> list[t
     ``13812345678.0`` and ``370502 19800101 1239`` are found. A run inside a hexadecimal token of
     16 or more characters (a checksum) or with letters on both sides (a hash, a code) does not
     count, nor does the fraction of a decimal number with at most 3 digits before the point
-    (``0.13812345678``). Linear in ``len(text)``: each start extends over at most 18 digits.
+    (``0.13812345678``), nor a UUID (8-4-4-4-12 hex digits: Kobo's ``_uuid``) or an IPv4 address
+    (four octets 0-255: ``139.227.12.145`` holds 11 digits starting 139). Linear in ``len(text)``: each start extends over at most 18 digits.
     """
-    hex_spans = [(m.start(), m.end()) for m in _HEX_TOKEN.finditer(text)
-                 if any(c.isalpha() for c in m.group(0)) and _token_is_hex(text, m)]
+    hex_spans = sorted([(m.start(), m.end()) for m in _HEX_TOKEN.finditer(text)
+                        if any(c.isalpha() for c in m.group(0)) and _token_is_hex(text, m)]
+                       + [(m.start(), m.end()) for pat in (_UUID, _IPV4_TOKEN) for m in pat.finditer(text)])
+    merged: list[tuple[int, int]] = []
+    for a, b in hex_spans:  # overlapping spans merged, so the bisect below finds the one around a run
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    hex_spans = merged
     starts = [s for s, _ in hex_spans]
     found = []
     for m in _NUM_RUN.finditer(text):

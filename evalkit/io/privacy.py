@@ -28,8 +28,10 @@ phone      column name (手机号, 电话, 联系电话, phone, mobile, tel ...)
 citizen_id column name (身份证, 证件号, id_card, citizen_id, national_id ...); content: an
            18-character resident ID number whose ISO 7064 MOD 11-2 check digit is right and
            whose birth date (characters 7-14) is a real date from 1900 to today
-address    column name (地址, 住址, 门牌, 房号, address ...); content: a house number such as
-           "3号楼", "2单元", "301室", "5栋", or a street with a number ("黄河路58号"), or 门牌
+address    column name (地址, 住址, 门牌, 房号, address ...); content: a flat ("301室",
+           "3栋2单元301"), a street with a number ("黄河路58号"), or 门牌. A building or an
+           entrance alone ("18号楼", "3栋2单元") is a sampling unit (PSU) of many households,
+           not an address, and is not flagged
 contact    column name (微信, WeChat, QQ, 邮箱, e-mail, 联系方式, contact ...); content: an
            e-mail address, "QQ: 12345678", "微信: ..." or a ``wxid_`` WeChat id
 ip_address column name (IP, 来自IP, ip_address); content: an IPv4 address
@@ -47,17 +49,19 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .._literals import check_choice
 from ..errors import PersonalDataError
 from ..spec.study import resolve
 from .pseudonyms import (  # noqa: F401  (re-exported)
     KEY_ENV, KEY_FILE_ENV, MIN_KEY_BYTES, PSEUDONYM_LENGTH, load_pseudonym_key, check_key_strength, pseudonym, pseudonymise,
 )
 from .personal_numbers import cell_text as _cell_text
+from .display import non_name_words, value_shape, display_value, known_values  # noqa: F401  (re-exported)
 from .personal_numbers import (  # noqa: F401  (re-exported: the public names of this module)
     citizen_id_check_digit, find_emails, find_personal_numbers, is_citizen_id, is_citizen_id15, normalise_text, strip_markup,
 )
@@ -72,8 +76,8 @@ _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25
 _GEOPOINT = re.compile(r"^\s*-?\d{1,2}\.\d{4,}[\s,]+-?\d{1,3}\.\d{4,}(?:\s+-?\d+(?:\.\d+)?){0,2}\s*$")
 _ADDRESS = re.compile(
     r"(?:[路街巷道里弄]\s{0,3}(?<!\d)\d{1,6}\s{0,3}号)"
-    r"|(?:(?<!\d)\d{1,6}\s{0,3}(?:号楼|栋|幢|单元|号院|号门))"
     r"|(?:(?<!\d)\d{2,5}\s{0,3}(?:室|房|号房))"
+    r"|(?:(?:号楼|栋|幢|单元)\s{0,3}-?\s{0,3}\d{3,4}(?!\d))"
     r"|门牌"
 )
 
@@ -142,9 +146,10 @@ PATTERNS: tuple[Pattern, ...] = (
             "18 characters with a valid ISO 7064 MOD 11-2 check digit and a real birth date (1900-today), "
             "or 15 digits with a real YYMMDD birth date (first generation); digit groups may be separated"),
     Pattern("address", "address",
-            re.compile(_cn("地址|住址|门牌|房号|楼号|门牌号") + r"|address|(?:^|[^a-z])addr(?:[^a-z]|$)", re.I),
+            re.compile(_cn("地址|住址|门牌|房号|门牌号") + r"|address|(?:^|[^a-z])addr(?:[^a-z]|$)", re.I),
             lambda t: bool(_ADDRESS.search(t)),
-            "a house number (3号楼, 2单元, 301室, 5栋), a street with a number (黄河路58号) or 门牌"),
+            "a flat (301室, 3栋2单元301), a street with a number (黄河路58号) or 门牌; a building or "
+            "entrance alone (18号楼, 3栋2单元: a sampling unit of many households) is not an address"),
     Pattern("contact", "contact detail (WeChat, QQ, e-mail)",
             re.compile(_cn("微信|邮箱|电子邮件|联系方式|QQ") + r"|wechat|weixin|e-?mail|(?:^|[^a-z])qq(?:[^a-z]|$)|contact", re.I),
             lambda t: bool(find_emails(t) or _QQ_WX.search(t)),
@@ -164,7 +169,7 @@ PATTERNS: tuple[Pattern, ...] = (
             None, ""),
 )
 KINDS = tuple(p.kind for p in PATTERNS)
-FINDING_COLUMNS = ["column", "kind", "label", "detected_by", "n_rows", "example_row"]
+FINDING_COLUMNS = ["column", "kind", "label", "detected_by", "n_rows", "example_row", "n_answers"]
 
 
 def patterns_table() -> pd.DataFrame:
@@ -202,26 +207,6 @@ def _coded(texts: Iterable[str]) -> bool:
     return all(re.fullmatch(r"-?\d{1,4}(?:\.0+)?", t) for t in texts)
 
 
-def non_name_words(codebook=None, registry: pd.DataFrame | None = None) -> frozenset:
-    """Words that are not personal names: the registry's community, street and district names and
-    the codebook's Chinese labels (questions, answers, missing-value reasons)."""
-    words: set[str] = set()
-    if registry is not None:
-        for n in registry["name_zh"].dropna().astype(str) if "name_zh" in registry.columns else ():
-            words.update({n, n.removesuffix("社区"), n.removesuffix("村社区")})
-        for c in ("district", "street"):
-            if c in registry.columns:
-                words.update(registry[c].dropna().astype(str))
-    if codebook is not None:
-        for v in codebook.variables.values():
-            words.add(v.label.zh)
-            for lab in (v.codes or {}).values():
-                words.add(lab.zh)
-        for m in codebook.missing_codes.values():
-            words.add(m.label.zh)
-    return frozenset(words)
-
-
 def detect_personal_data(
     df: pd.DataFrame,
     *,
@@ -254,8 +239,8 @@ def detect_personal_data(
     DataFrame
         One row per (column, kind): ``column, kind, label, detected_by`` (``"column name"``,
         ``"content"`` or ``"content (allowed column)"``), ``n_rows`` (rows whose content matched; 0 when found by name only) and
-        ``example_row`` (the first such row, ``<NA>`` when found by name only). Values are never
-        included.
+        ``example_row`` (the first such row, ``<NA>`` when found by name only) and ``n_answers``
+        (the column's non-blank cells). Values are never included.
 
     Notes
     -----
@@ -298,11 +283,16 @@ def detect_personal_data(
                     found["name"] = ("content", n, values.index[mask.to_numpy()][0])
         for kind, (by, n, ex) in found.items():
             p = PATTERNS[KINDS.index(kind)]
-            rows.append((name, kind, p.label, by, n, ex))
+            rows.append((name, kind, p.label, by, n, ex, len(values)))
     out = pd.DataFrame(rows, columns=FINDING_COLUMNS)
     out["n_rows"] = out["n_rows"].astype("int64")
+    out["n_answers"] = out["n_answers"].astype("int64")
     out["example_row"] = pd.array([None if pd.isna(x) else int(x) for x in out["example_row"]], dtype="Int64")
     return out
+
+
+#: What readers do with personal data (``"quarantine"`` is not yet in :mod:`evalkit._literals`).
+PersonalDataPolicy = Literal["refuse", "quarantine", "ignore"]
 
 
 def _high_confidence(name: str, values: pd.Series) -> list[tuple]:
@@ -317,67 +307,8 @@ def _high_confidence(name: str, values: pd.Series) -> list[tuple]:
         mask = values.isin(us)
         p = PATTERNS[KINDS.index(kind)]
         out.append((name, kind, p.label, "content (allowed column)", int(mask.sum()),
-                    values.index[mask.to_numpy()][0]))
+                    values.index[mask.to_numpy()][0], len(values)))
     return out
-
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff]")
-
-
-def value_shape(value) -> str:
-    """What a value looks like, without the value: ``"11 digits"``, ``"3 Chinese characters"``,
-    ``"12 characters: 8 letters, 4 digits"``, ``"blank"`` (counted after :func:`normalise_text`)."""
-    t = normalise_text(value).strip() if value is not None else ""
-    if not t:
-        return "blank"
-    parts = {"digits": sum(c.isdigit() for c in t), "Chinese characters": len(_HAN.findall(t))}
-    parts["letters"] = sum(c.isalpha() for c in t) - parts["Chinese characters"]
-    parts["other"] = len(t) - sum(parts.values())
-    present = [(f"{n} {k[:-1] if n == 1 and k != 'other' else k}", k) for k, n in parts.items() if n]
-    if len(present) == 1:
-        return present[0][0] if present[0][1] != "other" else f"{len(t)} other characters"
-    return f"{len(t)} characters: " + ", ".join(p for p, _ in present)
-
-
-_SHORT_NUMBER = re.compile(r"-?\d{1,4}(?:\.\d{1,3})?")
-
-
-def display_value(value, known: Iterable[str] = ()) -> str:
-    """A value as it may be shown in a problems table or an error message.
-
-    The rule: a value is shown as it is only if it is one of `known` (the codebook's codes,
-    labels and names, the registry's ids and names: :func:`known_values`) or a short number (at
-    most 4 digits before and 3 after the point: an age of 150, a code of 7, a wave of 2017).
-    Anything else -- a phone number, an ID number, a name typed into the wrong field -- is
-    replaced by its shape (:func:`value_shape`) in angle quotes, e.g. ``‹11 digits›``.
-    """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    t = str(value)
-    if not t.strip():
-        return t
-    if t.strip() in known or _SHORT_NUMBER.fullmatch(t.strip()):
-        return t.strip()
-    return f"‹{value_shape(t)}›"
-
-
-def known_values(codebook=None, registry: pd.DataFrame | None = None) -> frozenset:
-    """Values that identify no one and may be shown: every word of :func:`non_name_words`, the
-    codebook's variable names, codes, English labels and allowed values, and the registry's
-    community ids and pinyin names."""
-    words = set(non_name_words(codebook, registry))
-    if codebook is not None:
-        for v in codebook.variables.values():
-            words.update({v.name, v.label.en})
-            words.update(str(c) for c in (v.codes or {}))
-            words.update(lab.en for lab in (v.codes or {}).values())
-            words.update(str(c) for c in (v.missing_codes or {}))
-            words.update(str(x) for x in (v.values or ()))
-    if registry is not None:
-        for c in ("community_id", "name_pinyin"):
-            if c in registry.columns:
-                words.update(registry[c].dropna().astype(str))
-    return frozenset(w for w in words if isinstance(w, str) and w)
 
 
 def format_findings(findings: pd.DataFrame, source: str, call: str = "read_survey(path, ...)") -> str:
@@ -408,6 +339,107 @@ def format_findings(findings: pd.DataFrame, source: str, call: str = "read_surve
     return "\n".join(lines)
 
 
+#: Kinds found per cell: a stray phone or ID number in a column that is not personal data.
+CELL_KINDS = ("phone", "citizen_id")
+#: A column whose non-blank cells hold phone or ID numbers at least this often IS a phone or ID
+#: column (refused as a whole); below it, the numbers are strays typed into the wrong box.
+COLUMN_SHARE = 0.5
+
+
+def cell_rules(text: str, *, allowed: bool = False) -> list[str]:
+    """The per-cell rules a normalised cell breaks: ``"phone"`` (mobile; a landline too unless
+    `allowed`) and ``"citizen_id"`` (18 characters with a valid check digit; a 15-digit
+    first-generation ID too unless `allowed`). The same finders as :func:`detect_personal_data`."""
+    kinds = [k for k, _ in find_personal_numbers(text, high_confidence=allowed)]
+    if not allowed and "phone" not in kinds and _LANDLINE.search(text):
+        kinds.append("phone")
+    return list(dict.fromkeys(kinds))
+
+
+def quarantine_personal_cells(
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    allow: Sequence[str] = (),
+    codebook=None,
+    registry=None,
+) -> pd.DataFrame:
+    """Blank every cell holding a phone or citizen ID number and list it, without the value.
+
+    Parameters
+    ----------
+    frame
+        A table as read; its index is the row number a user sees in the file.
+    source
+        The file name, for messages.
+    allow
+        Columns the user declared are not personal data: still scanned, for the high-confidence
+        patterns only (mobile numbers, 18-character IDs with a valid check digit).
+    codebook, registry
+        Accepted for the readers' uniform call; numbers do not depend on them.
+
+    Returns
+    -------
+    DataFrame
+        A copy of `frame` in which each such cell is blank (``None``), with
+        ``attrs["personal_cells"]``: one row per blanked cell, ``row`` (the index label),
+        ``column``, ``rule`` (``"phone"`` or ``"citizen_id"``) and ``shape`` (what it looked like,
+        e.g. ``"11 digits"``, :func:`value_shape`) -- never the value. Cells listed by an earlier
+        call (``frame.attrs["personal_cells"]``) are kept in the list.
+        :func:`evalkit.validate` quarantines these rows (rule ``personal_data``), so rows in =
+        valid + quarantined still holds.
+
+    Notes
+    -----
+    Cells are compared after :func:`normalise_text` (NFKC, markup and format characters removed,
+    digit groups separated by spaces, hyphens or dots, a trailing ``.0``), so a phone typed as
+    ``138-1234-5678`` or ``１３８１２３４５６７８`` into the age box is found. UUIDs (Kobo
+    ``_uuid``), IPv4 addresses (问卷星 来自IP), dates and short numbers are not personal numbers.
+    """
+    allowed = set(map(str, allow))
+    out = frame.copy()
+    out.attrs = dict(frame.attrs)
+    rows: list[tuple] = []
+    for pos, col in enumerate(frame.columns):
+        values = _column_text(frame.iloc[:, pos])
+        if values.empty:
+            continue
+        is_allowed = str(col) in allowed
+        hits: dict[str, str] = {}
+        for u in pd.unique(values.to_numpy(dtype=object)):
+            rules = cell_rules(u, allowed=is_allowed)
+            if rules:
+                hits[u] = rules[0]
+        if not hits:
+            continue
+        mask = values.isin(list(hits)).to_numpy()
+        labels = values.index[mask]
+        raw = frame.iloc[:, pos]
+        for label, text in zip(labels, values[mask]):
+            rows.append((label, str(col), hits[text], value_shape(text)))
+        positions = np.flatnonzero(frame.index.isin(labels))
+        if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+            column = out.iloc[:, pos].astype("float64")  # numbers stay numbers; blank = NaN
+            column.iloc[positions] = np.nan
+        else:
+            column = out.iloc[:, pos].astype(object)
+            column.iloc[positions] = None
+        out.isetitem(pos, column)
+    found = pd.DataFrame(rows, columns=["row", "column", "rule", "shape"])
+    before = frame.attrs.get("personal_cells")
+    if isinstance(before, pd.DataFrame) and not before.empty:
+        found = pd.concat([before[["row", "column", "rule", "shape"]], found], ignore_index=True)
+    out.attrs["personal_cells"] = found
+    return out
+
+
+def _stray(f) -> bool:
+    """A finding that is handled cell by cell rather than by refusing the column."""
+    if f.detected_by == "content (allowed column)":
+        return True
+    return f.detected_by == "content" and f.kind in CELL_KINDS and f.n_rows < COLUMN_SHARE * f.n_answers
+
+
 def check_personal_data(
     df: pd.DataFrame,
     *,
@@ -418,8 +450,9 @@ def check_personal_data(
     codebook=None,
     registry: pd.DataFrame | str | os.PathLike | None = None,
     study=None,
+    personal_data: str = "refuse",
 ) -> pd.DataFrame:
-    """Drop the `drop` columns, then refuse the table if any other column looks like personal data.
+    """Drop the `drop` columns, refuse columns that are personal data, blank stray personal numbers.
 
     Parameters
     ----------
@@ -429,16 +462,29 @@ def check_personal_data(
         Columns to remove (personal data the analysis does not need). Naming a column that is not
         there is an error, so a typo cannot let personal data through.
     allow
-        Columns the caller declares are not personal data (e.g. a ``tel_support`` yes/no item).
+        Columns the caller declares are not personal data (e.g. a ``tel_support`` yes/no item);
+        still scanned cell by cell for mobile numbers and valid 18-character IDs.
     source
         The file name for the message; default ``df.attrs["source"]``.
+    call
+        The reader call the message's remedy names (``"read_kobo(path, ...)"``).
     codebook, registry, study
         Words that are not names (see :func:`detect_personal_data`).
+    personal_data
+        ``"refuse"`` (default): a column that is personal data (by its name, or by its content:
+        names, addresses, contacts, or phone/ID numbers in at least half of its answers) refuses
+        the table; a phone or ID number elsewhere -- one typed into the age box, or in an allowed
+        column -- is blanked and listed in ``attrs["personal_cells"]``
+        (:func:`quarantine_personal_cells`), so :func:`evalkit.validate` quarantines its row.
+        ``"quarantine"``: such columns are removed instead (listed in
+        ``attrs["dropped_personal_data"]`` and ``attrs["notes"]``) and stray numbers blanked as
+        before. ``"ignore"``: only `drop` is applied (for tables known to be clean).
 
     Returns
     -------
     DataFrame
-        `df` without the dropped columns (``attrs`` kept, with ``dropped_personal_data``).
+        `df` without the dropped columns and with stray personal numbers blanked (``attrs`` kept,
+        with ``dropped_personal_data`` and ``personal_cells``).
 
     Raises
     ------
@@ -446,6 +492,7 @@ def check_personal_data(
         Some column looks like personal data. The message lists each column, what was found and
         an example row number, never a value; ``.columns`` lists the columns.
     """
+    check_choice(personal_data, PersonalDataPolicy, "personal_data")
     source = source or str(df.attrs.get("source", "<DataFrame>"))
     drop = [drop] if isinstance(drop, str) else list(drop)
     allow = [allow] if isinstance(allow, str) else list(allow)
@@ -458,16 +505,29 @@ def check_personal_data(
                 f"are {cols[:15]}{' ...' if len(cols) > 15 else ''}.", columns=unknown)
     keep = [i for i, c in enumerate(cols) if c not in set(map(str, drop))]
     out = df.iloc[:, keep]
+    attrs = {**df.attrs, "dropped_personal_data": [str(c) for c in drop]}
+    if personal_data == "ignore":
+        out.attrs = attrs
+        return out
     findings = detect_personal_data(out, allow=allow, codebook=codebook, registry=registry, study=study)
-    if not findings.empty:
-        err = PersonalDataError(format_findings(findings, source, call), columns=list(dict.fromkeys(findings["column"])))
-        err.findings = findings
+    whole = findings[[not _stray(f) for f in findings.itertuples(index=False)]] if len(findings) else findings
+    if not whole.empty and personal_data == "refuse":
+        err = PersonalDataError(format_findings(whole, source, call), columns=list(dict.fromkeys(whole["column"])))
+        err.findings = whole
         raise err
-    out.attrs = {**df.attrs, "dropped_personal_data": [str(c) for c in drop]}
-    return out
+    if not whole.empty:  # "quarantine": the personal columns go, with a note saying so
+        gone = list(dict.fromkeys(whole["column"]))
+        out = out[[c for c in out.columns if str(c) not in gone]]
+        attrs["dropped_personal_data"] += gone
+        attrs["notes"] = list(attrs.get("notes", [])) + [
+            f"column {c!r} removed: it looks like personal data ({', '.join(whole.loc[whole['column'] == c, 'kind'])})"
+            for c in gone]
+    out.attrs = attrs
+    return quarantine_personal_cells(out, source=source, allow=allow)
+
 
 __all__ = [
-    "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
+    "quarantine_personal_cells", "cell_rules", "CELL_KINDS", "COLUMN_SHARE", "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
     "format_findings", "citizen_id_check_digit", "is_citizen_id", "is_citizen_id15", "normalise_text",
     "strip_markup", "find_personal_numbers", "find_emails", "value_shape", "display_value", "known_values", "pseudonymise", "pseudonym",
     "load_pseudonym_key", "check_key_strength", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",

@@ -26,8 +26,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .._literals import PersonalDataPolicy, check_choice
+from .._literals import check_choice
 from ..errors import ReadError
+from .privacy import PersonalDataPolicy, check_personal_data
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -345,11 +346,15 @@ def read_survey(
     column_map
         ``{export header: codebook name}`` applied after reading.
     drop, allow, personal_data
-        Personal data (:mod:`evalkit.io.privacy`): columns named in `drop` are removed on reading;
-        any other column that looks like a name, phone number, citizen ID number, address or
-        contact detail (by its header or its content) makes the reader refuse the file with
-        :class:`PersonalDataError`, unless it is named in `allow`. ``personal_data="ignore"``
-        skips the check (for files already known to be clean, e.g. inside evalkit's own readers).
+        Personal data (:func:`evalkit.io.privacy.check_personal_data`): columns named in `drop` are
+        removed on reading. With ``personal_data="refuse"`` (default) any other column that IS
+        personal data -- a name, phone, citizen ID, address or contact column, by its header or its
+        content -- refuses the file with :class:`PersonalDataError`, unless named in `allow`; a
+        phone or ID number in any other cell (one typed into the age box, or in an allowed
+        column) is blanked and listed in ``attrs["personal_cells"]`` (``row, column, rule,
+        shape``, never the value), and :func:`evalkit.validate` quarantines its row.
+        ``"quarantine"`` removes such columns instead of refusing (listed in ``attrs["notes"]``);
+        ``"ignore"`` skips the check (for files already known to be clean).
     limits
         Bounds checked before parsing (:class:`ReadLimits`; default: its defaults overridden by the
         ``EVALKIT_MAX_*`` environment variables).
@@ -402,19 +407,21 @@ def read_survey(
     if fmt in ("csv", "excel"):
         df.index = pd.Index(np.asarray(df.index, dtype="int64") + 1)  # table row 0 was the header
     df.index.name = "row"
-    # --- personal data (evalkit.io.privacy): drop= / allow= / refuse ---
-    if personal_data == "refuse" or drop:
-        from .privacy import check_personal_data
-
-        df.attrs = {"source": str(path)}
-        df = check_personal_data(df, drop=drop, allow=allow if personal_data == "refuse" else list(df.columns),
-                                 source=str(path), codebook=codebook, registry=registry, study=study)
-        meta = {**meta, "dropped_personal_data": [str(c) for c in drop]}
+    # --- personal data (evalkit.io.privacy): drop= / allow= / refuse or quarantine, per cell ---
+    df.attrs = {"source": str(path)}
+    if personal_data != "ignore" or drop:
+        df = check_personal_data(df, drop=drop, allow=allow, personal_data=personal_data, source=str(path),
+                                 call="read_survey(path, ...)", codebook=codebook, registry=registry, study=study)
+    found = {k: df.attrs[k] for k in ("dropped_personal_data", "personal_cells", "notes") if k in df.attrs}
     if column_map:
         unknown = [k for k in column_map if k not in df.columns]
         if unknown:
             raise ReadError(f"{path}: column_map names column(s) not in the file: {unknown}.")
         df = df.rename(columns=column_map)
         _check_header(df.columns, path)
-    df.attrs = {"source": str(path), "format": fmt, **meta}
+        if "personal_cells" in found:
+            found["personal_cells"] = found["personal_cells"].assign(
+                column=found["personal_cells"]["column"].map(lambda c: column_map.get(c, c)))
+    notes = list(meta.pop("notes", [])) + list(found.pop("notes", []))
+    df.attrs = {"source": str(path), "format": fmt, **meta, **found, "notes": notes}
     return df
