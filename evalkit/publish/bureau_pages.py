@@ -1,0 +1,150 @@
+"""One page per programme community of the bureau report: table, figures, performance, limitations.
+
+:func:`community_pages` builds the template context of each page from the evaluation summary.
+The effects table passes the disclosure gate (cells resting on fewer than ``min_n`` respondents
+show ``[c]``). Figures come from :func:`evalkit.publish.figures.plot_community_effect` and
+:func:`~evalkit.publish.figures.figure_html` (contract C7).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import tables as tb
+from .bureau_context import SYMBOLS, Labels, _level, _order, _perf_row, _year, effect_text
+from .i18n import t
+
+__all__ = ["community_pages", "effects_table"]
+
+
+def _figures(summary, labels: Labels, part: pd.DataFrame, *, level: float) -> list[dict]:
+    """One figure per target with an estimate (:func:`evalkit.publish.figures.plot_community_effect`)."""
+    import matplotlib.pyplot as plt
+    from markupsafe import Markup
+
+    from .figures import figure_html, plot_community_effect
+
+    trends, scale = summary.trends, getattr(summary, "evidence_scale", None)
+    out = []
+    for _, r in part.iterrows():
+        if tb.is_missing(r.get("estimate")):
+            continue
+        sel = trends[(trends["community_id"].astype(str) == str(r["community_id"])) & (trends["target"] == r["target"])]
+        if sel.empty:
+            continue
+        fig = plot_community_effect(sel, r, labels=labels.base, lang=labels.lang, evidence_scale=scale, level=level)
+        alt = t("figure_alt", labels.lang, community=labels.community(r["community_id"]),
+                target=labels.target(r["indicator"], r.get("group")), finding=_finding(labels, r))
+        out.append({"html": Markup(figure_html(fig, alt=alt)), "caption": _finding(labels, r)})
+        plt.close(fig)
+    return out
+
+
+def _finding(labels: Labels, r) -> str:
+    lang = labels.lang
+    sep = "：" if lang == "zh" else ": "
+    return (labels.target(r["indicator"], r.get("group")) + sep + effect_text(labels, r) + ("，" if lang == "zh"
+            else ", ") + tb.fmt_interval(r.get("ci_low"), r.get("ci_high"), r.get("kind"), lang))
+
+
+def _people(r, lang) -> str:
+    if r.get("kind") != "proportion" or tb.is_missing(r.get("headcount")):
+        return tb.MISSING
+    return t("headcount", lang, n=tb.fmt_people(r["headcount"]), low=tb.fmt_people(r.get("headcount_low")),
+             high=tb.fmt_people(r.get("headcount_high")))
+
+
+def _pct_of_baseline(r) -> str:
+    est, base = r.get("estimate"), r.get("baseline")
+    if tb.is_missing(est) or tb.is_missing(base) or float(base) == 0:
+        return tb.MISSING
+    return tb.fmt_pct(float(est) / float(base), sign=True)
+
+
+def effects_table(part: pd.DataFrame, labels: Labels, evidence: dict, *, gate, min_n: int, level: float) -> dict:
+    """The community's effects (latest wave, one row per target) for people, through the gate."""
+    lang = labels.lang
+    numeric = ["baseline", "estimate", "ci_low", "ci_high", "headcount", "headcount_low", "headcount_high", "n_wave"]
+    frame = part.reset_index(drop=True).copy()
+    for col in numeric:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce") if col in frame.columns else np.nan
+    gated = gate(frame[numeric], n="n_wave", min_n=min_n)
+    mask = gated.attrs.get("suppressed")
+    shown = frame.copy()
+    shown[numeric] = gated[numeric]
+    headers = {k: t(f"tcol_{k}", lang) for k in ("target", "baseline", "effect", "interval", "pct", "people",
+                                                 "evidence", "n")}
+    rows, any_hidden = [], False
+    for i, r in shown.iterrows():
+        hidden = mask is not None and bool(np.asarray(mask.get("estimate", pd.Series(False, index=mask.index)))[i])
+        any_hidden |= hidden
+        lvl = _level(r)
+        cells = [labels.target(r["indicator"], r.get("group"))]
+        if hidden:
+            cells += [tb.SUPPRESSED] * 5
+        else:
+            cells += [tb.fmt_level(r.get("kind"), r.get("baseline")), effect_text(labels, r),
+                      tb.fmt_interval(r.get("ci_low"), r.get("ci_high"), r.get("kind"), lang, level=level, bare=True),
+                      _pct_of_baseline(r), _people(r, lang)]
+        cells += [f"{SYMBOLS.get(lvl, SYMBOLS[0])} {evidence.get(lvl, ('', ''))[0]}".strip(),
+                  tb.SUPPRESSED if hidden else tb.fmt_int(r.get("n_wave"))]
+        rows.append([tb.check_cell(c, f"{labels.community(r['community_id'])} effects table") for c in cells])
+    return {"headers": list(headers.values()), "rows": rows, "suppressed": any_hidden}
+
+
+def _population(part: pd.DataFrame, labels: Labels) -> list[str]:
+    out = []
+    for grp, sub in part.groupby(part["group"].fillna("") if "group" in part.columns else pd.Series("", index=part.index)):
+        pop = sub["population"].dropna() if "population" in sub.columns else pd.Series(dtype=float)
+        name = labels.group(grp) or t("all_residents", labels.lang)
+        if len(pop):
+            out.append(t("page_population_n", labels.lang, group=name, n=tb.fmt_int(pop.iloc[0])))
+        else:
+            out.append(name)
+    return out
+
+
+def _performance(perf, lang) -> dict | None:
+    if perf is None:
+        return None
+    cols = [("budget", tb.fmt_int), ("spent", tb.fmt_int), ("cost_per_beneficiary", tb.fmt_int),
+            ("score", lambda v: tb.fmt_number(v, 1)), ("grade", lambda v: tb.MISSING if tb.is_missing(v) else str(v)),
+            ("p_grade_differs", tb.fmt_pct)]
+    keys = {"budget": "budget", "spent": "spent", "cost_per_beneficiary": "cpb", "score": "score",
+            "grade": "grade", "p_grade_differs": "flip"}
+    present = [(c, f) for c, f in cols if c in perf.index]
+    return {"headers": [t(f"tcol_{keys[c]}", lang) for c, _ in present],
+            "rows": [[tb.check_cell(f(perf.get(c)), "performance table") for c, f in present]]}
+
+
+def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool) -> list[str]:
+    lang = labels.lang
+    out = [t("limit_synthetic", lang)] if synthetic else []
+    out += [t("limit_design", lang), t("limit_few", lang), t("limit_self_report", lang)]
+    missing = [f"{labels.target(r['indicator'], r.get('group'))}（{labels.explanation(r.get('explanation'))}）"
+               if lang == "zh" else f"{labels.target(r['indicator'], r.get('group'))} "
+               f"({labels.explanation(r.get('explanation'))})"
+               for _, r in part.iterrows() if labels.explanation(r.get("explanation"))]
+    if missing:
+        out.append(t("limit_missing", lang, k=len(missing), what=("；" if lang == "zh" else "; ").join(missing)))
+    return out
+
+
+def community_pages(summary, labels: Labels, *, performance, evidence: dict, gate, min_n: int, level: float,
+                    synthetic: bool) -> list[dict]:
+    """One context entry per programme community, in registry order."""
+    head = summary.headline
+    pages = []
+    for cid in _order(labels, head["community_id"]):
+        part = head[head["community_id"].astype(str) == cid]
+        pages.append({
+            "id": f"c{len(pages) + 1}",
+            "name": labels.community(cid), "programme": labels.programme(cid),
+            "start": t("page_start", labels.lang, year=_year(part.iloc[0].get("start_year"))),
+            "population": _population(part, labels),
+            "table": effects_table(part, labels, evidence, gate=gate, min_n=min_n, level=level),
+            "figures": _figures(summary, labels, part, level=level),
+            "performance": _performance(_perf_row(performance, cid), labels.lang),
+            "limitations": _limitations(part, labels, synthetic),
+        })
+    return pages
