@@ -14,6 +14,9 @@ comparison communities form one grey group.
 The plots draw no statistics of their own: intervals are those of the estimators
 (:class:`evalkit.SurveyDesign`, :func:`evalkit.att_gt`, ...), except that the
 event-study plot derives the pointwise band ``estimate ± z·se`` next to the estimator's uniform band.
+
+The bureau report's figures (:func:`plot_community_effect`, :func:`plot_effects_overview`,
+:func:`figure_html`) live in :mod:`evalkit.publish.figures` and are importable from here too.
 """
 from __future__ import annotations
 
@@ -25,13 +28,17 @@ from scipy import stats
 
 from ..errors import EvalkitError
 from ..spec.registry import start_years
+from .figures import figure_html, plot_community_effect, plot_effects_overview
 from .style import community_colors, is_comparison, label, resolve_registry, tr
 
 __all__ = [
     "event_study_plot",
+    "figure_html",
     "forest_plot",
     "indicator_plot",
     "leave_one_out_plot",
+    "plot_community_effect",
+    "plot_effects_overview",
     "reliability_plot",
     "trend_plot",
 ]

@@ -15,6 +15,9 @@ and Latin letters (from DejaVu Sans or the candidate) — checked on the font fi
 When none is installed it warns once (:class:`~evalkit.errors.FontFallbackWarning`) and every
 label falls back to pinyin, so a figure never shows missing-glyph boxes.
 
+Report figures take their texts from a :class:`~evalkit.publish.labels.Labels` object built from
+the study in the report's language (``Labels.from_study(study, lang)``, also importable from here).
+
 The label language is one switch, :func:`set_language` (``"zh"`` or ``"en"``); every plot of
 :mod:`evalkit.publish.plots` asks :func:`label` for a community's name and :func:`tr` for its axis text.
 Names and roles come from the community registry, passed as ``registry=`` or set once with
@@ -40,11 +43,13 @@ from matplotlib import font_manager
 
 from .._literals import Language, check_choice
 from ..errors import EvalkitError, FontFallbackWarning
+from .labels import Labels, study_labels
 
 __all__ = [
     "CJK_FONT_CANDIDATES",
     "LATIN_FONT",
     "DisplayName",
+    "Labels",
     "Language",
     "community_colors",
     "community_color",
@@ -58,6 +63,7 @@ __all__ = [
     "resolve_registry",
     "set_language",
     "set_registry",
+    "study_labels",
     "tr",
     "use_cjk_font",
 ]
