@@ -16,7 +16,7 @@ import sys
 from ..errors import EvalkitError
 
 #: The commands, in the order ``evalkit --help`` lists them: name -> module under evalkit.cli.
-COMMANDS = {"simulate": "simulate", "validate": "validate", "report": "report", "new": "new"}
+COMMANDS = {"simulate": "simulate", "validate": "validate", "report": "report", "new": "new", "codebook": "codebook"}
 
 
 def main(argv: list[str] | None = None) -> int:
