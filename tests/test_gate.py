@@ -209,3 +209,42 @@ def test_assert_publishable_passes_a_clean_page_and_skips_counts_without_min_n()
     assert_publishable(small, source="report.html")
     with pytest.raises(DisclosureError, match="small_cell"):
         assert_publishable(small, source="report.html", min_n=10)
+
+
+# --- the issue's test: the bureau report with a three-respondent community-year ----------------------------
+@pytest.fixture(scope="module")
+def bureau():
+    pytest.importorskip("evalkit.publish.bureau")
+    from . import _bureau_builds
+
+    return _bureau_builds
+
+
+def test_bureau_report_with_a_three_respondent_community_year_shows_no_trace(bureau):
+    """Rebuild the bureau report with mingyue 2016 cut to three respondents: the page is byte for byte
+    the report of a survey in which they never answered (no count, mean, effect, total or figure
+    pixel rests on them), except one sentence saying that one community-year was withheld."""
+    import html as html_mod
+
+    from evalkit.publish.i18n import t
+
+    three, spy3 = bureau.variant_report("three")
+    never, _ = bureau.variant_report("never")
+    note = html_mod.escape(t("withheld_note", "en", k=1, min_n=10))
+    assert three.count(note) == 1 and note not in never
+    assert three.replace(f"<p>{note}</p>\n", "", 1) == never  # every number, table and figure identical
+    # what the figures and tables were drawn from: the summary of the gated survey
+    (data, summary), = spy3
+    assert not _in_small(data).any()
+    trends = summary.trends[_in_small(summary.trends)]
+    assert len(trends) and trends[["mean", "ci_low", "ci_high"]].isna().all().all()
+    assert (trends["n"].fillna(0) == 0).all()
+    effects = summary.effects[_in_small(summary.effects)]
+    assert len(effects) and effects["estimate"].isna().all() and effects["n_wave"].fillna(0).eq(0).all()
+    # their own means appear nowhere in the summary's trends (what the per-community charts draw)
+    study, survey = bureau.survey_variant("three")
+    theirs = survey[_in_small(survey)]
+    for ind in trends["indicator"].unique():
+        m = theirs[ind].mean()
+        if pd.notna(m):
+            assert not np.isclose(summary.trends["mean"].dropna(), m, rtol=0, atol=1e-9).any(), ind
