@@ -60,7 +60,7 @@ HeadlineMethod = Literal["auto", "wild_bootstrap", "randomization", "analytic"]
 
 # --- privacy.py / read.py -------------------------------------------------------
 #: What ``read_survey`` does with columns that look like personal data.
-PersonalDataPolicy = Literal["refuse", "ignore"]
+PersonalDataPolicy = Literal["refuse", "quarantine", "ignore"]
 
 # --- exports.py -----------------------------------------------------------------
 #: How ``read_wjx`` reads numeric answers: the codebook's codes, or option order 1, 2, 3 ...

@@ -120,7 +120,10 @@ def dongying_survey(*, language: str = "zh", scored: bool = True) -> tuple[Study
     Returns
     -------
     (Study, DataFrame)
-        :func:`dongying` and the valid rows (index = row of ``survey.csv``; no ``attrs``).
+        :func:`dongying` and the valid rows (index = row of ``survey.csv``; no ``attrs``). In a
+        publishing path (``$EVALKIT_MIN_N`` set, as :func:`evalkit.build_report` does for the
+        notebooks it runs) the rows of community-waves with fewer respondents than that are
+        withheld (:func:`evalkit.publish.disclosure.gate_published`).
 
     Examples
     --------
@@ -132,10 +135,13 @@ def dongying_survey(*, language: str = "zh", scored: bool = True) -> tuple[Study
     from ..io.read import read_survey
     from ..io.validate import validate
     from ..measure.scales import score
+    from ..publish.disclosure import gate_published
 
     study = dongying(language=language)
     survey = validate(read_survey(data_path(SURVEY_FILE), study=study), study=study, strict=True).valid
     if scored:
         survey = score(survey, study.codebook)
     survey.attrs = {}
-    return study, survey
+    # in a publishing path ($EVALKIT_MIN_N set by build_report for the kernels it runs) cells with
+    # fewer respondents than the threshold are withheld here, before any number is computed
+    return study, gate_published(survey, study)
