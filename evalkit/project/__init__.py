@@ -63,6 +63,11 @@ def read_export(path, kind: str, *, study: Study, options: dict | None = None, s
                            "in study.yaml (export: path: data/raw/<file>).")
     if not Path(path).is_file():
         raise EvalkitError(f"{source or 'the study'}: export.path {str(path)!r} does not exist.")
+    if kind == "wjx" and isinstance(options.get("option_map"), (str, os.PathLike)):
+        # the text download of the same answers: the option map is drafted from it
+        from ..io.wjx import wjx_option_map
+
+        options["option_map"] = wjx_option_map(options["option_map"], path, sheet=options.get("sheet"))
     return fn(path, study=study, **options)
 
 
@@ -136,12 +141,21 @@ class Project:
         from ..measure.scales import score
 
         report = validate(self.prepare(), study=self.study)
-        survey = report.valid
-        if scored:
-            cb = self.study.codebook
-            measured = [s for s, sc in cb.scales.items() if _measured(sc, survey, cb)]
-            survey = score(survey, cb, scales=measured) if measured else survey
-        return report, survey
+        return report, (score_measured(report.valid, self.study.codebook) if scored else report.valid)
+
+
+def score_measured(survey: pd.DataFrame, codebook) -> pd.DataFrame:
+    """:func:`evalkit.score` for the scales whose items the survey has (the others stay absent).
+
+    ``attrs["not_measured"]`` lists the scales left out, so a target the export cannot measure is
+    explained (the summary's ``not_measured``) instead of failing.
+    """
+    from ..measure.scales import score
+
+    measured = [s for s, sc in codebook.scales.items() if _measured(sc, survey, codebook)]
+    out = score(survey, codebook, scales=measured) if measured else survey.copy()
+    out.attrs["not_measured"] = [s for s in codebook.scales if s not in measured]
+    return out
 
 
 def _measured(scale, survey: pd.DataFrame, codebook) -> bool:
@@ -149,6 +163,30 @@ def _measured(scale, survey: pd.DataFrame, codebook) -> bool:
     if not all(i in survey.columns for i in scale.items):
         return False
     return all(s in codebook.scales and _measured(codebook.scales[s], survey, codebook) for s in scale.composite_of)
+
+
+def from_parameters(study_file=None, *, export_path=None, export_kind: str = "table", codebook_path=None,
+                    registry_path=None, read_options: dict | None = None, design: dict | None = None,
+                    language: str = "zh", seed: int = 20171, min_n: int | None = None) -> Project:
+    """A :class:`Project` from a study file, or from the same parameters given one by one (notebook 05).
+
+    With `study_file` every other argument is ignored (the study file holds them); otherwise
+    `export_path`, `export_kind` (``wjx``, ``kobo``, ``spss``, ``table``), `codebook_path`,
+    `registry_path`, `read_options` (the reader's keyword arguments) and `design` (those of
+    :func:`evalkit.io.prepare.add_design`) describe the study; the folder is the export's.
+    """
+    if study_file is not None:
+        return open_study(study_file)
+    if codebook_path is None:
+        raise EvalkitError("from_parameters: give study_file (a study.yaml) or codebook_path (your codebook).")
+    if export_kind not in READERS:
+        raise EvalkitError(f"export_kind={export_kind!r}: use one of {list(READERS)}.")
+    study = Study.from_files(codebook_path, registry_path, seed=seed, language=language)
+    study = study.with_(min_n=min_n, read={"path": None if export_path is None else str(export_path),
+                                           "kind": export_kind, "options": dict(read_options or {})},
+                        design=dict(design or {}))
+    folder = Path(export_path).resolve().parent if export_path else Path.cwd()
+    return Project(study, folder, Path.cwd() / "reports")
 
 
 def open_study(path: str | os.PathLike = ".") -> Project:
@@ -172,4 +210,4 @@ def open_study(path: str | os.PathLike = ".") -> Project:
     return Project(study, folder, report_dir if report_dir.is_absolute() else folder / report_dir)
 
 
-__all__ = ["open_study", "Project", "read_export", "reader", "READERS"]
+__all__ = ["open_study", "from_parameters", "score_measured", "Project", "read_export", "reader", "READERS"]

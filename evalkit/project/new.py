@@ -106,7 +106,7 @@ def _write_notebook(folder: Path, execute: bool) -> list[Path]:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    inject_parameters(nb, {"study_file": "../study.yaml"})
+    inject_parameters(nb, {"study_file": "../study.yaml", "community": None})
     out = folder / f"{NOTEBOOK_NAME}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []

@@ -49,7 +49,7 @@ COMMUNITY_KEYS = ("id", "name", "pinyin", "role", "start_year", "urban_rural", "
                   "programme", "targets", "budget", "population", "fictional")
 #: Reader kinds of ``export.kind``.
 EXPORT_KINDS = ("wjx", "kobo", "spss", "table")
-_PATH_OPTIONS = ("fieldwork", "option_map", "questionnaire", "form")
+_PATH_OPTIONS = ("fieldwork", "option_map", "xlsform")
 
 
 def _refuse_unknown(spec: Mapping, allowed, where: str, source: str) -> None:
