@@ -9,7 +9,7 @@ import pytest
 from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from evalkit.errors import EstimationError, ShockVarianceWarning
+from evalkit.errors import DroppedUnitsWarning, EstimationError, FewClustersWarning, ShockVarianceWarning
 from evalkit.evaluation.baseline import change_from_baseline
 from evalkit.evaluation.comparison import _paule_mandel, _scatter_df, community_effects
 from evalkit.measure.scales import score
@@ -36,6 +36,70 @@ def effects(design, codebook, registry):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ShockVarianceWarning)
         return community_effects(design, list(codebook.scales), registry=registry)
+
+
+def test_missing_rows_are_explained(effects, codebook):
+    """The children's scales are not measured in the urban programme communities: recorded, not silent."""
+    why = pd.DataFrame(effects.attrs["explanations"])
+    assert set(why["explanation"]) == {"not_measured"} and why["wave"].isna().all()
+    child = [n for n, sc in codebook.scales.items() if sc.group == "child"]
+    assert set(why["indicator"]) == set(child)
+    assert "yangmiao" not in set(why["community_id"])  # the rural programme community has children
+
+
+def test_target_estimates_explain_an_unmeasured_target(scored, registry, codebook):
+    from evalkit.evaluation.targets import target_estimates
+    from evalkit.spec.registry import programme_targets
+
+    d = SurveyDesign(scored.drop(columns=["kidscreen10"]), weight="base_weight", strata="stratum", psu="psu")
+    targets = programme_targets(registry)
+    targets = targets[targets["community_id"].isin(["yangmiao", "mingyue"])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShockVarianceWarning)
+        with pytest.warns(DroppedUnitsWarning, match=r"kidscreen10 \(yangmiao\)"):
+            table, eff = target_estimates(d, targets, registry, codebook)
+    why = pd.DataFrame(eff.attrs["explanations"])
+    assert why[["community_id", "target", "explanation"]].values.tolist() == [["yangmiao", "kidscreen10", "not_measured"]]
+    assert "kidscreen10" not in set(eff["target"]) and "ucla3@elderly" in set(eff["target"])
+
+
+def _two_wave_design(scored):
+    sub = scored[scored["wave"].isin([2014, 2017])]
+    return SurveyDesign(sub, weight="base_weight", strata="stratum", psu="psu")
+
+
+def test_biennial_waves_use_the_last_wave_before_the_start(scored, registry):
+    """Waves 2014 and 2017: 2016 starters are measured from 2014, not dropped without a word."""
+    d = _two_wave_design(scored)
+    res = community_effects(d, "cohesion", registry=registry)
+    x = res[res["community_id"] == "xingsheng"]
+    assert x[["wave", "base_wave", "event_time"]].values.tolist() == [[2017, 2014, 1]]
+    # the same contrast by hand: change since 2014 minus the comparison communities' mean change
+    cells = d.mean("cohesion", by=["community_id", "wave"]).set_index(["community_id", "wave"])["estimate"]
+    comps = registry.loc[registry["role"] == "comparison", "community_id"]
+    want = (cells["xingsheng", 2017] - cells["xingsheng", 2014]
+            - np.mean([cells[k, 2017] - cells[k, 2014] for k in comps]))
+    assert x["estimate"].iloc[0] == pytest.approx(want, rel=1e-10)
+
+
+def test_no_base_wave_is_explained_and_warned(scored, registry):
+    sub = scored[~((scored["community_id"] == "anning") & (scored["wave"] == 2014))]
+    d = SurveyDesign(sub, weight="base_weight", strata="stratum", psu="psu")
+    with pytest.warns(DroppedUnitsWarning, match=r"anning \(bscs\): no respondents in the base wave 2014"):
+        res = community_effects(d, "bscs", registry=registry)
+    assert "anning" not in set(res["community_id"])
+    why = pd.DataFrame(res.attrs["explanations"])
+    assert why[["community_id", "wave"]].values.tolist() == [["anning", 2015], ["anning", 2016], ["anning", 2017]]
+
+
+def test_two_comparison_communities_warn(scored, registry):
+    keep = set(registry.loc[registry["role"] == "programme", "community_id"]) | {"wenyuan", "qingfeng"}
+    d = SurveyDesign(scored[scored["community_id"].isin(keep)], weight="base_weight", strata="stratum", psu="psu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShockVarianceWarning)
+        with pytest.warns(FewClustersWarning, match="Only 2 comparison communities"):
+            res = community_effects(d, "volunteering_any", registry=registry)
+    assert len(res) and res["n_comparison"].eq(2).all()
 
 
 def _trace_df(v, tau2):

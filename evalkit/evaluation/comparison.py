@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..errors import EstimationError, ShockVarianceWarning
+from ..errors import DroppedUnitsWarning, EstimationError, FewClustersWarning, ShockVarianceWarning
 from ..results import wald_columns
 from ..survey.design import SurveyDesign
 from ..survey.domains import domain_means
@@ -235,8 +235,25 @@ def community_effects(
         se_sampling, se_shock, shock_estimable, df, statistic, p_value, ci_low, ci_high, n_treated,
         n_comparison``.
 
+    The base wave of a community starting in ``g`` is the last wave before ``g`` (``g - 1`` with
+    yearly waves; 2014 for a 2016 start when only 2014 and 2017 were surveyed).
+
+    A programme community and wave from the start on that gets no row (no respondents in the base
+    wave or in that wave, fewer than two comparison communities observed in both; or, with
+    ``explanation="not_measured"`` and ``wave`` None, no respondent of the community answered the
+    indicator in any wave — recorded but not warned about) is listed in
+    ``attrs["explanations"]`` (a tuple of records ``<community>, <wave>, indicator, explanation,
+    message``: ``pd.DataFrame(result.attrs["explanations"])``) and
+    named in a :class:`~evalkit.errors.DroppedUnitsWarning`: the table is never empty without a
+    reason.
+
     Warns
     -----
+    FewClustersWarning
+        Fewer than three comparison communities: intervals are very wide.
+    DroppedUnitsWarning
+        Some programme community × wave has no row though the community answered the indicator
+        in other waves (listed in ``attrs["explanations"]``).
     ShockVarianceWarning
         When the shock variance of some base-to-wave distance is not estimable (the comparison
         communities' changes scatter no more than their sampling error explains); those rows have
@@ -293,37 +310,93 @@ def community_effects(
     # design degrees of freedom of each community: its PSUs minus its strata (R degf of the subset)
     dof = {c: len(np.unique(design._p[comm_of_row == c])) - len(np.unique(design._h[comm_of_row == c]))
            for c in comms}
-    out = []
+    if len(controls) < 3:
+        warnings.warn(FewClustersWarning(
+            f"Only {len(controls)} comparison communities ({', '.join(controls)}): the community-shock "
+            "variance rests on their scatter alone, so intervals are very wide (with two, ±200 "
+            "percentage points for a proportion is typical). Three or more are needed for an "
+            "interval worth reporting."), stacklevel=2)
+    out, skipped = [], []
     for name in ys:
         cells, V = domain_means(design, name, (community, wave), domain=domain)
         cells[community] = cells[community].astype(str)
-        out += _indicator_rows(_Changes(cells, V, community, wave), name, starts, dof, community, wave)
+        out += _indicator_rows(_Changes(cells, V, community, wave), name, starts, dof, community, wave, skipped)
     res = pd.DataFrame(out, columns=[community, EFFECT_COLUMNS[1], wave, *EFFECT_COLUMNS[3:]])
+    explanations = pd.DataFrame(skipped, columns=[community, wave, "indicator", "explanation", "message"])
+    del skipped
     if not res.empty:
         w = wald_columns(res["estimate"], res["se"].where(res["se"] > 0), res["df"], level)
         res["statistic"], res["p_value"], res["ci_low"], res["ci_high"] = (
             w["statistic"], w["p_value"], w["ci_low"], w["ci_high"])
     if not res.empty and not res["shock_estimable"].all():
         _warn_shock(res.loc[~res["shock_estimable"], ["indicator", wave, "base_wave"]], wave)
-    return res.sort_values([community, "indicator", wave]).reset_index(drop=True)
+    res = res.sort_values([community, "indicator", wave]).reset_index(drop=True)
+    gaps = explanations[explanations["explanation"] != "not_measured"]
+    if len(gaps):  # a community that never answered the indicator is recorded, not warned about
+        _warn_skipped(gaps, community)
+    # records, not a frame: pandas compares attrs when frames are concatenated
+    res.attrs["explanations"] = tuple(explanations.to_dict("records"))
+    return res
 
 
-def _indicator_rows(ch: _Changes, name: str, starts: dict, dof: dict, community: str, wave: str) -> list:
-    """Rows of :func:`community_effects` for one indicator."""
+def base_wave(start: int, waves) -> float:
+    """The base wave of a community starting in ``start``: the last wave before it (``start - 1`` yearly).
+
+    With waves 2014 and 2017 only, a 2016 start is measured from 2014; with no wave before the
+    start, ``start - 1`` (which the data then lack: the community gets an explanation, not a row).
+    """
+    pre = [float(t) for t in waves if float(t) < start]
+    return max(pre) if pre else float(start - 1)
+
+
+#: Why :func:`community_effects` has no row for a programme community and wave: code -> text.
+SKIPPED = {
+    "not_measured": "nobody in this community (within the domain) answered it in any wave",
+    "no_base_wave": "no respondents in the base wave {b:g} (the last wave before the start {g})",
+    "no_wave": "no respondents in wave {t:g}",
+    "few_comparisons": "{k} comparison communities observed in waves {b:g} and {t:g} (at least 2 needed)",
+}
+
+
+def _indicator_rows(ch: _Changes, name: str, starts: dict, dof: dict, community: str, wave: str,
+                    skipped: list | None = None) -> list:
+    """Rows of :func:`community_effects` for one indicator; why a row is missing goes to ``skipped``."""
     controls = [c for c in starts if starts[c] is None]
     waves = sorted(set(t for _, t in ch.pos))
     shock = _shock_by_gap(ch, controls, waves)
     out = []
+    skipped = [] if skipped is None else skipped
     for c in (c for c in starts if starts[c] is not None):
-        b = float(starts[c] - 1)
+        b = base_wave(starts[c], waves)
+        if not any((c, t) in ch.pos for t in waves):  # no respondent of the domain answered it here
+            skipped.append({community: c, wave: None, "indicator": name, "explanation": "not_measured",
+                            "message": SKIPPED["not_measured"]})
+            continue
         for t in waves:
+            if t == b:
+                continue
             ks = [k for k in controls if ch.have(k, b, t)]
-            if t == b or not ch.have(c, b, t) or len(ks) < 2:
+            why = ("no_base_wave" if not ch.have(c, b) else "no_wave" if not ch.have(c, t)
+                   else "few_comparisons" if len(ks) < 2 else None)
+            if why is not None:
+                if t >= starts[c]:  # placebo waves before the start are not missed
+                    skipped.append({community: c, wave: int(t), "indicator": name, "explanation": why,
+                                    "message": SKIPPED[why].format(b=b, g=starts[c], t=t, k=len(ks))})
                 continue
             out.append({community: c, "start_year": starts[c], wave: int(t), "event_time": int(t - starts[c]),
                         "base_wave": int(b), "indicator": name,
                         **_effect_row(ch, c, ks, b, t, shock.get(abs(t - b)), dof)})
     return out
+
+
+def _warn_skipped(skipped: pd.DataFrame, community: str) -> None:
+    """One warning naming every programme community and wave that has no per-community effect, and why."""
+    listed = "; ".join(f"{c} ({', '.join(pd.unique(g['indicator']))}): {msg}"
+                       for (c, msg), g in skipped.groupby([community, "message"], sort=False))
+    warnings.warn(DroppedUnitsWarning(
+        f"No per-community effect for {len(skipped)} programme community × wave × indicator cell(s) — "
+        f"{listed}. The table's attrs['explanations'] lists them; evalkit.evaluation.summary.summarise "
+        "keeps them as rows with an explanation."), stacklevel=3)
 
 
 def _warn_shock(lost: pd.DataFrame, wave: str) -> None:

@@ -275,23 +275,47 @@ def target_estimates(design, targets: pd.DataFrame, registry: pd.DataFrame, code
     (DataFrame, DataFrame)
         ``table``: :meth:`SurveyDesign.mean` rows (``community_id, wave, indicator, estimate, se,
         ..., ci_low, ci_high, n, ...``) plus ``target``; ``effects``: ``community_effects`` rows
-        plus ``target``.
+        plus ``target``, and in ``effects.attrs["explanations"]`` every programme community × wave
+        × target without a row and why (:func:`evalkit.community_effects`, each also warned).
     """
+    import warnings
+
+    from ..errors import DroppedUnitsWarning
     from .comparison import community_effects
 
-    tables, effects = [], []
+    tables, effects, why = [], [], []
     data = design.data
     pairs = targets[["indicator", "group"]].astype(object).drop_duplicates()
     for ind, grp in pairs.itertuples(index=False):
         dom = target_domain(grp, codebook)
         name = target_name(ind, grp)
-        if dom is None:
-            sub = design
-        else:
-            inside = np.ones(len(data), bool)
-            for col, values in dom.items():
-                inside &= data[col].isin(list(values)).to_numpy()
-            sub = design.subset(inside)
+        inside = np.ones(len(data), bool)
+        for col, values in (dom or {}).items():
+            inside &= data[col].isin(list(values)).to_numpy()
+        if ind not in data.columns or not (pd.to_numeric(data[ind], errors="coerce").notna().to_numpy()
+                                           & inside).any():
+            who = targets.loc[(targets["indicator"] == ind), "community_id"].astype(str)
+            why += [{"community_id": c, "wave": None, "indicator": ind, "explanation": "not_measured",
+                     "message": f"the survey does not measure {ind!r}" + (f" among {grp}" if dom else ""),
+                     "target": name} for c in pd.unique(who)]
+            continue
+        sub = design if dom is None else design.subset(inside)
         tables.append(sub.mean(ind, by=list(by)).assign(target=name))
-        effects.append(community_effects(design, ind, registry=registry, domain=dom).assign(target=name))
-    return pd.concat(tables, ignore_index=True), pd.concat(effects, ignore_index=True)
+        eff = community_effects(design, ind, registry=registry, domain=dom)
+        mine = set(targets.loc[targets["indicator"] == ind, "community_id"].astype(str))
+        why += [{**r, "target": name} for r in eff.attrs.get("explanations", ()) if r["community_id"] in mine]
+        eff.attrs = {}
+        effects.append(eff.assign(target=name))
+    unmeasured = sorted({f"{r['target']} ({r['community_id']})" for r in why if r["explanation"] == "not_measured"})
+    if unmeasured:
+        warnings.warn(DroppedUnitsWarning(
+            f"The survey does not measure the programme target(s) {', '.join(unmeasured)} (no such column, or "
+            "nobody in the target group of that community answered): they have no estimates; "
+            "effects.attrs['explanations'] lists them."), stacklevel=2)
+    if not effects:
+        raise EvalkitError("target_estimates: the survey measures none of the programme targets "
+                           f"({', '.join(unmeasured)}); check the registry's target_indicators against the "
+                           "scored survey's columns.")
+    out = pd.concat(effects, ignore_index=True)
+    out.attrs["explanations"] = tuple(why)
+    return pd.concat(tables, ignore_index=True), out
