@@ -11,7 +11,7 @@ import pytest
 
 import evalkit
 from evalkit.errors import DesignError
-from evalkit.io.prepare import add_design
+from evalkit.io.prepare import add_design, design_problems
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_wave_from_submission_year_with_a_cutoff_and_unparseable_time_reported(s
     out = add_design(_raw(), study=study, wave="submitted", wave_cutoff="03-01", derive=False, require=False)
     # 2018-01-05 is before 1 March: counts to the 2017 wave; the last time cannot be read
     assert out["wave"].tolist()[:3] == ["2017", "2017", "2017"] and pd.isna(out["wave"].iloc[3])
-    probs = out.attrs["design_problems"]
+    probs = design_problems(out)
     assert probs[["row", "column", "rule"]].values.tolist() == [[5, "wave", "no_wave"]]
     assert "wave=2017" in probs["message"].iloc[0]
     assert "submitted" in out.attrs["meta"] and len(out) == 4 and list(out.index) == [2, 3, 4, 5]
@@ -58,7 +58,7 @@ def test_fieldwork_by_respondent_reports_unmatched_and_conflicts(study, tmp_path
                      fieldwork_map={"编号": "respondent_id", "楼栋": "psu", "权数": "base_weight"})
     assert out["psu"].tolist()[:2] == ["P1", "P2"] and pd.isna(out["psu"].iloc[2])
     assert out["base_weight"].tolist()[:2] == ["12.5", "20"] and out["base_weight"].iloc[3] == "8"
-    probs = out.attrs["design_problems"].set_index("rule")
+    probs = design_problems(out).set_index("rule")
     assert probs.loc["not_in_fieldwork", "row"] == 4 and "r2" in probs.loc["not_in_fieldwork", "message"]
     assert probs.loc["design_conflict", "row"] == 5 and "'7'" in probs.loc["design_conflict", "message"]
     assert len(out) == len(raw)
@@ -71,7 +71,7 @@ def test_fieldwork_by_psu_within_community(study):
                        "base_weight": ["10", "11", "30"]})
     out = add_design(raw, study=study, wave=2017, fieldwork=fw, by="psu")
     assert out["base_weight"].tolist() == ["10", "11", "30", "30"]
-    assert out.attrs["design_problems"].query("rule != 'not_derivable'").empty
+    assert design_problems(out).query("rule != 'not_derivable'").empty
 
 
 def test_errors_name_the_missing_field_and_the_parameter(study, tmp_path):

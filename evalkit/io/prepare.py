@@ -315,8 +315,8 @@ def add_design(
     -------
     DataFrame
         The same rows and index with the design columns added (as text, like an export).
-        ``attrs["design"]``: list of what each column came from; ``attrs["design_problems"]``:
-        ``row, column, value, rule, message`` for rows left without a wave (``no_wave``), not
+        ``attrs["design"]``: list of what each column came from; ``attrs["design_problems"]``
+        (records; :func:`design_problems` gives the table): ``row, column, value, rule, message`` for rows left without a wave (``no_wave``), not
         in the fieldwork file (``not_in_fieldwork``), conflicting with it (``design_conflict``)
         or whose derived field cannot be computed (``not_derivable``). Such rows keep a blank,
         which :func:`evalkit.validate` quarantines; nothing is dropped.
@@ -368,8 +368,14 @@ def add_design(
     if require:
         _required_absent(out, study, source)
     out.attrs["design"] = steps
-    out.attrs["design_problems"] = table
+    # records, not a DataFrame: pandas compares attrs with == when frames are concatenated
+    out.attrs["design_problems"] = table.to_dict("records")
     return out
 
 
-__all__ = ["add_design", "SUBMITTED_COLUMNS"]
+def design_problems(frame: pd.DataFrame) -> pd.DataFrame:
+    """The design step's findings of a table from :func:`add_design`: ``row, column, value, rule, message``."""
+    return pd.DataFrame(list(frame.attrs.get("design_problems") or []), columns=PROBLEM_COLUMNS)
+
+
+__all__ = ["add_design", "design_problems", "SUBMITTED_COLUMNS"]

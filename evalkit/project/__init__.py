@@ -117,7 +117,7 @@ class Project:
 
     def prepare(self) -> pd.DataFrame:
         """:meth:`read` plus the design step (:func:`evalkit.io.prepare.add_design` with ``study.design``)."""
-        from ..io.prepare import add_design
+        from ..io.prepare import add_design, design_problems
 
         design = dict(self.study.design)
         try:
@@ -126,7 +126,7 @@ class Project:
             raise EvalkitError(f"{self.study.path}: the design section has a key add_design() does not take ({exc}); "
                                "its keys: wave, submitted, wave_cutoff, fieldwork, by, fieldwork_map, stratum, "
                                "derive.") from None
-        self.design_problems = out.attrs.get("design_problems")
+        self.design_problems = design_problems(out)
         return out
 
     def load_survey(self, *, scored: bool = True):
