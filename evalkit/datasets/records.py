@@ -299,15 +299,19 @@ def dongying_records(folder: str | Path | None = None) -> ShippedRecords:
     return ShippedRecords(reports, read["contracts"], read["targets"], read["satisfaction"], read["reviews"])
 
 
-def dongying_performance(*, survey=None, bands=None, weightings=None, until=None, share: float = 1.0, **kw):
+def dongying_performance(*, survey=None, effects=None, bands=None, weightings=None, until=None, share: float = 1.0,
+                         **kw):
     """The shipped example's performance evaluation (:func:`evalkit.performance.evaluate_performance`)
-    with the survey's per-community effects at its latest wave."""
+    with the survey's per-community effects at its latest wave (`effects`: computed once by
+    :func:`evalkit.performance.survey_effects` and passed again for another round)."""
     from ..performance.evaluate import evaluate_performance, survey_effects
     from .shipped import dongying_survey
 
-    study, data = dongying_survey() if survey is None else (dongying(), survey)
+    study = dongying()
+    if effects is None:
+        study, data = dongying_survey() if survey is None else (study, survey)
+        effects = survey_effects(data, study)
     recs = dongying_records()
-    effects = survey_effects(data, study)
     return evaluate_performance(recs.reports, recs.contracts, recs.targets, effects=effects,
                                 satisfaction=recs.satisfaction, reviews=recs.reviews, study=study, bands=bands,
                                 weightings=weightings, until=until, share=share, **kw)
