@@ -303,3 +303,40 @@ def test_labels_name_codes_from_the_study_never_the_code(study):
     with pytest.raises(EvalkitError, match="registry"):
         zh.community("atlantis")
     assert style.Labels is Labels
+
+
+@pytest.fixture(scope="module")
+def shipped_summary(survey, study):
+    """The summary of the shipped survey (conftest's validated survey, shared with other test
+    modules in one session, scored as evalkit.datasets.dongying_survey() scores it)."""
+    from evalkit.evaluation.summary import summarise
+    from evalkit.measure.scales import score
+
+    scored = score(survey, study.codebook)
+    scored.attrs = {}
+    return study, summarise(scored, study, reconcile=False)
+
+
+def test_every_headline_target_of_the_shipped_example_draws_without_codes(shipped_summary):
+    """The shipped summary: one chart per community × target at the latest wave, each naming the
+    community and the measure in words; no community id, indicator, group or target code in
+    any text (in English, codes with ``_`` or ``@``: ``cohesion`` is also an English word)."""
+    study, summary = shipped_summary
+    head = summary.headline
+    codes = set(map(str, head["community_id"])) | set(map(str, head["indicator"])) | \
+        set(map(str, head["target"])) | {str(g) for g in head["group"].dropna()}
+    word = {c: re.compile(rf"(?<![A-Za-z0-9_]){re.escape(c)}(?![A-Za-z0-9_])") for c in codes}
+    for lang in ("zh", "en"):
+        lab = Labels.from_study(study, lang)
+        for _, row in head.iterrows():
+            fig = plot_community_effect(summary.trends, row, labels=lab, evidence_scale=summary.evidence_scale)
+            text = "\n".join(_texts(fig))
+            leaked = [c for c in codes if word[c].search(text) and (lang == "zh" or re.search(r"[_@]", c))]
+            assert leaked == [], (row["target"], lang, leaked)
+            assert lab.community(row["community_id"]) in fig.axes[0].get_title(loc="left").replace("\n", "")
+        fig = plot_effects_overview(summary.effects, labels=lab, evidence_scale=summary.evidence_scale)
+        ax = fig.axes[0]
+        n_est = int(np.isfinite(pd.to_numeric(head["std_effect"], errors="coerce")).sum())
+        assert len(_gid(ax, "effect")) == n_est
+        assert len(_gid(ax, "effect")) + len(_gid(ax, "no_estimate")) == len(head)
+        assert np.isfinite(ax.get_xlim()).all()

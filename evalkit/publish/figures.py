@@ -281,8 +281,8 @@ def plot_community_effect(trends: pd.DataFrame, effect_row: Any, *, labels: Labe
     nlines = sum(t.count("\n") + 1 for t in sub)
     ax.text(0, 1.0, "\n".join(sub), transform=ax.transAxes, ha="left", va="bottom", fontsize=8.5,
             color="#333333", gid="subtitle").set_in_layout(True)
-    ax.set_title(_wrap(_title(row, labels, lang), lang), loc="left", fontsize=13,
-                 fontweight="normal" if zh else "bold", pad=6 + 12.5 * nlines)
+    ax.set_title(_wrap(_title(row, labels, lang), lang), loc="left", fontsize=13, color="#111111",
+                 pad=6 + 12.5 * nlines)
     _plain_text(fig)
     fig.set_label(_alt(row, labels, lang, tr, s, sub, x, mean, comp, cf))
     return fig
@@ -489,8 +489,8 @@ def plot_effects_overview(effects: pd.DataFrame, *, labels: Labels, lang: Langua
     ax.set_ylim(ys.min() - 0.7, 0.7)
     ax.set_yticks(ys, ticks)
     for tick, b in zip(ax.get_yticklabels(), bold):
-        tick.set_fontweight("bold" if b and not zh else "normal")
-        tick.set_fontsize(10 if b else 8.5)
+        tick.set_fontsize(10.5 if b else 8.5)
+        tick.set_color("#000000" if b else "#333333")
     for y, b in zip(ys, bold):
         if b:
             ax.axhspan(y - 0.45, y + 0.45, color="#EEEEEE", lw=0, zorder=0, gid="header")
@@ -506,8 +506,7 @@ def plot_effects_overview(effects: pd.DataFrame, *, labels: Labels, lang: Langua
                  "dots at the right: strength of evidence")
     ax.set_title(_wrap(note, lang, 70, 36), loc="left", fontsize=8.5, color="#333333")
     title = _overview_title(rows, lang)
-    fig.suptitle(_wrap(title, lang, 70, 34), x=0.01, ha="left", fontsize=13,
-                 fontweight="normal" if zh else "bold")
+    fig.suptitle(_wrap(title, lang, 70, 34), x=0.01, ha="left", fontsize=13, color="#111111")
     _plain_text(fig)
     fig.set_label(("。" if zh else ". ").join([title, note] + alt) + ("。" if zh else "."))
     return fig

@@ -45,7 +45,8 @@ _EXPLANATIONS: Mapping[str, tuple[str, str]] = {
     "no_base_wave": ("数据中没有项目开始前的基线年份", "no survey wave before the programme started"),
     "not_measured": ("调查没有测量这一指标", "the survey did not measure this indicator"),
     "few_comparisons": ("对照社区太少，无法可靠估计", "too few comparison communities for a reliable estimate"),
-    "small_cell": ("样本过少，不予发布", "too few respondents to publish"),
+    "no_post_wave": ("项目开始之后尚无调查", "no survey wave since the programme started"),
+    "small_cell": ("样本过少，无法可靠估计", "too few respondents for a reliable estimate"),
 }
 
 _PAREN = re.compile(r"\s*[（(][^（）()]*[）)]\s*$")
@@ -221,7 +222,8 @@ class Labels:
 
     def explanation(self, text, lang: str | None = None) -> str:
         """Why a row has no estimate, in ``lang``: the summary's ``explanation`` (``"code: text"``
-        or a code) translated by its code; an unknown code gives a generic sentence."""
+        or a code) translated by its code; an unknown code gives a generic sentence. The text is
+        evalkit's own (never the summary's free text, which may name variables or counts)."""
         zh = self._lang(lang) == 0
         raw = "" if text is None or (not isinstance(text, str) and pd.isna(text)) else str(text)
         code = re.split(r"[\s:：]", raw.strip(), maxsplit=1)[0] if raw.strip() else ""
