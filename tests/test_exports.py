@@ -94,14 +94,25 @@ def test_wjx_unknown_option_text_is_kept_for_validation(tmp_path, codebook):
     assert bad[["row", "column", "value"]].values.tolist() == [[3, "who5_1", "挺好的"]]
 
 
-def test_wjx_option_order_numbering(tmp_path, codebook):
-    # the platform's default numbering: option k is the k-th code; yes/no codes 0, 1 -> options 1, 2
-    t = pd.DataFrame({"1、respondent_id": ["a"], "2、是否参加过志愿服务": [2], "3、您对网格员的工作满意吗？": [1]})
-    p = tmp_path / "order.xlsx"
+def test_wjx_option_numbers_need_a_map_never_the_order(tmp_path, codebook):
+    # issue 11 item 1: option_numbers="order" took option k for the k-th smallest code, so a
+    # question listing 是 before 否 (codes 1, 0) was read reversed. Numbers now need a map.
+    t = pd.DataFrame({"1、respondent_id": ["a", "b"], "2、是否参加过志愿服务": [1, 2], "3、您对网格员的工作满意吗？": [1, 5]})
+    p = tmp_path / "numbers.xlsx"
     t.to_excel(p, index=False)
-    got = read_wjx(p, column_map={"2": "vol_any"}, option_numbers="order", codebook=codebook)
-    assert _vals(got["vol_any"]) == ["1"]     # option 2 of (0 no, 1 yes) = yes
-    assert _vals(got["grid_sat"]) == ["1"]    # option 1 of satisfied5 (1..5) = code 1
+    with pytest.raises(evalkit.ReadError, match="option_map") as exc:
+        read_wjx(p, column_map={"2": "vol_any"}, codebook=codebook)
+    assert "vol_any" in str(exc.value) and "grid_sat" in str(exc.value)
+    with pytest.raises(evalkit.ReadError, match="reverses"):
+        read_wjx(p, column_map={"2": "vol_any"}, option_numbers="order", codebook=codebook)
+    # the questionnaire lists 是, 否 (option 1 = 是 = code 1) and satisfaction from 非常满意 down
+    got = read_wjx(p, column_map={"2": "vol_any"}, codebook=codebook,
+                   option_map={2: ["是", "否"], "grid_sat": ["非常满意", "满意", "一般", "不满意", "非常不满意"]})
+    assert _vals(got["vol_any"]) == ["1", "0"]
+    assert _vals(got["grid_sat"]) == ["5", "1"]
+    # numbers that are the codebook's codes: an explicit choice
+    kept = read_wjx(p, column_map={"2": "vol_any"}, option_numbers="codes", codebook=codebook)
+    assert _vals(kept["grid_sat"]) == ["1", "5"]
     with pytest.raises(evalkit.EvalkitError, match="option_numbers"):
         read_wjx(p, option_numbers="labels", codebook=codebook)
 
@@ -110,7 +121,8 @@ def test_wjx_round_trip_text_and_numbers(tmp_path, small, codebook):
     direct = validate(small, codebook)
     for answers in ("text", "number"):
         p = to_wjx_excel(small, tmp_path / f"rt_{answers}.xlsx", codebook, answers=answers)
-        got = read_wjx(p, codebook=codebook)
+        # to_wjx_excel(answers="number") writes the codebook's codes: say so
+        got = read_wjx(p, codebook=codebook, option_numbers="codes" if answers == "number" else None)
         assert list(got.index) == list(range(2, len(small) + 2))
         rep = validate(got, codebook)
         assert rep.n_rows == len(small) == rep.n_valid + rep.n_quarantined

@@ -9,6 +9,7 @@ separate table so that "don't know" is never confused with a blank.
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from .platform import option_list
 from .privacy import display_value, known_values
 from ..results import Result
 from ..spec.codebook import Codebook, Variable
@@ -35,6 +37,7 @@ RULES = {
     "duplicate": "the same respondent appears twice in one wave",
     "wrong_group": "an item answered by a respondent it is not asked of",
     "inconsistent": "a derived field that contradicts its source (the codebook's `derive` rules: age group, role)",
+    "personal_data": "a phone or ID number typed into an answer; the reader blanked the cell (attrs['personal_cells'])",
 }
 PROBLEM_COLUMNS = ["row", "column", "value", "rule", "message"]
 
@@ -184,6 +187,14 @@ def _as_text(s: pd.Series) -> pd.Series:
     return s.map(conv).astype(object)
 
 
+def _nfkc_number(v):
+    """Full-width digits and signs as ASCII ("７９" -> "79"); other text unchanged."""
+    if isinstance(v, str) and not v.isascii():
+        u = unicodedata.normalize("NFKC", v).strip()
+        return u if u.replace(".", "", 1).lstrip("+-").isdigit() else v
+    return v
+
+
 def _fmt(x) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -210,14 +221,15 @@ class _Collector:
 
 
 def _check_numeric(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collector, missing_rows: list,
-                   wave: str = "wave") -> np.ndarray:
+                   wave: str = "wave", codebook: Codebook | None = None) -> np.ndarray:
     """Typed values of a numeric field; not-numeric, out-of-range, fractional and unknown values reported."""
-    num = pd.to_numeric(text, errors="coerce").astype(float)
+    num = pd.to_numeric(text.map(_nfkc_number), errors="coerce").astype(float)
     present = text.notna().to_numpy()
     bad_text = present & (num.isna().to_numpy() | ~np.isfinite(num.fillna(0).to_numpy()))
     if bad_text.any():
-        out.add(idx[bad_text], var.name, text[bad_text],
-                "not_numeric", f"expected a number for {var.name!r}")
+        msg = (f"not an answer of {var.name!r}; expected one of: {option_list(var, codebook)}"
+               if var.codes and codebook is not None else f"expected a number for {var.name!r}")
+        out.add(idx[bad_text], var.name, text[bad_text], "not_numeric", msg)
     vals = num.to_numpy().copy()
     vals[bad_text] = np.nan
     # missing-value codes: missing, reason kept
@@ -358,6 +370,24 @@ def _check_duplicates(df: pd.DataFrame, t: pd.DataFrame, out: _Collector, unit: 
                                      zip(t.loc[rows, unit], t.loc[rows, wave])], "duplicate", msgs)
 
 
+def _check_personal_cells(df: pd.DataFrame, out: _Collector) -> None:
+    """Rows whose cells the reader blanked for holding a phone or ID number (``attrs["personal_cells"]``:
+    ``row, column, rule, shape``, :func:`evalkit.io.privacy.quarantine_personal_cells`)."""
+    cells = df.attrs.get("personal_cells")
+    if cells is None or len(cells) == 0:
+        return
+    cells = pd.DataFrame(cells)
+    missing = [c for c in ("row", "column", "rule", "shape") if c not in cells.columns]
+    if missing:
+        raise ValidationError(f"attrs['personal_cells'] lacks column(s) {missing}; it must have row, column, "
+                              "rule, shape (evalkit.io.privacy.quarantine_personal_cells).")
+    cells = cells[cells["row"].isin(df.index)]
+    for c in cells.itertuples(index=False):
+        out.add([c.row], str(c.column), [""], "personal_data",
+                f"a {c.rule} number ({c.shape}) was typed into {c.column!r}; the cell was blanked and the "
+                "value is not shown. Correct the answer at the source, or leave the row out")
+
+
 def _check_groups(df: pd.DataFrame, t: pd.DataFrame, codebook: Codebook, out: _Collector, role_col: str) -> None:
     """Items answered by respondents of a role they are not asked of (the role column decides)."""
     if role_col not in t.columns:
@@ -408,7 +438,7 @@ def _typed(df: pd.DataFrame, codebook: Codebook, registry: pd.DataFrame | None, 
         if var.required and blank.any():
             out.add(idx[blank], name, text[blank], "required", f"required field {name!r} is blank")
         if var.is_numeric:
-            typed[name] = _check_numeric(var, text, idx, out, missing_rows, wave)
+            typed[name] = _check_numeric(var, text, idx, out, missing_rows, wave, codebook)
         else:
             typed[name], n = _check_text(var, text, idx, out, lut)
             mapped += n
@@ -508,12 +538,14 @@ def validate(
     df = _check_shape(df, codebook, source)
     out = _Collector()
     missing_rows: list[pd.DataFrame] = []
-    unknown = [c for c in df.columns if c not in codebook.variables]
+    meta = [c for c in df.attrs.get("meta", ()) if c in df.columns and c not in codebook.variables]
+    unknown = [c for c in df.columns if c not in codebook.variables and c not in meta]
     for c in unknown:
         out.add([pd.NA], c, [""], "unknown_column",
                 f"column {c!r} is not in the codebook; it is left out of the valid table")
     t, mapped = _typed(df, codebook, registry, roles.wave, out, missing_rows)
-    _check_duplicates(df, t, out, roles.unit, roles.wave)
+    _check_duplicates(df.drop(columns=meta), t, out, roles.unit, roles.wave)
+    _check_personal_cells(df, out)
     _check_groups(df, t, codebook, out, roles.role)
     _check_derived(t, codebook, out)
     problems = out.frame()
