@@ -297,6 +297,18 @@ def community_effects(
     (``studies/community_effects_results.md``).
     """
     ys = [y] if isinstance(y, str) else list(y)
+    starts, dof = _communities(design, registry, community, wave)
+    out, skipped = [], []
+    for name in ys:
+        cells, V = domain_means(design, name, (community, wave), domain=domain)
+        cells[community] = cells[community].astype(str)
+        out += _indicator_rows(_Changes(cells, V, community, wave), name, starts, dof, community, wave, skipped)
+    return _finish(pd.DataFrame(out, columns=[community, EFFECT_COLUMNS[1], wave, *EFFECT_COLUMNS[3:]]),
+                   skipped, community, wave, level)
+
+
+def _communities(design: SurveyDesign, registry, community: str, wave: str) -> tuple[dict, dict]:
+    """Start years of the data's communities and each one's design df; checks and warns on the controls."""
     data = design.data
     _check_roles(data, community=community, wave=wave)
     comm_of_row = data[community].astype(str).to_numpy()
@@ -307,29 +319,27 @@ def community_effects(
         raise EstimationError(
             f"community_effects needs at least two never-treated comparison communities; found "
             f"{len(controls)}. Give comparison communities an empty start_year in the registry.")
-    # design degrees of freedom of each community: its PSUs minus its strata (R degf of the subset)
-    dof = {c: len(np.unique(design._p[comm_of_row == c])) - len(np.unique(design._h[comm_of_row == c]))
-           for c in comms}
     if len(controls) < 3:
         warnings.warn(FewClustersWarning(
             f"Only {len(controls)} comparison communities ({', '.join(controls)}): the community-shock "
             "variance rests on their scatter alone, so intervals are very wide (with two, ±200 "
             "percentage points for a proportion is typical). Three or more are needed for an "
-            "interval worth reporting."), stacklevel=2)
-    out, skipped = [], []
-    for name in ys:
-        cells, V = domain_means(design, name, (community, wave), domain=domain)
-        cells[community] = cells[community].astype(str)
-        out += _indicator_rows(_Changes(cells, V, community, wave), name, starts, dof, community, wave, skipped)
-    res = pd.DataFrame(out, columns=[community, EFFECT_COLUMNS[1], wave, *EFFECT_COLUMNS[3:]])
+            "interval worth reporting."), stacklevel=3)
+    # design degrees of freedom of each community: its PSUs minus its strata (R degf of the subset)
+    dof = {c: len(np.unique(design._p[comm_of_row == c])) - len(np.unique(design._h[comm_of_row == c]))
+           for c in comms}
+    return starts, dof
+
+
+def _finish(res: pd.DataFrame, skipped: list, community: str, wave: str, level: float) -> pd.DataFrame:
+    """Wald columns, the shock and skipped-row warnings, ``attrs["explanations"]``."""
     explanations = pd.DataFrame(skipped, columns=[community, wave, "indicator", "explanation", "message"])
-    del skipped
     if not res.empty:
         w = wald_columns(res["estimate"], res["se"].where(res["se"] > 0), res["df"], level)
         res["statistic"], res["p_value"], res["ci_low"], res["ci_high"] = (
             w["statistic"], w["p_value"], w["ci_low"], w["ci_high"])
     if not res.empty and not res["shock_estimable"].all():
-        _warn_shock(res.loc[~res["shock_estimable"], ["indicator", wave, "base_wave"]], wave)
+        _warn_shock(res.loc[~res["shock_estimable"], ["indicator", wave, "base_wave"]], wave, stacklevel=4)
     res = res.sort_values([community, "indicator", wave]).reset_index(drop=True)
     gaps = explanations[explanations["explanation"] != "not_measured"]
     if len(gaps):  # a community that never answered the indicator is recorded, not warned about
@@ -396,10 +406,10 @@ def _warn_skipped(skipped: pd.DataFrame, community: str) -> None:
     warnings.warn(DroppedUnitsWarning(
         f"No per-community effect for {len(skipped)} programme community × wave × indicator cell(s) — "
         f"{listed}. The table's attrs['explanations'] lists them; evalkit.evaluation.summary.summarise "
-        "keeps them as rows with an explanation."), stacklevel=3)
+        "keeps them as rows with an explanation."), stacklevel=4)
 
 
-def _warn_shock(lost: pd.DataFrame, wave: str) -> None:
+def _warn_shock(lost: pd.DataFrame, wave: str, stacklevel: int = 3) -> None:
     gaps = (lost[wave] - lost["base_wave"]).abs()
     listed = "; ".join(f"{name} (gap {', '.join(str(g) for g in sorted(set(gaps[lost['indicator'] == name])))})"
                        for name in pd.unique(lost["indicator"]))
@@ -409,4 +419,4 @@ def _warn_shock(lost: pd.DataFrame, wave: str) -> None:
         "their sampling error explains, so shocks cannot be told apart from sampling error. Those "
         "rows (shock_estimable=False) credit all of that scatter to shocks: their intervals are "
         "conservative. List them with result[~result['shock_estimable']]."),
-        stacklevel=3)
+        stacklevel=stacklevel)

@@ -156,9 +156,9 @@ def holm(p) -> np.ndarray:
 #: The evidence scale: (level, key, zh label, en label, zh rule, en rule).
 EVIDENCE_SCALE = (
     (3, "strong", "强", "strong",
-     "经多重检验校正（Holm）后区间仍不含0，且逐一剔除每个对照社区后结论不变",
+     "经多重检验校正（Holm）后区间仍不含0，且逐一剔除每个对照社区后结论不变（需要至少4个对照社区）",
      "the interval excludes 0 after the Holm adjustment for all the report's tests, and the "
-     "conclusion holds with each comparison community left out in turn"),
+     "conclusion holds with each comparison community left out in turn (which needs at least four)"),
     (2, "moderate", "中等", "moderate",
      "未校正的区间不含0，但校正后或剔除某个对照社区后不再成立",
      "the unadjusted interval excludes 0, but not after the adjustment or not with every "

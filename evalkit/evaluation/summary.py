@@ -29,12 +29,13 @@ from .effect_terms import (evidence_level, evidence_scale_frame, headcount, holm
                            pooled_sd, ruled_out, target_population)
 from .impact import _design, confidence_level
 from .reconcile import reconciliation_rows
+from .summary_notes import MIN_COMPARISONS, methods_notes
 from .targets import target_domain, target_name
 
 __all__ = ["EFFECT_COLUMNS", "EXPLANATIONS", "EvaluationSummary", "summarise", "target_group"]
 
 EFFECT_COLUMNS = [
-    "community_id", "target", "indicator", "group", "kind", "better", "start_year", "wave",
+    "community_id", "target", "indicator", "group", "kind", "better", "start_year", "wave", "event_time",
     "baseline_wave", "baseline", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high",
     "p_adjusted", "pct_of_baseline", "std_effect", "std_ci_low", "std_ci_high", "sd_baseline",
     "population", "headcount", "headcount_low", "headcount_high", "ruled_out", "direction", "evidence",
@@ -53,6 +54,8 @@ EXPLANATIONS = {
                      "there is no baseline to measure change from"),
     "no_post_wave": ("项目开始（{start}年）之后尚无调查",
                      "no survey wave after the programme started in {start}"),
+    "no_wave": ("本期调查中目标人群无人作答该指标",
+                "nobody in the target group answered it in this wave"),
     "small_cell": ("样本过少：基线{n_base}人、本期{n_wave}人（至少需要{min_n}人）",
                    "too few respondents: {n_base} in the base wave and {n_wave} in this wave "
                    "(at least {min_n} needed)"),
@@ -60,8 +63,6 @@ EXPLANATIONS = {
                         "only {k} comparison communities observed in both waves (at least 3 are "
                         "needed): with two, intervals reach ±200 percentage points"),
 }
-#: Fewest comparison communities for a headline estimate.
-MIN_COMPARISONS = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,28 +234,23 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     test rejects and every leave-one-comparison-community-out re-estimate's interval excludes 0
     on the same side; 2 when only the unadjusted interval excludes 0; 1 when the interval includes
     0 but the estimate has the same sign in every programme wave; 0 otherwise or with no estimate.
+    Why this scale: the report states findings one community and target at a time, so "strong"
+    must survive the family-wise adjustment over all of them; with 7 comparison communities a
+    finding that hinges on one of them is fragile, so "strong" also asks the leave-one-out check
+    (impossible with three comparison communities: two would remain, so those findings stop at 2);
+    an interval excluding 0 only before adjustment is still evidence, "moderate"; an interval
+    including 0 is "weak" when the direction at least repeats in every programme year and "cannot
+    tell" when it does not. The levels read the interval, never the point estimate alone.
+
+    *Explanations.* A row without an estimate is kept, with ``explanation`` (a code of
+    :data:`EXPLANATIONS`) and its ``explanation_zh``/``explanation_en`` text: ``not_measured``,
+    ``no_base_wave``, ``no_post_wave``, ``no_wave``, ``small_cell``, ``few_comparisons`` (fewer than
+    :data:`MIN_COMPARISONS`).
     """
-    if not isinstance(study, Study):
-        raise EvalkitError(f"summarise(survey, study): study must be an evalkit.Study, got {type(study).__name__}.")
-    if not isinstance(survey, pd.DataFrame):
-        raise EvalkitError("summarise(survey, study): survey must be the validated, scored respondent table "
-                           "(a DataFrame), e.g. from evalkit.datasets.dongying_survey().")
-    level = confidence_level("summarise", level, None)
-    registry = study.require_registry("summarise")
-    min_n = 2 if min_n is None else max(int(min_n), 2)
+    survey, level, min_n = _checked(survey, study, level, min_n)
+    registry = study.registry
     seed = study.seed if seed is None else seed
     community, wave = study.roles.community, study.roles.wave
-    for role, col in (("community", community), ("wave", wave)):
-        if col not in survey.columns:
-            raise EvalkitError(f"summarise: the survey has no {role} column {col!r} (study.roles.{role}); "
-                               "pass the validated survey or set the role with Study.from_files(..., "
-                               f"{role}=\"<your column>\").")
-    survey = survey.copy()
-    survey[community] = survey[community].astype(str)
-    survey[wave] = pd.to_numeric(survey[wave], errors="coerce")
-    if survey[wave].isna().any():
-        raise EvalkitError(f"summarise: the wave column {wave!r} must be a year in every row; "
-                           f"{int(survey[wave].isna().sum())} rows have none. Validate the survey first.")
     starts = {str(c): (None if pd.isna(s) else int(s))
               for c, s in zip(registry["community_id"], registry["start_year"])}
     present = set(survey[community])
@@ -286,7 +282,32 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     recon = reconciliation_rows(headline, cache, survey, study, design, level=level, seed=seed,
                                 enabled=reconcile, caveats=caveats)
     return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(),
-                             _notes(level, min_n, len(controls), caveats), level)
+                             methods_notes(level, min_n, len(controls), caveats), level)
+
+
+def _checked(survey, study, level, min_n) -> tuple[pd.DataFrame, float, int]:
+    """The arguments of :func:`summarise`, checked: a copy of the survey with text community ids."""
+    if not isinstance(study, Study):
+        raise EvalkitError(f"summarise(survey, study): study must be an evalkit.Study, got {type(study).__name__}.")
+    if not isinstance(survey, pd.DataFrame):
+        raise EvalkitError("summarise(survey, study): survey must be the validated, scored respondent table "
+                           "(a DataFrame), e.g. from evalkit.datasets.dongying_survey().")
+    level = confidence_level("summarise", level, None)
+    study.require_registry("summarise")
+    min_n = 2 if min_n is None else max(int(min_n), 2)
+    community, wave = study.roles.community, study.roles.wave
+    for role, col in (("community", community), ("wave", wave)):
+        if col not in survey.columns:
+            raise EvalkitError(f"summarise: the survey has no {role} column {col!r} (study.roles.{role}); "
+                               "pass the validated survey or set the role with Study.from_files(..., "
+                               f"{role}=\"<your column>\").")
+    survey = survey.copy()
+    survey[community] = survey[community].astype(str)
+    survey[wave] = pd.to_numeric(survey[wave], errors="coerce")
+    if survey[wave].isna().any():
+        raise EvalkitError(f"summarise: the wave column {wave!r} must be a year in every row; "
+                           f"{int(survey[wave].isna().sum())} rows have none. Validate the survey first.")
+    return survey, level, min_n
 
 
 def _explain(code: str, **facts) -> tuple[str, str, str]:
@@ -311,7 +332,8 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
         return [{**base_row, "wave": int(t) if post else np.nan,
                  **dict(zip(("explanation", "explanation_zh", "explanation_en"), _explain("not_measured", **facts)))}
                 for t in (post or [np.nan])], []
-    b = pre[-1] if pre else None
+    measured = [t for t in tgt.waves if t < start]  # the base wave: the last wave before the start
+    b = measured[-1] if measured else (pre[-1] if pre else None)  # in which the indicator was asked
     if study.baseline_wave is not None and study.baseline_wave < start:
         b = float(study.baseline_wave)
     if not post:
@@ -323,12 +345,14 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
     for t in post:
         yt, nt, _ = tgt.cell(cid, t)
         ks = [k for k in tgt.controls if min(tgt.cell(k, b)[1], tgt.cell(k, t)[1]) >= min_n] if b is not None else []
-        row = {**base_row, "wave": int(t), "baseline_wave": None if b is None else int(b), "baseline": yb,
+        row = {**base_row, "wave": int(t), "event_time": int(t - start), "baseline_wave": None if b is None else int(b), "baseline": yb,
                "n_base": nb, "n_wave": nt, "n_comparison": len(ks), "sd_baseline": sd}
         code = None
         if b is None or nb == 0:
             code = _explain("no_base_wave", **facts)
-        elif nt == 0 or nb < min_n or nt < min_n:
+        elif nt == 0:
+            code = _explain("no_wave", **facts)
+        elif nb < min_n or nt < min_n:
             code = _explain("small_cell", n_base=nb, n_wave=nt, **facts)
         elif len(ks) < MIN_COMPARISONS:
             code = _explain("few_comparisons", k=len(ks), **facts)
@@ -423,7 +447,7 @@ def _finish_effects(effects: pd.DataFrame, level: float) -> pd.DataFrame:
                        for e, p, pa, lh, sd_ in zip(eff["estimate"], eff["p_value"], eff["p_adjusted"],
                                                     eff["loo_holds"], signs)]
     eff["evidence"] = eff["evidence"].astype("int64")
-    for col in ("n_base", "n_wave", "n_comparison"):
+    for col in ("n_base", "n_wave", "n_comparison", "event_time"):
         eff[col] = pd.to_numeric(eff[col], errors="coerce").astype("Int64")
     return eff[EFFECT_COLUMNS]
 
@@ -443,45 +467,3 @@ def _headline_table(effects: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFra
     prog = registry.set_index(registry["community_id"].astype(str))[prog_col] if prog_col else None
     last.insert(1, "programme", last["community_id"].map(prog) if prog is not None else None)
     return last
-
-
-def _notes(level: float, min_n: int, n_controls: int, caveats: list[str]) -> dict:
-    pct = f"{level:.0%}"
-    return {
-        "level": {"zh": f"所有区间均为{pct}置信区间。", "en": f"All intervals are {pct} confidence intervals."},
-        "method": {
-            "zh": ("每个项目社区的每个目标都只有一个主要估计：在目标人群内（如60岁以上居民），将该社区自项目开始前"
-                   f"最后一次调查以来的变化，与{n_controls}个对照社区的平均变化相比较（逐社区双重差分）。"
-                   "对照社区很少，常规的聚类稳健标准误不可靠，因此标准误同时包含抽样误差和由对照社区之间的离散"
-                   "估计的社区层面波动（Ferman & Pinto 2019）。"),
-            "en": ("Each target of each programme community has one headline estimate: within the target "
-                   "group (e.g. residents 60+), the community's change since its last survey before the "
-                   f"programme minus the mean change of the {n_controls} comparison communities "
-                   "(per-community difference-in-differences). With so few communities cluster-robust "
-                   "standard errors are unreliable, so the standard error adds to the sampling error the "
-                   "community-level shocks estimated from how much the comparison communities scatter "
-                   "(Ferman & Pinto 2019)."),
-        },
-        "multiple_testing": {
-            "zh": ("多重检验：同一年份所有“社区×目标”的检验为一族，用Holm法校正（p_adjusted）；"
-                   "首页采用最近一年的一族。"),
-            "en": ("Multiple testing: all community × target tests of the same wave form one family, "
-                   "adjusted by Holm's method (p_adjusted); the first screen uses the latest wave's family."),
-        },
-        "standardised": {
-            "zh": "标准化效应 = 效应 ÷ 基线年目标人群内（项目社区与对照社区）合并的社区内标准差。",
-            "en": ("Standardised effect = effect ÷ the pooled within-community SD of the indicator among "
-                   "the target group in the base wave (programme and comparison communities)."),
-        },
-        "headcount": {
-            "zh": "人数 = 比例的变化 × 社区登记的目标人群人数（区间同理）。",
-            "en": "People = change in the proportion × the target group's population in the registry "
-                  "(the interval likewise).",
-        },
-        "small_cells": {
-            "zh": f"项目社区基线或当期少于{min_n}人、或对照社区少于{MIN_COMPARISONS}个时不作估计，并说明原因。",
-            "en": (f"No estimate is made when the community has fewer than {min_n} respondents in the base "
-                   f"or current wave, or fewer than {MIN_COMPARISONS} comparison communities; the row says why."),
-        },
-        "caveats": list(dict.fromkeys(caveats)),
-    }
