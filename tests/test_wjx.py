@@ -169,7 +169,7 @@ def test_multi_select_both_ways_agree_and_none_is_exclusive(study):
 
 def test_unknown_option_column_is_refused(tmp_path, study):
     n = pd.read_excel(HERE / "wjx_number.xlsx", dtype=object)
-    n.insert(n.columns.get_loc("13(以上都没有)"), "13(广场舞)", 0)
+    n.insert(n.columns.get_loc("第13题(以上都没有)"), "第13题(广场舞)", 0)
     n.to_excel(tmp_path / "n.xlsx", index=False)
     with pytest.raises(evalkit.ReadError, match="广场舞"):
         read_wjx(tmp_path / "n.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI, option_map=OPTION_MAP)
@@ -234,3 +234,20 @@ def test_meta_columns_are_not_unknown_columns(codebook):
     report = validate(frame, codebook)
     assert report.ok and report.n_valid == 4 and "submitted" not in report.valid.columns
     assert np.isfinite(report.valid["age"]).all()
+
+
+def test_a_phone_number_in_an_answer_quarantines_its_row_only(tmp_path, study):
+    # issue 11 item 7: one phone number typed into the age box no longer refuses the file; the cell
+    # is blanked by the reader, the row quarantined by validate, and the number appears nowhere
+    t = pd.read_excel(HERE / "wjx_text.xlsx", dtype=object)
+    t.loc[20, "4、您的年龄："] = "13812345678"
+    t.loc[30, "12、过去12个月，您参加社区活动的次数："] = "１３９ ８７６５ ４３２１"
+    t.to_excel(tmp_path / "phone.xlsx", index=False)
+    raw = read_wjx(tmp_path / "phone.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI)
+    report = _validated(raw, study)
+    assert report.n_rows == 48 == report.n_valid + report.n_quarantined
+    personal = report.problems[report.problems["rule"] == "personal_data"]
+    assert sorted(personal["row"]) == [22, 32] and set(personal["value"]) == {""}
+    assert {22, 32} <= set(report.quarantined.index)
+    shown = pd.concat([report.problems.astype(str), report.quarantined.astype(str)]).to_string()
+    assert "13812345678" not in shown and "8765" not in shown and "8765" not in report.describe()

@@ -25,6 +25,11 @@ from .wjx_parse import (PLATFORM_COLUMNS, option_maps, parse_header, select_mult
                         submitted_column)
 
 
+#: 问卷星's marks for a question not answered: "(跳过)" / "(空)" in text downloads, -3 (skipped by the
+#: questionnaire's jump logic) and -2 (not shown) in option-number downloads.
+WJX_SKIPPED = (*SKIPPED, "-2")
+
+
 # --- 问卷星 / 腾讯问卷 downloads --------------------------------------------------------------------
 def read_wjx(
     path: str | Path,
@@ -130,13 +135,13 @@ def read_wjx(
     column_map = {k: v for k, v in (column_map or {}).items() if not (_split_drop(gone, [k])[0])}
     raw = raw[[h for h in raw.columns if h not in gone]]
     headers = [parse_header(h) for h in raw.columns]
-    extra, used, notes = select_multiple_items(raw, select_multiple, headers, codebook, SKIPPED, source)
+    extra, used, notes = select_multiple_items(raw, select_multiple, headers, codebook, WJX_SKIPPED, source)
     rest = [h for h in headers if h.text not in used and h.rest not in PLATFORM_COLUMNS]
     mapping = _resolve([h.text for h in rest], {h.text: h.keys() for h in rest},
                        {str(k): v for k, v in (column_map or {}).items()}, codebook, source)
     maps = option_maps(option_map, rest, mapping, codebook, source)
     sub_header, submitted, sub_notes = submitted_column(raw)
-    out = _finish(raw, mapping, codebook, "wjx", option_numbers=option_numbers, skipped=SKIPPED, allow=allow,
+    out = _finish(raw, mapping, codebook, "wjx", option_numbers=option_numbers, skipped=WJX_SKIPPED, allow=allow,
                   extra=extra, notes=notes + sub_notes, registry=registry, option_maps=maps,
                   drop=late_drop, personal_data=personal_data,
                   meta={"submitted": submitted} if submitted is not None else None,
@@ -210,7 +215,7 @@ def wjx_option_map(
         pairs = []
         for i in common:
             a, b = _text(nums.at[i, hn]), _text(text.at[i, ht])
-            if a is None or b is None or a in SKIPPED or b in SKIPPED:
+            if a is None or b is None or a in WJX_SKIPPED or b in WJX_SKIPPED:
                 continue
             num = _number_text(_drop_fill_in(a))
             if num is None:

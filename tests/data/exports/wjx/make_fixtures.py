@@ -8,7 +8,7 @@ One small questionnaire (the Dongying codebook's questions, as an evaluator woul
   has "1–2次"); ages partly in full-width digits ("７９"); option texts with stray spaces.
 * ``wjx_number.xlsx`` -- "按选项序号下载": option numbers in questionnaire order (WHO-5 and agreement
   listed from the top: 所有时间 = 1, 非常同意 = 1); one 0/1 column per multiple-choice option
-  "13(志愿服务)"; matrix rows as "11(row text)"; skipped -3.
+  "第13题(志愿服务)"; matrix rows as "11(row text)"; skipped -3 (-2: not shown).
 * ``wjx_text.csv``    -- the text download as CSV in GBK (Excel's 中文 default), skipped "(空)".
 * ``truth.csv``       -- per 序号 the codes every valid row must carry, and the rule of the rows
   that must be quarantined; ``fieldwork.csv`` -- respondent_id, psu, base_weight (for add_design).
@@ -96,8 +96,8 @@ def _number_row(r, i) -> dict:
         row[f"11({item})"] = r[name] + 1
     row["12、过去12个月，您参加社区活动的次数："] = r.part_freq + 1
     for k, (opt, _) in enumerate(MULTI):
-        row[f"13({opt})"] = int(r.none) if k == 4 else int(r.multi[k])
-    row["14、您对网格员的工作满意吗？"] = -3 if pd.isna(r.grid_sat) else int(r.grid_sat) + 1
+        row[f"第13题({opt})"] = int(r.none) if k == 4 else int(r.multi[k])
+    row["14、您对网格员的工作满意吗？"] = (-3 if i % 2 else -2) if pd.isna(r.grid_sat) else int(r.grid_sat) + 1
     return row
 
 
@@ -125,8 +125,8 @@ def spoil(text: pd.DataFrame, number: pd.DataFrame, tr: pd.DataFrame) -> None:
     text.loc[3, q1] = "挺好的"
     tr.loc[3, "quarantine_text"] = "not_numeric"
     text.loc[8, "13、过去12个月，您参加过以下哪些？[多选题]"] = "志愿服务┋以上都没有"
-    number.loc[8, "13(以上都没有)"] = 1
-    number.loc[8, "13(志愿服务)"] = 1
+    number.loc[8, "第13题(以上都没有)"] = 1
+    number.loc[8, "第13题(志愿服务)"] = 1
     tr.loc[8, ["quarantine_text", "quarantine_number"]] = "not_numeric"
     number.loc[12, "14、您对网格员的工作满意吗？"] = 9  # the questionnaire has 6 options
     tr.loc[12, "quarantine_number"] = "not_numeric"
