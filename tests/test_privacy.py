@@ -551,3 +551,11 @@ def test_personal_cells_follow_column_map(tmp_path):
     pd.DataFrame({"年龄": ["30", "13812345678", "41"]}).to_csv(p, index=False)
     got = read_survey(p, column_map={"年龄": "age"})
     assert got.attrs["personal_cells"][["row", "column"]].values.tolist() == [[3, "age"]]
+
+
+def test_frames_carrying_personal_cells_still_concatenate():
+    # pandas compares attrs with == on concat; a plain DataFrame there raised "ambiguous"
+    df = pd.DataFrame({"a": ["1", "13812345678", "3", "4"]}, index=[2, 3, 4, 5])
+    q = evalkit.io.privacy.quarantine_personal_cells(df, source="x.csv")
+    both = pd.concat([q.iloc[:2], q.iloc[2:]])
+    assert len(both) == 4 and both.attrs["personal_cells"]["row"].tolist() == [3]

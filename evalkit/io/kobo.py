@@ -33,7 +33,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..spec.codebook import Codebook
 from .platform import _codebook, _finish, _label_lookup, _norm, _resolve, _text
-from .privacy import PersonalDataPolicy, check_personal_data
+from .privacy import PersonalDataPolicy, check_mapped
 
 #: Metadata columns of KoboToolbox / ODK exports (matched on the last part of the header).
 KOBO_META = frozenset({
@@ -313,15 +313,8 @@ def read_kobo(
     extra = {k: v for k, v in sm.items() if k not in drop}
     out = _finish(conv, mapping, codebook, "kobo", extra=extra, notes=notes, registry=registry,
                   personal_data="ignore")
-    inverse = {v: k for k, v in mapping.items()}
-    allow = [allow] if isinstance(allow, str) else list(allow)
-    allow = [a if a in out.columns else mapping.get(a, a) for a in allow]
-    unknown = [a for a in allow if a not in out.columns and a not in inverse and a not in headers]
-    if unknown:
-        raise ReadError(f"{source}: allow= names column(s) neither in the export nor mapped: {unknown}.")
-    out = check_personal_data(out, allow=[a for a in allow if a in out.columns], source=source,
-                              call="read_kobo(path, ...)", codebook=codebook, registry=registry,
-                              personal_data=personal_data)
+    out = check_mapped(out, mapping=mapping, headers=headers, allow=allow, personal_data=personal_data,
+                       source=source, call="read_kobo(path, ...)", codebook=codebook, registry=registry)
     return _with_meta(out, submitted, groups)
 
 

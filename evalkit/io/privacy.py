@@ -346,6 +346,27 @@ CELL_KINDS = ("phone", "citizen_id")
 COLUMN_SHARE = 0.5
 
 
+class CellTable(pd.DataFrame):
+    """The table of ``attrs["personal_cells"]``: a DataFrame that compares equal as a whole.
+
+    pandas compares ``attrs`` with ``==`` when it concatenates or merges frames; a plain DataFrame
+    there makes ``pd.concat`` raise "truth value of a DataFrame is ambiguous". This one answers
+    ``==`` with one bool (same cells), everything else is a DataFrame's.
+    """
+
+    @property
+    def _constructor(self):
+        return CellTable
+
+    def __eq__(self, other):  # type: ignore[override]
+        return isinstance(other, pd.DataFrame) and pd.DataFrame(self).equals(pd.DataFrame(other))
+
+    def __ne__(self, other):  # type: ignore[override]
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+
 def cell_rules(text: str, *, allowed: bool = False) -> list[str]:
     """The per-cell rules a normalised cell breaks: ``"phone"`` (mobile; a landline too unless
     `allowed`) and ``"citizen_id"`` (18 characters with a valid check digit; a 15-digit
@@ -429,7 +450,7 @@ def quarantine_personal_cells(
     before = frame.attrs.get("personal_cells")
     if isinstance(before, pd.DataFrame) and not before.empty:
         found = pd.concat([before[["row", "column", "rule", "shape"]], found], ignore_index=True)
-    out.attrs["personal_cells"] = found
+    out.attrs["personal_cells"] = CellTable(found)
     return out
 
 
@@ -526,8 +547,22 @@ def check_personal_data(
     return quarantine_personal_cells(out, source=source, allow=allow)
 
 
+def check_mapped(out: pd.DataFrame, *, mapping: dict, headers: Sequence[str], allow: Sequence[str] = (),
+                 personal_data: str = "refuse", source: str, call: str, codebook=None, registry=None) -> pd.DataFrame:
+    """:func:`check_personal_data` for a platform reader's output (codebook columns): `allow` may
+    name export headers (translated through `mapping`) or codebook names."""
+    allow = [allow] if isinstance(allow, str) else list(allow)
+    allow = [a if a in out.columns else mapping.get(a, a) for a in allow]
+    unknown = [a for a in allow if a not in out.columns and a not in headers]
+    if unknown:
+        raise PersonalDataError(f"{source}: allow= names column(s) neither in the export nor read from it: "
+                                f"{unknown}.", columns=unknown)
+    return check_personal_data(out, allow=[a for a in allow if a in out.columns], source=source, call=call,
+                               codebook=codebook, registry=registry, personal_data=personal_data)
+
+
 __all__ = [
-    "quarantine_personal_cells", "cell_rules", "CELL_KINDS", "COLUMN_SHARE", "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
+    "check_mapped", "quarantine_personal_cells", "CellTable", "cell_rules", "CELL_KINDS", "COLUMN_SHARE", "PATTERNS", "Pattern", "KINDS", "patterns_table", "detect_personal_data", "check_personal_data", "non_name_words",
     "format_findings", "citizen_id_check_digit", "is_citizen_id", "is_citizen_id15", "normalise_text",
     "strip_markup", "find_personal_numbers", "find_emails", "value_shape", "display_value", "known_values", "pseudonymise", "pseudonym",
     "load_pseudonym_key", "check_key_strength", "PSEUDONYM_LENGTH", "KEY_ENV", "KEY_FILE_ENV",
