@@ -222,3 +222,32 @@ def test_old_vocabulary_is_refused():
     es = pd.DataFrame({"event_time": [0, 1], "att": [0.3, 0.4], "se": [0.1, 0.1], "ci_low": 0.0, "ci_high": 1.0})
     with pytest.raises(EvalkitError, match="estimate"):
         plots.event_study_plot(es)
+
+
+def test_plots_given_a_study_name_indicators_by_their_codebook_labels(registry, codebook):
+    """Issue 12: variable codes as titles and axes. With a study (or style.set_study), the codebook's
+    label replaces the code; without one the code stays (the caller passes its own title)."""
+    from evalkit.spec.study import Study
+
+    study = Study(codebook=codebook, registry=registry)
+    # codebook.yaml: scales.who5.label.en, scales.ucla3.label.en, groups.elderly.label.en
+    assert fonts.indicator_label("who5", study=study) == "WHO-5 Well-Being Index"
+    assert fonts.indicator_label("ucla3@elderly", study=study) == \
+        "UCLA 3-item Loneliness Scale (residents aged 60+)"
+    assert fonts.indicator_label("no_such_scale", study=study) == "no_such_scale"
+    assert fonts.indicator_label("who5") == "who5"  # no study set: the code, unchanged
+    rel = pd.DataFrame({"indicator": ["who5", "ucla3"], "estimate": [0.85, 0.6],
+                        "ci_low": [0.83, 0.55], "ci_high": [0.87, 0.65]})
+    ax = plots.reliability_plot(rel, study=study)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["WHO-5 Well-Being Index", "UCLA 3-item Loneliness Scale"]
+    ax = plots.indicator_plot(_table(), study=study)
+    assert ax.get_ylabel() == "WHO-5 Well-Being Index" and "who5" not in ax.get_title()
+    fonts.set_study(study)
+    try:
+        ax = plots.trend_plot(_table(), "mingyue")
+        assert ax.get_title() == "Mingyue: WHO-5 Well-Being Index"
+        ax = plots.forest_plot(rel, label_col="indicator")
+        assert "UCLA 3-item Loneliness Scale" in [t.get_text() for t in ax.get_yticklabels()]
+    finally:
+        fonts.set_study(None)
+        fonts.set_registry(registry)

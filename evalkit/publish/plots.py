@@ -29,7 +29,7 @@ from scipy import stats
 from ..errors import EvalkitError
 from ..spec.registry import start_years
 from .figures import figure_html, plot_community_effect, plot_effects_overview
-from .style import community_colors, is_comparison, label, resolve_registry, tr
+from .style import community_colors, indicator_label, is_comparison, label, resolve_registry, tr
 
 __all__ = [
     "event_study_plot",
@@ -192,15 +192,16 @@ def indicator_plot(
                   rotation=45, ha="right")
     for tick, cid in zip(ax.get_xticklabels(), order):
         tick.set_color("#555555" if is_comparison(cid, registry) else "black")
-    ax.set_ylabel(ylabel or (indicator or tr("估计值", "estimate")))
-    ax.set_title(title or tr(f"{indicator or ''}：各社区各年份估计值与95%置信区间",
-                             f"{indicator or ''}: estimate and 95% CI by community and wave").lstrip(":： "))
+    name = indicator_label(indicator, study=study) if indicator else ""
+    ax.set_ylabel(ylabel or (name or tr("估计值", "estimate")))
+    ax.set_title(title or tr(f"{name}：各社区各年份估计值与95%置信区间",
+                             f"{name}: estimate and 95% CI by community and wave").lstrip(":： "))
     ax.grid(axis="y", alpha=0.3)
     return _plain_text(ax)
 
 
 def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, coefficient: str = "alpha",
-                     title: str | None = None):
+                     title: str | None = None, study=None):
     """Cronbach's alpha with its Feldt interval for each scale (from :func:`evalkit.reliability`).
 
     Parameters
@@ -214,6 +215,9 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, coefficien
         (``"alpha"``, or ``"omega_total"``, which has no interval).
     threshold : float
         Reference line (0.70, the conventional minimum).
+    study : Study, optional
+        Names the scales by their codebook labels (default: the study set by
+        :func:`evalkit.publish.style.set_study`; without one, the scale codes).
 
     Returns
     -------
@@ -234,7 +238,7 @@ def reliability_plot(table: Any, *, ax=None, threshold: float = 0.70, coefficien
     ax.errorbar(est, y, xerr=[est - df["ci_low"], df["ci_high"] - est], fmt="none", ecolor="#555555", lw=1)
     ax.scatter(est, y, c=np.where(low, "#D55E00", "#0072B2"), zorder=3, s=25)
     ax.axvline(threshold, color="#D55E00", ls="--", lw=1)
-    ax.set_yticks(y, df["indicator"].astype(str))
+    ax.set_yticks(y, [indicator_label(c, study=study) for c in df["indicator"].astype(str)])
     ax.set_xlabel(tr("克隆巴赫 α（95%置信区间）", "Cronbach's alpha (95% CI)") if coefficient == "alpha"
                   else tr(f"{coefficient}（95%置信区间）", f"{coefficient} (95% CI)"))
     ax.set_title(title or tr("量表信度", "Scale reliability"))
@@ -348,7 +352,8 @@ def forest_plot(
     for yy, row in zip(y, df.itertuples(index=False)):
         key = str(getattr(row, label_col))
         c = colors.get(key, "#333333") if is_comm else "#333333"
-        names.append(label(key, registry=registry) if is_comm else key)
+        names.append(label(key, registry=registry) if is_comm
+                     else indicator_label(key, study=study) if label_col in ("indicator", "target") else key)
         v = float(row.estimate)
         ax.plot([row.ci_low, row.ci_high], [yy, yy], color=c, lw=2)
         ax.plot(v, yy, "o", color=c, ms=6)
@@ -438,9 +443,10 @@ def trend_plot(
                 fontsize="x-small", color="#666666", zorder=0)
     waves = sorted(pd.unique(df["wave"]))
     ax.set_xticks(waves, [str(int(w)) for w in waves])
-    ax.set_ylabel(ylabel or (indicator or tr("估计值", "estimate")))
+    name = indicator_label(indicator, study=study) if indicator else ""
+    ax.set_ylabel(ylabel or (name or tr("估计值", "estimate")))
     sep = tr("：", ": ")
-    ax.set_title(title or (f"{label(community, registry=registry)}{sep}{indicator}" if indicator
+    ax.set_title(title or (f"{label(community, registry=registry)}{sep}{name}" if name
                            else label(community, registry=registry)))
     ax.legend(fontsize="x-small", loc="best", framealpha=0.85)
     ax.grid(axis="y", alpha=0.3)

@@ -62,7 +62,9 @@ __all__ = [
     "missing_glyphs",
     "resolve_registry",
     "set_language",
+    "indicator_label",
     "set_registry",
+    "set_study",
     "study_labels",
     "tr",
     "use_cjk_font",
@@ -122,7 +124,8 @@ _COMPARISON_COLORS = (
 #: Colour of pooled comparison communities (one line/band "comparison").
 COMPARISON_GREY = "#8A8A8A"
 
-_STATE: dict = {"language": "zh", "font": None, "resolved": False, "warned": False, "registry": None}
+_STATE: dict = {"language": "zh", "font": None, "resolved": False, "warned": False, "registry": None,
+                "study": None}
 
 
 def _codepoints(path) -> frozenset[int]:
@@ -405,6 +408,38 @@ def set_registry(registry) -> None:
     it. :func:`evalkit.publish.notebook.setup_notebook` calls it with the notebook's study.
     """
     _STATE["registry"] = None if registry is None else _as_registry(registry, "set_registry")
+    _STATE["study"] = registry if hasattr(registry, "codebook") else None
+
+
+def set_study(study) -> None:
+    """Set the study every figure takes community names (registry) and indicator labels
+    (codebook) from when given no ``study=``; ``None`` clears both."""
+    if study is not None and not hasattr(study, "codebook"):
+        raise EvalkitError(f"set_study: expected an evalkit.Study, got {type(study).__name__}.")
+    set_registry(study if study is None or study.registry is not None else None)
+    _STATE["study"] = study
+
+
+def indicator_label(code, lang: Language | None = None, *, study=None) -> str:
+    """An indicator's (or an ``indicator@group`` target's) label for a figure, from the codebook.
+
+    ``study`` (default: the one set by :func:`set_study`, or :func:`set_registry` given a Study)
+    supplies the codebook: ``"ucla3@elderly"`` becomes ``老年居民的UCLA孤独感量表`` (Chinese when
+    the language is ``"zh"`` and a CJK font is installed, as :func:`tr`) or
+    ``UCLA 3-item Loneliness Scale (residents aged 60+)``. Without a study, or for a code the
+    codebook does not know, the code itself is returned (the figure's caller should then pass
+    its own title).
+    """
+    study = study if study is not None else _STATE["study"]
+    code = str(code)
+    if study is None or getattr(study, "codebook", None) is None:
+        return code
+    indicator, _, group = code.partition("@")
+    labels = Labels.from_study(study, "zh" if _chinese_ok(lang) else "en")
+    try:
+        return labels.target(indicator, group or None, short=False)
+    except EvalkitError:
+        return code
 
 
 def get_registry():
