@@ -14,7 +14,7 @@ from evalkit.errors import CodebookError, EvalkitError, PersonalDataError, ReadE
 from evalkit.performance import (against_targets, budget_execution, compare_rounds, cost_per_effect, evaluate_performance,
                                  fieller_ratio, grade_of, grade_uncertainty, load_records_spec, load_scorecard,
                                  parse_date, project_outputs, read_records, reweight, score_sheet)
-from evalkit.performance.scorecard import Scorecard, rule_points
+from evalkit.performance.scorecard import rule_points
 
 HEAD = ["服务日期", "社区", "服务类型", "活动名称", "服务对象编号", "服务人次", "时长（小时）", "支出（元）"]
 REGISTRY = pd.DataFrame({"community_id": ["mingyue", "anning"], "name_zh": ["明月社区", "安宁社区"],

@@ -74,24 +74,31 @@ def _key(text) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).lower()
 
 
+def load_checked_yaml(path, default: Path, schema_file: Path, what: str, argument: str):
+    """``(data, path)`` of a YAML file (default `default`) checked against a JSON Schema; a
+    :class:`~evalkit.errors.CodebookError` naming each failing entry otherwise."""
+    import jsonschema
+
+    p = Path(path) if path is not None else default
+    if not p.is_file():
+        raise CodebookError(f"{p}: no such {what}. Omit {argument} to use the shipped one ({default.name}).")
+    raw, _ = _load_yaml(p)
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.path))
+    if errors:
+        lines = [f"  {'/'.join(map(str, e.path)) or '(top)'}: {e.message[:200]}" for e in errors[:10]]
+        raise CodebookError(f"{p}: the {what} does not follow {schema_file.name}:\n" + "\n".join(lines)
+                            + f"\nCompare with the shipped evalkit/performance/{default.name}.")
+    return raw, p
+
+
 def load_records_spec(path: str | Path | None = None) -> RecordsSpec:
     """Load and check a records spec (default: the shipped ``records.yaml``).
 
     Raises :class:`~evalkit.errors.CodebookError` naming the entry and what is wrong when the file
     does not follow ``records.schema.json``.
     """
-    import jsonschema
-
-    p = Path(path) if path is not None else SPEC_FILE
-    if not p.is_file():
-        raise CodebookError(f"{p}: no such records spec. Omit spec= to use the shipped one ({SPEC_FILE.name}).")
-    raw, _ = _load_yaml(p)
-    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.path))
-    if errors:
-        lines = [f"  {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors[:10]]
-        raise CodebookError(f"{p}: the records spec does not follow {SCHEMA_FILE.name}:\n" + "\n".join(lines)
-                            + "\nCompare with the shipped evalkit/performance/records.yaml.")
+    raw, p = load_checked_yaml(path, SPEC_FILE, SCHEMA_FILE, "records spec", "spec=")
     return RecordsSpec(fields=dict(raw["fields"]), activity_types=dict(raw["activity_types"]),
                        totals_words=tuple(raw.get("totals_words", ("合计", "小计"))), path=str(p))
 
@@ -429,7 +436,7 @@ def _check_rows(raw, mapping, spec, communities, source, notes, personal=None) -
         texts = [_key(v) for v in values if not _blank(v)]
         if any(t in totals or any(t.startswith(w) for w in totals) for t in texts):
             msg = "a totals row (合计/小计): excluded, totals are recomputed from the activities"
-            problems.append((source, rown, "", "", "totals_row", msg))
+            problems.append((source, rown, "", "", "totals_row", f"{source}, row {rown}: {msg}"))
             quarantined.append({**values.to_dict(), "row": rown, "rule": "totals_row", "message": msg})
             continue
         cells = {name: (col, values[col]) for col, name in mapping.items()}

@@ -8,7 +8,6 @@ evaluator edits a copy and passes it as ``scorecard=``.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CodebookError, EvalkitError
-from ..spec.codebook import _load_yaml
+from .records import load_checked_yaml
 
 SCORECARD_FILE = Path(__file__).with_name("scorecard.yaml")
 SCORECARD_SCHEMA = Path(__file__).with_name("scorecard.schema.json")
@@ -57,17 +56,7 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
     Raises :class:`~evalkit.errors.CodebookError` naming the entry when the file does not follow
     the schema, when the points do not sum to 100, or a rule has equal ends.
     """
-    import jsonschema
-
-    p = Path(path) if path is not None else SCORECARD_FILE
-    if not p.is_file():
-        raise CodebookError(f"{p}: no such scorecard. Omit scorecard= to use the shipped one.")
-    raw, _ = _load_yaml(p)
-    schema = json.loads(SCORECARD_SCHEMA.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.path))
-    if errors:
-        lines = [f"  {'/'.join(map(str, e.path)) or '(top)'}: {e.message[:200]}" for e in errors[:10]]
-        raise CodebookError(f"{p}: the scorecard does not follow {SCORECARD_SCHEMA.name}:\n" + "\n".join(lines))
+    raw, p = load_checked_yaml(path, SCORECARD_FILE, SCORECARD_SCHEMA, "scorecard", "scorecard=")
     rows = []
     for d in raw["dimensions"]:
         for it in d["items"]:
