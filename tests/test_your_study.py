@@ -6,6 +6,7 @@ fields from the codebook's rules. Every test checks rows in = rows out and names
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,120 @@ def test_errors_name_the_missing_field_and_the_parameter(study, tmp_path):
         add_design(_raw(), study=study, wave=2017, fieldwork=dup)
     with pytest.raises(DesignError, match=r"fieldwork_map="):
         add_design(_raw(), study=study, wave=2017, fieldwork=pd.DataFrame({"编号": ["r0"], "base_weight": ["1"]}))
+
+
+# ============================================================================================
+# Raw export -> per-community indicator table and comparisons, with parameters only (a study.yaml)
+# ============================================================================================
+import yaml  # noqa: E402
+
+from .conftest import DATA, ROOT  # noqa: E402
+
+EXPORTS = ROOT / "tests" / "data" / "exports"
+WJX_COLUMN_MAP = {2: "community_id", 3: "sex", 4: "age"}
+WJX_MULTI = {13: {"社区组织的活动": "part_any", "志愿服务": "vol_any", "社区社会组织或兴趣团队": "selforg", "其他": ""}}
+WJX_CODED = ["sex", "who5_1", "who5_2", "who5_3", "who5_4", "who5_5", "bscs_3", "bscs_4", "part_freq",
+             "part_any", "vol_any", "selforg", "grid_sat"]
+KOBO_MULTI = {"activities": {"act_club": "part_any", "act_vol": "vol_any", "act_org": "selforg"}}
+KOBO_CODED = ["community_id", "sex", "age", "residence_years", "who5_1", "who5_2", "who5_3", "who5_4", "who5_5",
+              "part_any", "vol_any", "selforg"]
+
+#: One study-file parameter set per export kind: (fixture, export.kind, export.options, design).
+KINDS = {
+    "wjx_text": ("wjx/wjx_text.xlsx", "wjx", {"column_map": WJX_COLUMN_MAP, "select_multiple": WJX_MULTI},
+                 {"wave": "submitted", "fieldwork": str(EXPORTS / "wjx/fieldwork.csv"), "by": "respondent_id"}),
+    "wjx_text_gbk_csv": ("wjx/wjx_text.csv", "wjx", {"column_map": WJX_COLUMN_MAP, "select_multiple": WJX_MULTI},
+                         {"wave": "submitted", "fieldwork": str(EXPORTS / "wjx/fieldwork.csv")}),
+    "wjx_numbers": ("wjx/wjx_number.xlsx", "wjx",
+                    {"column_map": WJX_COLUMN_MAP, "select_multiple": WJX_MULTI, "option_map": {
+                        2: ["安宁社区", "胜宏社区", "文苑社区"], 3: ["男", "女"],
+                        **{q: ["所有时间", "大部分时间", "一半以上时间", "一半以下时间", "偶尔", "从未"] for q in range(5, 10)},
+                        11: ["非常同意", "同意", "一般", "不同意", "非常不同意"],
+                        12: ["没有参加", "1-2次", "3-5次", "6-11次", "每月至少一次"],
+                        14: ["非常不满意", "不满意", "一般", "满意", "非常满意", "不知道"]}},
+                    {"wave": "submitted", "fieldwork": str(EXPORTS / "wjx/fieldwork.csv")}),
+    "kobo_csv": ("kobo/kobo_xml.csv", "kobo", {"select_multiple": KOBO_MULTI, "xlsform": str(EXPORTS / "kobo/form.xlsx")},
+                 {}),
+    "kobo_xlsx": ("kobo/kobo_labels.xlsx", "kobo",
+                  {"select_multiple": KOBO_MULTI, "xlsform": str(EXPORTS / "kobo/form.xlsx")}, {"wave": "submitted"}),
+}
+
+
+def _write_study(folder, export, kind, options, design, *, codebook=DATA / "codebook.yaml",
+                 communities=str(DATA / "communities.csv"), extra=None):
+    spec = {"title": "test", "language": "zh", "seed": 7, "min_n": 5, "codebook": str(codebook),
+            "communities": communities, "export": {"path": str(export), "kind": kind, "options": options},
+            "design": design, **(extra or {})}
+    (folder / "study.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder / "study.yaml"
+
+
+def _indicators_and_comparisons(project, survey):
+    """The per-community indicator table and the comparisons, as the report would make them."""
+    from evalkit.evaluation.summary import summarise
+    from evalkit.publish.disclosure import gate_survey
+    from evalkit.survey.indicators import indicator_table
+
+    study = project.study
+    design = evalkit.SurveyDesign.from_study(survey, study)
+    scales = [s for s in ("who5", "bscs", "cohesion") if s in survey.columns]
+    table = indicator_table(survey, study.codebook, design, indicators=scales, bands=False)
+    gated = gate_survey(survey, study, min_n=project.min_n)
+    effects = summarise(gated.data, study, min_n=project.min_n).effects
+    return table, effects
+
+
+def _check_comparisons(table, effects, survey, study):
+    assert set(table["community_id"]) == set(survey["community_id"].astype(str))
+    assert table["estimate"].notna().all()
+    # one row per programme community x target x post wave: none dropped, each estimate or explanation
+    targets = evalkit.programme_targets(study.registry)
+    assert set(effects["community_id"]) == set(targets["community_id"])
+    blank = effects["estimate"].isna()
+    assert effects.loc[blank, "explanation"].notna().all()
+    assert effects.loc[~blank, "explanation"].isna().all()
+
+
+def _check_wjx_truth(report, rule):
+    truth = pd.read_csv(EXPORTS / "wjx/truth.csv", dtype={"quarantine_text": str, "quarantine_number": str})
+    truth = truth.set_index(truth["序号"] + 1)          # spreadsheet row = 序号 + the header row
+    assert report.n_rows == len(truth) == report.n_valid + report.n_quarantined
+    spoiled = truth.index[truth[rule].fillna("") != ""]
+    assert sorted(report.quarantined.index) == sorted(spoiled)
+    v, t = report.valid, truth.loc[report.valid.index]
+    assert (v["respondent_id"].astype(str) == t["respondent_id"]).all()
+    assert (v["community_id"].astype(str) == t["community_id"]).all() and (v["wave"] == 2017).all()
+    fw = pd.read_csv(EXPORTS / "wjx/fieldwork.csv").set_index("respondent_id")
+    assert np.allclose(v["base_weight"].astype(float), fw.loc[t["respondent_id"], "base_weight"])
+    for c in WJX_CODED:
+        want = t[c].where(t[c] < 90)                  # 97 不知道: blank, reason kept
+        got = v[c].astype(float)
+        assert ((got == want) | (got.isna() & want.isna())).all(), c
+
+
+def _check_kobo_truth(report, survey_raw):
+    ids = pd.read_csv(EXPORTS / "kobo/truth_ids.csv")["respondent_id"]
+    shipped = survey_raw[survey_raw["respondent_id"].isin(ids) & (survey_raw["wave"] == "2017")]
+    shipped = evalkit.validate(shipped, study=evalkit.datasets.dongying()).valid.set_index("respondent_id")
+    assert report.n_rows == len(ids) == report.n_valid + report.n_quarantined
+    assert report.n_quarantined == 2                 # the phone in the age box, "none" ticked with a choice
+    valid = report.valid.set_index("respondent_id")
+    want = shipped.loc[valid.index, KOBO_CODED]
+    pd.testing.assert_frame_equal(valid[KOBO_CODED], want, check_dtype=False)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_raw_export_to_indicators_and_comparisons_with_parameters_only(name, tmp_path, survey_raw):
+    from evalkit.project import open_study
+
+    fixture, kind, options, design = KINDS[name]
+    if not (EXPORTS / fixture).is_file():
+        pytest.skip(f"fixture {fixture} not written yet")
+    project = open_study(_write_study(tmp_path, EXPORTS / fixture, kind, options, design))
+    report, survey = project.load_survey()
+    if kind == "wjx":
+        _check_wjx_truth(report, "quarantine_number" if name == "wjx_numbers" else "quarantine_text")
+    else:
+        _check_kobo_truth(report, survey_raw)
+    table, effects = _indicators_and_comparisons(project, survey)
+    _check_comparisons(table, effects, survey, project.study)
