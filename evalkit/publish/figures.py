@@ -158,8 +158,8 @@ def _subtitle(row: Mapping, labels: Labels, lang: str, evidence_scale, level: fl
         hi = effect_text(row["ci_high"], kind, lang, unit=False) if _fin(row["ci_high"]) else "—"
         ev = labels.evidence(row.get("evidence"), lang, evidence_scale)
         pct = f"{level:.0%}"
-        lines.append(f"{when}项目效应（阴影：与“若无项目”线之差）：{eff}，{pct}置信区间 {lo}至{hi}" if zh else
-                     f"Effect{when} (shaded: gap to the no-programme line): {eff} ({pct} CI {lo} to {hi})")
+        lines.append(f"{when}项目效应（阴影部分）：{eff}，{pct}置信区间 {lo}至{hi}" if zh else
+                     f"Effect{when} (the shaded gap): {eff} ({pct} CI {lo} to {hi})")
         lines.append(f"证据强度：{ev}" if zh else f"Strength of evidence: {ev}")
     else:
         why = labels.explanation(row.get("explanation"), lang)
@@ -376,14 +376,16 @@ def _latest(effects: pd.DataFrame) -> pd.DataFrame:
 
 
 def _overview_rows(effects: pd.DataFrame, labels: Labels) -> list[tuple[str, Any]]:
-    """[("header", community_id) | ("row", effect row)] in registry order, targets in frame order."""
+    """[("header", (community_id, shared group)) | ("row", effect row)] in registry order, targets in
+    frame order; the shared group is the target group of all the community's rows (else None)."""
     df = _latest(effects)
     order = {cid: k for k, cid in enumerate(labels.communities)}
     comms = sorted(pd.unique(df["community_id"].astype(str)), key=lambda c: (order.get(c, len(order)), c))
     out: list[tuple[str, Any]] = []
     for cid in comms:
-        out.append(("header", cid))
         sub = df[df["community_id"].astype(str) == cid]
+        groups = {None if _missing(g) else str(g) for g in sub["group"]} if "group" in sub.columns else {None}
+        out.append(("header", (cid, groups.pop() if len(groups) == 1 else None)))
         out.extend(("row", r) for _, r in sub.iterrows())
     return out
 
@@ -451,17 +453,20 @@ def plot_effects_overview(effects: pd.DataFrame, *, labels: Labels, lang: Langua
     ticks, bold, alt = [], [], []
     for y, (kind, r) in zip(ys, rows):
         if kind == "header":
-            ticks.append(labels.community(r, lang))
+            cid, shared = r
+            grp = labels.group(shared, lang, short=True)
+            ticks.append(labels.community(cid, lang) + ("" if grp is None else (f" · {grp}")))
             bold.append(True)
             continue
-        name = labels.target(r["indicator"], r.get("group"), lang)
+        name = (labels.indicator(r["indicator"], lang, short=True) if shared is not None
+                else labels.target(r["indicator"], r.get("group"), lang))
         if str(r.get("better")) == "lower":
             name += "（越低越好）" if zh else " (lower is better)"
-        ticks.append(_wrap(name, lang, 40, 22))
+        ticks.append(_wrap(name, lang, 44, 22))
         bold.append(False)
         ev = labels.evidence(r.get("evidence"), lang, evidence_scale)
         level_i = 0 if _missing(r.get("evidence")) else int(r.get("evidence"))
-        who = f"{labels.community(r['community_id'], lang)} {name}"
+        who = f"{labels.community(r['community_id'], lang)} {labels.target(r['indicator'], r.get('group'), lang)}"
         if not _fin(r["std_effect"]):
             why = labels.explanation(r.get("explanation"), lang)
             ax.text(0, y, f"无估计：{why}" if zh else f"no estimate: {why}", ha="center", va="center",
