@@ -279,9 +279,16 @@ def test_without_a_cjk_font_the_figures_are_english_with_pinyin(monkeypatch, stu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         style.use_cjk_font(refresh=True)
-    fig = plot_community_effect(_trends(), _effects().iloc[1], labels=Labels.from_study(study, "zh"))
+    lab = Labels.from_study(study, "zh")
+    fig = plot_community_effect(_trends(), _effects().iloc[1], labels=lab)
     title = fig.axes[0].get_title(loc="left")
-    assert "Mingyue" in title and not re.search(r"[\u4e00-\u9fff]", "".join(_texts(fig)))
+    assert "Mingyue" in title
+    for fig in (fig, plot_effects_overview(_effects(), labels=lab)):
+        assert not re.search(r"[\u4e00-\u9fff]", "".join(_texts(fig)))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.savefig(io.BytesIO(), format="png")
+        assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
 
 
 def test_labels_name_codes_from_the_study_never_the_code(study):
