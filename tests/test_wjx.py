@@ -205,16 +205,20 @@ def test_drop_allow_and_the_refusal_remedy_work(tmp_path, codebook):
         read_wjx(tmp_path / "names.xlsx", {2: "age"}, codebook=codebook, drop=["agee"])
 
 
-def test_validate_quarantines_personal_cells_from_attrs(codebook):
-    # contract C1 by hand: a reader blanked row 3's age (a phone number) and listed the cell
-    from evalkit.io.read import read_survey
-    from tests.conftest import DATA
+def _three_rows(study):
+    raw = read_wjx(HERE / "wjx_text.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI)
+    frame = add_design(raw, study=study, wave="submitted", fieldwork=HERE / "fieldwork.csv").iloc[:3].copy()
+    frame.attrs = {"source": "five.xlsx"}
+    return frame.drop(columns="submitted")
 
-    frame = read_survey(DATA / "survey.csv").iloc[:5].copy()
+
+def test_validate_quarantines_personal_cells_from_attrs(study, codebook):
+    # contract C1 by hand: a reader blanked row 3's age (a phone number) and listed the cell
+    frame = _three_rows(study)
     frame.iloc[1, frame.columns.get_loc("age")] = None
     frame.attrs["personal_cells"] = [{"row": frame.index[1], "column": "age", "rule": "phone", "shape": "11 digits"}]
     report = validate(frame, codebook)
-    assert report.n_rows == 5 == report.n_valid + report.n_quarantined
+    assert report.n_rows == 3 == report.n_valid + report.n_quarantined
     assert list(report.quarantined.index) == [frame.index[1]]
     p = report.problems[report.problems["rule"] == "personal_data"]
     assert p[["row", "column", "value"]].values.tolist() == [[frame.index[1], "age", ""]]
@@ -224,15 +228,13 @@ def test_validate_quarantines_personal_cells_from_attrs(codebook):
     assert list(validate(frame, codebook).quarantined.index) == [frame.index[1]]
 
 
-def test_meta_columns_are_not_unknown_columns(codebook):
-    from evalkit.io.read import read_survey
-    from tests.conftest import DATA
-
-    frame = read_survey(DATA / "survey.csv").iloc[:4].copy()
+def test_meta_columns_are_not_unknown_columns(study, codebook):
+    frame = _three_rows(study)
     frame["submitted"] = "2017-06-03T08:03:00"
+    assert set(validate(frame, codebook).problems["rule"]) == {"unknown_column"}
     frame.attrs["meta"] = ["submitted"]
     report = validate(frame, codebook)
-    assert report.ok and report.n_valid == 4 and "submitted" not in report.valid.columns
+    assert report.ok and report.n_valid == 3 and "submitted" not in report.valid.columns
     assert np.isfinite(report.valid["age"]).all()
 
 
@@ -251,3 +253,27 @@ def test_a_phone_number_in_an_answer_quarantines_its_row_only(tmp_path, study):
     assert {22, 32} <= set(report.quarantined.index)
     shown = pd.concat([report.problems.astype(str), report.quarantined.astype(str)]).to_string()
     assert "13812345678" not in shown and "8765" not in shown and "8765" not in report.describe()
+
+
+@pytest.mark.parametrize("header, number, item", [
+    ("1、您的性别：", "1", None), ("7、(社区为老服务)", "7", "社区为老服务"), ("7(社区为老服务)", "7", "社区为老服务"),
+    ("第9题(文体活动)", "9", "文体活动"), ("第3题：您的年龄", "3", None), ("12.您的年龄", "12", None),
+    ("序号", None, None), ("来自IP", None, None),
+])
+def test_header_forms(header, number, item):
+    from evalkit.io.wjx_parse import parse_header
+
+    h = parse_header(header)
+    assert (h.number, h.item) == (number, item)
+
+
+def test_tencent_layout_reads_through_the_same_parameters(tmp_path, codebook):
+    # 腾讯问卷: "1.question" headers, 编号 / 开始答题时间 / 结束答题时间 / 答题时长 metadata
+    t = pd.DataFrame({"编号": [1, 2], "开始答题时间": ["2017-06-03 08:00:00", "2017-06-03 09:00:00"],
+                      "结束答题时间": ["2017-06-03 08:05:10", "2017-06-03 09:04:00"], "答题时长": ["5分10秒", "4分"],
+                      "1.受访者编号": ["a", "b"], "2.您对网格员的工作满意吗？": ["满意", "非常不满意"]})
+    t.to_excel(tmp_path / "tencent.xlsx", index=False)
+    got = read_wjx(tmp_path / "tencent.xlsx", codebook=codebook)
+    assert got["grid_sat"].tolist() == ["4", "1"] and got["respondent_id"].tolist() == ["a", "b"]
+    assert got["submitted"].tolist() == ["2017-06-03T08:05:10", "2017-06-03T09:04:00"]
+    assert "开始答题时间" in got.attrs["unmapped"]
