@@ -192,6 +192,7 @@ CLEAN = ('<html><head><meta http-equiv="Content-Security-Policy" content="script
     ('<svg><animate attributeName="href" to="javascript:alert(1)"/></svg>', "animating"),
     ("<p>电话 138<b></b>1234<b></b>5678</p>", "phone"),
     ("<td>13812345678.0</td>", "phone"),
+    ("<td>138&lt;b&gt;&lt;/b&gt;1234&lt;b&gt;&lt;/b&gt;5678</td>", "phone"),  # escaped split: a reader skips the tags
     ("<td>370502 19800101 1239</td>", "citizen_id"),
     ("<table><tr><th></th><th>n_wave</th></tr><tr><td>mingyue</td><td>3</td></tr></table>", "small_cell"),
 ])

@@ -50,17 +50,25 @@ def scan_text(text: str) -> pd.DataFrame:
 
     Kinds: ``citizen_id`` (18 characters with a valid check digit and birth date, or 15 digits
     with a real birth date), ``phone`` (Chinese mobile, optional +86/86/0086), ``landline``
-    (0xx-xxxxxxx), ``email``. The text is read twice through the normaliser the input check uses
-    (:func:`evalkit.io.privacy.normalise_text`: NFKC, format characters removed): as it is, and
-    with tags removed without a separator and entities decoded, as a browser shows it -- so
-    ``138<b></b>1234<b></b>5678``, ``１３８１２３４５６７８``, ``138-1234-5678``, ``13812345678.0`` and
-    ``370502 19800101 1239`` are all found. Embedded images (``data:`` URIs) are skipped;
+    (0xx-xxxxxxx), ``email``. The text is read through the normaliser the input check uses
+    (:func:`evalkit.io.privacy.normalise_text`: NFKC, format characters removed): as it is; with
+    tags removed without a separator and entities decoded, as a browser shows it; and once more
+    so, for escaped tags a reader sees and skips (``138&lt;b&gt;&lt;/b&gt;1234...`` shows as
+    ``138<b></b>1234...``) -- so ``138<b></b>1234<b></b>5678``, ``１３８１２３４５６７８``,
+    ``138-1234-5678``, ``13812345678.0`` and ``370502 19800101 1239`` are all found. Embedded images (``data:`` URIs) are skipped;
     numbers inside hexadecimal checksums or between letters do not count. Linear time.
     """
     text = _DATA_URI.sub(" ", str(text))
     found = _findings(normalise_text(text, markup=False))
     seen = {(k, ln) for k, ln, _ in found}
-    found |= {f for f in _findings(normalise_text(text, markup=True)) if f[:2] not in seen}
+    shown = normalise_text(text, markup=True)
+    readings = [shown]
+    if "<" in shown or "&" in shown:  # escaped tags a reader sees and skips: 138&lt;b&gt;&lt;/b&gt;1234...
+        readings.append(normalise_text(shown, markup=True))
+    for reading in readings:
+        new = {f for f in _findings(reading) if f[:2] not in seen}
+        found |= new
+        seen |= {(k, ln) for k, ln, _ in new}
     return pd.DataFrame(sorted(found, key=lambda f: (f[1], f[2], f[0])), columns=["kind", "line", "column"])
 
 
