@@ -65,6 +65,15 @@ def test_hostile_sheet(tmp_path):
     assert "phone" in rep.quarantined.loc[10, "message"] and "digits" in rep.quarantined.loc[10, "message"]
 
 
+def test_outside_contract_period(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text(",".join(HEAD) + "\n2107.6.3,明月社区,个案,探访,m-1,1,1,0\n2017.6.3,明月社区,个案,探访,m-1,1,1,0\n",
+                 encoding="utf-8")
+    rep = read_records(p, registry=REGISTRY, period=("2017-03-01", "2017-12-31"))
+    assert rep.quarantined["rule"].to_dict() == {2: "outside_period"} and list(rep.valid.index) == [3]
+    assert rep.problems.loc[0, "value"] == "2107-06-03" and "row 2, column 服务日期" in rep.problems.loc[0, "message"]
+
+
 def test_csv_gbk_title_and_subtotals(tmp_path):
     text = ("安宁社区服务台账\n" + ",".join(HEAD) + "\n"
             "2017/3/5,安宁社区,培训,骨干培训,a-1、a-2,2,2,800\n"

@@ -292,9 +292,11 @@ def dongying_records(folder: str | Path | None = None) -> ShippedRecords:
     base = Path(folder) if folder is not None else DONGYING / RECORDS_DIR
     study = dongying()
     sheets = sorted(base.glob("ledger_*.*"))
-    reports = tuple(read_records(p, study=study) for p in sheets)
     read = {n: pd.read_csv(base / f"{n}.csv", dtype={"community_id": str}, keep_default_na=False,
                            na_values=[""]) for n in ("contracts", "targets", "satisfaction", "reviews")}
+    c = read["contracts"]
+    period = (c["period_start"].min(), c["period_end"].max())
+    reports = tuple(read_records(p, study=study, period=period) for p in sheets)
     read["contracts"]["community_id"] = read["contracts"]["community_id"].fillna("")
     return ShippedRecords(reports, read["contracts"], read["targets"], read["satisfaction"], read["reviews"])
 

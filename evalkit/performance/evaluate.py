@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..errors import EvalkitError
 from ..results import Result, critical_value
-from .contracts import against_targets, budget_execution, project_outputs, target_population
+from .contracts import against_targets, budget_execution, project_outputs
 from .cost import cost_per_effect
 from .records import RecordsReport, combine_records
 from .scorecard import Scorecard, grade_uncertainty, load_scorecard, reweight, score_sheet
@@ -38,65 +38,21 @@ def records_quality(reports: Sequence[RecordsReport]) -> pd.DataFrame:
 
 
 def survey_effects(survey: pd.DataFrame, study, *, wave: int | None = None, level: float = 0.95) -> pd.DataFrame:
-    """The programme targets' per-community effects at one wave, in the summary's (C4) columns.
-
-    Uses :func:`evalkit.evaluation.summary.summarise` when it is available, else
-    :func:`evalkit.evaluation.targets.target_estimates`; ``std_effect`` divides by the SD of the
-    indicator among the target group in the baseline wave (all communities), ``population`` is the
-    target group's size in the registry (adults 18+ for targets without a group).
+    """The programme targets' per-community effects at one wave: the ``effects`` of
+    :func:`evalkit.evaluation.summary.summarise` (contract C4) at the latest wave (or `wave`).
 
     Returns
     -------
     DataFrame
-        ``community_id, target, indicator, group, kind, better, wave, estimate, se, df, ci_low,
-        ci_high, std_effect, std_ci_low, std_ci_high, population, explanation`` for the latest wave
-        (or `wave`).
+        The summary's effects rows of that wave (``community_id, target, indicator, group, kind,
+        better, wave, estimate, se, df, ci_low, ci_high, std_effect, std_ci_low, std_ci_high,
+        population, explanation`` among others).
     """
-    try:
-        from ..evaluation.summary import summarise  # contract C4 (H4)
-    except ImportError:
-        summarise = None
-    if summarise is not None:
-        eff = summarise(survey, study, level=level).effects
-    else:
-        eff = _effects_from_targets(survey, study, level)
+    from ..evaluation.summary import summarise
+
+    eff = summarise(survey, study, level=level).effects
     w = int(eff["wave"].max()) if wave is None else int(wave)
     return eff[eff["wave"] == w].reset_index(drop=True)
-
-
-def _effects_from_targets(survey: pd.DataFrame, study, level: float) -> pd.DataFrame:
-    from ..evaluation.targets import target_domain, target_estimates
-    from ..spec.registry import programme_targets
-    from ..survey.design import SurveyDesign
-
-    reg = study.registry
-    targets = programme_targets(reg)
-    design = SurveyDesign.from_study(survey, study)
-    _, eff = target_estimates(design, targets, reg, study.codebook)
-    pairs = set(zip(targets["community_id"], targets.apply(
-        lambda r: r["indicator"] if target_domain(r["group"]) is None else f"{r['indicator']}@{r['group']}", axis=1)))
-    eff = eff[[(c, t) in pairs for c, t in zip(eff["community_id"], eff["target"])]].copy()
-    eff = eff[eff["event_time"] >= 0]
-    base = int(survey["wave"].min())
-    rows = []
-    for r in eff.itertuples(index=False):
-        ind = getattr(study.codebook, "scales", {}).get(r.indicator)
-        kind = getattr(ind, "kind", None) or ("proportion" if survey[r.indicator].dropna().isin([0, 1]).all() else "mean")
-        better = "lower" if getattr(ind, "higher_is", "better") == "worse" else "higher"
-        group = r.target.split("@")[1] if "@" in r.target else None
-        dom = target_domain(group, study.codebook)
-        sub = survey[survey["wave"] == base]
-        if dom:
-            for col, vals in dom.items():
-                sub = sub[sub[col].isin(vals)]
-        sd = float(sub[r.indicator].std())
-        crit = float(critical_value(level, r.df))
-        rows.append({"community_id": r.community_id, "target": r.target, "indicator": r.indicator, "group": group,
-                     "kind": kind, "better": better, "wave": int(r.wave), "estimate": r.estimate, "se": r.se,
-                     "df": r.df, "ci_low": r.ci_low, "ci_high": r.ci_high, "std_effect": r.estimate / sd,
-                     "std_ci_low": (r.estimate - crit * r.se) / sd, "std_ci_high": (r.estimate + crit * r.se) / sd,
-                     "population": target_population(reg, r.community_id, group or "adults"), "explanation": None})
-    return pd.DataFrame(rows)
 
 
 def _effect_metric(effects: pd.DataFrame, level: float) -> pd.DataFrame:

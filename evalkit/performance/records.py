@@ -338,6 +338,7 @@ def read_records(
     drop: Sequence[str] = (),
     allow: Sequence[str] = (),
     personal_data: str = "refuse",
+    period: tuple | None = None,
 ) -> RecordsReport:
     """Read one service-records sheet (.xlsx or .csv) and check every row.
 
@@ -361,6 +362,9 @@ def read_records(
         skips the check (only for data already cleared). In every mode but ``"ignore"`` a phone
         or ID number typed into another cell (an id list, a title) is blanked and its row
         quarantined with rule ``personal_data`` (the number's shape is named, never its value).
+    period
+        ``(first, last)`` dates of the contract: an activity dated outside is quarantined (rule
+        ``outside_period``: a typo such as 2107 for 2017, or another year's activity).
 
     Returns
     -------
@@ -426,10 +430,11 @@ def read_records(
         raise ReadError(f"{source}: no column for {', '.join(missing)} (headings found: {list(raw.columns)}). "
                         "Rename the heading or add its name to the spec's aliases.")
     communities = _community_lookup(registry)
-    return _check_rows(raw, mapping, spec, communities, source, notes, personal)
+    span = None if period is None else tuple(pd.Timestamp(d).date() for d in period)
+    return _check_rows(raw, mapping, spec, communities, source, notes, personal, span)
 
 
-def _check_rows(raw, mapping, spec, communities, source, notes, personal=None) -> RecordsReport:
+def _check_rows(raw, mapping, spec, communities, source, notes, personal=None, period=None) -> RecordsReport:
     totals = {_key(w) for w in spec.totals_words}
     valid, quarantined, problems, seen = [], [], [], {}
     for rown, values in raw.iterrows():
@@ -441,6 +446,10 @@ def _check_rows(raw, mapping, spec, communities, source, notes, personal=None) -
             continue
         cells = {name: (col, values[col]) for col, name in mapping.items()}
         rec, probs = _parse_row(cells, spec, communities)
+        if period is not None and rec.get("date") is not None and not period[0] <= rec["date"] <= period[1]:
+            col = next(c for c, n in mapping.items() if n == "date")
+            probs.append((col, rec["date"], "outside_period", f"dated outside the contract period {period[0]} to "
+                          f"{period[1]}; correct the date or move the row to its year's sheet"))
         if personal and rown in personal:
             probs.insert(0, ("", "", "personal_data", f"a personal number in {personal[rown]}; remove it from the "
                              "sheet (record a pseudonymous id instead)"))
