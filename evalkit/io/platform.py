@@ -240,8 +240,7 @@ def _finish(raw: pd.DataFrame, mapping: dict[str, str], codebook: Codebook, fmt:
     option_maps = option_maps or {}
     if option_numbers is None:
         numbered = [(h, name) for h, name in mapping.items()
-                    if h not in option_maps and (codebook.variables[name].codes or codebook.variables[name].missing_codes)
-                    and codebook.variables[name].codes
+                    if h not in option_maps and codebook.variables[name].codes
                     and _unmapped_numbers(raw[h], codebook.variables[name], codebook, skipped)]
         if numbered:
             listed = ", ".join(f"{h!r} -> {name}" for h, name in numbered[:8])

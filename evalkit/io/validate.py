@@ -244,12 +244,14 @@ def _check_numeric(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collec
     if var.codes:
         bad = ok & ~np.isin(vals, list(var.codes))
         if bad.any():
-            rng = var.valid_range
-            valid = ", ".join(_fmt(c) for c in var.codes) if len(var.codes) <= 8 else f"{_fmt(rng[0])}–{_fmt(rng[1])}"
-            miss = ", ".join(str(c) for c in mcodes)
-            out.add(idx[bad], var.name, text[bad], "out_of_range",
-                    f"not an answer code of {var.name!r} (valid: {valid}"
-                    + (f"; missing-value codes {miss})" if miss else ")"))
+            if codebook is not None:
+                msg = f"not an answer code of {var.name!r}; expected one of: {option_list(var, codebook)}"
+            else:
+                rng = var.valid_range
+                valid = ", ".join(_fmt(c) for c in var.codes) if len(var.codes) <= 8 else f"{_fmt(rng[0])}–{_fmt(rng[1])}"
+                miss = ", ".join(str(c) for c in mcodes)
+                msg = f"not an answer code of {var.name!r} (valid: {valid}" + (f"; missing-value codes {miss})" if miss else ")")
+            out.add(idx[bad], var.name, text[bad], "out_of_range", msg)
             vals[bad] = np.nan
     else:
         if var.type == "integer":
