@@ -172,7 +172,7 @@ def _role_of(text: str) -> str | None:
         return "respondent_id"
     if re.search(r"户编号|家庭编号|household", t):
         return "household_id"
-    if re.search(r"初级抽样单元|楼栋|楼号|村民小组|^psu$", t):
+    if re.search(r"初级抽样单元|楼栋|楼号|号楼|哪栋楼|村民小组|^psu$", t):
         return "psu"
     if re.search(r"(所在|居住)?(的)?社区(名称|编号)?$|^社区|小区名称|community", t):
         return "community_id"

@@ -243,11 +243,26 @@ def _merge_fieldwork(out: pd.DataFrame, fieldwork, by: str, fieldwork_map: Mappi
 
 
 # ---------------------------------------------------------------------------------------- step
+def _nest_psu(out: pd.DataFrame, psu: str, strata: str) -> list[str]:
+    """Make PSU labels unique within strata when one label is used in several strata."""
+    keys = pd.DataFrame({"p": out[psu].map(_key_text), "s": out[strata].map(_key_text)}).dropna()
+    shared = keys.groupby("p")["s"].nunique()
+    shared = shared[shared > 1]
+    if shared.empty:
+        return []
+    ok = out[psu].map(_key_text).notna() & out[strata].map(_key_text).notna()
+    out[psu] = out[psu].astype(object)
+    out.loc[ok, psu] = out.loc[ok, strata].map(_key_text) + ":" + out.loc[ok, psu].map(_key_text)
+    return [f"{psu}: {len(shared)} label(s) used in several strata (e.g. {shared.index[0]!r}) made unique as "
+            f"<{strata}>:<{psu}>"]
+
+
 def _required_absent(out: pd.DataFrame, study: Study, source: str) -> None:
     """A field the codebook requires that the step left absent: an error naming the parameter."""
     roles = study.roles
     supply = {roles.wave: "wave=2017 or wave='submitted'",
-              roles.weight: "fieldwork='fieldwork.csv' (with by='respondent_id' or by='psu')",
+              roles.weight: "fieldwork='fieldwork.csv' (with by='respondent_id' or by='psu'), or weight=1 "
+                            "(a self-weighting sample)",
               roles.psu: "fieldwork='fieldwork.csv' (by='respondent_id'), or read it from the export",
               roles.strata: "stratum=None (the community column) or stratum='<column>'"}
     for rule, spec in study.codebook.derived.items():
@@ -272,6 +287,8 @@ def add_design(
     by: DesignKey = "respondent_id",
     fieldwork_map: Mapping[str, str] | None = None,
     stratum: str | None = None,
+    weight: float | None = None,
+    nest: bool = True,
     derive: bool = True,
     require: bool = True,
 ) -> pd.DataFrame:
@@ -305,6 +322,13 @@ def add_design(
     stratum
         The column whose values become the stratum where it is blank or absent; ``None``: the
         community column.
+    weight
+        A design weight for every row whose weight is still blank after the fieldwork merge
+        (``weight=1``: a self-weighting sample, every respondent counts the same); ``None``: none.
+    nest
+        PSU labels that repeat across strata ("1号楼" in every community) name different
+        buildings: they are made unique as ``<stratum>:<psu>`` (``False``: keep them, and the
+        design refuses them unless built with ``nest=True``).
     derive
         Fill the codebook's derived fields (age group, role from age) by its ``derive`` rules.
     require
@@ -343,6 +367,18 @@ def add_design(
         more, how = _merge_fieldwork(out, fieldwork, by, fieldwork_map, study, source)
         problems += more
         steps.append(how)
+    if weight is not None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not weight > 0:
+            raise DesignError(f"add_design(weight={weight!r}): give a positive number (weight=1 for a self-weighting "
+                              "sample), or the fieldwork file with the weights (fieldwork=...).")
+        if not roles.weight:
+            raise DesignError("add_design(weight=...): the study names no weight column (Roles(weight=None)).")
+        if roles.weight not in out.columns:
+            out[roles.weight] = pd.Series(pd.NA, index=out.index, dtype=object)
+        out[roles.weight] = out[roles.weight].astype(object)
+        fill = _blank(out[roles.weight])
+        out.loc[fill, roles.weight] = _key_text(float(weight))
+        steps.append(f"{roles.weight}: {weight:g} for {int(fill.sum())} rows without a weight")
     if roles.strata:
         src = stratum or roles.community
         if src not in out.columns:
@@ -354,6 +390,8 @@ def add_design(
         fill = _blank(out[roles.strata]) & ~_blank(out[src])
         out.loc[fill, roles.strata] = out.loc[fill, src].map(_key_text)
         steps.append(f"{roles.strata}: {int(fill.sum())} cells from {src}")
+        if nest and roles.psu and roles.psu in out.columns:
+            steps += _nest_psu(out, roles.psu, roles.strata)
     table = _problems(problems)
     if derive and study.codebook.derived:
         from .derive import derive as _derive

@@ -125,7 +125,7 @@ class Project:
         except TypeError as exc:
             raise EvalkitError(f"{self.study.path}: the design section has a key add_design() does not take ({exc}); "
                                "its keys: wave, submitted, wave_cutoff, fieldwork, by, fieldwork_map, stratum, "
-                               "derive.") from None
+                               "weight, derive.") from None
         self.design_problems = design_problems(out)
         return out
 
