@@ -35,6 +35,12 @@ class FakeSummary:
     notes: dict = field(default_factory=dict)
 
 
+def small_study(study, keep=("anning", "mingyue", "heping")):
+    """The study with only a few programme communities (and every comparison one): quick to render."""
+    reg = study.registry
+    return study.with_(registry=reg[reg["community_id"].isin(keep) | (reg["role"] != "programme")])
+
+
 def fake_summary(study, *, seed: int = 1, waves=(2014, 2015, 2016, 2017), n_wave: int = 300,
                  explain: dict | None = None) -> FakeSummary:
     """Rows for every (programme community, target, post wave) of the study's registry."""
@@ -43,7 +49,9 @@ def fake_summary(study, *, seed: int = 1, waves=(2014, 2015, 2016, 2017), n_wave
     targets = programme_targets(reg)
     starts = dict(zip(reg["community_id"], reg["start_year"]))
     rows, trends = [], []
-    for k, tg in enumerate(targets.itertuples(index=False)):
+    for tg in targets.itertuples(index=False):
+        if not isinstance(tg.group, str):
+            tg = tg._replace(group=None)
         scale = study.codebook.scales.get(tg.indicator)
         kind = scale.kind if scale is not None else "mean"
         better = "lower" if scale is not None and scale.higher_is == "worse" else "higher"

@@ -8,7 +8,9 @@ numbers are formatted by :mod:`evalkit.publish.tables`.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,9 @@ class Labels:
 # --- helpers ------------------------------------------------------------------------------------
 def _improving(row) -> float:
     """+1 when the estimate is in the beneficial direction, −1 when harmful, 0 when none."""
+    direction = row.get("direction")
+    if isinstance(direction, str) and direction in ("improved", "worsened"):
+        return 1.0 if direction == "improved" else -1.0
     est = row.get("estimate")
     if tb.is_missing(est) or float(est) == 0:
         return 0.0
@@ -245,6 +250,39 @@ def sure_lines(summary, labels: Labels, level: float) -> list[str]:
     return [first, second]
 
 
+#: The numbers of a headline row that rest on its respondents (blanked when the row is suppressed).
+_ESTIMATES = ("baseline", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high", "p_adjusted",
+              "pct_of_baseline", "std_effect", "std_ci_low", "std_ci_high", "headcount", "headcount_low",
+              "headcount_high", "ruled_out")
+#: A variable code in parentheses inside prose (``（p_adjusted）``): dropped from the summary's notes.
+_CODE_IN_PROSE = re.compile(r"\s*[（(]\s*[a-z]+(?:_[a-z0-9]+)+\s*[)）]")
+
+
+def gated_summary(summary, gate, min_n: int):
+    """The summary with its headline rows passed through the disclosure gate (``gate_table`` on
+    ``n_base``/``n_wave``): a suppressed row loses its numbers, gets evidence 0, the explanation
+    ``small_cell`` and ``_suppressed=True``. The notes lose variable codes in parentheses."""
+    head = summary.headline.copy()
+    n_cols = [c for c in ("n_base", "n_wave") if c in head.columns]
+    suppressed = pd.Series(False, index=head.index)
+    if n_cols:
+        values = [c for c in _ESTIMATES if c in head.columns]
+        for c in values:
+            head[c] = pd.to_numeric(head[c], errors="coerce").astype("float64")
+        has = head["estimate"].notna() if "estimate" in head.columns else pd.Series(True, index=head.index)
+        gated = gate(head, n=n_cols, min_n=min_n, value_cols=values)
+        suppressed = pd.Series(np.asarray(gated.attrs.get("suppressed", suppressed), dtype=bool), index=head.index) & has
+        head.loc[suppressed, values] = np.nan
+        head.loc[suppressed, "evidence"] = 0
+        head.loc[suppressed, "explanation"] = "small_cell"
+    head["_suppressed"] = suppressed
+    notes = getattr(summary, "notes", None) or {}
+    clean = {k: ({lk: _CODE_IN_PROSE.sub("", lv) if isinstance(lv, str) else lv for lk, lv in v.items()}
+                 if isinstance(v, dict) else v) for k, v in notes.items()}
+    return SimpleNamespace(effects=summary.effects, headline=head, trends=summary.trends,
+                           evidence_scale=getattr(summary, "evidence_scale", None), notes=clean)
+
+
 def _version() -> str:
     from importlib import metadata
 
@@ -259,6 +297,7 @@ def page_context(summary, study: Study, *, lang: str, title, synthetic: bool, mi
     """Everything the template ``templates/bureau/report.html.j2`` shows."""
     from .bureau_pages import community_pages
 
+    summary = gated_summary(summary, gate, min_n)
     labels = Labels(study, lang)
     evidence = _evidence_labels(getattr(summary, "evidence_scale", None), lang)
     head = summary.headline
@@ -278,8 +317,8 @@ def page_context(summary, study: Study, *, lang: str, title, synthetic: bool, mi
     if withheld_n:
         methods.append(t("withheld_note", lang, k=withheld_n, min_n=min_n))
     methods.append(t("appendix_pointer", lang))
-    pages = community_pages(summary, labels, performance=performance, evidence=evidence, gate=gate,
-                            min_n=min_n, level=level, synthetic=synthetic)
+    pages = community_pages(summary, labels, performance=performance, evidence=evidence, level=level,
+                            synthetic=synthetic)
     source = study_title if data_dir is None else f"{study_title}（{Path(data_dir).name}）" if lang == "zh" \
         else f"{study_title} ({Path(data_dir).name})"
     return {

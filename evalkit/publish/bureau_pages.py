@@ -1,8 +1,7 @@
 """One page per programme community of the bureau report: table, figures, performance, limitations.
 
 :func:`community_pages` builds the template context of each page from the evaluation summary.
-The effects table passes the disclosure gate (cells resting on fewer than ``min_n`` respondents
-show ``[c]``). Figures come from :func:`evalkit.publish.figures.plot_community_effect` and
+Rows the disclosure gate suppressed (fewer than ``min_n`` respondents) show ``[c]``. Figures come from :func:`evalkit.publish.figures.plot_community_effect` and
 :func:`~evalkit.publish.figures.figure_html` (contract C7).
 """
 from __future__ import annotations
@@ -61,22 +60,15 @@ def _pct_of_baseline(r) -> str:
     return tb.fmt_pct(float(est) / float(base), sign=True)
 
 
-def effects_table(part: pd.DataFrame, labels: Labels, evidence: dict, *, gate, min_n: int, level: float) -> dict:
-    """The community's effects (latest wave, one row per target) for people, through the gate."""
+def effects_table(part: pd.DataFrame, labels: Labels, evidence: dict, *, level: float) -> dict:
+    """The community's effects (latest wave, one row per target) for people; rows the disclosure
+    gate suppressed (``_suppressed``, :func:`evalkit.publish.bureau_context.gated_summary`) show ``[c]``."""
     lang = labels.lang
-    numeric = ["baseline", "estimate", "ci_low", "ci_high", "headcount", "headcount_low", "headcount_high", "n_wave"]
-    frame = part.reset_index(drop=True).copy()
-    for col in numeric:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce") if col in frame.columns else np.nan
-    gated = gate(frame[numeric], n="n_wave", min_n=min_n)
-    mask = gated.attrs.get("suppressed")
-    shown = frame.copy()
-    shown[numeric] = gated[numeric]
-    headers = {k: t(f"tcol_{k}", lang) for k in ("target", "baseline", "effect", "interval", "pct", "people",
-                                                 "evidence", "n")}
+    headers = [t(f"tcol_{k}", lang) for k in ("target", "baseline", "effect", "interval", "pct", "people",
+                                              "evidence", "n")]
     rows, any_hidden = [], False
-    for i, r in shown.iterrows():
-        hidden = mask is not None and bool(np.asarray(mask.get("estimate", pd.Series(False, index=mask.index)))[i])
+    for _, r in part.iterrows():
+        hidden = bool(r.get("_suppressed", False))
         any_hidden |= hidden
         lvl = _level(r)
         cells = [labels.target(r["indicator"], r.get("group"))]
@@ -89,7 +81,7 @@ def effects_table(part: pd.DataFrame, labels: Labels, evidence: dict, *, gate, m
         cells += [f"{SYMBOLS.get(lvl, SYMBOLS[0])} {evidence.get(lvl, ('', ''))[0]}".strip(),
                   tb.SUPPRESSED if hidden else tb.fmt_int(r.get("n_wave"))]
         rows.append([tb.check_cell(c, f"{labels.community(r['community_id'])} effects table") for c in cells])
-    return {"headers": list(headers.values()), "rows": rows, "suppressed": any_hidden}
+    return {"headers": headers, "rows": rows, "suppressed": any_hidden}
 
 
 def _population(part: pd.DataFrame, labels: Labels) -> list[str]:
@@ -130,7 +122,7 @@ def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool) -> list[st
     return out
 
 
-def community_pages(summary, labels: Labels, *, performance, evidence: dict, gate, min_n: int, level: float,
+def community_pages(summary, labels: Labels, *, performance, evidence: dict, level: float,
                     synthetic: bool) -> list[dict]:
     """One context entry per programme community, in registry order."""
     head = summary.headline
@@ -142,7 +134,7 @@ def community_pages(summary, labels: Labels, *, performance, evidence: dict, gat
             "name": labels.community(cid), "programme": labels.programme(cid),
             "start": t("page_start", labels.lang, year=_year(part.iloc[0].get("start_year"))),
             "population": _population(part, labels),
-            "table": effects_table(part, labels, evidence, gate=gate, min_n=min_n, level=level),
+            "table": effects_table(part, labels, evidence, level=level),
             "figures": _figures(summary, labels, part, level=level),
             "performance": _performance(_perf_row(performance, cid), labels.lang),
             "limitations": _limitations(part, labels, synthetic),

@@ -109,10 +109,15 @@ def execute_notebook(path: str | Path, *, parameters: dict | None = None, cwd: s
 #: entities of ASCII letters decoded, so ``&#106;avascript:`` is caught as well.
 _EXECUTABLE = re.compile(
     r"<\s*(script|iframe|frame|object|embed|applet|base|form)\b"
-    r"|<[^>]*[\s/\"'](on[a-z]+)\s*="
     r"|http-equiv\s*=\s*[\"']?refresh"
     r"|data\s*:\s*text/html",
     re.I)
+#: An event-handler attribute (``onerror=``), looked for in tags whose quoted values are emptied.
+_HANDLER = re.compile(r"<[^>]*[\s/\"'](on[a-z]+)\s*=", re.I)
+#: A quoted attribute value inside a tag: its text (an escaped name in ``alt="..."``) is inert, so
+#: the event-handler check looks at tags with their quoted values emptied.
+_TAG = re.compile(r"<[^<>]*>")
+_QUOTED_VALUE = re.compile(r"""=\s*("[^"]*"|'[^']*')""")
 #: ``javascript:`` and ``vbscript:`` URLs in an attribute, matched with whitespace and control
 #: characters removed (browsers ignore them inside a URL scheme); the words in text are inert.
 _SCRIPT_URL = re.compile(r"<[^<>]*=[\"']?(java|vb)script:", re.I)
@@ -131,8 +136,12 @@ def check_no_script(html: str, page: str) -> None:
     """
     import html as _html
 
-    text = re.sub(r"&#(x[0-9a-f]+|[0-9]+);?", lambda m: _html.unescape(m.group(0)), html, flags=re.I)
-    m = _EXECUTABLE.search(text) or _SCRIPT_URL.search(re.sub(r"[\s\x00-\x1f]", "", text))
+    tags = _TAG.sub(lambda m: _QUOTED_VALUE.sub('=""', m.group(0)), html)  # quoted values emptied
+    decode = lambda page: re.sub(r"&#(x[0-9a-f]+|[0-9]+);?", lambda m: _html.unescape(m.group(0)), page,  # noqa: E731
+                                 flags=re.I)
+    text = decode(html)
+    m = (_EXECUTABLE.search(text) or _HANDLER.search(decode(tags))
+         or _SCRIPT_URL.search(re.sub(r"[\s\x00-\x1f]", "", text)))
     if m:
         raise EvalkitError(
             f"{page}: refused, the rendered HTML contains executable markup ({m.group(0)[:40]!r}). "
