@@ -251,3 +251,18 @@ def test_plots_given_a_study_name_indicators_by_their_codebook_labels(registry, 
     finally:
         fonts.set_study(None)
         fonts.set_registry(registry)
+
+
+def test_a_plot_made_before_any_font_setup_draws_chinese_without_boxes(monkeypatch):
+    """A fresh process (matplotlib's default font list, evalkit's lookup not run yet): the plot
+    resolves the CJK font before it creates its Axes, whose texts keep the font list of that moment."""
+    if fonts.find_cjk_font() is None:
+        pytest.skip("no CJK font installed")
+    fonts.set_language("zh")
+    monkeypatch.setitem(fonts._STATE, "resolved", False)
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        ax = plots.event_study_plot(pd.DataFrame({"event_time": [-1, 0, 1], "estimate": [0.0, 0.3, 0.4],
+                                                  "se": [0.1, 0.1, 0.1], "ci_low": [-0.2, 0.1, 0.2],
+                                                  "ci_high": [0.2, 0.5, 0.6]}))
+        assert "项目开始后年数" in ax.get_xlabel()
+        assert _no_missing_glyphs(ax)

@@ -29,7 +29,7 @@ from scipy import stats
 from ..errors import EvalkitError
 from ..spec.registry import start_years
 from .figures import figure_html, plot_community_effect, plot_effects_overview
-from .style import community_colors, indicator_label, is_comparison, label, resolve_registry, tr
+from .style import community_colors, indicator_label, is_comparison, label, resolve_registry, tr, use_cjk_font
 
 __all__ = [
     "event_study_plot",
@@ -47,6 +47,8 @@ _WAVE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def _axes(ax, figsize=(8, 4.5)):
+    # fonts first: the texts an Axes creates keep the font list of the moment they are made
+    use_cjk_font()
     if ax is None:
         import matplotlib.pyplot as plt
 
