@@ -39,7 +39,7 @@ EFFECT_COLUMNS = [
     "baseline_wave", "baseline", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high",
     "p_adjusted", "pct_of_baseline", "std_effect", "std_ci_low", "std_ci_high", "sd_baseline",
     "population", "headcount", "headcount_low", "headcount_high", "ruled_out", "direction", "evidence",
-    "loo_holds", "n_base", "n_wave", "n_comparison", "explanation", "explanation_zh", "explanation_en",
+    "loo_holds", "shock_estimable", "n_base", "n_wave", "n_comparison", "explanation", "explanation_zh", "explanation_en",
 ]
 TREND_COLUMNS = ["community_id", "target", "indicator", "group", "wave", "mean", "ci_low", "ci_high", "n",
                  "comparison_mean", "counterfactual", "n_comparison"]
@@ -282,7 +282,7 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     recon = reconciliation_rows(headline, cache, survey, study, design, level=level, seed=seed,
                                 enabled=reconcile, caveats=caveats)
     return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(),
-                             methods_notes(level, min_n, len(controls), caveats), level)
+                             methods_notes(level, min_n, len(controls), caveats, effects), level)
 
 
 def _checked(survey, study, level, min_n) -> tuple[pd.DataFrame, float, int]:
@@ -364,6 +364,7 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
         w = wald_columns([est["estimate"]], [est["se"]], [est["df"]], level)
         row.update({k: float(v[0]) for k, v in w.items()})
         row["loo_holds"] = _loo_holds(tgt, cid, ks, b, t, row, level)
+        row["shock_estimable"] = bool(est["shock_estimable"])
         rows.append(row)
         estimated.append(t)
     return rows, _trend_rows(tgt, cid, b, base_row, survey_waves, min_n, level, wave)

@@ -7,8 +7,13 @@ __all__ = ["MIN_COMPARISONS", "methods_notes"]
 MIN_COMPARISONS = 3
 
 
-def methods_notes(level: float, min_n: int, n_controls: int, caveats: list[str]) -> dict:
-    """``{key: {"zh": ..., "en": ...}}`` prose for the methods section, plus ``caveats`` (a list)."""
+def methods_notes(level: float, min_n: int, n_controls: int, caveats: list[str], effects=None) -> dict:
+    """``{key: {"zh": ..., "en": ...}}`` prose for the methods section, plus ``caveats`` (a list).
+
+    ``conservative`` (present when some effect's shock variance was not estimable) says how many
+    intervals are conservative (``zh``, ``en``; the targets' codes in ``targets``, for the renderer to
+    label): the prose of a ``ShockVarianceWarning``.
+    """
     pct = f"{level:.0%}"
     return {
         "level": {"zh": f"所有区间均为{pct}置信区间。", "en": f"All intervals are {pct} confidence intervals."},
@@ -56,4 +61,21 @@ def methods_notes(level: float, min_n: int, n_controls: int, caveats: list[str])
                    f"or current wave, or fewer than {MIN_COMPARISONS} comparison communities; the row says why."),
         },
         "caveats": list(dict.fromkeys(caveats)),
+        **_conservative(effects),
     }
+
+
+def _conservative(effects) -> dict:
+    if effects is None or "shock_estimable" not in getattr(effects, "columns", ()):
+        return {}
+    lost = effects[effects["shock_estimable"].eq(False)]
+    if lost.empty:
+        return {}
+    return {"conservative": {
+        "zh": (f"有{len(lost)}个估计的对照社区变化并不比抽样误差更分散，社区层面波动无法单独估计；"
+               "这些区间把对照社区的全部离散都算作波动，因而偏保守（偏宽）。"),
+        "en": (f"For {len(lost)} estimates the comparison communities' changes scatter no more than "
+               "sampling error explains, so community-level shocks cannot be estimated apart from it; those "
+               "intervals credit all of that scatter to shocks and are conservative (wider)."),
+        "targets": list(dict.fromkeys(lost["target"])),
+    }}
