@@ -75,6 +75,19 @@ def test_fieldwork_by_psu_within_community(study):
     assert design_problems(out).query("rule != 'not_derivable'").empty
 
 
+def test_constant_weight_and_building_numbers_reused_across_communities(study):
+    raw = _raw()
+    raw["psu"] = ["1号楼", "2号楼", "1号楼", None]
+    raw["base_weight"] = [None, "3", None, None]
+    out = add_design(raw, study=study, wave=2017, weight=1)
+    assert out["base_weight"].tolist() == ["1", "3", "1", "1"]        # only blank weights are filled
+    # "1号楼" of anning and of mingyue are different buildings: unique PSUs within their stratum
+    assert out["psu"].tolist()[:3] == ["anning:1号楼", "anning:2号楼", "mingyue:1号楼"] and pd.isna(out["psu"].iloc[3])
+    assert add_design(raw, study=study, wave=2017, weight=1, nest=False)["psu"].tolist()[:3] == ["1号楼", "2号楼", "1号楼"]
+    with pytest.raises(DesignError, match=r"weight=1 for a self-weighting"):
+        add_design(raw, study=study, wave=2017, weight=0)
+
+
 def test_errors_name_the_missing_field_and_the_parameter(study, tmp_path):
     raw = _raw().drop(columns="submitted")
     with pytest.raises(DesignError, match=r"no 'wave' column.*wave=2017.*wave='submitted'"):
@@ -207,3 +220,99 @@ def test_raw_export_to_indicators_and_comparisons_with_parameters_only(name, tmp
         _check_kobo_truth(report, survey_raw)
     table, effects = _indicators_and_comparisons(project, survey)
     _check_comparisons(table, effects, survey, project.study)
+
+
+# ============================================================================================
+# A study with its own questionnaire: a five-item 邻里关系 scale from export to score to effect
+# (the worked example of docs/your_own_study.md)
+# ============================================================================================
+NB_ITEMS = ["我认识本楼的大多数邻居", "遇到困难时我可以向邻居求助", "邻居之间经常互相帮忙", "我和邻居很少来往", "我信任我的邻居"]
+AGREE = ["非常不同意", "不同意", "一般", "同意", "非常同意"]
+OWN_COMMUNITIES = [("hexie", "和谐社区", "programme"), ("xingfu", "幸福社区", "programme"), ("anle", "安乐社区", "comparison"),
+                   ("changqing", "长青社区", "comparison"), ("dongcheng", "东城社区", "comparison"),
+                   ("nanyuan", "南苑社区", "comparison")]
+
+
+def _own_export(path, seed=11, per_cell=60):
+    """A 问卷星 text download of the five-item questionnaire, 2016 and 2017, with its true codes.
+
+    hexie's programme (from 2017) raises the latent neighbourliness by 1.5; xingfu's starts in 2018
+    (not yet: no post wave); item 4 is worded negatively (reverse-keyed)."""
+    rng = np.random.default_rng(seed)
+    rows, codes = [], []
+    for wave in (2016, 2017):
+        for k, (cid, name, _) in enumerate(OWN_COMMUNITIES):
+            for i in range(per_cell):
+                latent = 0.15 * k + rng.normal() + (1.5 if (cid == "hexie" and wave == 2017) else 0.0)
+                answers = np.clip(np.rint(3 + latent + rng.normal(0, 0.7, 5)), 1, 5).astype(int)
+                answers[3] = 6 - answers[3]
+                n = len(rows) + 1
+                codes.append({"序号": n, "community_id": cid, "wave": wave, "sex": 1 + i % 2,
+                              "age": int(20 + (i * 7) % 60), **{f"nb_{j + 1}": int(a) for j, a in enumerate(answers)}})
+                rows.append({"序号": n, "提交答卷时间": f"{wave}/6/{1 + i % 28} 10:{i % 60:02d}:00", "所用时间": "95秒",
+                             "1、您所在的社区": name, "2、您的性别": "男女"[i % 2], "3、您的年龄": str(codes[-1]["age"]),
+                             "4、您住在几号楼": f"{1 + i % 6}号楼",
+                             **{f"5、({t})": AGREE[a - 1] for t, a in zip(NB_ITEMS, answers)}})
+    pd.DataFrame(rows).to_excel(path, index=False)
+    return pd.DataFrame(codes)
+
+
+def _edit_draft(draft) -> dict:
+    """What the evaluator does to the draft (docs/your_own_study.md, step 3): names, scale, reverse key."""
+    raw = draft.raw
+    items = {}
+    for k in range(1, 6):
+        spec = dict(raw["items"][f"q5_{k}"])
+        spec.update(scale="neighbourhood", reverse=(k == 4))
+        items[f"nb_{k}"] = spec
+    raw["items"] = items
+    raw["scales"] = {"neighbourhood": {
+        "zh": "邻里关系", "en": "neighbourliness", "domain": "cohesion", "items": [f"nb_{k}" for k in range(1, 6)],
+        "item_range": [1, 5], "scoring": {"method": "mean", "min_answered": 4}, "range": [1, 5],
+        "higher_is": "better", "citation": "own questionnaire (five items, item 4 reverse-keyed)"}}
+    return raw
+
+
+def test_own_five_item_questionnaire_from_export_to_score_and_effect(tmp_path):
+    from evalkit.evaluation.summary import summarise
+    from evalkit.io.draft import draft_codebook
+    from evalkit.project import open_study
+
+    truth = _own_export(tmp_path / "export.xlsx")
+    draft = draft_codebook(tmp_path / "export.xlsx")
+    # the draft: the five matrix rows as one scale, agreement codes in order, fields recognised
+    assert draft.raw["scales"]["q5"]["items"] == [f"q5_{k}" for k in range(1, 6)]
+    assert all(draft.raw["items"][f"q5_{k}"]["codes"] == dict(enumerate(AGREE, start=1)) for k in range(1, 6))
+    assert [draft.raw["items"][f"q5_{k}"]["zh"] for k in range(1, 6)] == NB_ITEMS
+    assert {"respondent_id", "community_id", "sex", "age", "psu", "wave"} <= set(draft.raw["fields"])
+    (tmp_path / "codebook.yaml").write_text(yaml.safe_dump(_edit_draft(draft), allow_unicode=True, sort_keys=False),
+                                            encoding="utf-8")
+    communities = [{"id": cid, "name": name, "role": role, "start_year": {"hexie": 2017, "xingfu": 2018}.get(cid),
+                    "targets": ["neighbourhood"] if role == "programme" else []} for cid, name, role in OWN_COMMUNITIES]
+    assert draft.column_map["序号"] == "respondent_id"   # 问卷星's serial number is the respondent id here
+    path = _write_study(tmp_path, tmp_path / "export.xlsx", "wjx", {"column_map": {"序号": "respondent_id"}},
+                        {"wave": "submitted", "weight": 1}, codebook=tmp_path / "codebook.yaml",
+                        communities=communities, extra={"waves": [2016, 2017], "baseline_wave": 2016,
+                                                        "roles": {"household": None, "role": None}})
+    project = open_study(path)
+    report, survey = project.load_survey()
+    assert report.n_rows == len(truth) == report.n_valid and report.n_quarantined == 0
+    t = truth.set_index(truth["序号"] + 1).loc[survey.index]
+    for c in ["community_id", "wave", "sex", "age", *[f"nb_{k}" for k in range(1, 6)]]:
+        assert (survey[c].astype(str) == t[c].astype(str)).all(), c
+    # the score: mean of the five items with item 4 reversed (6 - answer)
+    items = t[[f"nb_{k}" for k in range(1, 6)]].astype(float)
+    items["nb_4"] = 6 - items["nb_4"]
+    assert np.allclose(survey["neighbourhood"], items.mean(axis=1))
+    effects = summarise(survey, project.study, min_n=project.min_n).effects
+    hexie = effects[effects["community_id"] == "hexie"].iloc[0]
+    # the DiD by hand: hexie's change minus the comparison communities' mean change (equal cell sizes)
+    means = survey.groupby(["community_id", "wave"])["neighbourhood"].mean().unstack()
+    change = means[2017] - means[2016]
+    comparison = [c for c, _, r in OWN_COMMUNITIES if r == "comparison"]
+    by_hand = change["hexie"] - change[comparison].mean()
+    assert hexie["estimate"] == pytest.approx(by_hand, abs=1e-9)
+    assert hexie["ci_low"] < by_hand < hexie["ci_high"] and hexie["ci_low"] > 0   # planted +1.5 on the latent
+    # xingfu's programme starts after the last wave: a row that says why, not a missing row
+    xingfu = effects[effects["community_id"] == "xingfu"]
+    assert len(xingfu) >= 1 and xingfu["estimate"].isna().all() and xingfu["explanation"].notna().all()
