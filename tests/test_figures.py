@@ -159,6 +159,23 @@ def test_community_chart_of_a_proportion_in_percent_and_no_clear_change(study, l
     assert _no_codes(fig) == []
 
 
+def test_only_the_gap_from_the_last_wave_before_the_start_is_shaded(study):
+    """A study-wide baseline (2014) before a later start (2016): the 2014-2015 difference is a
+    pre-programme difference, not part of the effect; the shading starts at 2015."""
+    trends = _trends()
+    row = _effects().iloc[1].copy()
+    row["start_year"] = 2016
+    fig = plot_community_effect(trends, row, labels=Labels.from_study(study, "en"))
+    ax = fig.axes[0]
+    own = trends[trends["community_id"] == "mingyue"].set_index("wave")
+    (gap,) = _gid(ax, "gap")
+    verts = {(round(x, 9), round(y, 9)) for x, y in gap.get_paths()[0].vertices}
+    assert verts == {(w, round(own.at[w, c], 9)) for w in (2015, 2016, 2017) for c in ("mean", "counterfactual")}
+    (cf,) = _gid(ax, "counterfactual")  # the counterfactual line itself still starts at the baseline
+    assert list(cf.get_xdata()) == WAVES
+    assert _gid(ax, "start")[0].get_xdata()[0] == 2015.5
+
+
 def test_community_chart_without_an_estimate_says_why(study):
     trends = _trends().assign(community_id="yangmiao", target="kidscreen10@child", indicator="kidscreen10",
                               group="child", counterfactual=np.nan)

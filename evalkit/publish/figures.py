@@ -222,7 +222,7 @@ def plot_community_effect(trends: pd.DataFrame, effect_row: Any, *, labels: Labe
         One panel: the community's mean (points and line, ``gid="community"``) with its interval
         band (``gid="ci"``), the comparison average (dashed grey, ``gid="comparison"``), the
         counterfactual (dotted, ``gid="counterfactual"``), the gap between community and
-        counterfactual shaded (``gid="gap"``) over the waves from the baseline on, a vertical
+        counterfactual shaded (``gid="gap"``) from the last wave before the start year on, a vertical
         line before the start year, direct labels at the line ends and a title stating the
         finding. Proportions are drawn in percent. The figure's label (``fig.get_label()``)
         is a text description for alt text (:func:`figure_html`).
@@ -245,8 +245,9 @@ def plot_community_effect(trends: pd.DataFrame, effect_row: Any, *, labels: Labe
     comp = pd.to_numeric(tr["comparison_mean"], errors="coerce").to_numpy(dtype=float) * s
     cf = pd.to_numeric(tr["counterfactual"], errors="coerce").to_numpy(dtype=float) * s
     gap = np.isfinite(cf) & np.isfinite(mean)
-    if gap.sum() >= 2:
-        ax.fill_between(x[gap], cf[gap], mean[gap], color=color, alpha=0.32, lw=0, gid="gap")
+    shade = _after_start(x, gap, row.get("start_year"))
+    if shade.sum() >= 2:
+        ax.fill_between(x[shade], cf[shade], mean[shade], color=color, alpha=0.32, lw=0, gid="gap")
     ok = np.isfinite(comp)
     ax.plot(x[ok], comp[ok], "s--", color=COMPARISON_GREY, lw=1.6, ms=4, gid="comparison")
     ax.plot(x[gap], cf[gap], ":", color=color, lw=1.8, gid="counterfactual")
@@ -286,6 +287,16 @@ def plot_community_effect(trends: pd.DataFrame, effect_row: Any, *, labels: Labe
     _plain_text(fig)
     fig.set_label(_alt(row, labels, lang, tr, s, sub, x, mean, comp, cf))
     return fig
+
+
+def _after_start(x: np.ndarray, gap: np.ndarray, start) -> np.ndarray:
+    """Waves whose gap is shaded: from the last wave before the start year (where the gap opens;
+    zero at the baseline) on. Gaps at earlier waves are pre-programme differences, not effects."""
+    if _missing(start):
+        return gap
+    before = gap & (x < int(start))
+    anchor = x[before].max() if before.any() else -np.inf
+    return gap & (x >= anchor)
 
 
 def _alt(row, labels, lang, tr, s, sub, x, mean, comp, cf) -> str:
