@@ -277,3 +277,15 @@ def test_tencent_layout_reads_through_the_same_parameters(tmp_path, codebook):
     assert got["grid_sat"].tolist() == ["4", "1"] and got["respondent_id"].tolist() == ["a", "b"]
     assert got["submitted"].tolist() == ["2017-06-03T08:05:10", "2017-06-03T09:04:00"]
     assert "开始答题时间" in got.attrs["unmapped"]
+
+
+def test_a_fill_in_in_the_other_column_means_ticked(tmp_path, study):
+    # some option-number downloads write the 其他 fill-in text into its 0/1 column
+    n = pd.read_excel(HERE / "wjx_number.xlsx", dtype=object)
+    n.loc[n["第13题(其他)"] == 1, "第13题(其他)"] = "下棋"
+    n.to_excel(tmp_path / "n.xlsx", index=False)
+    got = read_wjx(tmp_path / "n.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI, option_map=OPTION_MAP)
+    truth = TRUTH.set_index(TRUTH["序号"] + 1)
+    ok = truth.index[truth["quarantine_number"] == ""]
+    assert got.loc[ok, "vol_any"].astype(int).tolist() == truth.loc[ok, "vol_any"].tolist()
+    assert "下棋" not in got.to_string()

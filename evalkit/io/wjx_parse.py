@@ -216,10 +216,14 @@ def _question(key, choices: Mapping, headers: Sequence[Header], codebook: Codebo
     return _Question(str(key), options, text_col, flags)
 
 
-def _flag(t: str | None) -> bool | None | str:
-    """A 0/1 option cell: True, False, None (skipped) or the text itself (not 0/1)."""
+def _flag(t: str | None, free: bool = False) -> bool | None | str:
+    """A 0/1 option cell: True, False, None (skipped) or the text itself (not 0/1).
+
+    `free`: the option ticks no item (其他), so any text in its column (the fill-in) means ticked."""
     if t is None:
         return None
+    if free:
+        return _number_text(t) != "0"
     u = _drop_fill_in(t)  # "1〖下棋〗" -> "1"; a fill-in alone ("〖下棋〗") means ticked
     n = _number_text(u)
     if u.startswith("〖") or n == "1":
@@ -262,7 +266,8 @@ def select_multiple(raw: pd.DataFrame, spec: Mapping, headers: Sequence[Header],
                     ticked, why = set(parts), (f"option {unknown[0]!r} of question {q.key} is not in select_multiple"
                                                if unknown else "")
             else:
-                cells = {h: _flag(None if _text(raw.at[row, h]) in skipped else _text(raw.at[row, h]))
+                cells = {h: _flag(None if _text(raw.at[row, h]) in skipped else _text(raw.at[row, h]),
+                                  free=q.options.get(q.flag_cols[h]) == "")
                          for h in q.flag_cols}
                 if all(v is None for v in cells.values()):
                     ticked, why = None, ""
