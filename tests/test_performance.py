@@ -287,3 +287,10 @@ def test_evaluate_and_rounds_small_case():
     change = compare_rounds(mid, fin)
     assert change.loc[0, "execution_midterm"] == 0.2 and change.loc[0, "execution_final"] == 0.9
     assert change.loc[0, "completion_midterm"] == pytest.approx(0.9)   # mean of min(2.0, 1) and 0.8
+
+
+def test_cli_refuses_a_folder_without_contracts(tmp_path, capsys):
+    from evalkit.cli import main
+
+    assert main(["performance", "--records", str(tmp_path)]) == 2
+    assert "needs contracts.csv and targets.csv" in capsys.readouterr().err

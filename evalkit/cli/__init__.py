@@ -16,7 +16,8 @@ import sys
 from ..errors import EvalkitError
 
 #: The commands, in the order ``evalkit --help`` lists them: name -> module under evalkit.cli.
-COMMANDS = {"simulate": "simulate", "validate": "validate", "report": "report", "new": "new", "codebook": "codebook"}
+COMMANDS = {"simulate": "simulate", "validate": "validate", "report": "report", "new": "new", "codebook": "codebook",
+            "performance": "performance"}
 
 
 def main(argv: list[str] | None = None) -> int:

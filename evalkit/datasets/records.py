@@ -272,33 +272,12 @@ def write_records(out_dir: str | Path, seed: int = SEED) -> list[Path]:
     return paths
 
 
-@dataclass(frozen=True)
-class ShippedRecords:
-    """The shipped records, read: ``reports`` (one :class:`~evalkit.performance.RecordsReport` per
-    sheet), ``contracts``, ``targets``, ``satisfaction``, ``reviews``."""
+def dongying_records(folder: str | Path | None = None):
+    """The shipped records (``evalkit/datasets/dongying/records/``) read by
+    :func:`evalkit.performance.read_records_folder` with the example's study."""
+    from ..performance.evaluate import read_records_folder
 
-    reports: tuple
-    contracts: pd.DataFrame
-    targets: pd.DataFrame
-    satisfaction: pd.DataFrame
-    reviews: pd.DataFrame
-
-
-def dongying_records(folder: str | Path | None = None) -> ShippedRecords:
-    """Read the shipped records (``evalkit/datasets/dongying/records/``) with
-    :func:`evalkit.performance.read_records`."""
-    from ..performance.records import read_records
-
-    base = Path(folder) if folder is not None else DONGYING / RECORDS_DIR
-    study = dongying()
-    sheets = sorted(base.glob("ledger_*.*"))
-    read = {n: pd.read_csv(base / f"{n}.csv", dtype={"community_id": str}, keep_default_na=False,
-                           na_values=[""]) for n in ("contracts", "targets", "satisfaction", "reviews")}
-    c = read["contracts"]
-    period = (c["period_start"].min(), c["period_end"].max())
-    reports = tuple(read_records(p, study=study, period=period) for p in sheets)
-    read["contracts"]["community_id"] = read["contracts"]["community_id"].fillna("")
-    return ShippedRecords(reports, read["contracts"], read["targets"], read["satisfaction"], read["reviews"])
+    return read_records_folder(DONGYING / RECORDS_DIR if folder is None else folder, study=dongying())
 
 
 def dongying_performance(*, survey=None, effects=None, bands=None, weightings=None, until=None, share: float = 1.0,
@@ -320,7 +299,7 @@ def dongying_performance(*, survey=None, effects=None, bands=None, weightings=No
 
 
 __all__ = ["PROJECTS", "TOTAL_BUDGET", "MIDTERM", "simulate_records", "write_records", "dongying_records",
-           "dongying_performance", "SimulatedRecords", "ShippedRecords"]
+           "dongying_performance", "SimulatedRecords"]
 
 if __name__ == "__main__":
     for written in write_records(sys.argv[1] if len(sys.argv) > 1 else DONGYING / RECORDS_DIR):

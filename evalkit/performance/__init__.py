@@ -15,8 +15,8 @@ This layer sits between :mod:`evalkit.evaluation` (the survey effects it prices)
 """
 from .contracts import against_targets, budget_execution, check_budgets, project_outputs, target_population
 from .cost import cost_per_effect, fieller_ratio
-from .evaluate import (PROJECT_COLUMNS, PerformanceEvaluation, compare_rounds, evaluate_performance, project_metrics,
-                       records_quality, survey_effects)
+from .evaluate import (PROJECT_COLUMNS, PerformanceEvaluation, RecordsFolder, compare_rounds, evaluate_performance,
+                       project_metrics, read_records_folder, records_quality, survey_effects)
 from .records import RecordsReport, combine_records, load_records_spec, parse_date, read_records
 from .scorecard import Scorecard, grade_of, grade_uncertainty, load_scorecard, reweight, score_sheet
 
@@ -24,4 +24,4 @@ __all__ = ["read_records", "RecordsReport", "load_records_spec", "parse_date", "
            "against_targets", "budget_execution", "target_population", "check_budgets", "fieller_ratio",
            "cost_per_effect", "Scorecard", "load_scorecard", "score_sheet", "grade_of", "grade_uncertainty", "reweight",
            "evaluate_performance", "PerformanceEvaluation", "PROJECT_COLUMNS", "compare_rounds", "project_metrics",
-           "records_quality", "survey_effects"]
+           "records_quality", "survey_effects", "read_records_folder", "RecordsFolder"]

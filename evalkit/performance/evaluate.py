@@ -37,6 +37,44 @@ def records_quality(reports: Sequence[RecordsReport]) -> pd.DataFrame:
     return q
 
 
+@dataclass(frozen=True)
+class RecordsFolder:
+    """A folder of records read by :func:`read_records_folder`: ``reports`` (one
+    :class:`RecordsReport` per sheet), ``contracts``, ``targets``, ``satisfaction`` and ``reviews``
+    (None when the file is absent)."""
+
+    reports: tuple
+    contracts: pd.DataFrame
+    targets: pd.DataFrame
+    satisfaction: pd.DataFrame | None
+    reviews: pd.DataFrame | None
+
+
+def read_records_folder(folder, *, study=None, registry: pd.DataFrame | None = None, **read_kw) -> RecordsFolder:
+    """Read a performance-evaluation folder: every ``ledger_*.csv`` / ``ledger_*.xlsx`` sheet
+    (:func:`read_records`, within the contracts' period), ``contracts.csv`` and ``targets.csv``
+    (required), ``satisfaction.csv`` and ``reviews.csv`` (optional); the columns are described in
+    :mod:`evalkit.performance.contracts` and :func:`evaluate_performance`."""
+    from pathlib import Path
+
+    from .records import read_records
+
+    base = Path(folder)
+    if not (base / "contracts.csv").is_file() or not (base / "targets.csv").is_file():
+        raise EvalkitError(f"{base}: a records folder needs contracts.csv and targets.csv (see "
+                           "evalkit/datasets/dongying/records/README.md for their columns).")
+    read = {n: pd.read_csv(base / f"{n}.csv", dtype={"community_id": str}, keep_default_na=False, na_values=[""])
+            if (base / f"{n}.csv").is_file() else None for n in ("contracts", "targets", "satisfaction", "reviews")}
+    c = read["contracts"]
+    c["community_id"] = c["community_id"].fillna("")
+    period = (c["period_start"].min(), c["period_end"].max()) if {"period_start", "period_end"} <= set(c) else None
+    sheets = sorted(p for p in base.glob("ledger_*.*") if p.suffix.lower() in (".csv", ".xlsx", ".xlsm"))
+    if not sheets:
+        raise EvalkitError(f"{base}: no service-record sheets named ledger_<anything>.csv or .xlsx.")
+    reports = tuple(read_records(p, study=study, registry=registry, period=period, **read_kw) for p in sheets)
+    return RecordsFolder(reports, c, read["targets"], read["satisfaction"], read["reviews"])
+
+
 def survey_effects(survey: pd.DataFrame, study, *, wave: int | None = None, level: float = 0.95) -> pd.DataFrame:
     """The programme targets' per-community effects at one wave: the ``effects`` of
     :func:`evalkit.evaluation.summary.summarise` (contract C4) at the latest wave (or `wave`).
@@ -266,4 +304,4 @@ def compare_rounds(midterm: PerformanceEvaluation, final: PerformanceEvaluation)
 
 
 __all__ = ["PROJECT_COLUMNS", "PerformanceEvaluation", "evaluate_performance", "compare_rounds", "project_metrics",
-           "records_quality", "survey_effects"]
+           "records_quality", "survey_effects", "RecordsFolder", "read_records_folder"]
