@@ -51,7 +51,7 @@ def test_the_study_file_describes_the_demo(loaded):
     study = project.study
     assert sorted(study.registry["community_id"]) == sorted(DEMO_COMMUNITIES)
     assert study.waves == (2014, 2015, 2016, 2017) and study.baseline_wave == 2014 and project.min_n == 10
-    assert study.read["kind"] == "wjx" and study.read["path"].endswith("data/raw/wjx_demo.xlsx")
+    assert study.read["kind"] == "wjx" and study.read["path"].endswith("data/raw/wjx_demo.xlsx") and study.synthetic
     assert study.design == {"wave": "submitted", "fieldwork": str(project.folder / "data/fieldwork.csv"), "by": "psu"}
     assert project.report_dir == project.folder / "reports"
     assert study.registry.set_index("community_id")["budget"].dropna().to_dict() == {"anning": 300000,

@@ -74,6 +74,8 @@ class Study:
         The study's title, for reports.
     path : str or None
         The study file it was loaded from (:meth:`from_yaml`), else ``None``.
+    synthetic : bool
+        The survey answers are synthetic (a demo): reports say so on their first page.
     read, design : dict
         The study file's ``export`` (export ``path``, reader ``kind`` and the reader's keyword
         arguments) and ``design`` (keyword arguments of :func:`evalkit.io.prepare.add_design`)
@@ -96,6 +98,7 @@ class Study:
     waves: tuple[int, ...] | None = None
     title: str | None = None
     path: str | None = None
+    synthetic: bool = False
     read: dict = field(default_factory=dict)
     design: dict = field(default_factory=dict)
 
@@ -120,6 +123,8 @@ class Study:
             if not waves or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in waves):
                 raise EvalkitError(f"Study(waves=...) must list the waves as years, e.g. [2016, 2017]; got {waves!r}.")
             object.__setattr__(self, "waves", tuple(int(w) for w in waves))
+        if not isinstance(self.synthetic, bool):
+            raise EvalkitError(f"Study(synthetic=...) must be true or false, got {self.synthetic!r}.")
         for name in ("read", "design"):
             if not isinstance(getattr(self, name), dict):
                 raise EvalkitError(f"Study({name}=...) must be a mapping of keyword arguments.")

@@ -4,6 +4,7 @@
 relative to the file's folder. Sections (unknown keys are refused, naming the key and the file)::
 
     title: 某市社区服务项目评估            # for reports
+    synthetic: false                      # true: the answers are synthetic (a demo); reports say so
     language: zh                          # zh | en
     seed: 20171                           # every random step (bootstrap, randomization inference)
     min_n: 10                             # smallest community x wave cell that may be published
@@ -42,7 +43,7 @@ from .registry import REQUIRED_COLUMNS, load_communities
 from .study import Roles, Study
 
 #: The keys of a study file.
-KEYS = ("title", "language", "seed", "min_n", "waves", "baseline_wave", "codebook", "communities", "roles",
+KEYS = ("title", "synthetic", "language", "seed", "min_n", "waves", "baseline_wave", "codebook", "communities", "roles",
         "export", "design", "report")
 #: The keys of one community in an inline ``communities`` list.
 COMMUNITY_KEYS = ("id", "name", "pinyin", "role", "start_year", "urban_rural", "district", "street", "domain",
@@ -193,6 +194,7 @@ def load_study_file(path: str | os.PathLike) -> Study:
     return Study(codebook, registry, roles, baseline_wave=raw.get("baseline_wave"),
                  seed=raw.get("seed", 20171), language=raw.get("language", "zh"), min_n=raw.get("min_n"),
                  waves=raw.get("waves"), title=None if title is None else str(title), path=source,
+                 synthetic=raw.get("synthetic", False),
                  read=_section(raw, "export", folder, source), design=_section(raw, "design", folder, source))
 
 
