@@ -25,12 +25,13 @@ Reads what KoboToolbox's "Download data" page and ODK Central write:
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
 
-from ..errors import ReadError
+from ..errors import EvalkitWarning, ReadError
 from ..spec.codebook import Codebook
 from .platform import _codebook, _finish, _label_lookup, _norm, _resolve, _text
 from .privacy import PersonalDataPolicy, check_mapped
@@ -84,7 +85,9 @@ def read_xlsform(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         hit = [s for s in sheets if s.strip().lower() == want]
         if not hit:
             raise ReadError(f"{path}: an XLSForm needs a sheet named {want!r}; the sheets are {sheets}.")
-        t = read_survey(path, sheet=hit[0], personal_data="ignore")
+        with warnings.catch_warnings():  # an XLSForm's settings sheet is not data
+            warnings.simplefilter("ignore", EvalkitWarning)
+            t = read_survey(path, sheet=hit[0], personal_data="ignore")
         t.columns = [str(c).strip().lower() for c in t.columns]
         out.append(t)
     survey, choices = out
@@ -192,7 +195,9 @@ def _raw_sheets(path: Path, sep, sheet, limits) -> tuple[pd.DataFrame, list[str]
 
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         return read_survey(path, sep=sep, personal_data="ignore", limits=limits), [], {}
-    raw = read_survey(path, sheet=sheet if sheet is not None else 0, personal_data="ignore", limits=limits)
+    with warnings.catch_warnings():  # the other sheets are reported below, as repeat groups
+        warnings.simplefilter("ignore", EvalkitWarning)
+        raw = read_survey(path, sheet=sheet if sheet is not None else 0, personal_data="ignore", limits=limits)
     names = pd.ExcelFile(path).sheet_names
     first = names[sheet] if isinstance(sheet, int) else (sheet if sheet is not None else names[0])
     notes, groups = [], {}
@@ -200,7 +205,9 @@ def _raw_sheets(path: Path, sep, sheet, limits) -> tuple[pd.DataFrame, list[str]
         if name == first:
             continue
         try:
-            t = read_survey(path, sheet=name, personal_data="ignore", limits=limits)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EvalkitWarning)
+                t = read_survey(path, sheet=name, personal_data="ignore", limits=limits)
             n, cols = len(t), [str(c) for c in t.columns]
         except ReadError:
             n, cols = 0, []

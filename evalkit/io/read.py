@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import re
 import zipfile
 import zlib
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .._literals import check_choice
-from ..errors import ReadError
+from ..errors import EvalkitWarning, ReadError
 from .privacy import PersonalDataPolicy, check_personal_data
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -206,11 +207,12 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
     )
 
 
-def _check_header(columns, path: Path) -> list[str]:
+def _check_header(columns, path: Path, row: int = 1) -> list[str]:
     cols = [("" if c is None or (isinstance(c, float) and np.isnan(c)) else str(c)).strip() for c in columns]
     if any(c == "" for c in cols):
         i = cols.index("")
-        raise ReadError(f"{path}, row 1, column {i + 1}: a column has no name. Name it or delete it.")
+        raise ReadError(f"{path}, row {row}, column {i + 1}: a column has no name. Name it or delete it"
+                        f"{'' if row > 1 else ' (if the header is on a later row, pass header=<its row number>)'}.")
     seen, dup = set(), []
     for c in cols:
         if c in seen and c not in dup:
@@ -218,14 +220,43 @@ def _check_header(columns, path: Path) -> list[str]:
         seen.add(c)
     if dup:
         raise ReadError(
-            f"{path}, row 1: duplicated column name(s) {dup}. Each question must have one column; "
+            f"{path}, row {row}: duplicated column name(s) {dup}. Each question must have one column; "
             "rename or remove the copies."
         )
     return cols
 
 
+def _body(table: pd.DataFrame, path: Path, header: int | None, known, merged=()) -> tuple[pd.DataFrame, dict]:
+    """The answers below the header row (found, or `header`), index = spreadsheet row numbers."""
+    from .workbook import fill_merged, find_header
+
+    try:
+        h = find_header(table, known, header)
+    except ReadError as exc:
+        raise ReadError(f"{path}: {exc}") from None
+    notes = []
+    above = [r for r in table.index[table.index < h] if table.loc[r].map(lambda v: not _blank(v)).any()]
+    if above:
+        notes.append(f"header in row {h}; row(s) {above} above it not read (a title or a note)")
+    if merged:
+        table, filled = fill_merged(table, merged, h)
+        notes += filled
+    body = table.loc[table.index > h]
+    names = table.loc[h]
+    unnamed_empty = [c for c in table.columns if _blank(names[c]) and body[c].map(_blank).all()]
+    body = body.drop(columns=unnamed_empty)
+    body.columns = _check_header(names.drop(unnamed_empty).tolist(), path, h)
+    body = body.map(lambda v: v.strip() if isinstance(v, str) else v).map(lambda v: np.nan if _blank(v) else v)
+    blank = body.isna().all(axis=1)
+    return body[~blank], {"header_row": int(h), "blank_lines_skipped": int(blank.sum()), "notes": notes}
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
 def _read_csv(path: Path, encoding: str | None, sep: str | None,
-              limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
+              limits: ReadLimits, header: int | None = None, known=()) -> tuple[pd.DataFrame, dict]:
     raw = path.read_bytes()
     if not raw.strip():
         raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
@@ -250,42 +281,63 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None,
         raise ReadError(f"{path}: not a well-formed table ({exc}). Check the separator and quoting.") from None
     if table.empty:
         raise ReadError(f"{path}: the file is empty (no header row). Export the survey again.")
-    cols = _check_header(table.iloc[0].tolist(), path)
-    body = table.iloc[1:].copy()
-    body.columns = cols
-    # keep rows that have any content; count fully blank lines so nothing disappears unseen
-    body = body.replace("", np.nan)
-    blank = body.isna().all(axis=1)
-    body = body[~blank]
-    meta = {"encoding": enc, "separator": sep, "blank_lines_skipped": int(blank.sum())}
-    return body, meta
+    table.index = pd.RangeIndex(1, len(table) + 1)  # spreadsheet row numbers
+    body, info = _body(table, path, header, known)
+    return body, {"encoding": enc, "separator": sep, **info}
 
 
-def _read_excel(path: Path, sheet, limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
+def _read_excel(path: Path, sheet, limits: ReadLimits, header: int | None = None,
+                known=()) -> tuple[pd.DataFrame, dict]:
+    """The sheet asked for (default: the first; ``"all"``: every sheet with the same header, with a
+    ``sheet`` column), and a note (and an :class:`EvalkitWarning`) for every other sheet."""
+    from .workbook import read_sheet, sheet_names
+
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         _check_zip(path, limits)
     try:
-        table = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
-    except ValueError as exc:
-        if "orksheet" not in str(exc):  # not a sheet problem: a damaged or non-Excel file
-            raise ReadError(
-                f"{path}: cannot open as an Excel workbook ({exc}). The file may be truncated or not "
-                "really Excel; open and re-save it in Excel or WPS.") from None
-        raise ReadError(f"{path}: {exc}. Name an existing sheet with sheet='...'.") from None
+        names = sheet_names(path)
+        wanted = names if sheet == "all" else [None]
+        parts, notes, read = [], [], []
+        for want in wanted:
+            table, merged, name = read_sheet(path, sheet if want is None else want)
+            if table.map(lambda v: not _blank(v)).to_numpy().sum() == 0:
+                if want is None:
+                    raise ReadError(f"{path}: the sheet is empty (no header row).")
+                notes.append(f"sheet {names.index(name) + 1} {name!r} not read: it is empty")
+                continue
+            body, info = _body(table, path, header, known, merged)
+            if parts and list(body.columns) != list(parts[0][1].columns):
+                notes.append(f"sheet {names.index(name) + 1} {name!r} not read: its columns differ from sheet "
+                             f"{read[0]!r}'s; read it alone with sheet={name!r}")
+                continue
+            parts.append((name, body, info))
+            read.append(name)
+    except ReadError:
+        raise
     except Exception as exc:  # openpyxl/zipfile raise many kinds on damaged files
         raise ReadError(
             f"{path}: cannot open as an Excel workbook ({type(exc).__name__}: {exc}). The file may "
             "be truncated or not really Excel; open and re-save it in Excel or WPS."
         ) from None
-    if table.empty:
-        raise ReadError(f"{path}: the sheet is empty (no header row).")
-    cols = _check_header(table.iloc[0].tolist(), path)
-    body = table.iloc[1:].copy()
-    body.columns = cols
-    blank = body.isna().all(axis=1)
-    body = body[~blank]
-    body = body.map(lambda v: v.strip() if isinstance(v, str) else v).replace("", np.nan)
-    return body, {"sheet": sheet if sheet is not None else 0, "blank_lines_skipped": int(blank.sum())}
+    for i, name in enumerate(names):
+        if name not in read and not any(repr(name) in n for n in notes):
+            notes.append(f"sheet {i + 1} {name!r} not read: pass sheet='all' to read every sheet with the same "
+                         f"header (a 'sheet' column says which), or sheet={name!r}")
+    if len(parts) == 1:
+        name, body, info = parts[0]
+        info = {**info, "notes": info["notes"] + notes}
+    else:
+        for name, b, _ in parts:
+            b.insert(0, "sheet", name)
+            b.index = [f"{name}!{r}" for r in b.index]
+        body = pd.concat([b for _, b, _ in parts])
+        info = {"meta": ["sheet"],"header_row": {n: i["header_row"] for n, _, i in parts},
+                "blank_lines_skipped": sum(i["blank_lines_skipped"] for _, _, i in parts),
+                "notes": [x for _, _, i in parts for x in i["notes"]] + notes}
+    unread = [n for n in notes if "not read" in n and "sheet" in n]
+    if unread:
+        warnings.warn(f"{path}: " + "; ".join(unread), EvalkitWarning, stacklevel=4)
+    return body, {"sheet": read[0] if len(read) == 1 else read, **info}
 
 
 def _read_stat(path: Path, kind: str, limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
@@ -327,6 +379,8 @@ def read_survey(
     registry=None,
     study=None,
     limits: ReadLimits | None = None,
+    header: int | None = None,
+    labels: bool = True,
 ) -> pd.DataFrame:
     """Read a survey export exactly as exported, ready for :func:`evalkit.validate`.
 
@@ -338,11 +392,25 @@ def read_survey(
         the codebook's missing-value codes apply) or ``.dta`` (Stata).
     codebook, registry, study
         Optional: the survey's codebook and community registry (or a
-        :class:`~evalkit.spec.study.Study` holding them). The personal-data check does not take
-        their labels and community names for personal names. Checking the answers against the
-        codebook is :func:`evalkit.validate`'s job.
-    encoding, sheet, sep
-        Override the detected CSV encoding, the Excel sheet, or the CSV separator.
+        :class:`~evalkit.spec.study.Study` holding them). With a codebook, the header row is the
+        row naming the most codebook variables, and answers typed as their label (男/女, 非常同意,
+        "1-2次" for "1–2次": width, dashes and spaces normalised as the platform readers do) become
+        the codebook's codes (``attrs["labels_mapped"]`` counts them; `labels=False` keeps the
+        text). The personal-data check does not take their labels and community names for
+        personal names. Checking the answers is :func:`evalkit.validate`'s job.
+    encoding, sep
+        Override the detected CSV encoding or the CSV separator.
+    sheet
+        Excel: the sheet to read (name or 0-based number; default the first), or ``"all"``: every
+        non-empty sheet whose header matches the first one's, one below the other, with a
+        ``sheet`` column; the index is then ``"<sheet>!<row>"``. Every sheet not read is named in
+        ``attrs["notes"]`` with the reason and an :class:`~evalkit.errors.EvalkitWarning`.
+    header
+        The spreadsheet row number (1 = the first row) of the column names. Default: found -- the
+        first row naming two or more codebook variables best, else the first row filled at least
+        half as wide as the table, so a title or "填表人" line above the header is skipped (and
+        named in ``attrs["notes"]``). Merged cells below the header (a community name merged
+        down many rows) are read as their value in every cell they cover.
     column_map
         ``{export header: codebook name}`` applied after reading.
     drop, allow, personal_data
@@ -388,11 +456,20 @@ def read_survey(
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES + EXCEL_SUFFIXES + (".sav", ".zsav", ".dta"):
         _check_file_size(path, limits)
+    if codebook is not None or study is not None:
+        from ..spec.study import resolve
+
+        codebook, registry = resolve(codebook, registry, study, "read_survey()", codebook_required=False)
+    if suffix in CSV_SUFFIXES + EXCEL_SUFFIXES:
+        from .workbook import known_headers
+
+        known = known_headers(codebook, column_map)
     if suffix in CSV_SUFFIXES:
-        df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep, limits)
+        df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep, limits,
+                             header, known)
         fmt = "csv"
     elif suffix in EXCEL_SUFFIXES:
-        df, meta = _read_excel(path, sheet, limits)
+        df, meta = _read_excel(path, sheet, limits, header, known)
         fmt = "excel"
     elif suffix in (".sav", ".zsav"):
         df, meta = _read_stat(path, "sav", limits)
@@ -404,9 +481,13 @@ def read_survey(
         raise ReadError(
             f"{path}: unknown file type {suffix!r}. evalkit reads .csv, .xlsx, .xls, .sav and .dta."
         )
-    if fmt in ("csv", "excel"):
-        df.index = pd.Index(np.asarray(df.index, dtype="int64") + 1)  # table row 0 was the header
     df.index.name = "row"
+    return _after_read(df, meta, path, fmt, codebook=codebook, registry=registry, study=study, drop=drop, allow=allow,
+                       personal_data=personal_data, column_map=column_map, labels=labels)
+
+
+def _after_read(df, meta, path, fmt, *, codebook, registry, study, drop, allow, personal_data, column_map, labels):
+    """Personal data, column_map, headers matched to the codebook, answers typed as labels."""
     # --- personal data (evalkit.io.privacy): drop= / allow= / refuse or quarantine, per cell ---
     df.attrs = {"source": str(path)}
     if personal_data != "ignore" or drop:
@@ -418,10 +499,18 @@ def read_survey(
         if unknown:
             raise ReadError(f"{path}: column_map names column(s) not in the file: {unknown}.")
         df = df.rename(columns=column_map)
-        _check_header(df.columns, path)
+        _check_header(df.columns, path, meta.get("header_row", 1) if isinstance(meta.get("header_row"), int) else 1)
         if "personal_cells" in found:
             found["personal_cells"] = found["personal_cells"].assign(
                 column=found["personal_cells"]["column"].map(lambda c: column_map.get(c, c)))
     notes = list(meta.pop("notes", [])) + list(found.pop("notes", []))
+    if codebook is not None and fmt in ("csv", "excel"):
+        from .workbook import map_answer_labels, match_headers
+
+        df, matched, found = match_headers(df, codebook, str(path), found)
+        if matched:
+            meta["column_map"] = {**dict(column_map or {}), **matched}
+        if labels:
+            df, meta["labels_mapped"] = map_answer_labels(df, codebook)
     df.attrs = {"source": str(path), "format": fmt, **meta, **found, "notes": notes}
     return df
