@@ -92,6 +92,16 @@ def cost_per_effect(effects: pd.DataFrame, costs: pd.DataFrame, *, level: float 
         summary has no estimate. The whole of a project's spending is set against each of its
         targets (the money bought them jointly), so the cost per unit of one target is an upper
         bound of what that outcome alone would have cost.
+
+    Notes
+    -----
+    Coverage by simulation (``studies/cost_effect_coverage_results.md``, 1,000 replications x 7
+    communities per effect size): 96.5-97.7% at 95% for effects of 0.1-0.8 SD, counting "not
+    estimable" (an unbounded interval) as covering; it is the coverage of the effect's interval,
+    which the ratio inherits exactly when the cost is known. Rows that are estimable because the
+    effect was significant are selected on an over-estimated effect when effects are small
+    (coverage among them 59% at 0.1 SD, 93% at 0.4 SD): read a low cost per unit of a small,
+    barely significant effect with that in mind.
     """
     need = ["community_id", "target", "indicator", "kind", "better", "estimate", "se", "df"]
     missing = [c for c in need if c not in effects.columns]
