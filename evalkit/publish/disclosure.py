@@ -395,7 +395,8 @@ def gate_published(survey: pd.DataFrame, study=None, *, min_n: int | None = None
 
     With `min_n`, or else ``$EVALKIT_MIN_N`` set (``build_report`` sets it for the kernels of
     the notebooks it executes), returns ``gate_survey(survey, study, min_n=...).data`` with the
-    withheld cells in ``attrs["withheld"]`` (``community_id, wave, n="[c]"``); with neither, the
+    withheld cells in ``attrs["withheld"]`` (a list of ``{"community_id", "wave", "n": "[c]"}``
+    records); with neither, the
     survey unchanged. The notebooks' data functions (``evalkit.datasets.dongying_survey``, a
     project's ``load_survey``) call it last, so the report's appendix is computed from gated data
     while an interactive session sees every row.
@@ -410,7 +411,9 @@ def gate_published(survey: pd.DataFrame, study=None, *, min_n: int | None = None
             raise EvalkitError(f"${MIN_N_ENV}={env!r} must be a whole number of respondents such as 10.")
         min_n = int(env)
     gated = gate_survey(survey, study, min_n=min_n)
-    gated.data.attrs["withheld"] = gated.withheld
+    # records, not a DataFrame: pandas compares attrs with == when frames are concatenated
+    gated.data.attrs["withheld"] = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+                                    for r in gated.withheld.to_dict("records")]
     return gated.data
 
 
@@ -443,7 +446,8 @@ def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_
     -------
     DataFrame
         A copy with the values of suppressed rows set to NA (renderers show them as ``[c]``);
-        ``attrs["suppressed"]`` is the boolean row mask (a Series on the table's index) and
+        ``attrs["suppressed"]`` is the boolean row mask (a tuple of bools, one per row: a tuple
+        because pandas compares attrs with ``==`` when frames are concatenated) and
         ``attrs["suppression"]`` holds ``min_n``, the marker and the numbers of primary and
         complementary cells. No warning is issued: the report states the suppression.
     """
@@ -481,7 +485,7 @@ def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_
             col = col.astype("Int64")
         out[c] = col.mask(mask.to_numpy()) if pd.api.types.is_numeric_dtype(col) else col.astype(object).mask(mask.to_numpy())
     primary = int((marked["suppressed"] == "primary").sum())
-    out.attrs = {**table.attrs, "suppressed": mask,
+    out.attrs = {**table.attrs, "suppressed": tuple(bool(b) for b in mask),
                  "suppression": {"min_n": min_n, "marker": DEFAULT_MARKER, "primary": primary,
                                  "complementary": int(mask.sum()) - primary}}
     return out
