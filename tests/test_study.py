@@ -137,3 +137,61 @@ def test_dongying_survey_is_one_call_for_a_notebook(survey, codebook):
     pd.testing.assert_frame_equal(scored, expected, check_dtype=False)
     _, unscored = evalkit.datasets.dongying_survey(scored=False)
     pd.testing.assert_frame_equal(unscored, survey, check_dtype=False)
+
+
+# ----------------------------------------------------------------------------- the study file
+
+def _study_yaml(folder, text):
+    (folder / "study.yaml").write_text(text, encoding="utf-8")
+    return folder / "study.yaml"
+
+
+def test_study_file_with_inline_communities_resolves_paths_and_keeps_parameters(tmp_path):
+    import shutil
+
+    shutil.copy(CODEBOOK, tmp_path / "cb.yaml")
+    path = _study_yaml(tmp_path, """
+title: {zh: 我的评估, en: my evaluation}
+language: en
+seed: 11
+min_n: 12
+waves: [2016, 2017]
+baseline_wave: 2016
+codebook: cb.yaml
+communities:
+  - {id: hexie, name: 和谐社区, role: programme, start_year: 2017, budget: 200000, targets: [cohesion, ucla3@elderly],
+     population: {male_18_39: 100, female_18_39: 120}}
+  - {id: anle, name: 安乐社区, role: comparison, population: {male_18_39: 90, female_18_39: 95}}
+roles: {household: null}
+export: {path: data/raw/x.xlsx, kind: wjx, options: {drop: [来自IP], xlsform: form.xlsx}}
+design: {wave: submitted, fieldwork: data/fw.csv, by: psu}
+""")
+    study = Study.from_yaml(path)
+    assert (study.language, study.seed, study.min_n, study.waves, study.baseline_wave) == ("en", 11, 12, (2016, 2017), 2016)
+    assert study.title == "my evaluation" and study.path == str(path) and study.roles.household is None
+    reg = study.registry.set_index("community_id")
+    assert reg.loc["hexie", "name_zh"] == "和谐社区" and int(reg.loc["hexie", "start_year"]) == 2017
+    assert pd.isna(reg.loc["anle", "start_year"]) and reg.loc["hexie", "budget"] == 200000
+    assert int(reg.loc["anle", "pop_female_18_39"]) == 95
+    targets = evalkit.programme_targets(study.registry).fillna("")
+    assert targets.values.tolist() == [["hexie", "cohesion", ""], ["hexie", "ucla3", "elderly"]]
+    assert study.read == {"path": str(tmp_path / "data/raw/x.xlsx"), "kind": "wjx",
+                          "options": {"drop": ["来自IP"], "xlsform": str(tmp_path / "form.xlsx")}}
+    assert study.design == {"wave": "submitted", "fieldwork": str(tmp_path / "data/fw.csv"), "by": "psu"}
+    assert evalkit.spec.study.load_study_file(tmp_path).registry.equals(study.registry)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("codebook: {cb}\ncomunities: x.csv\n", r"unknown key\(s\) \['comunities'\] in the study file"),
+    ("title: x\n", r"needs `codebook: <your codebook.yaml>`.*evalkit codebook draft"),
+    ("codebook: {cb}\nexport: {{path: x.csv, kind: excel}}\n", r"export.kind 'excel' is not a reader"),
+    ("codebook: {cb}\ncommunities:\n  - {{id: a, role: programme}}\n", r"row 2.*start_year.*needs the year"),
+    ("codebook: {cb}\ncommunities:\n  - {{id: a, role: comparison, size: 3}}\n", r"unknown key\(s\) \['size'\] in communities, entry 1"),
+    ("codebook: {cb}\nroles: {{comunity: x}}\n", r"unknown role\(s\) in roles"),
+    ("codebook: {cb}\nwaves: 2017\n", r"waves=\.\.\.\) must list the waves"),
+    ("codebook: {cb}\nx: &a 1\n", r"anchor or alias"),
+])
+def test_study_file_errors_name_the_key(tmp_path, text, message):
+    path = _study_yaml(tmp_path, text.format(cb=CODEBOOK))
+    with pytest.raises(evalkit.EvalkitError, match=message):
+        Study.from_yaml(path)

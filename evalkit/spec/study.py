@@ -119,7 +119,7 @@ class Study:
                                                            or not isinstance(value, (int, np.integer))):
                 raise EvalkitError(f"Study({name}=...) must be a whole number, got {value!r}.")
         if self.waves is not None:
-            waves = list(self.waves)
+            waves = list(self.waves) if isinstance(self.waves, (list, tuple)) else [self.waves, None]
             if not waves or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in waves):
                 raise EvalkitError(f"Study(waves=...) must list the waves as years, e.g. [2016, 2017]; got {waves!r}.")
             object.__setattr__(self, "waves", tuple(int(w) for w in waves))
