@@ -192,7 +192,11 @@ def test_not_measured(shipped):
     s = summarise(survey.drop(columns=["ucla3"]), study, reconcile=False)
     rows = _row(s, "mingyue", "ucla3@elderly")
     assert len(rows) == 3 and (rows["explanation"] == "not_measured").all()
-    assert rows["estimate"].isna().all() and rows["explanation_en"].str.contains("ucla3").all()
+    assert rows["estimate"].isna().all()
+    # the texts name the indicator and the group by their codebook labels, never by the code
+    assert rows["explanation_en"].str.contains("UCLA 3-item Loneliness Scale").all()
+    assert rows["explanation_zh"].str.contains("老年居民").all()
+    assert not rows["explanation_zh"].str.contains("ucla3").any()
     assert _row(s, "mingyue", "care_access")["explanation"].isna().all()
 
 
@@ -232,6 +236,14 @@ def test_small_cell(shipped):
     rows = _row(s, "mingyue", "ucla3@elderly")  # about 120 residents 60+ per wave
     assert (rows["explanation"] == "small_cell").all() and rows["estimate"].isna().all()
     assert _row(s, "anning", "participation_ladder")["explanation"].isna().all()
+    # a cell below min_n discloses neither its count nor its mean, in effects or trends
+    assert rows["n_base"].isna().all() and rows["n_wave"].isna().all() and rows["baseline"].isna().all()
+    assert rows["explanation_zh"].str.contains("少于150人").all()
+    trend = s.trends[(s.trends["community_id"] == "mingyue") & (s.trends["target"] == "ucla3@elderly")]
+    assert trend["suppressed"].all() and trend["n"].isna().all() and trend["mean"].isna().all()
+    assert trend["counterfactual"].isna().all()
+    shown = s.trends[~s.trends["suppressed"]]
+    assert (shown["n"] >= 150).all() or shown.empty
 
 
 def test_bad_input_is_a_clear_error(shipped):

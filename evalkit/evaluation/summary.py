@@ -42,23 +42,23 @@ EFFECT_COLUMNS = [
     "loo_holds", "shock_estimable", "n_base", "n_wave", "n_comparison", "explanation", "explanation_zh", "explanation_en",
 ]
 TREND_COLUMNS = ["community_id", "target", "indicator", "group", "wave", "mean", "ci_low", "ci_high", "n",
-                 "comparison_mean", "counterfactual", "n_comparison"]
+                 "comparison_mean", "counterfactual", "n_comparison", "suppressed"]
 
 #: Why a row has no estimate: code -> (Chinese, English). Texts take ``str.format`` fields.
 EXPLANATIONS = {
-    "not_measured": ("调查未测量该指标（数据中没有“{indicator}”，或{group}中无人作答）",
-                     "the survey did not measure {indicator} (no such column, or nobody in the group "
-                     "{group} answered it)"),
+    "not_measured": ("调查未测量“{indicator_zh}”（数据中没有该指标，或{group_zh}中无人作答）",
+                     "the survey did not measure {indicator_en} (not in the data, or nobody among "
+                     "{group_en} answered it)"),
     "no_base_wave": ("缺少项目开始（{start}年）之前的基线调查，无法计算变化",
                      "no survey wave before the programme started in {start} in this community, so "
                      "there is no baseline to measure change from"),
     "no_post_wave": ("项目开始（{start}年）之后尚无调查",
                      "no survey wave after the programme started in {start}"),
-    "no_wave": ("本期调查中目标人群无人作答该指标",
-                "nobody in the target group answered it in this wave"),
-    "small_cell": ("样本过少：基线{n_base}人、本期{n_wave}人（至少需要{min_n}人）",
-                   "too few respondents: {n_base} in the base wave and {n_wave} in this wave "
-                   "(at least {min_n} needed)"),
+    "no_wave": ("本期调查中{group_zh}无人作答该指标",
+                "nobody among {group_en} answered it in this wave"),
+    "small_cell": ("基线或本期受访者少于{min_n}人，不作估计（保护受访者，也避免不可靠的结果）",
+                   "fewer than {min_n} respondents in the base wave or in this wave: no estimate "
+                   "(to protect respondents and avoid an unreliable result)"),
     "few_comparisons": ("对照社区只有{k}个（至少需要3个）：区间会宽到无法解读",
                         "only {k} comparison communities observed in both waves (at least 3 are "
                         "needed): with two, intervals reach ±200 percentage points"),
@@ -78,7 +78,8 @@ class EvaluationSummary(Result):
         The effects at each community's latest wave, with ``programme``.
     trends : DataFrame
         Community mean by wave with its interval and ``n``, the comparison communities' mean and
-        the counterfactual (:data:`TREND_COLUMNS`).
+        the counterfactual (:data:`TREND_COLUMNS`); a cell with fewer than ``min_n`` respondents
+        has ``suppressed=True`` and neither mean nor ``n``.
     reconciliation : DataFrame
         Other estimates of each headline question and why they differ.
     evidence_scale : DataFrame
@@ -279,6 +280,7 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     effects = _finish_effects(pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS), level)
     headline = _headline_table(effects, registry)
     trends = pd.DataFrame(trend_rows, columns=TREND_COLUMNS)
+    trends["n"] = pd.to_numeric(trends["n"], errors="coerce").astype("Int64")
     recon = reconciliation_rows(headline, cache, survey, study, design, level=level, seed=seed,
                                 enabled=reconcile, caveats=caveats)
     return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(),
@@ -310,6 +312,14 @@ def _checked(survey, study, level, min_n) -> tuple[pd.DataFrame, float, int]:
     return survey, level, min_n
 
 
+def _labels(codebook, indicator: str, group) -> dict:
+    """Codebook labels of an indicator and a group, for the explanation texts (the code if it has none)."""
+    scale = getattr(codebook, "scales", {}).get(indicator)
+    grp = getattr(codebook, "groups", {}).get(group) if group else None
+    return {"indicator_zh": scale.label.zh if scale else indicator, "indicator_en": scale.label.en if scale else indicator,
+            "group_zh": grp.label.zh if grp else "受访者", "group_en": grp.label.en if grp else "the respondents"}
+
+
 def _explain(code: str, **facts) -> tuple[str, str, str]:
     zh, en = EXPLANATIONS[code]
     return code, zh.format(**facts), en.format(**facts)
@@ -327,7 +337,7 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
     survey_waves = sorted(float(t) for t in pd.unique(survey[wave]))
     post = [t for t in survey_waves if t >= start]
     pre = [t for t in survey_waves if t < start]
-    facts = {"indicator": tgt.indicator, "group": group or "-", "start": start, "min_n": min_n}
+    facts = {"start": start, "min_n": min_n, **_labels(codebook, tgt.indicator, group)}
     if not tgt.measured:
         return [{**base_row, "wave": int(t) if post else np.nan,
                  **dict(zip(("explanation", "explanation_zh", "explanation_en"), _explain("not_measured", **facts)))}
@@ -353,7 +363,9 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
         elif nt == 0:
             code = _explain("no_wave", **facts)
         elif nb < min_n or nt < min_n:
-            code = _explain("small_cell", n_base=nb, n_wave=nt, **facts)
+            code = _explain("small_cell", **facts)
+            row.update(n_base=pd.NA if nb < min_n else nb, n_wave=pd.NA if nt < min_n else nt)  # never a small count
+            row.update(baseline=np.nan if nb < min_n else yb)
         elif len(ks) < MIN_COMPARISONS:
             code = _explain("few_comparisons", k=len(ks), **facts)
         if code is not None:
@@ -405,12 +417,17 @@ def _trend_rows(tgt: _Target, cid, b, base_row, waves, min_n, level, wave) -> li
               and (b is None or tgt.cell(k, b)[1] >= min_n)]
         comp = float(np.mean([tgt.cell(k, t)[0] for k in ks])) if ks else np.nan
         cf = np.nan
-        if b is not None and t >= b and ks and np.isfinite(tgt.cell(cid, b)[0]):
+        base_ok = b is not None and tgt.cell(cid, b)[1] >= min_n
+        if base_ok and t >= b and ks and np.isfinite(tgt.cell(cid, b)[0]):
             cf = tgt.cell(cid, b)[0] + comp - float(np.mean([tgt.cell(k, b)[0] for k in ks]))
         se = np.sqrt(max(v, 0.0)) if np.isfinite(v) else np.nan
+        small = 0 < n < min_n  # a cell below min_n shows neither its mean nor its count
+        if small:
+            y = se = np.nan
         out.append({"community_id": cid, "target": base_row["target"], "indicator": tgt.indicator,
                     "group": tgt.group, "wave": int(t), "mean": y, "ci_low": y - q * se, "ci_high": y + q * se,
-                    "n": n, "comparison_mean": comp, "counterfactual": cf, "n_comparison": len(ks)})
+                    "n": pd.NA if small else n, "comparison_mean": comp, "counterfactual": cf,
+                    "n_comparison": len(ks), "suppressed": small})
     return out
 
 
@@ -448,6 +465,8 @@ def _finish_effects(effects: pd.DataFrame, level: float) -> pd.DataFrame:
                        for e, p, pa, lh, sd_ in zip(eff["estimate"], eff["p_value"], eff["p_adjusted"],
                                                     eff["loo_holds"], signs)]
     eff["evidence"] = eff["evidence"].astype("int64")
+    for col in ("explanation", "explanation_zh", "explanation_en", "direction"):
+        eff[col] = eff[col].astype(object).where(eff[col].notna(), None)
     for col in ("n_base", "n_wave", "n_comparison", "event_time"):
         eff[col] = pd.to_numeric(eff[col], errors="coerce").astype("Int64")
     return eff[EFFECT_COLUMNS]

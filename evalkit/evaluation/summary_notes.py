@@ -31,10 +31,11 @@ def methods_notes(level: float, min_n: int, n_controls: int, caveats: list[str],
                    "(Ferman & Pinto 2019)."),
         },
         "multiple_testing": {
-            "zh": ("多重检验：同一年份所有“社区×目标”的检验为一族，用Holm法校正（p_adjusted）；"
+            "zh": ("多重检验：同一年份所有“社区×目标”的检验为一族，用Holm法校正p值；"
                    "首页采用最近一年的一族。"),
             "en": ("Multiple testing: all community × target tests of the same wave form one family, "
-                   "adjusted by Holm's method (p_adjusted); the first screen uses the latest wave's family."),
+                   "and their p-values are adjusted by Holm's method; the first screen uses the latest "
+                   "wave's family."),
         },
         "standardised": {
             "zh": "标准化效应 = 效应 ÷ 基线年目标人群内（项目社区与对照社区）合并的社区内标准差。",
@@ -48,8 +49,8 @@ def methods_notes(level: float, min_n: int, n_controls: int, caveats: list[str],
         },
         "ruled_out": {
             "zh": "“无明显变化”时，区间在有利一侧的端点即可排除的最大效应：比它更大的改善可以排除。",
-            "en": ("For 'no clear change', ruled_out is the interval's end on the beneficial side: "
-                   "improvements larger than it are ruled out at this confidence level."),
+            "en": ("For 'no clear change', the interval's end on the beneficial side is the largest "
+                   "improvement it leaves possible: larger improvements are ruled out at this confidence level."),
         },
         "evidence": {
             "zh": "证据强度分四级（强、中等、弱、无法判断），规则见证据等级表。",
