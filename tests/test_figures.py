@@ -366,3 +366,12 @@ def test_every_headline_target_of_the_shipped_example_draws_without_codes(shippe
         assert len(_gid(ax, "effect")) == n_est
         assert len(_gid(ax, "effect")) + len(_gid(ax, "no_estimate")) == len(head)
         assert np.isfinite(ax.get_xlim()).all()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from evalkit.publish import labels as labels_module
+
+    failures, tried = doctest.testmod(labels_module)
+    assert tried >= 3 and failures == 0

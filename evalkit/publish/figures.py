@@ -20,6 +20,15 @@ never a variable code.
   drawn as paths (the reader needs none of our fonts) or a 200-dpi PNG, byte-for-byte the same
   for the same figure.
 
+>>> import evalkit.datasets as ds
+>>> from evalkit.evaluation.summary import summarise
+>>> from evalkit.publish.labels import Labels
+>>> study, survey = ds.dongying_survey()                                   # doctest: +SKIP
+>>> summary = summarise(survey, study)                                      # doctest: +SKIP
+>>> row = summary.headline.query("community_id == 'mingyue'").iloc[0]      # doctest: +SKIP
+>>> fig = plot_community_effect(summary.trends, row, labels=Labels.from_study(study, "zh"))  # doctest: +SKIP
+>>> html = figure_html(fig)   # <img src="data:image/svg+xml;base64,..." alt="明月社区...">  # doctest: +SKIP
+
 Chinese text needs a CJK font (:func:`evalkit.publish.style.use_cjk_font`); without one the
 figures fall back to English with pinyin names, as every evalkit figure does.
 """
