@@ -289,3 +289,15 @@ def test_a_fill_in_in_the_other_column_means_ticked(tmp_path, study):
     ok = truth.index[truth["quarantine_number"] == ""]
     assert got.loc[ok, "vol_any"].astype(int).tolist() == truth.loc[ok, "vol_any"].tolist()
     assert "下棋" not in got.to_string()
+
+
+def test_allow_takes_a_header_a_question_number_or_a_name(tmp_path, codebook):
+    # household ids that look like personal names (a household named after its head) refuse the
+    # file until the user says they are not personal data, by codebook name, number or header
+    t = pd.DataFrame({"1、户编号": ["张伟", "李秀英", "王芳"], "2、年龄": [40, 50, 60]})
+    t.to_excel(tmp_path / "allow.xlsx", index=False)
+    with pytest.raises(evalkit.PersonalDataError, match="allow="):
+        read_wjx(tmp_path / "allow.xlsx", {2: "age"}, codebook=codebook)
+    for allow in (["household_id"], [1], ["1、户编号"]):
+        got = read_wjx(tmp_path / "allow.xlsx", {2: "age"}, codebook=codebook, allow=allow)
+        assert got["household_id"].tolist() == ["张伟", "李秀英", "王芳"]

@@ -128,7 +128,7 @@ def read_wjx(
     from .read import read_survey
 
     codebook, registry = _codebook(codebook, study, "read_wjx()")
-    option_numbers = _option_numbers(option_numbers, option_map)
+    option_numbers = _option_numbers(option_numbers)
     raw = read_survey(path, sheet=sheet, personal_data="ignore")
     source = str(path)
     gone, late_drop = _split_drop(raw.columns, drop)
@@ -140,8 +140,9 @@ def read_wjx(
     mapping = _resolve([h.text for h in rest], {h.text: h.keys() for h in rest},
                        {str(k): v for k, v in (column_map or {}).items()}, codebook, source)
     maps = option_maps(option_map, rest, mapping, codebook, source)
-    sub_header, submitted, sub_notes = submitted_column(raw)
-    out = _finish(raw, mapping, codebook, "wjx", option_numbers=option_numbers, skipped=WJX_SKIPPED, allow=allow,
+    _, submitted, sub_notes = submitted_column(raw)
+    out = _finish(raw, mapping, codebook, "wjx", option_numbers=option_numbers, skipped=WJX_SKIPPED,
+                  allow=_allowed_names(allow, rest, mapping),
                   extra=extra, notes=notes + sub_notes, registry=registry, option_maps=maps,
                   drop=late_drop, personal_data=personal_data,
                   meta={"submitted": submitted} if submitted is not None else None,
@@ -240,7 +241,7 @@ def wjx_option_map(
             for q, m in sorted(out.items(), key=lambda kv: int(kv[0]))}
 
 
-def _option_numbers(option_numbers, option_map):
+def _option_numbers(option_numbers):
     if option_numbers == "order":
         raise ReadError(
             "read_wjx(option_numbers=\"order\") is gone: it took option k for the k-th smallest code, which "
@@ -251,6 +252,17 @@ def _option_numbers(option_numbers, option_map):
     if option_numbers is not None:
         check_choice(option_numbers, OptionNumbers, "option_numbers")
     return option_numbers
+
+
+def _allowed_names(allow, headers, mapping) -> list[str]:
+    """`allow` as codebook names: an export header or question number names its mapped variables."""
+    allow = [allow] if isinstance(allow, (str, int)) else list(allow or ())
+    out = []
+    for a in allow:
+        k = str(a).strip()
+        hits = [mapping[h.text] for h in headers if h.text in mapping and (h.text == k or h.number == k)]
+        out.extend(hits or [k])
+    return list(dict.fromkeys(out))
 
 
 def _split_drop(columns, drop) -> tuple[set, list]:
