@@ -44,6 +44,9 @@ SHIPPED = [
     "evalkit/publish/templates/evalkit_report/index.html.j2",
     "evalkit/publish/templates/evalkit_report/conf.json",
     "evalkit/_notebooks/00_quickstart.ipynb",
+    "evalkit/_notebooks/05_your_data.ipynb",
+    "evalkit/project/template/study.yaml",
+    "evalkit/project/template/README.md",
 ]
 
 
@@ -141,6 +144,53 @@ def test_unpacked_wheel_runs_an_analysis_from_an_empty_folder(wheel, tmp_path, s
                                 weight="base_weight", strata="stratum", psu="psu").mean("who5")
     assert float(lines[3]) == round(float(here["estimate"].iloc[0]), 6)
     assert list(work.iterdir()) == []  # nothing written to the working folder
+
+
+def _readme_commands(readme: Path) -> list[list[str]]:
+    """The commands of a README's first code block that start with ``evalkit``."""
+    block = readme.read_text(encoding="utf-8").split("```")[1]
+    return [line.split("#")[0].split() for line in block.splitlines() if line.strip().startswith("evalkit ")]
+
+
+@pytest.mark.slow
+def test_wheel_in_a_clean_venv_runs_evalkit_new_and_the_two_readme_commands(wheel, tmp_path):
+    """Issue 11: ``pip install`` of the wheel (not a checkout) creates a study that runs end to end.
+
+    The clean environment gets the wheel from pip (offline, --no-deps) and this environment's
+    dependencies through a path entry (not its site directory, so the checkout's editable
+    evalkit is not on the path); .ci/install_check does the same with the pinned requirements
+    from PyPI and executes the study's notebook too.
+    """
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    py = bin_dir / "python"
+    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "_evalkit_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    res = subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("EVALKIT_DATA", "PYTHONPATH", "EVALKIT_MIN_N")}
+    env.update(MPLBACKEND="Agg", PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
+    where = subprocess.run([py, "-c", "import evalkit; print(evalkit.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
+    new = subprocess.run([bin_dir / "evalkit", "new", "my_study", "--no-execute"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert new.returncode == 0, new.stdout + new.stderr
+    study = work / "my_study"
+    commands = _readme_commands(study / "README.md")
+    assert [c[:2] for c in commands] == [["evalkit", "validate"], ["evalkit", "report"]]
+    for cmd in commands:
+        res = subprocess.run(cmd, cwd=study, env=env, capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, f"{' '.join(cmd)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+        assert "Traceback" not in res.stderr
+    assert any((study / "reports").rglob("*.html")), "the report wrote no HTML"
 
 
 def test_data_dir_follows_evalkit_data_and_names_a_missing_folder(tmp_path, monkeypatch):
