@@ -138,3 +138,51 @@ def test_blank_lines_keep_row_numbers(tmp_path, small, codebook):
     got = read_survey(p)
     assert list(got.index) == [2, 4, 5]
     assert got.attrs["blank_lines_skipped"] == 1
+
+
+# --- evalkit validate on platform exports (issue 11, item 7) --------------------------------------
+def _cli(*argv):
+    import contextlib
+    import io
+
+    from evalkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["validate", *map(str, argv)])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_validate_reads_platform_exports_by_their_kind():
+    from pathlib import Path
+
+    kobo = Path(__file__).parent / "data" / "exports" / "kobo"
+    code, out, err = _cli(kobo / "kobo_xml.csv", "--drop", "participation/activities")
+    assert "read as kobo" in out and code == 1 and err == ""      # sex m/f needs the XLSForm: rows listed
+    with pytest.warns(evalkit.errors.EvalkitWarning, match="说明"):
+        code, out, _ = _cli(Path(__file__).parent / "data" / "exports" / "workbook" / "handtyped.xlsx", "--sheet", "all")
+    assert "read as table" in out and code == 0, out
+    assert "note: sheet 3 '说明' not read" in out
+
+
+def test_cli_refusal_offers_command_line_options(tmp_path, survey_raw):
+    frame = survey_raw.head(5).copy()
+    frame.insert(1, "联系电话", ["13812345678", "13912345678", "", "", "13712345678"])
+    p = tmp_path / "export.csv"
+    frame.to_csv(p, index=False)
+    code, out, err = _cli(p)
+    assert code == 2 and "--drop '联系电话'" in err and "--allow" in err and "read_survey(" not in err
+    assert "13812345678" not in err
+    code, out, err = _cli(p, "--drop", "联系电话")
+    assert code == 0 and err == "", err
+    code, out, err = _cli(p, "--personal-data", "quarantine")
+    assert code == 0 and "联系电话" in out          # named in a note: removed
+
+
+def test_cli_header_only_for_tables(tmp_path):
+    p = tmp_path / "s.sav"
+    import pyreadstat
+
+    pyreadstat.write_sav(pd.DataFrame({"respondent_id": ["a"]}), str(p))
+    code, _, err = _cli(p, "--header", "2")
+    assert code == 2 and "--header applies to --format table" in err
