@@ -280,6 +280,7 @@ def test_evaluate_and_rounds_small_case():
                                                "cost_per_visit", "score", "grade", "p_grade_differs"]
     # records item missing (a frame, not sheets), reach missing (no registry): not graded, not scored 0
     assert np.isnan(fin.projects.loc[0, "score"]) and fin.projects.loc[0, "grade"] is None
+    assert fin.notes["not_graded"] == {"a": ["reach", "records_valid_share"]} and "not graded" in fin.summary
     mid = evaluate_performance(rec, contracts, targets, effects=eff, satisfaction=sat, reviews=rev, until="2017-06-30",
                                share=0.5, n_draws=200)
     # by June: 2 groups (due 1), 4 visits (due 5), 200 yuan spent
@@ -294,3 +295,20 @@ def test_cli_refuses_a_folder_without_contracts(tmp_path, capsys):
 
     assert main(["performance", "--records", str(tmp_path)]) == 2
     assert "needs contracts.csv and targets.csv" in capsys.readouterr().err
+
+
+def test_default_scorecard_total_by_hand():
+    sc = load_scorecard()
+    values = {"records_valid_share": 0.9, "review:management": 80, "completion": 0.75, "reach": 0.05,
+              "effect_std": 0.15, "review:outcomes": 50, "satisfaction": 0.775, "execution_rate": 0.75,
+              "review:finance": 100}
+    metrics = pd.DataFrame({"community_id": "a", "metric": list(values), "value": list(values.values())})
+    sheet = score_sheet(metrics, sc).set_index("metric")["score"]
+    # 5(0.9-0.8)/0.2, 10(80/100), 20(0.75-0.5)/0.5, 5(0.05/0.10), 20(0.15/0.30), 10(50/100),
+    # 15(0.775-0.6)/0.35, 10(0.75-0.6)/0.3, 5(100/100)
+    expected = {"records_valid_share": 2.5, "review:management": 8, "completion": 10, "reach": 2.5, "effect_std": 10,
+                "review:outcomes": 5, "satisfaction": 7.5, "execution_rate": 5, "review:finance": 5}
+    assert sheet.to_dict() == pytest.approx(expected)
+    from evalkit.performance.scorecard import totals
+    t = totals(score_sheet(metrics, sc), sc.band("civil_affairs")).iloc[0]
+    assert t["score"] == pytest.approx(55.5) and t["grade"] == "不合格"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from evalkit.datasets import DONGYING, dongying_survey
@@ -69,6 +70,15 @@ def test_records_as_planted():
     # survey respondents appear among the attendees (pseudonymous ids shared with the survey)
     ids = {i for r in recs.reports for t in r.valid["attendee_ids"] for i in t}
     assert any(i.endswith("-A") for i in ids) and any("-R" in i for i in ids)
+    # participation in the survey relates to attendance in the records: among the 2017 respondents
+    # of the seven programme communities, those who said they take part, volunteer or belong to a
+    # self-organisation are on the attendance lists far more often than the others
+    s = pd.read_csv(DONGYING / "survey.csv", usecols=["respondent_id", "community_id", "wave", "part_any", "vol_any",
+                                                      "selforg"])
+    s = s[(s["wave"] == 2017) & s["community_id"].isin(SEVEN)]
+    active = (s[["part_any", "vol_any", "selforg"]].fillna(0) > 0).any(axis=1)
+    listed = s["respondent_id"].isin(ids)
+    assert listed[active].mean() > 2.5 * listed[~active].mean() > 0
 
 
 def test_midterm_round(final, effects):

@@ -197,7 +197,10 @@ class PerformanceEvaluation(Result):
         return {k: v[v["community_id"] == community_id].reset_index(drop=True) for k, v in pick.items()}
 
     def _headline(self) -> str:
-        return f"Performance evaluation of {len(self.projects)} projects ({self.notes.get('round', 'final')} round)"
+        gaps = self.notes.get("not_graded") or {}
+        miss = "; not graded (values missing): " + ", ".join(f"{c} ({', '.join(m)})" for c, m in gaps.items()) \
+            if gaps else ""
+        return f"Performance evaluation of {len(self.projects)} projects ({self.notes.get('round', 'final')} round){miss}"
 
 
 def evaluate_performance(
@@ -272,7 +275,9 @@ def evaluate_performance(
     weigh = reweight(sheet, sc, weightings or {}, band)
     projects = budget.merge(grades, on="community_id", how="left")
     projects = projects[[*PROJECT_COLUMNS, "project", "reach", "score_ci_low", "score_ci_high"]]
-    notes = {"round": "final" if until is None and share == 1 else "mid-term", "until": None if until is None else str(until),
+    missing = sheet.loc[sheet["value"].isna(), ["community_id", "metric"]]
+    notes = {"not_graded": {c: sorted(g["metric"]) for c, g in missing.groupby("community_id")},
+             "round": "final" if until is None and share == 1 else "mid-term", "until": None if until is None else str(until),
              "share_due": share, "bands": band, "level": level, "n_draws": n_draws, "seed": seed,
              "scorecard": sc.path}
     return PerformanceEvaluation(projects=projects, outputs=done, budget=budget, costs=costs, sheet=sheet,
