@@ -355,3 +355,22 @@ def test_build_report_runs_the_notebooks_on_the_given_data(tmp_path, monkeypatch
     assert hashlib.sha256((data / "MANIFEST.sha256").read_bytes()).hexdigest() in html
     page = paths[1].read_text(encoding="utf-8")
     assert "profile of mingyue" in page and "明月社区" in page
+
+
+def test_warnings_become_one_paragraph_of_prose_not_boxes():
+    """Issue 12 item 8: a warning printed by a cell is no pink stderr box but a sentence."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("estimate()")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr",
+                               text="/x/few_clusters.py:88: FewClustersWarning: 7 clusters: CR2 with Satterthwaite df\n"
+                                    "  warnings.warn(\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="estimate 0.21\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Results"), cell])
+    html = render.render_html([nb], title="t")
+    assert "output_stderr" not in html and "warnings.warn" not in html
+    assert "estimate 0.21" in html
+    prose = re.sub(r"<[^>]+>", "", html)
+    assert "7 clusters: CR2 with Satterthwaite df (FewClustersWarning)" in prose

@@ -274,6 +274,7 @@ def gated_summary(summary, gate, min_n: int):
         suppressed = pd.Series(np.asarray(gated.attrs.get("suppressed", suppressed), dtype=bool), index=head.index) & has
         head.loc[suppressed, values] = np.nan
         head.loc[suppressed, "evidence"] = 0
+        head["explanation"] = head["explanation"].astype(object) if "explanation" in head.columns else None
         head.loc[suppressed, "explanation"] = "small_cell"
     head["_suppressed"] = suppressed
     notes = getattr(summary, "notes", None) or {}

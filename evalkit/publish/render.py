@@ -190,6 +190,35 @@ def _sanitize_outputs(cell) -> None:
             data["text/html"] = sanitize_html("".join(src) if isinstance(src, list) else src)
 
 
+#: A warning as Python prints it to stderr: ``path:line: FewClustersWarning: message``.
+_WARNING = re.compile(r"(?:^|\n)(?:[^\n]*?:\d+: )?([A-Z]\w*(?:Warning|Error)): ([^\n]+)")
+
+
+def _stderr_to_notes(cell, notes: dict) -> None:
+    """Remove the stderr outputs of a code cell (pink boxes to a reader) in place, keeping each
+    warning's class and message in ``notes`` (``{(class, message): None}``, in order) for the prose."""
+    kept = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            text = out.get("text", "")
+            for kind, message in _WARNING.findall("".join(text) if isinstance(text, list) else text):
+                notes.setdefault((kind, message.strip()), None)
+            continue
+        kept.append(out)
+    cell["outputs"] = kept
+
+
+def warnings_prose(notes) -> str:
+    """One paragraph of Markdown saying what the computations warned about (no boxes)."""
+    from ..evaluation.targets import md_text
+
+    if not notes:
+        return ""
+    items = [f"{md_text(message)} ({md_text(kind)})" for kind, message in notes]
+    return ("**Notes from the computations.** While the analysis ran, evalkit noted: " + "; ".join(items)
+            + ". None of them stopped a computation.")
+
+
 _HEADING = re.compile(r"<h([123])(\s[^>]*)?>(.*?)</h\1>", re.S)
 
 
@@ -238,8 +267,9 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
     """Join executed notebooks into one self-contained HTML document without code cells.
 
     Code inputs and prompts are left out, figures are embedded as base64 PNG, the template loads
-    no script from the web, headings get a table of contents, and ``appendix`` (markdown) is
-    added at the end. Raises :class:`PersonalDataError` if the text shows personal data.
+    no script from the web, headings get a table of contents, warnings printed to stderr become
+    one paragraph of prose (:func:`warnings_prose`) instead of boxes, and ``appendix`` (markdown)
+    is added at the end. Raises :class:`PersonalDataError` if the text shows personal data.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -251,6 +281,7 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
     merged.metadata.pop("papermill", None)
     merged.metadata["evalkit"] = {"title": title, "subtitle": subtitle}
     merged.metadata["title"] = title
+    warned: dict = {}
     for nb in notebooks:
         for cell in nb.cells:
             tags = cell.get("metadata", {}).get("tags", [])
@@ -261,6 +292,9 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
             merged.cells.append(copy.deepcopy(cell))
             if cell.cell_type == "code":
                 _sanitize_outputs(merged.cells[-1])
+                _stderr_to_notes(merged.cells[-1], warned)
+    if warned:
+        merged.cells.append(nbformat.v4.new_markdown_cell(warnings_prose(warned)))
     if appendix:
         merged.cells.append(nbformat.v4.new_markdown_cell(appendix))
     exporter = HTMLExporter(template_name="evalkit_report", extra_template_basedirs=[str(_TEMPLATES)],
