@@ -65,6 +65,28 @@ def test_hostile_sheet(tmp_path):
     assert "phone" in rep.quarantined.loc[10, "message"] and "digits" in rep.quarantined.loc[10, "message"]
 
 
+def test_workbook_one_sheet_per_month(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本台账按月分表填写"])
+    for month, rows in (("6月", [["2017-06-03", "明月社区", "个案", "探访", 1023.0, 1]]),
+                        ("7月", [["2017-07-03", "明月社区", "个案", "探访", 1023, 1], ["小计", None, None, None, None, 1]])):
+        ws = wb.create_sheet(month)
+        ws.append(HEAD[:6])
+        for r in rows:
+            ws.append(r)
+    p = tmp_path / "book.xlsx"
+    wb.save(p)
+    from evalkit.performance.records import read_workbook
+    reps = read_workbook(p, registry=REGISTRY)
+    assert [r.source for r in reps] == ["book.xlsx[6月]", "book.xlsx[7月]"]
+    assert all("skipped: ['说明']" in r.notes[-1] for r in reps)
+    # the id 1023 stored once as a float and once as an integer is one person
+    assert [r.valid["attendee_ids"].iloc[0] for r in reps] == [("1023",), ("1023",)]
+    assert reps[1].quarantined["rule"].tolist() == ["totals_row"]
+    assert "book.xlsx[7月], row 3" in reps[1].problems.loc[0, "message"]
+
+
 def test_outside_contract_period(tmp_path):
     p = tmp_path / "p.csv"
     p.write_text(",".join(HEAD) + "\n2107.6.3,明月社区,个案,探访,m-1,1,1,0\n2017.6.3,明月社区,个案,探访,m-1,1,1,0\n",

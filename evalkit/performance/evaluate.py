@@ -51,13 +51,13 @@ class RecordsFolder:
 
 
 def read_records_folder(folder, *, study=None, registry: pd.DataFrame | None = None, **read_kw) -> RecordsFolder:
-    """Read a performance-evaluation folder: every ``ledger_*.csv`` / ``ledger_*.xlsx`` sheet
-    (:func:`read_records`, within the contracts' period), ``contracts.csv`` and ``targets.csv``
+    """Read a performance-evaluation folder: every ``ledger_*.csv`` / ``ledger_*.xlsx`` file (every
+    sheet of a workbook: :func:`read_workbook`, within the contracts' period), ``contracts.csv`` and ``targets.csv``
     (required), ``satisfaction.csv`` and ``reviews.csv`` (optional); the columns are described in
     :mod:`evalkit.performance.contracts` and :func:`evaluate_performance`."""
     from pathlib import Path
 
-    from .records import read_records
+    from .records import read_workbook
 
     base = Path(folder)
     if not (base / "contracts.csv").is_file() or not (base / "targets.csv").is_file():
@@ -71,7 +71,7 @@ def read_records_folder(folder, *, study=None, registry: pd.DataFrame | None = N
     sheets = sorted(p for p in base.glob("ledger_*.*") if p.suffix.lower() in (".csv", ".xlsx", ".xlsm"))
     if not sheets:
         raise EvalkitError(f"{base}: no service-record sheets named ledger_<anything>.csv or .xlsx.")
-    reports = tuple(read_records(p, study=study, registry=registry, period=period, **read_kw) for p in sheets)
+    reports = tuple(r for p in sheets for r in read_workbook(p, study=study, registry=registry, period=period, **read_kw))
     return RecordsFolder(reports, c, read["targets"], read["satisfaction"], read["reviews"])
 
 

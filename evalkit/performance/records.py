@@ -18,7 +18,7 @@ import io
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -147,8 +147,9 @@ class RecordsReport(Result):
 
 
 # ----------------------------------------------------------------------------- reading the sheet
-def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str]]:
-    """(sheet row number, cell values) for every row, merged ranges filled from their top-left cell."""
+def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str], str]:
+    """(sheet row number, cell values) for every row, merged ranges filled from their top-left
+    cell; notes; the source name (``file[sheet]`` for a workbook of several sheets)."""
     notes = []
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
@@ -165,7 +166,10 @@ def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str]]:
             raise ReadError(f"{path}: no sheet {sheet!r}; the workbook has {wb.sheetnames}. "
                             "Pass sheet=<name or position>.") from None
         grid = [list(r) for r in ws.iter_rows(values_only=True)]
+        source = path.name if len(wb.sheetnames) == 1 else f"{path.name}[{ws.title}]"
         for rng in list(ws.merged_cells.ranges):
+            if rng.max_row > len(grid) or rng.max_col > len(grid[0]):
+                continue  # a merged range beyond the cells holding values
             top = grid[rng.min_row - 1][rng.min_col - 1]
             for r in range(rng.min_row, rng.max_row + 1):
                 for c in range(rng.min_col, rng.max_col + 1):
@@ -174,7 +178,7 @@ def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str]]:
                 notes.append(f"merged cells {rng.coord}: the value of {rng.start_cell.coordinate} is "
                              f"used for rows {rng.min_row}-{rng.max_row}")
         wb.close()
-        return [(i + 1, row) for i, row in enumerate(grid)], notes
+        return [(i + 1, row) for i, row in enumerate(grid)], notes, source
     if suffix in (".csv", ".txt"):
         data = path.read_bytes()
         for enc in ("utf-8-sig", "gb18030"):
@@ -189,7 +193,7 @@ def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str]]:
             lines = list(csv.reader(io.StringIO(text, newline="")))
         except csv.Error as exc:
             raise ReadError(f"{path}: not a readable CSV file ({exc}). Check the separator and quoting.") from None
-        return [(i + 1, list(r)) for i, r in enumerate(lines)], notes
+        return [(i + 1, list(r)) for i, r in enumerate(lines)], notes, path.name
     raise ReadError(f"{path}: records are read from .xlsx or .csv files, not {suffix or 'a file without suffix'}. "
                     "Save the sheet as .xlsx or CSV UTF-8.")
 
@@ -296,7 +300,8 @@ def _parse_row(cells: dict, spec: RecordsSpec, communities: dict | None):
                               "not a community of the registry; use its id or Chinese name"))
             rec[name] = cid if communities is not None else str(value).strip()
         elif kind == "ids":
-            ids = [t for t in _ID_SPLIT.split(unicodedata.normalize("NFKC", str(value)).strip()) if t]
+            text = unicodedata.normalize("NFKC", str(value)).strip()
+            ids = [re.sub(r"^(\d+)\.0$", r"\1", t) for t in _ID_SPLIT.split(text) if t]  # Excel's 1023.0
             rec[name] = ids
         elif kind in ("count", "number", "money"):
             x = _number(value, kind)
@@ -392,7 +397,7 @@ def read_records(
     spec = spec if isinstance(spec, RecordsSpec) else load_records_spec(spec)
     if registry is None and study is not None:
         registry = study.registry
-    rows, notes = _sheet_rows(path, sheet)
+    rows, notes, source = _sheet_rows(path, sheet)
     h = _find_header(rows, spec, source)
     if h:
         notes.append(f"rows 1-{rows[h][0] - 1} above the headings skipped (title)")
@@ -494,6 +499,35 @@ def _check_rows(raw, mapping, spec, communities, source, notes, personal=None, p
                          notes=tuple(notes), rows_in=len(raw), source=source)
 
 
+def read_workbook(path: str | Path, **kw) -> tuple[RecordsReport, ...]:
+    """Read every sheet of a workbook kept one sheet per month (or per service type) with
+    :func:`read_records` (keywords passed on); each report's ``source`` is ``file[sheet]``. Sheets
+    without a heading row (a cover page, instructions, an empty sheet) are skipped, and each
+    report's notes say which were."""
+    import openpyxl
+
+    path = Path(path)
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return (read_records(path, **kw),)
+    try:
+        names = openpyxl.load_workbook(path, read_only=True).sheetnames
+    except Exception as exc:  # openpyxl raises many kinds on damaged files
+        raise ReadError(f"{path}: not a readable Excel workbook ({type(exc).__name__}). Save it again from Excel "
+                        "as .xlsx.") from None
+    reports, skipped = [], []
+    for name in names:
+        try:
+            reports.append(read_records(path, sheet=name, **kw))
+        except ReadError as exc:
+            if "no heading row" not in str(exc):
+                raise
+            skipped.append(name)
+    if not reports:
+        raise ReadError(f"{path}: no sheet has a heading row of service records (sheets: {names}).")
+    note = f"sheets without record headings skipped: {skipped}" if skipped else None
+    return tuple(replace(r, notes=(*r.notes, note)) if note else r for r in reports)
+
+
 def combine_records(reports: Sequence[RecordsReport]) -> pd.DataFrame:
     """The valid rows of several sheets in one frame (``source`` and ``row`` as columns), with the
     same activity entered in two sheets kept once (``attrs["duplicates_across_sheets"]`` counts them)."""
@@ -510,4 +544,4 @@ def combine_records(reports: Sequence[RecordsReport]) -> pd.DataFrame:
 
 
 __all__ = ["RecordsSpec", "RecordsReport", "RECORD_COLUMNS", "PROBLEM_COLUMNS", "load_records_spec", "read_records",
-           "parse_date", "combine_records", "SPEC_FILE", "SCHEMA_FILE", "SPENDING_ONLY"]
+           "parse_date", "combine_records", "read_workbook", "SPEC_FILE", "SCHEMA_FILE", "SPENDING_ONLY"]
