@@ -301,3 +301,17 @@ def test_allow_takes_a_header_a_question_number_or_a_name(tmp_path, codebook):
     for allow in (["household_id"], [1], ["1、户编号"]):
         got = read_wjx(tmp_path / "allow.xlsx", {2: "age"}, codebook=codebook, allow=allow)
         assert got["household_id"].tolist() == ["张伟", "李秀英", "王芳"]
+
+
+def test_categories_and_community_names_match_without_regard_to_width_and_dashes(tmp_path, study, codebook):
+    t = pd.read_excel(HERE / "wjx_text.xlsx", dtype=object)
+    t["2、您所在的社区："] = t["2、您所在的社区："].str.replace("社区", " 社区 ")  # "安宁 社区 "
+    t.loc[0, "2、您所在的社区："] = "ＡＮＮＩＮＧ"  # the pinyin in full-width capitals
+    t.to_excel(tmp_path / "c.xlsx", index=False)
+    raw = read_wjx(tmp_path / "c.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI)
+    report = _validated(raw, study)
+    _check_against_truth(report, "quarantine_text")
+    # a category typed with another dash still is the codebook's category
+    frame = pd.DataFrame({"1、年龄组": ["18—39", "40－59", "60+", "8~17"]})
+    frame.to_excel(tmp_path / "g.xlsx", index=False)
+    assert read_wjx(tmp_path / "g.xlsx", codebook=codebook)["age_group"].tolist() == ["18-39", "40-59", "60+", "8~17"]

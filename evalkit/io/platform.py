@@ -264,6 +264,9 @@ def _finish(raw: pd.DataFrame, mapping: dict[str, str], codebook: Codebook, fmt:
                                else (_number_text(_text(v)) or _text(v))).astype(object)
         else:
             cols[name] = s.map(lambda v: None if _text(v) in skipped else _text(v)).astype(object)
+            if var.values is not None:  # a category: "18—39" is the codebook's "18-39"
+                canon = {_norm(v): str(v) for v in var.values}
+                cols[name] = cols[name].map(lambda t: canon.get(_norm(t), t) if t is not None else None).astype(object)
     for name, series in (extra or {}).items():
         if name in cols:
             raise ReadError(f"{source}: {name!r} comes both from a column and from select_multiple.")

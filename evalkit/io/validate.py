@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
-from .platform import option_list
+from .platform import _norm, option_list
 from .privacy import display_value, known_values
 from ..results import Result
 from ..spec.codebook import Codebook, Variable
@@ -292,8 +292,10 @@ def _community_lookup(registry: pd.DataFrame | None) -> dict[str, str] | None:
         for key in (r.community_id, r.name_zh, r.name_pinyin):
             if isinstance(key, str) and key:
                 lut[key.strip().lower()] = r.community_id
+                lut.setdefault(_norm(key), r.community_id)  # width, spaces, punctuation, dashes
         if isinstance(r.name_zh, str) and r.name_zh.endswith("社区"):
             lut[r.name_zh[:-2]] = r.community_id  # "安宁" for "安宁社区"
+            lut.setdefault(_norm(r.name_zh[:-2]), r.community_id)
     return lut
 
 
@@ -303,7 +305,7 @@ def _check_text(var: Variable, text: pd.Series, idx: np.ndarray, out: _Collector
     vals = text.copy()
     mapped = 0
     if var.type == "community" and lut is not None:
-        ids = vals.str.lower().map(lut)
+        ids = vals.map(lambda v: v if not isinstance(v, str) else lut.get(v.strip().lower(), lut.get(_norm(v))))
         mapped = int((ids.notna() & (ids != vals)).sum())
         bad = vals.notna() & ids.isna()
         if bad.any():
