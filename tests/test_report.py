@@ -367,6 +367,9 @@ def test_warnings_become_one_paragraph_of_prose_not_boxes():
                                text="/x/few_clusters.py:88: FewClustersWarning: 7 clusters: CR2 with Satterthwaite df\n"
                                     "  warnings.warn(\n"),
         nbformat.v4.new_output("stream", name="stdout", text="estimate 0.21\n"),
+        nbformat.v4.new_output("display_data", data={
+            "text/plain": "LonelyPSUWarning: 2 strata have one PSU",
+            "text/html": '<pre class="evalkit-warning">LonelyPSUWarning: 2 strata have one PSU</pre>'}),
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Results"), cell])
     html = render.render_html([nb], title="t")
@@ -374,3 +377,4 @@ def test_warnings_become_one_paragraph_of_prose_not_boxes():
     assert "estimate 0.21" in html
     prose = re.sub(r"<[^>]+>", "", html)
     assert "7 clusters: CR2 with Satterthwaite df (FewClustersWarning)" in prose
+    assert "2 strata have one PSU (LonelyPSUWarning)" in prose and "evalkit-warning" not in html

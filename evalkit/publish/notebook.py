@@ -145,8 +145,8 @@ def setup_notebook(study: Study | None = None, *, lang: Language | None = None, 
     warnings.formatwarning = _format_warning
     warnings.showwarning = _show_warning
     _setup_figures()
-    if study is not None and study.registry is not None:
-        style.set_registry(study.registry)
+    if study is not None:
+        style.set_study(study)  # figures take community names and codebook labels from it
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FontFallbackWarning)
         font = style.use_cjk_font()

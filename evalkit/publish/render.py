@@ -195,16 +195,22 @@ _WARNING = re.compile(r"(?:^|\n)(?:[^\n]*?:\d+: )?([A-Z]\w*(?:Warning|Error)): (
 
 
 def _stderr_to_notes(cell, notes: dict) -> None:
-    """Remove the stderr outputs of a code cell (pink boxes to a reader) in place, keeping each
+    """Remove the stderr outputs and the warnings :func:`evalkit.publish.notebook.setup_notebook`
+    displays (boxes to a reader) of a code cell in place, keeping each
     warning's class and message in ``notes`` (``{(class, message): None}``, in order) for the prose."""
     kept = []
     for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        html = data.get("text/html", "")
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             text = out.get("text", "")
-            for kind, message in _WARNING.findall("".join(text) if isinstance(text, list) else text):
-                notes.setdefault((kind, message.strip()), None)
+        elif "evalkit-warning" in ("".join(html) if isinstance(html, list) else html):  # setup_notebook's warnings
+            text = data.get("text/plain", "")
+        else:
+            kept.append(out)
             continue
-        kept.append(out)
+        for kind, message in _WARNING.findall("".join(text) if isinstance(text, list) else text):
+            notes.setdefault((kind, message.strip()), None)
     cell["outputs"] = kept
 
 
@@ -291,8 +297,8 @@ def render_html(notebooks: Sequence, *, title: str, subtitle: str = "", appendix
                 continue
             merged.cells.append(copy.deepcopy(cell))
             if cell.cell_type == "code":
-                _sanitize_outputs(merged.cells[-1])
                 _stderr_to_notes(merged.cells[-1], warned)
+                _sanitize_outputs(merged.cells[-1])
     if warned:
         merged.cells.append(nbformat.v4.new_markdown_cell(warnings_prose(warned)))
     if appendix:
