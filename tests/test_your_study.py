@@ -139,6 +139,14 @@ KINDS = {
                  {}),
     "kobo_xlsx": ("kobo/kobo_labels.xlsx", "kobo",
                   {"select_multiple": KOBO_MULTI, "xlsform": str(EXPORTS / "kobo/form.xlsx")}, {"wave": "submitted"}),
+    # a community worker's workbook: title and 填表人 rows above the header, two batches on two sheets
+    "workbook": ("workbook/handtyped.xlsx", "table", {"sheet": "all"}, {}),
+}
+#: Shipped-survey truth of the fixtures written from it: (ids file, compared columns, rows quarantined on purpose).
+SHIPPED_TRUTH = {
+    "kobo": ("kobo/truth_ids.csv", KOBO_CODED, 2),   # a phone in the age box; "none" ticked with a choice
+    "workbook": ("workbook/truth_ids.csv", ["household_id", "community_id", "wave", "sex", "age", "age_group", "role",
+                                            "education", "who5_1", "who5_2", "trust_nb", "part_freq"], 0),
 }
 
 
@@ -159,7 +167,8 @@ def _indicators_and_comparisons(project, survey):
 
     study = project.study
     design = evalkit.SurveyDesign.from_study(survey, study)
-    scales = [s for s in ("who5", "bscs", "cohesion") if s in survey.columns]
+    scales = [s for s in study.codebook.scales if s in survey.columns]   # the scales this export measures
+    assert scales and set(scales).isdisjoint(survey.attrs["not_measured"])
     table = indicator_table(survey, study.codebook, design, indicators=scales, bands=False)
     gated = gate_survey(survey, study, min_n=project.min_n)
     effects = summarise(gated.data, study, min_n=project.min_n).effects
@@ -194,15 +203,15 @@ def _check_wjx_truth(report, rule):
         assert ((got == want) | (got.isna() & want.isna())).all(), c
 
 
-def _check_kobo_truth(report, survey_raw):
-    ids = pd.read_csv(EXPORTS / "kobo/truth_ids.csv")["respondent_id"]
+def _check_shipped_truth(report, survey_raw, ids_file, columns, n_quarantined):
+    ids = pd.read_csv(EXPORTS / ids_file)["respondent_id"]
     shipped = survey_raw[survey_raw["respondent_id"].isin(ids) & (survey_raw["wave"] == "2017")]
     shipped = evalkit.validate(shipped, study=evalkit.datasets.dongying()).valid.set_index("respondent_id")
     assert report.n_rows == len(ids) == report.n_valid + report.n_quarantined
-    assert report.n_quarantined == 2                 # the phone in the age box, "none" ticked with a choice
+    assert report.n_quarantined == n_quarantined
     valid = report.valid.set_index("respondent_id")
-    want = shipped.loc[valid.index, KOBO_CODED]
-    pd.testing.assert_frame_equal(valid[KOBO_CODED], want, check_dtype=False)
+    want = shipped.loc[valid.index, columns]
+    pd.testing.assert_frame_equal(valid[columns], want, check_dtype=False)
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -217,7 +226,7 @@ def test_raw_export_to_indicators_and_comparisons_with_parameters_only(name, tmp
     if kind == "wjx":
         _check_wjx_truth(report, "quarantine_number" if name == "wjx_numbers" else "quarantine_text")
     else:
-        _check_kobo_truth(report, survey_raw)
+        _check_shipped_truth(report, survey_raw, *SHIPPED_TRUTH[name if name == "workbook" else "kobo"])
     table, effects = _indicators_and_comparisons(project, survey)
     _check_comparisons(table, effects, survey, project.study)
 
