@@ -266,3 +266,25 @@ def test_a_plot_made_before_any_font_setup_draws_chinese_without_boxes(monkeypat
                                                   "ci_high": [0.2, 0.5, 0.6]}))
         assert "项目开始后年数" in ax.get_xlabel()
         assert _no_missing_glyphs(ax)
+
+
+def test_unbounded_intervals_stop_at_the_frame_with_arrow_heads():
+    """Issue 12: panels drawing ±inf intervals. Event study and forest plot keep finite limits;
+    an infinite end is drawn to the frame and marked with an arrow head."""
+    es = pd.DataFrame({"event_time": [-1, 0, 1], "estimate": [0.0, 0.3, 0.4], "se": [0.1, 0.1, np.inf],
+                       "ci_low": [-0.2, 0.1, -np.inf], "ci_high": [0.2, 0.5, np.inf]})
+    ax = plots.event_study_plot(es)
+    lo, hi = ax.get_ylim()
+    assert np.isfinite([lo, hi]).all() and lo < -0.2 and hi > 0.5
+    arrows = [a for a in ax.get_children() if a.get_gid() == "unbounded"]
+    assert sorted(a.get_marker() for a in arrows) == ["^", "^", "v", "v"]  # pointwise and uniform, both ends
+    assert all(np.isfinite(seg).all() for c in ax.collections for seg in getattr(c, "get_segments", list)())
+    fp = pd.DataFrame({"community_id": ["anning", "mingyue"], "estimate": [0.1, 0.2],
+                       "ci_low": [-np.inf, 0.1], "ci_high": [np.inf, 0.3]})
+    ax = plots.forest_plot(fp)
+    lo, hi = ax.get_xlim()
+    assert np.isfinite([lo, hi]).all()
+    assert sorted(a.get_marker() for a in ax.get_children() if a.get_gid() == "unbounded") == ["<", ">"]
+    # finite intervals: autoscaling untouched, no arrows
+    ax = plots.forest_plot(fp.assign(ci_low=[0.0, 0.1], ci_high=[0.2, 0.3]))
+    assert not [a for a in ax.get_children() if a.get_gid() == "unbounded"]

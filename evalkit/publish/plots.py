@@ -65,6 +65,27 @@ def _plain_text(ax):
     return ax
 
 
+def _unbounded(ax, axis: str, pos, ends, lim, colors) -> None:
+    """Arrow heads where interval ends are not finite (drawn clipped to ``lim``)."""
+    for p, end, c in zip(np.atleast_1d(pos), np.atleast_1d(ends), np.broadcast_to(colors, np.shape(np.atleast_1d(pos)))):
+        if np.isfinite(end) or np.isnan(end):
+            continue
+        at, mark = (lim[1], ">^") if end > 0 else (lim[0], "<v")
+        xy = (at, p) if axis == "x" else (p, at)
+        ax.plot(*xy, mark[0] if axis == "x" else mark[1], color=c, ms=5, clip_on=False, gid="unbounded")
+
+
+def _finite_limits(*arrays) -> tuple[float, float] | None:
+    """Padded limits of the finite values (and 0), or None when every value is finite
+    (autoscaling is then left alone)."""
+    vals = np.r_[tuple(np.asarray(a, dtype=float).ravel() for a in arrays) + (np.zeros(1),)]
+    if np.isfinite(vals[~np.isnan(vals)]).all():
+        return None
+    vals = vals[np.isfinite(vals)]
+    pad = 0.12 * (np.ptp(vals) or 1.0)
+    return float(vals.min() - pad), float(vals.max() + pad)
+
+
 def _frame(data: Any, what: str) -> pd.DataFrame:
     if hasattr(data, "tidy") and not isinstance(data, pd.DataFrame):
         data = data.tidy()
@@ -294,6 +315,12 @@ def event_study_plot(
     ax = _axes(ax, figsize=(7, 4))
     pre = e < 0
     cols = np.where(pre, "#7F7F7F", color)
+    # unbounded ends (an infinite se or interval) stop at the frame with an arrow head
+    lim = _finite_limits(att, p_lo, p_hi, *((u_lo, u_hi) if uniform else ()))
+    raw = (p_lo, p_hi, u_lo, u_hi)
+    if lim is not None:
+        p_lo, p_hi, u_lo, u_hi = (np.clip(np.nan_to_num(a, nan=np.nan, posinf=lim[1], neginf=lim[0]), *lim)
+                                  for a in raw)
     if uniform:
         ax.fill_between(e, u_lo, u_hi, color=color, alpha=0.12, lw=0,
                         label=tr("一致置信带（同时覆盖）", "uniform band (all event times)"))
@@ -301,6 +328,10 @@ def event_study_plot(
     for i in range(len(e)):
         ax.vlines(e[i], p_lo[i], p_hi[i], colors=cols[i], lw=3.2,
                   label=tr(f"逐点{level:.0%}置信区间", f"pointwise {level:.0%} CI") if i == 0 else None)
+    if lim is not None:
+        ax.set_ylim(*lim)
+        for ends in raw[:2] + (raw[2:] if uniform else ()):
+            _unbounded(ax, "y", e, ends, lim, cols)
     ax.scatter(e, att, c=cols, zorder=3, s=30)
     ax.axhline(0, color="black", lw=0.8, ls="--")
     ax.axvline(-0.5, color="#999999", lw=0.8, ls=":")
@@ -351,20 +382,26 @@ def forest_plot(
     ax = _axes(ax, figsize=(7, max(3, 0.4 * len(df) + 1.2)))
     y = np.arange(len(df))[::-1]
     names = []
+    lim = _finite_limits(df[["estimate", "ci_low", "ci_high"]].to_numpy(dtype=float))
     for yy, row in zip(y, df.itertuples(index=False)):
         key = str(getattr(row, label_col))
         c = colors.get(key, "#333333") if is_comm else "#333333"
         names.append(label(key, registry=registry) if is_comm
                      else indicator_label(key, study=study) if label_col in ("indicator", "target") else key)
         v = float(row.estimate)
-        ax.plot([row.ci_low, row.ci_high], [yy, yy], color=c, lw=2)
+        ends = [float(row.ci_low), float(row.ci_high)]
+        ax.plot(ends if lim is None else list(np.clip(ends, *lim)), [yy, yy], color=c, lw=2)
         ax.plot(v, yy, "o", color=c, ms=6)
+        if lim is not None:
+            _unbounded(ax, "x", [yy, yy], ends, lim, c)
     if truth_col is not None:
         _require(df, [truth_col], what)
         ax.plot(df[truth_col].to_numpy(dtype=float), y, "D", mfc="none", mec="black", ms=7,
                 label=tr("真实效应（模拟设定）", "true (planted) effect"))
         ax.legend(fontsize="small", loc="best")
     ax.axvline(0, color="black", lw=0.8, ls="--")
+    if lim is not None:
+        ax.set_xlim(*lim)
     ax.set_yticks(y, names)
     ax.set_xlabel(xlabel or tr("效应估计（95%置信区间）", "effect (95% CI)"))
     if title:
