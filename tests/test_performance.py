@@ -65,6 +65,22 @@ def test_hostile_sheet(tmp_path):
     assert "phone" in rep.quarantined.loc[10, "message"] and "digits" in rep.quarantined.loc[10, "message"]
 
 
+def test_two_heading_rows(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["服务日期", "社区", "服务类型", "参与情况", None, "支出（元）"])
+    ws.append([None, None, None, "服务对象编号", "服务人次", None])
+    for col in "ABCF":
+        ws.merge_cells(f"{col}1:{col}2")
+    ws.merge_cells("D1:E1")
+    ws.append(["2017-06-03", "明月社区", "小组", "m-1、m-2", 2, 100])
+    p = tmp_path / "two.xlsx"
+    wb.save(p)
+    rep = read_records(p, registry=REGISTRY)
+    assert rep.rows_in == 1 and rep.ok and rep.valid.loc[3, "attendee_ids"] == ("m-1", "m-2")
+    assert rep.valid.loc[3, "attendees"] == 2 and any("two heading rows" in n for n in rep.notes)
+
+
 def test_workbook_one_sheet_per_month(tmp_path):
     wb = openpyxl.Workbook()
     wb.active.title = "说明"

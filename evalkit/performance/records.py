@@ -212,6 +212,22 @@ def _find_header(rows, spec: RecordsSpec, source: str) -> int:
                     f"headings naming at least {want}; the spec ({Path(spec.path).name}) lists the accepted names.")
 
 
+def _headings(rows, h: int, spec: RecordsSpec, notes: list) -> tuple[list[str], int]:
+    """The column headings, and the last heading row: a second heading row under the first (a group
+    heading such as 参与情况 merged over 人数 / 人次, the other headings merged down) is combined
+    with it, the lower heading winning where it names a field."""
+    top = ["" if _blank(c) else str(c).strip() for c in rows[h][1]]
+    if h + 1 >= len(rows):
+        return top, h
+    low = ["" if _blank(c) else str(c).strip() for c in rows[h + 1][1]] + [""] * len(top)
+    same = sum(1 for a, b in zip(top, low) if a and a == b)
+    named = [spec.column_of(b) for b in low[:len(top)]]
+    if same + sum(n is not None for n in named) < 2 or any(parse_date(b) for b in low[:len(top)] if b):
+        return top, h
+    notes.append(f"rows {rows[h][0]}-{rows[h + 1][0]} are two heading rows: read together")
+    return [b if n is not None else a for a, b, n in zip(top, low, named)], h + 1
+
+
 # ----------------------------------------------------------------------------- parsing cells
 def parse_date(value) -> dt.date | None:
     """A date from a cell as organisations type it; ``None`` if it cannot be read.
@@ -401,7 +417,7 @@ def read_records(
     h = _find_header(rows, spec, source)
     if h:
         notes.append(f"rows 1-{rows[h][0] - 1} above the headings skipped (title)")
-    headings = ["" if _blank(c) else str(c).strip() for c in rows[h][1]]
+    headings, h = _headings(rows, h, spec, notes)
     body = [(n, cells + [None] * (len(headings) - len(cells))) for n, cells in rows[h + 1:]]
     blank = [n for n, cells in body if all(_blank(c) for c in cells)]
     body = [(n, cells) for n, cells in body if not all(_blank(c) for c in cells)]
