@@ -260,3 +260,23 @@ def test_scale_and_notes(summary):
     for key in ("method", "multiple_testing", "level", "standardised", "headcount"):
         assert summary.notes[key]["zh"] and summary.notes[key]["en"]
     assert "Holm" in summary.notes["multiple_testing"]["en"]
+
+
+def test_community_not_surveyed_and_no_group_column(shipped):
+    study, survey = shipped
+    s = summarise(survey[survey["community_id"] != "heping"], study, reconcile=False)
+    assert (s.headline.loc[s.headline["community_id"] == "heping", "explanation"] == "not_surveyed").all()
+    s = summarise(survey.drop(columns=["role"]), study, reconcile=False)
+    # ucla3@elderly needs the role column; targets of the indicator's own population do not
+    assert _row(s, "mingyue", "ucla3@elderly")["explanation"].eq("no_group_column").all()
+    assert s.effects.loc[s.effects["target"] != "ucla3@elderly", "estimate"].notna().all()
+
+
+def test_study_column_roles_are_followed(shipped, summary):
+    from evalkit.spec.study import Roles
+
+    study, survey = shipped
+    renamed = survey.rename(columns={"community_id": "社区", "wave": "年份"})
+    s = summarise(renamed, study.with_(roles=Roles(community="社区", wave="年份")))
+    np.testing.assert_allclose(s.headline["estimate"], summary.headline["estimate"])
+    assert len(s.reconciliation) == len(summary.reconciliation)

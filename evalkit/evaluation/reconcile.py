@@ -63,7 +63,8 @@ def reconciliation_rows(headline: pd.DataFrame, targets: dict, survey: pd.DataFr
     community, wave = study.roles.community, study.roles.wave
     reg = study.registry
     theory = targeted_indicators(_targets_with_groups(headline), reg, study.codebook)
-    domains = {(i, g): d for i, g, d in zip(theory["indicator"], theory["group"], theory["domain"])}
+    domains = {(i, g): {(community if k == "community_id" else k): v for k, v in d.items()}
+               for i, g, d in zip(theory["indicator"], theory["group"], theory["domain"])}
     everyone: dict = {}
     pooled: dict = {}
     rows = []

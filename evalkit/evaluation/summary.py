@@ -49,6 +49,9 @@ EXPLANATIONS = {
     "not_measured": ("调查未测量“{indicator_zh}”（数据中没有该指标，或{group_zh}中无人作答）",
                      "the survey did not measure {indicator_en} (not in the data, or nobody among "
                      "{group_en} answered it)"),
+    "not_surveyed": ("调查数据中没有本社区的受访者", "the survey data have no respondents from this community"),
+    "no_group_column": ("数据中没有用来识别{group_zh}的“{column}”列", "the data have no column {column!r} to find "
+                        "{group_en} by"),
     "no_base_wave": ("缺少项目开始（{start}年）之前的基线调查，无法计算变化",
                      "no survey wave before the programme started in {start} in this community, so "
                      "there is no baseline to measure change from"),
@@ -141,16 +144,19 @@ def _community_dof(design, community: str) -> dict:
 class _Target:
     """Cell means of one indicator within one group, with what the per-community DiD needs."""
 
-    def __init__(self, design, survey, indicator, group, codebook, community, wave, controls, dof):
+    def __init__(self, design, survey, indicator, group, codebook, community, wave, controls, dof, own=False):
         self.indicator, self.group = indicator, group
         self.domain = target_domain(group, codebook)
-        self.measured = indicator in survey.columns
+        self.present = set(survey[community].astype(str))
+        self.missing_column = next((col for col in (self.domain or {}) if col not in survey.columns), None)
+        if own and self.missing_column:  # everyone who answered is the indicator's own population
+            self.domain, self.missing_column = None, None
+        self.measured = indicator in survey.columns and self.missing_column is None
         self.ch = None
         if self.measured:
             inside = np.ones(len(survey), bool)
             for col, values in (self.domain or {}).items():
-                if col in survey.columns:
-                    inside &= survey[col].isin(list(values)).to_numpy()
+                inside &= survey[col].isin(list(values)).to_numpy()
             vals = pd.to_numeric(survey[indicator], errors="coerce")
             self.measured = bool((vals.notna().to_numpy() & inside).any())
         if not self.measured:
@@ -244,8 +250,8 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     tell" when it does not. The levels read the interval, never the point estimate alone.
 
     *Explanations.* A row without an estimate is kept, with ``explanation`` (a code of
-    :data:`EXPLANATIONS`) and its ``explanation_zh``/``explanation_en`` text: ``not_measured``,
-    ``no_base_wave``, ``no_post_wave``, ``no_wave``, ``small_cell``, ``few_comparisons`` (fewer than
+    :data:`EXPLANATIONS`) and its ``explanation_zh``/``explanation_en`` text: ``not_surveyed``,
+    ``no_group_column``, ``not_measured``, ``no_base_wave``, ``no_post_wave``, ``no_wave``, ``small_cell``, ``few_comparisons`` (fewer than
     :data:`MIN_COMPARISONS`).
     """
     survey, level, min_n = _checked(survey, study, level, min_n)
@@ -270,7 +276,8 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
             group = target_group(ind, grp, codebook)
             key = (ind, group)
             if key not in cache:
-                cache[key] = _Target(design, survey, ind, group, codebook, community, wave, controls, dof)
+                own = grp is None or pd.isna(grp) or not str(grp)  # the group is the indicator's own population
+                cache[key] = _Target(design, survey, ind, group, codebook, community, wave, controls, dof, own)
             tgt = cache[key]
             name = target_name(ind, None if grp is None or pd.isna(grp) else grp)
             rows, trend = _community_target(tgt, cid, name, starts[cid], survey, study, level, min_n, community, wave)
@@ -338,9 +345,12 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
     post = [t for t in survey_waves if t >= start]
     pre = [t for t in survey_waves if t < start]
     facts = {"start": start, "min_n": min_n, **_labels(codebook, tgt.indicator, group)}
-    if not tgt.measured:
-        return [{**base_row, "wave": int(t) if post else np.nan,
-                 **dict(zip(("explanation", "explanation_zh", "explanation_en"), _explain("not_measured", **facts)))}
+    why = ("not_surveyed" if cid not in tgt.present else "no_group_column" if tgt.missing_column
+           else "not_measured" if not tgt.measured else None)
+    if why is not None:
+        text = _explain(why, column=tgt.missing_column, **facts)
+        return [{**base_row, "wave": int(t) if post else np.nan, "event_time": t - start if post else np.nan,
+                 **dict(zip(("explanation", "explanation_zh", "explanation_en"), text))}
                 for t in (post or [np.nan])], []
     measured = [t for t in tgt.waves if t < start]  # the base wave: the last wave before the start
     b = measured[-1] if measured else (pre[-1] if pre else None)  # in which the indicator was asked
