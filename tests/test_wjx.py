@@ -315,3 +315,14 @@ def test_categories_and_community_names_match_without_regard_to_width_and_dashes
     frame = pd.DataFrame({"1、年龄组": ["18—39", "40－59", "60+", "8~17"]})
     frame.to_excel(tmp_path / "g.xlsx", index=False)
     assert read_wjx(tmp_path / "g.xlsx", codebook=codebook)["age_group"].tolist() == ["18-39", "40-59", "60+", "8~17"]
+
+
+def test_the_platform_serial_number_can_be_the_respondent_id(tmp_path, codebook):
+    # a survey without its own respondent-number question: 序号 is the id when the map says so
+    t = pd.DataFrame({"序号": [1, 2], "提交答卷时间": ["2017/6/3 8:03:00", "2017/6/3 9:10:00"],
+                      "1、您对网格员的工作满意吗？": ["满意", "一般"]})
+    t.to_excel(tmp_path / "s.xlsx", index=False)
+    got = read_wjx(tmp_path / "s.xlsx", {"序号": "respondent_id"}, codebook=codebook)
+    assert got["respondent_id"].tolist() == ["1", "2"] and got["grid_sat"].tolist() == ["4", "3"]
+    assert got["submitted"].tolist() == ["2017-06-03T08:03:00", "2017-06-03T09:10:00"]
+    assert "序号" not in read_wjx(tmp_path / "s.xlsx", codebook=codebook).columns

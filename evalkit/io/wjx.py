@@ -21,7 +21,7 @@ from ..errors import ReadError
 from ..spec.codebook import Codebook
 
 from .platform import SKIPPED, _codebook, _drop_fill_in, _finish, _norm, _number_text, _resolve, _text
-from .wjx_parse import (PLATFORM_COLUMNS, option_maps, parse_header, select_multiple as select_multiple_items,
+from .wjx_parse import (option_maps, parse_header, select_multiple as select_multiple_items,
                         submitted_column)
 
 
@@ -136,7 +136,7 @@ def read_wjx(
     raw = raw[[h for h in raw.columns if h not in gone]]
     headers = [parse_header(h) for h in raw.columns]
     extra, used, notes = select_multiple_items(raw, select_multiple, headers, codebook, WJX_SKIPPED, source)
-    rest = [h for h in headers if h.text not in used and h.rest not in PLATFORM_COLUMNS]
+    rest = [h for h in headers if h.text not in used]  # platform columns (序号) map only by column_map or label
     mapping = _resolve([h.text for h in rest], {h.text: h.keys() for h in rest},
                        {str(k): v for k, v in (column_map or {}).items()}, codebook, source)
     maps = option_maps(option_map, rest, mapping, codebook, source)
