@@ -159,6 +159,12 @@ def test_parse_date(value, expected):
     assert parse_date(value) == expected
 
 
+def test_parse_date_without_year():
+    assert [parse_date(v, year=2017) for v in ("6月3日", "6.3", "6/3", "2016.6.3", "13月3日")] == [
+        dt.date(2017, 6, 3), dt.date(2017, 6, 3), dt.date(2017, 6, 3), dt.date(2016, 6, 3), None]
+    assert parse_date("6月3日") is None and parse_date("6.3") is None   # no year known: not guessed
+
+
 def _records():
     d = pd.Timestamp
     return pd.DataFrame({

@@ -12,9 +12,7 @@ column and fix: rows in = valid + quarantined.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
 import unicodedata
@@ -29,6 +27,7 @@ from ..errors import CodebookError, ReadError
 from ..io.privacy import check_personal_data, display_value
 from ..results import Result
 from ..spec.codebook import _load_yaml
+from .sheets import _blank, _find_header, _headings, _number, _sheet_rows, parse_date
 
 SPEC_FILE = Path(__file__).with_name("records.yaml")
 SCHEMA_FILE = Path(__file__).with_name("records.schema.json")
@@ -37,9 +36,6 @@ RECORD_COLUMNS = ("date", "project", "community_id", "activity_type", "title", "
                   "hours", "volunteers", "volunteer_hours", "spending", "spending_line")
 PROBLEM_COLUMNS = ("source", "row", "column", "value", "rule", "message")
 _ID_SPLIT = re.compile(r"[,，;；、/\s]+")
-_DATE_TEXT = re.compile(r"^(\d{4})\s*[.\-/年]\s*(\d{1,2})\s*[.\-/月]\s*(\d{1,2})\s*日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
-_DATE_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
 #: ``activity_type`` of a row that records spending only (staff pay, rent): no type, no attendees.
 SPENDING_ONLY = "spending"
 
@@ -146,142 +142,11 @@ class RecordsReport(Result):
                 f"quarantined; {len(self.notes)} notes")
 
 
-# ----------------------------------------------------------------------------- reading the sheet
-def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str], str]:
-    """(sheet row number, cell values) for every row, merged ranges filled from their top-left
-    cell; notes; the source name (``file[sheet]`` for a workbook of several sheets)."""
-    notes = []
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds on damaged files
-            raise ReadError(f"{path}: not a readable Excel workbook ({type(exc).__name__}). Save it again "
-                            "from Excel as .xlsx, or export the sheet as CSV.") from None
-        try:
-            ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet]
-        except (KeyError, IndexError):
-            raise ReadError(f"{path}: no sheet {sheet!r}; the workbook has {wb.sheetnames}. "
-                            "Pass sheet=<name or position>.") from None
-        grid = [list(r) for r in ws.iter_rows(values_only=True)]
-        source = path.name if len(wb.sheetnames) == 1 else f"{path.name}[{ws.title}]"
-        for rng in list(ws.merged_cells.ranges):
-            if rng.max_row > len(grid) or rng.max_col > len(grid[0]):
-                continue  # a merged range beyond the cells holding values
-            top = grid[rng.min_row - 1][rng.min_col - 1]
-            for r in range(rng.min_row, rng.max_row + 1):
-                for c in range(rng.min_col, rng.max_col + 1):
-                    grid[r - 1][c - 1] = top
-            if rng.max_row > rng.min_row:
-                notes.append(f"merged cells {rng.coord}: the value of {rng.start_cell.coordinate} is "
-                             f"used for rows {rng.min_row}-{rng.max_row}")
-        wb.close()
-        return [(i + 1, row) for i, row in enumerate(grid)], notes, source
-    if suffix in (".csv", ".txt"):
-        data = path.read_bytes()
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(enc)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise ReadError(f"{path}: neither UTF-8 nor GBK text. Save the sheet as CSV UTF-8.")
-        try:
-            lines = list(csv.reader(io.StringIO(text, newline="")))
-        except csv.Error as exc:
-            raise ReadError(f"{path}: not a readable CSV file ({exc}). Check the separator and quoting.") from None
-        return [(i + 1, list(r)) for i, r in enumerate(lines)], notes, path.name
-    raise ReadError(f"{path}: records are read from .xlsx or .csv files, not {suffix or 'a file without suffix'}. "
-                    "Save the sheet as .xlsx or CSV UTF-8.")
-
-
-def _blank(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _find_header(rows, spec: RecordsSpec, source: str) -> int:
-    for k, (_, cells) in enumerate(rows[:15]):
-        named = {spec.column_of(c) for c in cells if not _blank(c)} - {None}
-        if {"date", "activity_type"} <= named or len(named) >= 3:
-            return k
-    want = ", ".join(f"{f['zh']} ({n})" for n, f in spec.fields.items() if f.get("required"))
-    raise ReadError(f"{source}: no heading row found in the first 15 rows. The sheet needs a row of column "
-                    f"headings naming at least {want}; the spec ({Path(spec.path).name}) lists the accepted names.")
-
-
-def _headings(rows, h: int, spec: RecordsSpec, notes: list) -> tuple[list[str], int]:
-    """The column headings, and the last heading row: a second heading row under the first (a group
-    heading such as 参与情况 merged over 人数 / 人次, the other headings merged down) is combined
-    with it, the lower heading winning where it names a field."""
-    top = ["" if _blank(c) else str(c).strip() for c in rows[h][1]]
-    if h + 1 >= len(rows):
-        return top, h
-    low = ["" if _blank(c) else str(c).strip() for c in rows[h + 1][1]] + [""] * len(top)
-    same = sum(1 for a, b in zip(top, low) if a and a == b)
-    named = [spec.column_of(b) for b in low[:len(top)]]
-    if same + sum(n is not None for n in named) < 2 or any(parse_date(b) for b in low[:len(top)] if b):
-        return top, h
-    notes.append(f"rows {rows[h][0]}-{rows[h + 1][0]} are two heading rows: read together")
-    return [b if n is not None else a for a, b, n in zip(top, low, named)], h + 1
-
-
-# ----------------------------------------------------------------------------- parsing cells
-def parse_date(value) -> dt.date | None:
-    """A date from a cell as organisations type it; ``None`` if it cannot be read.
-
-    Accepts date/datetime cells, Excel serial numbers (days since 1899-12-30, 1950-2100 only),
-    ``2017-06-03``, ``2017/6/3``, ``2017.6.3``, ``2017年6月3日`` (optionally with a time) and
-    ``20170603``.
-
-    >>> parse_date("2017年6月3日"), parse_date("2017.6.3"), parse_date(42889)
-    (datetime.date(2017, 6, 3), datetime.date(2017, 6, 3), datetime.date(2017, 6, 3))
-    """
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    text = unicodedata.normalize("NFKC", str(value)).strip() if not _blank(value) else ""
-    if not text:
-        return None
-    try:
-        num = float(text)
-    except ValueError:
-        num = None
-    if num is not None and not _DATE_COMPACT.match(text):
-        if num.is_integer() and 18264 <= num <= 73051:  # 1950-01-01 .. 2100-01-01
-            return _EXCEL_EPOCH + dt.timedelta(days=int(num))
-        return None
-    m = _DATE_TEXT.match(text) or _DATE_COMPACT.match(text)
-    if not m:
-        return None
-    try:
-        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
-def _number(value, kind: str):
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    text = re.sub(r"^[¥￥]|元$|人次?$|小时$|h$", "", text.replace(",", "")).strip()
-    try:
-        x = float(text)
-    except ValueError:
-        return None
-    if not np.isfinite(x) or (kind == "count" and not x.is_integer()):
-        return None
-    return int(x) if kind == "count" else x
-
-
 _FIX = {"date": "type the date as 2017-06-03 (or 2017.6.3, 2017年6月3日) or format the cell as a date",
         "count": "write a whole number of people", "number": "write a number", "money": "write the amount in yuan"}
 
 
-def _parse_row(cells: dict, spec: RecordsSpec, communities: dict | None):
+def _parse_row(cells: dict, spec: RecordsSpec, communities: dict | None, year: int | None = None):
     """(record, problems) for one data row: problems are (column heading, value, rule, message)."""
     rec, probs = {}, []
     spending_only = all(_blank(cells.get(n, ("", None))[1]) for n in ("activity_type", "attendees", "attendee_ids")) \
@@ -298,7 +163,7 @@ def _parse_row(cells: dict, spec: RecordsSpec, communities: dict | None):
             continue
         kind = f["type"]
         if kind == "date":
-            d = parse_date(value)
+            d = parse_date(value, year=year)
             if d is None:
                 probs.append((heading, value, "date_unreadable", f"not a date; {_FIX['date']}"))
             rec[name] = d
@@ -385,7 +250,8 @@ def read_records(
         quarantined with rule ``personal_data`` (the number's shape is named, never its value).
     period
         ``(first, last)`` dates of the contract: an activity dated outside is quarantined (rule
-        ``outside_period``: a typo such as 2107 for 2017, or another year's activity).
+        ``outside_period``: a typo such as 2107 for 2017, or another year's activity). When the
+        period lies within one year, dates written without it (``6月3日``, ``6.3``) are read in it.
 
     Returns
     -------
@@ -457,6 +323,7 @@ def read_records(
 
 def _check_rows(raw, mapping, spec, communities, source, notes, personal=None, period=None) -> RecordsReport:
     totals = {_key(w) for w in spec.totals_words}
+    year = period[0].year if period is not None and period[0].year == period[1].year else None
     valid, quarantined, problems, seen = [], [], [], {}
     for rown, values in raw.iterrows():
         texts = [_key(v) for v in values if not _blank(v)]
@@ -466,7 +333,7 @@ def _check_rows(raw, mapping, spec, communities, source, notes, personal=None, p
             quarantined.append({**values.to_dict(), "row": rown, "rule": "totals_row", "message": msg})
             continue
         cells = {name: (col, values[col]) for col, name in mapping.items()}
-        rec, probs = _parse_row(cells, spec, communities)
+        rec, probs = _parse_row(cells, spec, communities, year)
         if period is not None and rec.get("date") is not None and not period[0] <= rec["date"] <= period[1]:
             col = next(c for c, n in mapping.items() if n == "date")
             probs.append((col, rec["date"], "outside_period", f"dated outside the contract period {period[0]} to "
