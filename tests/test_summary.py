@@ -280,3 +280,17 @@ def test_study_column_roles_are_followed(shipped, summary):
     s = summarise(renamed, study.with_(roles=Roles(community="社区", wave="年份")))
     np.testing.assert_allclose(s.headline["estimate"], summary.headline["estimate"])
     assert len(s.reconciliation) == len(summary.reconciliation)
+
+
+def test_no_post_wave_and_no_wave(shipped):
+    study, survey = shipped
+    s = summarise(survey[survey["wave"] <= 2015], study, reconcile=False)
+    late = s.effects[s.effects["start_year"] == 2016]  # started after the last survey
+    assert len(late) == 8 and (late["explanation"] == "no_post_wave").all() and late["wave"].isna().all()
+    early = s.effects[s.effects["start_year"] == 2015]
+    assert early["estimate"].notna().all() and (early["wave"] == 2015).all()
+    gone = survey[~((survey["community_id"] == "mingyue") & (survey["wave"] == 2016) & (survey["role"] == "elderly"))]
+    s = summarise(gone, study, reconcile=False)
+    rows = _row(s, "mingyue", "ucla3@elderly").set_index("wave")
+    assert rows.loc[2016, "explanation"] == "no_wave" and np.isnan(rows.loc[2016, "estimate"])
+    assert rows.loc[[2015, 2017], "estimate"].notna().all()
