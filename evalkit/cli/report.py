@@ -6,7 +6,9 @@
   :func:`evalkit.project.open_study`; without it, the ``study.yaml`` of the current folder if
   there is one, else the shipped (synthetic) Dongying example.
 * The bureau report (:func:`evalkit.publish.bureau.build_bureau_report`) is computed from the
-  data once and rendered by templates (no notebook is executed); the build time is printed.
+  data once and rendered by templates (no notebook is executed); the build time is printed. For
+  the shipped example it carries the performance evaluation of the service records (cost and
+  grade columns, outputs and scores per community: :func:`evalkit.datasets.records.dongying_performance`).
 * ``--pdf``: also the A4 PDF, printed by headless Chromium.
 * ``--appendix``: also the technical appendix, the executed notebooks
   (:func:`evalkit.publish.report.build_report`: ``evalkit_report.html``; ``--community ID``
@@ -45,6 +47,24 @@ def _shipped(args):
     return study, survey, {"out_dir": out, "lang": args.lang or "zh", "synthetic": True, "data_dir": data_dir()}
 
 
+def _shipped_performance(study, survey, options):
+    """The shipped example's summary (computed once) and its performance evaluation (issue 13)."""
+    from ..datasets.records import dongying_performance
+    from ..errors import EvalkitError
+    from ..evaluation.summary import summarise
+    from ..publish.disclosure import MIN_N, gate_survey
+
+    min_n = options.get("min_n", MIN_N)
+    summary = summarise(gate_survey(survey, study, min_n=min_n).data, study, seed=study.seed, min_n=min_n)
+    latest = summary.effects[summary.effects["wave"] == summary.effects["wave"].max()]
+    try:
+        performance = dongying_performance(effects=latest, seed=study.seed)
+    except EvalkitError as exc:  # e.g. EVALKIT_DATA points at a folder without service records
+        print(f"no performance columns: {exc}")
+        performance = None
+    return {"summary": summary, "performance": performance}
+
+
 def _project(path, args):
     from ..project import open_study
 
@@ -69,6 +89,7 @@ def run(args) -> int:
     path = args.study or ("." if Path("study.yaml").is_file() else None)
     if path is None:
         study, survey, options = _shipped(args)
+        options.update(_shipped_performance(study, survey, options))
     else:
         if args.appendix:
             raise EvalkitError("--appendix is built from the shipped example's notebooks; for your own study "

@@ -60,8 +60,10 @@ def render_bureau_html(summary, study: Study, *, lang: str = "zh", title: str | 
     withheld cells.
     """
     lang = check_lang(lang)
+    detail = getattr(performance, "detail", None)  # a PerformanceEvaluation: its table and per-community detail
+    performance = getattr(performance, "projects", performance)
     context = ctx.page_context(summary, study, lang=lang, title=title, synthetic=synthetic, min_n=min_n,
-                               performance=performance, withheld=withheld, data_dir=data_dir, level=level,
+                               performance=performance, detail=detail, withheld=withheld, data_dir=data_dir, level=level,
                                gate=disclosure.gate_table)
     html = _environment().get_template("report.html.j2").render(html_lang=HTML_LANG[lang], **context)
     check_no_script(html, page=context["title"])
@@ -102,7 +104,9 @@ def build_bureau_report(survey: pd.DataFrame, study: Study, *, out_dir: str | Pa
     performance
         Optional per-project performance table (:mod:`evalkit.performance`): ``community_id`` and
         ``budget, spent, cost_per_beneficiary, score, grade, p_grade_differs``; adds the cost and
-        score columns to the summary and a performance block to each community page.
+        score columns to the summary and a performance block to each community page. A
+        :class:`~evalkit.performance.PerformanceEvaluation` (its ``projects`` table) also adds each
+        community's outputs against the contract and its scores by dimension (``detail(cid)``).
     summary
         A precomputed evaluation summary of the *gated* survey (default: computed here).
     level

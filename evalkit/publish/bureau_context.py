@@ -147,13 +147,18 @@ def _first_rows(summary, labels: Labels, performance, evidence) -> list[dict]:
         part = head[head["community_id"].astype(str) == cid]
         first = part.iloc[0]
         targets = []
+        groups = {None if tb.is_missing(g) else g for g in part.get("group", pd.Series([None] * len(part)))}
+        one_group = labels.group(next(iter(groups))) if len(groups) == 1 else None  # named once for the row
         for _, r in part.iterrows():
             lvl = _level(r)
-            targets.append({"label": labels.target(r["indicator"], r.get("group")), "effect": effect_text(labels, r),
+            name = labels.base.indicator(r["indicator"], short=True) if one_group else \
+                labels.target(r["indicator"], r.get("group"))
+            targets.append({"label": name, "effect": effect_text(labels, r),
                             "level": lvl, "symbols": SYMBOLS.get(lvl, SYMBOLS[0]),
                             "evidence": evidence.get(lvl, ("", ""))[0]})
         cost, score = _cost_score(_perf_row(performance, cid), labels.lang)
         rows.append({"community": labels.community(cid), "programme": labels.programme(cid),
+                     "population": labels.base.group(next(iter(groups)), short=True) if one_group else None,
                      "start": _year(first.get("start_year")), "targets": targets, "cost": cost, "score": score})
     return rows
 
@@ -294,7 +299,7 @@ def _version() -> str:
 
 
 def page_context(summary, study: Study, *, lang: str, title, synthetic: bool, min_n: int, performance,
-                 withheld, data_dir, level: float, gate) -> dict:
+                 withheld, data_dir, level: float, gate, detail=None) -> dict:
     """Everything the template ``templates/bureau/report.html.j2`` shows."""
     from .bureau_pages import community_pages
 
@@ -319,7 +324,7 @@ def page_context(summary, study: Study, *, lang: str, title, synthetic: bool, mi
         methods.append(t("withheld_note", lang, k=withheld_n, min_n=min_n))
     methods.append(t("appendix_pointer", lang))
     pages = community_pages(summary, labels, performance=performance, evidence=evidence, level=level,
-                            synthetic=synthetic)
+                            synthetic=synthetic, detail=detail)
     source = study_title if data_dir is None else f"{study_title}（{Path(data_dir).name}）" if lang == "zh" \
         else f"{study_title} ({Path(data_dir).name})"
     return {

@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import tables as tb
 from .bureau_context import SYMBOLS, Labels, _level, _order, _perf_row, _year, effect_text
-from .i18n import t
+from .i18n import TEXT, t
 
 __all__ = ["community_pages", "effects_table"]
 
@@ -96,7 +96,37 @@ def _population(part: pd.DataFrame, labels: Labels) -> list[str]:
     return out
 
 
-def _performance(perf, lang) -> dict | None:
+def _outputs_line(outputs: pd.DataFrame | None, lang: str) -> str | None:
+    """``合同产出（完成/目标）：个案 22/20；小组 24/24……`` from the detail's outputs table."""
+    if outputs is None or not len(outputs):
+        return None
+    parts = []
+    for _, r in outputs.iterrows():
+        key = f"output_{r.get('output')}"
+        name = t(key, lang) if key in TEXT else None
+        if name is None:
+            continue  # an output without a label in i18n is left out rather than shown by its code
+        parts.append(f"{name} {tb.fmt_int(r.get('achieved'))}/{tb.fmt_int(r.get('target'))}")
+    sep = "；" if lang == "zh" else "; "
+    return t("outputs_line", lang, items=sep.join(parts)) if parts else None
+
+
+def _dimensions(sheet: pd.DataFrame | None, lang: str) -> dict | None:
+    """The scoring sheet by dimension (score of points) as a one-row table."""
+    if sheet is None or not len(sheet) or not {"dimension", "points", "score"} <= set(sheet.columns):
+        return None
+    label_col = "dimension_zh" if lang == "zh" else "dimension_en"
+    if label_col not in sheet.columns:
+        from ..performance.scorecard import load_scorecard
+
+        names = load_scorecard().items.drop_duplicates("dimension").set_index("dimension")[label_col]
+        sheet = sheet.assign(**{label_col: sheet["dimension"].map(names)})
+    by = sheet.groupby(label_col, sort=False)[["score", "points"]].sum()
+    return {"headers": [str(h) for h in by.index],
+            "rows": [[f"{tb.fmt_number(sc, 1)}/{tb.fmt_number(pt, 0)}" for sc, pt in zip(by["score"], by["points"])]]}
+
+
+def _performance(perf, lang, detail=None) -> dict | None:
     if perf is None:
         return None
     cols = [("budget", tb.fmt_int), ("spent", tb.fmt_int), ("cost_per_beneficiary", tb.fmt_int),
@@ -105,8 +135,14 @@ def _performance(perf, lang) -> dict | None:
     keys = {"budget": "budget", "spent": "spent", "cost_per_beneficiary": "cpb", "score": "score",
             "grade": "grade", "p_grade_differs": "flip"}
     present = [(c, f) for c, f in cols if c in perf.index]
-    return {"headers": [t(f"tcol_{keys[c]}", lang) for c, _ in present],
-            "rows": [[tb.check_cell(f(perf.get(c)), "performance table") for c, f in present]]}
+    out = {"headers": [t(f"tcol_{keys[c]}", lang) for c, _ in present],
+           "rows": [[tb.check_cell(f(perf.get(c)), "performance table") for c, f in present]],
+           "outputs": None, "dimensions": None}
+    if detail is not None:
+        parts = detail(str(perf.get("community_id"))) or {}
+        out["outputs"] = _outputs_line(parts.get("outputs"), lang)
+        out["dimensions"] = _dimensions(parts.get("sheet"), lang)
+    return out
 
 
 def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool) -> list[str]:
@@ -122,7 +158,7 @@ def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool) -> list[st
     return out
 
 
-def community_pages(summary, labels: Labels, *, performance, evidence: dict, level: float,
+def community_pages(summary, labels: Labels, *, performance, evidence: dict, level: float, detail=None,
                     synthetic: bool) -> list[dict]:
     """One context entry per programme community, in registry order."""
     head = summary.headline
@@ -136,7 +172,7 @@ def community_pages(summary, labels: Labels, *, performance, evidence: dict, lev
             "population": _population(part, labels),
             "table": effects_table(part, labels, evidence, level=level),
             "figures": _figures(summary, labels, part, level=level),
-            "performance": _performance(_perf_row(performance, cid), labels.lang),
+            "performance": _performance(_perf_row(performance, cid), labels.lang, detail),
             "limitations": _limitations(part, labels, synthetic),
         })
     return pages
