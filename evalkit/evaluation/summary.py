@@ -39,7 +39,8 @@ EFFECT_COLUMNS = [
     "baseline_wave", "baseline", "estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high",
     "p_adjusted", "pct_of_baseline", "std_effect", "std_ci_low", "std_ci_high", "sd_baseline",
     "population", "headcount", "headcount_low", "headcount_high", "ruled_out", "direction", "evidence",
-    "loo_holds", "shock_estimable", "n_base", "n_wave", "n_comparison", "explanation", "explanation_zh", "explanation_en",
+    "loo_holds", "shock_estimable", "n_base", "n_wave", "n_comparison", "explanation", "explanation_zh",
+    "explanation_en",
 ]
 TREND_COLUMNS = ["community_id", "target", "indicator", "group", "wave", "mean", "ci_low", "ci_high", "n",
                  "comparison_mean", "counterfactual", "n_comparison", "suppressed"]
@@ -251,8 +252,8 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
 
     *Explanations.* A row without an estimate is kept, with ``explanation`` (a code of
     :data:`EXPLANATIONS`) and its ``explanation_zh``/``explanation_en`` text: ``not_surveyed``,
-    ``no_group_column``, ``not_measured``, ``no_base_wave``, ``no_post_wave``, ``no_wave``, ``small_cell``, ``few_comparisons`` (fewer than
-    :data:`MIN_COMPARISONS`).
+    ``no_group_column``, ``not_measured``, ``no_base_wave``, ``no_post_wave``, ``no_wave``,
+    ``small_cell``, ``few_comparisons`` (fewer than :data:`MIN_COMPARISONS`).
     """
     survey, level, min_n = _checked(survey, study, level, min_n)
     registry = study.registry
@@ -323,7 +324,8 @@ def _labels(codebook, indicator: str, group) -> dict:
     """Codebook labels of an indicator and a group, for the explanation texts (the code if it has none)."""
     scale = getattr(codebook, "scales", {}).get(indicator)
     grp = getattr(codebook, "groups", {}).get(group) if group else None
-    return {"indicator_zh": scale.label.zh if scale else indicator, "indicator_en": scale.label.en if scale else indicator,
+    return {"indicator_zh": scale.label.zh if scale else indicator,
+            "indicator_en": scale.label.en if scale else indicator,
             "group_zh": grp.label.zh if grp else "受访者", "group_en": grp.label.en if grp else "the respondents"}
 
 
@@ -357,15 +359,17 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
     if study.baseline_wave is not None and study.baseline_wave < start:
         b = float(study.baseline_wave)
     if not post:
+        text = _explain("no_post_wave", **facts)
         return [{**base_row, "wave": np.nan, "baseline_wave": b,
-                 **dict(zip(("explanation", "explanation_zh", "explanation_en"), _explain("no_post_wave", **facts)))}], []
+                 **dict(zip(("explanation", "explanation_zh", "explanation_en"), text))}], []
     yb, nb, _ = tgt.cell(cid, b) if b is not None else (np.nan, 0, np.nan)
-    rows, estimated = [], []
+    rows = []
     sd = _baseline_sd(tgt, survey, cid, b, community, wave) if b is not None and nb else np.nan
     for t in post:
         yt, nt, _ = tgt.cell(cid, t)
         ks = [k for k in tgt.controls if min(tgt.cell(k, b)[1], tgt.cell(k, t)[1]) >= min_n] if b is not None else []
-        row = {**base_row, "wave": int(t), "event_time": int(t - start), "baseline_wave": None if b is None else int(b), "baseline": yb,
+        row = {**base_row, "wave": int(t), "event_time": int(t - start),
+               "baseline_wave": None if b is None else int(b), "baseline": yb,
                "n_base": nb, "n_wave": nt, "n_comparison": len(ks), "sd_baseline": sd}
         code = None
         if b is None or nb == 0:
@@ -388,7 +392,6 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
         row["loo_holds"] = _loo_holds(tgt, cid, ks, b, t, row, level)
         row["shock_estimable"] = bool(est["shock_estimable"])
         rows.append(row)
-        estimated.append(t)
     return rows, _trend_rows(tgt, cid, b, base_row, survey_waves, min_n, level, wave)
 
 
