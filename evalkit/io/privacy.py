@@ -422,23 +422,29 @@ def quarantine_personal_cells(
     out.attrs = dict(frame.attrs)
     rows: list[tuple] = []
     for pos, col in enumerate(frame.columns):
-        values = _column_text(frame.iloc[:, pos])
-        if values.empty:
-            continue
+        raw = frame.iloc[:, pos]
         is_allowed = str(col) in allowed
-        hits: dict[str, str] = {}
-        for u in pd.unique(values.to_numpy(dtype=object)):
-            rules = cell_rules(u, allowed=is_allowed)
+        hits: dict = {}
+        try:
+            uniq = pd.unique(raw.to_numpy(dtype=object))
+        except TypeError:  # unhashable cells: text them one by one
+            uniq = None
+        for u in (uniq if uniq is not None else raw.to_numpy(dtype=object)):
+            try:
+                t = _cell_text(u)
+            except TypeError:
+                t = None
+            if t is None or sum(ch.isdigit() for ch in t) < 10:  # no phone or ID has fewer digits
+                continue
+            rules = cell_rules(t, allowed=is_allowed)
             if rules:
-                hits[u] = rules[0]
+                hits[u] = (rules[0], value_shape(t))
         if not hits:
             continue
-        mask = values.isin(list(hits)).to_numpy()
-        labels = values.index[mask]
-        raw = frame.iloc[:, pos]
-        for label, text in zip(labels, values[mask]):
-            rows.append((label, str(col), hits[text], value_shape(text)))
-        positions = np.flatnonzero(frame.index.isin(labels))
+        mask = raw.isin(list(hits)).to_numpy() if uniq is not None else raw.map(lambda v: v in hits).to_numpy()
+        for label, v in zip(frame.index[mask], raw.to_numpy(dtype=object)[mask]):
+            rows.append((label, str(col), *hits[v]))
+        positions = np.flatnonzero(mask)
         if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
             column = out.iloc[:, pos].astype("float64")  # numbers stay numbers; blank = NaN
             column.iloc[positions] = np.nan

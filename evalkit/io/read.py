@@ -226,7 +226,8 @@ def _check_header(columns, path: Path, row: int = 1) -> list[str]:
     return cols
 
 
-def _body(table: pd.DataFrame, path: Path, header: int | None, known, merged=()) -> tuple[pd.DataFrame, dict]:
+def _body(table: pd.DataFrame, path: Path, header: int | None, known, merged=(),
+          strip: bool = False) -> tuple[pd.DataFrame, dict]:
     """The answers below the header row (found, or `header`), index = spreadsheet row numbers."""
     from .workbook import fill_merged, find_header
 
@@ -246,7 +247,9 @@ def _body(table: pd.DataFrame, path: Path, header: int | None, known, merged=())
     unnamed_empty = [c for c in table.columns if _blank(names[c]) and body[c].map(_blank).all()]
     body = body.drop(columns=unnamed_empty)
     body.columns = _check_header(names.drop(unnamed_empty).tolist(), path, h)
-    body = body.map(lambda v: v.strip() if isinstance(v, str) else v).map(lambda v: np.nan if _blank(v) else v)
+    if strip:  # Excel: typed cells carry stray spaces; a CSV's text is kept as exported
+        body = body.map(lambda v: v.strip() if isinstance(v, str) else v)
+    body = body.replace("", np.nan)
     blank = body.isna().all(axis=1)
     return body[~blank], {"header_row": int(h), "blank_lines_skipped": int(blank.sum()), "notes": notes}
 
@@ -305,7 +308,7 @@ def _read_excel(path: Path, sheet, limits: ReadLimits, header: int | None = None
                     raise ReadError(f"{path}: the sheet is empty (no header row).")
                 notes.append(f"sheet {names.index(name) + 1} {name!r} not read: it is empty")
                 continue
-            body, info = _body(table, path, header, known, merged)
+            body, info = _body(table, path, header, known, merged, strip=True)
             if parts and list(body.columns) != list(parts[0][1].columns):
                 notes.append(f"sheet {names.index(name) + 1} {name!r} not read: its columns differ from sheet "
                              f"{read[0]!r}'s; read it alone with sheet={name!r}")

@@ -18,6 +18,7 @@ import pandas as pd
 from ..errors import ReadError
 
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]{1,3})(\d{1,7}):([A-Z]{1,3})(\d{1,7})\"")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 #: Rows searched for the header.
 HEADER_SEARCH = 30
 
@@ -100,9 +101,9 @@ def find_header(table: pd.DataFrame, known: Iterable[str] = (), header: int | No
             raise ReadError(f"header={header!r}: the sheet has rows {table.index.min()} to {table.index.max()}; "
                             "header= is the spreadsheet row number of the column names (the first row is 1).")
         return int(header)
-    filled = table.map(lambda v: not _blank(v))
-    counts = filled.sum(axis=1)
-    candidates = [r for r in table.index if counts[r] > 0][:HEADER_SEARCH]
+    top = table.head(HEADER_SEARCH * 10)  # the header is near the top: never scan the whole table
+    counts = top.map(lambda v: not _blank(v)).sum(axis=1)
+    candidates = [r for r in top.index if counts[r] > 0][:HEADER_SEARCH]
     if not candidates:
         raise ReadError("the sheet is empty (no header row).")
     known = set(known)
@@ -177,11 +178,18 @@ def map_answer_labels(df: pd.DataFrame, codebook) -> tuple[pd.DataFrame, dict[st
             continue
         lut = _label_lookup(var, codebook)
         s = df[col]
-        hits = s.map(lambda v: isinstance(v, str) and _norm(v) in lut)
-        if hits.any():
+        try:
+            uniq = pd.unique(s.to_numpy(dtype=object))
+        except TypeError:  # unhashable cells: leave the column to validate
+            continue
+        # a number stays a number (a code as exported); only text that is an answer label is replaced
+        table = {u: str(lut[_norm(u)]) for u in uniq if isinstance(u, str) and not _NUMBER.fullmatch(u.strip())
+                 and _norm(u) in lut}
+        if table:
+            hits = s.isin(list(table))
             if out is df:
                 out = df.copy()
-            out[col] = s.astype(object).where(~hits, s[hits].map(lambda v: str(lut[_norm(v)])))
+            out[col] = s.astype(object).where(~hits, s.map(table))
             counts[str(col)] = int(hits.sum())
     return out, counts
 
