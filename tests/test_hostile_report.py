@@ -166,6 +166,7 @@ def test_hostile_strings_cover_every_family():
     assert all(not scan_text(p).empty for p in PERSONAL)  # every disguise is a personal number to the scanner
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_bureau_report_of_a_hostile_registry_and_codebook_is_inert(lang):
     html, folder = hostile_bureau(lang)
@@ -178,6 +179,7 @@ def test_bureau_report_of_a_hostile_registry_and_codebook_is_inert(lang):
     assert len(page.headings) >= (reg["role"] == "programme").sum()
 
 
+@pytest.mark.slow
 def test_personal_numbers_in_the_registry_are_refused_not_published(tmp_path):
     """A disguised phone and ID number in a programme's text and name: the page is refused, and the
     refusal names the rule and the shape, not the number."""
@@ -214,6 +216,7 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow
 def test_executed_notebook_and_its_rendered_page_are_inert_and_show_no_personal_number(tmp_path):
     """Hostile headers and cells in a survey export (markup, Markdown, formulas, disguised phone and
     ID numbers) read, validated and shown by a short notebook: its executed outputs and the page
@@ -271,6 +274,7 @@ def _pwned(dom: str) -> bool:
     return any("data-pwned" in attrs for _, attrs in page.tags)
 
 
+@pytest.mark.slow
 def test_planted_script_does_not_run_in_chromium(tmp_path):
     """The hostile report in headless Chromium, with a script planted right after <body> (as if a
     string had slipped past escaping): the Content-Security-Policy stops it. Control: the same page
