@@ -56,6 +56,19 @@ def test_seven_projects(final):
     assert (c["estimable"] == (c["effect_ci_low"] > 0)).all() and c["estimable"].any() and (~c["estimable"]).any()
 
 
+def test_findings(final):
+    from evalkit.performance import findings
+
+    f = findings(final)
+    kinds = f.groupby("community_id")["kind"].apply(set)
+    assert "underspent" in kinds["shengxing"] and "missed_target" in kinds["xingsheng"]
+    assert "missed_target" not in kinds.get("mingyue", set())
+    # every project's records had duplicates: each gets a records finding; texts in both languages
+    assert (f["kind"] == "records").sum() == 7 and f["text_zh"].str.len().gt(0).all()
+    shenghong = f[(f["community_id"] == "shenghong") & (f["kind"] == "missed_target")]["text_en"].tolist()
+    assert shenghong == ["Contract target missed: group work 21 of 30 (70%); explain why and plan how to make it up."]
+
+
 def test_records_as_planted():
     recs = dongying_records()
     assert check_budgets(recs.contracts, TOTAL_BUDGET) == 1_400_000
