@@ -159,9 +159,12 @@ def test_multi_select_both_ways_agree_and_none_is_exclusive(study):
     for c in ("part_any", "vol_any", "selforg"):
         assert text.loc[ok, c].astype(int).tolist() == truth.loc[ok, c].tolist()
         assert number.loc[ok, c].astype(int).tolist() == truth.loc[ok, c].tolist()
-    # row 10: 志愿服务 ticked with 以上都没有 -> every item carries the reason, the row is quarantined
-    assert all("none of these" in text.at[10, c] for c in ("part_any", "vol_any", "selforg"))
-    assert any("row 10" in n for n in text.attrs["notes"])
+    # row 10: 志愿服务 ticked with 以上都没有 -> the items are blank and the reader lists the row,
+    # which validate quarantines (rule multiple_choice, the reason in the message)
+    for got in (text, number):
+        assert got.loc[10, ["part_any", "vol_any", "selforg"]].isna().all()
+        assert [(p["row"], p["rule"]) for p in got.attrs["read_problems"]] == [(10, "multiple_choice")]
+        assert "none of these" in got.attrs["read_problems"][0]["message"]
     # a respondent who ticked only 以上都没有 has every item 0
     nothing = [r for r in ok if truth.loc[r, ["part_any", "vol_any", "selforg"]].sum() == 0]
     assert nothing and (text.loc[nothing, ["part_any", "vol_any", "selforg"]] == "0").all().all()
@@ -326,3 +329,15 @@ def test_the_platform_serial_number_can_be_the_respondent_id(tmp_path, codebook)
     assert got["respondent_id"].tolist() == ["1", "2"] and got["grid_sat"].tolist() == ["4", "3"]
     assert got["submitted"].tolist() == ["2017-06-03T08:03:00", "2017-06-03T09:10:00"]
     assert "序号" not in read_wjx(tmp_path / "s.xlsx", codebook=codebook).columns
+
+
+def test_an_unknown_multiple_choice_option_is_named_in_the_quarantine(tmp_path, study):
+    t = pd.read_excel(HERE / "wjx_text.xlsx", dtype=object)
+    q = "13、过去12个月，您参加过以下哪些？[多选题]"
+    t.loc[0, q], t.loc[1, q] = "志愿服务┋广场舞", "13812345678"
+    t.to_excel(tmp_path / "u.xlsx", index=False)
+    report = _validated(read_wjx(tmp_path / "u.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI), study)
+    assert report.n_rows == 48 == report.n_valid + report.n_quarantined
+    p = report.problems[report.problems["rule"] == "multiple_choice"].set_index("row")["message"]
+    assert "'广场舞'" in p[2] and "add it to the map" in p[2]
+    assert "13812345678" not in p[3] and "11 digits" in p[3]

@@ -38,6 +38,8 @@ RULES = {
     "wrong_group": "an item answered by a respondent it is not asked of",
     "inconsistent": "a derived field that contradicts its source (the codebook's `derive` rules: age group, role)",
     "personal_data": "a phone or ID number typed into an answer; the reader blanked the cell (attrs['personal_cells'])",
+    "multiple_choice": "a multiple-choice answer the reader could not code: an option not in its map, or "
+                       "'none of these' ticked with another option (attrs['read_problems'])",
 }
 PROBLEM_COLUMNS = ["row", "column", "value", "rule", "message"]
 
@@ -392,6 +394,16 @@ def _check_personal_cells(df: pd.DataFrame, out: _Collector) -> None:
                 "value is not shown. Correct the answer at the source, or leave the row out")
 
 
+def _check_read_problems(df: pd.DataFrame, out: _Collector) -> None:
+    """Rows a reader could not code (``attrs["read_problems"]``: records of ``row, column, rule,
+    message``; the cells are blank, the value is not repeated)."""
+    for p in df.attrs.get("read_problems") or ():
+        if p.get("row") in df.index:
+            rule = p.get("rule", "multiple_choice")
+            out.add([p["row"]], str(p.get("column", "")), [""], rule if rule in RULES else "multiple_choice",
+                    str(p.get("message", "")))
+
+
 def _check_groups(df: pd.DataFrame, t: pd.DataFrame, codebook: Codebook, out: _Collector, role_col: str) -> None:
     """Items answered by respondents of a role they are not asked of (the role column decides)."""
     if role_col not in t.columns:
@@ -550,6 +562,7 @@ def validate(
     t, mapped = _typed(df, codebook, registry, roles.wave, out, missing_rows)
     _check_duplicates(df.drop(columns=meta), t, out, roles.unit, roles.wave)
     _check_personal_cells(df, out)
+    _check_read_problems(df, out)
     _check_groups(df, t, codebook, out, roles.role)
     _check_derived(t, codebook, out)
     problems = out.frame()

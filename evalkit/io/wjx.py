@@ -95,7 +95,9 @@ def read_wjx(
         ``submitted`` (the submission time as ISO text, when the download has 提交答卷时间),
         index = spreadsheet row. ``attrs``: ``source``, ``format`` ("wjx"), ``column_map`` (header
         -> name, as resolved), ``unmapped`` (headers left out: 序号, 提交答卷时间, 来自IP ...),
-        ``meta`` (["submitted"]), ``option_map`` (header -> {option number: code}), ``notes``.
+        ``meta`` (["submitted"]), ``option_map`` (header -> {option number: code}), ``notes``,
+        ``read_problems`` (``row, column, rule, message`` records of multiple-choice answers that
+        cannot be coded; :func:`evalkit.validate` quarantines their rows).
 
     Raises
     ------
@@ -135,7 +137,7 @@ def read_wjx(
     column_map = {k: v for k, v in (column_map or {}).items() if not (_split_drop(gone, [k])[0])}
     raw = raw[[h for h in raw.columns if h not in gone]]
     headers = [parse_header(h) for h in raw.columns]
-    extra, used, notes = select_multiple_items(raw, select_multiple, headers, codebook, WJX_SKIPPED, source)
+    extra, used, notes, problems = select_multiple_items(raw, select_multiple, headers, codebook, WJX_SKIPPED, source)
     rest = [h for h in headers if h.text not in used]  # platform columns (序号) map only by column_map or label
     mapping = _resolve([h.text for h in rest], {h.text: h.keys() for h in rest},
                        {str(k): v for k, v in (column_map or {}).items()}, codebook, source)
@@ -151,6 +153,7 @@ def read_wjx(
                   "questionnaire), or option_numbers=\"codes\" if the questionnaire's option values were set "
                   "to the codebook's codes.")
     out.attrs["option_map"] = {h: dict(m) for h, m in maps.items()}
+    out.attrs["read_problems"] = [p for p in problems if p["row"] in out.index]
     return out
 
 

@@ -238,12 +238,14 @@ def select_multiple(raw: pd.DataFrame, spec: Mapping, headers: Sequence[Header],
     Each item is its "ticked" code when any option mapped to it was ticked, "not ticked" when
     none was, blank when the question was skipped. An exclusive "none" option sets every item of
     the question to "not ticked"; ticked together with another option, or an option that is not
-    in the map, puts a description of the problem into every item of that row, so validation
-    quarantines the row (never a guess).
+    in the map, leaves every item of that row blank and lists the row in the returned problems
+    (``row, column, rule, message``; rule ``multiple_choice``), which the reader puts into
+    ``attrs["read_problems"]`` and :func:`evalkit.validate` quarantines (never a guess).
     """
     items: dict[str, list] = {}
     used: set[str] = set()
     notes: list[str] = []
+    problems: list[dict] = []
     for key, choices in (spec or {}).items():
         q = _question(key, choices, headers, codebook, source)
         names = list(dict.fromkeys(v for v in q.options.values() if v))
@@ -263,8 +265,8 @@ def select_multiple(raw: pd.DataFrame, spec: Mapping, headers: Sequence[Header],
                 else:
                     parts = [_norm(_drop_fill_in(p.strip())) for p in _MULTI_SEP.split(t) if p.strip()]
                     unknown = [p for p in parts if p not in q.options]
-                    ticked, why = set(parts), (f"option {unknown[0]!r} of question {q.key} is not in select_multiple"
-                                               if unknown else "")
+                    ticked, why = set(parts), (f"option {_shown(unknown[0])} of question {q.key} is not in "
+                                               "select_multiple; add it to the map" if unknown else "")
             else:
                 cells = {h: _flag(None if _text(raw.at[row, h]) in skipped else _text(raw.at[row, h]),
                                   free=q.options.get(q.flag_cols[h]) == "")
@@ -281,15 +283,22 @@ def select_multiple(raw: pd.DataFrame, spec: Mapping, headers: Sequence[Header],
                     why = f"'none of these' ticked together with other options of question {q.key}"
             if why:
                 notes.append(f"row {row}: {why}")
+                problems.append({"row": row, "column": names[0] if names else str(q.key), "rule": "multiple_choice",
+                                 "message": f"{why} (items {', '.join(names)} left blank)"})
             for n in names:
-                if ticked is None:
+                if ticked is None or why:
                     items[n].append(None)
-                elif why:
-                    items[n].append(f"({why})")
                 else:
                     hit = any(q.options.get(p) == n for p in ticked)
                     items[n].append(codes[n][0] if hit else codes[n][1])
-    return {n: pd.Series(v, index=raw.index, dtype=object) for n, v in items.items()}, used, notes
+    return {n: pd.Series(v, index=raw.index, dtype=object) for n, v in items.items()}, used, notes, problems
+
+
+def _shown(text: str) -> str:
+    """An unknown option as quoted text, or only its shape if it holds a long number (a phone?)."""
+    from .display import value_shape
+
+    return f"‹{value_shape(text)}›" if re.search(r"\d{5,}", text) else repr(text)
 
 
 __all__ = ["Header", "parse_header", "submitted_column", "option_maps", "select_multiple", "NONE_OPTIONS",

@@ -127,7 +127,7 @@ def spoil(text: pd.DataFrame, number: pd.DataFrame, tr: pd.DataFrame) -> None:
     text.loc[8, "13、过去12个月，您参加过以下哪些？[多选题]"] = "志愿服务┋以上都没有"
     number.loc[8, "第13题(以上都没有)"] = 1
     number.loc[8, "第13题(志愿服务)"] = 1
-    tr.loc[8, ["quarantine_text", "quarantine_number"]] = "not_numeric"
+    tr.loc[8, ["quarantine_text", "quarantine_number"]] = "multiple_choice"
     number.loc[12, "14、您对网格员的工作满意吗？"] = 9  # the questionnaire has 6 options
     tr.loc[12, "quarantine_number"] = "not_numeric"
 
