@@ -138,6 +138,18 @@ def test_personal_column_refused_then_dropped(tmp_path):
     assert len(rep.valid) == 5
 
 
+def test_bounded_and_damaged_workbooks(tmp_path):
+    from evalkit.io.read import ReadLimits
+
+    good = _hostile_xlsx(tmp_path / "ledger.xlsx")
+    with pytest.raises(ReadError, match="max_file_mb"):
+        read_records(good, registry=REGISTRY, limits=ReadLimits(max_file_mb=0.001))
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(good.read_bytes()[:3000])
+    with pytest.raises(ReadError):
+        read_records(cut, registry=REGISTRY)
+
+
 def test_unreadable_inputs(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("a,b,c\n1,2,3\n", encoding="utf-8")

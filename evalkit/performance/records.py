@@ -225,6 +225,7 @@ def read_records(
     allow: Sequence[str] = (),
     personal_data: str = "refuse",
     period: tuple | None = None,
+    limits=None,
 ) -> RecordsReport:
     """Read one service-records sheet (.xlsx or .csv) and check every row.
 
@@ -252,6 +253,8 @@ def read_records(
         ``(first, last)`` dates of the contract: an activity dated outside is quarantined (rule
         ``outside_period``: a typo such as 2107 for 2017, or another year's activity). When the
         period lies within one year, dates written without it (``6月3日``, ``6.3``) are read in it.
+    limits
+        Bounds checked before parsing (:class:`evalkit.io.read.ReadLimits`, as for surveys).
 
     Returns
     -------
@@ -279,7 +282,7 @@ def read_records(
     spec = spec if isinstance(spec, RecordsSpec) else load_records_spec(spec)
     if registry is None and study is not None:
         registry = study.registry
-    rows, notes, source = _sheet_rows(path, sheet)
+    rows, notes, source = _sheet_rows(path, sheet, limits)
     h = _find_header(rows, spec, source)
     if h:
         notes.append(f"rows 1-{rows[h][0] - 1} above the headings skipped (title)")

@@ -22,13 +22,22 @@ _DATE_SHORT = re.compile(r"^(\d{1,2})\s*[.\-/月]\s*(\d{1,2})\s*日?$")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _sheet_rows(path: Path, sheet) -> tuple[list[tuple[int, list]], list[str], str]:
+def _sheet_rows(path: Path, sheet, limits=None) -> tuple[list[tuple[int, list]], list[str], str]:
     """(sheet row number, cell values) for every row, merged ranges filled from their top-left
-    cell; notes; the source name (``file[sheet]`` for a workbook of several sheets)."""
+    cell; notes; the source name (``file[sheet]`` for a workbook of several sheets). The file is
+    bounded before parsing as :func:`evalkit.read_survey` bounds exports (size, unpacked size,
+    expansion ratio, declared cells: :class:`evalkit.io.read.ReadLimits`)."""
+    from ..io.read import ReadLimits, _check_file_size, _check_zip
+
+    limits = ReadLimits.from_env() if limits is None else limits
     notes = []
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".xlsx", ".xlsm"):
+        _check_file_size(path, limits)
     if suffix in (".xlsx", ".xlsm"):
         import openpyxl
+
+        _check_zip(path, limits)
 
         try:
             wb = openpyxl.load_workbook(path, data_only=True)
