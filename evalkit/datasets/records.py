@@ -177,11 +177,12 @@ class SimulatedRecords:
     reviews: pd.DataFrame
 
 
-def simulate_records(seed: int = SEED) -> SimulatedRecords:
-    """The synthetic records and contracts (deterministic for a seed)."""
+def simulate_records(seed: int = SEED, survey_path: str | Path | None = None) -> SimulatedRecords:
+    """The synthetic records and contracts (deterministic for a seed and survey; the survey's 2017
+    respondent ids are the attendees' ids where they were surveyed; default the shipped survey)."""
     rng = np.random.default_rng([seed, 13])
     registry = dongying().registry.set_index("community_id")
-    survey = pd.read_csv(data_path("survey.csv"), usecols=["respondent_id", "community_id", "wave", "role", "part_any",
+    survey = pd.read_csv(survey_path or data_path("survey.csv"), usecols=["respondent_id", "community_id", "wave", "role", "part_any",
                                                           "vol_any", "selforg"])
     sheets, contracts, targets, sat, reviews = {}, [], [], [], []
     for cid, spec in PROJECTS.items():
@@ -246,12 +247,12 @@ def _write_xlsx(frame: pd.DataFrame, title: str, path: Path) -> None:
     path.write_bytes(_fixed_zip(buf.getvalue()))
 
 
-def write_records(out_dir: str | Path, seed: int = SEED) -> list[Path]:
+def write_records(out_dir: str | Path, seed: int = SEED, survey_path: str | Path | None = None) -> list[Path]:
     """Write the sheets (``ledger_<community>.csv``; Mingyue ``.xlsx``), ``contracts.csv``,
     ``targets.csv``, ``satisfaction.csv`` and ``reviews.csv`` to `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sim = simulate_records(seed)
+    sim = simulate_records(seed, survey_path)
     names = dongying().registry.set_index("community_id")["name_zh"]
     paths = []
     for cid, frame in sim.sheets.items():
