@@ -341,3 +341,14 @@ def test_an_unknown_multiple_choice_option_is_named_in_the_quarantine(tmp_path, 
     p = report.problems[report.problems["rule"] == "multiple_choice"].set_index("row")["message"]
     assert "'广场舞'" in p[2] and "add it to the map" in p[2]
     assert "13812345678" not in p[3] and "11 digits" in p[3]
+
+
+def test_a_fill_in_column_beside_the_text_column_is_not_read_as_the_answer(tmp_path, study):
+    # some text downloads put the 其他 fill-in into its own bracketed column "13、(其他)"
+    t = pd.read_excel(HERE / "wjx_text.xlsx", dtype=object)
+    q = "13、过去12个月，您参加过以下哪些？[多选题]"
+    t.insert(t.columns.get_loc(q) + 1, "13、(其他)", t[q].map(lambda v: "下棋" if "其他" in str(v) else "(跳过)"))
+    t.to_excel(tmp_path / "f.xlsx", index=False)
+    raw = read_wjx(tmp_path / "f.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI)
+    assert "13、(其他)" in raw.attrs["unmapped"] and "下棋" not in raw.to_string()
+    _check_against_truth(_validated(raw, study), "quarantine_text")

@@ -180,6 +180,7 @@ class _Question:
     options: dict[str, str | None]       # normalised option text -> item ("" none of them; None: exclusive none)
     text_col: str | None
     flag_cols: dict[str, str]            # header -> normalised option text
+    fill_ins: list[str]                  # bracketed columns beside a text column (not read)
 
 
 def _question(key, choices: Mapping, headers: Sequence[Header], codebook: Codebook, source: str) -> _Question:
@@ -200,20 +201,20 @@ def _question(key, choices: Mapping, headers: Sequence[Header], codebook: Codebo
         options.setdefault(_norm(t), None)
     cols = [h for h in headers if h.number == number]
     flags = {h.text: _norm(h.item) for h in cols if h.item and _norm(h.item) in options}
-    others = [h for h in cols if h.text not in flags]
-    if flags:
-        text_col = None
-        for h in others:
-            if h.item:
-                raise ReadError(f"{source}: column {h.text!r} looks like an option of multiple-choice question "
-                                f"{number}, but {h.item!r} is not in select_multiple[{key!r}]. Add it "
-                                f"({{{h.item!r}: codebook item}}, or \"\" if it ticks no item).")
-    elif len(others) == 1:
-        text_col = others[0].text
-    else:
-        raise ReadError(f"{source}: select_multiple question {key!r} matches {len(others)} columns "
-                        f"({[h.text for h in others][:6]}); give the question number of one question.")
-    return _Question(str(key), options, text_col, flags)
+    plain = [h for h in cols if not h.item]
+    if len(plain) == 1:  # one answer column ("┋"); bracketed columns beside it are fill-ins ("13、(其他)")
+        return _Question(str(key), options, plain[0].text, {}, [h.text for h in cols if h.item])
+    if not flags or plain:
+        raise ReadError(f"{source}: select_multiple question {key!r} matches {len(plain)} answer columns and "
+                        f"{len(flags)} option columns ({[h.text for h in cols][:6]}); give the question "
+                        "number of one multiple-choice question.")
+    for h in cols:
+        if h.text not in flags:
+            raise ReadError(f"{source}: column {h.text!r} looks like an option of multiple-choice question "
+                            f"{number}, but {h.item!r} is not in select_multiple[{key!r}]. Add it "
+                            f"({{{h.item!r}: codebook item}}, or \"\" if it ticks no item).")
+    text_col = None
+    return _Question(str(key), options, text_col, flags, [])
 
 
 def _flag(t: str | None, free: bool = False) -> bool | None | str:
@@ -256,7 +257,7 @@ def select_multiple(raw: pd.DataFrame, spec: Mapping, headers: Sequence[Header],
             items[n] = []
         used.update(q.flag_cols)
         if q.text_col:
-            used.add(q.text_col)
+            used.update([q.text_col, *q.fill_ins])
         for row in raw.index:
             if q.text_col:
                 t = _text(raw.at[row, q.text_col])
