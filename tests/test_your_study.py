@@ -6,6 +6,9 @@ fields from the codebook's rules. Every test checks rows in = rows out and names
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -390,3 +393,56 @@ def test_spss_export_to_indicators_and_comparisons_with_parameters_only(spss_exp
     assert len(xs) == 1 and xs["estimate"].notna().all()
     mingyue = effects[effects["community_id"] == "mingyue"]
     assert len(mingyue) and set(mingyue["explanation"]) == {"not_measured"}
+
+
+# ---------------------------------------------------------------------------------- drafting
+def test_draft_from_a_wjx_text_download(tmp_path):
+    from evalkit.io.draft import draft_codebook
+
+    draft = draft_codebook(EXPORTS / "wjx/wjx_text.xlsx")
+    cb = draft.codebook                                          # the draft loads against the schema
+    items, fields = draft.raw["items"], draft.raw["fields"]
+    # WHO-5 options in the scale's order, though the answers were typed with stray spaces and one typo
+    who5 = {1: "从未", 2: "偶尔", 3: "一半以下时间", 4: "一半以上时间", 5: "大部分时间", 6: "所有时间"}
+    assert all(items[f"q{q}"]["codes"] == who5 for q in range(5, 10))
+    assert "挺好的" in draft.text and "TODO" in draft.text        # the typo is named, not made an option
+    assert items["q14"]["codes"] == {1: "非常不满意", 2: "不满意", 3: "一般", 4: "满意", 5: "非常满意"}  # 不知道 is 97
+    assert list(items["q12"]["codes"].values()) == ["没有参加", "1-2次", "3-5次", "6-11次", "每月至少一次"]
+    # the matrix question as one drafted scale, the multiple-choice question as one 0/1 item per option
+    assert draft.raw["scales"]["q11"]["items"] == ["q11_1", "q11_2"] and items["q11_2"]["zh"] == "我归属于本社区"
+    multi = [n for n in items if n.startswith("q13_")]
+    assert len(multi) == 5 and all(items[n]["codes"] == {0: "未选", 1: "选中"} for n in multi)
+    assert {"respondent_id", "community_id", "sex", "age", "household_id", "wave"} <= set(fields)
+    assert fields["sex"]["codes"] == {1: "男", 2: "女"} and cb.variables["age"].type == "integer"
+    assert "来自IP" in draft.left_out and "提交答卷时间" in draft.left_out
+
+
+def test_draft_from_a_kobo_xlsform():
+    from evalkit.io.draft import draft_codebook
+
+    draft = draft_codebook(EXPORTS / "kobo/form.xlsx")
+    assert draft.kind == "kobo"
+    items, fields = draft.raw["items"], draft.raw["fields"]
+    # select_one: the choice names are the export's values; their labels come along
+    assert [items["who5_1"]["codes"][k]["zh"] for k in range(1, 7)] == ["所有时间", "大部分时间", "一半以上时间",
+                                                                      "一半以下时间", "偶尔", "从未"]
+    assert fields["sex"]["codes"][1]["en"] == "m" and "TODO" in draft.notes_for("sex")
+    assert {f"activities_{c}" for c in ("act_club", "act_vol", "act_org", "none")} <= set(items)
+    assert {"respondent_id", "community_id", "household_id", "psu"} <= set(fields)
+    assert "start" in draft.left_out and draft.codebook.variables["who5_1"].codes
+
+
+def test_draft_from_spss_labels_and_the_command_line(spss_export, tmp_path):
+    path, _ = spss_export
+    out = tmp_path / "codebook.yaml"
+    res = subprocess.run([sys.executable, "-m", "evalkit", "codebook", "draft", str(path), "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "wrote" in res.stdout and "TODO" in out.read_text(encoding="utf-8")
+    raw = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert raw["fields"]["community_id"]["type"] == "community" and raw["fields"]["sex"]["codes"] == {0: "男", 1: "女"}
+    assert raw["items"]["v0"]["missing_codes"] == {9: "refused"} and raw["items"]["v0"]["codes"][1] == "所有时间"
+    assert raw["items"]["v5"]["codes"] == {1: "非常同意", 2: "同意", 3: "一般", 4: "不同意", 5: "非常不同意"}
+    again = subprocess.run([sys.executable, "-m", "evalkit", "codebook", "draft", str(path), "--out", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr

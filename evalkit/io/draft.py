@@ -74,7 +74,15 @@ def _cell(v) -> str | None:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         v = int(v)
     t = unicodedata.normalize("NFKC", str(v)).strip()
-    return None if t in ("", "(跳过)", "(空)", "-3", "nan") else t
+    if re.search(r"[\u4e00-\u9fff]", t):   # spaces inside Chinese text are typing noise
+        t = re.sub(r"(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])", "", t)
+    return None if t in ("", "(跳过)", "(空)", "-3", "-2", "nan") else t
+
+
+def _clean_label(text: str) -> str:
+    """A question text without the platform's marks: [多选题], a trailing colon."""
+    t = re.sub(r"[\[【](多选题|单选题|矩阵单选题|矩阵量表题|必答)[\]】]", "", str(text)).strip()
+    return t.rstrip("：:").strip() or str(text)
 
 
 @dataclass
@@ -94,6 +102,8 @@ class Draft:
         ``{export header: why}``: platform metadata, personal data, free text.
     kind : str
         The export kind read (``wjx``, ``kobo``, ``spss``).
+    notes : dict
+        ``{name: comment}``: where each entry came from and its TODO.
     """
 
     raw: dict
@@ -101,6 +111,12 @@ class Draft:
     column_map: dict = field(default_factory=dict)
     left_out: dict = field(default_factory=dict)
     kind: str = ""
+
+    notes: dict = field(default_factory=dict)
+
+    def notes_for(self, name: str) -> str:
+        """The draft's comment on one field or item ("" if none)."""
+        return self.notes.get(name, "")
 
     @property
     def codebook(self) -> Codebook:
@@ -131,13 +147,12 @@ class _Builder:
             name, k = f"{base}_{k}", k + 1
         (self.fields if section == "fields" else self.items)[name] = spec
         self.column_map[header] = name
-        self.notes[name] = (f"from {header!r}" if header != name else "") + (f"; {note}" if note else "")
+        self.notes[name] = "; ".join(x for x in ((f"from {header!r}" if header != name else ""), note) if x)
         return name
 
 
-def _codes_from_options(options: list[str]) -> tuple[dict[int, str], str]:
-    """Codes for option texts: a known scale's order, else the order first seen (with a TODO)."""
-    opts = [o for o in options if _nfkc(o) not in _MISSING_TEXT]
+def _known_order(opts: list[str]) -> dict[int, str] | None:
+    """Codes for option texts that all belong to one known answer scale, in its order."""
     for scale in KNOWN_SCALES:
         levels = []
         for o in opts:
@@ -148,7 +163,42 @@ def _codes_from_options(options: list[str]) -> tuple[dict[int, str], str]:
         else:
             if opts and len(set(levels)) == len(levels):
                 first = 0 if scale is KNOWN_SCALES[0] else 1   # yes/no as 0/1, others 1..k in level order
-                return {k: o for k, (_, o) in enumerate(sorted(zip(levels, opts)), start=first)}, ""
+                return {k: o for k, (_, o) in enumerate(sorted(zip(levels, opts)), start=first)}
+    return None
+
+
+def _number_order(opts: list[str]) -> list[str] | None:
+    """Options such as 没有参加, 1-2次, 3-5次, 每月至少一次 ordered by the numbers in them (none first)."""
+    nums = {o: re.search(r"\d+", unicodedata.normalize("NFKC", o)) for o in opts}
+    if sum(m is not None for m in nums.values()) < 2:
+        return None
+    none = [o for o in opts if nums[o] is None and re.search(r"没有|从不|从未|无|0", o)]
+    rest = [o for o in opts if nums[o] is None and o not in none]
+    return none + sorted((o for o in opts if nums[o] is not None), key=lambda o: int(nums[o].group())) + rest
+
+
+def _codes_from_options(options: list[str], counts: dict[str, int] | None = None) -> tuple[dict[int, str], str]:
+    """Codes for option texts: a known scale's order, else the order first seen (with a TODO).
+
+    An option seen in very few answers that keeps the others from matching a known scale (a typo,
+    "挺好的") is left out of the codes and named in the TODO, so validation quarantines its rows.
+    """
+    opts = [o for o in options if _nfkc(o) not in _MISSING_TEXT]
+    known = _known_order(opts)
+    if known is not None:
+        return known, ""
+    counts = counts or {}
+    total = sum(counts.get(o, 1) for o in opts)
+    rare = [o for o in opts if counts.get(o, 1) <= max(2, 0.03 * total)]
+    if rare and len(rare) < len(opts) / 2:
+        known = _known_order([o for o in opts if o not in rare])
+        if known is not None:
+            return known, (f"TODO: answers {rare} fit no option of this scale and were left out; validation "
+                           "quarantines their rows -- add them if they are real options")
+    ordered = _number_order(opts)
+    if ordered is not None:
+        return ({i: o for i, o in enumerate(ordered, start=1)},
+                "TODO: codes follow the numbers in the option texts; check against the questionnaire")
     return ({i: o for i, o in enumerate(opts, start=1)},
             "TODO: codes follow the order first seen in the export; put them in the questionnaire's order")
 
@@ -186,6 +236,7 @@ def _role_of(text: str) -> str | None:
 
 
 def _role_spec(role: str, label: str, values: pd.Series) -> dict:
+    label = _clean_label(label)
     if role in ("respondent_id", "household_id", "psu"):
         return {"type": "id", "required": role == "respondent_id", "zh": label}
     if role == "community_id":
@@ -209,8 +260,10 @@ def _add_column(b: _Builder, header: str, name: str, label: str, values: pd.Seri
     if num is not None:
         b.add(name, num, header, "TODO: check the range (drafted from the answers seen)")
         return
+    label = _clean_label(label)
     if any(_MULTI_SEP in v for v in seen):
-        opts = list(dict.fromkeys(p.strip() for v in seen for p in v.split(_MULTI_SEP) if p.strip()))
+        opts = list(dict.fromkeys(re.sub(r"〖.*?〗", "", p).strip() for v in seen for p in v.split(_MULTI_SEP)
+                                  if p.strip()))
         for k, o in enumerate(opts, start=1):
             b.add(f"{name}_{k}", {"type": "code", "codes": {0: "未选", 1: "选中"}, "zh": f"{label}:{o}"},
                   f"{header} ┋ {o}", "multi-select option (select_multiple of the reader)")
@@ -219,7 +272,8 @@ def _add_column(b: _Builder, header: str, name: str, label: str, values: pd.Seri
     if len(opts) > 12 or (len(values.dropna()) >= 20 and len(opts) > 0.5 * len(values.dropna())):
         b.left_out[header] = "free text (many distinct answers); free text can hold personal data"
         return
-    codes, todo = _codes_from_options(opts)
+    counts = values.value_counts().to_dict()
+    codes, todo = _codes_from_options(opts, counts)
     if not codes:
         b.left_out[header] = "no answer in the export to draft codes from; add it by hand"
         return
@@ -368,10 +422,13 @@ def _draft_kobo(path: Path) -> _Builder:
                           f"{name}/{_cell(c['name'])}", "select_multiple option (0/1 column in the export)")
                 continue
             _kobo_select_one(b, name, text, label, opts, czh, cen)
-        elif t in ("text",) and _role_of(text or "") in ("respondent_id", "community_id"):
-            role = _role_of(text)
-            b.add(role, {"type": "id" if role == "respondent_id" else "community", "required": True, **label},
-                  name, section="fields")
+        elif t in ("text",) and (_role_of(text or "") or _role_of(name)) in ("respondent_id", "community_id",
+                                                                             "household_id", "psu"):
+            role = _role_of(text or "") or _role_of(name)
+            b.add(role, {"type": "community" if role == "community_id" else "id",
+                         "required": role in ("respondent_id", "community_id"), **label}, name, section="fields")
+        elif t in ("text", "integer", "decimal") and name in ("stratum", "base_weight", "age_group", "role"):
+            b.left_out[name] = "a design field: the design step adds it (study.yaml design:), or map it by hand"
         elif t in ("text", "geopoint", "image", "audio", "barcode"):
             b.left_out[name] = f"{t}: free text or media (can hold personal data)"
         else:
@@ -558,7 +615,7 @@ def draft_codebook(path, kind: DraftKind = "auto", *, sheet=None) -> Draft:
     text = _text(b, path)
     raw = yaml.safe_load(text)
     codebook_from_dict(raw, f"draft of {path.name}", text=text)  # the draft loads, or this is a bug
-    return Draft(raw, text, dict(b.column_map), dict(b.left_out), kind)
+    return Draft(raw, text, dict(b.column_map), dict(b.left_out), kind, dict(b.notes))
 
 
 __all__ = ["draft_codebook", "Draft", "KNOWN_SCALES", "MISSING"]
