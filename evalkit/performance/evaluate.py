@@ -75,9 +75,11 @@ def read_records_folder(folder, *, study=None, registry: pd.DataFrame | None = N
     return RecordsFolder(reports, c, read["targets"], read["satisfaction"], read["reviews"])
 
 
-def survey_effects(survey: pd.DataFrame, study, *, wave: int | None = None, level: float = 0.95) -> pd.DataFrame:
+def survey_effects(survey: pd.DataFrame, study, *, wave: int | None = None, level: float = 0.95,
+                   seed: int | None = None) -> pd.DataFrame:
     """The programme targets' per-community effects at one wave: the ``effects`` of
-    :func:`evalkit.evaluation.summary.summarise` (contract C4) at the latest wave (or `wave`).
+    :func:`evalkit.evaluation.summary.summarise` (contract C4) at the latest wave (or `wave`), with
+    the study's seed unless `seed` is given.
 
     Returns
     -------
@@ -88,7 +90,7 @@ def survey_effects(survey: pd.DataFrame, study, *, wave: int | None = None, leve
     """
     from ..evaluation.summary import summarise
 
-    eff = summarise(survey, study, level=level).effects
+    eff = summarise(survey, study, level=level, seed=getattr(study, "seed", None) if seed is None else seed).effects
     w = int(eff["wave"].max()) if wave is None else int(wave)
     return eff[eff["wave"] == w].reset_index(drop=True)
 
