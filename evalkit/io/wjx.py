@@ -7,6 +7,13 @@ question headed by its number and text ("1、您的性别："); a matrix questio
 ("7、(社区为老服务)" or "7(社区为老服务)"); a multiple-choice question is one column of option texts
 joined by "┋" (text download) or one 0/1 column per option ("9(文体活动)", option-number
 download); a filled-in "其他" reads "其他〖...〗"; a skipped question "(跳过)", "(空)" or -3.
+
+Every parameter of :func:`read_wjx` fits in a study file::
+
+    read_wjx("data/raw/问卷星_按序号.xlsx", study=study,
+             option_map={15: ["所有时间", "大部分时间", "一半以上时间", "一半以下时间", "偶尔", "从未"]},
+             select_multiple={20: {"社区组织的活动": "part_any", "志愿服务": "vol_any", "其他": ""}},
+             drop=["来自IP"])
 """
 from __future__ import annotations
 
@@ -65,7 +72,8 @@ def read_wjx(
         ``None`` (default): option texts are matched to the codebook's labels; a coded question
         holding option numbers needs an `option_map` entry, else the file is refused with the
         list of such questions. ``"codes"``: numbers are the codebook's codes (the questionnaire's
-        option values were set to them). ``"order"`` is refused: option order is not code order.
+        option values were set to them, or a "按分数下载" whose scores are the codes). ``"order"`` is
+        refused: option order is not code order.
     option_map
         For option-number downloads: ``{question number or codebook name: [option texts in
         questionnaire order]}`` or ``{...: {option number: code or option text}}``. A question
@@ -118,14 +126,6 @@ def read_wjx(
     and -3 become blank; a "其他〖...〗" fill-in is not kept. Text that matches no label is kept as
     it is, so :func:`evalkit.validate` quarantines the row and lists the valid answers.
 
-    Examples
-    --------
-    A study file can hold the same parameters::
-
-        read_wjx("data/raw/问卷星_按序号.xlsx", study=study,
-                 option_map={15: ["所有时间", "大部分时间", "一半以上时间", "一半以下时间", "偶尔", "从未"]},
-                 select_multiple={20: {"社区组织的活动": "part_any", "志愿服务": "vol_any", "其他": ""}},
-                 drop=["来自IP"])
     """
     from .read import read_survey
 
