@@ -242,6 +242,8 @@ def test_cost_per_effect_cases():
     assert out.loc[1, "effect"] == 0.5 and out.loc[1, "estimate"] == pytest.approx(100)
     assert not out.loc[2, "estimable"] and "includes zero" in out.loc[2, "explanation"]
     assert not out.loc[3, "estimable"] and "harmful" in out.loc[3, "explanation"]
+    assert out["unit_zh"].tolist() == ["元/每增加一人", "元/（人·分）", "元/（人·分）", "元/（人·分）"]
+    assert out["explanation_zh"].isna().tolist() == [True, True, False, False]
 
 
 def test_rule_points_and_grade_edges():

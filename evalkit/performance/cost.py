@@ -17,7 +17,12 @@ from ..results import critical_value
 
 COST_EFFECT_COLUMNS = (
     "community_id", "target", "indicator", "kind", "better", "cost", "effect", "effect_ci_low", "effect_ci_high",
-    "population", "unit", "estimate", "ci_low", "ci_high", "estimable", "explanation")
+    "population", "unit", "estimate", "ci_low", "ci_high", "estimable", "explanation", "unit_zh", "explanation_zh")
+_UNIT_ZH = {"yuan per person-point": "元/（人·分）", "yuan per additional person": "元/每增加一人",
+            "yuan per point of the community mean": "元/社区均值每一分",
+            "yuan per percentage point of the community share": "元/每个百分点"}
+_WHY_ZH = {"includes zero": "成效的区间包含0，单位成效成本无法界定", "harmful": "成效方向不利，无法计算单位成效成本",
+           "summary has no effect": "调查汇总没有该成效的估计", "no effect estimate": "没有成效估计或没有支出记录"}
 
 
 def fieller_ratio(num: float, den: float, *, num_se: float = 0.0, den_se: float, cov: float = 0.0,
@@ -87,9 +92,9 @@ def cost_per_effect(effects: pd.DataFrame, costs: pd.DataFrame, *, level: float 
     DataFrame
         :data:`COST_EFFECT_COLUMNS`: ``effect`` is the effect in the beneficial direction (a fall
         in loneliness is positive) with its interval; ``estimate, ci_low, ci_high`` the cost per
-        unit (yuan per ``unit``) and its Fieller interval; ``estimable`` False with an
+        unit (yuan per ``unit``; ``unit_zh`` in Chinese) and its Fieller interval; ``estimable`` False with an
         ``explanation`` when the effect's interval includes zero, the effect is harmful, or the
-        summary has no estimate. The whole of a project's spending is set against each of its
+        summary has no estimate (``explanation_zh`` in Chinese). The whole of a project's spending is set against each of its
         targets (the money bought them jointly), so the cost per unit of one target is an upper
         bound of what that outcome alone would have cost.
 
@@ -140,6 +145,9 @@ def cost_per_effect(effects: pd.DataFrame, costs: pd.DataFrame, *, level: float 
             else:
                 row["explanation"] = (f"not estimable: the effect's {level:.0%} interval includes zero, so no "
                                       "cost per unit can be bounded")
+        row["unit_zh"] = _UNIT_ZH[row["unit"]]
+        why = row["explanation"] or ""
+        row["explanation_zh"] = next((f"无法估计：{zh}" for k, zh in _WHY_ZH.items() if k in why), None)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COST_EFFECT_COLUMNS))
 
