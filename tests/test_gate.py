@@ -53,6 +53,8 @@ def test_gate_survey_withholds_the_three_respondents_and_nothing_else(three):
     assert gated.withheld.to_dict("records") == [{"community_id": "mingyue", "wave": 2016, "n": "[c]"}]
     assert "3" not in gated.withheld.astype(str).to_string(index=False, header=False).replace("2016", "")
     assert "[c]" in gated.note("en") and "10" in gated.note("en") and "[c]" in gated.note("zh")
+    with pytest.raises(AttributeError):
+        gated.min_n = 1  # frozen
 
 
 def test_the_threshold_is_min_n_itself_and_defaults_to_ten(shipped):

@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -303,7 +303,6 @@ class Gated:
     withheld: pd.DataFrame
     min_n: int = MIN_N
     marker: str = DEFAULT_MARKER
-    _n_rows: int = field(default=0, repr=False)
 
     def note(self, lang: str = "zh") -> str:
         """One sentence for the report: how many cells were withheld and why ("" if none)."""
@@ -382,7 +381,7 @@ def gate_survey(survey: pd.DataFrame, study=None, *, min_n: int | None = None) -
                              "n": DEFAULT_MARKER}, dtype=object)
     if len(withheld) and pd.api.types.is_numeric_dtype(survey[wave]):
         withheld["wave"] = pd.to_numeric(withheld["wave"]).astype("Int64")
-    return Gated(data, withheld.reset_index(drop=True), min_n, DEFAULT_MARKER, len(survey))
+    return Gated(data, withheld.reset_index(drop=True), min_n, DEFAULT_MARKER)
 
 
 #: Environment variable carrying the threshold to a notebook kernel: :func:`gate_published`, which
