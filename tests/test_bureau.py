@@ -187,6 +187,13 @@ def test_build_time_and_page_size(reports):
 
 
 # --- rendering from a stand-in summary (no browser, fast) ----------------------------------------
+def _quick(summary):
+    """The summary without trends: pages without figures render in well under a second."""
+    from dataclasses import replace
+
+    return replace(summary, trends=summary.trends.iloc[0:0])
+
+
 def test_strings_from_the_registry_and_codebook_are_escaped(small):
     reg = small.registry.copy()
     reg.loc[reg["community_id"] == "mingyue", "name_zh"] = '<script>alert(1)</script><img src=x onerror=alert(2)>'
@@ -203,7 +210,7 @@ def _section(html: str, name: str) -> str:
 
 
 def test_small_cells_show_c_with_a_note(small):
-    summary = fake_summary(small)
+    summary = _quick(fake_summary(small))
     summary.headline.loc[summary.headline["community_id"] == "heping", "n_wave"] = MIN_N - 3
     html = render_bureau_html(summary, small, lang="zh")
     page = _section(html, "和平社区")
@@ -217,13 +224,13 @@ def test_small_cells_show_c_with_a_note(small):
 
 
 def test_rows_without_estimate_say_why(small):
-    summary = fake_summary(small, explain={("mingyue", "care_access"): "not_measured: the survey lacks it"})
+    summary = _quick(fake_summary(small, explain={("mingyue", "care_access"): "not_measured: the survey lacks it"}))
     html = render_bureau_html(summary, small, lang="en")
     assert "did not measure" in html and "the survey lacks it" not in html
 
 
 def test_performance_columns_only_when_given(small):
-    summary = fake_summary(small)
+    summary = _quick(fake_summary(small))
     assert "Cost per beneficiary" not in render_bureau_html(summary, small, lang="en")
     perf = pd.DataFrame({"community_id": ["anning", "mingyue"], "budget": [200000.0, 180000.0],
                          "spent": [190000.0, 120000.0], "cost_per_beneficiary": [412.4, np.nan],
@@ -234,7 +241,7 @@ def test_performance_columns_only_when_given(small):
 
 def test_bad_language_is_an_error(small):
     with pytest.raises(EvalkitError, match="lang"):
-        render_bureau_html(fake_summary(small), small, lang="fr")
+        render_bureau_html(_quick(fake_summary(small)), small, lang="fr")
 
 
 # --- numbers for people -----------------------------------------------------------------------------
@@ -266,3 +273,25 @@ def test_pdf_without_chromium_names_the_package(monkeypatch, tmp_path):
     (tmp_path / "r.html").write_text("<p>x</p>", encoding="utf-8")
     with pytest.raises(EvalkitError, match="chromium"):
         pdf.print_pdf(tmp_path / "r.html", tmp_path / "r.pdf")
+
+
+# --- the command line ---------------------------------------------------------------------------------
+def test_cli_refuses_the_appendix_for_an_own_study(tmp_path, capsys):
+    from evalkit.cli import main
+
+    assert main(["report", "--study", str(tmp_path), "--appendix", "--out", str(tmp_path / "out")]) == 2
+    assert "--appendix" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_cli_without_study_yaml_names_the_remedy(tmp_path, capsys):
+    from evalkit.cli import main
+
+    assert main(["report", "--study", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    assert "study.yaml" in capsys.readouterr().err
+
+
+def test_cli_language_choices():
+    from evalkit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["report", "--lang", "fr"])
