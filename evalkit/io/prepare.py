@@ -257,6 +257,42 @@ def _nest_psu(out: pd.DataFrame, psu: str, strata: str) -> list[str]:
             f"<{strata}>:<{psu}>"]
 
 
+def _fill_weight(out: pd.DataFrame, weight, column: str | None) -> list[str]:
+    """A constant design weight for the rows without one (``add_design(weight=...)``)."""
+    if weight is None:
+        return []
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not weight > 0:
+        raise DesignError(f"add_design(weight={weight!r}): give a positive number (weight=1 for a self-weighting "
+                          "sample), or the fieldwork file with the weights (fieldwork=...).")
+    if not column:
+        raise DesignError("add_design(weight=...): the study names no weight column (Roles(weight=None)).")
+    if column not in out.columns:
+        out[column] = pd.Series(pd.NA, index=out.index, dtype=object)
+    out[column] = out[column].astype(object)
+    fill = _blank(out[column])
+    out.loc[fill, column] = _key_text(float(weight))
+    return [f"{column}: {weight:g} for {int(fill.sum())} rows without a weight"]
+
+
+def _fill_stratum(out: pd.DataFrame, stratum: str | None, nest: bool, roles, source: str) -> list[str]:
+    """The stratum from `stratum` (default: the community) where blank; PSUs nested in strata."""
+    if not roles.strata:
+        return []
+    src = stratum or roles.community
+    if src not in out.columns:
+        raise DesignError(f"{source}: add_design(stratum={stratum!r}) takes the stratum from column {src!r}, "
+                          "which the table lacks; name a column that holds it.")
+    if roles.strata not in out.columns:
+        out[roles.strata] = pd.Series(pd.NA, index=out.index, dtype=object)
+    out[roles.strata] = out[roles.strata].astype(object)
+    fill = _blank(out[roles.strata]) & ~_blank(out[src])
+    out.loc[fill, roles.strata] = out.loc[fill, src].map(_key_text)
+    steps = [f"{roles.strata}: {int(fill.sum())} cells from {src}"]
+    if nest and roles.psu and roles.psu in out.columns:
+        steps += _nest_psu(out, roles.psu, roles.strata)
+    return steps
+
+
 def _required_absent(out: pd.DataFrame, study: Study, source: str) -> None:
     """A field the codebook requires that the step left absent: an error naming the parameter."""
     roles = study.roles
@@ -367,31 +403,8 @@ def add_design(
         more, how = _merge_fieldwork(out, fieldwork, by, fieldwork_map, study, source)
         problems += more
         steps.append(how)
-    if weight is not None:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not weight > 0:
-            raise DesignError(f"add_design(weight={weight!r}): give a positive number (weight=1 for a self-weighting "
-                              "sample), or the fieldwork file with the weights (fieldwork=...).")
-        if not roles.weight:
-            raise DesignError("add_design(weight=...): the study names no weight column (Roles(weight=None)).")
-        if roles.weight not in out.columns:
-            out[roles.weight] = pd.Series(pd.NA, index=out.index, dtype=object)
-        out[roles.weight] = out[roles.weight].astype(object)
-        fill = _blank(out[roles.weight])
-        out.loc[fill, roles.weight] = _key_text(float(weight))
-        steps.append(f"{roles.weight}: {weight:g} for {int(fill.sum())} rows without a weight")
-    if roles.strata:
-        src = stratum or roles.community
-        if src not in out.columns:
-            raise DesignError(f"{source}: add_design(stratum={stratum!r}) takes the stratum from column {src!r}, "
-                              "which the table lacks; name a column that holds it.")
-        if roles.strata not in out.columns:
-            out[roles.strata] = pd.Series(pd.NA, index=out.index, dtype=object)
-        out[roles.strata] = out[roles.strata].astype(object)
-        fill = _blank(out[roles.strata]) & ~_blank(out[src])
-        out.loc[fill, roles.strata] = out.loc[fill, src].map(_key_text)
-        steps.append(f"{roles.strata}: {int(fill.sum())} cells from {src}")
-        if nest and roles.psu and roles.psu in out.columns:
-            steps += _nest_psu(out, roles.psu, roles.strata)
+    steps += _fill_weight(out, weight, roles.weight)
+    steps += _fill_stratum(out, stratum, nest, roles, source)
     table = _problems(problems)
     if derive and study.codebook.derived:
         from .derive import derive as _derive
