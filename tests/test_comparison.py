@@ -353,3 +353,16 @@ def test_simulated_t_statistics_have_their_reference_distribution(null_sim):
     assert abs(np.mean(z)) <= 0.05
     half = (np.abs(z) <= stats.norm.ppf(0.75)).mean()  # 50% intervals
     assert 0.47 <= half <= 0.53
+
+
+def test_cells_without_a_variance_are_explained(scored, registry):
+    keep = ["mingyue", "xingsheng", "wenyuan", "qingfeng", "huimin", "zhenhua"]
+    sub = scored[scored["community_id"].isin(keep) & scored["wave"].isin([2014, 2017])]
+    sub = sub.groupby(["community_id", "wave"], group_keys=False).head(15)  # one PSU each
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = SurveyDesign(sub, weight="base_weight", strata="stratum", psu="psu")
+    with pytest.warns(DroppedUnitsWarning, match="no sampling variance"):
+        res = community_effects(d, "cohesion", registry=registry[registry["community_id"].isin(keep)])
+    assert res.empty
+    assert {r["explanation"] for r in res.attrs["explanations"]} == {"no_variance"}

@@ -294,3 +294,16 @@ def test_no_post_wave_and_no_wave(shipped):
     rows = _row(s, "mingyue", "ucla3@elderly").set_index("wave")
     assert rows.loc[2016, "explanation"] == "no_wave" and np.isnan(rows.loc[2016, "estimate"])
     assert rows.loc[[2015, 2017], "estimate"].notna().all()
+
+
+def test_cells_without_a_sampling_variance_are_explained_not_a_crash(shipped):
+    """15 respondents per community and wave, all in one PSU: no variance, so no estimate, and no crash."""
+    study, survey = shipped
+    keep = ["mingyue", "xingsheng", "wenyuan", "qingfeng", "huimin", "zhenhua"]
+    sub = survey[survey["community_id"].isin(keep) & survey["wave"].isin([2014, 2017])]
+    sub = sub.groupby(["community_id", "wave"], group_keys=False).head(15)
+    small = study.with_(registry=study.registry[study.registry["community_id"].isin(keep)])
+    s = summarise(sub, small)
+    assert any("single PSU" in c for c in s.notes["caveats"])  # the design's warning, kept as a caveat
+    assert len(s.effects) == 6 and (s.effects["explanation"] == "no_variance").all()
+    assert s.trends["ci_low"].isna().all()

@@ -103,9 +103,19 @@ class _Changes:
         self.est = cells["estimate"].to_numpy()
         self.n = cells["n"].to_numpy()
         self.V = V
+        ok = np.isfinite(self.est) & np.isfinite(np.diag(V)) & (np.diag(V) > 0)
+        self._unusable = {key for key, i in self.pos.items() if not ok[i]}
 
     def have(self, c, *waves) -> bool:
         return all((c, t) in self.pos for t in waves)
+
+    def usable(self, c, *waves) -> bool:
+        """Observed in every wave, with a finite mean and a positive sampling variance.
+
+        A cell whose respondents all sit in one PSU of its stratum has no estimable variance (R
+        gives 0 or NA): it can neither be a comparison nor get an effect.
+        """
+        return self.have(c, *waves) and not any((c, float(t)) in self._unusable for t in waves)
 
     def vec(self, c, b, t, into: np.ndarray, sign: float = 1.0) -> np.ndarray:
         into[self.pos[(c, t)]] += sign
@@ -133,7 +143,7 @@ def _shock_by_gap(ch: _Changes, controls: list, waves: list) -> dict:
     pairs = []
     for i, b in enumerate(waves):
         for t in waves[i + 1:]:
-            ks = [k for k in controls if ch.have(k, b, t)]
+            ks = [k for k in controls if ch.usable(k, b, t)]
             if len(ks) >= 3:
                 pairs.append((t - b, ks, *ch.change(ks, b, t)))
     tau2 = {gap: _paule_mandel([(D, v) for g, _, D, v in pairs if g == gap]) for gap, *_ in pairs}
@@ -364,6 +374,8 @@ SKIPPED = {
     "not_measured": "nobody in this community (within the domain) answered it in any wave",
     "no_base_wave": "no respondents in the base wave {b:g} (the last wave before the start {g})",
     "no_wave": "no respondents in wave {t:g}",
+    "no_variance": ("no sampling variance in wave {b:g} or {t:g} (e.g. all respondents in one sampling "
+                    "unit of a stratum)"),
     "few_comparisons": "{k} comparison communities observed in waves {b:g} and {t:g} (at least 2 needed)",
 }
 
@@ -385,8 +397,9 @@ def _indicator_rows(ch: _Changes, name: str, starts: dict, dof: dict, community:
         for t in waves:
             if t == b:
                 continue
-            ks = [k for k in controls if ch.have(k, b, t)]
+            ks = [k for k in controls if ch.usable(k, b, t)]
             why = ("no_base_wave" if not ch.have(c, b) else "no_wave" if not ch.have(c, t)
+                   else "no_variance" if not ch.usable(c, b, t)
                    else "few_comparisons" if len(ks) < 2 else None)
             if why is not None:
                 if t >= starts[c]:  # placebo waves before the start are not missed

@@ -63,6 +63,9 @@ EXPLANATIONS = {
     "small_cell": ("基线或本期受访者少于{min_n}人，不作估计（保护受访者，也避免不可靠的结果）",
                    "fewer than {min_n} respondents in the base wave or in this wave: no estimate "
                    "(to protect respondents and avoid an unreliable result)"),
+    "no_variance": ("无法估计抽样误差（例如某一年的受访者全部来自同一个抽样单元），不作估计",
+                    "the sampling error cannot be estimated (e.g. all of a wave's respondents come from "
+                    "one sampling unit): no estimate"),
     "few_comparisons": ("对照社区只有{k}个（至少需要3个）：区间会宽到无法解读",
                         "only {k} comparison communities observed in both waves (at least 3 are "
                         "needed): with two, intervals reach ±200 percentage points"),
@@ -253,7 +256,7 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     *Explanations.* A row without an estimate is kept, with ``explanation`` (a code of
     :data:`EXPLANATIONS`) and its ``explanation_zh``/``explanation_en`` text: ``not_surveyed``,
     ``no_group_column``, ``not_measured``, ``no_base_wave``, ``no_post_wave``, ``no_wave``,
-    ``small_cell``, ``few_comparisons`` (fewer than :data:`MIN_COMPARISONS`).
+    ``small_cell``, ``no_variance``, ``few_comparisons`` (fewer than :data:`MIN_COMPARISONS`).
     """
     survey, level, min_n = _checked(survey, study, level, min_n)
     registry = study.registry
@@ -367,7 +370,8 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
     sd = _baseline_sd(tgt, survey, cid, b, community, wave) if b is not None and nb else np.nan
     for t in post:
         yt, nt, _ = tgt.cell(cid, t)
-        ks = [k for k in tgt.controls if min(tgt.cell(k, b)[1], tgt.cell(k, t)[1]) >= min_n] if b is not None else []
+        ks = [k for k in tgt.controls if min(tgt.cell(k, b)[1], tgt.cell(k, t)[1]) >= min_n
+              and tgt.ch.usable(k, b, t)] if b is not None else []
         row = {**base_row, "wave": int(t), "event_time": int(t - start),
                "baseline_wave": None if b is None else int(b), "baseline": yb,
                "n_base": nb, "n_wave": nt, "n_comparison": len(ks), "sd_baseline": sd}
@@ -380,6 +384,8 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
             code = _explain("small_cell", **facts)
             row.update(n_base=pd.NA if nb < min_n else nb, n_wave=pd.NA if nt < min_n else nt)  # never a small count
             row.update(baseline=np.nan if nb < min_n else yb)
+        elif not tgt.ch.usable(cid, b, t):
+            code = _explain("no_variance", **facts)
         elif len(ks) < MIN_COMPARISONS:
             code = _explain("few_comparisons", k=len(ks), **facts)
         if code is not None:
@@ -433,7 +439,7 @@ def _trend_rows(tgt: _Target, cid, b, base_row, waves, min_n, level, wave) -> li
         base_ok = b is not None and tgt.cell(cid, b)[1] >= min_n
         if base_ok and t >= b and ks and np.isfinite(tgt.cell(cid, b)[0]):
             cf = tgt.cell(cid, b)[0] + comp - float(np.mean([tgt.cell(k, b)[0] for k in ks]))
-        se = np.sqrt(max(v, 0.0)) if np.isfinite(v) else np.nan
+        se = np.sqrt(v) if np.isfinite(v) and v > 0 else np.nan  # no estimable variance: no interval
         small = 0 < n < min_n  # a cell below min_n shows neither its mean nor its count
         if small:
             y = se = np.nan
