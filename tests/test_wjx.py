@@ -13,6 +13,7 @@ import pytest
 
 import evalkit
 from evalkit.io.prepare import add_design
+from evalkit.io.privacy import citizen_id_check_digit
 from evalkit.io.validate import validate
 from evalkit.io.wjx import read_wjx, wjx_option_map
 
@@ -247,13 +248,18 @@ def test_a_phone_number_in_an_answer_quarantines_its_row_only(tmp_path, study):
     t = pd.read_excel(HERE / "wjx_text.xlsx", dtype=object)
     t.loc[20, "4、您的年龄："] = "13812345678"
     t.loc[30, "12、过去12个月，您参加社区活动的次数："] = "１３９ ８７６５ ４３２１"
+    # an 18-digit citizen ID in full-width digits: read exactly (not through a float), so it is found
+    body = "11010119900307123"
+    ident = body + citizen_id_check_digit(body)
+    t.loc[40, "4、您的年龄："] = ident.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
     t.to_excel(tmp_path / "phone.xlsx", index=False)
     raw = read_wjx(tmp_path / "phone.xlsx", COLUMN_MAP, study=study, select_multiple=MULTI)
     report = _validated(raw, study)
     assert report.n_rows == 48 == report.n_valid + report.n_quarantined
     personal = report.problems[report.problems["rule"] == "personal_data"]
-    assert sorted(personal["row"]) == [22, 32] and set(personal["value"]) == {""}
-    assert {22, 32} <= set(report.quarantined.index)
+    assert sorted(personal["row"]) == [22, 32, 42] and set(personal["value"]) == {""}
+    assert {22, 32, 42} <= set(report.quarantined.index)
+    assert body[:10] not in report.problems.to_string() + report.quarantined.to_string()
     shown = pd.concat([report.problems.astype(str), report.quarantined.astype(str)]).to_string()
     assert "13812345678" not in shown and "8765" not in shown and "8765" not in report.describe()
 

@@ -58,7 +58,8 @@ def _number_text(t: str) -> str | None:
     u = unicodedata.normalize("NFKC", t).strip().translate(_DASH_TABLE)
     if not re.fullmatch(r"[-+]?\d+(?:\.\d+)?", u):
         return None
-    return str(int(float(u))) if re.fullmatch(r"[-+]?\d+(?:\.0+)?", u) else u
+    whole = re.fullmatch(r"([-+]?)(\d+)(?:\.0+)?", u)  # exact for any length (an 18-digit ID stays itself)
+    return (whole.group(1).replace("+", "") + str(int(whole.group(2)))) if whole else u
 
 
 #: A filled-in "其他" text (问卷星 writes "其他〖自己写的〗"; the fill-in is never kept).
