@@ -201,6 +201,9 @@ CLEAN = ('<html><head><meta http-equiv="Content-Security-Policy" content="script
     ("<td>138&lt;b&gt;&lt;/b&gt;1234&lt;b&gt;&lt;/b&gt;5678</td>", "phone"),  # escaped split: a reader skips the tags
     ("<td>370502 19800101 1239</td>", "citizen_id"),
     ("<table><tr><th></th><th>n_wave</th></tr><tr><td>mingyue</td><td>3</td></tr></table>", "small_cell"),
+    ("<table><tr><th>社区</th><th>回答人数</th></tr><tr><td>明月</td><td>3</td></tr></table>", "small_cell"),
+    ("<table><tr><th>Community</th><th> Respondents </th></tr><tr><td>Mingyue</td><td>3</td></tr></table>",
+     "small_cell"),  # the bureau report's headers
 ])
 def test_assert_publishable_refuses_with_rule_and_shape(bad, rule):
     with pytest.raises(DisclosureError, match="report.html: refused") as err:

@@ -118,10 +118,12 @@ def small_cells(html: str, threshold: int = 10, *, n_names: Sequence[str] = ("n"
                 zeros: bool = False) -> pd.DataFrame:
     """Counts below `threshold` in the HTML tables of `html` (pandas ``to_html`` layout).
 
-    A column whose header cell is one of `n_names` is read as a respondent count; numeric cells
+    A column whose header cell is one of `n_names` (case and surrounding space ignored) is read
+    as a respondent count; numeric cells
     with ``0 < n < threshold`` (``0 <= n`` with ``zeros=True``) are returned as
     ``table, row, n`` (table and row numbered from 1; the header rows are not counted).
     """
+    wanted = {str(name).strip().casefold() for name in n_names}
     p = _Tables()
     p.feed(_DATA_URI.sub(" ", str(html)))
     rows = []
@@ -131,7 +133,7 @@ def small_cells(html: str, threshold: int = 10, *, n_names: Sequence[str] = ("n"
         for r in table:
             names = [c[1] for c in r]
             if col is None and all(tag == "th" for tag, _ in r[1:] or r):
-                hit = [i for i, name in enumerate(names) if name in n_names]
+                hit = [i for i, name in enumerate(names) if name.strip().casefold() in wanted]
                 if hit:
                     col = hit[0]
                 continue
@@ -231,7 +233,8 @@ class _Active(HTMLParser):
 
 
 def assert_publishable(html: str, *, source: str, min_n: int | None = None,
-                       n_names: Sequence[str] = ("n", "n_base", "n_wave", "样本量", "受访者", "respondents")) -> None:
+                       n_names: Sequence[str] = ("n", "n_base", "n_wave", "样本量", "样本数", "回答人数",
+                                                 "受访者", "受访人数", "respondents")) -> None:
     """The last check before a rendered page is written: raise if it would disclose or run anything.
 
     Parameters
