@@ -370,3 +370,22 @@ def test_default_scorecard_total_by_hand():
     from evalkit.performance.scorecard import totals
     t = totals(score_sheet(metrics, sc), sc.band("civil_affairs")).iloc[0]
     assert t["score"] == pytest.approx(55.5) and t["grade"] == "不合格"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzzed_cells_never_crash(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    pieces = [None, "", " ", "合计", "小计：", float("nan"), float("inf"), -3, 0, 2.5, 10 ** 12, True, "1e400",
+              dt.datetime(2017, 6, 3), "2017-02-30", "2017年13月1日", "明月", "未知社区", "小组", "讲座", "m-1、m-1、",
+              "，，；", "=1+1", "<script>x</script>", "１２３", "¥1,200元", "3人次", "2小时", "x" * 300, 42889, -42889]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEAD)
+    for _ in range(30):
+        ws.append([pieces[i] for i in rng.integers(0, len(pieces), len(HEAD))])
+    p = tmp_path / "fuzz.xlsx"
+    wb.save(p)
+    rep = read_records(p, registry=REGISTRY)
+    assert rep.rows_in == len(rep.valid) + len(rep.quarantined)
+    assert rep.valid["date"].notna().all() and (rep.valid["community_id"] == "mingyue").all()
+    assert rep.problems["message"].str.contains(r"row \d+").all()
