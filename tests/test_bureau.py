@@ -295,3 +295,22 @@ def test_cli_language_choices():
 
     with pytest.raises(SystemExit):
         main(["report", "--lang", "fr"])
+
+
+def test_appendix_reconciliation_table(small):
+    """The appendix's "why the numbers differ" table: labels not codes, unbounded intervals in words."""
+    from dataclasses import replace
+
+    from evalkit.publish.appendix import reconciliation_markdown
+
+    summary = fake_summary(small)
+    row = summary.headline[summary.headline["target"] == "ucla3@elderly"].iloc[0]
+    rec = pd.DataFrame({"question": ["q"] * 2, "community_id": ["mingyue"] * 2, "target": [row["target"]] * 2,
+                        "wave": [row["wave"]] * 2, "estimate_kind": ["headline", "pooled"],
+                        "population": ["elderly", "elderly"], "estimate": [row["estimate"], -0.4],
+                        "ci_low": [row["ci_low"], -np.inf], "ci_high": [row["ci_high"], np.inf],
+                        "why": ["the headline | <b>", "pooled over communities"], "why_zh": ["主要估计", "合并平均"]})
+    md = reconciliation_markdown(replace(summary, reconciliation=rec), small, lang="en")
+    assert "unbounded" in md and "inf" not in md and "ucla3" not in md and "elderly |" not in md
+    assert "Mingyue" in md and "\\<b\\>" in md and "\\|" in md  # data text escaped for Markdown
+    assert "无界" in reconciliation_markdown(replace(summary, reconciliation=rec), small, lang="zh")

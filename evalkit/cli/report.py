@@ -102,7 +102,7 @@ def run(args) -> int:
         from ..publish.report import build_report
 
         paths += build_report(out_dir=options["out_dir"], community=args.community, progress=print,
-                              data_dir=data_dir(), study=dongying(), **REPORT_TEXT)
+                              data_dir=data_dir(), study=dongying(), summary=options.get("summary"), **REPORT_TEXT)
     for p in paths:
         print(f"wrote {p}")
     return 0

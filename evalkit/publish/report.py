@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 from ..errors import EvalkitError
 from ..spec.study import Study
 from . import provenance, render
+from .appendix import reconciliation_markdown
 from .style import label
 
 __all__ = ["build_report"]
@@ -90,7 +91,8 @@ def _write(path: Path, html: str, say) -> Path:
 def build_report(out_dir: str | Path = "reports", community: str | None = None,
                  progress: Callable[[str], None] | None = print, *, data_dir: str | Path | None = None,
                  study: Study | None = None, notebooks: Sequence[str] | None = None,
-                 title: str = _GENERIC_TITLE, subtitle: str = "", data_note: str = "") -> list[Path]:
+                 title: str = _GENERIC_TITLE, subtitle: str = "", data_note: str = "",
+                 summary=None) -> list[Path]:
     """Execute the notebooks and write the HTML evaluation report; return the written paths.
 
     Parameters
@@ -116,6 +118,10 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
     title, subtitle, data_note
         The report's title and subtitle, and a sentence about the data opening the appendix
         (e.g. that the answers are synthetic).
+    summary
+        The evaluation summary of the same data (:func:`evalkit.evaluation.summary.summarise`):
+        its reconciliation becomes the appendix's "why the numbers differ" table
+        (:func:`evalkit.publish.appendix.reconciliation_markdown`).
 
     Returns
     -------
@@ -141,8 +147,11 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
     sums, versions = provenance.data_checksums(base), provenance.package_versions()
     env = {"EVALKIT_DATA": str(base)}  # the notebooks read exactly the folder verified and cited
 
+    why = "" if summary is None else reconciliation_markdown(summary, study) + "\n\n"
+
     def appendix(seconds):
-        return provenance.appendix_markdown(sums, versions, study.seed, seconds, data_dir=base, data_note=data_note)
+        return why + provenance.appendix_markdown(sums, versions, study.seed, seconds, data_dir=base,
+                                                  data_note=data_note)
 
     executed, seconds = [], {}
     with tempfile.TemporaryDirectory(prefix="evalkit-report-") as tmp:
