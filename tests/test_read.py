@@ -186,3 +186,14 @@ def test_cli_header_only_for_tables(tmp_path):
     pyreadstat.write_sav(pd.DataFrame({"respondent_id": ["a"]}), str(p))
     code, _, err = _cli(p, "--header", "2")
     assert code == 2 and "--header applies to --format table" in err
+
+
+def test_cli_validate_the_study_of_a_folder(tmp_path):
+    # `evalkit validate --study <folder>`: the study's export, reader options and design step
+    from evalkit.project.new import create_study
+
+    create_study(tmp_path / "s", per_cell=10, notebooks=False, execute=False)
+    code, out, err = _cli("--study", tmp_path / "s")
+    assert code == 0 and "read as wjx" in out and "0 quarantined" in out, (out, err)
+    code, out, err = _cli("--study", tmp_path / "s", "--header", "2")
+    assert code == 2 and "--header applies to --format table" in err

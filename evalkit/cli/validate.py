@@ -1,5 +1,6 @@
 """``evalkit validate``: read a survey export (问卷星, KoboToolbox, SPSS or a plain table) and print its problems.
 
+    evalkit validate --study .                      # the study's own export, reader options and design step
     evalkit validate data/raw/export.xlsx --study study.yaml
     evalkit validate kobo.csv --format kobo --codebook codebook.yaml --drop intro/phone
     evalkit validate survey.sav --allow q12 --personal-data quarantine
@@ -23,7 +24,9 @@ _KOBO_META = {"_uuid", "_submission_time", "_id", "meta/instanceid", "__version_
 def add_parser(sub):
     p = sub.add_parser("validate", help="validate a survey export (问卷星, Kobo, SPSS or a table) and list its problems",
                        description=__doc__)
-    p.add_argument("path", help="the export as downloaded (.csv, .xlsx, .xls, .sav, .dta)")
+    p.add_argument("path", nargs="?", default=None,
+                   help="the export as downloaded (.csv, .xlsx, .xls, .sav, .dta); default with --study: the "
+                        "study's own export")
     p.add_argument("--study", default=None, help="a study.yaml (its codebook, registry and reader options); "
                    "default: the shipped example unless --codebook is given")
     p.add_argument("--codebook", default=None, help="codebook YAML (instead of --study)")
@@ -121,22 +124,54 @@ def _cli_remedy(exc: PersonalDataError, path: str) -> PersonalDataError:
     return out
 
 
-def run(args) -> int:
-    from ..io.validate import validate
+def _read(args, path: Path | None):
+    """(frame, format, design problems): read with the reader of the format; with --study, the
+    study's reader options and then its design step (wave, weights, derived fields)."""
     from ..project import reader
 
-    path = Path(args.path)
+    if args.study:
+        from ..project import open_study
+
+        project = open_study(args.study)
+        study = project.study
+        spec = dict(study.read or {})
+        if path is None:
+            if not spec.get("path"):
+                raise EvalkitError(f"{args.study}: the study names no export (export: path:); pass the file: "
+                                   "evalkit validate <export> --study ...")
+            path = Path(spec["path"])
+        fmt = args.format if args.format != "auto" else (
+            spec.get("kind", "table") if spec.get("path") and Path(spec["path"]).resolve() == path.resolve()
+            else detect_format(path))
+        project.study = study.with_(read={"path": str(path), "kind": fmt, "options": _options(args, study, fmt)})
+        try:
+            frame = project.prepare()
+        except PersonalDataError as exc:
+            raise _cli_remedy(exc, str(path)) from None
+        return frame, fmt, project.design_problems, project.study, path
+    if path is None:
+        raise EvalkitError("name the export to validate (evalkit validate <export>), or the study: --study <folder>.")
     study = _study(args)
     fmt = args.format if args.format != "auto" else detect_format(path) if path.is_file() else "table"
-    opts = _options(args, study, fmt)
     try:
-        frame = reader(fmt)(path, study=study, **opts)
+        frame = reader(fmt)(path, study=study, **_options(args, study, fmt))
     except PersonalDataError as exc:
-        raise _cli_remedy(exc, args.path) from None
+        raise _cli_remedy(exc, str(path)) from None
+    return frame, fmt, None, study, path
+
+
+def run(args) -> int:
+    from ..io.validate import validate
+
+    frame, fmt, design, study, path = _read(args, Path(args.path) if args.path else None)
     report = validate(frame, study=study)
     print(f"{path}: read as {fmt}")
     for note in frame.attrs.get("notes", []):
         print(f"note: {note}")
+    if design is not None and len(design):
+        print(f"design step: {len(design)} problem(s)")
+        print(design.drop(columns=[c for c in ("value",) if c in design.columns]).head(args.max_listed)
+              .to_string(index=False))
     print(report.describe())
     if not report.problems.empty:
         print(report.problems.head(args.max_listed).to_string(index=False))
