@@ -18,7 +18,8 @@ from ..errors import EvalkitError, PersonalDataError
 FORMATS = ("auto", "table", "wjx", "kobo", "spss")
 _WJX_HEADER = re.compile(r"^\s*\d+\s*[、.．]")
 _WJX_META = {"序号", "提交答卷时间", "所用时间", "来自IP", "来源详情"}
-_KOBO_META = {"_uuid", "_submission_time", "_id", "meta/instanceid", "__version__", "_index", "instanceid"}
+_KOBO_META = {"_uuid", "_submission_time", "_id", "meta/instanceid", "__version__", "_index", "instanceid",
+              "submissiondate", "meta-instanceid"}
 
 
 def add_parser(sub):

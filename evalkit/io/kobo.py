@@ -47,12 +47,16 @@ KOBO_META = frozenset({
     "_submission__tags", "formhub/uuid", "uuid", "key", "submitterid", "submittername", "attachmentspresent",
     "attachmentsexpected", "reviewstate", "deviceid", "edits", "formversion", "submissiondate",
 })
-#: Headers holding the submission time, best first.
-SUBMITTED = ("_submission_time", "submissiondate", "end", "_submission__submission_time")
+#: Headers holding the submission time, best first: the interview's end on the device (local time,
+#: e.g. ``2017-06-01T09:20:00.000+08:00``), else the server's receipt (UTC; a phone that was
+#: offline uploads days later, possibly in the next year).
+SUBMITTED = ("end", "_submission_time", "submissiondate", "_submission__submission_time")
 #: Choice names (and labels) that mean "none of these" in a select_multiple question.
 EXCLUSIVE = ("none", "no_one", "nobody", "none_of_the_above", "none_of_above", "no", "以上都没有",
              "以上皆无", "以上均无", "都没有", "都不是", "无", "没有")
 _SEPARATORS = "/-.:"
+#: 0/1 column values as older KoboToolbox versions and spreadsheets write them.
+_FLAGS = {"true": "1", "false": "0", "1.0": "1", "0.0": "0"}
 
 
 def _last(h: str) -> str:
@@ -158,12 +162,13 @@ def _select_multiple(raw: pd.DataFrame, q: str, header: str | None, choice_cols:
     known = list(choices) + [c for c in choice_cols if c not in choices] + sorted(exclusive)
     for row in raw.index:
         cell = _text(raw.at[row, header]) if header else None
-        flags = {c: _text(raw.at[row, h]) for c, h in choice_cols.items()}
+        flags = {c: _FLAGS.get(str(_text(raw.at[row, h])).lower(), _text(raw.at[row, h]))
+                 for c, h in choice_cols.items()}
         if header is None:  # only the 0/1 columns were exported
             if all(v is None for v in flags.values()):
                 cell = None
             else:
-                cell = " ".join(c for c, v in flags.items() if v in ("1", "True", "true"))
+                cell = " ".join(c for c, v in flags.items() if v == "1")
                 cell = cell if cell or any(v is not None for v in flags.values()) else None
         if cell is None:
             for name in items:
@@ -337,7 +342,8 @@ def _with_meta(out: pd.DataFrame, submitted: pd.Series | None, groups: dict) -> 
 
 
 def _iso(v) -> str | None:
-    """A submission time as ISO text (``2017-06-03T10:21:07``); unparseable text kept as it was."""
+    """A submission time as ISO text (``2017-06-03T10:21:07``, the wall-clock time of its own time
+    zone when it has one); unparseable text kept as it was."""
     t = _text(v)
     if t is None:
         return None

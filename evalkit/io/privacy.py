@@ -3,10 +3,19 @@
 Survey exports often carry columns that identify residents: names, phone numbers, citizen ID
 numbers (身份证号), addresses, WeChat/QQ/e-mail contacts, the IP address or GPS position of the
 device. :func:`detect_personal_data` finds such columns **by their name and by their content**;
-:func:`check_personal_data` (called by :func:`evalkit.read_survey`) refuses a table holding any of
-them with a :class:`~evalkit.errors.PersonalDataError` that lists the columns, what was found and
-an example row number -- never the value itself -- and says how to proceed: drop the columns
-(``drop=[...]``) or, if a column is not personal data, mark it allowed (``allow=[...]``).
+:func:`check_personal_data` (called by every reader) refuses a table holding any of them with a
+:class:`~evalkit.errors.PersonalDataError` that lists the columns, what was found and an example
+row number -- never the value itself -- and says how to proceed: drop the columns (``drop=[...]``),
+or, if a column is not personal data, mark it allowed (``allow=[...]``), or remove every such
+column (``personal_data="quarantine"``).
+
+A phone or ID number in a column that is *not* personal data -- typed into the age box, or in an
+allowed column -- does not refuse the file: :func:`quarantine_personal_cells` blanks that cell and
+lists it in ``attrs["personal_cells"]`` (row, column, rule, shape; never the value), and
+:func:`evalkit.validate` quarantines its row. A column is personal data by content when such
+numbers fill at least half of its answers (:data:`COLUMN_SHARE`). Not taken for personal data:
+UUIDs (KoboToolbox ``_uuid``), IPv4 addresses, dates, a building or entrance alone ("18号楼",
+"3栋2单元": a sampling unit).
 
 :func:`pseudonymise` replaces respondent and household ids by keyed pseudonyms
 (HMAC-SHA256 with a secret the user supplies through the environment), the same in every wave
