@@ -197,3 +197,11 @@ def test_summary_index_errors_name_the_column():
         summary_index(d, ["a", "b"], method="klk")
     with pytest.raises(EvalkitError, match=r"\['zz'\]"):
         summary_index(d, ["zz"])
+
+
+def test_scale_pools_standardised_effects(bcg):
+    sd = np.linspace(0.5, 2.0, len(bcg))
+    scaled = bcg.assign(estimate=bcg.estimate * sd, se=bcg.se * sd, sd=sd)
+    a = pool_effects(scaled, scale="sd")
+    b = pool_effects(bcg)
+    assert a.estimate == pytest.approx(b.estimate, rel=1e-12) and a.tau2 == pytest.approx(b.tau2, rel=1e-10)

@@ -171,7 +171,8 @@ class PooledEffect(Result):
 
 
 def pool_effects(effects: pd.DataFrame, *, estimate: str = "estimate", se: str | None = "se",
-                 variance: str | None = None, label: str | None = None, method: TauMethod = "REML",
+                 variance: str | None = None, label: str | None = None, scale: str | None = None,
+                 method: TauMethod = "REML",
                  hartung_knapp: bool = False, level: float = 0.95) -> PooledEffect:
     """Pool one effect per community with a random-effects model (metafor ``rma``).
 
@@ -186,6 +187,9 @@ def pool_effects(effects: pd.DataFrame, *, estimate: str = "estimate", se: str |
         Column of the sampling variance instead of ``se`` (metafor's ``vi``).
     label : str, optional
         Column naming the communities (default: the frame's index).
+    scale : str, optional
+        Column to divide each effect and its standard error by before pooling, e.g.
+        ``"sd_baseline"`` to pool standardised effects (effect sizes in baseline SDs).
     method : {"REML", "DL"}
         Estimator of tau^2: restricted maximum likelihood (metafor's default, Fisher scoring)
         or DerSimonian-Laird.
@@ -222,6 +226,9 @@ def pool_effects(effects: pd.DataFrame, *, estimate: str = "estimate", se: str |
         v = _column(effects, se, "se") ** 2
     else:
         raise EvalkitError("pool_effects: give se=... (standard errors) or variance=... (sampling variances).")
+    if scale is not None:
+        sd = _column(effects, scale, "scale")
+        y, v = y / sd, v / sd ** 2
     labels = (effects[label] if label is not None and label in effects.columns else effects.index).astype(str)
     if label is not None and label not in effects.columns:
         raise EvalkitError(f"pool_effects: label column {label!r} is not in the effects table.")
