@@ -30,6 +30,7 @@ from ..errors import EvalkitError
 from ..spec.study import Study
 from . import bureau_context as ctx
 from . import disclosure
+from .bureau_pages import community_pages
 from .i18n import HTML_LANG, check_lang
 from .render import check_no_script
 
@@ -62,9 +63,12 @@ def render_bureau_html(summary, study: Study, *, lang: str = "zh", title: str | 
     lang = check_lang(lang)
     detail = getattr(performance, "detail", None)  # a PerformanceEvaluation: its table and per-community detail
     performance = getattr(performance, "projects", performance)
-    context = ctx.page_context(summary, study, lang=lang, title=title, synthetic=synthetic, min_n=min_n,
-                               performance=performance, detail=detail, withheld=withheld, data_dir=data_dir, level=level,
-                               gate=disclosure.gate_table)
+    summary, labels, evidence = ctx.prepare(summary, study, lang=lang, gate=disclosure.gate_table, min_n=min_n)
+    pages = community_pages(summary, labels, performance=performance, evidence=evidence, level=level,
+                            synthetic=synthetic, detail=detail)
+    context = ctx.page_context(summary, study, labels, evidence, pages, title=title, synthetic=synthetic,
+                               min_n=min_n, performance=performance, withheld=withheld, data_dir=data_dir,
+                               level=level)
     html = _environment().get_template("report.html.j2").render(html_lang=HTML_LANG[lang], **context)
     check_no_script(html, page=context["title"])
     disclosure.assert_publishable(html, source=f"the bureau report ({lang})", min_n=min_n)

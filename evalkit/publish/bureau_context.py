@@ -20,7 +20,7 @@ from ..spec.study import Study
 from . import tables as tb
 from .i18n import TEXT, t
 
-__all__ = ["Labels", "page_context", "effect_text", "SYMBOLS"]
+__all__ = ["Labels", "prepare", "page_context", "effect_text", "gated_summary", "SYMBOLS"]
 
 #: Evidence level -> symbols (filled circles = level, of three).
 SYMBOLS = {0: "○○○", 1: "●○○", 2: "●●○", 3: "●●●"}
@@ -298,14 +298,17 @@ def _version() -> str:
         return "0.2"
 
 
-def page_context(summary, study: Study, *, lang: str, title, synthetic: bool, min_n: int, performance,
-                 withheld, data_dir, level: float, gate, detail=None) -> dict:
-    """Everything the template ``templates/bureau/report.html.j2`` shows."""
-    from .bureau_pages import community_pages
-
+def prepare(summary, study: Study, *, lang: str, gate, min_n: int):
+    """The gated summary (:func:`gated_summary`), the study's labels and the evidence level names."""
     summary = gated_summary(summary, gate, min_n)
-    labels = Labels(study, lang)
-    evidence = _evidence_labels(getattr(summary, "evidence_scale", None), lang)
+    return summary, Labels(study, lang), _evidence_labels(getattr(summary, "evidence_scale", None), lang)
+
+
+def page_context(summary, study: Study, labels: Labels, evidence: dict, pages: list[dict], *, title,
+                 synthetic: bool, min_n: int, performance, withheld, data_dir, level: float) -> dict:
+    """Everything the template ``templates/bureau/report.html.j2`` shows (``summary``, ``labels``,
+    ``evidence`` from :func:`prepare`; ``pages`` from :func:`evalkit.publish.bureau_pages.community_pages`)."""
+    lang = labels.lang
     head = summary.headline
     if head is None or not len(head):
         raise EvalkitError("the evaluation summary has no headline rows: no programme community with a target "
@@ -323,8 +326,6 @@ def page_context(summary, study: Study, *, lang: str, title, synthetic: bool, mi
     if withheld_n:
         methods.append(t("withheld_note", lang, k=withheld_n, min_n=min_n))
     methods.append(t("appendix_pointer", lang))
-    pages = community_pages(summary, labels, performance=performance, evidence=evidence, level=level,
-                            synthetic=synthetic, detail=detail)
     source = study_title if data_dir is None else f"{study_title}（{Path(data_dir).name}）" if lang == "zh" \
         else f"{study_title} ({Path(data_dir).name})"
     return {
