@@ -94,3 +94,11 @@ def test_a_label_that_matches_nothing_is_kept_for_validate(tmp_path, study):
     pd.DataFrame({"respondent_id": ["a", "b"], "sex": ["男", "男性"]}).to_csv(p, index=False)
     got = read_survey(p, study=study)
     assert got["sex"].tolist() == ["1", "男性"]
+
+
+def test_a_sparse_header_is_not_replaced_by_an_answer_row(tmp_path):
+    p = tmp_path / "sparse.csv"
+    p.write_text("a,b,,,\n1,2,3,4,5\n6,7,8,9,10\n", encoding="utf-8")
+    with pytest.raises(ReadError, match="row 1, column 3: a column has no name"):
+        read_survey(p)
+    assert list(read_survey(p, header=2).columns) == ["1", "2", "3", "4", "5"]

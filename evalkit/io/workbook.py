@@ -92,7 +92,9 @@ def find_header(table: pd.DataFrame, known: Iterable[str] = (), header: int | No
     `header` given: that row. Otherwise, among the first :data:`HEADER_SEARCH` non-blank rows, the
     first row whose cells name the most codebook variables (`known`: normalised names and question
     texts), if any names two or more; failing that, the first row filled at least half as wide as
-    the widest of them (a title or a "填表人" line above the header fills one or two cells).
+    the widest of them (a title or a "填表人" line above the header fills one or two cells) --
+    unless more than a fifth of its cells are numbers (then it is answers, and the first row is
+    the header, as without detection).
     """
     from .platform import _norm
 
@@ -113,7 +115,14 @@ def find_header(table: pd.DataFrame, known: Iterable[str] = (), header: int | No
         if best >= 2 or (best == 1 and table.shape[1] == 1):
             return next(r for r in candidates if score[r] == best)
     widest = max(counts[r] for r in candidates)
-    return next(r for r in candidates if counts[r] >= max(1, 0.5 * widest) and (counts[r] >= 2 or widest == 1))
+    found = next(r for r in candidates if counts[r] >= max(1, 0.5 * widest) and (counts[r] >= 2 or widest == 1))
+    if found != candidates[0]:
+        # skipping rows is safe only if what is taken for the header reads like names, not answers
+        cells = [v for v in table.loc[found] if not _blank(v)]
+        numeric = sum(isinstance(v, (int, float, np.number)) or bool(_NUMBER.fullmatch(str(v).strip())) for v in cells)
+        if numeric > 0.2 * len(cells):
+            return candidates[0]
+    return found
 
 
 def fill_merged(table: pd.DataFrame, merged, header_row: int) -> tuple[pd.DataFrame, list[str]]:
