@@ -124,6 +124,15 @@ def test_csv_gbk_title_and_subtotals(tmp_path):
     assert list(rep.valid["activity_type"]) == ["training", "volunteer"]
 
 
+def test_tab_separated_and_headings_with_units(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("活动日期\t服务社区\t活动类型\t参与人数（人）\t支出金额（元）\t备注\n"
+                 "2017-06-03\t明月社区\t小组\t12\t300\t无\n", encoding="utf-8")
+    rep = read_records(p, registry=REGISTRY)
+    assert rep.ok and rep.valid.loc[2, "attendees"] == 12 and rep.valid.loc[2, "spending"] == 300
+    assert "columns separated by tab" in rep.notes and any("'备注' is not in the records spec" in n for n in rep.notes)
+
+
 def test_personal_column_refused_then_dropped(tmp_path):
     names = ["王秀英", "李桂兰", "张建国", "刘淑珍", "陈志强"]
     frame = pd.DataFrame({"服务日期": ["2017-06-0%d" % (i + 1) for i in range(5)], "社区": "明月社区",

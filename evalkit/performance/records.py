@@ -51,11 +51,14 @@ class RecordsSpec:
     path: str
 
     def column_of(self, heading) -> str | None:
-        """The spec field a sheet heading names (aliases compared after NFKC, case and spaces removed)."""
+        """The spec field a sheet heading names (aliases compared after NFKC, case and spaces removed;
+        failing that, without a bracketed unit or note: 支出金额（元） is 支出金额)."""
         h = _key(heading)
-        for name, f in self.fields.items():
-            if h == _key(name) or any(h == _key(a) for a in f["aliases"]):
-                return name
+        bare = re.sub(r"[(\[【].*?[)\]】]", "", h)
+        for key in dict.fromkeys((h, bare)):
+            for name, f in self.fields.items():
+                if key == _key(name) or any(key == _key(a) for a in f["aliases"]):
+                    return name
         return None
 
     def activity_code(self, value) -> str | None:

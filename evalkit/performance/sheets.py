@@ -73,8 +73,13 @@ def _sheet_rows(path: Path, sheet, limits=None) -> tuple[list[tuple[int, list]],
                 continue
         else:
             raise ReadError(f"{path}: neither UTF-8 nor GBK text. Save the sheet as CSV UTF-8.")
+        head = "\n".join(text.splitlines()[:20])
+        counts = {d: min((line.count(d) for line in head.splitlines()[1:] if line.strip()), default=0) for d in ",\t;"}
+        delimiter = max(counts, key=lambda d: (counts[d], d == ","))  # the separator every line has most of
+        if delimiter != ",":
+            notes.append(f"columns separated by {'tab' if delimiter == chr(9) else repr(delimiter)}")
         try:
-            lines = list(csv.reader(io.StringIO(text, newline="")))
+            lines = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
         except csv.Error as exc:
             raise ReadError(f"{path}: not a readable CSV file ({exc}). Check the separator and quoting.") from None
         return [(i + 1, list(r)) for i, r in enumerate(lines)], notes, path.name
