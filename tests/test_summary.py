@@ -307,3 +307,20 @@ def test_cells_without_a_sampling_variance_are_explained_not_a_crash(shipped):
     assert any("single PSU" in c for c in s.notes["caveats"])  # the design's warning, kept as a caveat
     assert len(s.effects) == 6 and (s.effects["explanation"] == "no_variance").all()
     assert s.trends["ci_low"].isna().all()
+
+
+def test_cells_withheld_by_the_disclosure_gate_are_small_cells(shipped):
+    """A cell the gate removed is explained as too small, not as a missing survey wave."""
+    study, survey = shipped
+    gated = survey[~((survey["community_id"] == "mingyue") & (survey["wave"] == 2016))].copy()
+    gated.attrs = {"disclosure": {"min_n": 10, "withheld_cells": 1},
+                   "withheld": [{"community_id": "mingyue", "wave": 2016, "n": "[c]"}]}
+    s = summarise(gated, study, reconcile=False)
+    rows = _row(s, "mingyue", "care_access").set_index("wave")
+    assert rows.loc[2016, "explanation"] == "small_cell" and "10" in rows.loc[2016, "explanation_en"]
+    assert rows.loc[[2015, 2017], "estimate"].notna().all()
+    # the same through the argument (Gated.withheld is a frame)
+    gated.attrs = {}
+    s2 = summarise(gated, study, reconcile=False,
+                   withheld=pd.DataFrame({"community_id": ["mingyue"], "wave": [2016], "n": ["[c]"]}))
+    assert _row(s2, "mingyue", "care_access").set_index("wave").loc[2016, "explanation"] == "small_cell"

@@ -189,7 +189,7 @@ class _Target:
 
 
 def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: int | None = None,
-              min_n: int | None = None, reconcile: bool = True) -> EvaluationSummary:
+              min_n: int | None = None, reconcile: bool = True, withheld=None) -> EvaluationSummary:
     """Every programme community's targets, estimated once, in the terms every product shows.
 
     Parameters
@@ -212,6 +212,12 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     reconcile
         Compute the other estimates of ``reconciliation`` (``False`` leaves it empty and saves
         about a second per target).
+    withheld
+        Community × wave cells the disclosure gate removed (``Gated.withheld`` of
+        :func:`evalkit.publish.disclosure.gate_survey`, or records with ``community_id, wave``);
+        default ``survey.attrs["withheld"]`` (set by ``gate_published``). Rows resting on them
+        are explained as ``small_cell`` rather than as a missing wave. ``min_n`` defaults to the
+        gate's (``survey.attrs["disclosure"]["min_n"]``) when the survey was gated.
 
     Returns
     -------
@@ -258,6 +264,10 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     ``no_group_column``, ``not_measured``, ``no_base_wave``, ``no_post_wave``, ``no_wave``,
     ``small_cell``, ``no_variance``, ``few_comparisons`` (fewer than :data:`MIN_COMPARISONS`).
     """
+    gate = survey.attrs.get("disclosure") if isinstance(survey, pd.DataFrame) else None
+    if min_n is None and isinstance(gate, dict) and gate.get("min_n"):
+        min_n = int(gate["min_n"])
+    cut = _withheld_cells(survey if withheld is None else None, withheld)
     survey, level, min_n = _checked(survey, study, level, min_n)
     registry = study.registry
     seed = study.seed if seed is None else seed
@@ -284,7 +294,8 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
                 cache[key] = _Target(design, survey, ind, group, codebook, community, wave, controls, dof, own)
             tgt = cache[key]
             name = target_name(ind, None if grp is None or pd.isna(grp) else grp)
-            rows, trend = _community_target(tgt, cid, name, starts[cid], survey, study, level, min_n, community, wave)
+            rows, trend = _community_target(tgt, cid, name, starts[cid], survey, study, level, min_n, community,
+                                            wave, cut)
             effect_rows += rows
             trend_rows += trend
     caveats += [str(w.message) for w in caught]
@@ -296,6 +307,23 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
                                 enabled=reconcile, caveats=caveats)
     return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(),
                              methods_notes(level, min_n, len(controls), caveats, effects), level)
+
+
+def _withheld_cells(survey, withheld) -> frozenset:
+    """``{(community, wave)}`` withheld by the disclosure gate: from ``withheld`` or ``survey.attrs``."""
+    if withheld is None and survey is not None and isinstance(survey, pd.DataFrame):
+        withheld = survey.attrs.get("withheld")
+    if withheld is None:
+        return frozenset()
+    records = withheld.to_dict("records") if isinstance(withheld, pd.DataFrame) else list(withheld)
+    out = set()
+    for r in records:
+        try:
+            out.add((str(r["community_id"]), float(r["wave"])))
+        except (KeyError, TypeError, ValueError):
+            raise EvalkitError("summarise(withheld=...): each withheld cell needs a community_id and a numeric "
+                               "wave (pass Gated.withheld from evalkit.publish.disclosure.gate_survey).") from None
+    return frozenset(out)
 
 
 def _checked(survey, study, level, min_n) -> tuple[pd.DataFrame, float, int]:
@@ -337,7 +365,7 @@ def _explain(code: str, **facts) -> tuple[str, str, str]:
     return code, zh.format(**facts), en.format(**facts)
 
 
-def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_n, community, wave):
+def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_n, community, wave, cut=frozenset()):
     """Effect rows (every wave from the start) and trend rows of one community × target."""
     codebook, registry = study.codebook, study.registry
     kind, better = _scale_facts(tgt.indicator, codebook)
@@ -376,7 +404,9 @@ def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_
                "baseline_wave": None if b is None else int(b), "baseline": yb,
                "n_base": nb, "n_wave": nt, "n_comparison": len(ks), "sd_baseline": sd}
         code = None
-        if b is None or nb == 0:
+        if (cid, b) in cut or (cid, float(t)) in cut:  # withheld by the disclosure gate
+            code = _explain("small_cell", **facts)
+        elif b is None or nb == 0:
             code = _explain("no_base_wave", **facts)
         elif nt == 0:
             code = _explain("no_wave", **facts)
