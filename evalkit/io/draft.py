@@ -33,6 +33,7 @@ import yaml
 
 from ..errors import ReadError
 from ..spec.codebook import Codebook, codebook_from_dict
+from .prepare import _key_text
 
 DraftKind = Literal["auto", "wjx", "kobo", "spss"]
 _HEADER = re.compile(r"^\s*第?\s*(\d+)\s*题?\s*(?:[、.．:：)）]\s*)?(.*)$")
@@ -69,11 +70,10 @@ def _nfkc(v) -> str:
 
 
 def _cell(v) -> str | None:
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+    """An answer cell as text (:func:`evalkit.io.prepare._key_text`), inner spaces of Chinese removed."""
+    t = _key_text(v)
+    if t is None:
         return None
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        v = int(v)
-    t = unicodedata.normalize("NFKC", str(v)).strip()
     if re.search(r"[\u4e00-\u9fff]", t):   # spaces inside Chinese text are typing noise
         t = re.sub(r"(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])", "", t)
     return None if t in ("", "(跳过)", "(空)", "-3", "-2", "nan") else t
