@@ -56,7 +56,9 @@ from .errors import (
     ValidationError,
 )
 from .publish.disclosure import assert_no_personal_data, scan_text, suppress
-from .io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel
+from .io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel, wjx_option_map
+from .io.prepare import add_design
+from .io.draft import draft_codebook
 from .publish.style import community_colors, label, set_language, use_cjk_font
 from .survey.indicators import indicator_table
 from .inference import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
@@ -66,6 +68,12 @@ from .io.privacy import check_personal_data, detect_personal_data, pseudonymise
 from .io.read import read_survey
 from .inference.regress import RegressionResult, regress
 from .publish.report import build_report
+from .publish.bureau import build_bureau_report
+from .publish.labels import Labels
+from .publish.figures import figure_html, plot_community_effect, plot_effects_overview
+from .evaluation.summary import EvaluationSummary, summarise
+from .performance import evaluate_performance
+from .project import open_study
 from .measure.reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
 from .measure.scales import describe_scales, score, score_columns
 from .evaluation.sensitivity import leave_one_out, mixed_model
@@ -77,13 +85,14 @@ __version__ = "0.2.0"
 
 __all__ = [
     "__version__",
-    "Study", "Roles",
+    "Study", "Roles", "open_study",
     "datasets",
     # data in
     "read_survey", "validate", "ValidationReport", "derive", "Derived", "load_codebook", "Codebook", "load_communities",
     "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
+    "add_design", "draft_codebook",
     # exports, privacy, disclosure, data integrity
-    "read_wjx", "read_kobo", "read_spss", "to_wjx_excel", "detect_personal_data", "check_personal_data",
+    "read_wjx", "wjx_option_map", "read_kobo", "read_spss", "to_wjx_excel", "detect_personal_data", "check_personal_data",
     "pseudonymise", "suppress", "scan_text", "assert_no_personal_data", "write_manifest", "check_manifest",
     "data_checksum", "verify_data",
     # scales
@@ -93,7 +102,9 @@ __all__ = [
     "SurveyDesign", "WeightingInfo", "domain_means", "indicator_table",
     # comparisons
     "change_from_baseline", "community_effects", "programme_effect", "community_panel", "ImpactResult",
-    "att_gt", "ATTGTResult", "AggregateResult",
+    "att_gt", "ATTGTResult", "AggregateResult", "summarise", "EvaluationSummary",
+    # performance evaluation (service records, contracts, cost, scorecard)
+    "evaluate_performance",
     "PretrendTest",
     # few-cluster inference and sensitivity
     "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
@@ -101,6 +112,7 @@ __all__ = [
     # figures and the report
     "use_cjk_font", "set_language", "label", "community_colors", "indicator_plot", "reliability_plot",
     "event_study_plot", "forest_plot", "trend_plot", "leave_one_out_plot", "build_report",
+    "build_bureau_report", "Labels", "plot_community_effect", "plot_effects_overview", "figure_html",
     # errors and warnings
     "CodebookError", "ConvergenceWarning", "DesignError", "DisclosureWarning", "DidWarning",
     "DroppedUnitsWarning", "EstimationError", "EvalkitError", "EvalkitWarning", "FewClustersWarning",
