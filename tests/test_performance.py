@@ -124,6 +124,23 @@ def test_csv_gbk_title_and_subtotals(tmp_path):
     assert list(rep.valid["activity_type"]) == ["training", "volunteer"]
 
 
+def test_names_in_the_id_list(tmp_path):
+    rows = [f"2017-06-0{i + 1},明月社区,小组,互助小组,{ids},2,2,100" for i, ids in enumerate(
+        ["王秀英、李桂兰", "张建国、m-2", "刘淑珍、陈志强", "m-1、m-2", "m-3、m-4"])]
+    p = tmp_path / "names.csv"
+    p.write_text(",".join(HEAD) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(PersonalDataError) as err:
+        read_records(p, registry=REGISTRY)
+    assert "lists people's names (3 rows" in str(err.value) and "王秀英" not in str(err.value)
+    rep = read_records(p, registry=REGISTRY, personal_data="quarantine")
+    assert rep.ok and rep.valid["attendee_ids"].map(len).sum() == 0 and "王秀英" not in repr(rep.valid)
+    # one stray name among ids: the cell is blanked and its row quarantined
+    p.write_text(",".join(HEAD) + "\n" + "\n".join(rows[3:] + [rows[1]]) + "\n", encoding="utf-8")
+    rep = read_records(p, registry=REGISTRY)
+    assert rep.quarantined["rule"].to_dict() == {4: "personal_data"} and list(rep.valid.index) == [2, 3]
+    assert "张建国" not in rep.quarantined.to_string() and "张建国" not in rep.problems.to_string()
+
+
 def test_tab_separated_and_headings_with_units(tmp_path):
     p = tmp_path / "t.txt"
     p.write_text("活动日期\t服务社区\t活动类型\t参与人数（人）\t支出金额（元）\t备注\n"

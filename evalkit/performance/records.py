@@ -322,9 +322,44 @@ def read_records(
     if missing:
         raise ReadError(f"{source}: no column for {', '.join(missing)} (headings found: {list(raw.columns)}). "
                         "Rename the heading or add its name to the spec's aliases.")
+    if personal_data != "ignore":
+        raw, mapping = _names_in_ids(raw, mapping, registry, personal_data, source, personal, notes)
     communities = _community_lookup(registry)
     span = None if period is None else tuple(pd.Timestamp(d).date() for d in period)
     return _check_rows(raw, mapping, spec, communities, source, notes, personal, span)
+
+
+def _names_in_ids(raw, mapping, registry, personal_data, source, personal, notes):
+    """People's names typed into the id list (a sign-in sheet copied in): refuse the column when
+    they are common (or remove it with ``personal_data="quarantine"``); blank a stray one and
+    quarantine its row. Names are found as in surveys (a common surname and 2-4 Chinese
+    characters, registry and place names excepted: :mod:`evalkit.io.privacy`)."""
+    from ..errors import PersonalDataError
+    from ..io.privacy import _looks_like_name, non_name_words
+
+    col = next((c for c, n in mapping.items() if n == "attendee_ids"), None)
+    if col is None:
+        return raw, mapping
+    exclude = non_name_words(registry=registry)
+    hits = [r for r, v in raw[col].items() if not _blank(v) and any(
+        _looks_like_name(t, exclude) for t in _ID_SPLIT.split(unicodedata.normalize("NFKC", str(v))) if t)]
+    if not hits:
+        return raw, mapping
+    filled = int(raw[col].map(lambda v: not _blank(v)).sum())
+    if len(hits) >= max(3, 0.2 * filled):
+        if personal_data == "refuse":
+            raise PersonalDataError(
+                f"{source}: column {col!r} lists people's names ({len(hits)} rows, e.g. row {hits[0]}), not "
+                "pseudonymous ids. Replace the names by keyed pseudonyms (evalkit.io.privacy.pseudonymise) before "
+                f"reading, or read without the column: read_records(path, drop=[{col!r}]) (attendances are then "
+                "counted from the count column and cannot be de-duplicated).", columns=[col])
+        notes.append(f"column {col!r} lists people's names: removed (personal_data='quarantine')")
+        return raw.drop(columns=[col]), {c: n for c, n in mapping.items() if c != col}
+    raw = raw.copy()
+    for r in hits:
+        raw.at[r, col] = None
+        personal[r] = f"{col}: name (Chinese characters) blanked"
+    return raw, mapping
 
 
 def _check_rows(raw, mapping, spec, communities, source, notes, personal=None, period=None) -> RecordsReport:
