@@ -29,7 +29,7 @@ from .effect_terms import (evidence_level, evidence_scale_frame, headcount, holm
                            pooled_sd, ruled_out, target_population)
 from .impact import _design, confidence_level
 from .reconcile import reconciliation_rows
-from .summary_notes import MIN_COMPARISONS, methods_notes
+from .summary_notes import EXPLANATIONS, MIN_COMPARISONS, _explain, _labels, methods_notes
 from .targets import target_domain, target_name
 
 __all__ = ["EFFECT_COLUMNS", "EXPLANATIONS", "EvaluationSummary", "summarise", "target_group"]
@@ -45,31 +45,6 @@ EFFECT_COLUMNS = [
 TREND_COLUMNS = ["community_id", "target", "indicator", "group", "wave", "mean", "ci_low", "ci_high", "n",
                  "comparison_mean", "counterfactual", "n_comparison", "suppressed"]
 
-#: Why a row has no estimate: code -> (Chinese, English). Texts take ``str.format`` fields.
-EXPLANATIONS = {
-    "not_measured": ("调查未测量“{indicator_zh}”（数据中没有该指标，或{group_zh}中无人作答）",
-                     "the survey did not measure {indicator_en} (not in the data, or nobody among "
-                     "{group_en} answered it)"),
-    "not_surveyed": ("调查数据中没有本社区的受访者", "the survey data have no respondents from this community"),
-    "no_group_column": ("数据中没有用来识别{group_zh}的“{column}”列", "the data have no column {column!r} to find "
-                        "{group_en} by"),
-    "no_base_wave": ("缺少项目开始（{start}年）之前的基线调查，无法计算变化",
-                     "no survey wave before the programme started in {start} in this community, so "
-                     "there is no baseline to measure change from"),
-    "no_post_wave": ("项目开始（{start}年）之后尚无调查",
-                     "no survey wave after the programme started in {start}"),
-    "no_wave": ("本期调查中{group_zh}无人作答该指标",
-                "nobody among {group_en} answered it in this wave"),
-    "small_cell": ("基线或本期受访者少于{min_n}人，不作估计（保护受访者，也避免不可靠的结果）",
-                   "fewer than {min_n} respondents in the base wave or in this wave: no estimate "
-                   "(to protect respondents and avoid an unreliable result)"),
-    "no_variance": ("无法估计抽样误差（例如某一年的受访者全部来自同一个抽样单元），不作估计",
-                    "the sampling error cannot be estimated (e.g. all of a wave's respondents come from "
-                    "one sampling unit): no estimate"),
-    "few_comparisons": ("对照社区只有{k}个（至少需要3个）：区间会宽到无法解读",
-                        "only {k} comparison communities observed in both waves (at least 3 are "
-                        "needed): with two, intervals reach ±200 percentage points"),
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,20 +324,6 @@ def _checked(survey, study, level, min_n) -> tuple[pd.DataFrame, float, int]:
         raise EvalkitError(f"summarise: the wave column {wave!r} must be a year in every row; "
                            f"{int(survey[wave].isna().sum())} rows have none. Validate the survey first.")
     return survey, level, min_n
-
-
-def _labels(codebook, indicator: str, group) -> dict:
-    """Codebook labels of an indicator and a group, for the explanation texts (the code if it has none)."""
-    scale = getattr(codebook, "scales", {}).get(indicator)
-    grp = getattr(codebook, "groups", {}).get(group) if group else None
-    return {"indicator_zh": scale.label.zh if scale else indicator,
-            "indicator_en": scale.label.en if scale else indicator,
-            "group_zh": grp.label.zh if grp else "受访者", "group_en": grp.label.en if grp else "the respondents"}
-
-
-def _explain(code: str, **facts) -> tuple[str, str, str]:
-    zh, en = EXPLANATIONS[code]
-    return code, zh.format(**facts), en.format(**facts)
 
 
 def _community_target(tgt: _Target, cid, name, start, survey, study, level, min_n, community, wave, cut=frozenset()):
