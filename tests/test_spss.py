@@ -111,3 +111,16 @@ def test_drop_and_refusal_remedy(tmp_path, study):
     with pytest.raises(Exception, match=r"read_spss\(\.\.\., drop=\['household_id'\]\)"):
         read_spss(p, study=study)
     assert "household_id" not in read_spss(p, study=study, drop=["household_id"]).columns
+
+
+def test_labels_of_a_number_keep_the_number(tmp_path, study):
+    df = pd.DataFrame({"respondent_id": ["a", "b", "c"], "age": [99.0, 40.0, 98.0]})
+    p = tmp_path / "s.sav"
+    pyreadstat.write_sav(df, str(p), variable_value_labels={"age": {99.0: "99岁及以上", 98.0: "拒绝回答"}},
+                         missing_ranges={"age": [98.0]})
+    got = read_spss(p, study=study)
+    # the top-code stays a number; 98 is user-missing (拒绝回答) and age has no missing-value codes:
+    # blank with a note, never an age of 98
+    assert not study.codebook.variables["age"].missing_codes
+    assert got["age"].tolist()[:2] == ["99", "40"] and pd.isna(got["age"].iloc[2])
+    assert any("'age': 1 user-missing value(s) read as blank" in n for n in got.attrs["notes"])

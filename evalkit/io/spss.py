@@ -58,10 +58,12 @@ def _value_table(h: str, var, codebook: Codebook, vlabels: dict, user_missing, c
         matched = {k: lut[_norm(v)] for k, v in vlabels.items() if _norm(v) in lut}
         if matched:
             table.update({k: str(c) for k, c in matched.items()})
+        if matched and var.codes:
             # a labelled value whose label is no codebook answer is read as its label, so validation
-            # flags it rather than taking its number for a code it may not be
+            # flags it rather than taking its number for a code it may not be (a number's labels,
+            # such as 99 = "99岁及以上", stay numbers)
             table.update({k: str(v) for k, v in vlabels.items() if k not in matched})
-        elif vlabels:
+        elif vlabels and var.codes and not matched:
             notes.append(f"{h!r}: no value label matches a codebook answer of {var.name!r}; the SPSS codes "
                          "are read as codebook codes -- check that they mean the same")
     elif var.type == "community":
@@ -133,8 +135,9 @@ def read_spss(
     something else (if no label matches at all, the codes are kept and a note says so). The
     community's labels become registry ids; a category's labels its allowed values. A
     user-missing value (discrete or in a range) labelled with a missing reason (不知道/don't know,
-    拒绝回答/refused, 不适用/not applicable) becomes that codebook missing code. System-missing
-    values are blank.
+    拒绝回答/refused, 不适用/not applicable) becomes that codebook missing code; in a variable
+    without missing-value codes (an age) it is blank, with a note -- never a valid-looking 98.
+    System-missing values are blank.
     """
     from .read import read_survey
 
@@ -169,14 +172,23 @@ def read_spss(
         if any(table.get(k, _text(k)) != _text(k) for k in vlabels if not user_missing(k)):
             recoded.append(name)  # valid answers translated through their labels
 
-        def conv(x, table=table):
+        blank = not var.missing_codes  # no codebook code for a missing reason: user-missing reads as blank
+
+        def conv(x, table=table, user_missing=user_missing, blank=blank):
             if x is None or (isinstance(x, float) and np.isnan(x)):
                 return None
             if isinstance(x, (int, float, np.number)):
-                return table.get(float(x), _text(x))
+                if float(x) in table:
+                    return table[float(x)]
+                return None if blank and user_missing(float(x)) else _text(x)
             return _text(x)
 
         conv_raw[h] = raw[h].map(conv).astype(object)
+        if blank:
+            n = int(sum(isinstance(x, (int, float, np.number)) and not np.isnan(x) and user_missing(float(x))
+                        and float(x) not in table for x in raw[h]))
+            if n:
+                notes.append(f"{h!r}: {n} user-missing value(s) read as blank ({var.name!r} has no missing-value codes)")
     for k, names in applied.items():
         notes.append(f"missing_map: {k:g} -> {glob[k]} applied to {names} (user-missing there or not a valid "
                      "answer); valid answers of other variables are kept")
