@@ -92,7 +92,7 @@ def test_the_comparisons_run_from_the_study_file(loaded):
 
     project, _, survey = loaded
     gated = gate_survey(survey, project.study, min_n=project.min_n)
-    effects = summarise(gated.data, project.study, min_n=project.min_n).effects
+    effects = summarise(gated.data, project.study, min_n=project.min_n, withheld=gated.withheld).effects
     assert set(effects["community_id"]) == {"anning", "xingsheng"}
     # anning starts 2015, xingsheng 2016: one row per target and post wave, none dropped
     waves = effects.groupby("community_id")["wave"].agg(lambda w: sorted(set(w))).to_dict()
@@ -110,6 +110,12 @@ def test_the_demo_is_reproducible(tmp_path):
         _, export, submitted, _ = demo_tables(per_cell=PER_CELL)
         write_demo_export(path, export, submitted, cb)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_new_refuses_a_demo_too_small_to_simulate(tmp_path):
+    with pytest.raises(EvalkitError, match=r"per_cell=4.*at least 10"):
+        create_study(tmp_path / "x", per_cell=4, execute=False)
+    assert not (tmp_path / "x").exists()
 
 
 def test_new_refuses_a_folder_that_is_not_empty(tmp_path):

@@ -174,7 +174,7 @@ def _indicators_and_comparisons(project, survey, reconcile=True):
     assert scales and set(scales).isdisjoint(survey.attrs["not_measured"])
     table = indicator_table(survey, study.codebook, design, indicators=scales, bands=False)
     gated = gate_survey(survey, study, min_n=project.min_n)
-    effects = summarise(gated.data, study, min_n=project.min_n, reconcile=reconcile).effects
+    effects = summarise(gated.data, study, min_n=project.min_n, reconcile=reconcile, withheld=gated.withheld).effects
     return table, effects
 
 

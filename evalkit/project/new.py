@@ -35,6 +35,8 @@ from ..errors import EvalkitError
 DEMO_SEED = 2017
 #: Respondents per community and wave in the demo export.
 DEMO_PER_CELL = 50
+#: The smallest demo: fewer respondents per community and wave leave the simulation without households.
+MIN_PER_CELL = 10
 #: The demo's communities (two programme communities, four comparison communities of the shipped example).
 DEMO_COMMUNITIES = ("anning", "xingsheng", "wenyuan", "qingfeng", "huimin", "zhenhua")
 #: Demo budgets of the programme communities (yuan), for the performance section of the report.
@@ -135,7 +137,7 @@ def create_study(folder: str | os.PathLike, *, seed: int = DEMO_SEED, per_cell: 
     folder
         A new or empty folder.
     seed, per_cell
-        The demo export's seed and respondents per community and wave.
+        The demo export's seed and respondents per community and wave (at least :data:`MIN_PER_CELL`).
     notebooks, execute
         Write the notebook (text source and ``.ipynb``), and execute it (needs a Jupyter kernel).
     force
@@ -153,6 +155,9 @@ def create_study(folder: str | os.PathLike, *, seed: int = DEMO_SEED, per_cell: 
     """
     from ..datasets import data_path
 
+    if isinstance(per_cell, bool) or not isinstance(per_cell, int) or per_cell < MIN_PER_CELL:
+        raise EvalkitError(f"create_study(per_cell={per_cell!r}): the demo needs at least {MIN_PER_CELL} respondents "
+                           "per community and wave (the simulation draws households and buildings from them).")
     root = Path(folder)
     if root.exists() and not root.is_dir():
         raise EvalkitError(f"evalkit new {root}: that is a file; give a new or empty folder.")
