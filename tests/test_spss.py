@@ -124,3 +124,11 @@ def test_labels_of_a_number_keep_the_number(tmp_path, study):
     assert not study.codebook.variables["age"].missing_codes
     assert got["age"].tolist()[:2] == ["99", "40"] and pd.isna(got["age"].iloc[2])
     assert any("'age': 1 user-missing value(s) read as blank" in n for n in got.attrs["notes"])
+
+
+def test_global_missing_map_never_makes_a_valid_looking_number(tmp_path, study):
+    df = pd.DataFrame({"respondent_id": ["a", "b"], "age": [-9.0, 40.0], "who5_1": [-9.0, 3.0]})
+    p = tmp_path / "s.sav"
+    pyreadstat.write_sav(df, str(p))
+    got = read_spss(p, study=study, missing_map={-9: 98})
+    assert got["who5_1"].tolist() == ["98", "3"] and got["age"].tolist() == ["-9", "40"]  # age: left to validate

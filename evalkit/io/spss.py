@@ -75,8 +75,8 @@ def _value_table(h: str, var, codebook: Codebook, vlabels: dict, user_missing, c
     for k, v in vlabels.items():  # user-missing values labelled with a reason (不知道, refused ...)
         if user_missing(k) and _norm(v) in lut and lut[_norm(v)] in var.missing_codes:
             table[k] = str(lut[_norm(v)])
-    for k, v in glob.items():  # the global map: only values that cannot be valid answers
-        if user_missing(k) or not _valid_value(k, var):
+    for k, v in glob.items():  # the global map: only values that cannot be valid answers, to a missing code of var
+        if (user_missing(k) or not _valid_value(k, var)) and int(v) in var.missing_codes:
             if k not in table or table[k] == vlabels.get(k):  # not a label-matched code
                 table[k] = str(v)
             applied.setdefault(k, []).append(var.name)
@@ -111,8 +111,9 @@ def read_spss(
         SPSS codes to codebook missing codes. Per variable, ``{"who5_1": {-9: 98}}``, applied to
         every cell of that variable. Global, ``{9: 98}``, applied only where the value cannot be a
         valid answer: a value declared user-missing in the file (discrete or range) or outside the
-        variable's codes or range -- so 9 years of residence stays 9 while 9 on a 0-5 scale
-        becomes 98. Both forms may be mixed. ``attrs["notes"]`` says where the global map applied.
+        variable's codes or range, and only to a missing-value code the variable has -- so 9 years
+        of residence stays 9 while 9 on a 0-5 scale becomes 98, and -9 in an age (no missing
+        codes) is left for validation to flag, not read as an age of 98. Both forms may be mixed. ``attrs["notes"]`` says where the global map applied.
     codebook, study, registry
         As :func:`read_wjx` (a codebook is required). The registry (given or from `study`) maps
         the community's value labels ("明月社区", "明月", "Mingyue") to its community_id.
