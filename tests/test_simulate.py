@@ -9,7 +9,9 @@ from evalkit.datasets.simulate import EFFECTS, file_digest
 from .conftest import DATA
 
 
-REGENERATED = ["survey.csv", "truth.csv", "raw/messy_export_gbk.csv"]
+REGENERATED = ["survey.csv", "truth.csv", "raw/messy_export_gbk.csv"] + [
+    f"records/{name}" for name in ("contracts.csv", "targets.csv", "satisfaction.csv", "reviews.csv", "ledger_mingyue.xlsx")
+    + tuple(f"ledger_{c}.csv" for c in ("anning", "heping", "shenghong", "shengxing", "xingsheng", "yangmiao"))]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""``evalkit simulate``: regenerate the synthetic data (byte-identical for the same seed).
+"""``evalkit simulate``: regenerate the synthetic data and service records (byte-identical for the same seed).
 
 In a checkout, ``--out evalkit/datasets/dongying`` rewrites the shipped example (``make data``).
 """
@@ -18,7 +18,17 @@ def run(args) -> int:
     from ..datasets.simulate import write_shipped
     from ..io.manifest import write_manifest
 
-    digests = write_shipped(args.out, seed=SEED if args.seed is None else args.seed)
+    from pathlib import Path
+
+    from ..datasets.records import write_records
+    from ..datasets.simulate import file_digest
+
+    seed = SEED if args.seed is None else args.seed
+    digests = write_shipped(args.out, seed=seed)
+    out = Path(args.out)
+    # the projects' service records, consistent with the survey just written (issue 13)
+    for path in write_records(out / "records", seed, survey_path=out / "survey.csv"):
+        digests[path.relative_to(out).as_posix()] = file_digest(path)
     for name, digest in digests.items():
         print(f"{digest}  {name}")
     print(f"wrote {write_manifest(args.out)}")
