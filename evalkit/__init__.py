@@ -72,7 +72,7 @@ from .publish.bureau import build_bureau_report
 from .publish.labels import Labels
 from .publish.figures import figure_html, plot_community_effect, plot_effects_overview
 from .evaluation.summary import EvaluationSummary, summarise
-from .performance import evaluate_performance
+from .performance import evaluate_performance, read_records
 from .project import open_study
 from .measure.reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
 from .measure.scales import describe_scales, score, score_columns
@@ -104,7 +104,7 @@ __all__ = [
     "change_from_baseline", "community_effects", "programme_effect", "community_panel", "ImpactResult",
     "att_gt", "ATTGTResult", "AggregateResult", "summarise", "EvaluationSummary",
     # performance evaluation (service records, contracts, cost, scorecard)
-    "evaluate_performance",
+    "evaluate_performance", "read_records",
     "PretrendTest",
     # few-cluster inference and sensitivity
     "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
