@@ -18,7 +18,7 @@ from evalkit.evaluation.effect_terms import (EVIDENCE_SCALE, evidence_level, hea
                                              pooled_sd, ruled_out, target_population)
 from evalkit.evaluation.summary import EFFECT_COLUMNS, EvaluationSummary, summarise
 from evalkit.evaluation.impact import _design
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, FewClustersWarning
 from evalkit.spec.registry import programme_targets
 
 
@@ -222,7 +222,8 @@ def test_biennial_design_uses_the_last_wave_before_the_start(shipped):
 def test_few_comparisons(shipped):
     study, survey = shipped
     keep = set(study.registry.loc[study.registry["role"] == "programme", "community_id"]) | {"wenyuan", "qingfeng"}
-    s = summarise(survey[survey["community_id"].isin(keep)], study, reconcile=False)
+    with pytest.warns(FewClustersWarning, match="fewer than 3 comparison communities"):
+        s = summarise(survey[survey["community_id"].isin(keep)], study, reconcile=False)
     assert (s.effects["explanation"] == "few_comparisons").all()
     assert s.effects["estimate"].isna().all() and (s.effects["evidence"] == 0).all()
     adults = s.effects["group"] != "child"  # the two urban comparison communities have no children
@@ -232,7 +233,8 @@ def test_few_comparisons(shipped):
 
 def test_small_cell(shipped):
     study, survey = shipped
-    s = summarise(survey, study, min_n=150, reconcile=False)
+    with pytest.warns(FewClustersWarning):  # children: the rural comparison villages also fall below 150
+        s = summarise(survey, study, min_n=150, reconcile=False)
     rows = _row(s, "mingyue", "ucla3@elderly")  # about 120 residents 60+ per wave
     assert (rows["explanation"] == "small_cell").all() and rows["estimate"].isna().all()
     assert _row(s, "anning", "participation_ladder")["explanation"].isna().all()

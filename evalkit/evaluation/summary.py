@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import EstimationError, EvalkitError
+from ..errors import EvalkitError, FewClustersWarning
 from ..results import Result, wald_columns
 from ..spec.registry import programme_targets
 from ..spec.study import Study
@@ -275,6 +275,13 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
             trend_rows += trend
     caveats += [str(w.message) for w in caught]
     effects = _finish_effects(pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS), level)
+    few = effects[effects["explanation"] == "few_comparisons"]
+    if len(few):  # said here too, not only in the rows: the whole design may lack comparisons
+        warnings.warn(FewClustersWarning(
+            f"{len(few)} community × target × wave estimate(s) have fewer than {MIN_COMPARISONS} comparison "
+            f"communities with data (as few as {int(few['n_comparison'].min())}) and are left without an "
+            "estimate (explanation 'few_comparisons'): with two, intervals of ±200 percentage points are "
+            "typical. Add comparison communities to the survey."), stacklevel=2)
     headline = _headline_table(effects, registry)
     trends = pd.DataFrame(trend_rows, columns=TREND_COLUMNS)
     trends["n"] = pd.to_numeric(trends["n"], errors="coerce").astype("Int64")
