@@ -314,3 +314,17 @@ def test_appendix_reconciliation_table(small):
     assert "unbounded" in md and "inf" not in md and "ucla3" not in md and "elderly |" not in md
     assert "Mingyue" in md and "\\<b\\>" in md and "\\|" in md  # data text escaped for Markdown
     assert "无界" in reconciliation_markdown(replace(summary, reconciliation=rec), small, lang="zh")
+
+
+def test_cli_report_of_an_own_study(tmp_path, capsys):
+    """``evalkit report --study`` on the demo study ``evalkit new`` writes (synthetic, two programme communities)."""
+    from evalkit.cli import main
+    from evalkit.project.new import create_study
+
+    create_study(tmp_path / "study", notebooks=False)
+    assert main(["report", "--study", str(tmp_path / "study"), "--lang", "en", "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr().out
+    assert "bureau report built in" in said
+    page = (tmp_path / "out" / "bureau_report_en.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and 'id="synthetic-banner"' in page  # study.yaml says synthetic: true
+    assert page.count('<section class="community"') >= 1
