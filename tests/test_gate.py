@@ -49,6 +49,8 @@ def test_gate_survey_withholds_the_three_respondents_and_nothing_else(three):
     assert not _in_small(gated.data).any()
     assert len(gated.data) == len(survey) - 3  # rows in = published + withheld
     pd.testing.assert_frame_equal(gated.data, survey[~_in_small(survey)])
+    assert gated.data.attrs["withheld"] == [{"community_id": "mingyue", "wave": 2016, "n": "[c]"}]
+    assert gated.data.attrs["disclosure"]["min_n"] == 10
     # the withheld list names the cell and shows the marker, never the count
     assert gated.withheld.to_dict("records") == [{"community_id": "mingyue", "wave": 2016, "n": "[c]"}]
     assert "3" not in gated.withheld.astype(str).to_string(index=False, header=False).replace("2016", "")

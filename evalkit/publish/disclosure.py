@@ -340,8 +340,10 @@ def gate_survey(survey: pd.DataFrame, study=None, *, min_n: int | None = None) -
     Returns
     -------
     Gated
-        ``.data`` (the survey without the small cells' respondents), ``.withheld``
-        (``community_id, wave, n="[c]"``), ``.min_n`` and ``.note(lang)``.
+        ``.data`` (the survey without the small cells' respondents; its ``attrs["withheld"]``
+        lists the withheld cells as ``{"community_id", "wave", "n": "[c]"}`` records and
+        ``attrs["disclosure"]`` holds ``min_n``, which :func:`evalkit.evaluation.summary.summarise`
+        reads), ``.withheld`` (``community_id, wave, n="[c]"``), ``.min_n`` and ``.note(lang)``.
 
     Raises
     ------
@@ -376,11 +378,13 @@ def gate_survey(survey: pd.DataFrame, study=None, *, min_n: int | None = None) -
     cells = pd.MultiIndex.from_arrays(keys)
     drop = cells.isin(small.index) if len(small) else np.zeros(len(survey), bool)
     data = survey.loc[~np.asarray(drop)].copy()
-    data.attrs = {**survey.attrs, "disclosure": {"min_n": min_n, "withheld_cells": len(small)}}
     withheld = pd.DataFrame({"community_id": [c for c, _ in small.index], "wave": [w for _, w in small.index],
                              "n": DEFAULT_MARKER}, dtype=object)
     if len(withheld) and pd.api.types.is_numeric_dtype(survey[wave]):
         withheld["wave"] = pd.to_numeric(withheld["wave"]).astype("Int64")
+    # records, not a DataFrame: pandas compares attrs with == when frames are concatenated
+    records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in withheld.to_dict("records")]
+    data.attrs = {**survey.attrs, "disclosure": {"min_n": min_n, "withheld_cells": len(small)}, "withheld": records}
     return Gated(data, withheld.reset_index(drop=True), min_n, DEFAULT_MARKER)
 
 
@@ -409,11 +413,7 @@ def gate_published(survey: pd.DataFrame, study=None, *, min_n: int | None = None
         if not env.isdigit():
             raise EvalkitError(f"${MIN_N_ENV}={env!r} must be a whole number of respondents such as 10.")
         min_n = int(env)
-    gated = gate_survey(survey, study, min_n=min_n)
-    # records, not a DataFrame: pandas compares attrs with == when frames are concatenated
-    gated.data.attrs["withheld"] = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-                                    for r in gated.withheld.to_dict("records")]
-    return gated.data
+    return gate_survey(survey, study, min_n=min_n).data
 
 
 def gate_table(table: pd.DataFrame, *, n: str | Sequence[str], min_n: int = MIN_N, dims: Sequence[str] = (),
