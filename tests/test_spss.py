@@ -132,3 +132,12 @@ def test_global_missing_map_never_makes_a_valid_looking_number(tmp_path, study):
     pyreadstat.write_sav(df, str(p))
     got = read_spss(p, study=study, missing_map={-9: 98})
     assert got["who5_1"].tolist() == ["98", "3"] and got["age"].tolist() == ["-9", "40"]  # age: left to validate
+
+
+def test_string_community_codes_through_their_labels(tmp_path, study):
+    df = pd.DataFrame({"respondent_id": ["a", "b", "c"], "community_id": ["01", "02", "03"]})
+    p = tmp_path / "s.sav"
+    pyreadstat.write_sav(df, str(p), variable_value_labels={"community_id": {"01": "明月社区", "02": "安宁",
+                                                                             "03": "某某社区"}})
+    got = read_spss(p, study=study)
+    assert got["community_id"].tolist() == ["mingyue", "anning", "某某社区"]  # unknown: its label, for validate

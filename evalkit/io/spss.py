@@ -182,7 +182,8 @@ def read_spss(
                 if float(x) in table:
                     return table[float(x)]
                 return None if blank and user_missing(float(x)) else _text(x)
-            return _text(x)
+            t = _text(x)  # a string variable labelled by its codes ("01" = 明月社区)
+            return table.get(float(t), t) if t is not None and _is_number(t) else t
 
         conv_raw[h] = raw[h].map(conv).astype(object)
         if blank:
