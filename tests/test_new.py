@@ -132,3 +132,33 @@ def test_open_study_names_what_is_missing(tmp_path):
     (tmp_path / "study.yaml").write_text("codebook: codebook.yaml\ncomunities: x.csv\n", encoding="utf-8")
     with pytest.raises(EvalkitError, match=r"unknown key\(s\) \['comunities'\]"):
         open_study(tmp_path)
+
+
+def test_study_file_options_a_reader_does_not_take_are_named(folder, tmp_path):
+    import shutil
+
+    from evalkit.project import read_export
+
+    study = open_study(folder).study
+    with pytest.raises(EvalkitError, match=r"read_wjx\(\) takes no option \['option_numbrs'\]; its options are"):
+        read_export(study.read["path"], "wjx", study=study, options={"option_numbrs": "codes"})
+    with pytest.raises(EvalkitError, match=r"export.path '.*nowhere.xlsx' does not exist"):
+        read_export(tmp_path / "nowhere.xlsx", "wjx", study=study)
+    copy = tmp_path / "s"
+    shutil.copytree(folder, copy)
+    text = (copy / "study.yaml").read_text(encoding="utf-8").replace("by: psu", "by: psu\n  weigth: 1")
+    (copy / "study.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(EvalkitError, match=r"design section has a key add_design\(\) does not take.*weigth"):
+        open_study(copy).prepare()
+
+
+def test_from_parameters_is_the_study_file_without_the_file(folder):
+    from evalkit.project import from_parameters
+
+    a = open_study(folder)
+    b = from_parameters(export_path=a.study.read["path"], export_kind="wjx", codebook_path=folder / "codebook.yaml",
+                        registry_path=folder / "communities.csv", read_options={"column_map": {}},
+                        design=dict(a.study.design))
+    ra, rb = a.prepare(), b.prepare()
+    pd.testing.assert_frame_equal(ra, rb)
+    assert from_parameters(folder / "study.yaml").study.read == a.study.read
