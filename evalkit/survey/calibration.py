@@ -38,7 +38,7 @@ from ..results import Result
 from ._common import row_label
 from .variance import PSUStructure
 
-__all__ = ["WeightingInfo", "Calibration", "rake"]
+__all__ = ["WeightingInfo", "Calibration", "rake", "rake_replicates"]
 
 #: Largest PSU x domain block held densely by the calibrated variance (8 bytes each).
 _DENSE_CELLS = 8_000_000
@@ -246,18 +246,30 @@ def _margins(data: pd.DataFrame, margins: Mapping, margin_tol: float):
     return codes_list, targets_list, levels_list, names
 
 
+def _level_totals(codes: np.ndarray, W: np.ndarray, size: int) -> np.ndarray:
+    """Weighted count of each level (size x K) for each column of weights ``W`` (n x K)."""
+    K = W.shape[1]
+    keys = (codes[:, None] * K + np.arange(K)).ravel()
+    return np.bincount(keys, weights=W.ravel(), minlength=size * K).reshape(size, K)
+
+
 def _ipf(w0: np.ndarray, codes_list, targets_list, max_iter: int, tol: float,
          bounds: tuple[float, float] | None) -> tuple[np.ndarray, bool, int, float]:
-    """Iterative proportional fitting, g-weights clipped to ``bounds`` after each sweep."""
-    w = w0.copy()
+    """Iterative proportional fitting, g-weights clipped to ``bounds`` after each sweep.
+
+    ``w0`` is one column of weights (n,) or several (n x K, e.g. full-sample and replicate weights),
+    each raked to the same margins; convergence needs every column within ``tol``.
+    """
+    w = w0.reshape(w0.shape[0], -1).copy()
+    base = w.copy()
     converged, err, it = False, np.inf, 0
     for it in range(1, max_iter + 1):
         for codes, t in zip(codes_list, targets_list):
-            cur = np.bincount(codes, weights=w, minlength=t.size)
-            w = w * (t / cur)[codes]
+            cur = _level_totals(codes, w, t.size)
+            w = w * (t[:, None] / cur)[codes]
         if bounds is not None:
-            w = w0 * np.clip(w / w0, bounds[0], bounds[1])
-        err = max(float(np.max(np.abs(np.bincount(c, weights=w, minlength=t.size) / t - 1)))
+            w = base * np.clip(w / base, bounds[0], bounds[1])
+        err = max(float(np.max(np.abs(_level_totals(c, w, t.size) / t[:, None] - 1)))
                   for c, t in zip(codes_list, targets_list))
         if err < tol:
             converged = True
@@ -271,7 +283,7 @@ def _ipf(w0: np.ndarray, codes_list, targets_list, max_iter: int, tol: float,
             ConvergenceWarning,
             stacklevel=4,
         )
-    return w, converged, it, err
+    return w.reshape(w0.shape), converged, it, err
 
 
 def _calibration(w0: np.ndarray, w: np.ndarray, codes_list, sizes: tuple[int, ...], p: np.ndarray,
@@ -310,6 +322,15 @@ def rake(data: pd.DataFrame, w0: np.ndarray, s: PSUStructure, margins: Mapping[s
         raise DesignError("Raking needs positive weights.")
     codes_list, targets_list, levels_list, names = _margins(data, margins, margin_tol)
     w, converged, it, err = _ipf(w0, codes_list, targets_list, max_iter, tol, bounds)
+    info = _weighting_info(w0, w, names, codes_list, targets_list, levels_list, bounds, converged, it, err)
+    calib = _calibration(w0, w, codes_list, tuple(t.size for t in targets_list), s.p, s.n_psu_total)
+    w.setflags(write=False)
+    return w, calib, info
+
+
+def _weighting_info(w0: np.ndarray, w: np.ndarray, names, codes_list, targets_list, levels_list,
+                    bounds, converged: bool, it: int, err: float) -> WeightingInfo:
+    """The diagnostics of raking ``w0`` to ``w`` (full-sample weights)."""
     rows_out = []
     for col, codes, t, levs in zip(names, codes_list, targets_list, levels_list):
         ach = np.bincount(codes, weights=w, minlength=t.size)
@@ -317,9 +338,34 @@ def rake(data: pd.DataFrame, w0: np.ndarray, s: PSUStructure, margins: Mapping[s
     table = pd.DataFrame(rows_out, columns=["margin", "category", "target", "achieved", "rel_error"])
     g = w / w0
     n_trim = 0 if bounds is None else int(np.sum(np.isclose(g, bounds[0]) | np.isclose(g, bounds[1])))
-    info = WeightingInfo(method="rake", converged=converged, iterations=it, max_rel_error=float(err),
+    return WeightingInfo(method="rake", converged=converged, iterations=it, max_rel_error=float(err),
                          g_min=float(g.min()), g_max=float(g.max()), n_trimmed=n_trim, trim=bounds,
                          margins=table)
-    calib = _calibration(w0, w, codes_list, tuple(t.size for t in targets_list), s.p, s.n_psu_total)
-    w.setflags(write=False)
-    return w, calib, info
+
+
+def rake_replicates(data: pd.DataFrame, W0: np.ndarray, margins: Mapping[str, Mapping[Any, float]],
+                    replicate_names: list[str], *, max_iter: int = 100, tol: float = 1e-8,
+                    trim: tuple[float, float] | None = None,
+                    margin_tol: float = 1e-6) -> tuple[np.ndarray, WeightingInfo]:
+    """Full-sample weights (column 0 of ``W0``) and replicate weights (the other columns) raked to the
+    same margins; arguments as :func:`rake`. The diagnostics describe the full-sample weights, except
+    ``iterations`` and ``max_rel_error``, which cover every column.
+
+    A replicate with no positive weight in a margin level (a jackknife replicate that deletes the only
+    PSU holding that level) cannot be raked: a :class:`~evalkit.errors.DesignError` names it.
+    """
+    bounds = _check_rake_args(margins, max_iter, tol, trim)
+    codes_list, targets_list, levels_list, names = _margins(data, margins, margin_tol)
+    for col, codes, t, levs in zip(names, codes_list, targets_list, levels_list):
+        cur = _level_totals(codes, W0, t.size)
+        bad = np.argwhere(~(cur > 0))
+        if bad.size:
+            j, k = (int(v) for v in bad[0])
+            raise DesignError(f"Replicate {replicate_names[k - 1]!r} has no positive weight in level "
+                              f"{levs[j]!r} of margin {col!r}, so it cannot be raked to that margin "
+                              f"({len(bad)} replicate x level cell(s) like this). Collapse the level with a "
+                              f"neighbouring one.")
+    W, converged, it, err = _ipf(W0, codes_list, targets_list, max_iter, tol, bounds)
+    info = _weighting_info(W0[:, 0], W[:, 0], names, codes_list, targets_list, levels_list, bounds,
+                           converged, it, err)
+    return W, info

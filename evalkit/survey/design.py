@@ -40,8 +40,10 @@ from ..errors import DesignError
 from ..spec.study import Study
 from .calibration import WeightingInfo, rake as _rake
 from .design_checks import (_check_arguments, _fpc_factor, _psu_codes, _strata_codes,
-                            _weights)
+                            _subset_mask, _weights)
 from .domains import estimate as _estimate
+from .replicate import ReplicateDesign
+from .replicate_weights import design_replicates
 from .variance import psu_structure
 
 __all__ = ["SurveyDesign", "WeightingInfo"]
@@ -152,6 +154,29 @@ class SurveyDesign:
         r = study.roles
         return cls(data, **{"weight": r.weight, "strata": r.strata, "psu": r.psu, **arguments})
 
+    @staticmethod
+    def from_replicates(data: pd.DataFrame, weight: str, replicate_weights: Any, type: str,
+                        **options: Any) -> ReplicateDesign:
+        """A design given by replicate weights (R ``svrepdesign``): a
+        :class:`~evalkit.survey.replicate.ReplicateDesign`; ``options`` are its ``rho``, ``scale``,
+        ``rscales``, ``mse`` and ``combined_weights``."""
+        return ReplicateDesign(data, weight, replicate_weights, type, **options)
+
+    def as_replicate(self, type: str = "auto", *, replicates: int = 50, seed: int | None = None,
+                     mse: bool = False) -> ReplicateDesign:
+        """This design with replicate weights (R ``as.svrepdesign``).
+
+        ``type``: ``"auto"`` (JK1 without strata, JKn with them), ``"JK1"``, ``"JKn"`` (delete-one-PSU
+        jackknives with R's ``jk1weights``/``jknweights`` scales, fpc included) or ``"bootstrap"`` (Rao-Wu
+        rescaling bootstrap of ``replicates`` replicates, drawn with ``seed``, which it requires).
+        Lonely PSUs follow the design's ``lonely_psu`` as R's ``jknweights``. The design must be the full,
+        unraked one: rake the replicate design instead (its replicates are raked alongside).
+        """
+        W, kind, scale, rscales = design_replicates(self, type, replicates, seed)
+        data = self._data.copy(deep=False)
+        data[self._weight] = self._w
+        return ReplicateDesign(data, self._weight, W, kind, scale=scale, rscales=rscales, mse=mse)
+
     def _replace(self, **changes: Any) -> "SurveyDesign":
         new = object.__new__(SurveyDesign)
         for name in SurveyDesign.__slots__:
@@ -255,28 +280,7 @@ class SurveyDesign:
         mask : str or array-like of bool
             A boolean column name or a boolean array/Series aligned with ``data``.
         """
-        if isinstance(mask, str):
-            if mask not in self._data.columns:
-                raise DesignError(f"subset mask column {mask!r} is not a column of the data.")
-            m = self._data[mask]
-        else:
-            m = mask
-        if isinstance(m, pd.Series):
-            if not m.index.equals(self._data.index):
-                raise DesignError("The subset mask Series is not aligned with the design's data index.")
-            if m.isna().any():
-                raise DesignError("The subset mask has missing values; fill them (e.g. mask.fillna(False)).")
-            m = m.to_numpy()
-        m = np.asarray(m)
-        if m.shape != (self._w.size,) or m.dtype != bool:
-            raise DesignError(
-                f"subset mask must be a boolean array of length {self._w.size}, got dtype "
-                f"{m.dtype} and shape {m.shape}."
-            )
-        new_mask = m.copy() if self._mask is None else (self._mask & m)
-        if not new_mask.any():
-            raise DesignError("The subset mask selects no rows.")
-        new_mask.setflags(write=False)
+        new_mask = _subset_mask(self._data, self._mask, mask)
         return self._replace(_mask=new_mask)
 
     def assign(self, **columns: Any) -> "SurveyDesign":

@@ -128,3 +128,32 @@ def _fpc_factor(df: pd.DataFrame, fpc: str | None, h: np.ndarray, psu_stratum: n
     f[f < 1e-7] = 0.0  # self-representing stratum (R: f < 1e-7)
     return f
 
+
+
+def _subset_mask(data: pd.DataFrame, old: np.ndarray | None, mask: Any) -> np.ndarray:
+    """The read-only boolean mask of ``subset(mask)`` (a column name or a boolean array/Series aligned
+    with ``data``), combined with the design's current mask ``old``."""
+    if isinstance(mask, str):
+        if mask not in data.columns:
+            raise DesignError(f"subset mask column {mask!r} is not a column of the data.")
+        m = data[mask]
+    else:
+        m = mask
+    if isinstance(m, pd.Series):
+        if not m.index.equals(data.index):
+            raise DesignError("The subset mask Series is not aligned with the design's data index.")
+        if m.isna().any():
+            raise DesignError("The subset mask has missing values; fill them (e.g. mask.fillna(False)).")
+        m = m.to_numpy()
+    m = np.asarray(m)
+    n = data.shape[0]
+    if m.shape != (n,) or m.dtype != bool:
+        raise DesignError(
+            f"subset mask must be a boolean array of length {n}, got dtype "
+            f"{m.dtype} and shape {m.shape}."
+        )
+    new_mask = m.copy() if old is None else (old & m)
+    if not new_mask.any():
+        raise DesignError("The subset mask selects no rows.")
+    new_mask.setflags(write=False)
+    return new_mask

@@ -168,7 +168,9 @@ def estimate(design, stat: DesignStatistic, y: Any, by: Any, level: float, df: A
     d, D, labels = domain_codes(design, bys)
     rows = np.flatnonzero(d >= 0)
     tasks = _tasks(data, stat, ys, rows)
-    st = _domain_statistics(design, stat, tasks, rows, d[rows], D)
+    replicated = getattr(design, "is_replicate", False)  # a ReplicateDesign computes its own statistics
+    st = (design._domain_statistics(stat, tasks, rows, d[rows], D) if replicated
+          else _domain_statistics(design, stat, tasks, rows, d[rows], D))
     M = len(tasks)
 
     # tidy output: one block of D rows per task
@@ -217,9 +219,10 @@ def domain_means(
 
     Parameters
     ----------
-    design : SurveyDesign
+    design : SurveyDesign or ReplicateDesign
         The survey design over all rows (all communities and waves); a :meth:`~SurveyDesign.subset`
-        restricts the cells to its rows.
+        restricts the cells to its rows. With a replicate-weight design the covariance is the
+        replicate covariance of the cell means (R ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``).
     y
         A numeric column (text is coerced, unparseable values are missing); missing values are
         outside the cell (R ``na.rm=TRUE``).
@@ -255,6 +258,10 @@ def domain_means(
     vals = pd.to_numeric(data[y], errors="coerce").to_numpy(dtype=float)
     d, D, cells = domain_codes(design, by, ~np.isnan(vals) & _domain_mask(data, domain))
     rows = np.flatnonzero(d >= 0)
+    if getattr(design, "is_replicate", False):  # a ReplicateDesign: replicate covariance
+        cells["estimate"], cov = design._cell_means(vals, rows, d[rows], D)
+        cells["n"] = np.bincount(d[rows], minlength=D)
+        return cells, cov
     dom, s, w = d[rows], design._s, design._w
     W = np.bincount(dom, weights=w[rows], minlength=D)
     ybar = np.bincount(dom, weights=w[rows] * vals[rows], minlength=D) / W
