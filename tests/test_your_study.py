@@ -428,6 +428,7 @@ def test_draft_from_a_kobo_xlsform():
     assert [items["who5_1"]["codes"][k]["zh"] for k in range(1, 7)] == ["所有时间", "大部分时间", "一半以上时间",
                                                                       "一半以下时间", "偶尔", "从未"]
     assert fields["sex"]["codes"][1]["en"] == "m" and "TODO" in draft.notes_for("sex")
+    assert "run against the answer scale" in draft.notes_for("who5_1")   # 所有时间 = 1: higher means less
     assert {f"activities_{c}" for c in ("act_club", "act_vol", "act_org", "none")} <= set(items)
     assert {"respondent_id", "community_id", "household_id", "psu"} <= set(fields)
     assert "start" in draft.left_out and draft.codebook.variables["who5_1"].codes

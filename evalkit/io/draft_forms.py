@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ReadError
-from .draft import MISSING, _MISSING_TEXT, _PERSONAL, _add_column, _Builder, _cell, _nfkc, _role_of
+from .draft import MISSING, _MISSING_TEXT, _PERSONAL, _add_column, _Builder, _cell, _known_order, _nfkc, _role_of
 
 
 # ------------------------------------------------------------------------------------------ Kobo
@@ -97,7 +97,8 @@ def draft_kobo(path: Path) -> _Builder:
 
 
 def _kobo_select_one(b, name, text, label, opts, czh, cen) -> None:
-    numeric = all(re.fullmatch(r"-?\d+", str(_cell(c["name"]))) for c in opts)
+    opts = [c for c in opts if _nfkc(_kobo_label(c, czh, cen, "").get("zh", "")) not in _MISSING_TEXT]
+    numeric = all(re.fullmatch(r"-?\d+", str(_cell(c["name"]))) for c in opts)   # 不知道 (dk) aside
     codes, note = {}, ""
     for k, c in enumerate(opts, start=1):
         cl = _kobo_label(c, czh, cen, str(c["name"]))
@@ -109,6 +110,12 @@ def _kobo_select_one(b, name, text, label, opts, czh, cen) -> None:
         codes[code] = cl
     if not numeric:
         note = "TODO: choice names are not numbers; codes follow the choices sheet's order, names kept as `en`"
+    else:
+        texts = [lab.get("zh") or lab.get("en") or "" for _, lab in sorted(codes.items())]
+        known = _known_order(texts)
+        if known is not None and list(known.values()) != texts:
+            note = ("TODO: the choice numbers run against the answer scale (" + "、".join(texts[:2]) + " ...): "
+                    "a higher code means less; mark the items `reverse: true` in their scale or renumber")
     role = _role_of(text) or _role_of(name)
     if role == "community_id" and role not in b.fields:
         b.add(role, {"type": "community", "required": True, **label}, name, section="fields")
