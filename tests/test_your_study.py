@@ -448,3 +448,23 @@ def test_draft_from_spss_labels_and_the_command_line(spss_export, tmp_path):
     again = subprocess.run([sys.executable, "-m", "evalkit", "codebook", "draft", str(path), "--out", str(out)],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_option_number_download_with_the_text_download_named_in_the_study_file(tmp_path):
+    """study.yaml's option_map may name the text download of the same answers: the map is drafted from it."""
+    from evalkit.project import open_study
+
+    truth = pd.read_csv(EXPORTS / "wjx/truth.csv", dtype={"quarantine_text": str, "quarantine_number": str})
+    spoiled = truth.loc[truth["quarantine_text"].notna() | truth["quarantine_number"].notna(), "序号"]
+    text = pd.read_excel(EXPORTS / "wjx/wjx_text.xlsx", dtype=object)
+    text[~text["序号"].isin(spoiled)].to_excel(tmp_path / "按文本下载.xlsx", index=False)   # the two agree
+    options = {"column_map": WJX_COLUMN_MAP, "select_multiple": WJX_MULTI, "option_map": "按文本下载.xlsx"}
+    project = open_study(_write_study(tmp_path, EXPORTS / "wjx/wjx_number.xlsx", "wjx", options,
+                                      {"wave": "submitted", "fieldwork": str(EXPORTS / "wjx/fieldwork.csv")}))
+    assert project.study.read["options"]["option_map"] == str(tmp_path / "按文本下载.xlsx")
+    report, _ = project.load_survey()
+    ok = report.valid.index.intersection((truth.loc[~truth["序号"].isin(spoiled), "序号"] + 1).tolist())
+    t = truth.set_index(truth["序号"] + 1).loc[ok]
+    assert len(ok) > 30
+    for c in ["who5_1", "who5_5", "bscs_3", "part_freq", "sex"]:      # options listed from the top: not codes
+        assert (report.valid.loc[ok, c].astype(float) == t[c].where(t[c] < 90)).all(), c
