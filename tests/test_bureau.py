@@ -236,7 +236,8 @@ def test_performance_columns_only_when_given(small):
                          "spent": [190000.0, 120000.0], "cost_per_beneficiary": [412.4, np.nan],
                          "score": [91.25, 78.0], "grade": ["优", "中"], "p_grade_differs": [0.31, 0.05]})
     html = render_bureau_html(summary, small, lang="en", performance=perf)
-    assert "Cost per beneficiary" in html and "412" in html and "91.2" in html and "31.0%" in html
+    assert "Cost per beneficiary" in html and "412" in html and "91.2 (excellent)" in html and "31.0%" in html
+    assert "优" not in html  # grades in the report's language
 
 
 def test_bad_language_is_an_error(small):
@@ -328,3 +329,26 @@ def test_cli_report_of_an_own_study(tmp_path, capsys):
     page = (tmp_path / "out" / "bureau_report_en.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in page and 'id="synthetic-banner"' in page  # study.yaml says synthetic: true
     assert page.count('<section class="community"') >= 1
+
+
+def test_performance_detail_per_community(small):
+    """With a PerformanceEvaluation (projects + detail(cid)): outputs against the contract, cost per
+    unit of effect (only where estimable) and the score by dimension on the community page."""
+    from types import SimpleNamespace
+
+    projects = pd.DataFrame({"community_id": ["mingyue"], "budget": [200000.0], "spent": [198000.0],
+                             "cost_per_beneficiary": [1042.1], "score": [95.5], "grade": ["优"],
+                             "p_grade_differs": [0.037]})
+    detail = {"outputs": pd.DataFrame({"output": ["case", "service_visits"], "target": [20.0, 1500.0],
+                                       "achieved": [22.0, 1627.0]}),
+              "costs": pd.DataFrame({"target": ["mutual_help_ties", "care_access"],
+                                     "indicator": ["mutual_help_ties", "care_access"], "kind": ["mean", "mean"],
+                                     "estimate": [32.36, np.nan], "ci_low": [22.6, np.nan], "ci_high": [57.1, np.nan],
+                                     "estimable": [True, False]}),
+              "sheet": pd.DataFrame({"dimension": ["outputs", "outputs", "finance"], "dimension_zh": ["服务产出"] * 2 + ["财务管理"],
+                                     "points": [20.0, 5.0, 10.0], "score": [20.0, 0.9, 9.7]})}
+    pe = SimpleNamespace(projects=projects, detail=lambda cid: detail if cid == "mingyue" else {})
+    page = _section(render_bureau_html(_quick(fake_summary(small)), small, lang="zh", performance=pe), "明月社区")
+    assert "个案 22/20" in page and "服务人次 1,627/1,500" in page
+    assert "互助关系数每人每提高1分32元（23至57元）" in page and "另有1个目标" in page
+    assert "20.9/25" in page and "9.7/10" in page and "95.5" in page

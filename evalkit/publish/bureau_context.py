@@ -19,6 +19,7 @@ from ..errors import EvalkitError
 from ..spec.study import Study
 from . import tables as tb
 from .i18n import TEXT, t
+from .i18n import grade as grade_text
 
 __all__ = ["Labels", "prepare", "page_context", "effect_text", "gated_summary", "SYMBOLS"]
 
@@ -136,6 +137,7 @@ def _cost_score(perf, lang) -> tuple[str, str]:
     score = tb.fmt_number(perf.get("score"), 1)
     grade = perf.get("grade")
     if isinstance(grade, str) and grade and score != tb.MISSING:
+        grade = grade_text(grade, lang)
         score = f"{score}（{grade}）" if lang == "zh" else f"{score} ({grade})"
     return cost, score
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import tables as tb
 from .bureau_context import SYMBOLS, Labels, _level, _order, _perf_row, _year, effect_text
-from .i18n import TEXT, t
+from .i18n import TEXT, grade, t
 
 __all__ = ["community_pages", "effects_table"]
 
@@ -111,6 +111,26 @@ def _outputs_line(outputs: pd.DataFrame | None, lang: str) -> str | None:
     return t("outputs_line", lang, items=sep.join(parts)) if parts else None
 
 
+def _costs_line(costs: pd.DataFrame | None, labels: Labels) -> str | None:
+    """``每单位效果的成本：志愿服务参与率 每多1人123元（68至630元）……`` from the detail's costs."""
+    if costs is None or not len(costs) or "estimate" not in costs.columns:
+        return None
+    lang, parts, skipped = labels.lang, [], 0
+    for _, r in costs.iterrows():
+        if not bool(r.get("estimable", True)) or tb.is_missing(r.get("estimate")):
+            skipped += 1
+            continue
+        unit = t("cost_unit_person" if r.get("kind") == "proportion" else "cost_unit_point", lang)
+        name = labels.base.indicator(r.get("indicator", str(r.get("target")).split("@")[0]), short=True)
+        parts.append(t("cost_item", lang, target=name, unit=unit, cost=tb.fmt_int(r["estimate"]),
+                       low=tb.fmt_int(r.get("ci_low")), high=tb.fmt_int(r.get("ci_high"))))
+    if not parts:
+        return t("costs_none", lang, k=skipped) if skipped else None
+    sep = "；" if lang == "zh" else "; "
+    text = t("costs_line", lang, items=sep.join(parts))
+    return text + (t("costs_skipped", lang, k=skipped) if skipped else "")
+
+
 def _dimensions(sheet: pd.DataFrame | None, lang: str) -> dict | None:
     """The scoring sheet by dimension (score of points) as a one-row table."""
     if sheet is None or not len(sheet) or not {"dimension", "points", "score"} <= set(sheet.columns):
@@ -126,21 +146,22 @@ def _dimensions(sheet: pd.DataFrame | None, lang: str) -> dict | None:
             "rows": [[f"{tb.fmt_number(sc, 1)}/{tb.fmt_number(pt, 0)}" for sc, pt in zip(by["score"], by["points"])]]}
 
 
-def _performance(perf, lang, detail=None) -> dict | None:
+def _performance(perf, lang, detail=None, labels: Labels | None = None) -> dict | None:
     if perf is None:
         return None
     cols = [("budget", tb.fmt_int), ("spent", tb.fmt_int), ("cost_per_beneficiary", tb.fmt_int),
-            ("score", lambda v: tb.fmt_number(v, 1)), ("grade", lambda v: tb.MISSING if tb.is_missing(v) else str(v)),
+            ("score", lambda v: tb.fmt_number(v, 1)), ("grade", lambda v: tb.MISSING if tb.is_missing(v) else grade(v, lang)),
             ("p_grade_differs", tb.fmt_pct)]
     keys = {"budget": "budget", "spent": "spent", "cost_per_beneficiary": "cpb", "score": "score",
             "grade": "grade", "p_grade_differs": "flip"}
     present = [(c, f) for c, f in cols if c in perf.index]
     out = {"headers": [t(f"tcol_{keys[c]}", lang) for c, _ in present],
            "rows": [[tb.check_cell(f(perf.get(c)), "performance table") for c, f in present]],
-           "outputs": None, "dimensions": None}
+           "outputs": None, "dimensions": None, "costs": None}
     if detail is not None:
         parts = detail(str(perf.get("community_id"))) or {}
         out["outputs"] = _outputs_line(parts.get("outputs"), lang)
+        out["costs"] = _costs_line(parts.get("costs"), labels) if labels is not None else None
         out["dimensions"] = _dimensions(parts.get("sheet"), lang)
     return out
 
@@ -172,7 +193,7 @@ def community_pages(summary, labels: Labels, *, performance, evidence: dict, lev
             "population": _population(part, labels),
             "table": effects_table(part, labels, evidence, level=level),
             "figures": _figures(summary, labels, part, level=level),
-            "performance": _performance(_perf_row(performance, cid), labels.lang, detail),
+            "performance": _performance(_perf_row(performance, cid), labels.lang, detail, labels),
             "limitations": _limitations(part, labels, synthetic),
         })
     return pages

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._literals import Language, check_choice
 
-__all__ = ["TEXT", "t", "check_lang", "HTML_LANG"]
+__all__ = ["TEXT", "t", "check_lang", "grade", "HTML_LANG", "GRADES_EN"]
 
 #: ``<html lang=...>`` per report language.
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
@@ -91,6 +91,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "output_training": ("培训", "training"),
     "output_service_visits": ("服务人次", "service visits"),
     "output_unique_beneficiaries": ("受益人数", "people served"),
+    "costs_line": ("每单位效果的成本：{items}", "Cost per unit of effect: {items}"),
+    "cost_item": ("{target}{unit}{cost}元（{low}至{high}元）", "{target} {cost} yuan {unit} ({low} to {high})"),
+    "costs_none": ("每单位效果的成本：{k}个目标的效果区间都包含0，无法计算。",
+                   "Cost per unit of effect: not estimable, the effect's interval includes 0 for all {k} target(s)."),
+    "cost_unit_person": ("每多1人", "per additional person"),
+    "cost_unit_point": ("每人每提高1分", "per person-point"),
+    "costs_skipped": ("；另有{k}个目标的效果区间包含0，无法计算成本。", "; for {k} more target(s) the effect's interval includes 0, so no cost per effect."),
     "dimensions_caption": ("评分（得分/满分）", "Score by dimension (score/points)"),
     "page_performance": ("绩效评价", "Performance evaluation"),
     "figure_alt": ("{community}{target}：各年份平均值与对照社区平均值及反事实趋势的比较。{finding}",
@@ -126,6 +133,17 @@ TEXT: dict[str, tuple[str, str]] = {
                          "Data checks, weighting, methods, robustness checks and how the estimates reconcile are in the technical appendix."),
     "source_line": ("资料来源：{title}；评估工具 evalkit {version}。", "Source: {title}; evaluation with evalkit {version}."),
 }
+
+
+#: Grades of Chinese performance evaluations in English (finance 优/良/中/差; civil affairs 优秀/良好/合格/不合格).
+GRADES_EN = {"优": "excellent", "良": "good", "中": "fair", "差": "poor",
+             "优秀": "excellent", "良好": "good", "合格": "pass", "不合格": "fail"}
+
+
+def grade(text, lang: str) -> str:
+    """A grade as the report's language writes it (Chinese grades kept in Chinese reports)."""
+    text = str(text)
+    return GRADES_EN.get(text, text) if lang == "en" else text
 
 
 def check_lang(lang) -> str:
