@@ -197,3 +197,11 @@ def test_cli_validate_the_study_of_a_folder(tmp_path):
     assert code == 0 and "read as wjx" in out and "0 quarantined" in out, (out, err)
     code, out, err = _cli("--study", tmp_path / "s", "--header", "2")
     assert code == 2 and "--header applies to --format table" in err
+
+
+def test_a_file_without_header_row_never_quotes_a_phone_in_its_message(tmp_path):
+    p = tmp_path / "noheader.csv"
+    p.write_text("a1,13812345678,40\na2,13912345678,50\n", encoding="utf-8")
+    with pytest.raises(evalkit.ReadError, match="row 1, column 2: the header holds a phone number") as exc:
+        read_survey(p)
+    assert "1381234" not in str(exc.value)

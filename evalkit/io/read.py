@@ -244,6 +244,7 @@ def _body(table: pd.DataFrame, path: Path, header: int | None, known, merged=(),
         notes += filled
     body = table.loc[table.index > h]
     names = table.loc[h]
+    _no_personal_header(names, path, h)
     unnamed_empty = [c for c in table.columns if _blank(names[c]) and body[c].map(_blank).all()]
     body = body.drop(columns=unnamed_empty)
     body.columns = _check_header(names.drop(unnamed_empty).tolist(), path, h)
@@ -252,6 +253,21 @@ def _body(table: pd.DataFrame, path: Path, header: int | None, known, merged=(),
     body = body.replace("", np.nan)
     blank = body.isna().all(axis=1)
     return body[~blank], {"header_row": int(h), "blank_lines_skipped": int(blank.sum()), "notes": notes}
+
+
+def _no_personal_header(names: pd.Series, path: Path, row: int) -> None:
+    """A phone or ID number in the header row: the file has no header (answers in row 1), and the
+    column names would carry the number into every message. Refused without the value."""
+    from .personal_numbers import cell_text
+    from .privacy import cell_rules, value_shape
+
+    for i, v in enumerate(names.tolist()):
+        t = cell_text(v) if not _blank(v) else None
+        rules = cell_rules(t) if t else []
+        if rules:
+            raise ReadError(f"{path}, row {row}, column {i + 1}: the header holds a {rules[0]} number "
+                            f"({value_shape(t)}); the row is answers, not column names. Add a header row "
+                            "(the column names) above the answers, or pass header=<the row of the names>.")
 
 
 def _blank(v) -> bool:
