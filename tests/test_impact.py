@@ -258,7 +258,10 @@ def test_errors():
     with pytest.raises(evalkit.EstimationError, match="never-treated"):
         programme_effect(Y, "y", registry={c: 2016 for c in STARTS10})
     Y2 = Y.copy()
-    Y2.iloc[0, 1] = np.nan
+    Y2.iloc[0, 1] = np.nan  # one community misses a wave: left out, with a warning
+    with pytest.warns(evalkit.DroppedUnitsWarning, match="balanced panel"):
+        programme_effect(Y2, "y", registry=STARTS10, n_perm=99)
+    Y2.iloc[:, 1] = np.nan  # no community has every wave: an error
     with pytest.raises(evalkit.EstimationError, match="balanced"):
         programme_effect(Y2, "y", registry=STARTS10)
     for bad in (0, -5, 2.5, True):
@@ -323,3 +326,22 @@ def test_study_roles_name_the_columns_and_give_registry_and_seed(survey, codeboo
     assert not a.exact and (a.p_value, a.ci) != (c.p_value, c.ci)
     with pytest.raises(evalkit.EstimationError, match="respondent rows together with study="):
         community_panel(own, "selforg_member", community="社区", wave="年份")
+
+
+def test_a_community_missing_a_wave_is_left_out_with_a_warning():
+    """A withheld or unsurveyed community-wave must not stop the pooled estimate: that community is
+    left out (named), and the result equals the estimate on the panel without it."""
+    from evalkit.errors import DroppedUnitsWarning, FewClustersWarning
+    from evalkit.survey.design import SurveyDesign
+
+    study, survey = evalkit.datasets.dongying_survey()
+    cut = survey[~((survey["community_id"] == "mingyue") & (survey["wave"] == 2016))]
+    design = SurveyDesign.from_study(cut, study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewClustersWarning)
+        with pytest.warns(DroppedUnitsWarning, match=r"mingyue: 2016"):
+            r = programme_effect(design, "bscs", study=study, n_perm=999)
+        full = community_panel(design, "bscs", study=study)
+        ref = programme_effect(full.dropna(), "bscs", study=study, n_perm=999)
+    assert "mingyue" not in r.panel.index and r.n_communities == 13
+    assert r.simple == pytest.approx(ref.simple) and r.p_value == pytest.approx(ref.p_value)

@@ -326,3 +326,16 @@ def test_cells_withheld_by_the_disclosure_gate_are_small_cells(shipped):
     s2 = summarise(gated, study, reconcile=False,
                    withheld=pd.DataFrame({"community_id": ["mingyue"], "wave": [2016], "n": ["[c]"]}))
     assert _row(s2, "mingyue", "care_access").set_index("wave").loc[2016, "explanation"] == "small_cell"
+
+
+def test_small_study_reconciles_without_crashing(shipped):
+    """One programme community with its target measured and four comparison communities (H3's SPSS
+    case): the pooled randomization estimate is not computable there; the summary still is."""
+    study, survey = shipped
+    keep = ["mingyue", "xingsheng", "wenyuan", "qingfeng", "huimin", "zhenhua"]
+    sub = survey[survey["community_id"].isin(keep) & survey["wave"].isin([2014, 2017])]
+    small = study.with_(registry=study.registry[study.registry["community_id"].isin(keep)])
+    s = summarise(sub, small)
+    assert s.headline["estimate"].notna().any()
+    kinds = set(s.reconciliation["estimate_kind"])
+    assert {"headline", "before_after"} <= kinds

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..survey.domains import domain_means
-from ..errors import EstimationError, EvalkitError, FewClustersWarning
+from ..errors import DroppedUnitsWarning, EstimationError, EvalkitError, FewClustersWarning
 # the permutation engine shared with randomization_test (MAX_EXACT, N_RANDOM, BLOCK: its defaults)
 from ..inference.permutation import BLOCK, MAX_EXACT, N_RANDOM
 from ..inference.permutation import invert as _invert
@@ -345,6 +345,10 @@ def programme_effect(
     -----
     FewClustersWarning
         Always when fewer than 50 communities: it names the number and the method used.
+    DroppedUnitsWarning
+        Communities without an estimate in every wave (e.g. a cell withheld by the disclosure
+        gate) are left out of the balanced panel, named with their missing waves; with fewer
+        than three complete communities an :class:`~evalkit.errors.EstimationError` says so.
 
     Notes
     -----
@@ -412,10 +416,17 @@ def _panel_of(design, y: str, args: StudyArgs, domain) -> pd.DataFrame:
                               "wide table of community means (community_panel()).")
     if panel.isna().any().any():
         bad = panel[panel.isna().any(axis=1)].index.tolist()
-        raise EstimationError(
-            f"Indicator {y!r} has no estimate for some waves of communities {bad}; the community "
-            "panel must be balanced. Drop those communities or choose another indicator."
-        )
+        if len(bad) == len(panel) or panel.shape[0] - len(bad) < 3:
+            raise EstimationError(
+                f"Indicator {y!r} has no estimate for some waves of communities {bad}; the community "
+                "panel must be balanced and too few communities have every wave. Choose another "
+                "indicator or waves that every community has.")
+        gaps = "; ".join(f"{c}: {', '.join(str(w) for w in panel.columns[panel.loc[c].isna()])}" for c in bad)
+        warnings.warn(DroppedUnitsWarning(
+            f"Indicator {y!r}: communities without an estimate in every wave are left out of the pooled "
+            f"staggered estimate, which needs a balanced panel ({gaps}); the estimate and its "
+            "randomization inference use the other communities."), stacklevel=3)
+        panel = panel.drop(index=bad)
     return panel
 
 

@@ -99,9 +99,13 @@ def reconciliation_rows(headline: pd.DataFrame, targets: dict, survey: pd.DataFr
                     pooled[key] = programme_effect(design, h["indicator"], study=study,
                                                    domain=domains[key], seed=seed, level=level)
                 (caveats if caveats is not None else []).extend(str(w.message) for w in caught)
-            except EstimationError as exc:
+            except (EstimationError, ValueError, IndexError) as exc:
+                # the pooled estimate is a secondary comparison: when it cannot be made (too few
+                # communities for randomization inference, or a failure inside it) the
+                # reconciliation says so instead of losing the whole summary
                 pooled[key] = None
-                (caveats if caveats is not None else []).append(f"pooled estimate of {h['target']}: {exc}")
+                (caveats if caveats is not None else []).append(
+                    f"pooled estimate of {h['target']} not computed: {type(exc).__name__}: {exc}")
         r = pooled.get(key)
         if r is not None:
             rows.append(_row(h, "pooled", group or "all", r.simple, *r.ci))
