@@ -91,6 +91,21 @@ def test_constant_weight_and_building_numbers_reused_across_communities(study):
         add_design(raw, study=study, wave=2017, weight=0)
 
 
+def test_wave_from_a_typed_year_column_excel_serials_and_a_panel_fieldwork_file(study):
+    raw = _raw()
+    raw["调查年份"] = ["2016", "2017年", "２０１７", "去年"]
+    out = add_design(raw, study=study, wave="调查年份", require=False, derive=False)
+    assert out["wave"].tolist()[:3] == ["2016", "2017", "2017"] and pd.isna(out["wave"].iloc[3])
+    assert design_problems(out)[["row", "rule"]].values.tolist() == [[5, "no_wave"]]
+    raw["submitted"] = ["42887.4375", pd.Timestamp("2016-05-01 10:00"), "2017年6月3日 10:21", None]  # 42887 = 2017-06-01
+    out = add_design(raw, study=study, wave="submitted", require=False, derive=False)
+    assert out["wave"].tolist()[:3] == ["2017", "2016", "2017"] and pd.isna(out["wave"].iloc[3])
+    # a panel: the same respondent in two waves, one weight per wave
+    panel = pd.DataFrame({"respondent_id": ["a", "a"], "community_id": ["anning"] * 2, "wave": ["2016", "2017"]})
+    fw = pd.DataFrame({"respondent_id": ["a", "a"], "wave": ["2016", "2017"], "base_weight": ["10", "12"]})
+    assert add_design(panel, study=study, fieldwork=fw, require=False)["base_weight"].tolist() == ["10", "12"]
+
+
 def test_errors_name_the_missing_field_and_the_parameter(study, tmp_path):
     raw = _raw().drop(columns="submitted")
     with pytest.raises(DesignError, match=r"no 'wave' column.*wave=2017.*wave='submitted'"):

@@ -99,9 +99,14 @@ def _submission_times(frame: pd.DataFrame, submitted: str | None, source: str) -
 
 
 def _parse_time(v) -> pd.Timestamp | None:
+    if isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "isoformat"):
+        ts = pd.Timestamp(v)
+        return None if pd.isna(ts) else (ts.tz_localize(None) if ts.tzinfo is not None else ts)
     t = _key_text(v)
     if t is None:
         return None
+    if re.fullmatch(r"\d{5}(\.\d+)?", t) and 20000 <= float(t) <= 80000:   # an Excel serial date (1954-2119)
+        return pd.Timestamp("1899-12-30") + pd.to_timedelta(float(t), unit="D")
     t = t.replace("年", "-").replace("月", "-").replace("日", " ").strip()
     try:
         ts = pd.Timestamp(t)
@@ -132,6 +137,20 @@ def _waves_from_time(times: pd.Series, name: str, cutoff: tuple[int, int] | None
     return pd.Series(waves, index=times.index, dtype=object), problems
 
 
+def _wave_from_column(out: pd.DataFrame, column: str, wave_col: str) -> tuple[list, str]:
+    """The wave from a column holding a year as typed ("2017", "2017年", "２０１７")."""
+    values, problems = [], []
+    for row, v in out[column].items():
+        t = _key_text(v)
+        m = re.fullmatch(r"((?:19|20)\d\d)\s*年?(?:度)?", t or "")
+        values.append(m.group(1) if m else pd.NA)
+        if not m:
+            problems.append((row, wave_col, "" if t is None else t[:40], "no_wave",
+                             f"cannot set the wave: {column} is " + ("blank" if t is None else f"{t[:40]!r}, not a year")))
+    out[wave_col] = pd.Series(values, index=out.index, dtype=object)
+    return problems, f"{wave_col}: the year in {column}"
+
+
 def _set_wave(out: pd.DataFrame, wave, submitted, cutoff, wave_col: str, source: str) -> tuple[list, str]:
     if wave is None:
         if wave_col not in out.columns:
@@ -148,9 +167,12 @@ def _set_wave(out: pd.DataFrame, wave, submitted, cutoff, wave_col: str, source:
             meta = list(out.attrs.get("meta", []))
             out.attrs["meta"] = meta + ([name] if name not in meta else [])
         return problems, how
+    if isinstance(wave, str) and wave in out.columns:
+        return _wave_from_column(out, wave, wave_col)
     if isinstance(wave, bool) or not isinstance(wave, (int, np.integer)):
         raise DesignError(f"add_design(wave={wave!r}): give a year (wave=2017), 'submitted' (the year of the "
-                          "submission time) or None (keep the export's wave column).")
+                          "submission time), the name of a column holding the year (e.g. '调查年份'), or None "
+                          "(keep the export's wave column).")
     out[wave_col] = str(int(wave))
     return [], f"{wave_col}: {int(wave)} for every row"
 
@@ -205,6 +227,8 @@ def _merge_fieldwork(out: pd.DataFrame, fieldwork, by: str, fieldwork_map: Mappi
     keys = [key]
     if by == "psu" and roles.community in fw.columns and roles.community in out.columns:
         keys = [roles.community, key]  # building numbers repeat across communities
+    if roles.wave in fw.columns and roles.wave in out.columns:
+        keys.append(roles.wave)        # a panel: one row per respondent (or PSU) and wave
     design_cols = [c for c in (roles.weight, roles.psu, roles.strata) if c and c in fw.columns and c not in keys]
     if not design_cols:
         raise DesignError(f"{fw_name}: the fieldwork file has none of the design columns "
@@ -339,8 +363,9 @@ def add_design(
         The :class:`~evalkit.spec.study.Study`: its column roles name the wave, community, unit,
         weight, PSU and stratum columns, its codebook holds the ``derive`` rules.
     wave
-        ``None`` (keep the table's wave column), a year (``2017``: one wave for every row) or
-        ``"submitted"`` (the calendar year of each row's submission time).
+        ``None`` (keep the table's wave column), a year (``2017``: one wave for every row),
+        ``"submitted"`` (the calendar year of each row's submission time; Excel serial dates and
+        Chinese dates are read) or the name of a column holding the year as typed ("2017年").
     submitted
         The column (or ``attrs`` key) holding the submission time; default: the first of
         :data:`SUBMITTED_COLUMNS` present (``submitted``, ``提交答卷时间``, ``_submission_time``, ...).
@@ -352,7 +377,8 @@ def add_design(
         the study's role names) and the key column; ``None``: no merge.
     by
         Merge by ``"respondent_id"`` (one row per respondent) or ``"psu"`` (one row per PSU; also
-        by community when the file has the community column, since building numbers repeat).
+        by community when the file has the community column, since building numbers repeat). When
+        the fieldwork file has the wave column too, the merge is per wave (a panel).
     fieldwork_map
         ``{fieldwork header: role name}``, e.g. ``{"编号": "respondent_id", "权数": "base_weight"}``.
     stratum
