@@ -24,9 +24,8 @@ inference. Journal of Human Resources 50(2), 317-372.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,128 +34,11 @@ from scipy import linalg, stats
 from .._literals import MissingAction, VcovType, check_choice
 from ..errors import EstimationError, EvalkitError
 from ..results import Result
+from .absorb import absorb_design, fixef_codes
 from .cr2 import chol_qr, cluster_slices, cr1_factor, cr1_vcov, cr2_vcov
+from .formula import build_matrices, column_or_array, formula_columns, isna, parse_formula
 
 __all__ = ["regress", "RegressionResult", "ClusterFit"]
-
-
-# ---------------------------------------------------------------------------
-# Input handling
-# ---------------------------------------------------------------------------
-
-def _column_or_array(data: pd.DataFrame, value: Any, argument: str) -> tuple[np.ndarray, str | None]:
-    """Resolve ``cluster=`` / ``weights=``: a column name of ``data`` or an array of len(data)."""
-    if isinstance(value, str):
-        if value not in data.columns:
-            raise EvalkitError(
-                f"{argument}={value!r} is not a column of the data; available columns: "
-                + ", ".join(map(str, data.columns[:20]))
-                + (" ..." if len(data.columns) > 20 else "")
-                + "."
-            )
-        return data[value].to_numpy(), value
-    arr = np.asarray(value)
-    if arr.ndim != 1 or len(arr) != len(data):
-        raise EvalkitError(
-            f"{argument} must be a column name or a 1-D array with one entry per row "
-            f"({len(data)} rows); got shape {arr.shape}."
-        )
-    return arr, None
-
-
-def _isna(values: np.ndarray) -> np.ndarray:
-    return pd.isna(pd.Series(values)).to_numpy()
-
-
-def _formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
-    """Columns of ``data`` whose names occur in ``formula`` (to name them in error messages)."""
-    found = []
-    for col in data.columns:
-        name = str(col)
-        if re.search(r"(?<![\w.])" + re.escape(name) + r"(?![\w.])", formula):
-            found.append(col)
-    return found
-
-
-_SIMPLE_RHS = re.compile(r"^[\s\w.+*:\-()]*$")
-
-
-def _simple_rhs(rhs: str) -> bool:
-    """True if the right-hand side uses no function other than C(...) (no stateful transforms).
-
-    Then the design matrix of a row depends only on that row's values, and it can be built
-    once per distinct combination of the right-hand-side variables.
-    """
-    stripped = re.sub(r"\bC\(\s*[\w.]+\s*\)", "", rhs)
-    return "(" not in stripped and bool(_SIMPLE_RHS.match(rhs))
-
-
-def _build_matrices(formula: str, data: pd.DataFrame):
-    """(y, Xu, grp, names, keep): outcome, distinct design rows ``Xu`` with the design row
-    of each data row ``X = Xu[grp]``, column names, and the rows without missing values.
-
-    Design matrices come from statsmodels' FormulaManager (patsy in statsmodels 0.15).
-    When the right-hand side is plain variables and ``C(...)`` factors, the design is built
-    on the distinct rows of the right-hand-side variables (a few dozen for a community x
-    wave panel) and expanded: patsy converts categorical values one Python object at a
-    time, which costs seconds on 100,000+ rows. The columns and names are the same.
-    """
-    from statsmodels.formula._manager import FormulaManager
-
-    if not isinstance(formula, str) or "~" not in formula:
-        raise EvalkitError(
-            f"formula={formula!r} must be a string with an outcome on the left of '~', "
-            "e.g. 'y ~ treat + C(community) + C(wave)'."
-        )
-    lhs, rhs = formula.split("~", 1)
-    if not lhs.strip():
-        raise EvalkitError(f"formula={formula!r} has no outcome on the left of '~'.")
-    n = len(data)
-    try:
-        # outcome
-        if lhs.strip() in data.columns:
-            yv = pd.to_numeric(data[lhs.strip()], errors="coerce").to_numpy(dtype=float)
-            if data[lhs.strip()].notna().sum() != np.isfinite(yv).sum():
-                raise EvalkitError(
-                    f"The outcome {lhs.strip()!r} has non-numeric values; convert it to numbers."
-                )
-        else:
-            ydf = FormulaManager().get_matrices(f"{lhs} - 1", data, eval_env=1, pandas=True,
-                                                na_action="drop")
-            if ydf.shape[1] != 1:
-                raise EvalkitError(
-                    f"The outcome {lhs.strip()!r} expands to {ydf.shape[1]} columns; use a "
-                    "numeric outcome."
-                )
-            yv = np.full(n, np.nan)
-            yv[ydf.index.to_numpy()] = ydf.to_numpy(dtype=float)[:, 0]
-        # design
-        cols = _formula_columns(rhs, data)
-        if cols and _simple_rhs(rhs):
-            grp = data.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
-            _, first = np.unique(grp, return_index=True)
-            uniq = data.iloc[first][cols].reset_index(drop=True)
-            Xu = FormulaManager().get_matrices("~" + rhs, uniq, eval_env=1, pandas=True,
-                                               na_action="drop")
-            names = [str(c) for c in Xu.columns]
-            Xfull = np.full((len(uniq), Xu.shape[1]), np.nan)
-            Xfull[Xu.index.to_numpy()] = Xu.to_numpy(dtype=float)
-        else:
-            Xd = FormulaManager().get_matrices("~" + rhs, data, eval_env=1, pandas=True,
-                                               na_action="drop")
-            names = [str(c) for c in Xd.columns]
-            Xfull = np.full((n, Xd.shape[1]), np.nan)
-            Xfull[Xd.index.to_numpy()] = Xd.to_numpy(dtype=float)
-            grp = np.arange(n)
-    except EvalkitError:
-        raise
-    except Exception as exc:  # patsy raises PatsyError/NameError with its own message
-        raise EvalkitError(
-            f"Could not build the design matrices for formula {formula!r}: {exc}. "
-            "Check that every variable in the formula is a column of the data."
-        ) from exc
-    keep = np.isfinite(yv) & np.all(np.isfinite(Xfull), axis=1)[grp]
-    return yv, Xfull, grp, names, keep
 
 
 # ---------------------------------------------------------------------------
@@ -205,6 +87,10 @@ class ClusterFit:
         (G x K) cluster scores Q_g'W_g^{1/2} e_g.
     vcov_cr1 : numpy.ndarray
         (K x K) the CR1 variance (whatever ``vcov`` the fit reports).
+    k_absorbed : int
+        Parameters of absorbed fixed effects counted in the CR1 factor besides the K
+        columns (fixest's ``fixef.K = "nested"``; 0 without fixed effects). With absorbed
+        fixed effects ``y`` and ``Xc`` are the demeaned outcome and design.
     """
 
     Xc: np.ndarray
@@ -218,6 +104,7 @@ class ClusterFit:
     QQ_g: np.ndarray
     Qs_g: np.ndarray
     vcov_cr1: np.ndarray
+    k_absorbed: int = 0
 
     def __post_init__(self):
         for name in ("Xc", "cell", "y", "w", "cluster_codes", "cluster_labels", "beta", "T", "QQ_g", "Qs_g",
@@ -243,8 +130,8 @@ class ClusterFit:
 
     @property
     def cr1_factor(self) -> float:
-        """``G/(G-1) * (N-1)/(N-K)``, the CR1 small-sample factor."""
-        return cr1_factor(self.n_clusters, self.n, self.n_params)
+        """``G/(G-1) * (N-1)/(N-K)``, the CR1 small-sample factor (K counts ``k_absorbed``)."""
+        return cr1_factor(self.n_clusters, self.n, self.n_params + self.k_absorbed)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -278,6 +165,8 @@ class RegressionResult(Result):
         The numeric core the wild bootstrap and randomization inference work from.
     level : float
         Default confidence level of ``tidy()``.
+    fixef : tuple of str
+        The absorbed fixed effects as written after the ``|`` (empty without).
     """
 
     title: ClassVar[str] = "Regression"
@@ -294,6 +183,7 @@ class RegressionResult(Result):
     cluster_name: str | None
     fit: ClusterFit = field(repr=False)
     level: float = 0.95
+    fixef: tuple = ()
 
     # -- basic accessors ----------------------------------------------------
     @property
@@ -363,7 +253,8 @@ class RegressionResult(Result):
         dfnote = ("Satterthwaite df (Pustejovsky & Tipton 2018)" if self.vcov_type == "CR2"
                   else f"t({self.n_clusters - 1}) reference")
         dropped = f", {self.n_dropped} rows dropped for missing values" if self.n_dropped else ""
-        head = (f"{how} {self.formula}: n = {self.n}, {self.n_clusters} clusters{dropped}\n"
+        fe = f", fixed effects absorbed: {', '.join(self.fixef)}" if self.fixef else ""
+        head = (f"{how} {self.formula}: n = {self.n}, {self.n_clusters} clusters{dropped}{fe}\n"
                 f"{self.vcov_type} cluster-robust SE, {dfnote}")
         if self.n_clusters < 50:
             head += ("\nFew clusters: take the headline p-value and CI from evalkit.headline(fit, term) "
@@ -371,7 +262,7 @@ class RegressionResult(Result):
         return head
 
 
-def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov):
+def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0):
     """The fit from (design row, cluster) cells: coefficients, CR1 and requested variance.
 
     Rows sharing a design row and a cluster form a cell. Everything CR1 and the bootstrap
@@ -421,14 +312,14 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov):
         Qg = Qc[idx]
         QQ_g[g] = (Qg * n_c[idx, None]).T @ Qg
         Qs_g[g] = Qg.T @ s_c[idx]
-    V1 = cr1_vcov(T, Qs_g, N)
+    V1 = cr1_vcov(T, Qs_g, N) * (cr1_factor(G, N, K + k_absorbed) / cr1_factor(G, N, K))
     if vcov == "CR1":
         V = V1
         df = np.full(K, G - 1.0)
     else:
         V, df = cr2_vcov(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
     fit = ClusterFit(Xc=Xc, cell=cell, y=y, w=w, cluster_codes=codes, cluster_labels=labels, beta=beta, T=T,
-                     QQ_g=QQ_g, Qs_g=Qs_g, vcov_cr1=(V1 + V1.T) / 2)
+                     QQ_g=QQ_g, Qs_g=Qs_g, vcov_cr1=(V1 + V1.T) / 2, k_absorbed=k_absorbed)
     return (V + V.T) / 2, df, fit
 
 
@@ -444,8 +335,11 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     Parameters
     ----------
     formula : str
-        statsmodels/patsy formula, e.g. ``"y ~ treat + C(community) + C(wave)"``. Fixed
-        effects enter as ``C(...)`` dummies and are kept in the full design.
+        statsmodels/patsy formula, e.g. ``"y ~ treat + C(community) + C(wave)"``, or fixest
+        style with absorbed fixed effects after one ``|``: ``"y ~ treat | household + wave"``
+        (``community^wave``: one effect per community and wave). Python operators on the
+        values (``|`` ``&`` ``^`` ... outside the fixed-effects part and ``I()``) are refused
+        (:func:`evalkit.inference.formula.parse_formula`).
     data : pandas.DataFrame
         The analysis data, one row per respondent.
     cluster : str or array-like
@@ -489,7 +383,11 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
       ``clubSandwich::coef_test(..., test="Satterthwaite")``: ``df = tr(P)^2 / sum(P^2)``
       with ``P_ij = q_i'(I-H)_{i.}(I-H)_{j.}'q_j``, ``q_g = A_g W_g X_g M c`` (Pustejovsky &
       Tipton 2018, Theorem 2 / eq. 11).
-    * Fixed effects: CR2 is computed on the full design including the ``C(...)`` dummies,
+    * Absorbed fixed effects (after ``|``, :mod:`evalkit.inference.absorb`): coefficients of
+      the dummy regression from the demeaned data; only the regressors are reported. CR1 counts
+      parameters as fixest's default ``ssc()`` (``fixef.K = "nested"``); CR2, its df and the wild
+      bootstrap equal those of the full dummy design exactly (no weights; see the module).
+    * ``C(...)`` fixed effects: CR2 is computed on the full design including the dummies,
       as clubSandwich does for ``lm`` fits. (Absorbing the fixed effects first and applying
       CR2 to the demeaned design gives a different, not bias-reduced, estimator;
       Pustejovsky & Tipton 2018, Sec. 3.) When the cluster dummies are in the model,
@@ -504,12 +402,10 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from evalkit.inference.regress import regress
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame({"g": np.repeat(np.arange(8), 20), "x": rng.normal(size=160)})
     >>> d["y"] = 1 + 0.5 * d["x"] + rng.normal(size=160)
-    >>> fit = regress("y ~ x", d, cluster="g")
-    >>> fit.n_clusters
+    >>> regress("y ~ x | g", d, cluster="g").n_clusters
     8
     """
     check_choice(vcov, VcovType, "vcov")
@@ -517,34 +413,31 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     if not isinstance(data, pd.DataFrame):
         raise EvalkitError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     data = data.reset_index(drop=True)
-    cl_raw, cl_name = _column_or_array(data, cluster, "cluster")
-    y, Xu, grp, names, rows, w, w_name = _complete_rows(formula, data, cl_raw, cl_name, weights, missing)
+    parsed = parse_formula(formula)
+    cl_raw, cl_name = column_or_array(data, cluster, "cluster")
+    y, Xu, grp, names, rows, w, w_name, fe = _complete_rows(parsed, data, cl_raw, cl_name, weights, missing)
     n_dropped = len(data) - rows.size
-    if w is not None and np.any(w <= 0):
-        raise EstimationError(
-            f"weights{'' if w_name is None else ' column ' + repr(w_name)} has "
-            f"{int((w <= 0).sum())} non-positive values; regression weights must be > 0 "
-            "(drop those rows or fix the weights)."
-        )
     codes, labels = pd.factorize(pd.Series(cl_raw[rows]), sort=True)
     labels = np.asarray(labels)
-    N, K = len(y), Xu.shape[1]
-    G = len(labels)
+    N, K, G = len(y), Xu.shape[1], len(labels)
     if G < 2:
-        raise EstimationError(
-            f"cluster{'' if cl_name is None else ' ' + repr(cl_name)} has {G} distinct value(s) "
-            "after dropping missing rows; cluster-robust inference needs at least 2 clusters."
-        )
-    if N <= K:
-        raise EstimationError(f"{N} observations for {K} coefficients; the model is not identified.")
+        raise EstimationError(f"cluster{'' if cl_name is None else ' ' + repr(cl_name)} has {G} distinct "
+                              "value(s) after dropping missing rows; cluster-robust inference needs at least 2.")
+    k_x, k_abs = K, 0
+    if fe:
+        y, Xu, names, k_abs = absorb_design(parsed, y, Xu[grp], names, fe, codes, w, vcov)
+        grp, K = np.arange(N), Xu.shape[1]
+    if N <= K + k_abs:
+        raise EstimationError(f"{N} observations for {K + k_abs} coefficients; the model is not identified.")
 
-    V, df, fit = _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov)
+    V, df, fit = _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_abs)
+    names = names[:k_x]
     return RegressionResult(
         formula=formula,
-        params=pd.Series(fit.beta, index=names, name="estimate"),
-        vcov=pd.DataFrame(V, index=names, columns=names),
+        params=pd.Series(fit.beta[:k_x], index=names, name="estimate"),
+        vcov=pd.DataFrame(V[:k_x, :k_x], index=names, columns=names),
         vcov_type=vcov,
-        df=pd.Series(df, index=names, name="df"),
+        df=pd.Series(df[:k_x], index=names, name="df"),
         n=N,
         n_clusters=G,
         n_dropped=n_dropped,
@@ -552,23 +445,29 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         cluster_name=cl_name,
         fit=fit,
         level=level,
+        fixef=tuple(parsed.fixef_names),
     )
 
 
-def _complete_rows(formula, data, cl_raw, cl_name, weights, missing):
+def _complete_rows(parsed, data, cl_raw, cl_name, weights, missing):
     """Outcome, distinct design rows, their index, names, the rows kept, weights and their name.
 
     Rows with a missing value in a formula variable, the cluster or the weights raise an
     :class:`EstimationError` naming the count and the columns, or are dropped with
-    ``missing="drop"``. Returns ``(y, Xu, grp, names, rows, w, w_name)`` with ``X = Xu[grp]``
-    for the kept ``rows`` (``w`` None without weights).
+    ``missing="drop"``. Returns ``(y, Xu, grp, names, rows, w, w_name, fe)`` with ``X = Xu[grp]``
+    for the kept ``rows`` (``w`` None without weights; ``fe`` the fixed effects' codes of the
+    kept rows, one array per fixed effect).
     """
     w_raw = w_name = None
     if weights is not None:
-        w_raw, w_name = _column_or_array(data, weights, "weights")
-    y_all, Xu, grp_all, names, keep = _build_matrices(formula, data)
-    cl_na = _isna(cl_raw)
+        w_raw, w_name = column_or_array(data, weights, "weights")
+    formula = parsed.text
+    fe_all = fixef_codes(data, parsed.fixef, formula)
+    y_all, Xu, grp_all, names, keep = build_matrices(parsed, data)
+    cl_na = isna(cl_raw)
     keep &= ~cl_na
+    for c in fe_all:
+        keep &= c >= 0
     w_bad = np.zeros(len(data), dtype=bool)
     if w_raw is not None:
         w_num = pd.to_numeric(pd.Series(w_raw), errors="coerce").to_numpy(dtype=float)
@@ -577,7 +476,7 @@ def _complete_rows(formula, data, cl_raw, cl_name, weights, missing):
     n_dropped = int((~keep).sum())
     if n_dropped and missing == "raise":
         cols = {}
-        for c in _formula_columns(formula, data):
+        for c in formula_columns(formula, data):
             k = int(data[c].isna().sum())
             if k:
                 cols[str(c)] = k
@@ -597,4 +496,11 @@ def _complete_rows(formula, data, cl_raw, cl_name, weights, missing):
     else:
         y, grp = y_all, grp_all
     w = None if w_raw is None else w_num[rows]
-    return y, Xu, grp, names, rows, w, w_name
+    if w is not None and np.any(w <= 0):
+        raise EstimationError(
+            f"weights{'' if w_name is None else ' column ' + repr(w_name)} has "
+            f"{int((w <= 0).sum())} non-positive values; regression weights must be > 0 "
+            "(drop those rows or fix the weights)."
+        )
+    fe = [c[rows] for c in fe_all]
+    return y, Xu, grp, names, rows, w, w_name, fe
