@@ -25,7 +25,7 @@ Examples
 >>> rep = SurveyDesign(df, weight="w", psu="psu").as_replicate("JK1")
 >>> rep.mean("y")[["indicator", "estimate", "se", "n"]].round(4)
   indicator  estimate      se  n
-0         y    2.8333  0.8595  6
+0         y    3.0833  0.5929  6
 >>> rep.degf
 2
 """

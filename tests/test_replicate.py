@@ -1,0 +1,316 @@
+"""Replicate-weight designs (issue 15 item 2): evalkit.survey.replicate.ReplicateDesign,
+SurveyDesign.as_replicate / from_replicates, raking with replicates.
+
+References
+----------
+* Published: R survey's example page "Simple summary statistics"
+  (http://r-survey.r-forge.r-project.org/survey/example-summary.html), printed with
+  ``dclus1 <- svydesign(id=~dnum, weights=~pw, data=apiclus1, fpc=~fpc); rclus1 <- as.svrepdesign(dclus1)``:
+  ``svymean(~api00+api99+stype, rclus1)`` api00 644.169399 SE 26.3294, api99 606.978142 SE 26.9985,
+  stype E/H/M SE 0.0514/0.0278/0.0332; ``svytotal(~enroll+stype, rclus1)`` enroll 3404940.13 SE 932235.03.
+  They are printed to 4-6 digits, so they are matched to their printed precision; the 1e-10 checks are
+  the first-principles ones below.
+* First principles (computed in the tests by full enumeration, independently of evalkit's code):
+  the delete-one-cluster jackknife (JK1: ``(1-f)(n-1)/n sum (theta_(j) - mean)^2``), the stratified
+  jackknife (JKn), BRR and Fay with a Hadamard matrix (exactly the linearisation variance of a total
+  for 2 PSUs per stratum, by orthogonality), post-stratification of each replicate in closed form.
+Data: R survey's ``data(api)`` (tests/data/apiclus1.csv, apistrat.csv; see tests/data/README.md).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.linalg import hadamard
+
+from evalkit.errors import DesignError, EvalkitError
+from evalkit.survey import ReplicateDesign, SurveyDesign, domain_means
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def apiclus1() -> pd.DataFrame:
+    return pd.read_csv(DATA / "apiclus1.csv")
+
+
+@pytest.fixture(scope="module")
+def apistrat() -> pd.DataFrame:
+    return pd.read_csv(DATA / "apistrat.csv")
+
+
+@pytest.fixture(scope="module")
+def rclus1(apiclus1):
+    return SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc").as_replicate()
+
+
+def _jk1_by_hand(df: pd.DataFrame, y: str, mean: bool = True) -> tuple[float, float]:
+    """Delete-one-cluster jackknife of apiclus1 written out: R jk1weights with fpc (scale (1-f)(n-1)/n)."""
+    clusters = sorted(df["dnum"].unique())
+    n, N = len(clusters), float(df["fpc"].iloc[0])
+
+    def stat(w):
+        return (w * df[y]).sum() / w.sum() if mean else (w * df[y]).sum()
+
+    full = stat(df["pw"])
+    reps = np.array([stat(df["pw"].where(df["dnum"] != c, 0.0) * n / (n - 1)) for c in clusters])
+    var = (1 - n / N) * (n - 1) / n * ((reps - reps.mean()) ** 2).sum()
+    return full, float(np.sqrt(var))
+
+
+# --------------------------------------------------------------------------------------
+# as.svrepdesign: published values and first principles
+# --------------------------------------------------------------------------------------
+def test_jk1_of_apiclus1_matches_r_survey_published_example(rclus1):
+    # R: rclus1 <- as.svrepdesign(svydesign(id=~dnum, weights=~pw, data=apiclus1, fpc=~fpc))
+    # R: svymean(~api00+api99+stype, rclus1); svytotal(~enroll, rclus1)  (example-summary.html)
+    m = rclus1.mean(["api00", "api99"]).set_index("indicator")
+    assert m.loc["api00", "estimate"] == pytest.approx(644.169399, rel=1e-8)
+    assert m.loc["api00", "se"] == pytest.approx(26.3294, abs=5e-5)
+    assert m.loc["api99", "estimate"] == pytest.approx(606.978142, rel=1e-8)
+    assert m.loc["api99", "se"] == pytest.approx(26.9985, abs=5e-5)
+    p = rclus1.proportion("stype").set_index("category")
+    for cat, se in {"E": 0.0514, "H": 0.0278, "M": 0.0332}.items():
+        assert p.loc[cat, "se"] == pytest.approx(se, abs=5e-5)
+    t = rclus1.total("enroll").iloc[0]
+    assert t["estimate"] == pytest.approx(3404940.13, abs=0.005)
+    assert t["se"] == pytest.approx(932235.03, abs=0.005)
+    assert rclus1.type == "JK1" and rclus1.n_replicates == 15 and rclus1.degf == 14
+
+
+def test_jk1_equals_delete_one_cluster_enumeration(apiclus1, rclus1):
+    for y in ("api00", "api99", "enroll"):
+        for mean in (True, False):
+            est, se = _jk1_by_hand(apiclus1, y, mean)
+            got = (rclus1.mean(y) if mean else rclus1.total(y)).iloc[0]
+            assert got["estimate"] == pytest.approx(est, rel=1e-12)
+            assert got["se"] == pytest.approx(se, rel=1e-10)
+
+
+def test_jk1_total_equals_linearisation_total(apiclus1, rclus1):
+    # a linear statistic: the JK1 variance of a total is the linearisation variance exactly
+    lin = SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc").total("enroll").iloc[0]
+    assert rclus1.total("enroll").iloc[0]["se"] == pytest.approx(lin["se"], rel=1e-10)
+
+
+def test_jkn_of_apistrat_equals_enumeration_and_linearised_total(apistrat):
+    lin = SurveyDesign(apistrat, weight="pw", strata="stype", fpc="fpc")
+    rep = lin.as_replicate()  # auto: stratified -> JKn
+    assert rep.type == "JKn" and rep.n_replicates == 200
+    # R: svytotal(~enroll, dstrat) SE 114,642 (tests/api.Rout.save): JKn of a total = linearisation
+    assert rep.total("enroll").iloc[0]["se"] == pytest.approx(lin.total("enroll").iloc[0]["se"], rel=1e-10)
+    assert rep.total("enroll").iloc[0]["se"] == pytest.approx(114642, abs=0.5)
+    # the mean by enumeration: delete unit j of stratum h, others of h get n_h/(n_h-1);
+    # rscales (1 - f_h)(n_h-1)/n_h; centred at the mean of all replicates (R svrVar, mse=FALSE)
+    w, y = apistrat["pw"].to_numpy(), apistrat["api00"].to_numpy()
+    thetas, rscales = [], []
+    for h, g in apistrat.groupby("stype"):
+        nh, Nh = len(g), g["fpc"].iloc[0]
+        for i in g.index:
+            f = np.ones(len(w))
+            f[g.index] = nh / (nh - 1)
+            f[i] = 0
+            thetas.append((w * f * y).sum() / (w * f).sum())
+            rscales.append((1 - nh / Nh) * (nh - 1) / nh)
+    thetas, rscales = np.array(thetas), np.array(rscales)
+    se = np.sqrt((rscales * (thetas - thetas.mean()) ** 2).sum())
+    assert rep.mean("api00").iloc[0]["se"] == pytest.approx(se, rel=1e-10)
+
+
+def test_mse_centres_replicates_at_the_full_sample_estimate(apiclus1):
+    lin = SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc")
+    a, b = lin.as_replicate(), lin.as_replicate(mse=True)
+    est = a.mean("api00").iloc[0]["estimate"]
+    W = b.replicate_weights
+    y = apiclus1["api00"].to_numpy()
+    thetas = (W * y[:, None]).sum(0) / W.sum(0)
+    by_hand = np.sqrt(b.scale * ((thetas - est) ** 2).sum())
+    assert b.mean("api00").iloc[0]["se"] == pytest.approx(by_hand, rel=1e-12)
+    assert b.mean("api00").iloc[0]["se"] > a.mean("api00").iloc[0]["se"]
+
+
+def test_bootstrap_is_seeded_and_estimates_the_linearisation_variance(apiclus1):
+    lin = SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc")
+    b1 = lin.as_replicate("bootstrap", replicates=2000, seed=7)
+    b2 = lin.as_replicate("bootstrap", replicates=2000, seed=7)
+    np.testing.assert_array_equal(b1.replicate_weights, b2.replicate_weights)
+    assert not np.array_equal(b1.replicate_weights,
+                              lin.as_replicate("bootstrap", replicates=2000, seed=8).replicate_weights)
+    assert b1.scale == pytest.approx(1 / 1999) and b1.degf == 14  # rank 15 (15 clusters) - 1
+    # Rao-Wu rescaling: E[(t* - t)^2] over resamples is the linearisation variance of a total exactly,
+    # so 2000 replicates land within a few percent (the SE of a variance from 2000 draws is ~3%)
+    se_lin = lin.total("enroll").iloc[0]["se"]
+    assert b1.total("enroll").iloc[0]["se"] == pytest.approx(se_lin, rel=0.05)
+    with pytest.raises(DesignError, match="seed"):
+        lin.as_replicate("bootstrap", replicates=50)
+
+
+def test_as_replicate_refuses_what_r_refuses(apistrat, apiclus1):
+    strat = SurveyDesign(apistrat, weight="pw", strata="stype", fpc="fpc")
+    with pytest.raises(DesignError, match="JK1 cannot be used for a stratified design"):
+        strat.as_replicate("JK1")
+    with pytest.raises(DesignError, match="JKn needs strata"):
+        SurveyDesign(apiclus1, weight="pw", psu="dnum").as_replicate("JKn")
+    with pytest.raises(DesignError, match="rake the replicate design"):
+        strat.rake({"sch.wide": {"No": 1072, "Yes": 5122}}).as_replicate()
+    with pytest.raises(DesignError, match="subset"):
+        strat.subset(apistrat["stype"] == "E").as_replicate()
+
+
+# --------------------------------------------------------------------------------------
+# svrepdesign: BRR, Fay, SDR, given replicate weights
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def paired() -> pd.DataFrame:
+    """8 strata x 2 PSUs x 5 rows, seeded."""
+    rng = np.random.default_rng(15)
+    h = np.repeat(np.arange(8), 10)
+    psu = np.repeat(np.arange(16), 5)
+    return pd.DataFrame({"h": h, "psu": psu, "w": rng.uniform(5, 15, 80).round(2),
+                         "y": rng.normal(50, 10, 80).round(1), "g": np.tile(["a", "b"], 40)})
+
+
+def _brr_columns(d: pd.DataFrame, rho: float) -> np.ndarray:
+    """BRR/Fay replicate weights from the columns 1..8 of a 16 x 16 Hadamard matrix (full
+    orthogonal balance): in replicate r, PSU 1 of stratum h gets 2 - rho if H[r, h] = 1 else rho."""
+    H = hadamard(16)[:, 1:9]
+    first = (d["psu"] % 2 == 0).to_numpy()
+    s = H[:, d["h"].to_numpy()].T  # rows x 16 replicates
+    f = np.where((s == 1) == first[:, None], 2 - rho, rho)
+    return d["w"].to_numpy()[:, None] * f
+
+
+@pytest.mark.parametrize("kind,rho", [("BRR", None), ("Fay", 0.3)])
+def test_brr_and_fay_totals_equal_the_linearisation_variance(paired, kind, rho):
+    W = _brr_columns(paired, rho or 0.0)
+    d = paired.assign(**{f"rw{j}": W[:, j] for j in range(16)})
+    rep = SurveyDesign.from_replicates(d, "w", r"^rw\d+$", kind, rho=rho)
+    lin = SurveyDesign(paired, weight="w", strata="h", psu="psu")
+    assert rep.scale == pytest.approx(1 / 16 if kind == "BRR" else 1 / (16 * 0.7 ** 2))
+    for mse in (False, True):  # balanced half-samples average to the full sample: both centres agree
+        r = SurveyDesign.from_replicates(d, "w", r"^rw\d+$", kind, rho=rho, mse=mse)
+        assert r.total("y").iloc[0]["se"] == pytest.approx(lin.total("y").iloc[0]["se"], rel=1e-10)
+    assert rep.degf == 8  # rank 9 of the analysis weights (16 replicates in 8 balanced pairs) - 1
+
+
+def test_sdr_scale_and_variance_by_hand(paired):
+    rng = np.random.default_rng(3)
+    F = rng.choice([1 - 2 ** -1.5 * 2, 1.0, 1 + 2 ** -1.5 * 2], size=(80, 12))
+    rep = ReplicateDesign(paired, "w", F, "successive-difference", combined_weights=False)
+    assert rep.type == "SDR" and rep.scale == pytest.approx(4 / 12)
+    W = paired["w"].to_numpy()[:, None] * F
+    y = paired["y"].to_numpy()
+    thetas = (W * y[:, None]).sum(0) / W.sum(0)
+    se = np.sqrt(4 / 12 * ((thetas - thetas.mean()) ** 2).sum())
+    assert rep.mean("y").iloc[0]["se"] == pytest.approx(se, rel=1e-12)
+
+
+def test_degf_is_rank_minus_one_and_a_duplicated_replicate_lowers_it(paired):
+    rng = np.random.default_rng(4)
+    F = rng.uniform(0.5, 1.5, size=(80, 8))
+    assert ReplicateDesign(paired, "w", F, "other", scale=1.0).degf == 7
+    F[:, 7] = F[:, 0]  # R: qr(weights(design, "analysis"), tol=1e-5)$rank - 1 -> 6
+    assert ReplicateDesign(paired, "w", F, "other", scale=1.0).degf == 6
+
+
+def test_bad_replicate_input_is_a_clear_design_error(paired):
+    F = np.ones((80, 4))
+    with pytest.raises(DesignError, match="rho"):
+        ReplicateDesign(paired, "w", F, "Fay")
+    with pytest.raises(DesignError, match="rscales"):
+        ReplicateDesign(paired, "w", F, "JKn")
+    with pytest.raises(DesignError, match="scale"):
+        ReplicateDesign(paired, "w", F, "other")
+    with pytest.raises(DesignError, match="matches no column"):
+        ReplicateDesign(paired, "w", "^nothing", "BRR")
+    with pytest.raises(EvalkitError, match="type="):
+        ReplicateDesign(paired, "w", F, "jackknife")
+    bad = paired.assign(r1=1.0, r2=1.0)
+    bad.loc[bad.index[6], "r2"] = np.nan
+    with pytest.raises(DesignError, match=r"'r2'.*row 6"):
+        ReplicateDesign(bad, "w", ["r1", "r2"], "JK1")
+
+
+# --------------------------------------------------------------------------------------
+# domains: by=, subset and domain_means agree
+# --------------------------------------------------------------------------------------
+def test_domains_by_subset_and_domain_means_agree(apiclus1, rclus1):
+    by = rclus1.mean("api00", by="stype").set_index("stype")
+    for s in ("E", "H", "M"):
+        sub = rclus1.subset(apiclus1["stype"] == s).mean("api00").iloc[0]
+        assert sub["estimate"] == pytest.approx(by.loc[s, "estimate"], rel=1e-12)
+        assert sub["se"] == pytest.approx(by.loc[s, "se"], rel=1e-12)
+        # by hand: the domain mean in each delete-one-cluster replicate
+        d = apiclus1["stype"] == s
+        est, se = _jk1_by_hand(apiclus1.assign(pw=apiclus1["pw"] * d + 1e-300 * ~d), "api00")
+        assert by.loc[s, "estimate"] == pytest.approx(est, rel=1e-9)
+        assert by.loc[s, "se"] == pytest.approx(se, rel=1e-8)
+    cells, cov = domain_means(rclus1, "api00", by=["stype"])
+    np.testing.assert_allclose(cells["estimate"], by["estimate"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), by["se"].to_numpy(), rtol=1e-12)
+    assert rclus1.subset(apiclus1["stype"] == "H").degf <= 14
+
+
+def test_design_df_uses_degf(rclus1):
+    from scipy import stats
+    r = rclus1.mean("api00", df="design").iloc[0]
+    assert r["df"] == 14
+    q = stats.t.ppf(0.975, 14)
+    assert r["ci_high"] == pytest.approx(r["estimate"] + q * r["se"], rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# raking with replicates
+# --------------------------------------------------------------------------------------
+MARGINS = {"stype": {"E": 4421, "H": 755, "M": 1018}, "sch.wide": {"No": 1072, "Yes": 5122}}
+
+
+def test_poststratifying_a_replicate_design_is_closed_form(apiclus1, rclus1):
+    one = {"stype": MARGINS["stype"]}
+    raked = rclus1.rake(one)
+    W0 = np.column_stack([rclus1.weights, rclus1.replicate_weights])
+    W = np.column_stack([raked.weights, raked.replicate_weights])
+    codes = apiclus1["stype"].to_numpy()
+    by_hand = W0.copy()
+    for lev, N in one["stype"].items():
+        m = codes == lev
+        by_hand[m] *= N / W0[m].sum(axis=0)
+    np.testing.assert_allclose(W, by_hand, rtol=1e-12)
+
+
+def test_raking_rakes_every_replicate_to_the_margins(apiclus1, rclus1):
+    raked = rclus1.rake(MARGINS, tol=1e-13)
+    lin = SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc").rake(MARGINS, tol=1e-13)
+    # the same IPF on the full-sample weights (the replicate design sweeps until every column meets
+    # tol, so with the default tol its full-sample weights may sit a sweep further along)
+    np.testing.assert_allclose(raked.weights, lin.weights, rtol=1e-11)
+    W = raked.replicate_weights
+    for col, totals in MARGINS.items():
+        for lev, N in totals.items():
+            m = (apiclus1[col] == lev).to_numpy()
+            np.testing.assert_allclose(W[m].sum(axis=0), N, rtol=1e-8)
+    assert raked.weighting_info.converged
+    # raking to stype and sch.wide lowers the SE of the enrolment total, as in R's example(rake)
+    assert raked.total("enroll").iloc[0]["se"] < rclus1.total("enroll").iloc[0]["se"]
+    # SE by hand from the raked replicate columns
+    y = apiclus1["api00"].to_numpy()
+    thetas = (W * y[:, None]).sum(0) / W.sum(0)
+    se = np.sqrt(raked.scale * ((thetas - thetas.mean()) ** 2).sum())
+    assert raked.mean("api00").iloc[0]["se"] == pytest.approx(se, rel=1e-12)
+
+
+def test_a_replicate_without_weight_in_a_margin_level_is_refused(paired):
+    F = np.ones((80, 3))
+    F[paired["g"].to_numpy() == "b", 1] = 0.0
+    rep = ReplicateDesign(paired, "w", F, "other", scale=1.0, combined_weights=False)
+    with pytest.raises(DesignError, match=r"Replicate 'replicate 2'.*level 'b' of margin 'g'"):
+        rep.rake({"g": {"a": 500, "b": 500}})
+
+
+def test_with_replicates_any_statistic(rclus1):
+    est, cov = rclus1.with_replicates(lambda w: np.average(rclus1.data["api00"], weights=w))
+    r = rclus1.mean("api00").iloc[0]
+    assert est[0] == pytest.approx(r["estimate"], rel=1e-12)
+    assert np.sqrt(cov[0, 0]) == pytest.approx(r["se"], rel=1e-12)
