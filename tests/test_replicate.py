@@ -18,6 +18,7 @@ Data: R survey's ``data(api)`` (tests/data/apiclus1.csv, apistrat.csv; see tests
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -253,12 +254,46 @@ def test_domains_by_subset_and_domain_means_agree(apiclus1, rclus1):
     assert rclus1.subset(apiclus1["stype"] == "H").degf <= 14
 
 
-def test_design_df_uses_degf(rclus1):
+def test_df_is_degf_by_default_and_normal_on_request(rclus1):
     from scipy import stats
-    r = rclus1.mean("api00", df="design").iloc[0]
+    r = rclus1.mean("api00").iloc[0]
     assert r["df"] == 14
     q = stats.t.ppf(0.975, 14)
     assert r["ci_high"] == pytest.approx(r["estimate"] + q * r["se"], rel=1e-12)
+    n = rclus1.total("enroll", df=None).iloc[0]
+    assert n["df"] == np.inf
+    assert n["ci_low"] == pytest.approx(n["estimate"] - stats.norm.ppf(0.975) * n["se"], rel=1e-12)
+
+
+def test_a_replicate_without_the_domain_is_left_out_with_a_warning(apiclus1, rclus1):
+    # the high schools of one district: deleting that district leaves the domain empty
+    one = apiclus1.loc[apiclus1["stype"] == "H", "dnum"].iloc[0]
+    d = rclus1.assign(dom=(apiclus1["dnum"] == one) & (apiclus1["stype"] == "H"))
+    with pytest.warns(RuntimeWarning, match="left out"):
+        r = d.mean("api00", by="dom").set_index("dom").loc[True]
+    # by hand: the 14 replicates that keep the district; R svrVar centres at their mean
+    W = rclus1.replicate_weights
+    m = d.data["dom"].to_numpy()
+    keep = W[m].sum(axis=0) > 0
+    y = apiclus1["api00"].to_numpy()[m]
+    thetas = (W[m][:, keep] * y[:, None]).sum(0) / W[m][:, keep].sum(0)
+    assert keep.sum() == 14
+    assert r["se"] == pytest.approx(np.sqrt(rclus1.scale * ((thetas - thetas.mean()) ** 2).sum()), rel=1e-12)
+
+
+def test_indicator_table_takes_a_replicate_design(survey, codebook):
+    from evalkit.measure.scales import score
+    from evalkit.survey.indicators import indicator_table
+    scored = score(survey, codebook)
+    rep = SurveyDesign(scored, weight="base_weight", strata="stratum", psu="psu").as_replicate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = indicator_table(scored, codebook, rep, indicators="who5", bands=False, df="design")
+    direct = rep.mean("who5", by=["community_id", "wave"])
+    got = t.merge(direct, on=["community_id", "wave"], suffixes=("", "_direct"))
+    assert len(got) == len(direct) > 0
+    np.testing.assert_allclose(got["se"], got["se_direct"], rtol=1e-12)
+    assert (got["df"] == rep.degf).all()
 
 
 # --------------------------------------------------------------------------------------

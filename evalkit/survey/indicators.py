@@ -20,6 +20,7 @@ from ..errors import DesignError, EvalkitError, SmallSampleWarning
 from ..spec.codebook import Codebook, Scale, as_codebook
 from ..spec.study import Roles, Study
 from .design import SurveyDesign
+from .replicate import ReplicateDesign
 
 __all__ = ["indicator_table", "INDICATOR_COLUMNS"]
 
@@ -125,7 +126,7 @@ def _indicator_spec(df_scored: pd.DataFrame, codebook: Codebook, names: list[str
 def _survey_design(df_scored: pd.DataFrame, design: Any, roles: Roles, columns: list[str],
                    extra: dict[str, np.ndarray]) -> SurveyDesign:
     """The design, with every indicator, cell and role column in its data."""
-    if isinstance(design, SurveyDesign):
+    if isinstance(design, (SurveyDesign, ReplicateDesign)):  # a replicate design is used as it is too
         data = design.data
         if len(data) != len(df_scored) or not data.index.equals(df_scored.index):
             raise EvalkitError(

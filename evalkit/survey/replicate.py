@@ -154,9 +154,9 @@ class ReplicateDesign:
     Notes
     -----
     ``degf`` is R's ``degf()`` of an ``svyrep.design``: the rank of the replicate weight matrix (of the
-    rows in the design's subset) minus 1. Intervals are normal unless ``df="design"`` (t with
-    ``degf``) or a number is given, as for :class:`~evalkit.survey.design.SurveyDesign` and R's
-    ``confint`` (``df=Inf`` by default). A replicate whose estimate is undefined (a domain with no
+    rows in the design's subset) minus 1. Intervals are Student t with ``degf`` degrees of freedom by
+    default (``df="design"``, as Stata and SAS for replicate designs); ``df=None`` gives normal ones (R
+    ``confint``'s default) and a number t with that df. A replicate whose estimate is undefined (a domain with no
     weight in it) is left out with a warning, as R's ``svrVar``.
     """
 
@@ -352,21 +352,23 @@ class ReplicateDesign:
         return theta[:, 0], np.atleast_2d(cov)
 
     def mean(self, y: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-             level: float = 0.95, df: Any = None) -> pd.DataFrame:
+             level: float = 0.95, df: Any = "design") -> pd.DataFrame:
         """Mean of each ``y``, overall or by domain (R ``svymean``/``svyby`` on an ``svyrep.design``).
 
         Parameters, Returns and missing values as :meth:`evalkit.survey.design.SurveyDesign.mean`;
-        ``se`` is the replicate SE, ``df="design"`` uses :attr:`degf`.
+        ``se`` is the replicate SE. ``df`` defaults to ``"design"``: the ``df`` column is :attr:`degf`
+        (R ``degf()``) and intervals are Student t with it, as Stata and SAS use for replicate designs;
+        ``df=None`` gives R ``confint``'s normal intervals (``df = inf``).
         """
         return _estimate(self, "mean", y, by, level, df)
 
     def total(self, y: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-              level: float = 0.95, df: Any = None) -> pd.DataFrame:
+              level: float = 0.95, df: Any = "design") -> pd.DataFrame:
         """Total of each ``y``, overall or by domain (R ``svytotal``); as :meth:`mean`."""
         return _estimate(self, "total", y, by, level, df)
 
     def proportion(self, y: str | Sequence[str], by: str | Sequence[str] | None = None, *,
-                   level: float = 0.95, df: Any = None, ci: ProportionCI = "wald") -> pd.DataFrame:
+                   level: float = 0.95, df: Any = "design", ci: ProportionCI = "wald") -> pd.DataFrame:
         """Proportion of each category of ``y`` (the mean of its indicator); as
         :meth:`evalkit.survey.design.SurveyDesign.proportion`."""
         return _estimate(self, "proportion", y, by, level, df, ci)
