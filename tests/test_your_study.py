@@ -401,8 +401,7 @@ def test_spss_export_to_indicators_and_comparisons_with_parameters_only(spss_exp
     cols = ["community_id", "sex", "age", "psu", "base_weight", *SPSS_ITEMS]
     pd.testing.assert_frame_equal(valid[cols], want.loc[valid.index, cols], check_dtype=False)
     assert (valid["stratum"] == valid["community_id"]).all()         # the design step: stratum = community
-    # reconcile=False: the appendix's pooled estimate crashes on this study (reported to H4 in api.md)
-    table, effects = _indicators_and_comparisons(project, survey, reconcile=False)
+    table, effects = _indicators_and_comparisons(project, survey)   # reconcile too (crashed before H4's fix)
     _check_comparisons(table, effects, survey, project.study)
     # xingsheng targets cohesion (measured): estimates; mingyue's targets are not in this export: explained
     xs = effects[(effects["community_id"] == "xingsheng") & (effects["target"] == "cohesion")]

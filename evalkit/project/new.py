@@ -154,6 +154,7 @@ def create_study(folder: str | os.PathLike, *, seed: int = DEMO_SEED, per_cell: 
         The folder exists and is not empty (and ``force`` is false), or is a file.
     """
     from ..datasets import data_path
+    from ..datasets.simulate import write_csv
 
     if isinstance(per_cell, bool) or not isinstance(per_cell, int) or per_cell < MIN_PER_CELL:
         raise EvalkitError(f"create_study(per_cell={per_cell!r}): the demo needs at least {MIN_PER_CELL} respondents "
@@ -168,9 +169,9 @@ def create_study(folder: str | os.PathLike, *, seed: int = DEMO_SEED, per_cell: 
     registry, export, submitted, fieldwork = demo_tables(seed, per_cell)
     written = [root / "codebook.yaml", root / "communities.csv", root / FIELDWORK_NAME]
     shutil.copyfile(data_path("codebook.yaml"), written[0])
-    registry.to_csv(written[1], index=False, encoding="utf-8", lineterminator="\n")
     written[2].parent.mkdir(parents=True, exist_ok=True)
-    fieldwork.to_csv(written[2], index=False, encoding="utf-8", lineterminator="\n")
+    for frame, path in ((registry, written[1]), (fieldwork, written[2])):  # formula-safe (names opened in Excel)
+        write_csv(frame, path, encoding="utf-8")
     from ..spec.codebook import load_codebook
 
     written.append(write_demo_export(root / EXPORT_NAME, export, submitted, load_codebook(written[0])))
