@@ -1,6 +1,11 @@
-"""The evaluation report: execute the notebooks and write one self-contained HTML file.
+"""The technical appendix: execute the notebooks and write one self-contained HTML file.
 
-``python -m evalkit report`` calls :func:`build_report`, which executes the numbered notebooks
+The report a bureau reads is :func:`evalkit.publish.bureau.build_bureau_report` (templates, no
+notebook execution); this notebook-based report is its technical appendix (data checks, weighting,
+methods, robustness, the "why the numbers differ" table of the evaluation summary, provenance).
+Warnings the notebooks printed become one paragraph of prose (:func:`evalkit.publish.render.warnings_prose`).
+
+``python -m evalkit report --appendix`` calls :func:`build_report`, which executes the numbered notebooks
 (:func:`evalkit.publish.render.notebooks_dir`; in memory: the committed notebooks are never
 modified) on the data folder it is given, joins them into one document without code cells
 (:func:`evalkit.publish.render.render_html`: figures embedded, a table of contents) with a
