@@ -55,9 +55,10 @@ from .errors import (
     SmallSampleWarning,
     ValidationError,
 )
-from .publish.disclosure import assert_no_personal_data, scan_text, suppress
+from .publish.disclosure import (MIN_N, DisclosureError, Gated, assert_no_personal_data, assert_publishable, gate_published,
+                                 gate_survey, gate_table, scan_text, suppress)
 from .io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel, wjx_option_map
-from .io.prepare import add_design
+from .io.prepare import add_design, design_problems
 from .io.draft import draft_codebook
 from .publish.style import community_colors, label, set_language, use_cjk_font
 from .survey.indicators import indicator_table
@@ -72,6 +73,8 @@ from .publish.bureau import build_bureau_report
 from .publish.labels import Labels
 from .publish.figures import figure_html, plot_community_effect, plot_effects_overview
 from .evaluation.summary import EvaluationSummary, summarise
+from .evaluation.pooling import HeterogeneityTest, PooledEffect, heterogeneity_test, pool_effects, summary_index, theme_indices
+from .inference.stepdown import StepdownResult, stepdown, stepdown_pvalues, stepdown_randomization, stepdown_wild
 from .performance import evaluate_performance, read_records
 from .project import open_study
 from .measure.reliability import cronbach_alpha, feldt_ci, item_rest, omega_total, one_factor, reliability
@@ -90,10 +93,11 @@ __all__ = [
     # data in
     "read_survey", "validate", "ValidationReport", "derive", "Derived", "load_codebook", "Codebook", "load_communities",
     "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
-    "add_design", "draft_codebook",
+    "add_design", "design_problems", "draft_codebook",
     # exports, privacy, disclosure, data integrity
     "read_wjx", "wjx_option_map", "read_kobo", "read_spss", "to_wjx_excel", "detect_personal_data", "check_personal_data",
-    "pseudonymise", "suppress", "scan_text", "assert_no_personal_data", "write_manifest", "check_manifest",
+    "pseudonymise", "suppress", "scan_text", "assert_no_personal_data", "MIN_N", "Gated", "DisclosureError", "gate_survey",
+    "gate_table", "gate_published", "assert_publishable", "write_manifest", "check_manifest",
     "data_checksum", "verify_data",
     # scales
     "score", "score_columns", "describe_scales", "cronbach_alpha", "omega_total", "item_rest",
@@ -109,6 +113,9 @@ __all__ = [
     # few-cluster inference and sensitivity
     "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
     "RandomizationResult", "headline", "leave_one_out", "mixed_model",
+    # many outcomes and pooling
+    "stepdown", "stepdown_wild", "stepdown_randomization", "stepdown_pvalues", "StepdownResult", "pool_effects",
+    "PooledEffect", "heterogeneity_test", "HeterogeneityTest", "summary_index", "theme_indices",
     # figures and the report
     "use_cjk_font", "set_language", "label", "community_colors", "indicator_plot", "reliability_plot",
     "event_study_plot", "forest_plot", "trend_plot", "leave_one_out_plot", "build_report",

@@ -455,7 +455,8 @@ def test_inference_modules_import_downwards_only():
 
     import evalkit.inference as inf
 
-    order = ["permutation", "cr2", "regress", "wild", "randomization", "few_clusters", "__init__"]
+    order = ["permutation", "cr2", "formula", "absorb", "regress", "wild", "randomization", "few_clusters",
+             "stepdown", "__init__"]
     allowed_outside = {"errors", "_literals", "results"}
     root = Path(inf.__file__).parent
     assert sorted(p.stem for p in root.glob("*.py")) == sorted(order)
