@@ -1,5 +1,5 @@
 # evalkit: two commands.
-#   make report   set up, validate the shipped data, execute the notebooks, write reports/
+#   make report   set up, write the bureau report (HTML + PDF) and the technical appendix (executed notebooks) to reports/
 #   make test     set up, run every test and re-execute every notebook under nbval (strict)
 PYTHON ?= python3
 VENV   := .venv
@@ -19,7 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 report: setup
-	$(BIN)/python -m evalkit report
+	$(BIN)/python -m evalkit report --pdf --appendix
 
 test: setup
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks
