@@ -1,10 +1,13 @@
 """SPSS .sav from the raw file to validated rows (issue 11, items 3 and 8).
 
-The file is written with pyreadstat from rows of the shipped survey (the truth) the way SPSS users
-code: community as numbers labelled with the community's Chinese name, sex 0/1 = 男/女, WHO-5 numbered
-1..6 from 所有时间 to 从未 (labels only tell), role and age group as labelled numbers, 9 = 拒绝回答
-declared user-missing on WHO-5, -8 = 不知道 in a missing range, residence years with real 9s.
+tests/data/exports/spss/survey.sav is written by make_fixtures.py there, with pyreadstat, from rows of
+the shipped survey (the truth) the way SPSS users code: community as numbers labelled with the
+community's Chinese name, sex 0/1 = 男/女, WHO-5 numbered 1..6 from 所有时间 to 从未 (labels only tell),
+role and age group as labelled numbers, 9 = 拒绝回答 declared user-missing on WHO-5, -8 = 不知道 in a
+missing range, residence years with real 9s, a phone number typed into the age box.
 """
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,11 +17,7 @@ from evalkit.io.validate import validate
 
 pyreadstat = pytest.importorskip("pyreadstat")
 
-WHO5_NAMES = {5: 1, 4: 2, 3: 3, 2: 4, 1: 5, 0: 6}     # codebook code -> SPSS number
-WHO5_LABELS = {1: "所有时间", 2: "大部分时间", 3: "一半以上时间", 4: "一半以下时间", 5: "偶尔", 6: "从未",
-               9: "拒绝回答", -8: "不知道"}
-ROLES = {"adult": 1, "elderly": 2, "child": 3}
-GROUPS = {"8-17": 1, "18-39": 2, "40-59": 3, "60+": 4}
+HERE = Path(__file__).resolve().parent / "data" / "exports" / "spss"
 COMPARED = ["community_id", "wave", "sex", "age", "age_group", "role", "residence_years", "who5_1", "who5_2"]
 
 
@@ -31,45 +30,16 @@ def study():
 
 @pytest.fixture(scope="module")
 def truth(survey_raw):
-    rows = survey_raw[(survey_raw["wave"] == "2016") & survey_raw["community_id"].isin(["mingyue", "anning"])]
-    rows = rows[rows["who5_1"].isin(list("012345")) & rows["who5_2"].isin(list("012345"))]
-    nine = rows[rows["residence_years"] == "9"].head(3)
-    assert len(nine) == 3   # real 9 years of residence: a global missing_map {9: 98} must not touch them
-    return pd.concat([nine, rows.drop(nine.index).iloc[::20].head(27)])
+    ids = pd.read_csv(HERE / "truth_ids.csv")["respondent_id"].tolist()
+    rows = survey_raw[survey_raw["respondent_id"].isin(ids) & (survey_raw["wave"] == "2016")]
+    rows = rows.set_index("respondent_id").loc[ids].reset_index()   # file order
+    assert len(rows) == 30 and rows["residence_years"].head(3).tolist() == ["9", "9", "9"]
+    return rows
 
 
 @pytest.fixture(scope="module")
-def sav(tmp_path_factory, truth, study):
-    ids = {cid: i + 1 for i, cid in enumerate(study.registry["community_id"])}
-    names = dict(zip(study.registry["community_id"], study.registry["name_zh"]))
-    f = lambda c: pd.to_numeric(truth[c], errors="coerce").to_numpy(dtype=float)  # noqa: E731
-    df = pd.DataFrame({
-        "id": truth["respondent_id"].to_numpy(), "hh": truth["household_id"].to_numpy(),
-        "comm": [float(ids[c]) for c in truth["community_id"]], "year": f("wave"),
-        "stratum": truth["stratum"].to_numpy(), "psu": truth["psu"].to_numpy(), "w": f("base_weight"),
-        "q1": f("sex") - 1, "q2": f("age"), "agegrp": [float(GROUPS[g]) for g in truth["age_group"]],
-        "type": [float(ROLES[r]) for r in truth["role"]], "q3": f("residence_years"),
-        "wb1": [float(WHO5_NAMES[int(v)]) for v in truth["who5_1"]],
-        "wb2": [float(WHO5_NAMES[int(v)]) for v in truth["who5_2"]],
-    })
-    df.loc[3, "wb1"] = 9.0      # refused (user-missing 9)
-    df.loc[4, "wb2"] = -8.0     # don't know (in the missing range)
-    df.loc[5, "q2"] = 13812345678.0  # a phone typed into the age box
-    p = tmp_path_factory.mktemp("spss") / "survey.sav"
-    pyreadstat.write_sav(
-        df, str(p),
-        column_labels={"id": "受访者编号", "hh": "户编号", "comm": "社区", "year": "调查年份", "stratum": "抽样层",
-                       "psu": "初级抽样单元", "w": "基础权数", "q1": "性别", "q2": "年龄", "agegrp": "年龄组",
-                       "type": "受访者类型", "q3": "本社区居住年数",
-                       "wb1": study.codebook.variables["who5_1"].label.zh,
-                       "wb2": study.codebook.variables["who5_2"].label.zh},
-        variable_value_labels={"comm": {float(i): names[c] for c, i in ids.items()},
-                               "q1": {0.0: "男", 1.0: "女"}, "wb1": WHO5_LABELS, "wb2": WHO5_LABELS,
-                               "type": {float(v): k for k, v in ROLES.items()},
-                               "agegrp": {float(v): k for k, v in GROUPS.items()}},
-        missing_ranges={"wb1": [9.0], "wb2": [{"lo": -9.0, "hi": -1.0}]},
-    )
-    return p
+def sav():
+    return HERE / "survey.sav"
 
 
 def test_every_coded_field_through_its_labels(sav, truth, study):
