@@ -322,9 +322,10 @@ class ReplicateDesign:
         est, var, W, A = (np.empty((D, M)) for _ in range(4))
         valid = np.column_stack([t[3] for t in tasks]).astype(float)
         V = np.column_stack([t[2] for t in tasks]).astype(float)
-        for j in range(M):
-            vw = valid[:, j:j + 1] * Wall
-            num, den = np.asarray(S @ (vw * V[:, j:j + 1])), np.asarray(S @ vw)
+        idx = (dom, np.arange(R))
+        for j in range(M):  # domain x weight-column sums as sparse (D x rows) @ dense (rows x R+1)
+            num = np.asarray(sparse.csr_matrix((valid[:, j] * V[:, j], idx), shape=(D, R)) @ Wall)
+            den = np.asarray(sparse.csr_matrix((valid[:, j], idx), shape=(D, R)) @ Wall)
             with np.errstate(invalid="ignore", divide="ignore"):
                 theta = num if stat == "total" else num / den
             est[:, j], W[:, j], A[:, j] = theta[:, 0], den[:, 0], num[:, 0]
