@@ -239,9 +239,6 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     ``no_group_column``, ``not_measured``, ``no_base_wave``, ``no_post_wave``, ``no_wave``,
     ``small_cell``, ``no_variance``, ``few_comparisons`` (fewer than :data:`MIN_COMPARISONS`).
     """
-    gate = survey.attrs.get("disclosure") if isinstance(survey, pd.DataFrame) else None
-    if min_n is None and isinstance(gate, dict) and gate.get("min_n"):
-        min_n = int(gate["min_n"])
     cut = _withheld_cells(survey if withheld is None else None, withheld)
     survey, level, min_n = _checked(survey, study, level, min_n)
     registry = study.registry
@@ -275,13 +272,7 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
             trend_rows += trend
     caveats += [str(w.message) for w in caught]
     effects = _finish_effects(pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS), level)
-    few = effects[effects["explanation"] == "few_comparisons"]
-    if len(few):  # said here too, not only in the rows: the whole design may lack comparisons
-        warnings.warn(FewClustersWarning(
-            f"{len(few)} community × target × wave estimate(s) have fewer than {MIN_COMPARISONS} comparison "
-            f"communities with data (as few as {int(few['n_comparison'].min())}) and are left without an "
-            "estimate (explanation 'few_comparisons'): with two, intervals of ±200 percentage points are "
-            "typical. Add comparison communities to the survey."), stacklevel=2)
+    _warn_few(effects)
     headline = _headline_table(effects, registry)
     trends = pd.DataFrame(trend_rows, columns=TREND_COLUMNS)
     trends["n"] = pd.to_numeric(trends["n"], errors="coerce").astype("Int64")
@@ -289,6 +280,17 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
                                 enabled=reconcile, caveats=caveats)
     return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(),
                              methods_notes(level, min_n, len(controls), caveats, effects), level)
+
+
+def _warn_few(effects: pd.DataFrame) -> None:
+    """Say it, not only in the rows: the whole design may lack comparison communities."""
+    few = effects[effects["explanation"] == "few_comparisons"]
+    if len(few):
+        warnings.warn(FewClustersWarning(
+            f"{len(few)} community × target × wave estimate(s) have fewer than {MIN_COMPARISONS} comparison "
+            f"communities with data (as few as {int(few['n_comparison'].min())}) and are left without an "
+            "estimate (explanation 'few_comparisons'): with two, intervals of ±200 percentage points are "
+            "typical. Add comparison communities to the survey."), stacklevel=3)
 
 
 def _withheld_cells(survey, withheld) -> frozenset:
@@ -317,6 +319,9 @@ def _checked(survey, study, level, min_n) -> tuple[pd.DataFrame, float, int]:
                            "(a DataFrame), e.g. from evalkit.datasets.dongying_survey().")
     level = confidence_level("summarise", level, None)
     study.require_registry("summarise")
+    gate = survey.attrs.get("disclosure")
+    if min_n is None and isinstance(gate, dict) and gate.get("min_n"):  # the disclosure gate's threshold
+        min_n = int(gate["min_n"])
     min_n = 2 if min_n is None else max(int(min_n), 2)
     community, wave = study.roles.community, study.roles.wave
     for role, col in (("community", community), ("wave", wave)):
