@@ -349,3 +349,36 @@ def test_with_replicates_any_statistic(rclus1):
     r = rclus1.mean("api00").iloc[0]
     assert est[0] == pytest.approx(r["estimate"], rel=1e-12)
     assert np.sqrt(cov[0, 0]) == pytest.approx(r["se"], rel=1e-12)
+
+
+def _three_strata() -> pd.DataFrame:
+    """Stratum a: 3 PSUs, b: 2 PSUs, c: 1 PSU (lonely); 2 rows per PSU."""
+    return pd.DataFrame({"h": list("aaaaaabbbbcc"), "psu": np.repeat([1, 2, 3, 4, 5, 6], 2),
+                         "w": [2.0, 2, 3, 3, 4, 4, 1, 1, 2, 2, 5, 5],
+                         "y": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]})
+
+
+def test_jkn_lonely_psu_follows_r_jknweights():
+    d = _three_strata()
+    with pytest.warns(Warning):
+        rep = SurveyDesign(d, weight="w", strata="h", psu="psu").as_replicate("JKn")
+    # R jknweights, lonely.psu="adjust": 3 + 2 delete-one replicates, then one for stratum c where its
+    # PSU gets 0 and every other PSU nstrat/(nstrat-1) = 3/2, rscale (nstrat-1)/nstrat = 2/3
+    F = rep.replicate_weights / d["w"].to_numpy()[:, None]
+    assert F.shape == (12, 6)
+    np.testing.assert_allclose(F[:, 0], [0, 0, 1.5, 1.5, 1.5, 1.5, 1, 1, 1, 1, 1, 1])
+    np.testing.assert_allclose(F[:, 3], [1, 1, 1, 1, 1, 1, 0, 0, 2, 2, 1, 1])
+    np.testing.assert_allclose(F[:, 5], [1.5] * 10 + [0, 0])
+    np.testing.assert_allclose(rep.rscales, [2 / 3] * 3 + [1 / 2] * 2 + [2 / 3])
+    with pytest.warns(Warning):
+        removed = SurveyDesign(d, weight="w", strata="h", psu="psu", lonely_psu="remove").as_replicate()
+    assert removed.n_replicates == 5
+
+
+def test_jkn_census_stratum_gets_no_replicate_and_fpc_scales_the_others():
+    d = _three_strata()[lambda x: x["h"] != "c"].assign(N=lambda x: np.where(x["h"] == "a", 6, 2))
+    rep = SurveyDesign(d, weight="w", strata="h", psu="psu", fpc="N").as_replicate()
+    assert rep.n_replicates == 3  # stratum b sampled completely (N_h = n_h = 2)
+    np.testing.assert_allclose(rep.rscales, [(1 - 3 / 6) * 2 / 3] * 3)
+    lin = SurveyDesign(d, weight="w", strata="h", psu="psu", fpc="N")
+    assert rep.total("y").iloc[0]["se"] == pytest.approx(lin.total("y").iloc[0]["se"], rel=1e-12)
