@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_design.py", "bench_scoring.py", "bench_reliability.py", "bench_did.py", "bench_wild.py", "bench_ri.py"]
+SCRIPTS = ["bench_design.py", "bench_scoring.py", "bench_reliability.py", "bench_did.py", "bench_wild.py", "bench_ri.py", "bench_fixest.py"]
 
 if __name__ == "__main__":
     failed = []

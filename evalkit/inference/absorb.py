@@ -78,17 +78,24 @@ def fixef_codes(data: pd.DataFrame, fixef: Sequence[Sequence[str]], formula: str
                 + ", ".join(map(str, data.columns[:20])) + (" ..." if len(data.columns) > 20 else "") + "."
             )
         if len(cols) == 1:
-            codes, _ = pd.factorize(data[cols[0]], sort=True, use_na_sentinel=True)
+            codes, _ = pd.factorize(data[cols[0]], sort=False, use_na_sentinel=True)
             out.append(np.asarray(codes, dtype=np.int64))
         else:
-            codes = data.groupby(list(cols), dropna=True, sort=True).ngroup().to_numpy()
+            codes = data.groupby(list(cols), dropna=True, sort=False).ngroup().to_numpy()
             out.append(np.asarray(codes, dtype=np.int64))
     return out
 
 
 def _compact(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    u, inv = np.unique(codes, return_inverse=True)
-    return inv.ravel().astype(np.int64), int(u.size)
+    """Codes renumbered 0..L-1 over the levels present (order kept), and L."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size == 0:
+        return codes, 0
+    present = np.bincount(codes) > 0
+    if present.all():
+        return codes, int(present.size)
+    new = np.cumsum(present) - 1
+    return new[codes], int(present.sum())
 
 
 def dummies(codes: np.ndarray, drop_first: bool) -> np.ndarray:
@@ -102,8 +109,9 @@ def dummies(codes: np.ndarray, drop_first: bool) -> np.ndarray:
 def nested_in(codes: np.ndarray, cluster: np.ndarray) -> bool:
     """True if every level of the factor ``codes`` lies within one cluster."""
     codes, L = _compact(codes)
-    pairs = np.unique(codes * (int(cluster.max()) + 1) + cluster)
-    return pairs.size == L
+    first = np.empty(L, dtype=np.asarray(cluster).dtype)
+    first[codes] = cluster                 # one cluster per level (the last written) ...
+    return bool(np.array_equal(first[codes], cluster))   # ... and every row agrees with it
 
 
 def fixef_dof(levels: Sequence[int], nested: Sequence[bool], k: int) -> int:
@@ -225,14 +233,16 @@ MAX_DUMMIES = 500   # non-nested fixed-effect levels kept as (demeaned) dummy co
 def _drop_redundant(Xd, k_x, extra):
     """Leave out fixed-effect dummy columns (after the first ``k_x``) that are zero or linear
     combinations of the others once the absorbed effects are projected out, as fixest does
-    with redundant fixed-effect levels (pivoted QR of the dummy block, columns scaled)."""
+    with redundant fixed-effect levels."""
     E = Xd[:, k_x:]
-    norm = np.sqrt(np.sum(E * E, axis=0))
+    gram = E.T @ E
+    norm = np.sqrt(np.diag(gram))
     live = np.flatnonzero(norm > 1e-9 * np.sqrt(E.shape[0]))
     if live.size:
-        _, R, piv = linalg.qr(E[:, live] / norm[live], mode="economic", pivoting=True)
+        # pivoted QR of the scaled Gram matrix: its diagonal falls like the squared singular values
+        _, R, piv = linalg.qr(gram[np.ix_(live, live)] / np.outer(norm[live], norm[live]), pivoting=True)
         d = np.abs(np.diag(R))
-        live = live[np.sort(piv[: int(np.sum(d > d[0] * 1e-9))])]
+        live = live[np.sort(piv[: int(np.sum(d > d[0] * 1e-12))])]
     return np.hstack([Xd[:, :k_x], E[:, live]]), [extra[i] for i in live]
 
 
@@ -256,7 +266,7 @@ def absorb_design(parsed, y, X, names, fe, codes, w, vcov):
             "levels, write it as C(...) before the '|'."
         )
     nested = [nested_in(c, codes) for c in fe]
-    levels = [int(np.unique(c).size) for c in fe]
+    levels = [_compact(c)[1] for c in fe]
     k_df = fixef_dof(levels, nested, len(names))
     absorbed = [c for c, n in zip(fe, nested) if n]
     other = [(c, nm) for c, nm, n in zip(fe, fe_names, nested) if not n]
@@ -276,11 +286,11 @@ def absorb_design(parsed, y, X, names, fe, codes, w, vcov):
         cols.append(np.ones((len(y), 1)))
         extra.append("Intercept")
     for c, nm in other:
-        lv = np.unique(c)
-        cols.append(dummies(c, drop_first=True))
-        extra += [f"{nm}[level no. {v}]" for v in lv[1:]]
-    Xd = np.hstack(cols)
-    yd, Xd = demean(y, absorbed, w, formula=parsed.text), demean(Xd, absorbed, w, formula=parsed.text)
+        D = dummies(c, drop_first=True)
+        cols.append(D)
+        extra += [f"{nm}[level no. {v + 1}]" for v in range(D.shape[1])]
+    both = demean(np.column_stack([y] + cols), absorbed, w, formula=parsed.text)
+    yd, Xd = both[:, 0], both[:, 1:]
     if extra:
         Xd, extra = _drop_redundant(Xd, len(names), extra)
     before = np.sqrt(np.sum(X * X, axis=0))

@@ -227,6 +227,16 @@ def _simple_rhs(rhs: str) -> bool:
     return "(" not in stripped and bool(_SIMPLE_RHS.match(rhs))
 
 
+def _plain_numeric(rhs: str, data: pd.DataFrame) -> list[str] | None:
+    """The columns of a right-hand side that is only numeric (not boolean) columns joined by
+    '+', each once; else None. Their design is the columns themselves (patsy's too)."""
+    terms = [t.strip() for t in rhs.split("+")]
+    if len(set(terms)) != len(terms) or not all(t in data.columns for t in terms):
+        return None
+    ok = all(pd.api.types.is_numeric_dtype(data[t]) and not pd.api.types.is_bool_dtype(data[t]) for t in terms)
+    return terms if ok else None
+
+
 def _outcome(lhs: str, data: pd.DataFrame, manager) -> np.ndarray:
     n = len(data)
     if lhs in data.columns:
@@ -261,6 +271,11 @@ def build_matrices(parsed: ParsedFormula, data: pd.DataFrame):
     try:
         yv = _outcome(parsed.lhs, data, FormulaManager)
         cols = formula_columns(rhs, data)
+        plain = _plain_numeric(rhs, data) if parsed.fixef else None
+        if plain is not None:   # absorbed fixed effects: every row is its own design row anyway
+            names = plain
+            Xfull = np.column_stack([data[c].to_numpy(dtype=float, na_value=np.nan) for c in plain])
+            return yv, Xfull, np.arange(n), names, np.isfinite(yv) & np.all(np.isfinite(Xfull), axis=1)
         if cols and _simple_rhs(rhs):
             grp = data.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
             _, first = np.unique(grp, return_index=True)

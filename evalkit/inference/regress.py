@@ -272,14 +272,17 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0)
     :class:`ClusterFit` (without the cluster labels, set by the caller).
     """
     N, K, G = len(y), Xu.shape[1], len(labels)
-    key = grp.astype(np.int64) * G + codes
-    ukey, cell = np.unique(key, return_inverse=True)
-    cell = cell.ravel()
-    Xc = Xu[ukey // G]
-    cell_cluster = (ukey % G).astype(np.intp)
+    if len(Xu) == N and np.array_equal(grp, np.arange(N)):   # every row its own design row
+        cell, Xc, cell_cluster = np.arange(N), Xu, codes.astype(np.intp)
+    else:
+        key = grp.astype(np.int64) * G + codes
+        ukey, cell = np.unique(key, return_inverse=True)
+        cell = cell.ravel()
+        Xc = Xu[ukey // G]
+        cell_cluster = (ukey % G).astype(np.intp)
     wt = np.ones(N) if w is None else w
-    n_c = np.bincount(cell, weights=wt, minlength=len(ukey))
-    sy_c = np.bincount(cell, weights=wt * y, minlength=len(ukey))
+    n_c = np.bincount(cell, weights=wt, minlength=len(Xc))
+    sy_c = np.bincount(cell, weights=wt * y, minlength=len(Xc))
     XtWX = (Xc * n_c[:, None]).T @ Xc
     # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
     scale = np.sqrt(np.diag(XtWX))
