@@ -65,7 +65,8 @@ from .survey.indicators import indicator_table
 from .inference import RandomizationResult, WildBootstrapResult, headline, randomization_test, wild_cluster_bootstrap
 from .io.manifest import check_manifest, data_checksum, verify_data, write_manifest
 from .publish.plots import event_study_plot, forest_plot, indicator_plot, leave_one_out_plot, reliability_plot, trend_plot
-from .io.privacy import check_personal_data, detect_personal_data, pseudonymise
+from .io.privacy import check_personal_data, detect_personal_data, pseudonymise, quarantine_personal_cells
+from .io.kobo import read_xlsform
 from .io.read import read_survey
 from .inference.regress import RegressionResult, regress
 from .publish.report import build_report
@@ -95,7 +96,7 @@ __all__ = [
     "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
     "add_design", "design_problems", "draft_codebook",
     # exports, privacy, disclosure, data integrity
-    "read_wjx", "wjx_option_map", "read_kobo", "read_spss", "to_wjx_excel", "detect_personal_data", "check_personal_data",
+    "read_wjx", "wjx_option_map", "read_kobo", "read_xlsform", "read_spss", "to_wjx_excel", "quarantine_personal_cells", "detect_personal_data", "check_personal_data",
     "pseudonymise", "suppress", "scan_text", "assert_no_personal_data", "MIN_N", "Gated", "DisclosureError", "gate_survey",
     "gate_table", "gate_published", "assert_publishable", "write_manifest", "check_manifest",
     "data_checksum", "verify_data",
