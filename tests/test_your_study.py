@@ -482,3 +482,21 @@ def test_option_number_download_with_the_text_download_named_in_the_study_file(t
     assert len(ok) > 30
     for c in ["who5_1", "who5_5", "bscs_3", "part_freq", "sex"]:      # options listed from the top: not codes
         assert (report.valid.loc[ok, c].astype(float) == t[c].where(t[c] < 90)).all(), c
+
+
+def test_draft_from_a_kobo_data_export_and_a_hand_typed_workbook():
+    from evalkit.io.draft import draft_codebook
+
+    kobo = draft_codebook(EXPORTS / "kobo/kobo_xml.csv")
+    fields, items = kobo.raw["fields"], kobo.raw["items"]
+    # grouped headers drafted under their question names (what read_kobo matches), metadata left out
+    assert {"respondent_id", "community_id", "wave", "psu", "base_weight", "age"} <= set(fields)
+    assert fields["sex"]["codes"] == {1: {"zh": "男", "en": "m"}, 2: {"zh": "女", "en": "f"}}
+    assert {"who5_1", "act_club", "none"} <= set(items) and items["act_club"]["codes"] == {0: "未选", 1: "选中"}
+    assert {"_uuid", "_submission_time", "deviceid", "participation/activities"} <= set(kobo.left_out)
+    book = draft_codebook(EXPORTS / "workbook/handtyped.xlsx")   # title and 填表人 rows above the header
+    items = {spec["zh"]: spec for spec in book.raw["items"].values()}
+    calm = items["过去两周里，我感到平静和放松"]
+    assert list(calm["codes"].values()) == ["偶尔", "一半以下时间", "一半以上时间", "大部分时间"]
+    assert "['从未', '所有时间'] not seen" in book.text     # a small sample: the missing options are named
+    assert book.raw["fields"]["base_weight"]["type"] == "number" and book.codebook.variables["role"].type == "category"

@@ -22,6 +22,12 @@ from .prepare import _key_text
 _HEADER = re.compile(r"^\s*第?\s*(\d+)\s*题?\s*(?:[、.．:：)）]\s*)?(.*)$")
 _SUB = re.compile(r"^[(（](.+)[)）]$")
 _META = ("序号", "提交答卷时间", "所用时间", "来源", "来源详情", "来自IP", "来自ip", "总分", "答题时长", "IP", "ip")
+#: Metadata columns of KoboToolbox / ODK data exports (left out of a draft).
+_DEVICE_META = {"start", "end", "today", "deviceid", "subscriberid", "simserial", "phonenumber", "username",
+                "_id", "_uuid", "_submission_time", "_validation_status", "_notes", "_status", "_submitted_by",
+                "__version__", "_tags", "_index", "_parent_index", "_parent_table_name", "_submission__uuid",
+                "instanceid", "submissiondate", "key", "submitterid", "submittername", "attachmentspresent",
+                "attachmentsexpected", "status", "reviewstate", "deviceid", "edits", "formversion"}
 _PERSONAL = re.compile(r"姓名|名字|电话|手机|联系方式|身份证|证件|住址|地址|门牌|微信|QQ|邮箱|name|phone|mobile|address|email",
                        re.IGNORECASE)
 _MULTI_SEP = "┋"
@@ -31,20 +37,21 @@ MISSING = {97: {"reason": "dont_know", "zh": "不知道", "en": "don't know"},
            99: {"reason": "not_applicable", "zh": "不适用", "en": "not applicable"}}
 _MISSING_TEXT = {"不知道", "拒绝回答", "拒答", "不适用", "dontknow", "refused", "notapplicable"}
 #: Answer scales whose order is known: each a list of levels, each level a set of spellings.
-KNOWN_SCALES: list[list[set[str]]] = [
-    [{"否", "没有", "不是"}, {"是", "有"}],
-    [{"男"}, {"女"}],
-    [{"非常不满意", "很不满意"}, {"不满意", "不太满意", "比较不满意"}, {"一般", "说不清"}, {"满意", "比较满意"},
-     {"非常满意", "很满意"}],
-    [{"非常不同意", "完全不同意"}, {"不同意", "不太同意", "比较不同意"}, {"一般", "说不清", "中立"},
-     {"同意", "比较同意"}, {"非常同意", "完全同意"}],
-    [{"从不", "从来没有", "从没有", "几乎从不"}, {"很少", "偶尔"}, {"有时", "有时候"}, {"经常"}, {"总是", "一直"}],
-    [{"从未", "从来没有"}, {"有时", "偶尔"}, {"少于一半时间", "少于一半的时间", "一半以下时间"},
-     {"超过一半时间", "超过一半的时间", "一半以上时间"}, {"大部分时间", "大多数时间"}, {"所有时间", "所有的时间"}],
-    [{"非常不可能"}, {"不太可能", "不可能"}, {"说不准", "说不清", "一般"}, {"比较可能", "可能"}, {"非常可能"}],
-    [{"小学及以下", "小学", "未上学"}, {"初中"}, {"高中/中专", "高中", "中专", "高中或中专"},
-     {"大专及以上", "大专", "本科", "本科及以上"}],
-    [{"非常不信任", "完全不信任"}, {"不太信任", "不信任"}, {"一般"}, {"比较信任", "信任"}, {"非常信任", "完全信任"}],
+KNOWN_SCALES: list[list[tuple[str, ...]]] = [
+    [("否", "没有", "不是"), ("是", "有")],
+    [("男",), ("女",)],
+    [("几乎从不",), ("有时",), ("经常",)],                      # the three-point loneliness items (UCLA-3)
+    [("非常不满意", "很不满意"), ("不满意", "不太满意", "比较不满意"), ("一般", "说不清"), ("满意", "比较满意"),
+     ("非常满意", "很满意")],
+    [("非常不同意", "完全不同意"), ("不同意", "不太同意", "比较不同意"), ("一般", "说不清", "中立"),
+     ("同意", "比较同意"), ("非常同意", "完全同意")],
+    [("从不", "从来没有", "从没有", "几乎从不"), ("很少", "偶尔"), ("有时", "有时候"), ("经常",), ("总是", "一直")],
+    [("从未", "从来没有"), ("偶尔", "有时"), ("一半以下时间", "少于一半时间", "少于一半的时间"),
+     ("一半以上时间", "超过一半时间", "超过一半的时间"), ("大部分时间", "大多数时间"), ("所有时间", "所有的时间")],
+    [("非常不可能",), ("不太可能", "不可能"), ("说不准", "说不清", "一般"), ("比较可能", "可能"), ("非常可能",)],
+    [("小学及以下", "小学", "未上学"), ("初中",), ("高中/中专", "高中", "中专", "高中或中专"),
+     ("大专及以上", "大专", "本科", "本科及以上")],
+    [("非常不信任", "完全不信任"), ("不太信任", "不信任"), ("一般",), ("比较信任", "信任"), ("非常信任", "完全信任")],
 ]
 
 
@@ -91,8 +98,13 @@ class _Builder:
         return name
 
 
-def _known_order(opts: list[str]) -> dict[int, str] | None:
-    """Codes for option texts that all belong to one known answer scale, in its order."""
+def _known_order(opts: list[str]) -> tuple[dict[int, str], str] | None:
+    """Codes for option texts that all belong to one known answer scale, in its order.
+
+    Options seen at levels with a gap between them get the missing level too (its usual wording),
+    so the codes keep their distances; levels beyond the lowest and highest seen are not added. A
+    TODO names what was added or not seen.
+    """
     for scale in KNOWN_SCALES:
         levels = []
         for o in opts:
@@ -101,9 +113,19 @@ def _known_order(opts: list[str]) -> dict[int, str] | None:
                 break
             levels.append(hit[0])
         else:
-            if opts and len(set(levels)) == len(levels):
-                first = 0 if scale is KNOWN_SCALES[0] else 1   # yes/no as 0/1, others 1..k in level order
-                return {k: o for k, (_, o) in enumerate(sorted(zip(levels, opts)), start=first)}
+            if not opts or len(set(levels)) != len(levels):
+                continue
+            seen = dict(zip(levels, opts))
+            span = range(min(levels), max(levels) + 1)
+            first = 0 if scale is KNOWN_SCALES[0] else 1   # yes/no as 0/1, others 1..k in level order
+            codes = {k: seen.get(lv, scale[lv][0]) for k, lv in enumerate(span, start=first)}
+            added = [scale[lv][0] for lv in span if lv not in seen]
+            unseen = [scale[lv][0] for lv in range(len(scale)) if lv not in span]
+            todo = "; ".join(x for x in (
+                f"TODO: {added} not seen in the answers, added in their place" if added else "",
+                f"TODO: {unseen} not seen; add them in their place if the questionnaire has them" if unseen else "")
+                if x)
+            return codes, todo
     return None
 
 
@@ -126,15 +148,16 @@ def _codes_from_options(options: list[str], counts: dict[str, int] | None = None
     opts = [o for o in options if _nfkc(o) not in _MISSING_TEXT]
     known = _known_order(opts)
     if known is not None:
-        return known, ""
+        return known
     counts = counts or {}
     total = sum(counts.get(o, 1) for o in opts)
     rare = [o for o in opts if counts.get(o, 1) <= max(2, 0.03 * total)]
     if rare and len(rare) < len(opts) / 2:
         known = _known_order([o for o in opts if o not in rare])
         if known is not None:
-            return known, (f"TODO: answers {rare} fit no option of this scale and were left out; validation "
-                           "quarantines their rows -- add them if they are real options")
+            return known[0], "; ".join(x for x in (
+                f"TODO: answers {rare} fit no option of this scale and were left out; validation quarantines "
+                "their rows -- add them if they are real options", known[1]) if x)
     ordered = _number_order(opts)
     if ordered is not None:
         return ({i: o for i, o in enumerate(ordered, start=1)},
@@ -156,8 +179,13 @@ def _numeric_spec(values: pd.Series, label: str) -> dict | None:
     return spec
 
 
+def _last(header: str) -> str:
+    """The question name of a grouped export header ("intro/respondent_id", "demo-age" as ODK writes)."""
+    return re.split(r"[/]", str(header))[-1]
+
+
 def _role_of(text: str) -> str | None:
-    t = _nfkc(text).lower()
+    t = _nfkc(_last(text)).lower()
     if t in ("序号", "编号", "问卷编号", "受访者编号", "respondent_id", "respondentid", "id", "caseid", "case_id"):
         return "respondent_id"
     if re.search(r"户编号|家庭编号|household", t):
@@ -168,11 +196,28 @@ def _role_of(text: str) -> str | None:
         return "community_id"
     if re.search(r"调查年份|^年份$|^wave$|^year$", t):
         return "wave"
+    if re.search(r"^抽样层$|^stratum$|^strata$", t):
+        return "stratum"
+    if re.search(r"基础权数|^权数$|^权重$|^base_?weight$|^weight$", t):
+        return "base_weight"
+    if re.search(r"年龄组|年龄段|^age_?group$", t):
+        return "age_group"
+    if re.search(r"受访者类型|^role$", t):
+        return "role"
     if re.search(r"性别|^sex$|^gender$", t):
         return "sex"
     if re.search(r"年龄|周岁|^age$", t) and "段" not in t:
         return "age"
     return None
+
+
+def _sex_codes(values: pd.Series) -> dict:
+    """1 = 男, 2 = 女, with the export's own spelling (m/f, male/female) kept as the English label."""
+    seen = {str(v).strip().lower() for v in values.dropna()}
+    for male, female in (("m", "f"), ("male", "female"), ("man", "woman")):
+        if seen and seen <= {male, female}:
+            return {1: {"zh": "男", "en": male}, 2: {"zh": "女", "en": female}}
+    return {1: "男", 2: "女"}
 
 
 def _role_spec(role: str, label: str, values: pd.Series) -> dict:
@@ -184,7 +229,14 @@ def _role_spec(role: str, label: str, values: pd.Series) -> dict:
     if role == "wave":
         return {"type": "integer", "required": True, "zh": label}
     if role == "sex":
-        return {"type": "code", "required": True, "codes": {1: "男", 2: "女"}, "zh": label}
+        return {"type": "code", "required": True, "codes": _sex_codes(values), "zh": label}
+    if role == "stratum":
+        return {"type": "id", "required": False, "zh": label}
+    if role == "base_weight":
+        return {"type": "number", "required": False, "min": 0, "min_exclusive": True, "zh": label}
+    if role in ("age_group", "role"):
+        seen = sorted({v for v in values.dropna() if v is not None})
+        return {"type": "category", "required": False, "values": seen or ["TODO"], "zh": label}
     spec = _numeric_spec(values, label) or {"type": "integer", "zh": label}
     return {**spec, "required": True}
 
@@ -196,6 +248,10 @@ def _add_column(b: _Builder, header: str, name: str, label: str, values: pd.Seri
         b.add(role, _role_spec(role, label, values), header, section="fields")
         return
     seen = [v for v in dict.fromkeys(values.dropna()) if v is not None]
+    if "/" in header and seen and set(seen) <= {"0", "1", "True", "False"}:   # a Kobo select_multiple option
+        b.add(name, {"type": "code", "codes": {0: "未选", 1: "选中"}, "zh": label}, header,
+              "multiple-choice option (0/1 column)")
+        return
     num = _numeric_spec(values, label)
     if num is not None:
         b.add(name, num, header, "TODO: check the range (drafted from the answers seen)")
@@ -243,8 +299,15 @@ def draft_wjx(path: Path, sheet) -> _Builder:
                 b.left_out[text] = "platform metadata" + ("; the design step takes the wave from it (wave: submitted)"
                                                           if "提交" in text else "")
             continue
-        if _PERSONAL.search(text):
+        if _last(text).lower() in _DEVICE_META or _last(text).lower().startswith("_") or "meta/" in text.lower():
+            b.left_out[text] = "platform metadata" + ("; the design step takes the wave from it (wave: submitted)"
+                                                      if "submission" in text.lower() or text == "end" else "")
+            continue
+        if _PERSONAL.search(_last(text)):
             b.left_out[text] = "personal data: leave it out of the analysis (reader drop=[...])"
+            continue
+        if any(str(o).startswith(text + "/") for o in raw.columns):
+            b.left_out[text] = "a multiple-choice question: drafted from its 0/1 option columns"
             continue
         m = _HEADER.match(text)
         number, rest = (m.group(1), m.group(2).strip()) if m else (None, text.strip())
@@ -294,7 +357,8 @@ def _draft_group(b: _Builder, number: str, members: list[tuple[str, str]], cells
 
 
 def _ascii_name(text: str, k: int) -> str:
-    t = re.sub(r"[^0-9a-zA-Z_]+", "_", unicodedata.normalize("NFKC", text)).strip("_").lower()
+    last = _last(text)   # Kobo readers match a grouped header by its last part
+    t = re.sub(r"[^0-9a-zA-Z_]+", "_", unicodedata.normalize("NFKC", last)).strip("_").lower()
     return t if t and t[0].isalpha() else f"v{k}"
 
 
@@ -396,7 +460,7 @@ def _kobo_select_one(b, name, text, label, opts, czh, cen) -> None:
     else:
         texts = [lab.get("zh") or lab.get("en") or "" for _, lab in sorted(codes.items())]
         known = _known_order(texts)
-        if known is not None and list(known.values()) != texts:
+        if known is not None and list(known[0].values()) != texts:
             note = ("TODO: the choice numbers run against the answer scale (" + "、".join(texts[:2]) + " ...): "
                     "a higher code means less; mark the items `reverse: true` in their scale or renumber")
     role = _role_of(text) or _role_of(name)
