@@ -382,3 +382,14 @@ def test_jkn_census_stratum_gets_no_replicate_and_fpc_scales_the_others():
     np.testing.assert_allclose(rep.rscales, [(1 - 3 / 6) * 2 / 3] * 3)
     lin = SurveyDesign(d, weight="w", strata="h", psu="psu", fpc="N")
     assert rep.total("y").iloc[0]["se"] == pytest.approx(lin.total("y").iloc[0]["se"], rel=1e-12)
+
+
+@pytest.mark.parametrize("kind,rho", [("BRR", None), ("Fay", 0.5)])
+def test_as_replicate_brr_and_fay_give_the_linearisation_variance_of_totals(paired, kind, rho):
+    lin = SurveyDesign(paired, weight="w", strata="h", psu="psu")
+    rep = lin.as_replicate(kind, rho=rho)
+    assert rep.n_replicates == 16 and rep.type == kind  # Sylvester order 16 > 8 strata
+    for y in ("y", "w"):
+        assert rep.total(y).iloc[0]["se"] == pytest.approx(lin.total(y).iloc[0]["se"], rel=1e-10)
+    with pytest.raises(DesignError, match="exactly 2 PSUs"):
+        SurveyDesign(_three_strata(), weight="w", strata="h", psu="psu", lonely_psu="certainty").as_replicate("BRR")

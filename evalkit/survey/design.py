@@ -163,19 +163,21 @@ class SurveyDesign:
         return ReplicateDesign(data, weight, replicate_weights, type, **options)
 
     def as_replicate(self, type: str = "auto", *, replicates: int = 50, seed: int | None = None,
-                     mse: bool = False) -> ReplicateDesign:
+                     rho: float | None = None, mse: bool = False) -> ReplicateDesign:
         """This design with replicate weights (R ``as.svrepdesign``).
 
         ``type``: ``"auto"`` (JK1 without strata, JKn with them), ``"JK1"``, ``"JKn"`` (delete-one-PSU
         jackknives with R's ``jk1weights``/``jknweights`` scales, fpc included) or ``"bootstrap"`` (Rao-Wu
-        rescaling bootstrap of ``replicates`` replicates, drawn with ``seed``, which it requires).
+        rescaling bootstrap of ``replicates`` replicates, drawn with ``seed``, which it requires), ``"BRR"``
+        or ``"Fay"`` (with ``rho``; strata of exactly 2 PSUs, fpc dropped as R does).
         Lonely PSUs follow the design's ``lonely_psu`` as R's ``jknweights``. The design must be the full,
         unraked one: rake the replicate design instead (its replicates are raked alongside).
         """
-        W, kind, scale, rscales = design_replicates(self, type, replicates, seed)
+        W, kind, scale, rscales = design_replicates(self, type, replicates, seed, rho)
         data = self._data.copy(deep=False)
         data[self._weight] = self._w
-        return ReplicateDesign(data, self._weight, W, kind, scale=scale, rscales=rscales, mse=mse)
+        fay = {"rho": rho} if kind == "Fay" else {}
+        return ReplicateDesign(data, self._weight, W, kind, scale=scale, rscales=rscales, mse=mse, **fay)
 
     def _replace(self, **changes: Any) -> "SurveyDesign":
         new = object.__new__(SurveyDesign)

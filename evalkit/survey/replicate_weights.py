@@ -10,9 +10,14 @@ needs, without the design object:
 * :func:`replicate_degf` -- R ``degf.svyrep.design``: the rank of the analysis-weight matrix minus 1
   (R: ``qr(weights(design, "analysis"), tol=1e-5)$rank - 1``).
 * :func:`design_replicates` -- R ``as.svrepdesign``: jackknife (``"JK1"`` for an unstratified design,
-  ``"JKn"`` for a stratified one, R's ``jk1weights``/``jknweights``, fpc included) and the Rao-Wu
-  rescaling bootstrap (R ``bootweights``; seeded), from the coded PSUs and strata of a
-  :class:`~evalkit.survey.design.SurveyDesign`.
+  ``"JKn"`` for a stratified one, R's ``jk1weights``/``jknweights``, fpc included), the Rao-Wu
+  rescaling bootstrap (R ``bootweights``; seeded) and balanced repeated replication (``"BRR"``,
+  ``"Fay"``; strata of exactly 2 PSUs), from the coded PSUs and strata of a
+  :class:`~evalkit.survey.design.SurveyDesign`. BRR uses a Sylvester Hadamard matrix of order
+  ``2^k > #strata``; R picks the smallest of its stored matrices (e.g. order 12 for 8-11 strata), so
+  the number of replicates can differ from R's. With full orthogonal balance the variance of a total
+  is the same (the linearisation variance) whichever matrix is used; nonlinear statistics differ
+  slightly with the matrix.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import hadamard, solve_triangular
 
 from ..errors import DesignError, LonelyPSUWarning
 
@@ -206,11 +211,38 @@ def _bootstrap(design, replicates: int, seed: int) -> tuple[np.ndarray, float, n
     return F, 1.0 / (replicates - 1.0), np.ones(int(replicates))
 
 
-def design_replicates(design, type: str, replicates: int, seed: Any) -> tuple[np.ndarray, str, float, np.ndarray]:
+def _brr(design, rho: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Balanced half-samples (R ``brrweights`` for strata of exactly 2 PSUs): stratum h is in row h+1 of
+    a Sylvester Hadamard matrix of order 2^k > #strata; in replicate r the PSU of the chosen half gets
+    ``2 - rho``, the other ``rho``. Scale ``1/(R (1-rho)^2)``."""
+    s = design._s
+    if not (np.all(s.n_h == 2)):
+        bad = s.strata_levels[int(np.flatnonzero(s.n_h != 2)[0])]
+        raise DesignError(f"BRR needs exactly 2 PSUs in every stratum; stratum {bad!r} has "
+                          f"{int(s.n_h[s.strata_levels.get_loc(bad)])}. Use type='JKn' or 'bootstrap', or "
+                          f"pair the PSUs into strata of two.")
+    if design._fpc is not None:
+        warnings.warn("The finite population correction is dropped in the conversion to BRR (as R's "
+                      "as.svrepdesign).", UserWarning, stacklevel=4)
+    H = s.n_h.size
+    order = 1
+    while order <= H:
+        order *= 2
+    had = hadamard(order)[1:H + 1]  # H x R, +-1; row 0 (all ones) unused
+    first = np.zeros(s.n_psu_total, dtype=bool)
+    first[s.starts] = True
+    sign = had[s.psu_stratum]  # P x R
+    F = np.where((sign == 1) == first[:, None], 2.0 - rho, rho)
+    return F, 1.0 / (order * (1.0 - rho) ** 2), np.ones(order)
+
+
+def design_replicates(design, type: str, replicates: int, seed: Any,
+                      rho: float | None = None) -> tuple[np.ndarray, str, float, np.ndarray]:
     """Analysis replicate weights (n x R), type, scale and rscales of a linearisation design.
 
-    ``type`` is ``"auto"`` (JK1 without strata, JKn with them, as R), ``"JK1"``, ``"JKn"`` or
-    ``"bootstrap"``. Weights are the design's (final) weights times the PSU's replicate factor.
+    ``type`` is ``"auto"`` (JK1 without strata, JKn with them, as R), ``"JK1"``, ``"JKn"``,
+    ``"bootstrap"``, ``"BRR"`` or ``"Fay"`` (with ``rho``). Weights are the design's (final) weights times
+    the PSU's replicate factor.
     """
     if design._mask is not None:
         raise DesignError("as_replicate() needs the full design: convert first, then subset() the "
@@ -223,13 +255,18 @@ def design_replicates(design, type: str, replicates: int, seed: Any) -> tuple[np
     if kind == "JK1" and stratified:
         raise DesignError("JK1 cannot be used for a stratified design (R: \"Can't use JK1 for a stratified "
                           "design\"); use type='JKn' or 'bootstrap'.")
-    if kind == "JKn" and not stratified:
-        raise DesignError("JKn needs strata; use type='JK1' or 'bootstrap' for an unstratified design.")
-    if kind in ("JK1", "JKn"):
+    if kind in ("JKn", "BRR", "Fay") and not stratified:
+        raise DesignError(f"{kind} needs strata; use type='JK1' or 'bootstrap' for an unstratified design.")
+    if kind == "Fay" and not (isinstance(rho, (int, float)) and 0 < rho < 1):
+        raise DesignError(f"type='Fay' needs rho= (Fay's coefficient, 0 < rho < 1), got {rho!r}.")
+    if kind in ("BRR", "Fay"):
+        F, scale, rscales = _brr(design, float(rho) if kind == "Fay" else 0.0)
+    elif kind in ("JK1", "JKn"):
         F, scale, rscales = _jackknife(design, kind)
     elif kind == "bootstrap":
         F, scale, rscales = _bootstrap(design, replicates, seed)
     else:
-        raise DesignError(f"type={type!r}: as_replicate converts to 'auto', 'JK1', 'JKn' or 'bootstrap'.")
+        raise DesignError(f"type={type!r}: as_replicate converts to 'auto', 'JK1', 'JKn', 'bootstrap', 'BRR' "
+                          f"or 'Fay'.")
     W = design._w[:, None] * F[design._s.p]
     return W, kind, float(scale), np.asarray(rscales, dtype=float)
