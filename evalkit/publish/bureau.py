@@ -30,7 +30,7 @@ from ..errors import EvalkitError
 from ..spec.study import Study
 from . import bureau_context as ctx
 from . import disclosure
-from .bureau_pages import community_pages
+from .bureau_pages import community_pages, overview_figure
 from .i18n import HTML_LANG, check_lang
 from .render import check_no_script
 
@@ -69,6 +69,7 @@ def render_bureau_html(summary, study: Study, *, lang: str = "zh", title: str | 
     context = ctx.page_context(summary, study, labels, evidence, pages, title=title, synthetic=synthetic,
                                min_n=min_n, performance=performance, withheld=withheld, data_dir=data_dir,
                                level=level)
+    context["overview"] = overview_figure(summary, labels, level=level)
     html = _environment().get_template("report.html.j2").render(html_lang=HTML_LANG[lang], **context)
     check_no_script(html, page=context["title"])
     disclosure.assert_publishable(html, source=f"the bureau report ({lang})", min_n=min_n)

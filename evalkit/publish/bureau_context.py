@@ -339,6 +339,7 @@ def page_context(summary, study: Study, labels: Labels, evidence: dict, pages: l
         "meaning": meaning_lines(summary, labels, evidence, level), "sure": sure_lines(summary, labels, level),
         "pages": pages, "methods": methods,
         "suppressed_note": t("suppressed_note", lang, min_n=min_n),
+        "overview_text": t("overview_text", lang, level=tb.fmt_number(100 * level, 0)),
         "any_suppressed": any(p["table"]["suppressed"] for p in pages),
         "source": t("source_line", lang, title=source, version=_version()),
     }

@@ -13,7 +13,7 @@ from . import tables as tb
 from .bureau_context import SYMBOLS, Labels, _level, _order, _perf_row, _year, effect_text
 from .i18n import TEXT, grade, t
 
-__all__ = ["community_pages", "effects_table"]
+__all__ = ["community_pages", "effects_table", "overview_figure"]
 
 
 def _figures(summary, labels: Labels, part: pd.DataFrame, *, level: float) -> list[dict]:
@@ -37,6 +37,24 @@ def _figures(summary, labels: Labels, part: pd.DataFrame, *, level: float) -> li
         out.append({"html": Markup(figure_html(fig, alt=alt)), "caption": _finding(labels, r)})
         plt.close(fig)
     return out
+
+
+def overview_figure(summary, labels: Labels, *, level: float):
+    """Every target's standardised effect on one scale (:func:`evalkit.publish.figures.plot_effects_overview`)
+    as ``<img>`` markup with alt text, or ``None`` when no row has a standardised effect."""
+    import matplotlib.pyplot as plt
+    from markupsafe import Markup
+
+    from .figures import figure_html, plot_effects_overview
+
+    head = summary.headline
+    if "std_effect" not in head.columns or not pd.to_numeric(head["std_effect"], errors="coerce").notna().any():
+        return None
+    fig = plot_effects_overview(head.drop(columns=["_suppressed"], errors="ignore"), labels=labels.base,
+                                lang=labels.lang, evidence_scale=getattr(summary, "evidence_scale", None), level=level)
+    html = Markup(figure_html(fig, alt=t("overview_alt", labels.lang)))
+    plt.close(fig)
+    return html
 
 
 def _finding(labels: Labels, r) -> str:

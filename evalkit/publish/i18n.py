@@ -38,6 +38,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "sure_heading": ("把握有多大", "How sure we are"),
     "pages_heading": ("各社区详情", "Community pages"),
     "limitations_heading": ("局限", "Limitations"),
+    "overview_heading": ("所有目标的变化（标准化效应）", "Every target's change on one scale (standardised effects)"),
+    "overview_text": ("标准化效应把不同量表的变化换算到同一尺度（除以基线年的标准差），便于比较；横线为{level}%区间。",
+                      "Standardised effects put changes on different scales on one scale (divided by the base-year "
+                      "standard deviation) so they can be compared; lines are {level}% intervals."),
+    "overview_alt": ("各项目社区每个目标的标准化效应及其区间，按社区分组，并标出证据强度。",
+                     "The standardised effect of every target of every programme community with its interval, "
+                     "grouped by community, with its evidence level."),
     "methods_heading": ("方法说明", "Methods"),
     "suppressed_note": ("[c]：回答人数少于{min_n}人的单元格不公布，以保护受访者。",
                         "[c]: cells resting on fewer than {min_n} respondents are not published, to protect respondents."),
