@@ -55,7 +55,8 @@ def _shipped_performance(study, survey, options):
     from ..publish.disclosure import MIN_N, gate_survey
 
     min_n = options.get("min_n", MIN_N)
-    summary = summarise(gate_survey(survey, study, min_n=min_n).data, study, seed=study.seed, min_n=min_n)
+    gated = gate_survey(survey, study, min_n=min_n)
+    summary = summarise(gated.data, study, seed=study.seed, min_n=min_n, withheld=gated.withheld)
     latest = summary.effects[summary.effects["wave"] == summary.effects["wave"].max()]
     try:
         performance = dongying_performance(effects=latest, seed=study.seed)
@@ -102,7 +103,8 @@ def run(args) -> int:
         from ..publish.report import build_report
 
         paths += build_report(out_dir=options["out_dir"], community=args.community, progress=print,
-                              data_dir=data_dir(), study=dongying(), summary=options.get("summary"), **REPORT_TEXT)
+                              data_dir=data_dir(), study=dongying(), summary=options.get("summary"),
+                              min_n=options.get("min_n"), **REPORT_TEXT)
     for p in paths:
         print(f"wrote {p}")
     return 0

@@ -137,7 +137,7 @@ def build_bureau_report(survey: pd.DataFrame, study: Study, *, out_dir: str | Pa
             raise EvalkitError("build_bureau_report needs evalkit.evaluation.summary.summarise, which this "
                                "installation lacks; pass summary=... or update evalkit.") from None
         say("estimating the effects (summarise) ...")
-        summary = summarise(gated.data, study, level=level, seed=study.seed, min_n=min_n)
+        summary = summarise(gated.data, study, level=level, seed=study.seed, min_n=min_n, withheld=gated.withheld)
     say("rendering the bureau report ...")
     html = render_bureau_html(summary, study, lang=lang, title=title, synthetic=synthetic, min_n=min_n,
                               performance=performance, withheld=gated.withheld, data_dir=data_dir, level=level)

@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 
 from ..errors import EvalkitError
 from ..spec.study import Study
-from . import provenance, render
+from . import disclosure, provenance, render
 from .appendix import reconciliation_markdown
 from .style import label
 
@@ -87,7 +87,8 @@ def _check_community(community: str, study: Study) -> None:
             + ", ".join(programme) + ".")
 
 
-def _write(path: Path, html: str, say) -> Path:
+def _write(path: Path, html: str, say, min_n: int) -> Path:
+    disclosure.assert_publishable(html, source=path.name, min_n=min_n)
     path.write_text(html, encoding="utf-8")
     say(f"wrote {path} ({len(html) // 1024} KB)")
     return path
@@ -97,7 +98,7 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
                  progress: Callable[[str], None] | None = print, *, data_dir: str | Path | None = None,
                  study: Study | None = None, notebooks: Sequence[str] | None = None,
                  title: str = _GENERIC_TITLE, subtitle: str = "", data_note: str = "",
-                 summary=None) -> list[Path]:
+                 summary=None, min_n: int | None = None) -> list[Path]:
     """Execute the notebooks and write the HTML evaluation report; return the written paths.
 
     Parameters
@@ -127,6 +128,11 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
         The evaluation summary of the same data (:func:`evalkit.evaluation.summary.summarise`):
         its reconciliation becomes the appendix's "why the numbers differ" table
         (:func:`evalkit.publish.appendix.reconciliation_markdown`).
+    min_n
+        The disclosure threshold (default :data:`evalkit.publish.disclosure.MIN_N`): the notebooks'
+        kernels get it as ``$EVALKIT_MIN_N`` (their data functions gate the survey with it,
+        :func:`evalkit.publish.disclosure.gate_published`), and every written page is checked with
+        :func:`evalkit.publish.disclosure.assert_publishable` at that threshold.
 
     Returns
     -------
@@ -150,7 +156,9 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
     if (base / manifest.MANIFEST).is_file():  # the data must match the manifest the report cites
         say(manifest.verify_data(base))
     sums, versions = provenance.data_checksums(base), provenance.package_versions()
-    env = {"EVALKIT_DATA": str(base)}  # the notebooks read exactly the folder verified and cited
+    min_n = disclosure.MIN_N if min_n is None else int(min_n)
+    # the notebooks read exactly the folder verified and cited, gated at the report's threshold
+    env = {"EVALKIT_DATA": str(base), disclosure.MIN_N_ENV: str(min_n)}
 
     why = "" if summary is None else reconciliation_markdown(summary, study) + "\n\n"
 
@@ -170,7 +178,7 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
         _unchanged(base, sums)
         say("writing the HTML report ...")
         html = render.render_html(executed, title=title, subtitle=subtitle, appendix=appendix(seconds))
-        written = [_write(out / "evalkit_report.html", html, say)]
+        written = [_write(out / "evalkit_report.html", html, say, min_n)]
         if community is not None:
             say(f"running notebooks/{render.PROFILE_NOTEBOOK}.ipynb for community={community!r} ...")
             reg = study.registry
@@ -181,7 +189,7 @@ def build_report(out_dir: str | Path = "reports", community: str | None = None,
                 subtitle=title, appendix=appendix({render.PROFILE_NOTEBOOK: 0.0}),
                 save_to=Path(tmp) / f"{render.PROFILE_NOTEBOOK}_{community}.ipynb")
             _unchanged(base, sums)
-            written.append(_write(out / f"community_{community}.html", html, say))
+            written.append(_write(out / f"community_{community}.html", html, say, min_n))
     return written
 
 
