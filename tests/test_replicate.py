@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 from scipy.linalg import hadamard
 
-from evalkit.errors import DesignError, EvalkitError
+from evalkit.errors import DesignError, EvalkitError, EvalkitWarning
 from evalkit.survey import ReplicateDesign, SurveyDesign, domain_means
 
 DATA = Path(__file__).parent / "data"
@@ -211,13 +211,13 @@ def test_sdr_scale_and_variance_by_hand(paired):
 def test_degf_is_rank_minus_one_and_a_duplicated_replicate_lowers_it(paired):
     rng = np.random.default_rng(4)
     F = rng.uniform(0.5, 1.5, size=(80, 8))
-    assert ReplicateDesign(paired, "w", F, "other", scale=1.0).degf == 7
+    assert ReplicateDesign(paired, "w", F, "other", scale=1.0, combined_weights=False).degf == 7
     F[:, 7] = F[:, 0]  # R: qr(weights(design, "analysis"), tol=1e-5)$rank - 1 -> 6
-    assert ReplicateDesign(paired, "w", F, "other", scale=1.0).degf == 6
+    assert ReplicateDesign(paired, "w", F, "other", scale=1.0, combined_weights=False).degf == 6
 
 
 def test_bad_replicate_input_is_a_clear_design_error(paired):
-    F = np.ones((80, 4))
+    F = np.full((80, 4), 10.0)
     with pytest.raises(DesignError, match="rho"):
         ReplicateDesign(paired, "w", F, "Fay")
     with pytest.raises(DesignError, match="rscales"):
@@ -228,7 +228,7 @@ def test_bad_replicate_input_is_a_clear_design_error(paired):
         ReplicateDesign(paired, "w", "^nothing", "BRR")
     with pytest.raises(EvalkitError, match="type="):
         ReplicateDesign(paired, "w", F, "jackknife")
-    bad = paired.assign(r1=1.0, r2=1.0)
+    bad = paired.assign(r1=10.0, r2=10.0)
     bad.loc[bad.index[6], "r2"] = np.nan
     with pytest.raises(DesignError, match=r"'r2'.*row 6"):
         ReplicateDesign(bad, "w", ["r1", "r2"], "JK1")
@@ -269,7 +269,7 @@ def test_a_replicate_without_the_domain_is_left_out_with_a_warning(apiclus1, rcl
     # the high schools of one district: deleting that district leaves the domain empty
     one = apiclus1.loc[apiclus1["stype"] == "H", "dnum"].iloc[0]
     d = rclus1.assign(dom=(apiclus1["dnum"] == one) & (apiclus1["stype"] == "H"))
-    with pytest.warns(RuntimeWarning, match="left out"):
+    with pytest.warns(EvalkitWarning, match="left out"):
         r = d.mean("api00", by="dom").set_index("dom").loc[True]
     # by hand: the 14 replicates that keep the district; R svrVar centres at their mean
     W = rclus1.replicate_weights
@@ -393,3 +393,12 @@ def test_as_replicate_brr_and_fay_give_the_linearisation_variance_of_totals(pair
         assert rep.total(y).iloc[0]["se"] == pytest.approx(lin.total(y).iloc[0]["se"], rel=1e-10)
     with pytest.raises(DesignError, match="exactly 2 PSUs"):
         SurveyDesign(_three_strata(), weight="w", strata="h", psu="psu", lonely_psu="certainty").as_replicate("BRR")
+
+
+def test_replicate_columns_that_do_not_match_combined_weights_warn(paired):
+    factors = np.full((80, 4), 1.0)
+    with pytest.warns(EvalkitWarning, match="combined_weights=False"):
+        ReplicateDesign(paired, "w", factors, "other", scale=1.0)
+    finals = paired["w"].to_numpy()[:, None] * factors
+    with pytest.warns(EvalkitWarning, match="combined_weights=True"):
+        ReplicateDesign(paired, "w", finals, "other", scale=1.0, combined_weights=False)

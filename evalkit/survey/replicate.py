@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -40,7 +41,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._literals import ProportionCI, check_choice
-from ..errors import DesignError
+from ..errors import DesignError, EvalkitWarning
 from ._common import row_label
 from .calibration import WeightingInfo, rake_replicates
 from .design_checks import _subset_mask, _weights
@@ -121,6 +122,20 @@ def _scales(kind: str, R: int, rho: Any, scale: Any, rscales: Any) -> tuple[floa
     return float(scale), rs
 
 
+def _check_combined(rep: np.ndarray, w: np.ndarray, combined: bool) -> None:
+    """R ``svrepdesign``'s check that the replicate columns look like what ``combined_weights`` says."""
+    rep_mean, w_mean = float(rep.mean()), float(w.mean())
+    if combined and rep_mean < 5 and w_mean / rep_mean > 5:
+        warnings.warn(f"The replicate weights do not look like final (combined) weights: their mean is "
+                      f"{rep_mean:.4g} against {w_mean:.4g} for the full-sample weight. If they are factors "
+                      f"to multiply the weight by, pass combined_weights=False.", EvalkitWarning, stacklevel=3)
+    if not combined and rep_mean > 5 and w_mean / rep_mean < 5:
+        warnings.warn(f"The replicate weights look like final (combined) weights (mean {rep_mean:.4g}, "
+                      f"full-sample weight mean {w_mean:.4g}), yet combined_weights=False multiplies them by "
+                      f"the weight; pass combined_weights=True if they already include it.",
+                      EvalkitWarning, stacklevel=3)
+
+
 class ReplicateDesign:
     """A survey design given by replicate weights, as R's ``svrepdesign``.
 
@@ -176,6 +191,7 @@ class ReplicateDesign:
         df = data.copy(deep=True)
         w = _weights(df, weight)
         rep, names = _replicate_matrix(df, weight, replicate_weights)
+        _check_combined(rep, w, combined_weights)
         if not combined_weights:
             rep = rep * w[:, None]
         kind = "SDR" if type == "successive-difference" else type

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import hadamard, solve_triangular
 
-from ..errors import DesignError, LonelyPSUWarning
+from ..errors import DesignError, EvalkitWarning, LonelyPSUWarning
 
 __all__ = ["replicate_variance", "replicate_degf", "design_replicates", "DEFAULT_SCALE"]
 
@@ -61,7 +61,7 @@ def replicate_variance(thetas: np.ndarray, estimate: np.ndarray, scale: float, r
     if warn and lost.any():
         warnings.warn(f"{int((~ok).any(axis=1).sum())} replicate(s) gave no estimate (e.g. a domain without "
                       f"rows in that replicate) and were left out of the variance of {int(lost.sum())} "
-                      f"statistic(s), as R's svrVar does.", RuntimeWarning, stacklevel=3)
+                      f"statistic(s), as R's svrVar does.", EvalkitWarning, stacklevel=3)
     Tz = np.where(ok, T, 0.0)
     use = ok & (rs[:, None] > 0)
     if mse:
@@ -223,7 +223,7 @@ def _brr(design, rho: float) -> tuple[np.ndarray, float, np.ndarray]:
                           f"pair the PSUs into strata of two.")
     if design._fpc is not None:
         warnings.warn("The finite population correction is dropped in the conversion to BRR (as R's "
-                      "as.svrepdesign).", UserWarning, stacklevel=4)
+                      "as.svrepdesign).", EvalkitWarning, stacklevel=4)
     H = s.n_h.size
     order = 1
     while order <= H:
