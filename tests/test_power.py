@@ -1,0 +1,105 @@
+"""Analytic GLS power (evalkit.evaluation.power) against published closed forms."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from evalkit.errors import EstimationError
+from evalkit.evaluation.power import (
+    VarianceComponents, comparisons_needed, gls_variance, mde, parallel, power, registry_design,
+    respondents_needed, stepped_wedge,
+)
+
+
+def hussey_hughes(X, sigma2, tau2):
+    """Hussey & Hughes (2007) Contemp Clin Trials 28:182-191, eq. (8), written out from the paper.
+
+    Var(theta) = I s2 (s2 + T t2) / ((I U - W) s2 + (U^2 + I T U - T W - I V) t2),
+    U = sum_ij X_ij, W = sum_j (sum_i X_ij)^2, V = sum_i (sum_j X_ij)^2, s2 = cell-mean variance.
+    """
+    I, T = X.shape
+    U = X.sum()
+    W = (X.sum(axis=0) ** 2).sum()
+    V = (X.sum(axis=1) ** 2).sum()
+    return I * sigma2 * (sigma2 + T * tau2) / ((I * U - W) * sigma2 + (U * U + I * T * U - T * W - I * V) * tau2)
+
+
+@pytest.mark.parametrize("I,T", [(4, 5), (12, 4), (24, 7), (6, 3)])
+@pytest.mark.parametrize("tau2,gamma2", [(0.05, 0.0), (0.2, 0.03), (0.0, 0.1)])
+def test_reduces_to_hussey_hughes_stepped_wedge(I, T, tau2, gamma2):
+    vc = VarianceComponents(tau2=tau2, gamma2=gamma2, sigma2=1.3, deff=1.7, m=50)
+    X = stepped_wedge(I, T)
+    s2 = gamma2 + 1.3 * 1.7 / 50  # HH's sigma^2 of a cell mean, with the community-by-wave part
+    assert gls_variance(X, vc) == pytest.approx(hussey_hughes(X, s2, tau2), rel=1e-10)
+
+
+def test_hussey_hughes_power_is_normal_approximation():
+    # HH eq. (9): power = Phi(theta / sqrt(Var) - z_{1-alpha/2}) (+ the negligible other tail)
+    vc = VarianceComponents(tau2=0.02, gamma2=0.0, sigma2=1.0, m=20)
+    X = stepped_wedge(12, 4)
+    se = np.sqrt(hussey_hughes(X, 1.0 / 20, 0.02))
+    expect = stats.norm.cdf(0.3 / se - stats.norm.ppf(0.975)) + stats.norm.cdf(-0.3 / se - stats.norm.ppf(0.975))
+    assert power(0.3, X, vc, df=np.inf) == pytest.approx(expect, rel=1e-12)
+
+
+@pytest.mark.parametrize("I", [4, 8, 14, 40])
+def test_two_period_parallel_is_ancova_formula(I):
+    # Parallel cluster trial with a baseline: Var = 4 S (1 - rho^2) / I, S = tau2 + s2, rho = tau2 / S
+    # (Teerenstra, Eldridge, Graff, de Hoop & Borm 2012, Stat Med 31:2169, eq. for cluster-level ANCOVA).
+    tau2, s2 = 0.3, 0.05
+    vc = VarianceComponents(tau2=tau2, gamma2=0.02, sigma2=3.0, m=100)
+    s2 = 0.02 + 3.0 / 100
+    S, rho = tau2 + s2, tau2 / (tau2 + s2)
+    assert gls_variance(parallel(I // 2, I // 2, pre=1, post=1), vc) == pytest.approx(4 * S * (1 - rho ** 2) / I, rel=1e-10)
+    # and without baseline, the plain cluster-trial variance 4 (tau2 + s2) / I (Donner & Klar 2000)
+    assert gls_variance(parallel(I // 2, I // 2, pre=0, post=1), vc) == pytest.approx(4 * S / I, rel=1e-10)
+
+
+def test_t_power_and_mde_agree():
+    vc = VarianceComponents(tau2=0.1, gamma2=0.01, sigma2=1.0, deff=1.5, m=80)
+    X = parallel(7, 7, pre=2, post=2)
+    d = mde(X, vc, power=0.8)
+    assert power(d, X, vc) == pytest.approx(0.8, abs=1e-8)
+    # normal MDE is Bloom's (z_{.975} + z_{.8}) se; the t one (df = 14 - 2) is larger
+    se = np.sqrt(gls_variance(X, vc))
+    # (Bloom drops the wrong-sign tail, Phi(-z - d) ~ 1e-6 here, so agreement to 1e-5)
+    assert mde(X, vc, df=np.inf) == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * se, rel=1e-5)
+    assert d > mde(X, vc, df=np.inf)
+    assert power(0.0, X, vc) == pytest.approx(0.05, abs=1e-12)  # size at the null
+
+
+def test_missing_cells_and_registry_design():
+    reg = {"a": 2015, "b": 2016, "c": None, "d": None, "e": None}
+    X = registry_design(reg, [2014, 2015, 2016, 2017])
+    assert X.loc["a"].tolist() == [0, 1, 1, 1] and X.loc["c"].sum() == 0
+    vc = VarianceComponents(tau2=0.1, gamma2=0.02, sigma2=1.0, m=100)
+    full = gls_variance(X, vc)
+    Xm = X.copy()
+    Xm.loc["a", 2017] = np.nan  # a cell not surveyed loses information
+    assert gls_variance(Xm, vc) > full
+    # a design without any treated cell identifies nothing
+    assert gls_variance(X.loc[["c", "d", "e"]], vc) == np.inf
+
+
+def test_design_helpers_answer_the_questions():
+    vc = VarianceComponents(tau2=0.1, gamma2=0.01, sigma2=1.0, m=100)
+    X = parallel(1, 7, pre=1, post=1)
+    m = respondents_needed(0.6, X, vc)
+    assert power(0.6, X, vc, m=m) >= 0.8 > power(0.6, X, vc, m=m - 1)
+    # shocks cap the power: a tiny effect cannot be reached by interviewing more residents
+    assert respondents_needed(0.05, X, vc) == np.inf
+    # one treated community: with endless comparisons se -> sqrt(2 (gamma2 + s2)) = 0.2, so 0.6 is reachable
+    k = comparisons_needed(0.6, X, vc)
+    Xk = np.vstack([X, np.zeros((int(k), 2))])
+    Xk1 = np.vstack([X, np.zeros((int(k) - 1, 2))])
+    assert k >= 1 and power(0.6, Xk, vc) >= 0.8 > power(0.6, Xk1, vc)
+    assert comparisons_needed(0.3, X, vc) == np.inf
+
+
+def test_bad_input_is_a_clear_error():
+    vc = VarianceComponents(tau2=0.1, gamma2=0.0, sigma2=1.0)
+    with pytest.raises(EstimationError, match="use 0"):
+        gls_variance(np.array([[0, 2], [0, 0]]), vc)
+    with pytest.raises(EstimationError, match="tau2"):
+        VarianceComponents(tau2=-1, gamma2=0, sigma2=1)
+    with pytest.raises(EstimationError, match="multiple"):
+        stepped_wedge(5, 3)
