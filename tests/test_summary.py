@@ -339,3 +339,14 @@ def test_small_study_reconciles_without_crashing(shipped):
     assert s.headline["estimate"].notna().any()
     kinds = set(s.reconciliation["estimate_kind"])
     assert {"headline", "before_after"} <= kinds
+
+
+def test_event_studies_say_why_instead_of_stopping(shipped):
+    from evalkit.evaluation.event_study import first_target_event_studies
+
+    study, survey = shipped
+    cut = survey[~((survey["community_id"] == "mingyue") & (survey["wave"] == 2016))]
+    studies = {e.community_id: e for e in first_target_event_studies(cut, study, bootstrap=0)}
+    assert len(studies) == 7 and studies["mingyue"].target == "ucla3@elderly"
+    assert studies["mingyue"].result is None and "2016" in studies["mingyue"].why
+    assert all(e.result is not None and e.why is None for c, e in studies.items() if c != "mingyue")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..did.estimator import att_gt
-from ..errors import DroppedUnitsWarning, EstimationError, EvalkitError
+from ..errors import DidWarning, DroppedUnitsWarning, EstimationError, EvalkitError
 from ..spec.registry import programme_targets
 from .summary import target_group
 from .targets import target_domain, target_name
@@ -23,12 +23,17 @@ __all__ = ["EventStudy", "first_target_event_studies"]
 
 
 class EventStudy(NamedTuple):
-    """One community's event study: ``result`` (the ``"dynamic"`` aggregation) or ``None`` and ``why``."""
+    """One community's event study: ``result`` (the ``"dynamic"`` aggregation) or ``None`` and ``why``.
+
+    ``notes`` holds the texts of the :class:`~evalkit.errors.DidWarning` raised on the way (e.g. no
+    uniform band: the pointwise intervals are drawn), for a caller that shows them as prose.
+    """
 
     community_id: str
     target: str
     result: object | None
     why: str | None
+    notes: tuple = ()
 
 
 def first_target_event_studies(survey: pd.DataFrame, study, *, bootstrap: int = 999,
@@ -48,8 +53,10 @@ def first_target_event_studies(survey: pd.DataFrame, study, *, bootstrap: int = 
     Returns
     -------
     list of EventStudy
-        ``community_id, target, result, why``: ``result`` is ``att_gt(...).aggregate("dynamic")``
-        or ``None`` with ``why`` (the error, in English) when it cannot be computed.
+        ``community_id, target, result, why, notes``: ``result`` is
+        ``att_gt(...).aggregate("dynamic")`` or ``None`` with ``why`` (the error, in English) when
+        it cannot be computed; ``notes`` the texts of its :class:`~evalkit.errors.DidWarning`
+        (caught, not re-raised: e.g. no uniform band, so the pointwise intervals are drawn).
     """
     registry = study.require_registry("first_target_event_studies")
     roles = study.roles
@@ -69,11 +76,17 @@ def first_target_event_studies(survey: pd.DataFrame, study, *, bootstrap: int = 
         try:
             if ind not in data.columns:
                 raise EvalkitError(f"the survey has no column {ind!r}")
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("ignore", DroppedUnitsWarning)  # rows without an answer are expected
+                warnings.simplefilter("always", DidWarning)
                 res = att_gt(data[rows], y=ind, group="first_year", time=roles.wave, panel=False,
                              weight=roles.weight, cluster=roles.psu, bootstrap=bootstrap, seed=seed)
-                out.append(EventStudy(cid, name, res.aggregate("dynamic"), None))
+                agg = res.aggregate("dynamic")
+            for w in caught:  # other warnings are not ours to swallow
+                if not issubclass(w.category, DidWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            notes = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, DidWarning)))
+            out.append(EventStudy(cid, name, agg, None, notes))
         except (EstimationError, EvalkitError) as exc:
             out.append(EventStudy(cid, name, None, str(exc)))
     return out
