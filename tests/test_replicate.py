@@ -402,3 +402,14 @@ def test_replicate_columns_that_do_not_match_combined_weights_warn(paired):
     finals = paired["w"].to_numpy()[:, None] * factors
     with pytest.warns(EvalkitWarning, match="combined_weights=True"):
         ReplicateDesign(paired, "w", finals, "other", scale=1.0, combined_weights=False)
+
+
+def test_bounded_raking_of_a_jackknife_keeps_deleted_psus_at_zero(rclus1):
+    raked = rclus1.rake(MARGINS, trim=(0.3, 3.0))  # (0.5, 2) is too tight for some replicates: warns
+    W0, W = rclus1.replicate_weights, raked.replicate_weights
+    assert np.isfinite(W).all()
+    np.testing.assert_array_equal(W[W0 == 0], 0.0)
+    g = W[W0 > 0] / W0[W0 > 0]
+    assert g.min() >= 0.3 - 1e-12 and g.max() <= 3.0 + 1e-12
+    assert raked.weighting_info.converged
+    assert np.isfinite(raked.mean("api00").iloc[0]["se"])

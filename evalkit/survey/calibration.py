@@ -267,8 +267,9 @@ def _ipf(w0: np.ndarray, codes_list, targets_list, max_iter: int, tol: float,
         for codes, t in zip(codes_list, targets_list):
             cur = _level_totals(codes, w, t.size)
             w = w * (t[:, None] / cur)[codes]
-        if bounds is not None:
-            w = base * np.clip(w / base, bounds[0], bounds[1])
+        if bounds is not None:  # a zero replicate weight (a deleted PSU) stays zero
+            g = np.divide(w, base, out=np.ones_like(w), where=base != 0)
+            w = base * np.clip(g, bounds[0], bounds[1])
         err = max(float(np.max(np.abs(_level_totals(c, w, t.size) / t[:, None] - 1)))
                   for c, t in zip(codes_list, targets_list))
         if err < tol:
