@@ -201,5 +201,24 @@ def test_fixed_effect_dummies_redundant_with_absorbed_ones_are_dropped():
     d = _panel()
     d["half"] = (d["wave"] >= 2016).astype(int)
     fit = regress("y ~ d + x | unit^half + wave", d, cluster="community")
-    ref = smf.ols("y ~ d + x + C(unit):C(half) + C(wave) - 1", d).fit()   # pinv, rank deficient
+    from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+    with pytest.warns(SingularMatrixWarning):                              # pinv, rank deficient
+        ref = smf.ols("y ~ d + x + C(unit):C(half) + C(wave) - 1", d).fit()
     np.testing.assert_allclose(fit.params.to_numpy(), ref.params[["d", "x"]].to_numpy(), rtol=1e-8)
+
+
+def test_randomization_inference_with_absorbed_fixed_effects():
+    """CR2 randomization (each assignment refitted) equals the dummy regression's; the CR1 fast
+    path, which rebuilds the treatment from the data, refuses a demeaned design instead of
+    mixing a demeaned design with a raw treatment."""
+    from evalkit.inference.randomization import randomization_test
+    d = _panel()
+    d["dc"] = ((d["wave"] >= 2016) & (d["community"] < 4)).astype(float)
+    kw = dict(treatment="dc", cluster="community", time="wave", n_perm=9, seed=1, vcov="CR2")
+    a = randomization_test(d, formula="y ~ dc + x | unit + wave", **kw)
+    b = randomization_test(d, formula="y ~ dc + x + C(unit) + C(wave)", **kw)
+    np.testing.assert_allclose(a.distribution, b.distribution, rtol=1e-8)
+    with pytest.raises(EstimationError, match="absorbed fixed effects"):
+        randomization_test(d, formula="y ~ dc + x | unit + wave", **{**kw, "vcov": "CR1"})
+    fit = regress("y ~ dc + x | unit + wave", d, cluster="community")
+    np.testing.assert_allclose(fit.fit.demean(d["y"].to_numpy()), fit.fit.y, atol=1e-12)

@@ -101,9 +101,7 @@ def _compact(codes: np.ndarray) -> tuple[np.ndarray, int]:
 def dummies(codes: np.ndarray, drop_first: bool) -> np.ndarray:
     """Dense 0/1 columns of a factor (the first level left out if ``drop_first``)."""
     codes, L = _compact(codes)
-    D = np.zeros((codes.size, L))
-    D[np.arange(codes.size), codes] = 1.0
-    return D[:, 1:] if drop_first else D
+    return (codes[:, None] == np.arange(int(drop_first), L)).astype(float)
 
 
 def nested_in(codes: np.ndarray, cluster: np.ndarray) -> bool:
@@ -140,8 +138,8 @@ def _onehot(codes: np.ndarray, L: int, drop_first: bool = False) -> sparse.csr_m
 
 def _group_means(M: np.ndarray, codes: np.ndarray, L: int, w: np.ndarray) -> np.ndarray:
     sw = np.bincount(codes, weights=w, minlength=L)
-    S = np.stack([np.bincount(codes, weights=w * M[:, j], minlength=L) for j in range(M.shape[1])], axis=1)
-    return S / sw[:, None]
+    S = sparse.csr_matrix((w, (codes, np.arange(codes.size))), shape=(L, codes.size)) @ M
+    return np.asarray(S) / sw[:, None]
 
 
 def _direct(M, codes, sizes, w):
@@ -254,8 +252,9 @@ def absorb_design(parsed, y, X, names, fe, codes, w, vcov):
 
     Fixed effects nested in the clusters are absorbed; the others become dummy columns
     (after the regressors; an intercept too when none is nested), demeaned by the nested
-    ones. Returns ``(y, X, names, k_absorbed)``; ``k_absorbed`` completes the design's
-    columns to fixest's parameter count (:func:`~evalkit.inference.absorb.fixef_dof`).
+    ones. Returns ``(y, X, names, k_absorbed, absorbed)``; ``k_absorbed`` completes the design's
+    columns to fixest's parameter count (:func:`~evalkit.inference.absorb.fixef_dof`) and
+    ``absorbed`` holds the codes of the fixed effects projected out.
     """
     fe_names = parsed.fixef_names
     if w is not None and vcov == "CR2":
@@ -302,4 +301,4 @@ def absorb_design(parsed, y, X, names, fe, codes, w, vcov):
             f"{', '.join(map(repr, fe_names))} (collinear with them), so its coefficient is not "
             "identified. Remove it from the formula, or drop the fixed effect that absorbs it."
         )
-    return yd, Xd, names + extra, k_df - Xd.shape[1]
+    return yd, Xd, names + extra, k_df - Xd.shape[1], tuple(absorbed)

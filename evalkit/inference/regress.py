@@ -34,7 +34,7 @@ from scipy import linalg, stats
 from .._literals import MissingAction, VcovType, check_choice
 from ..errors import EstimationError, EvalkitError
 from ..results import Result
-from .absorb import absorb_design, fixef_codes
+from .absorb import absorb_design, demean, fixef_codes
 from .cr2 import chol_qr, cluster_slices, cr1_factor, cr1_vcov, cr2_vcov
 from .formula import build_matrices, column_or_array, formula_columns, isna, parse_formula
 
@@ -89,8 +89,11 @@ class ClusterFit:
         (K x K) the CR1 variance (whatever ``vcov`` the fit reports).
     k_absorbed : int
         Parameters of absorbed fixed effects counted in the CR1 factor besides the K
-        columns (fixest's ``fixef.K = "nested"``; 0 without fixed effects). With absorbed
-        fixed effects ``y`` and ``Xc`` are the demeaned outcome and design.
+        columns (fixest's ``fixef.K = "nested"``; 0 without fixed effects).
+    absorbed : tuple of numpy.ndarray
+        (N,) codes of each fixed effect projected out (empty without). With absorbed fixed
+        effects ``y`` and ``Xc`` are the demeaned outcome and design; a column built anew
+        from the data (a re-assigned treatment) must go through :meth:`demean` first.
     """
 
     Xc: np.ndarray
@@ -105,16 +108,35 @@ class ClusterFit:
     Qs_g: np.ndarray
     vcov_cr1: np.ndarray
     k_absorbed: int = 0
+    absorbed: tuple = ()
 
     def __post_init__(self):
         for name in ("Xc", "cell", "y", "w", "cluster_codes", "cluster_labels", "beta", "T", "QQ_g", "Qs_g",
                      "vcov_cr1"):
             _frozen(getattr(self, name))
+        for codes in self.absorbed:
+            _frozen(codes)
 
     @property
     def X(self) -> np.ndarray:
-        """The N x K design matrix (built on demand)."""
+        """The N x K design matrix (built on demand).
+
+        Refused (:class:`EstimationError`) for a fit with absorbed fixed effects, whose design
+        is demeaned: a caller that combines it with new columns from the data must demean
+        those too (``Xc[cell]`` and :meth:`demean`)."""
+        if self.absorbed:
+            raise EstimationError(
+                "This fit absorbed fixed effects (formula 'y ~ x | fe'); its design is demeaned and "
+                "cannot be combined with columns taken from the data as they are. For randomization "
+                "inference write the fixed effects as C(...) dummies, or use vcov='CR2' (each "
+                "assignment refitted)."
+            )
         return self.Xc[self.cell]
+
+    def demean(self, M: np.ndarray) -> np.ndarray:
+        """Columns ``M`` (N rows) with the fit's absorbed fixed effects projected out (weighted
+        as the fit); unchanged without fixed effects."""
+        return demean(M, self.absorbed, self.w) if self.absorbed else np.asarray(M, dtype=float)
 
     @property
     def n(self) -> int:
@@ -262,7 +284,7 @@ class RegressionResult(Result):
         return head
 
 
-def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0):
+def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0, absorbed=()):
     """The fit from (design row, cluster) cells: coefficients, CR1 and requested variance.
 
     Rows sharing a design row and a cluster form a cell. Everything CR1 and the bootstrap
@@ -272,7 +294,8 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0)
     :class:`ClusterFit` (without the cluster labels, set by the caller).
     """
     N, K, G = len(y), Xu.shape[1], len(labels)
-    if len(Xu) == N and np.array_equal(grp, np.arange(N)):   # every row its own design row
+    rows_are_cells = len(Xu) == N and np.array_equal(grp, np.arange(N))
+    if rows_are_cells:                       # every row its own design row (absorbed fixed effects)
         cell, Xc, cell_cluster = np.arange(N), Xu, codes.astype(np.intp)
     else:
         key = grp.astype(np.int64) * G + codes
@@ -280,9 +303,13 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0)
         cell = cell.ravel()
         Xc = Xu[ukey // G]
         cell_cluster = (ukey % G).astype(np.intp)
-    wt = np.ones(N) if w is None else w
-    n_c = np.bincount(cell, weights=wt, minlength=len(Xc))
-    sy_c = np.bincount(cell, weights=wt * y, minlength=len(Xc))
+    if rows_are_cells:
+        n_c = np.ones(N) if w is None else w
+        sy_c = y if w is None else w * y
+    else:
+        wt = np.ones(N) if w is None else w
+        n_c = np.bincount(cell, weights=wt, minlength=len(Xc))
+        sy_c = np.bincount(cell, weights=wt * y, minlength=len(Xc))
     XtWX = (Xc * n_c[:, None]).T @ Xc
     # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
     scale = np.sqrt(np.diag(XtWX))
@@ -322,7 +349,8 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0)
     else:
         V, df = cr2_vcov(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
     fit = ClusterFit(Xc=Xc, cell=cell, y=y, w=w, cluster_codes=codes, cluster_labels=labels, beta=beta, T=T,
-                     QQ_g=QQ_g, Qs_g=Qs_g, vcov_cr1=(V1 + V1.T) / 2, k_absorbed=k_absorbed)
+                     QQ_g=QQ_g, Qs_g=Qs_g, vcov_cr1=(V1 + V1.T) / 2, k_absorbed=k_absorbed,
+                     absorbed=absorbed)
     return (V + V.T) / 2, df, fit
 
 
@@ -426,14 +454,14 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     if G < 2:
         raise EstimationError(f"cluster{'' if cl_name is None else ' ' + repr(cl_name)} has {G} distinct "
                               "value(s) after dropping missing rows; cluster-robust inference needs at least 2.")
-    k_x, k_abs = K, 0
+    k_x, k_abs, absorbed = K, 0, ()
     if fe:
-        y, Xu, names, k_abs = absorb_design(parsed, y, Xu[grp], names, fe, codes, w, vcov)
+        y, Xu, names, k_abs, absorbed = absorb_design(parsed, y, Xu[grp], names, fe, codes, w, vcov)
         grp, K = np.arange(N), Xu.shape[1]
     if N <= K + k_abs:
         raise EstimationError(f"{N} observations for {K + k_abs} coefficients; the model is not identified.")
 
-    V, df, fit = _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_abs)
+    V, df, fit = _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_abs, absorbed)
     names = names[:k_x]
     return RegressionResult(
         formula=formula,
