@@ -413,3 +413,10 @@ def test_bounded_raking_of_a_jackknife_keeps_deleted_psus_at_zero(rclus1):
     assert g.min() >= 0.3 - 1e-12 and g.max() <= 3.0 + 1e-12
     assert raked.weighting_info.converged
     assert np.isfinite(raked.mean("api00").iloc[0]["se"])
+
+
+def test_module_examples_run():
+    import doctest
+    from evalkit.survey import replicate as module
+    failures, tried = doctest.testmod(module)
+    assert tried > 0 and failures == 0

@@ -28,6 +28,20 @@ Examples
 0         y    3.0833  0.5929  6
 >>> rep.degf
 2
+
+Replicate weights shipped as columns (here 4 of them, as the American Community Survey's ``PWGTP1``
+... ``PWGTP80`` are next to ``PWGTP``) are named by a regular expression, R's ``repweights="..."``:
+
+>>> df = pd.DataFrame({"wt": [10.0, 20.0, 30.0], "y": [1.0, 0.0, 1.0],
+...                    "wt1": [12.0, 18.0, 30.0], "wt2": [8.0, 22.0, 30.0],
+...                    "wt3": [10.0, 20.0, 36.0], "wt4": [10.0, 20.0, 24.0]})
+>>> sdr = ReplicateDesign(df, "wt", r"^wt\d+$", "successive-difference")
+>>> sdr.scale, sdr.n_replicates, sdr.degf  # scale 4/R; degf = rank 3 (3 rows) - 1
+(1.0, 4, 2)
+>>> sdr.proportion("y")[["category", "estimate", "se", "df"]].round(4)
+  category  estimate      se   df
+0      0.0    0.3333  0.0671  2.0
+1      1.0    0.6667  0.0671  2.0
 """
 from __future__ import annotations
 
