@@ -32,7 +32,7 @@ from scipy import optimize, stats
 
 from ..errors import EstimationError
 
-__all__ = ["VarianceComponents", "gls_variance", "power", "mde", "respondents_needed",
+__all__ = ["VarianceComponents", "power_from_se", "mde_from_se", "gls_variance", "power", "mde", "respondents_needed",
            "comparisons_needed", "stepped_wedge", "parallel", "registry_design"]
 
 
@@ -141,6 +141,24 @@ def _power_se(effect: float, se: float, df: float, level: float) -> float:
     return float(min(stats.nct.sf(c, df, nc) + (lower if np.isfinite(lower) else 0.0), 1.0))
 
 
+def power_from_se(effect: float, se: float, *, df: float, level: float = 0.95) -> float:
+    """Two-sided power of a t test (``df``; ``np.inf`` = normal) for an estimator with standard error ``se``."""
+    return _power_se(float(effect), float(se), float(df), level)
+
+
+def mde_from_se(se: float, *, df: float, power: float = 0.8, level: float = 0.95) -> float:
+    """Smallest effect detected with probability ``power`` by a two-sided t test with ``se`` and ``df``."""
+    if not 0 < power < 1 or not 0 < level < 1:
+        raise EstimationError(f"power={power!r} and level={level!r} must be between 0 and 1.")
+    if not np.isfinite(se):
+        return float("inf")
+    f = lambda k: _power_se(k * se, se, float(df), level) - power  # noqa: E731
+    hi = 10.0
+    while f(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(f, 0.0, hi, xtol=1e-10) * se)
+
+
 def power(effect: float, design, components: VarianceComponents, *, m=None, level: float = 0.95,
           df: float | None = None) -> float:
     """Probability that a two-sided test at ``level`` detects an effect of size ``effect``.
@@ -166,17 +184,8 @@ def mde(design, components: VarianceComponents, *, power: float = 0.8, level: fl
     Solves ``power(effect) = power`` exactly under the noncentral t (for df = inf:
     ``(z_{1-alpha/2} + z_power) * se``, Bloom 1995). In the indicator's units.
     """
-    if not 0 < power < 1:
-        raise EstimationError(f"power={power!r} must be between 0 and 1, e.g. 0.8.")
     se = float(np.sqrt(gls_variance(design, components, m=m)))
-    if not np.isfinite(se):
-        return float("inf")
-    d = _df(design, df)
-    f = lambda k: _power_se(k * se, se, d, level) - power  # noqa: E731
-    hi = 10.0
-    while f(hi) < 0:
-        hi *= 2
-    return float(optimize.brentq(f, 0.0, hi, xtol=1e-10) * se)
+    return mde_from_se(se, df=_df(design, df), power=power, level=level)
 
 
 def respondents_needed(effect: float, design, components: VarianceComponents, *, power: float = 0.8,

@@ -1,0 +1,209 @@
+"""Variance components of an indicator from a survey, and the MDE of every programme target.
+
+``variance_components`` fits the model of :mod:`evalkit.evaluation.power` to the design-based
+cell means of the *untreated* community-waves (comparison communities, programme communities
+before their start), with each community's sampling covariance of its cell means known from the
+design (:func:`evalkit.survey.domains.domain_means`, panel covariance included): REML for the
+between-community ``tau2`` and the community-by-wave ``gamma2`` with wave fixed effects; the
+respondent variance ``sigma2`` as the weighted within-cell variance pooled over cells (weights
+``n - 1``); the design effect as the pooled ratio of the design variance of a cell mean to
+``s^2 / n``.
+
+``target_mdes`` turns them into the minimum detectable effect of the estimator evalkit reports for
+each programme community (:func:`evalkit.evaluation.comparison.community_effects`: the community's
+change between its base wave and wave ``t`` minus the mean change of ``K`` comparison
+communities), ``Var = (1 + 1/K) (2 gamma2 + 2 sigma2 deff / m)``, with t critical values on
+``K - 1`` df (the df of the comparison communities' scatter that estimates the shock variance).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from ..errors import EstimationError
+from ..survey.domains import domain_means
+from .power import VarianceComponents, mde_from_se
+
+__all__ = ["variance_components", "did_variance", "target_mdes"]
+
+
+def _starts(registry, community: str) -> dict:
+    from ..spec.registry import start_years
+
+    return start_years(registry)
+
+
+def _reml(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], p: int) -> tuple[float, float]:
+    """REML of (tau2, gamma2) from per-community (y, wave index, known sampling covariance)."""
+    scale = float(np.var(np.concatenate([y for y, _, _ in blocks]), ddof=1)) or 1.0
+
+    def nll(par):
+        t2, g2 = np.exp(par) * scale
+        info, score, quad, logdet = np.zeros((p, p)), np.zeros(p), 0.0, 0.0
+        parts = []
+        for y, j, S in blocks:
+            V = t2 + np.diag(np.full(y.size, g2)) + S
+            L = np.linalg.cholesky(V)
+            Z = np.zeros((y.size, p))
+            Z[np.arange(y.size), j] = 1.0
+            Zi, yi = np.linalg.solve(L, Z), np.linalg.solve(L, y)
+            info += Zi.T @ Zi
+            score += Zi.T @ yi
+            logdet += 2 * np.sum(np.log(np.diag(L)))
+            parts.append((Zi, yi))
+        beta = np.linalg.solve(info, score)
+        quad = sum(float(np.sum((yi - Zi @ beta) ** 2)) for Zi, yi in parts)
+        return 0.5 * (logdet + np.linalg.slogdet(info)[1] + quad)
+
+    best = None
+    for start in ([-2.0, -2.0], [-6.0, -1.0], [-1.0, -6.0]):
+        r = optimize.minimize(nll, start, method="L-BFGS-B", bounds=[(-25, 5), (-25, 5)])
+        if best is None or r.fun < best.fun:
+            best = r
+    t2, g2 = np.exp(best.x) * scale
+    floor = np.exp(-24) * scale  # the lower bound: a component at it is zero
+    return (0.0 if t2 <= floor else float(t2)), (0.0 if g2 <= floor else float(g2))
+
+
+def variance_components(design, y: str, *, registry, community: str = "community_id", wave: str = "wave",
+                        domain: Mapping | None = None) -> VarianceComponents:
+    """Between-community, community-by-wave and respondent variance of ``y``, and its design effect.
+
+    Parameters
+    ----------
+    design
+        :class:`~evalkit.survey.design.SurveyDesign` over all communities and waves.
+    y
+        Indicator column.
+    registry
+        Community registry or ``{community: start year or None}``; only untreated cells are used,
+        so programme effects do not inflate the components.
+    community, wave
+        Role columns.
+    domain
+        Subgroup, e.g. ``{"role": ["elderly"]}`` for ``ucla3@elderly``.
+
+    Returns
+    -------
+    VarianceComponents
+        ``tau2, gamma2, sigma2, deff`` and ``m`` (median respondents per untreated cell).
+    """
+    return _components(design, y, registry, community, wave, domain)[0]
+
+
+def _components(design, y, registry, community, wave, domain):
+    cells, V = domain_means(design, y, (community, wave), domain=domain)
+    starts = _starts(registry, community)
+    comm = cells[community].astype(str).to_numpy()
+    unknown = sorted(set(comm) - set(map(str, starts)))
+    if unknown:
+        raise EstimationError(f"Communities {unknown} are not in the registry; add them (empty start_year "
+                              "for comparison communities).")
+    starts = {str(k): v for k, v in starts.items()}
+    t = cells[wave].astype(float).to_numpy()
+    g = np.array([np.inf if starts[c] is None or pd.isna(starts[c]) else float(starts[c]) for c in comm])
+    v = np.diag(V)
+    use = (t < g) & np.isfinite(cells["estimate"].to_numpy()) & (v > 0)
+    if use.sum() < 6 or len(set(comm[use])) < 3:
+        raise EstimationError(f"Too few untreated community-waves with a variance for {y!r} "
+                              f"({int(use.sum())} cells in {len(set(comm[use]))} communities; need 3+ communities).")
+    waves = np.unique(t[use])
+    jidx = {w: k for k, w in enumerate(waves)}
+    blocks = []
+    for c in pd.unique(comm[use]):
+        rows = np.flatnonzero(use & (comm == c))
+        blocks.append((cells["estimate"].to_numpy()[rows], np.array([jidx[w] for w in t[rows]]),
+                       V[np.ix_(rows, rows)]))
+    tau2, gamma2 = _reml(blocks, len(waves))
+    s2, n = _within_variance(design, y, cells, community, wave, domain)
+    keep = use & (s2 > 0) & (n > 1)
+    sigma2 = float(np.sum((n[keep] - 1) * s2[keep]) / np.sum(n[keep] - 1))
+    deff = float(np.sum(v[keep] * n[keep] * (n[keep] - 1)) / np.sum(s2[keep] * (n[keep] - 1)))
+    vc = VarianceComponents(tau2=tau2, gamma2=gamma2, sigma2=sigma2, deff=deff,
+                            m=float(np.median(n[use])), indicator=y)
+    sizes = {(c, w): k for c, w, k in zip(comm, t, n)}
+    return vc, sizes
+
+
+def _within_variance(design, y, cells, community, wave, domain):
+    """Weighted variance of ``y`` within each cell (in ``cells``' order) and the cell sizes."""
+    data = design.data
+    vals = pd.to_numeric(data[y], errors="coerce").to_numpy(float)
+    ok = ~np.isnan(vals)
+    for col, allowed in (domain or {}).items():
+        ok &= data[col].isin(list(allowed)).to_numpy()
+    w = np.asarray(design.weights, float)
+    f = pd.DataFrame({"c": data[community].astype(str).to_numpy(), "t": data[wave].astype(float).to_numpy(),
+                      "w": w, "y": vals})[ok]
+    f["wy"], f["wyy"] = f.w * f.y, f.w * f.y * f.y
+    s = f.groupby(["c", "t"])[["w", "wy", "wyy"]].sum()
+    s["n"] = f.groupby(["c", "t"]).size()
+    mean = s.wy / s.w
+    var = (s.wyy / s.w - mean ** 2) * s.n / (s.n - 1).clip(lower=1)
+    key = pd.MultiIndex.from_arrays([cells[community].astype(str), cells[wave].astype(float)])
+    return var.reindex(key).to_numpy(float), s["n"].reindex(key).to_numpy(float)
+
+
+def did_variance(components: VarianceComponents, n_comparison: int, *, m=None, m_treated=None) -> float:
+    """Variance of one community's two-wave DiD against ``n_comparison`` comparison communities.
+
+    ``(1 + 1/K) 2 gamma2 + 2 sigma2 deff / m_treated + 2 sigma2 deff / (K m)``: each change
+    carries two community-by-wave shocks and two cell sampling errors; ``tau2`` cancels. ``m`` is
+    the respondents per comparison cell, ``m_treated`` per cell of the programme community (both
+    default to ``components.m``).
+    """
+    K = n_comparison
+    if K < 1:
+        raise EstimationError("did_variance needs at least one comparison community.")
+    m_t = components.m if m_treated is None else m_treated
+    return (1 + 1 / K) * 2 * components.gamma2 + 2 * components.cell_variance(m_t) + 2 * components.cell_variance(m) / K
+
+
+def target_mdes(design, targets: pd.DataFrame, *, registry, waves=None, community: str = "community_id",
+                wave: str = "wave", power: float = 0.8, level: float = 0.95, codebook=None) -> pd.DataFrame:
+    """Minimum detectable effect of every programme target, in the indicator's units.
+
+    Parameters
+    ----------
+    design
+        Survey design over all communities and waves (scored indicators as columns).
+    targets
+        ``community_id, indicator, group`` rows (:func:`evalkit.programme_targets`).
+    registry
+        The community registry (``role``, ``start_year``).
+    waves
+        Waves of next year's comparison; default: the design's waves.
+
+    Returns
+    -------
+    DataFrame
+        ``community_id, target, indicator, base_wave, wave, mde, se, df, tau2, gamma2, sigma2, deff,
+        m, m_treated, n_comparison``: one row per programme target, the MDE (``power``, two-sided
+        ``level``) of its community's DiD between its base wave and the last wave, with the
+        community's own mean respondents per cell (``m_treated``) and the comparison cells' median
+        (``m``).
+    """
+    from .comparison import base_wave
+    from .targets import target_domain, target_name
+
+    starts = {str(k): v for k, v in _starts(registry, community).items()}
+    K = sum(1 for s in starts.values() if s is None)
+    ws = sorted(pd.unique(design.data[wave].astype(float))) if waves is None else [float(w) for w in waves]
+    cache, rows = {}, []
+    for cid, ind, grp in targets[["community_id", "indicator", "group"]].itertuples(index=False):
+        cid, dom = str(cid), target_domain(grp, codebook)
+        key = (ind, str(dom))
+        if key not in cache:
+            cache[key] = _components(design, ind, registry, community, wave, dom)
+        vc, sizes = cache[key]
+        b, t = base_wave(int(starts[cid]), ws), ws[-1]
+        m_t = float(np.mean([sizes.get((cid, b), vc.m), sizes.get((cid, t), vc.m)]))
+        se = float(np.sqrt(did_variance(vc, K, m_treated=m_t)))
+        rows.append({community: cid, "target": target_name(ind, grp if dom else None), "indicator": ind,
+                     "base_wave": b, wave: t, "mde": mde_from_se(se, df=K - 1, power=power, level=level),
+                     "se": se, "df": K - 1, "tau2": vc.tau2, "gamma2": vc.gamma2, "sigma2": vc.sigma2,
+                     "deff": vc.deff, "m": vc.m, "m_treated": m_t, "n_comparison": K})
+    return pd.DataFrame(rows)
