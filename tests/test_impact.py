@@ -259,7 +259,8 @@ def test_errors():
         programme_effect(Y, "y", registry={c: 2016 for c in STARTS10})
     Y2 = Y.copy()
     Y2.iloc[0, 1] = np.nan  # one community misses a wave: left out, with a warning
-    with pytest.warns(evalkit.DroppedUnitsWarning, match="balanced panel"):
+    with pytest.warns(evalkit.DroppedUnitsWarning, match="balanced panel"), \
+            pytest.warns(evalkit.FewClustersWarning):  # 9 communities remain
         programme_effect(Y2, "y", registry=STARTS10, n_perm=99)
     Y2.iloc[:, 1] = np.nan  # no community has every wave: an error
     with pytest.raises(evalkit.EstimationError, match="balanced"):
