@@ -158,10 +158,9 @@ def _direct(M, codes, sizes, w):
     try:
         cf = linalg.cho_factor(S, lower=False, check_finite=False)
         b = linalg.cho_solve(cf, rB, check_finite=False)
-        if not np.all(np.isfinite(b)):
-            raise linalg.LinAlgError("not finite")
-        ev = linalg.eigvalsh(S, subset_by_index=[0, 0]) if S.shape[0] <= DIRECT_MAX else None
-        if ev is not None and ev[0] <= 1e-10 * np.abs(np.diag(S)).max():
+        # a (near-)singular complement can pass Cholesky with a useless solution: check it solves
+        if not np.all(np.isfinite(b)) or (np.abs(S @ b - rB).max()
+                                          > 1e-9 * max(np.abs(rB).max(), np.abs(S).max() * np.abs(b).max())):
             raise linalg.LinAlgError("near singular")
     except linalg.LinAlgError:
         # disconnected factors: the projection is unique, any least-squares solution gives it
