@@ -380,8 +380,7 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         ``"CR2"`` (Bell-McCaffrey with Satterthwaite df, default) or ``"CR1"``
         (Stata small-sample correction with t(G-1)).
     weights : str or array-like, optional
-        Regression weights (column name or array); WLS when given. Must be positive. With
-        absorbed fixed effects only with ``vcov="CR1"``.
+        Regression weights (column name or array); WLS when given; positive. (CR1 only with ``|``.)
     missing : {"raise", "drop"}
         Rows with a missing value in a formula variable, the cluster or the weights raise
         an :class:`~evalkit.errors.EstimationError` naming the count and the columns,
