@@ -35,7 +35,7 @@ Replicate weights shipped as columns (here 4 of them, as the American Community 
 >>> df = pd.DataFrame({"wt": [10.0, 20.0, 30.0], "y": [1.0, 0.0, 1.0],
 ...                    "wt1": [12.0, 18.0, 30.0], "wt2": [8.0, 22.0, 30.0],
 ...                    "wt3": [10.0, 20.0, 36.0], "wt4": [10.0, 20.0, 24.0]})
->>> sdr = ReplicateDesign(df, "wt", r"^wt\d+$", "successive-difference")
+>>> sdr = ReplicateDesign(df, "wt", r"^wt\\d+$", "successive-difference")
 >>> sdr.scale, sdr.n_replicates, sdr.degf  # scale 4/R; degf = rank 3 (3 rows) - 1
 (1.0, 4, 2)
 >>> sdr.proportion("y")[["category", "estimate", "se", "df"]].round(4)
