@@ -519,3 +519,12 @@ def test_permutation_engine_enumerates_draws_and_counts_ties():
     assert np.isfinite(lo) and lo < 1.5 < hi and np.isfinite(hi)
     for tau, inside in ((lo + 1e-9, True), (hi - 1e-9, True), (lo - 1e-6, False), (hi + 1e-6, False)):
         assert (pm.p_value(s, ds, tau) > 0.1) == inside
+
+
+def test_inversion_without_crossings_is_unbounded_or_empty():
+    # one arrangement only (e.g. one treated community among too few): p(tau) = 1 for every tau, so
+    # the set is the whole line; it raised IndexError before (an empty crossing list)
+    from evalkit.inference.permutation import invert
+
+    assert invert(np.array([1.0]), np.array([1.0])) == (-np.inf, np.inf)
+    assert all(np.isnan(invert(np.array([1.0]), np.array([1.0]), level=0.0)))

@@ -213,6 +213,8 @@ def invert(stat: np.ndarray, dstat: np.ndarray, level: float = 0.95, block: int 
     delta = np.concatenate([np.empty(0, dtype=np.int8)] + [d for _, d, _ in parts])
     n0 = 1 + sum(n for _, _, n in parts)               # the observed arrangement always counts
     del parts
+    if taus.size == 0:                                  # no arrangement ever crosses: p(tau) is constant
+        return (-np.inf, np.inf) if n0 / P > alpha else (np.nan, np.nan)
     order = np.argsort(taus)
     taus = taus[order]
     count = n0 + np.cumsum(delta[order], dtype=np.int64)
