@@ -222,3 +222,20 @@ def test_randomization_inference_with_absorbed_fixed_effects():
         randomization_test(d, formula="y ~ dc + x | unit + wave", **{**kw, "vcov": "CR1"})
     fit = regress("y ~ dc + x | unit + wave", d, cluster="community")
     np.testing.assert_allclose(fit.fit.demean(d["y"].to_numpy()), fit.fit.y, atol=1e-12)
+
+
+def test_factor_regressors_and_missing_interaction_levels_with_absorbed_effects():
+    d = _panel()
+    d["grp"] = np.array(["a", "b", "c"])[np.arange(len(d)) % 3]
+    a = regress("y ~ d + C(grp) | unit + wave", d, cluster="community")
+    b = regress("y ~ d + C(grp) + C(unit) + C(wave)", d, cluster="community")
+    assert list(a.params.index) == ["C(grp)[T.b]", "C(grp)[T.c]", "d"]      # patsy's names, no Intercept
+    np.testing.assert_allclose(a.se.to_numpy(), b.se[a.params.index].to_numpy(), rtol=1e-9)
+    e = d.copy()
+    e.loc[[1, 5], "wave"] = np.nan                                          # community^wave missing there
+    with pytest.raises(EstimationError, match="'wave' \\(2\\)"):
+        regress("y ~ d | unit + community^wave", e, cluster="community")
+    fit = regress("y ~ d | unit + community^wave", e, cluster="community", missing="drop")
+    ref = regress("y ~ d | unit + community^wave", e.dropna(subset=["wave"]), cluster="community")
+    assert (fit.n, fit.n_dropped) == (len(e) - 2, 2)
+    assert fit.params["d"] == pytest.approx(ref.params["d"], rel=1e-12)

@@ -81,8 +81,8 @@ def fixef_codes(data: pd.DataFrame, fixef: Sequence[Sequence[str]], formula: str
             codes, _ = pd.factorize(data[cols[0]], sort=False, use_na_sentinel=True)
             out.append(np.asarray(codes, dtype=np.int64))
         else:
-            codes = data.groupby(list(cols), dropna=True, sort=False).ngroup().to_numpy()
-            out.append(np.asarray(codes, dtype=np.int64))
+            codes = data.groupby(list(cols), dropna=True, sort=False).ngroup()
+            out.append(codes.fillna(-1).to_numpy(dtype=np.int64))     # rows with a missing column: -1
     return out
 
 
