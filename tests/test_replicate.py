@@ -139,13 +139,32 @@ def test_bootstrap_is_seeded_and_estimates_the_linearisation_variance(apiclus1):
     np.testing.assert_array_equal(b1.replicate_weights, b2.replicate_weights)
     assert not np.array_equal(b1.replicate_weights,
                               lin.as_replicate("bootstrap", replicates=2000, seed=8).replicate_weights)
-    assert b1.scale == pytest.approx(1 / 1999) and b1.degf == 14  # rank 15 (15 clusters) - 1
-    # Rao-Wu rescaling: E[(t* - t)^2] over resamples is the linearisation variance of a total exactly,
-    # so 2000 replicates land within a few percent (the SE of a variance from 2000 draws is ~3%)
+    # R bootweights: counts of 15 draws (without replacement from the 15 districts repeated to 757, the
+    # fpc), scale nbar / ((nbar - 1)(R - 1)) with nbar = 15
+    F = b1.replicate_weights / apiclus1["pw"].to_numpy()[:, None]
+    np.testing.assert_array_equal(F, np.round(F))
+    first = ~apiclus1["dnum"].duplicated().to_numpy()
+    np.testing.assert_array_equal(F[first].sum(axis=0), 15)
+    assert b1.scale == pytest.approx(15 / (14 * 1999)) and b1.degf == 14  # rank 15 (15 clusters) - 1
+    # the variance of a total estimates the linearisation variance: 2000 replicates land within a few
+    # percent (the SE of a variance from 2000 draws is ~3%)
     se_lin = lin.total("enroll").iloc[0]["se"]
     assert b1.total("enroll").iloc[0]["se"] == pytest.approx(se_lin, rel=0.05)
     with pytest.raises(DesignError, match="seed"):
         lin.as_replicate("bootstrap", replicates=50)
+
+
+def test_subbootstrap_is_the_rao_wu_n_minus_1_bootstrap(apiclus1):
+    lin = SurveyDesign(apiclus1, weight="pw", psu="dnum")  # R's subbootweights uses no fpc
+    b = lin.as_replicate("subbootstrap", replicates=2000, seed=11)
+    F = b.replicate_weights / apiclus1["pw"].to_numpy()[:, None]
+    first = ~apiclus1["dnum"].duplicated().to_numpy()
+    np.testing.assert_allclose(F[first].sum(axis=0), 15)  # 14 draws x 15/14
+    assert b.type == "subbootstrap" and b.scale == pytest.approx(1 / 1999)
+    # Rao-Wu: E[(t* - t)^2] is the with-replacement linearisation variance of a total exactly
+    assert b.total("enroll").iloc[0]["se"] == pytest.approx(lin.total("enroll").iloc[0]["se"], rel=0.05)
+    with pytest.warns(EvalkitWarning, match="finite population correction"):
+        SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc").as_replicate("subbootstrap", seed=1)
 
 
 def test_as_replicate_refuses_what_r_refuses(apistrat, apiclus1):

@@ -167,8 +167,9 @@ class SurveyDesign:
         """This design with replicate weights (R ``as.svrepdesign``).
 
         ``type``: ``"auto"`` (JK1 without strata, JKn with them), ``"JK1"``, ``"JKn"`` (delete-one-PSU
-        jackknives with R's ``jk1weights``/``jknweights`` scales, fpc included) or ``"bootstrap"`` (Rao-Wu
-        rescaling bootstrap of ``replicates`` replicates, drawn with ``seed``, which it requires), ``"BRR"``
+        jackknives with R's ``jk1weights``/``jknweights`` scales, fpc included), ``"bootstrap"`` (R's
+        ``bootweights``, Canty-Davison, fpc included) or ``"subbootstrap"`` (Rao-Wu (n-1) rescaling bootstrap,
+        R's ``subbootweights``) of ``replicates`` replicates drawn with ``seed`` (required), ``"BRR"``
         or ``"Fay"`` (with ``rho``; strata of exactly 2 PSUs, fpc dropped as R does).
         Lonely PSUs follow the design's ``lonely_psu`` as R's ``jknweights``. The design must be the full,
         unraked one: rake the replicate design instead (its replicates are raked alongside).

@@ -65,8 +65,8 @@ from .replicate_weights import DEFAULT_SCALE, replicate_degf, replicate_variance
 __all__ = ["ReplicateDesign", "ReplicateType"]
 
 #: Kinds of replicate weights (R ``svrepdesign(type=)``; ``"SDR"`` = ``"successive-difference"``).
-ReplicateType = Literal["BRR", "Fay", "JK1", "JKn", "JK2", "bootstrap", "SDR", "successive-difference",
-                        "ACS", "other"]
+ReplicateType = Literal["BRR", "Fay", "JK1", "JKn", "JK2", "bootstrap", "subbootstrap", "SDR",
+                        "successive-difference", "ACS", "other"]
 
 
 def _replicate_matrix(data: pd.DataFrame, weight: str, repweights: Any) -> tuple[np.ndarray, list[str]]:
@@ -117,7 +117,7 @@ def _scales(kind: str, R: int, rho: Any, scale: Any, rscales: Any) -> tuple[floa
     if scale is None:
         if default is None:
             raise DesignError("type='other' needs scale= (and rscales=, default 1): evalkit does not guess them.")
-        if kind in ("bootstrap",) and R < 2:
+        if kind in ("bootstrap", "subbootstrap") and R < 2:
             raise DesignError("A bootstrap design needs at least 2 replicates.")
         scale = default(R, rho or 0.0)
     if not (isinstance(scale, (int, float, np.floating)) and np.isfinite(scale) and scale >= 0):
@@ -162,9 +162,10 @@ class ReplicateDesign:
     replicate_weights : str, list of str or array (n x R)
         The replicate weights: a regular expression matching their columns (R ``repweights="..."``,
         the weight column excluded), a list of columns, or an array.
-    type : {"BRR", "Fay", "JK1", "JKn", "JK2", "bootstrap", "SDR", "successive-difference", "ACS", "other"}
+    type : {"BRR", "Fay", "JK1", "JKn", "JK2", "bootstrap", "subbootstrap", "SDR", "successive-difference", \
+            "ACS", "other"}
         How they were made; it gives the default ``scale`` (R ``svrepdesign``): BRR ``1/R``, Fay
-        ``1/(R (1-rho)^2)``, JK1 ``(R-1)/R``, JKn and JK2 1, bootstrap ``1/(R-1)``, SDR /
+        ``1/(R (1-rho)^2)``, JK1 ``(R-1)/R``, JKn and JK2 1, bootstrap and subbootstrap ``1/(R-1)``, SDR /
         successive-difference / ACS ``4/R``; "other" has none.
     rho : float, optional
         Fay's coefficient (type "Fay" only).
@@ -280,7 +281,8 @@ class ReplicateDesign:
     def summary(self) -> str:
         names = {"JK1": "Unstratified cluster jackknife (JK1)", "JKn": "Stratified cluster jackknife (JKn)",
                  "BRR": "Balanced repeated replicates (BRR)", "Fay": f"Fay's BRR (rho={self._rho})",
-                 "bootstrap": "Survey bootstrap", "SDR": "Successive-difference replicates",
+                 "bootstrap": "Survey bootstrap", "subbootstrap": "(n-1) bootstrap",
+                 "SDR": "Successive-difference replicates",
                  "JK2": "Paired jackknife (JK2)", "ACS": "ACS successive-difference replicates",
                  "other": "Replicate weights"}
         parts = [f"{names[self._type]} with {self.n_replicates} replicates"

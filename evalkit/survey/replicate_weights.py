@@ -10,8 +10,9 @@ needs, without the design object:
 * :func:`replicate_degf` -- R ``degf.svyrep.design``: the rank of the analysis-weight matrix minus 1
   (R: ``qr(weights(design, "analysis"), tol=1e-5)$rank - 1``).
 * :func:`design_replicates` -- R ``as.svrepdesign``: jackknife (``"JK1"`` for an unstratified design,
-  ``"JKn"`` for a stratified one, R's ``jk1weights``/``jknweights``, fpc included), the Rao-Wu
-  rescaling bootstrap (R ``bootweights``; seeded) and balanced repeated replication (``"BRR"``,
+  ``"JKn"`` for a stratified one, R's ``jk1weights``/``jknweights``, fpc included), the bootstrap of
+  R's ``bootweights`` (``"bootstrap"``, Canty-Davison, fpc included) and the Rao-Wu (n-1) rescaling
+  bootstrap of R's ``subbootweights`` (``"subbootstrap"``), both seeded, and balanced repeated replication (``"BRR"``,
   ``"Fay"``; strata of exactly 2 PSUs), from the coded PSUs and strata of a
   :class:`~evalkit.survey.design.SurveyDesign`. BRR uses a Sylvester Hadamard matrix of order
   ``2^k > #strata``; R picks the smallest of its stored matrices (e.g. order 12 for 8-11 strata), so
@@ -115,6 +116,7 @@ DEFAULT_SCALE: dict[str, Any] = {
     "JKn": lambda R, rho: 1.0,
     "JK2": lambda R, rho: 1.0,
     "bootstrap": lambda R, rho: 1.0 / (R - 1.0),
+    "subbootstrap": lambda R, rho: 1.0 / (R - 1.0),
     "SDR": lambda R, rho: 4.0 / R,
     "successive-difference": lambda R, rho: 4.0 / R,
     "ACS": lambda R, rho: 4.0 / R,
@@ -183,17 +185,50 @@ def _jackknife(design, kind: str) -> tuple[np.ndarray, float, np.ndarray]:
     return np.column_stack(cols), scale, np.asarray(rscales)
 
 
-def _bootstrap(design, replicates: int, seed: int) -> tuple[np.ndarray, float, np.ndarray]:
-    """Rao-Wu rescaling bootstrap factors: in each stratum draw ``n_h - 1`` of its ``n_h`` PSUs with
-    replacement; a PSU drawn ``m`` times gets ``1 - l + l n_h/(n_h-1) m``, ``l = sqrt(1 - f_h)``."""
+def _draws(replicates: Any, seed: Any) -> np.random.Generator:
     if not (isinstance(replicates, (int, np.integer)) and replicates >= 2):
         raise DesignError(f"replicates={replicates!r} must be an integer >= 2 (R as.svrepdesign's replicates=).")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise DesignError(f"seed={seed!r}: the bootstrap needs an integer seed so that the replicate weights "
                           f"are reproducible, e.g. seed=2017.")
+    return np.random.default_rng(int(seed))
+
+
+def _bootstrap(design, replicates: int, seed: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """R ``bootweights`` (Canty & Davison 1999): in each stratum draw ``n_h`` PSUs with replacement (with
+    an fpc: ``n_h`` without replacement from the PSUs repeated to ``N_h``, R's ``rep(psu, length=N_h)``);
+    a PSU's factor is the number of times it is drawn. Scale ``nbar / ((nbar - 1)(R - 1))``, ``nbar``
+    the harmonic mean of the PSUs per stratum."""
+    rng = _draws(replicates, seed)
     s = design._s
-    rng = np.random.default_rng(int(seed))
-    corr = _fpc_correction(design)
+    N = None
+    if design._fpc is not None:
+        N = np.zeros(s.n_h.size, dtype=np.int64)
+        N[s.h] = np.rint(design._data[design._fpc].to_numpy(dtype=float)).astype(np.int64)
+    F = np.ones((s.n_psu_total, int(replicates)))
+    for h in range(s.n_h.size):
+        nh, start = int(s.n_h[h]), int(s.starts[h])
+        if N is None:
+            counts = rng.multinomial(nh, np.full(nh, 1.0 / nh), size=int(replicates))
+        else:  # copies of each PSU in rep(psu, length = N_h)
+            copies = np.full(nh, N[h] // nh) + (np.arange(nh) < N[h] % nh)
+            counts = rng.multivariate_hypergeometric(copies, nh, size=int(replicates))
+        F[start:start + nh] = counts.T
+    nbar = 1.0 / np.mean(1.0 / s.n_h)
+    if nbar <= 1:
+        raise DesignError("The bootstrap needs strata with more than one PSU; every stratum has one.")
+    return F, nbar / ((nbar - 1.0) * (replicates - 1.0)), np.ones(int(replicates))
+
+
+def _subbootstrap(design, replicates: int, seed: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """R ``subbootweights``, the Rao-Wu (n-1) bootstrap: in each stratum draw ``n_h - 1`` of its ``n_h``
+    PSUs with replacement; a PSU drawn ``m`` times gets ``m n_h / (n_h - 1)``. Scale ``1/(R - 1)``. As in R,
+    the fpc is not used."""
+    rng = _draws(replicates, seed)
+    s = design._s
+    if design._fpc is not None:
+        warnings.warn("type='subbootstrap' does not use the finite population correction (as R's "
+                      "subbootweights); type='bootstrap' or 'JKn' do.", EvalkitWarning, stacklevel=4)
     F = np.ones((s.n_psu_total, int(replicates)))
     lonely = []
     for h in range(s.n_h.size):
@@ -201,12 +236,11 @@ def _bootstrap(design, replicates: int, seed: int) -> tuple[np.ndarray, float, n
         if nh == 1:
             lonely.append(h)
             continue
-        lam = np.sqrt(max(corr[h], 0.0))
         counts = rng.multinomial(nh - 1, np.full(nh, 1.0 / nh), size=int(replicates)).T  # nh x R
-        F[start:start + nh] = 1.0 - lam + lam * nh / (nh - 1.0) * counts
+        F[start:start + nh] = nh / (nh - 1.0) * counts
     if lonely:
         names = ", ".join(repr(s.strata_levels[h]) for h in lonely[:20])
-        warnings.warn(f"{len(lonely)} stratum/strata have a single PSU ({names}); the bootstrap cannot "
+        warnings.warn(f"{len(lonely)} stratum/strata have a single PSU ({names}); the (n-1) bootstrap cannot "
                       f"resample them and they add no variance.", LonelyPSUWarning, stacklevel=4)
     return F, 1.0 / (replicates - 1.0), np.ones(int(replicates))
 
@@ -241,7 +275,7 @@ def design_replicates(design, type: str, replicates: int, seed: Any,
     """Analysis replicate weights (n x R), type, scale and rscales of a linearisation design.
 
     ``type`` is ``"auto"`` (JK1 without strata, JKn with them, as R), ``"JK1"``, ``"JKn"``,
-    ``"bootstrap"``, ``"BRR"`` or ``"Fay"`` (with ``rho``). Weights are the design's (final) weights times
+    ``"bootstrap"``, ``"subbootstrap"``, ``"BRR"`` or ``"Fay"`` (with ``rho``). Weights are the design's (final) weights times
     the PSU's replicate factor.
     """
     if design._mask is not None:
@@ -265,8 +299,10 @@ def design_replicates(design, type: str, replicates: int, seed: Any,
         F, scale, rscales = _jackknife(design, kind)
     elif kind == "bootstrap":
         F, scale, rscales = _bootstrap(design, replicates, seed)
+    elif kind == "subbootstrap":
+        F, scale, rscales = _subbootstrap(design, replicates, seed)
     else:
-        raise DesignError(f"type={type!r}: as_replicate converts to 'auto', 'JK1', 'JKn', 'bootstrap', 'BRR' "
-                          f"or 'Fay'.")
+        raise DesignError(f"type={type!r}: as_replicate converts to 'auto', 'JK1', 'JKn', 'bootstrap', "
+                          f"'subbootstrap', 'BRR' or 'Fay'.")
     W = design._w[:, None] * F[design._s.p]
     return W, kind, float(scale), np.asarray(rscales, dtype=float)
