@@ -42,8 +42,9 @@ def test_the_folder_has_every_piece(folder):
                      "notebooks/your_study.ipynb", "notebooks/your_study.md", "study.yaml"]
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert "evalkit validate --study ." in readme and "evalkit report --study ." in readme
-    nb = (folder / "notebooks/your_study.md").read_text(encoding="utf-8")
-    assert 'study_file = "../study.yaml"' in nb
+    nb = (folder / "notebooks/your_study.md").read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith('study_file = "../study.yaml"') for line in nb)   # the parameters cell itself
+    assert any(line.startswith("community = None") for line in nb)
 
 
 def test_the_study_file_describes_the_demo(loaded):
@@ -110,6 +111,18 @@ def test_the_demo_is_reproducible(tmp_path):
         _, export, submitted, _ = demo_tables(per_cell=PER_CELL)
         write_demo_export(path, export, submitted, cb)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_without_a_jupyter_kernel_the_study_is_written_and_the_warning_says_so(tmp_path, monkeypatch):
+    import nbclient
+
+    def no_kernel(self, *a, **k):
+        raise RuntimeError("No such kernel named python3")
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", no_kernel)
+    with pytest.warns(evalkit.EvalkitWarning, match=r"written but not executed \(RuntimeError: No such kernel"):
+        written = create_study(tmp_path / "s", per_cell=PER_CELL)
+    assert (tmp_path / "s/notebooks/your_study.ipynb") in written and (tmp_path / "s/study.yaml").is_file()
 
 
 def test_new_refuses_a_demo_too_small_to_simulate(tmp_path):

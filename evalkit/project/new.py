@@ -22,14 +22,16 @@ age groups or roles -- the design step adds them (``design:`` in study.yaml).
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import warnings
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import EvalkitError
+from ..errors import EvalkitError, EvalkitWarning
 
 #: Seed of the demo export (evalkit.datasets.simulate).
 DEMO_SEED = 2017
@@ -97,35 +99,59 @@ def write_demo_export(path: str | os.PathLike, export: pd.DataFrame, submitted: 
     return path
 
 
+def _point_at_study(text: str) -> str:
+    """Notebook 05's parameters cell pointed at ../study.yaml (the user edits that file, not the cell)."""
+    text = re.sub(r"^study_file = None\b.*$", 'study_file = "../study.yaml"   # this study: the lines below are not used',
+                  text, flags=re.M)
+    return re.sub(r"^community = .*$", "community = None                # the community to show (None: every one)",
+                  text, flags=re.M)
+
+
 def _write_notebook(folder: Path, execute: bool) -> list[Path]:
-    """Notebook 05 with ``study_file`` pointing at ../study.yaml: text source, and executed copy."""
-    import nbformat
+    """Notebook 05 reading ../study.yaml: ``.ipynb`` (executed when Jupyter can) and its text source.
 
-    from ..publish.render import inject_parameters, notebooks_dir
+    Needs no notebook package to write the ``.ipynb``; the text source needs jupytext and the
+    execution nbclient with a Python kernel -- without them an :class:`EvalkitWarning` says what
+    was not done and how to do it, and the rest of the study is still written.
+    """
+    import json
 
-    src = notebooks_dir() / "05_your_data.ipynb"
-    nb = nbformat.read(src, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    inject_parameters(nb, {"study_file": "../study.yaml", "community": None})
+    from ..publish.render import notebooks_dir
+
+    nb = json.loads((notebooks_dir() / "05_your_data.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                src = cell["source"]
+                cell["source"] = _point_at_study("".join(src) if isinstance(src, list) else src)
     out = folder / f"{NOTEBOOK_NAME}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    written = []
+    out.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    written = [out]
     try:
         import jupytext
 
-        jupytext.write(nb, str(folder / f"{NOTEBOOK_NAME}.md"), fmt="md:myst")
-        written.append(folder / f"{NOTEBOOK_NAME}.md")
-    except ImportError:  # the executed copy is still there; jupytext writes the text source
-        pass
+        jupytext.write(jupytext.read(out), str(folder / f"{NOTEBOOK_NAME}.md"), fmt="md:myst")
+        written.insert(0, folder / f"{NOTEBOOK_NAME}.md")
+    except ImportError:
+        warnings.warn("evalkit new: the notebook's text source (notebooks/your_study.md) needs jupytext "
+                      "(pip install jupytext); the .ipynb is written.", EvalkitWarning, stacklevel=3)
     if execute:
-        from nbclient import NotebookClient
+        try:
+            import nbformat
+            from nbclient import NotebookClient
 
-        NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(out.parent)}}).execute()
-    nbformat.write(nb, str(out))
-    return written + [out]
+            executed = nbformat.read(out, as_version=4)
+            NotebookClient(executed, timeout=900, kernel_name="python3", record_timing=False,
+                           resources={"metadata": {"path": str(out.parent)}}).execute()
+            nbformat.write(executed, str(out))
+        except Exception as exc:  # no Jupyter, no kernel, or a cell failed: the study is still usable
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            warnings.warn(f"evalkit new: notebooks/your_study.ipynb was written but not executed "
+                          f"({type(exc).__name__}: {first}); run it in Jupyter (pip install jupyterlab ipykernel), "
+                          "or use --no-execute.", EvalkitWarning, stacklevel=3)
+    return written
 
 
 def create_study(folder: str | os.PathLike, *, seed: int = DEMO_SEED, per_cell: int = DEMO_PER_CELL,
