@@ -184,31 +184,26 @@ def _last(header: str) -> str:
     return re.split(r"[/]", str(header))[-1]
 
 
+#: Header or label patterns of the fields a codebook needs, tried in this order (first match wins).
+ROLE_PATTERNS = [
+    ("respondent_id", r"^(序号|编号|问卷编号|受访者编号|respondent_?id|id|case_?id)$"),
+    ("household_id", r"户编号|家庭编号|household"),
+    ("psu", r"初级抽样单元|楼栋|楼号|号楼|哪栋楼|村民小组|^psu$"),
+    ("community_id", r"(所在|居住)?(的)?社区(名称|编号)?$|^社区|小区名称|community"),
+    ("wave", r"调查年份|^年份$|^wave$|^year$"),
+    ("stratum", r"^抽样层$|^stratum$|^strata$"),
+    ("base_weight", r"基础权数|^权数$|^权重$|^base_?weight$|^weight$"),
+    ("age_group", r"年龄组|年龄段|^age_?group$"),
+    ("role", r"受访者类型|^role$"),
+    ("sex", r"性别|^sex$|^gender$"),
+    ("age", r"^(?!.*段).*(年龄|周岁)|^age$"),
+]
+
+
 def _role_of(text: str) -> str | None:
+    """The codebook field a header names (:data:`ROLE_PATTERNS`), or ``None``."""
     t = _nfkc(_last(text)).lower()
-    if t in ("序号", "编号", "问卷编号", "受访者编号", "respondent_id", "respondentid", "id", "caseid", "case_id"):
-        return "respondent_id"
-    if re.search(r"户编号|家庭编号|household", t):
-        return "household_id"
-    if re.search(r"初级抽样单元|楼栋|楼号|号楼|哪栋楼|村民小组|^psu$", t):
-        return "psu"
-    if re.search(r"(所在|居住)?(的)?社区(名称|编号)?$|^社区|小区名称|community", t):
-        return "community_id"
-    if re.search(r"调查年份|^年份$|^wave$|^year$", t):
-        return "wave"
-    if re.search(r"^抽样层$|^stratum$|^strata$", t):
-        return "stratum"
-    if re.search(r"基础权数|^权数$|^权重$|^base_?weight$|^weight$", t):
-        return "base_weight"
-    if re.search(r"年龄组|年龄段|^age_?group$", t):
-        return "age_group"
-    if re.search(r"受访者类型|^role$", t):
-        return "role"
-    if re.search(r"性别|^sex$|^gender$", t):
-        return "sex"
-    if re.search(r"年龄|周岁|^age$", t) and "段" not in t:
-        return "age"
-    return None
+    return next((role for role, pattern in ROLE_PATTERNS if re.search(pattern, t)), None)
 
 
 def _sex_codes(values: pd.Series) -> dict:
