@@ -212,7 +212,7 @@ class ReplicateDesign:
         kind = "SDR" if type == "successive-difference" else type
         sc, rs = _scales(kind, rep.shape[1], rho, scale, rscales)
         self._set(_data=df, _weight=weight, _w=w, _rep=rep, _names=names, _type=kind, _rho=rho, _scale=sc,
-                  _rscales=rs, _mse=mse, _mask=None, _info=None, _degf=replicate_degf(rep))
+                  _rscales=rs, _mse=mse, _mask=None, _info=None, _degf=None)
 
     def _set(self, **values: Any) -> None:
         for name, value in values.items():
@@ -268,6 +268,8 @@ class ReplicateDesign:
     @property
     def degf(self) -> int:
         """Rank of the replicate weights of the rows in the design minus 1 (R ``degf``)."""
+        if self._degf is None:  # computed once, when first needed (an n x R rank)
+            object.__setattr__(self, "_degf", replicate_degf(self._rep[self._rows_in_design()]))
         return self._degf
 
     @property
@@ -286,7 +288,7 @@ class ReplicateDesign:
                  "JK2": "Paired jackknife (JK2)", "ACS": "ACS successive-difference replicates",
                  "other": "Replicate weights"}
         parts = [f"{names[self._type]} with {self.n_replicates} replicates"
-                 + (" and MSE variances" if self._mse else "") + f": {self._w.size} rows; degf {self._degf}",
+                 + (" and MSE variances" if self._mse else "") + f": {self._w.size} rows; degf {self.degf}",
                  f"scale {self._scale:.6g}; weights {self._weight!r}: sum {self._w.sum():,.6g}"]
         if self._mask is not None:
             parts.append(f"subset: {int(self._mask.sum())} of {self._mask.size} rows in the domain")
@@ -306,7 +308,7 @@ class ReplicateDesign:
         """A domain design: estimates use only rows where ``mask`` is True (R ``subset``); ``degf`` is
         recomputed on those rows, as R does."""
         new_mask = _subset_mask(self._data, self._mask, mask)
-        return self._replace(_mask=new_mask, _degf=replicate_degf(self._rep[new_mask]))
+        return self._replace(_mask=new_mask, _degf=None)
 
     def assign(self, **columns: Any) -> "ReplicateDesign":
         """A new design with columns added or replaced (R ``update``); the weights cannot be replaced."""
@@ -422,4 +424,4 @@ class ReplicateDesign:
             raise DesignError("rake() the full design, then subset(): this design is a domain subset.")
         W, info = rake_replicates(self._data, self._all_weights(), margins, self._names, max_iter=max_iter,
                                   tol=tol, trim=trim, margin_tol=margin_tol)
-        return self._replace(_w=W[:, 0].copy(), _rep=W[:, 1:].copy(), _info=info, _degf=replicate_degf(W[:, 1:]))
+        return self._replace(_w=W[:, 0].copy(), _rep=W[:, 1:].copy(), _info=info, _degf=None)
