@@ -1,7 +1,9 @@
 """Linear regression with cluster-robust inference for few clusters.
 
 :func:`regress` fits an OLS or WLS regression from a statsmodels/patsy formula
-(``y ~ treat + C(community) + C(wave)``) and reports cluster-robust standard errors:
+(``y ~ treat + C(community) + C(wave)``), or fixest style with fixed effects absorbed instead of
+dummies (``y ~ treat | household + wave``; parsing in :mod:`evalkit.inference.formula`, demeaning
+in :mod:`evalkit.inference.absorb`), and reports cluster-robust standard errors:
 
 * ``vcov="CR2"`` (default): the bias-reduced linearisation of Bell & McCaffrey (2002)
   with Satterthwaite degrees of freedom per coefficient, as R
@@ -310,7 +312,7 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
         wt = np.ones(N) if w is None else w
         n_c = np.bincount(cell, weights=wt, minlength=len(Xc))
         sy_c = np.bincount(cell, weights=wt * y, minlength=len(Xc))
-    XtWX = (Xc * n_c[:, None]).T @ Xc
+    XtWX = Xc.T @ Xc if rows_are_cells and w is None else (Xc * n_c[:, None]).T @ Xc
     # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
     scale = np.sqrt(np.diag(XtWX))
     scale[scale == 0] = 1.0
