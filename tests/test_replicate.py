@@ -247,6 +247,14 @@ def test_bad_replicate_input_is_a_clear_design_error(paired):
         ReplicateDesign(paired, "w", "^nothing", "BRR")
     with pytest.raises(EvalkitError, match="type="):
         ReplicateDesign(paired, "w", F, "jackknife")
+    with pytest.raises(DesignError, match="regular expression"):
+        ReplicateDesign(paired, "w", "wt[", "BRR")
+    with pytest.raises(DesignError, match="numbers"):
+        ReplicateDesign(paired, "w", [["a"] * 4] * 80, "BRR")
+    with pytest.raises(DesignError, match="not aligned"):
+        ReplicateDesign(paired, "w", pd.DataFrame(F).set_axis(range(1, 81)), "BRR")
+    framed = ReplicateDesign(paired, "w", pd.DataFrame(F, index=paired.index), "BRR")
+    assert framed.n_replicates == 4 and framed.scale == 0.25
     bad = paired.assign(r1=10.0, r2=10.0)
     bad.loc[bad.index[6], "r2"] = np.nan
     with pytest.raises(DesignError, match=r"'r2'.*row 6"):

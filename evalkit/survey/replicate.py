@@ -71,8 +71,18 @@ ReplicateType = Literal["BRR", "Fay", "JK1", "JKn", "JK2", "bootstrap", "subboot
 
 def _replicate_matrix(data: pd.DataFrame, weight: str, repweights: Any) -> tuple[np.ndarray, list[str]]:
     """The replicate weights as an n x R float matrix and their names; bad values are DesignErrors."""
+    if isinstance(repweights, pd.DataFrame):
+        if not repweights.index.equals(data.index):
+            raise DesignError("The replicate weights DataFrame is not aligned with data (different index); "
+                              "give it data's index or pass an array.")
+        frame = repweights.set_axis([f"replicate {c}" for c in repweights.columns], axis=1)
+        return _replicate_matrix(frame, weight, list(frame.columns))
     if isinstance(repweights, str):
-        names = [c for c in data.columns if isinstance(c, str) and c != weight and re.search(repweights, c)]
+        try:
+            pattern = re.compile(repweights)
+        except re.error as exc:
+            raise DesignError(f"replicate_weights={repweights!r} is not a valid regular expression ({exc}).") from exc
+        names = [c for c in data.columns if isinstance(c, str) and c != weight and pattern.search(c)]
         if not names:
             raise DesignError(f"replicate_weights={repweights!r} (a regular expression, as R's "
                               f"repweights=\"...\") matches no column of data.")
@@ -82,7 +92,10 @@ def _replicate_matrix(data: pd.DataFrame, weight: str, repweights: Any) -> tuple
         if missing:
             raise DesignError(f"replicate weight column(s) {missing[:10]} are not columns of data.")
     else:
-        arr = np.asarray(repweights, dtype=float) if repweights is not None else np.empty((0, 0))
+        try:
+            arr = np.asarray(repweights, dtype=float) if repweights is not None else np.empty((0, 0))
+        except (TypeError, ValueError) as exc:
+            raise DesignError(f"replicate_weights could not be read as numbers ({exc}).") from exc
         if arr.ndim != 2 or arr.shape[0] != data.shape[0] or arr.shape[1] == 0:
             raise DesignError("replicate_weights must be a regular expression, a list of column names, or an "
                               f"array with one row per data row ({data.shape[0]}) and one column per replicate.")
@@ -128,8 +141,11 @@ def _scales(kind: str, R: int, rho: Any, scale: Any, rscales: Any) -> tuple[floa
                               "it deletes), as R's svrepdesign; evalkit does not guess them.")
         rs = np.ones(R)
     else:
-        rs = np.broadcast_to(np.asarray(rscales, dtype=float), (R,)).copy() if np.ndim(rscales) == 0 \
-            else np.asarray(rscales, dtype=float)
+        try:
+            rs = np.asarray(rscales, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise DesignError(f"rscales must be numbers ({exc}).") from exc
+        rs = np.full(R, float(rs)) if rs.ndim == 0 else rs
         if rs.shape != (R,) or not np.all(np.isfinite(rs)) or (rs < 0).any():
             raise DesignError(f"rscales must be one finite number >= 0 or one per replicate ({R}), got shape "
                               f"{rs.shape}.")
