@@ -181,6 +181,20 @@ design: {wave: submitted, fieldwork: data/fw.csv, by: psu}
     assert evalkit.spec.study.load_study_file(tmp_path).registry.equals(study.registry)
 
 
+def test_study_file_with_a_short_registry_csv(tmp_path):
+    (tmp_path / "communities.csv").write_text("id,name,role,start_year,targets,budget\n"
+                                              "hexie,和谐社区,programme,2017,cohesion,200000\n"
+                                              "anle,安乐社区,comparison,,,\n", encoding="utf-8")
+    path = _study_yaml(tmp_path, f"codebook: {CODEBOOK}\ncommunities: communities.csv\n")
+    reg = Study.from_yaml(path).registry.set_index("community_id")
+    assert reg.loc["hexie", "name_zh"] == "和谐社区" and reg.loc["anle", "name_pinyin"] == "anle"
+    assert int(reg.loc["hexie", "start_year"]) == 2017 and pd.isna(reg.loc["anle", "start_year"])
+    assert reg.loc["hexie", "target_indicators"] == "cohesion" and reg.attrs["source"].endswith("communities.csv")
+    (tmp_path / "communities.csv").write_text("id,role,start_year\nhexie,programme,\n", encoding="utf-8")
+    with pytest.raises(evalkit.EvalkitError, match=r"communities.csv, row 2, column 'start_year'"):
+        Study.from_yaml(path)
+
+
 @pytest.mark.parametrize("text, message", [
     ("codebook: {cb}\ncomunities: x.csv\n", r"unknown key\(s\) \['comunities'\] in the study file"),
     ("title: x\n", r"needs `codebook: <your codebook.yaml>`.*evalkit codebook draft"),

@@ -277,15 +277,45 @@ def _inline_registry(entries, source: str) -> pd.DataFrame:
     pops = [c for c in table.columns if c.startswith("pop_")]
     if pops and table[pops].isna().any().any():
         raise EvalkitError(f"{source}: every community needs the same population cells ({pops}); some lack one.")
-    with tempfile.TemporaryDirectory() as tmp:  # one checker for inline and file registries
+    return _checked_registry(table, source, f"{source} (communities list; row 2 = entry 1)")
+
+
+def _checked_registry(table: pd.DataFrame, source: str, where: str) -> pd.DataFrame:
+    """A registry table checked by :func:`load_communities` (one checker for every registry)."""
+    with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "communities.csv"
         table.to_csv(csv, index=False, encoding="utf-8")
         try:
             reg = load_communities(csv)
         except EvalkitError as exc:
-            raise EvalkitError(str(exc).replace(str(csv), f"{source} (communities list; row 2 = entry 1)")) from None
+            raise EvalkitError(str(exc).replace(str(csv), where)) from None
     reg.attrs["source"] = source
     return reg
+
+
+#: A short registry's column names and the registry's (``id`` -> ``community_id`` ...).
+REGISTRY_ALIASES = {"id": "community_id", "name": "name_zh", "pinyin": "name_pinyin", "targets": "target_indicators",
+                    "domain": "programme_domain", "programme": "programme_zh"}
+
+
+def _registry_file(path: str) -> pd.DataFrame:
+    """A registry CSV; one with only the columns a study needs (id, role, start_year, targets ...) is
+    completed with blank descriptive columns (names default to the id)."""
+    try:
+        table = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError):
+        return load_communities(path)              # its own clear error
+    table = table.rename(columns={k: v for k, v in REGISTRY_ALIASES.items() if k in table.columns
+                                  and v not in table.columns})
+    if "community_id" not in table.columns or "role" not in table.columns:
+        return load_communities(path)
+    if "start_year" not in table.columns:
+        table["start_year"] = ""
+    for col, default in (("name_zh", table["community_id"]), ("name_pinyin", table["community_id"]), ("district", ""),
+                         ("street", ""), ("urban_rural", ""), ("programme_domain", ""), ("fictional", "false")):
+        if col not in table.columns:
+            table[col] = default
+    return _checked_registry(table, str(path), str(path))
 
 
 def _section(raw: Mapping, name: str, folder: Path, source: str) -> dict:
@@ -352,7 +382,7 @@ def load_study_file(path: str | os.PathLike) -> Study:
     if comm is None:
         registry = None
     elif isinstance(comm, str):
-        registry = load_communities(_resolve_path(comm, folder))
+        registry = _registry_file(_resolve_path(comm, folder))
     else:
         registry = _inline_registry(comm, source)
     roles = _mapping(raw.get("roles"), "roles", source)

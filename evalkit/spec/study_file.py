@@ -22,7 +22,9 @@ relative to the file's folder. Sections (unknown keys are refused, naming the ke
       fieldwork: data/fieldwork.csv
       by: respondent_id
 
-``communities`` as a list: one mapping per community with ``id``, ``role`` (programme |
+``communities`` as a CSV needs only ``community_id`` (or ``id``), ``role`` and ``start_year`` (and
+``target_indicators`` or ``targets``, ``budget``, ``pop_<sex>_<age group>``); the registry's other
+columns (names, district ...) are filled blank when absent. As a list: one mapping per community with ``id``, ``role`` (programme |
 comparison), ``start_year`` (programme communities), and optionally ``name`` (Chinese),
 ``pinyin``, ``urban_rural``, ``district``, ``street``, ``domain``, ``targets`` (indicator names,
 ``indicator@group``), ``budget`` (yuan) and ``population`` (``{male_18_39: 1830, ...}``: counts
