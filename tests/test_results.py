@@ -65,6 +65,26 @@ def examples(survey, codebook, registry, design, panel_data):
         "ValidationReport": ek.validate(survey.head(50), study=study),
         "Derived": ek.derive(survey.head(20).drop(columns=["age_group"]), codebook),
     }
+    # the evaluation summary and the performance evaluation on the shipped example (its survey,
+    # scored; the projects' service records), pooling and step-down on small frames
+    from evalkit.datasets.records import dongying_performance
+
+    shipped_study, shipped = ek.datasets.dongying_survey()
+    summary = ek.summarise(shipped, shipped_study, reconcile=False)
+    out["EvaluationSummary"] = summary
+    latest = summary.effects[summary.effects["wave"] == summary.effects["wave"].max()]
+    perf = dongying_performance(effects=latest, n_draws=200)
+    out["PerformanceEvaluation"] = perf
+    out["RecordsReport"] = ek.read_records(ek.datasets.data_path("records/ledger_anning.csv"), study=shipped_study)
+    out["PooledEffect"] = ek.pool_effects(pd.DataFrame({"estimate": [0.2, 0.5, -0.1, 0.4], "se": [0.1, 0.2, 0.15, 0.1]}))
+    two = pd.DataFrame({"community": np.repeat(np.arange(6), 20), "post": np.tile(np.repeat([0, 1], 10), 6)})
+    two["y"] = np.random.default_rng(3).normal(size=len(two)) + 0.1 * two["community"] * two["post"]
+    out["HeterogeneityTest"] = ek.heterogeneity_test(two, outcome="y", community="community", post="post",
+                                                     n_perm=99, seed=1)
+    xy = pd.DataFrame({"x": np.arange(24.0), "cl": np.repeat(np.arange(8), 3)})
+    xy["a"], xy["b"] = np.arange(24.0) % 5, np.arange(24.0) % 7
+    fits = {y: ek.regress(f"{y} ~ x", xy, cluster="cl") for y in ("a", "b")}
+    out["StepdownResult"] = ek.stepdown_wild(fits, "x", B=99, seed=1)
     return out
 
 
@@ -76,7 +96,8 @@ def test_every_result_class_has_an_example(examples):
 
 @pytest.mark.parametrize("name", ["ATTGTResult", "AggregateResult", "PretrendTest", "ImpactResult",
                                   "RandomizationResult", "RegressionResult", "WildBootstrapResult",
-                                  "ValidationReport", "Derived"])
+                                  "ValidationReport", "Derived", "EvaluationSummary", "PerformanceEvaluation",
+                                  "RecordsReport", "PooledEffect", "HeterogeneityTest", "StepdownResult"])
 def test_result_follows_the_vocabulary_and_is_frozen(examples, name):
     res = examples[name]
     assert isinstance(res, Result)

@@ -47,7 +47,7 @@ TREND_COLUMNS = ["community_id", "target", "indicator", "group", "wave", "mean",
 
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class EvaluationSummary(Result):
     """The evaluation's results, computed once for every product (contract C4).
 
