@@ -13,6 +13,7 @@ process and prints both times and the ratio. Timings depend on the machine and i
 | bench_did.py | att_gt with 999 bootstrap draws, 168,000-row panel | csdid |
 | bench_wild.py | wild cluster restricted bootstrap, B = 9,999, 168,000 rows | wildboottest |
 | bench_ri.py | exact randomization inference of programme_effect (120,120 assignments), time and memory | evalkit 0.1's enumeration (``--legacy COMMIT``), random draws |
+| bench_fixest.py | regress with absorbed household + wave effects, 168,000 rows, community-clustered CR1/CR2 | pyfixest feols (skipped with a message if not installed) |
 """
 import subprocess
 import sys
