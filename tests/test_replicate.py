@@ -103,6 +103,15 @@ def test_jkn_of_apistrat_equals_enumeration_and_linearised_total(apistrat):
     # R: svytotal(~enroll, dstrat) SE 114,642 (tests/api.Rout.save): JKn of a total = linearisation
     assert rep.total("enroll").iloc[0]["se"] == pytest.approx(lin.total("enroll").iloc[0]["se"], rel=1e-10)
     assert rep.total("enroll").iloc[0]["se"] == pytest.approx(114642, abs=0.5)
+    # the same replicates given as factors without rscales: R svrepdesign guesses 1/max(factor) (n_h-1)/n_h
+    F = rep.replicate_weights / apistrat["pw"].to_numpy()[:, None]
+    with pytest.warns(EvalkitWarning, match="rscales not given"):
+        guessed = ReplicateDesign(apistrat, "pw", F, "JKn", combined_weights=False)
+    np.testing.assert_allclose(guessed.rscales, 1 / F.max(axis=0), rtol=1e-12)
+    # ... which lacks the fpc that as_replicate puts in rscales: (1 - n_h/N_h) (n_h-1)/n_h
+    corr = 1 - apistrat.groupby("stype")["fpc"].transform(lambda x: len(x) / x).to_numpy()
+    deleted = (F == 0).argmax(axis=0)
+    np.testing.assert_allclose(rep.rscales, guessed.rscales * corr[deleted], rtol=1e-12)
     # the mean by enumeration: delete unit j of stratum h, others of h get n_h/(n_h-1);
     # rscales (1 - f_h)(n_h-1)/n_h; centred at the mean of all replicates (R svrVar, mse=FALSE)
     w, y = apistrat["pw"].to_numpy(), apistrat["api00"].to_numpy()

@@ -137,8 +137,8 @@ def _scales(kind: str, R: int, rho: Any, scale: Any, rscales: Any) -> tuple[floa
         raise DesignError(f"scale={scale!r} must be a finite number >= 0.")
     if rscales is None:
         if kind == "JKn":
-            raise DesignError("type='JKn' needs rscales= (per replicate (n_h - 1)/n_h of the stratum whose PSU "
-                              "it deletes), as R's svrepdesign; evalkit does not guess them.")
+            raise DesignError("type='JKn' with combined weights needs rscales= (per replicate (n_h - 1)/n_h of "
+                              "the stratum whose PSU it deletes), as R's svrepdesign.")
         rs = np.ones(R)
     else:
         try:
@@ -223,6 +223,12 @@ class ReplicateDesign:
         w = _weights(df, weight)
         rep, names = _replicate_matrix(df, weight, replicate_weights)
         _check_combined(rep, w, combined_weights)
+        if type == "JKn" and rscales is None and not combined_weights:
+            with np.errstate(divide="ignore"):
+                rscales = 1.0 / rep.max(axis=0)  # factors n_h/(n_h-1): R svrepdesign's guess
+            warnings.warn("rscales not given: taken as 1 / the largest factor of each replicate, (n_h-1)/n_h "
+                          "for delete-one JKn factors (R svrepdesign's guess). Pass rscales= to be sure.",
+                          EvalkitWarning, stacklevel=2)
         if not combined_weights:
             rep = rep * w[:, None]
         kind = "SDR" if type == "successive-difference" else type
