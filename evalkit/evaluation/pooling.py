@@ -75,7 +75,6 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray, tol: float = 1e-12, max_iter: int =
     tau2 = _tau2_dl(y, v)
     for _ in range(max_iter):
         w = 1.0 / (v + tau2)
-        mu = np.sum(w * y) / np.sum(w)
         # P = W - w w' / sum(w): the REML projection of the intercept-only model
         P = np.diag(w) - np.outer(w, w) / np.sum(w)
         Py = P @ y
@@ -86,7 +85,6 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray, tol: float = 1e-12, max_iter: int =
         if abs(new - tau2) <= tol * max(1.0, tau2):
             return float(new), True
         tau2 = new
-        del mu
     return float(tau2), False
 
 
