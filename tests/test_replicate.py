@@ -456,3 +456,17 @@ def test_module_examples_run():
     from evalkit.survey import replicate as module
     failures, tried = doctest.testmod(module)
     assert tried > 0 and failures == 0
+
+
+def test_domain_means_covariance_between_cells_by_hand(apiclus1, rclus1):
+    cells, cov = domain_means(rclus1, "api00", by=["stype", "sch.wide"])
+    W = rclus1.replicate_weights
+    y = apiclus1["api00"].to_numpy()
+    thetas = []
+    for _, c in cells.iterrows():
+        m = ((apiclus1["stype"] == c["stype"]) & (apiclus1["sch.wide"] == c["sch.wide"])).to_numpy()
+        thetas.append((W[m] * y[m, None]).sum(0) / W[m].sum(0))
+    T = np.array(thetas).T  # replicates x cells (every cell has schools in every replicate here)
+    dev = T - T.mean(axis=0)
+    np.testing.assert_allclose(cov, rclus1.scale * dev.T @ dev, rtol=1e-10)
+    assert np.abs(cov[np.triu_indices(len(cells), 1)]).max() > 0  # cells share districts
