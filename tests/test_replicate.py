@@ -470,3 +470,16 @@ def test_domain_means_covariance_between_cells_by_hand(apiclus1, rclus1):
     dev = T - T.mean(axis=0)
     np.testing.assert_allclose(cov, rclus1.scale * dev.T @ dev, rtol=1e-10)
     assert np.abs(cov[np.triu_indices(len(cells), 1)]).max() > 0  # cells share districts
+
+
+def test_fpc_of_given_jackknife_replicates_multiplies_rscales(apiclus1):
+    # R: svrepdesign(repweights=<JK1 factors>, weights=~pw, type="JK1", combined.weights=FALSE,
+    #                fpc=rep(15/757, 15), fpctype="fraction") equals as.svrepdesign(dclus1) (fpc in scale)
+    rclus1 = SurveyDesign(apiclus1, weight="pw", psu="dnum", fpc="fpc").as_replicate()
+    F = rclus1.replicate_weights / apiclus1["pw"].to_numpy()[:, None]
+    given = ReplicateDesign(apiclus1, "pw", F, "JK1", combined_weights=False, fpc=15 / 757, fpctype="fraction")
+    assert given.mean("api00").iloc[0]["se"] == pytest.approx(rclus1.mean("api00").iloc[0]["se"], rel=1e-12)
+    with pytest.raises(DesignError, match="fpctype"):
+        ReplicateDesign(apiclus1, "pw", F, "JK1", combined_weights=False, fpc=0.02)
+    with pytest.raises(DesignError, match="cannot be used"):
+        ReplicateDesign(apiclus1, "pw", F, "BRR", combined_weights=False, fpc=0.02, fpctype="fraction")

@@ -152,6 +152,25 @@ def _scales(kind: str, R: int, rho: Any, scale: Any, rscales: Any) -> tuple[floa
     return float(scale), rs
 
 
+def _fpc_corrections(kind: str, R: int, fpc: Any, fpctype: Any) -> np.ndarray:
+    """R ``svrepdesign(fpc=, fpctype=)``: one sampling fraction (``"fraction"``) or ``1 - f``
+    (``"correction"``) per replicate, multiplying ``rscales``; not for BRR, Fay or the bootstrap."""
+    if fpc is None:
+        return np.ones(R)
+    if kind in ("BRR", "Fay", "bootstrap", "subbootstrap"):
+        raise DesignError(f"fpc= cannot be used with type={kind!r} (R svrepdesign: BRR and Fay have no fpc; the "
+                          f"bootstrap needs none).")
+    if fpctype not in ("fraction", "correction"):
+        raise DesignError("With fpc= give fpctype='fraction' (sampling fractions f) or 'correction' (1 - f).")
+    try:
+        f = np.full(R, float(fpc)) if np.ndim(fpc) == 0 else np.asarray(fpc, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DesignError(f"fpc must be numbers ({exc}).") from exc
+    if f.shape != (R,) or not np.all((f >= 0) & (f <= 1)):
+        raise DesignError(f"fpc must hold one value in [0, 1] per replicate ({R}); got shape {f.shape}.")
+    return f if fpctype == "correction" else 1.0 - f
+
+
 def _check_combined(rep: np.ndarray, w: np.ndarray, combined: bool) -> None:
     """R ``svrepdesign``'s check that the replicate columns look like what ``combined_weights`` says."""
     rep_mean, w_mean = float(rep.mean()), float(w.mean())
@@ -192,6 +211,9 @@ class ReplicateDesign:
         Centre the replicates at the full-sample estimate (True) or at their mean (False, R default).
     combined_weights : bool, default True
         The replicate columns are final replicate weights (True) or factors to multiply by ``weight``.
+    fpc, fpctype : optional
+        Finite population correction per replicate (R's): ``fpctype="fraction"`` gives sampling
+        fractions ``f``, ``"correction"`` gives ``1 - f``; ``rscales`` are multiplied by ``1 - f``.
 
     Attributes
     ----------
@@ -211,7 +233,8 @@ class ReplicateDesign:
 
     def __init__(self, data: pd.DataFrame, weight: str, replicate_weights: Any, type: ReplicateType, *,
                  rho: float | None = None, scale: float | None = None, rscales: Any = None,
-                 mse: bool = False, combined_weights: bool = True) -> None:
+                 mse: bool = False, combined_weights: bool = True, fpc: Any = None,
+                 fpctype: Literal["fraction", "correction"] | None = None) -> None:
         if not isinstance(data, pd.DataFrame) or data.shape[0] == 0:
             raise DesignError("data must be a pandas DataFrame with at least one row.")
         if not isinstance(weight, str) or weight not in data.columns:
@@ -233,6 +256,7 @@ class ReplicateDesign:
             rep = rep * w[:, None]
         kind = "SDR" if type == "successive-difference" else type
         sc, rs = _scales(kind, rep.shape[1], rho, scale, rscales)
+        rs = rs * _fpc_corrections(kind, rep.shape[1], fpc, fpctype)
         self._set(_data=df, _weight=weight, _w=w, _rep=rep, _names=names, _type=kind, _rho=rho, _scale=sc,
                   _rscales=rs, _mse=mse, _mask=None, _info=None, _degf=None)
 
