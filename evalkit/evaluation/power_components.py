@@ -12,8 +12,9 @@ respondent variance ``sigma2`` as the weighted within-cell variance pooled over 
 ``target_mdes`` turns them into the minimum detectable effect of the estimator evalkit reports for
 each programme community (:func:`evalkit.evaluation.comparison.community_effects`: the community's
 change between its base wave and wave ``t`` minus the mean change of ``K`` comparison
-communities), ``Var = (1 + 1/K) (2 gamma2 + 2 sigma2 deff / m)``, with t critical values on
-``K - 1`` df (the df of the comparison communities' scatter that estimates the shock variance).
+communities), ``Var = (1 + 1/K) 2 gamma2 + 2 sigma2 deff / m_c + 2 sigma2 deff / (K m)``, with t critical values
+on the Welch-Satterthwaite df that ``community_effects`` reports (``did_df``: ``K - 1`` for the
+shock part estimated from ``K`` comparison changes, the design-based sampling part as known).
 """
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import integrate, optimize, stats
 
 from ..errors import EstimationError
 from ..survey.domains import domain_means
 from .power import VarianceComponents, mde_from_se
 
-__all__ = ["variance_components", "did_variance", "target_mdes"]
+__all__ = ["variance_components", "did_variance", "did_df", "did_power", "did_mde", "gap_pairs", "target_mdes"]
 
 
 def _starts(registry, community: str) -> dict:
@@ -162,6 +163,72 @@ def did_variance(components: VarianceComponents, n_comparison: int, *, m=None, m
     return (1 + 1 / K) * 2 * components.gamma2 + 2 * components.cell_variance(m_t) + 2 * components.cell_variance(m) / K
 
 
+def did_df(components: VarianceComponents, n_comparison: int, *, m=None, m_treated=None,
+           shock_pairs: int = 1) -> float:
+    """Welch-Satterthwaite df of the DiD's variance, as :func:`community_effects` computes it.
+
+    The shock part ``(1 + 1/K) 2 gamma2`` is estimated from the scatter of the ``K`` comparison
+    changes over every pair of waves as far apart as the base and the compared wave
+    (``shock_pairs`` pairs, ``K - 1`` df each); the sampling part is known from the design (taken
+    as infinite df): ``df = (shock + sampling)^2 / (shock^2 / (shock_pairs (K - 1)))``.
+    """
+    K = n_comparison
+    shock = (1 + 1 / K) * 2 * components.gamma2
+    total = did_variance(components, K, m=m, m_treated=m_treated)
+    return float(total ** 2 / (shock ** 2 / (shock_pairs * (K - 1)))) if shock > 0 and K > 1 else float("inf")
+
+
+def did_power(effect: float, components: VarianceComponents, n_comparison: int, *, m=None, m_treated=None,
+              shock_pairs: int = 1, level: float = 0.95) -> float:
+    """Power of :func:`community_effects`' t test, its estimated shock variance integrated out.
+
+    The estimate is normal with variance ``did_variance``; its reported variance is the known
+    sampling part plus the shock part estimated from ``nu = shock_pairs (K - 1)`` comparison
+    changes, ``shock * X / nu`` with ``X ~ chi2(nu)`` independent of the estimate (normal theory),
+    and it is compared with t on that estimate's Welch-Satterthwaite df. Power =
+    ``E_X[Phi((effect - c se_hat) / sd) + Phi((-effect - c se_hat) / sd)]`` by quadrature. The
+    plug-in :func:`did_df` t approximation overstates the power when the shock part dominates.
+    """
+    K, alpha = n_comparison, 1 - level
+    total = did_variance(components, K, m=m, m_treated=m_treated)
+    shock, sd = (1 + 1 / K) * 2 * components.gamma2, float(np.sqrt(total))
+    if shock <= 0 or K < 2:
+        from .power import power_from_se
+        return power_from_se(effect, sd, df=np.inf, level=level)
+    samp, nu = total - shock, shock_pairs * (K - 1)
+
+    def given(x):
+        sh = shock * x / nu
+        v = samp + sh
+        df = v * v / (sh * sh / nu) if sh > 0 else np.inf
+        c = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(v)
+        return (stats.norm.cdf((abs(effect) - c) / sd) + stats.norm.cdf((-abs(effect) - c) / sd)) * stats.chi2.pdf(x, nu)
+
+    lo, hi = stats.chi2.ppf([1e-10, 1 - 1e-10], nu)
+    return float(min(integrate.quad(given, lo, hi, limit=200, epsabs=1e-10)[0], 1.0))
+
+
+def did_mde(components: VarianceComponents, n_comparison: int, *, power: float = 0.8, level: float = 0.95,
+            m=None, m_treated=None, shock_pairs: int = 1) -> float:
+    """Smallest effect :func:`community_effects` detects with probability ``power`` (:func:`did_power`)."""
+    if not 0 < power < 1:
+        raise EstimationError(f"power={power!r} must be between 0 and 1, e.g. 0.8.")
+    sd = float(np.sqrt(did_variance(components, n_comparison, m=m, m_treated=m_treated)))
+    f = lambda k: did_power(k * sd, components, n_comparison, m=m, m_treated=m_treated,  # noqa: E731
+                            shock_pairs=shock_pairs, level=level) - power
+    hi = 10.0
+    while f(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(f, 0.0, hi, xtol=1e-8) * sd)
+
+
+def gap_pairs(waves, base, wave) -> int:
+    """Pairs of ``waves`` as far apart as ``base`` and ``wave`` (how many changes pool a shock estimate)."""
+    ws = sorted(float(w) for w in waves)
+    gap = float(wave) - float(base)
+    return sum(1 for i, b in enumerate(ws) for t in ws[i + 1:] if t - b == gap)
+
+
 def target_mdes(design, targets: pd.DataFrame, *, registry, waves=None, community: str = "community_id",
                 wave: str = "wave", power: float = 0.8, level: float = 0.95, codebook=None) -> pd.DataFrame:
     """Minimum detectable effect of every programme target, in the indicator's units.
@@ -202,8 +269,9 @@ def target_mdes(design, targets: pd.DataFrame, *, registry, waves=None, communit
         b, t = base_wave(int(starts[cid]), ws), ws[-1]
         m_t = float(np.mean([sizes.get((cid, b), vc.m), sizes.get((cid, t), vc.m)]))
         se = float(np.sqrt(did_variance(vc, K, m_treated=m_t)))
+        df = did_df(vc, K, m_treated=m_t, shock_pairs=gap_pairs(ws, b, t))
         rows.append({community: cid, "target": target_name(ind, grp if dom else None), "indicator": ind,
-                     "base_wave": b, wave: t, "mde": mde_from_se(se, df=K - 1, power=power, level=level),
-                     "se": se, "df": K - 1, "tau2": vc.tau2, "gamma2": vc.gamma2, "sigma2": vc.sigma2,
+                     "base_wave": b, wave: t, "mde": mde_from_se(se, df=df, power=power, level=level),
+                     "se": se, "df": df, "tau2": vc.tau2, "gamma2": vc.gamma2, "sigma2": vc.sigma2,
                      "deff": vc.deff, "m": vc.m, "m_treated": m_t, "n_comparison": K})
     return pd.DataFrame(rows)
