@@ -56,6 +56,7 @@ from ..errors import DidWarning, EstimationError
 from ..results import critical_value
 from .bootstrap import Multiplier, analytic_se
 from .cells import PANEL_ESTIMATORS, RC_ESTIMATORS, all_cells
+from .design import DesignMultiplier, DesignVariance, design_frame
 from .preprocess import Layout, prepare
 from .results import ATTGTResult
 
@@ -68,18 +69,25 @@ def _level(level: float, alpha: float | None) -> float:
         if level != 0.95:
             raise EstimationError("Pass level= only (alpha= is its deprecated complement).")
         warnings.warn("att_gt(alpha=) is now level= (level = 1 - alpha); alpha= goes in evalkit 0.3.",
-                      FutureWarning, stacklevel=3)
+                      FutureWarning, stacklevel=4)
         level = 1 - alpha
     if not (0 < level < 1):
         raise EstimationError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level!r}.")
     return level
 
 
-def _inference(inf: np.ndarray, lay: Layout, bootstrap: int, seed, level: float):
-    """(SEs, critical value, multiplier draws or None) of the cells: analytic, or bootstrap sup-t."""
+def _inference(inf: np.ndarray, lay: Layout, bootstrap: int, seed, level: float,
+               dv: DesignVariance | None = None):
+    """(SEs, critical value, multiplier draws or None) of the cells: analytic (design-based with
+    a design), or bootstrap sup-t (PSUs within strata with a design)."""
     if bootstrap == 0:
+        if dv is not None:
+            return dv.se(inf), critical_value(level, dv.df), None
         return analytic_se(inf, lay.n, lay.cl_codes), critical_value(level), None
-    mult = Multiplier(lay.n, int(bootstrap), seed, lay.cl_codes)
+    if dv is not None:
+        mult = DesignMultiplier(dv, int(bootstrap), seed)
+    else:
+        mult = Multiplier(lay.n, int(bootstrap), seed, lay.cl_codes)
     se, sup_t = mult.inference(inf, level)
     if not np.isfinite(sup_t):
         return se, critical_value(level), mult
@@ -90,19 +98,37 @@ def _inference(inf: np.ndarray, lay: Layout, bootstrap: int, seed, level: float)
     return se, sup_t, mult
 
 
-def att_gt(data: pd.DataFrame, *, y: str, group: str, time: str, unit: str | None = None,
+def _checked(level, alpha, control, method, base_period, bootstrap, data, design, weight, cluster,
+             unit, panel):
+    """att_gt's argument checks; with a design, its rows, weight column and design rows."""
+    level = _level(level, alpha)
+    control = check_choice(control, DidControl, "control")
+    method = check_choice(method, DidMethod, "method")
+    base_period = check_choice(base_period, DidBasePeriod, "base_period")
+    if not isinstance(bootstrap, (int, np.integer)) or isinstance(bootstrap, bool) or bootstrap < 0:
+        raise EstimationError(f"bootstrap must be a non-negative whole number of draws, got {bootstrap!r}.")
+    dv_rows = None
+    if design is not None:
+        data, weight, dv_rows = design_frame(data, design, weight=weight, cluster=cluster, unit=unit,
+                                             panel=panel)
+    elif data is None:
+        raise EstimationError("att_gt needs data= (or design=, whose data are then used).")
+    return level, control, method, base_period, data, weight, dv_rows
+
+
+def att_gt(data: pd.DataFrame | None = None, *, y: str, group: str, time: str, unit: str | None = None,
            control: DidControl = "never", method: DidMethod = "dr", covariates: Sequence[str] | None = None,
            weight: str | None = None, cluster: str | None = None, panel: bool = True,
            allow_unbalanced_panel: bool = False, bootstrap: int = 0, level: float = 0.95,
            seed: int | np.random.SeedSequence | None = None, base_period: DidBasePeriod = "varying",
-           alpha: float | None = None) -> ATTGTResult:
+           alpha: float | None = None, design=None) -> ATTGTResult:
     """Group-time average treatment effects with staggered adoption (R ``did::att_gt``).
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame, optional
         Long data: one row per unit and period (panel) or per respondent (repeated
-        cross-sections).
+        cross-sections). May be omitted with ``design=`` (then the design's data are used).
     y, group, time : str
         Outcome, first-treated period (0 = never treated; ``inf`` is read as 0) and
         period columns. ``group`` and ``time`` must be numeric.
@@ -143,6 +169,14 @@ def att_gt(data: pd.DataFrame, *, y: str, group: str, time: str, unit: str | Non
         (``"universal"``, whose reference cell is reported as 0 with no SE).
     alpha : float, optional
         Deprecated: ``1 - level``.
+    design : evalkit.survey.SurveyDesign, optional
+        The survey design of the rows (strata, PSUs, fpc, possibly calibrated weights):
+        the design's weights are used (leave ``weight=`` and ``cluster=`` out), SEs of the
+        cells and of every aggregation are design-based (the linearisation variance of the
+        total of the influence function, R ``svytotal``; lonely PSUs and calibration as the
+        design says), intervals and p-values use t with the design df ``#PSU - #strata``,
+        and the bootstrap perturbs PSUs within strata. Panel units must lie in one PSU.
+        See :mod:`evalkit.did.design`.
 
     Returns
     -------
@@ -181,22 +215,19 @@ def att_gt(data: pd.DataFrame, *, y: str, group: str, time: str, unit: str | Non
     >>> round(agg.overall_att, 2), round(agg.overall_se, 2)
     (1.06, 0.12)
     """
-    level = _level(level, alpha)
-    control = check_choice(control, DidControl, "control")
-    method = check_choice(method, DidMethod, "method")
-    base_period = check_choice(base_period, DidBasePeriod, "base_period")
-    if not isinstance(bootstrap, (int, np.integer)) or isinstance(bootstrap, bool) or bootstrap < 0:
-        raise EstimationError(f"bootstrap must be a non-negative whole number of draws, got {bootstrap!r}.")
+    level, control, method, base_period, data, weight, dv_rows = _checked(
+        level, alpha, control, method, base_period, bootstrap, data, design, weight, cluster, unit, panel)
     lay, glist = prepare(data, y=y, group=group, time=time, unit=unit, covariates=covariates,
                          weight=weight, cluster=cluster, panel=panel,
                          allow_unbalanced_panel=allow_unbalanced_panel, control=control)
     est = (PANEL_ESTIMATORS if lay.mode == "panel" else RC_ESTIMATORS)[method]
     cells_g, cells_t, att, inf, universal_ref = all_cells(lay, glist, est, method, control, base_period)
-    se, crit, mult = _inference(np.where(np.isfinite(inf), inf, 0.0), lay, bootstrap, seed, level)
+    dv = None if design is None else DesignVariance(design, dv_rows[lay.pos], lay.n)
+    se, crit, mult = _inference(np.where(np.isfinite(inf), inf, 0.0), lay, bootstrap, seed, level, dv)
     return ATTGTResult(
         group=cells_g, time=cells_t, att=att, se=np.where(np.isfinite(att) & ~universal_ref, se, np.nan),
         influence=inf, crit_value=float(crit), level=level, n=lay.n, method=method, control=control,
         panel=panel, base_period=base_period, bootstrap=int(bootstrap), cluster=cluster,
         unit_group=lay.G, unit_weight=lay.W, periods=lay.periods, unbalanced=lay.mode == "unbalanced",
-        _cluster_codes=lay.cl_codes, _mult=mult,
+        _cluster_codes=lay.cl_codes, _mult=mult, df=np.inf if dv is None else dv.df, _design=dv,
     )

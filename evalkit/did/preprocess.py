@@ -47,13 +47,15 @@ def prepare(data: pd.DataFrame, *, y: str, group: str, time: str, unit: str | No
             _numeric(data, col, role)
 
     cols = [c for c in dict.fromkeys([y, group, time, unit, weight, cluster, *covariates]) if c is not None]
-    df, vals, periods = _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel)
+    df, vals, periods, pos = _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel)
     roles = dict(y=y, group=group, time=time, weight=weight, cluster=cluster, covariates=covariates)
     if panel:
         lay = _unit_layout(df, vals, periods, unit=unit, allow_unbalanced_panel=allow_unbalanced_panel,
                            **roles)
+        lay.pos = pos[np.unique(pd.factorize(df[unit], sort=True)[0], return_index=True)[1]]
     else:
         lay = _row_layout(df, vals, periods, **roles)
+        lay.pos = pos
     return _treated_groups(lay, group, control, panel)
 
 
@@ -121,14 +123,17 @@ class Layout:
     Gr: np.ndarray | None = None
     Wr: np.ndarray | None = None
     row_unit: np.ndarray | None = None  # unbalanced: unit (influence row) of each observation
+    pos: np.ndarray | None = None       # position in the data of each influence row (a unit's first row)
 
 
 def _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel):
     """Drop incomplete rows, recode late groups, drop units treated in the first period.
 
-    Returns the kept frame, its numeric columns as float arrays, and the sorted periods.
+    Returns the kept frame, its numeric columns as float arrays, the sorted periods and the
+    positions of the kept rows in `data`.
     """
     df = data[cols]
+    pos = np.arange(len(df))
     num_cols = [c for c in cols if c not in (unit, cluster)]
     vals = {c: df[c].to_numpy(dtype=float) for c in num_cols}
     bad = np.zeros(len(df), dtype=bool)
@@ -142,6 +147,7 @@ def _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel):
                       DroppedUnitsWarning, stacklevel=4)
         df = df.loc[~bad]
         vals = {c: v[~bad] for c, v in vals.items()}
+        pos = pos[~bad]
     if weight is not None and (vals[weight] < 0).any():
         raise EstimationError(f"The weight column {weight!r} has negative values; sampling weights "
                               "must be non-negative.")
@@ -170,7 +176,8 @@ def _clean_rows(data, cols, y, group, time, unit, weight, cluster, panel):
                       DroppedUnitsWarning, stacklevel=4)
         df = df.loc[~early]
         vals = {c: v[~early] for c, v in vals.items()}
-    return df, vals, periods
+        pos = pos[~early]
+    return df, vals, periods, pos
 
 
 def _per_unit(v, ucodes, uniq, what):
@@ -273,12 +280,12 @@ def _last_cohort_as_control(lay: Layout, glist: np.ndarray, what: str) -> tuple[
         r = lay.tv < gmax
         new.update(Yv=lay.Yv[r], Xr=lay.Xr[r], tv=lay.tv[r], Gr=lay.Gr[r], Wr=lay.Wr[r])
         if lay.mode == "rows":
-            new.update(n=int(r.sum()), G=lay.G[r], W=lay.W[r])
+            new.update(n=int(r.sum()), G=lay.G[r], W=lay.W[r], pos=lay.pos[r])
             if lay.cl_codes is not None:
                 new["cl_codes"] = pd.factorize(lay.cl_codes[r])[0]
         else:  # units observed only from gmax on leave the sample (R drops those rows first)
             kept, ru = np.unique(lay.row_unit[r], return_inverse=True)
-            new.update(n=kept.size, G=lay.G[kept], W=lay.W[kept], row_unit=ru)
+            new.update(n=kept.size, G=lay.G[kept], W=lay.W[kept], row_unit=ru, pos=lay.pos[kept])
             if lay.cl_codes is not None:
                 new["cl_codes"] = pd.factorize(lay.cl_codes[kept])[0]
     new["G"] = np.where(new["G"] == gmax, 0.0, new["G"])

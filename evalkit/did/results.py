@@ -19,6 +19,7 @@ from ..errors import DidWarning, EstimationError
 from ..results import Result, critical_value, wald_columns
 from .aggregate import aggte, pretrend_wald
 from .bootstrap import Multiplier, influence_cov, se_and_crit
+from .design import DesignVariance
 
 __all__ = ["ATTGTResult", "AggregateResult", "PretrendTest"]
 
@@ -46,10 +47,10 @@ def _as_int_if_whole(a: np.ndarray) -> np.ndarray:
     return a.astype(np.int64) if a.size and np.all(np.isfinite(a)) and np.all(a == np.round(a)) else a
 
 
-def _stat_columns(estimate, se, level: float, crit: float) -> dict[str, np.ndarray]:
-    """The vocabulary columns with pointwise normal statistic and p-value and intervals
-    ``estimate -/+ crit * se`` (crit: pointwise or sup-t)."""
-    cols = wald_columns(estimate, se, level=level)
+def _stat_columns(estimate, se, level: float, crit: float, df: float = np.inf) -> dict[str, np.ndarray]:
+    """The vocabulary columns with pointwise statistic and p-value (normal, or t with the design
+    df) and intervals ``estimate -/+ crit * se`` (crit: pointwise or sup-t)."""
+    cols = wald_columns(estimate, se, df=df, level=level)
     cols["ci_low"] = cols["estimate"] - crit * cols["se"]
     cols["ci_high"] = cols["estimate"] + crit * cols["se"]
     return cols
@@ -120,6 +121,7 @@ class AggregateResult(Result):
     min_e: float = -np.inf
     max_e: float = np.inf
     balance_e: int | None = None
+    df: float = np.inf
 
     title = "Aggregated ATT"
 
@@ -134,7 +136,7 @@ class AggregateResult(Result):
 
     @property
     def overall_ci(self) -> tuple[float, float]:
-        z = critical_value(self.level)
+        z = critical_value(self.level, self.df)
         return (self.overall_att - z * self.overall_se, self.overall_att + z * self.overall_se)
 
     def _headline(self) -> str:
@@ -145,7 +147,7 @@ class AggregateResult(Result):
     def overall(self) -> pd.DataFrame:
         """One-row frame ``type, estimate, se, df, statistic, p_value, ci_low, ci_high`` for the
         overall parameter (pointwise normal interval at ``level``)."""
-        cols = wald_columns([self.overall_att], [self.overall_se], level=self.level)
+        cols = wald_columns([self.overall_att], [self.overall_se], df=self.df, level=self.level)
         return pd.DataFrame({"type": [self.type], **cols})
 
     def tidy(self) -> pd.DataFrame:
@@ -166,7 +168,7 @@ class AggregateResult(Result):
         out = pd.DataFrame({key: _as_int_if_whole(self.levels)})
         if self.type == "dynamic":
             out["post"] = self.levels >= 0
-        for name, col in _stat_columns(self.att, self.se, self.level, self.crit_value).items():
+        for name, col in _stat_columns(self.att, self.se, self.level, self.crit_value, self.df).items():
             out[name] = col
         out["crit_value"] = self.crit_value
         out["band"] = "uniform" if self.uniform else "pointwise"
@@ -218,6 +220,8 @@ class ATTGTResult(Result):
     unbalanced: bool = False
     _cluster_codes: np.ndarray | None = field(default=None, repr=False)
     _mult: Multiplier | None = field(default=None, repr=False)
+    df: float = np.inf
+    _design: DesignVariance | None = field(default=None, repr=False)
 
     title = "Group-time ATTs (Callaway & Sant'Anna 2021)"
 
@@ -246,7 +250,7 @@ class ATTGTResult(Result):
         return pd.DataFrame({
             "group": _as_int_if_whole(self.group), "time": _as_int_if_whole(self.time),
             "event_time": _as_int_if_whole(self.time - self.group), "post": self.time >= self.group,
-            **_stat_columns(self.att, self.se, self.level, self.crit_value),
+            **_stat_columns(self.att, self.se, self.level, self.crit_value, self.df),
             "crit_value": self.crit_value, "band": "uniform" if self.bootstrap > 0 else "pointwise",
         })
 
@@ -256,6 +260,8 @@ class ATTGTResult(Result):
         else:
             kind = "panel" if self.panel else "repeated cross-sections"
         inference = f"multiplier bootstrap B={self.bootstrap}" if self.bootstrap else "analytic"
+        if self._design is not None:
+            inference += f", survey design (PSUs within strata, df={self.df:g})"
         return (f"{self.title}, method={self.method}, control={self.control}, {kind}, n={self.n}, "
                 f"inference={inference}")
 
@@ -272,6 +278,8 @@ class ATTGTResult(Result):
 
     # -- inference ------------------------------------------------------------
     def _se_and_crit(self, inf: np.ndarray) -> tuple[np.ndarray, float]:
+        if self._design is not None and self._mult is None:
+            return self._design.se(inf), critical_value(self.level, self.df)
         return se_and_crit(inf, self.n, self._cluster_codes, self._mult, self.level)
 
     def pretrend_test(self) -> PretrendTest:
@@ -296,7 +304,10 @@ class ATTGTResult(Result):
         EstimationError
             No pre-treatment cells with positive variance, or a singular covariance.
         """
-        cov = influence_cov(self.influence, self.n, self._cluster_codes)
+        if self._design is not None:
+            cov = self._design.cov(self.influence)
+        else:
+            cov = influence_cov(self.influence, self.n, self._cluster_codes)
         W, df, p = pretrend_wald(self.group, self.time, self.att, self.se, cov, self.n)
         return PretrendTest(statistic=W, df=df, p_value=p)
 
@@ -335,7 +346,7 @@ class ATTGTResult(Result):
                     unit_weight=self.unit_weight, periods=self.periods, type=type, min_e=min_e,
                     max_e=max_e, balance_e=balance_e)
         se_l, crit = self._se_and_crit(agg.influence)
-        z = critical_value(self.level)
+        z = critical_value(self.level, self.df)
         uniform = self._mult is not None and agg.levels.size > 0
         if uniform and (not np.isfinite(crit) or crit < z):
             warnings.warn("The simultaneous critical value is undefined or below the pointwise "
@@ -348,4 +359,4 @@ class ATTGTResult(Result):
                                se=np.asarray(se_l, float), crit_value=float(crit if uniform else z),
                                level=self.level, influence=agg.influence,
                                overall_influence=agg.overall_influence, uniform=uniform,
-                               min_e=min_e, max_e=max_e, balance_e=balance_e)
+                               min_e=min_e, max_e=max_e, balance_e=balance_e, df=self.df)

@@ -1,0 +1,168 @@
+"""The survey design inside :func:`evalkit.did.att_gt` (issue 15, item 1): design-based variance
+of the group-time ATTs and of their aggregations.
+
+With ``design=`` (a :class:`evalkit.survey.SurveyDesign`) the ATT(g, t) are estimated with the
+design's (possibly calibrated) weights, and the influence function of every estimate is taken
+as a linearised score: with ``IF_i`` scaled as in :mod:`evalkit.did.bootstrap`
+(``att - att_0 ~ sum_i IF_i / n``), the score of influence row ``i`` is ``z_i = IF_i / n`` and
+
+.. math::  \\hat V = \\sum_h (1 - f_h)\\,\\frac{n_h}{n_h-1}\\sum_{i \\in h} (z_{hi} - \\bar z_h)^2,
+
+with ``z_hi`` the PSU totals of the scores within stratum ``h`` (the design's
+:meth:`~evalkit.survey.SurveyDesign.linearized_variance`: lonely PSUs, calibration and the fpc
+as there). This is R survey's ``svytotal(~IF_i / (n w_i), design)``: the variance of the
+estimated total of the influence function. Intervals and p-values use Student t with the design
+degrees of freedom ``#PSU - #strata`` (R ``degf``) of the rows in the design (its subset).
+
+Which design row an influence row belongs to: repeated cross-sections (``panel=False``) have
+one influence row per respondent, its own design row. Panels (balanced, or unbalanced with
+``allow_unbalanced_panel=True``) have one influence row per unit; it is put on the unit's first
+row, so a unit must lie in one PSU and one stratum over the periods (else an error). Rows
+dropped by ``att_gt`` (missing values, units treated in the first period) and rows outside a
+:meth:`~evalkit.survey.SurveyDesign.subset` carry a zero score; their PSUs still count (R's
+domain semantics), as does ``n_h`` of the whole design.
+
+With one PSU per respondent, no strata and no fpc this is today's analytic SE times
+``sqrt(n / (n - 1))`` (the with-replacement factor ``n_h/(n_h-1)`` that R survey applies and
+R ``did`` does not; the centring changes nothing because the influence functions sum to 0),
+and the intervals use t with ``n - 1`` df.
+
+Multiplier bootstrap with a design (:class:`DesignMultiplier`): one Rademacher multiplier per
+PSU, applied to the PSU totals of the scores centred within their stratum and scaled by
+``sqrt((1 - f_h) n_h / (n_h - 1))``, so that the variance of the draws equals the linearisation
+variance above; PSUs are thus perturbed within strata, never across. Its SE (IQR / 1.349) and
+sup-t critical value follow R did's ``mboot``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EstimationError
+from .bootstrap import _ZERO_SE, Multiplier
+
+__all__ = ["DesignVariance", "DesignMultiplier", "design_frame"]
+
+_W = "__evalkit_design_weight__"
+
+
+def design_frame(data, design, *, weight: str | None, cluster: str | None, unit: str | None,
+                 panel: bool) -> tuple[pd.DataFrame, str, np.ndarray]:
+    """The rows att_gt estimates on, the name of their weight column and their positions among
+    the design's rows. Checks that `data` is the design's data and that the other arguments
+    do not contradict the design."""
+    if not (hasattr(design, "linearized_variance") and hasattr(design, "psu_codes")):
+        raise EstimationError(
+            f"design= must be an evalkit.survey.SurveyDesign (strata, PSUs, fpc), got "
+            f"{type(design).__name__}. Replicate-weight designs are not yet supported by att_gt; "
+            "build the linearisation design with SurveyDesign(data, weight=, strata=, psu=, fpc=).")
+    frame = design.data
+    if data is not None and data is not frame:
+        if len(data) != len(frame) or not data.index.equals(frame.index):
+            raise EstimationError(
+                f"data ({len(data)} rows) are not the rows of the design ({len(frame)} rows, same "
+                "index and order needed). Pass data=None to use the design's own data, or build the "
+                "design from this frame: SurveyDesign(data, weight=..., strata=..., psu=...).")
+        frame = data
+    if cluster is not None:
+        raise EstimationError(
+            f"cluster={cluster!r} and design= both give the clustering. With a design the PSUs are "
+            "the clusters: drop cluster=, or build the design with psu=" f"{cluster!r}.")
+    dw = getattr(design, "_weight", None)
+    if weight is not None and weight != dw:
+        raise EstimationError(
+            f"weight={weight!r} differs from the design's weight column {dw!r}. With design= the "
+            "design's weights (calibrated ones included) are used: drop weight=.")
+    if _W in frame.columns:
+        raise EstimationError(f"The data hold a column named {_W!r}, which att_gt reserves; rename it.")
+    keep = np.flatnonzero(design._rows_in_design())
+    out = frame.iloc[keep].assign(**{_W: design.weights[keep]})
+    if panel and unit is not None and unit in out.columns:
+        _check_units_nested(out, unit, design.psu_codes[keep], design.strata_codes[keep])
+    return out, _W, keep
+
+
+def _check_units_nested(frame: pd.DataFrame, unit: str, psu: np.ndarray, stratum: np.ndarray) -> None:
+    """A panel unit's influence row belongs to one PSU: refuse units spread over PSUs or strata."""
+    codes = pd.factorize(frame[unit])[0]
+    ok = codes >= 0
+    for what, c in (("PSU", psu), ("stratum", stratum)):
+        n_per_unit = pd.Series(c[ok]).groupby(codes[ok]).nunique()
+        bad = n_per_unit.index[n_per_unit.to_numpy() > 1]
+        if bad.size:
+            first = np.flatnonzero(np.isin(codes, bad[:3]))
+            ids = pd.unique(frame[unit].to_numpy()[first])[:3]
+            raise EstimationError(
+                f"Panel units lie in more than one design {what} (e.g. {unit}={', '.join(map(repr, ids))} "
+                f"at data rows {', '.join(map(str, frame.index[first][:3]))}); a unit's influence "
+                f"function must belong to one {what}. Fix the {what} column so each unit keeps its "
+                "first-wave PSU and stratum, or estimate as repeated cross-sections (panel=False).")
+
+
+class DesignVariance:
+    """Design-based variance of estimates with influence rows placed on design rows.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+    rows : numpy.ndarray
+        Design row of each influence row (length n).
+    n : int
+        Influence rows (the ``n`` of the scaling ``att - att_0 ~ sum IF / n``).
+    """
+
+    def __init__(self, design, rows: np.ndarray, n: int):
+        self.design = design
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.n = int(n)
+        self.N = len(design.weights)
+        self.df = float(design.degf)
+        if self.df < 1:
+            raise EstimationError(
+                f"The design has #PSU - #strata = {design.degf} degrees of freedom; design-based "
+                "intervals need at least 1 (more PSUs than strata).")
+
+    def scores(self, inf: np.ndarray) -> np.ndarray:
+        """N x k design-row scores ``IF / n`` (0 on rows without an influence row)."""
+        inf = np.nan_to_num(np.asarray(inf, dtype=float))
+        inf = inf[:, None] if inf.ndim == 1 else inf
+        Z = np.zeros((self.N, inf.shape[1]))
+        np.add.at(Z, self.rows, inf / self.n)
+        return Z
+
+    def se(self, inf: np.ndarray) -> np.ndarray:
+        """Design-based SEs of the columns of `inf`; NaN where numerically zero (as R did)."""
+        se = np.sqrt(np.maximum(np.atleast_1d(self.design.linearized_variance(self.scores(inf))), 0.0))
+        return np.where(se > _ZERO_SE, se, np.nan)
+
+    def cov(self, inf: np.ndarray) -> np.ndarray:
+        """``n`` times the design covariance (the scale of :func:`bootstrap.influence_cov`)."""
+        return self.n * np.atleast_2d(self.design.linearized_variance(self.scores(inf), cov=True))
+
+
+class DesignMultiplier(Multiplier):
+    """Multiplier bootstrap over PSUs within strata (module docstring): one Rademacher draw per
+    PSU times the stratum-centred, fpc-scaled PSU totals of the scores."""
+
+    def __init__(self, dv: DesignVariance, B: int, seed):
+        s = dv.design._s
+        self.dv, self.s, self.n, self.B = dv, s, dv.n, B
+        self.cluster_codes, self.bits = None, None
+        self.m = s.n_psu_total
+        rng = np.random.default_rng(seed)
+        self.v = rng.integers(0, 2, size=(B, self.m)).astype(float) * 2.0 - 1.0
+        self._root = np.sqrt(s.scale[s.psu_stratum] * s.avg_factor)
+
+    def sums(self, inf: np.ndarray) -> np.ndarray:
+        """B x k bootstrap deviations of the estimates."""
+        d = self.dv.design
+        Z = self.dv.scores(inf)
+        if d._calib is not None:
+            Z = d._calib.residualise(Z, d.weights)
+        s = self.s
+        T = s.psu_totals(Z)
+        S = np.add.reduceat(T, s.starts, axis=0)
+        dev = T - (S / s.n_h[:, None])[s.psu_stratum]
+        if s.adjust.any():
+            dev[s.starts[s.adjust]] = s.lonely_dev(S, d._present_strata())
+        return self.v @ (dev * self._root[:, None])
