@@ -32,6 +32,7 @@ from .spec.registry import (crossing, load_communities, population_margins, popu
 from .evaluation.comparison import community_effects
 from .survey.domains import domain_means
 from .survey.design import SurveyDesign, WeightingInfo
+from .survey.replicate import ReplicateDesign
 from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt
 from .evaluation.impact import ImpactResult, community_panel, programme_effect
 from .errors import (
@@ -104,7 +105,7 @@ __all__ = [
     "score", "score_columns", "describe_scales", "cronbach_alpha", "omega_total", "item_rest",
     "one_factor", "feldt_ci", "reliability",
     # design-based estimation
-    "SurveyDesign", "WeightingInfo", "domain_means", "indicator_table",
+    "SurveyDesign", "ReplicateDesign", "WeightingInfo", "domain_means", "indicator_table",
     # comparisons
     "change_from_baseline", "community_effects", "programme_effect", "community_panel", "ImpactResult",
     "att_gt", "ATTGTResult", "AggregateResult", "summarise", "EvaluationSummary",
