@@ -1,0 +1,246 @@
+"""att_gt with a survey design (issue 15, item 1): design-based SEs of ATT(g, t) and aggregations.
+
+References, computed here independently of evalkit's variance engine:
+
+* the textbook stratified linearisation variance of an estimated total (with-replacement PSUs
+  within strata and the fpc; Lumley T. 2010, Complex Surveys, ch. 2-3; R survey's
+  ``svyrecvar``), by explicit loops:
+  ``V = sum_h n_h/(n_h-1) (1 - n_h/N_h) sum_i (z_hi - zbar_h)^2`` over the PSU totals ``z_hi``
+  of the scores ``z = IF / n`` of the estimate;
+* evalkit's own ``SurveyDesign.total`` of the column ``IF / (n w)`` (R ``svytotal(~if, design)``,
+  whose score is ``w * if``), itself checked against R survey in tests/test_survey*.py.
+"""
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evalkit.did import att_gt
+from evalkit.did.design import DesignMultiplier
+from evalkit.errors import EstimationError
+from evalkit.survey.design import SurveyDesign
+
+YEARS = [2014, 2015, 2016, 2017]
+
+
+def _rc_frame(seed: int = 7) -> pd.DataFrame:
+    """Hidden-style repeated cross-sections: 3 strata (districts) of 4-6 PSUs (communities),
+    treatment by community, unequal weights, an fpc (communities in the district), respondents
+    drawn anew each year, a few missing outcomes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    psu_id = 0
+    for h, (n_psu, N_psu) in enumerate([(4, 9), (5, 12), (6, 6)]):
+        for _ in range(n_psu):
+            psu_id += 1
+            g = rng.choice([0, 0, 2016, 2017])
+            u = rng.normal(scale=0.5)
+            for year in YEARS:
+                for _ in range(int(rng.integers(6, 10))):
+                    x = rng.normal()
+                    y = u + 0.3 * x + 0.2 * (year - 2014) + 0.8 * (g > 0 and year >= g) + rng.normal()
+                    rows.append(dict(stratum=f"d{h}", psu=f"c{psu_id}", N_h=N_psu, year=year, g=g, x=x,
+                                     y=y, w=float(rng.uniform(20, 120))))
+    df = pd.DataFrame(rows)
+    df.loc[rng.choice(len(df), size=5, replace=False), "y"] = np.nan
+    return df
+
+
+def _textbook_var(z: np.ndarray, strata: np.ndarray, psu: np.ndarray, N_h: np.ndarray) -> float:
+    """Stratified with-replacement / fpc linearisation variance of sum(z), by explicit loops."""
+    total = 0.0
+    for h in pd.unique(strata):
+        in_h = strata == h
+        psus = list(pd.unique(psu[in_h]))
+        n_h = len(psus)
+        f_h = n_h / float(N_h[in_h][0]) if N_h is not None else 0.0
+        totals = [sum(z[i] for i in range(len(z)) if in_h[i] and psu[i] == p) for p in psus]
+        mean = sum(totals) / n_h
+        total += n_h / (n_h - 1) * (1 - f_h) * sum((t - mean) ** 2 for t in totals)
+    return total
+
+
+def _quiet(fn, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*a, **k)
+
+
+@pytest.fixture(scope="module")
+def rc():
+    df = _rc_frame()
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu", fpc="N_h")
+    res = _quiet(att_gt, design=design, y="y", group="g", time="year", panel=False, covariates=["x"])
+    kept = np.flatnonzero(df["y"].notna().to_numpy())  # the influence rows are the complete rows
+    return df, design, res, kept
+
+
+def _scores(df, kept, inf, n):
+    z = np.zeros(len(df))
+    z[kept] = inf / n
+    return z
+
+
+def test_cell_and_aggregate_ses_match_the_textbook_stratified_formula(rc):
+    df, design, res, kept = rc
+    strata, psu, N_h = df["stratum"].to_numpy(), df["psu"].to_numpy(), df["N_h"].to_numpy()
+    for k in range(res.att.size):
+        ref = np.sqrt(_textbook_var(_scores(df, kept, res.influence[:, k], res.n), strata, psu, N_h))
+        assert res.se[k] == pytest.approx(ref, rel=1e-10, abs=0)
+    for kind in ("simple", "group", "dynamic", "calendar"):
+        agg = res.aggregate(kind)
+        ref = np.sqrt(_textbook_var(_scores(df, kept, agg.overall_influence, res.n), strata, psu, N_h))
+        assert agg.overall_se == pytest.approx(ref, rel=1e-10, abs=0), kind
+        for j in range(agg.att.size):
+            ref = np.sqrt(_textbook_var(_scores(df, kept, agg.influence[:, j], res.n), strata, psu, N_h))
+            assert agg.se[j] == pytest.approx(ref, rel=1e-10, abs=0), (kind, j)
+
+
+def test_ses_equal_the_design_total_of_the_influence_function(rc):
+    """R's svytotal(~if, design) with if = IF / (n w): evalkit's SurveyDesign.total."""
+    df, design, res, kept = rc
+    w = design.weights
+    cols = {f"if{k}": _scores(df, kept, res.influence[:, k], res.n) / w for k in range(res.att.size)}
+    tot = design.assign(**cols).total(list(cols), df="design")
+    np.testing.assert_allclose(res.se, tot["se"].to_numpy(), rtol=1e-10, atol=0)
+    dyn = res.aggregate("dynamic")
+    one = design.assign(ifo=_scores(df, kept, dyn.overall_influence, res.n) / w).total("ifo")
+    assert dyn.overall_se == pytest.approx(float(one["se"].iloc[0]), rel=1e-10)
+
+
+def test_design_degrees_of_freedom_give_the_t_intervals(rc):
+    df, design, res, kept = rc
+    assert design.degf == 15 - 3 and res.df == 12
+    t = res.tidy()
+    assert (t["df"] == 12).all()
+    from scipy import stats
+    crit = stats.t.ppf(0.975, 12)
+    np.testing.assert_allclose(t["ci_high"] - t["estimate"], crit * t["se"], rtol=1e-12)
+    np.testing.assert_allclose(t["p_value"], 2 * stats.t.sf(np.abs(t["estimate"] / t["se"]), 12), rtol=1e-10)
+    o = res.aggregate("simple").overall()
+    assert o["df"].iloc[0] == 12
+    assert o["ci_high"].iloc[0] - o["estimate"].iloc[0] == pytest.approx(crit * o["se"].iloc[0], rel=1e-12)
+
+
+def test_point_estimates_are_those_of_the_weighted_fit(rc):
+    df, design, res, kept = rc
+    plain = _quiet(att_gt, df, y="y", group="g", time="year", panel=False, covariates=["x"], weight="w")
+    np.testing.assert_array_equal(res.att, plain.att)
+    np.testing.assert_array_equal(res.influence, plain.influence)
+
+
+def test_one_psu_per_respondent_reduces_to_the_weighted_answer(rc):
+    """Same estimates; SEs = today's sqrt(sum IF^2)/n times sqrt(n/(n-1)) (R survey's n_h/(n_h-1),
+    which R did omits); the centring adds nothing because the influence functions sum to 0."""
+    df, _, _, _ = rc
+    full = df.dropna(subset=["y"]).reset_index(drop=True)
+    n = len(full)
+    design = SurveyDesign(full, weight="w")
+    res = att_gt(design=design, y="y", group="g", time="year", panel=False, covariates=["x"])
+    plain = att_gt(full, y="y", group="g", time="year", panel=False, covariates=["x"], weight="w")
+    np.testing.assert_array_equal(res.att, plain.att)
+    np.testing.assert_allclose(res.se, plain.se * np.sqrt(n / (n - 1)), rtol=1e-10)
+    for kind in ("simple", "dynamic"):
+        a, b = res.aggregate(kind), plain.aggregate(kind)
+        assert a.overall_att == b.overall_att
+        assert a.overall_se == pytest.approx(b.overall_se * np.sqrt(n / (n - 1)), rel=1e-10)
+    assert res.df == n - 1
+
+
+def _panel_frame(seed: int = 3) -> pd.DataFrame:
+    """A household panel: 2 strata of 5 PSUs, 6-9 households per PSU, 4 waves, unequal weights."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    hh = 0
+    for h in range(2):
+        for p in range(5):
+            g = [0, 2016, 0, 2017, 0][p]
+            for _ in range(int(rng.integers(6, 10))):
+                hh += 1
+                w, a = float(rng.uniform(10, 60)), rng.normal()
+                for year in YEARS:
+                    y = a + 0.1 * (year - 2014) + 1.0 * (g > 0 and year >= g) + rng.normal()
+                    rows.append(dict(stratum=h, psu=f"{h}-{p}", hh=hh, year=year, g=g, y=y, w=w))
+    return pd.DataFrame(rows)
+
+
+def test_panel_units_put_their_influence_on_their_psu():
+    df = _panel_frame()
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
+    res = att_gt(design=design, y="y", group="g", time="year", unit="hh")
+    units = df.drop_duplicates("hh").sort_values("hh")
+    strata, psu = units["stratum"].to_numpy(), units["psu"].to_numpy()
+    for k in range(res.att.size):
+        ref = np.sqrt(_textbook_var(res.influence[:, k] / res.n, strata, psu, None))
+        assert res.se[k] == pytest.approx(ref, rel=1e-10, abs=0)
+    agg = res.aggregate("group")
+    ref = np.sqrt(_textbook_var(agg.overall_influence / res.n, strata, psu, None))
+    assert agg.overall_se == pytest.approx(ref, rel=1e-10)
+    assert res.df == 10 - 2
+    plain = att_gt(df, y="y", group="g", time="year", unit="hh", weight="w", cluster="psu")
+    np.testing.assert_array_equal(res.att, plain.att)
+
+
+def test_panel_unit_in_two_psus_is_refused():
+    df = _panel_frame()
+    df.loc[(df.hh == 1) & (df.year == 2017), "psu"] = "0-1"
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
+    with pytest.raises(EstimationError, match="more than one design PSU"):
+        att_gt(design=design, y="y", group="g", time="year", unit="hh")
+
+
+def test_design_bootstrap_perturbs_psus_within_strata_with_the_linearisation_variance():
+    """Over all 2^P sign vectors the variance of the PSU-level draws equals the linearisation
+    variance exactly (Rademacher multipliers on stratum-centred, fpc-scaled PSU totals)."""
+    df = _panel_frame()
+    df = df[df.psu.isin(["0-0", "0-1", "0-3", "1-0", "1-1", "1-2", "1-3"])]
+    df = df.assign(N=np.where(df.stratum == 0, 8, 11))
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu", fpc="N")
+    res = att_gt(design=design, y="y", group="g", time="year", unit="hh", bootstrap=200, seed=1)
+    again = att_gt(design=design, y="y", group="g", time="year", unit="hh", bootstrap=200, seed=1)
+    np.testing.assert_array_equal(res.se, again.se)
+    mult = res._mult
+    assert isinstance(mult, DesignMultiplier) and mult.m == 7
+    mult.v = np.array(list(itertools.product([-1.0, 1.0], repeat=7)))
+    draws = mult.sums(res.influence)
+    analytic = att_gt(design=design, y="y", group="g", time="year", unit="hh")
+    ok = np.isfinite(analytic.se)
+    np.testing.assert_allclose(np.sqrt((draws ** 2).mean(axis=0))[ok], analytic.se[ok], rtol=1e-10)
+    assert res.aggregate("simple").overall_se > 0
+
+
+def test_subset_design_estimates_the_domain_with_the_full_design():
+    df = _rc_frame().dropna(subset=["y"]).reset_index(drop=True)
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu", fpc="N_h")
+    dom = df["x"] > -1.5
+    res = _quiet(att_gt, design=design.subset(dom.to_numpy()), y="y", group="g", time="year", panel=False)
+    plain = _quiet(att_gt, df[dom], y="y", group="g", time="year", panel=False, weight="w")
+    np.testing.assert_array_equal(res.att, plain.att)
+    kept = np.flatnonzero(dom.to_numpy())
+    z = _scores(df, kept, res.influence[:, 2], res.n)
+    ref = np.sqrt(_textbook_var(z, df["stratum"].to_numpy(), df["psu"].to_numpy(), df["N_h"].to_numpy()))
+    assert res.se[2] == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(cluster="psu"), "design= both give the clustering"),
+    (dict(weight="x"), "differs from the design's weight column"),
+])
+def test_contradicting_arguments_are_refused(kw, match):
+    df = _rc_frame().dropna(subset=["y"])
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
+    with pytest.raises(EstimationError, match=match):
+        att_gt(design=design, y="y", group="g", time="year", panel=False, **kw)
+
+
+def test_data_that_are_not_the_designs_rows_are_refused():
+    df = _rc_frame().dropna(subset=["y"])
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
+    with pytest.raises(EstimationError, match="not the rows of the design"):
+        att_gt(df.iloc[:-3], design=design, y="y", group="g", time="year", panel=False)
+    with pytest.raises(EstimationError, match="SurveyDesign"):
+        att_gt(df, design="psu", y="y", group="g", time="year", panel=False)
