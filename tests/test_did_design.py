@@ -244,3 +244,16 @@ def test_data_that_are_not_the_designs_rows_are_refused():
         att_gt(df.iloc[:-3], design=design, y="y", group="g", time="year", panel=False)
     with pytest.raises(EstimationError, match="SurveyDesign"):
         att_gt(df, design="psu", y="y", group="g", time="year", panel=False)
+
+
+def test_unbalanced_panel_sums_the_influence_within_unit_before_the_psu_totals():
+    df = _panel_frame()
+    df = df.drop(index=df.index[(df.hh % 7 == 0) & (df.year == 2015)]).reset_index(drop=True)
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu")
+    res = _quiet(att_gt, design=design, y="y", group="g", time="year", unit="hh", allow_unbalanced_panel=True)
+    assert res.unbalanced
+    units = df.drop_duplicates("hh").sort_values("hh")
+    strata, psu = units["stratum"].to_numpy(), units["psu"].to_numpy()
+    for k in range(res.att.size):
+        ref = np.sqrt(_textbook_var(res.influence[:, k] / res.n, strata, psu, None))
+        assert res.se[k] == pytest.approx(ref, rel=1e-10, abs=0)
