@@ -6,8 +6,6 @@ fields from the codebook's rules. Every test checks rows in = rows out and names
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -458,20 +456,20 @@ def test_draft_from_a_kobo_xlsform():
     assert "start" in draft.left_out and draft.codebook.variables["who5_1"].codes
 
 
-def test_draft_from_spss_labels_and_the_command_line(spss_export, tmp_path):
+def test_draft_from_spss_labels_and_the_command_line(spss_export, tmp_path, capsys):
+    from evalkit.cli import main
+
     path, _ = spss_export
     out = tmp_path / "codebook.yaml"
-    res = subprocess.run([sys.executable, "-m", "evalkit", "codebook", "draft", str(path), "--out", str(out)],
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert "wrote" in res.stdout and "TODO" in out.read_text(encoding="utf-8")
+    assert main(["codebook", "draft", str(path), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out and "TODO" in out.read_text(encoding="utf-8")
     raw = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert raw["fields"]["community_id"]["type"] == "community" and raw["fields"]["sex"]["codes"] == {0: "男", 1: "女"}
     assert raw["items"]["v0"]["missing_codes"] == {9: "refused"} and raw["items"]["v0"]["codes"][1] == "所有时间"
     assert raw["items"]["v5"]["codes"] == {1: "非常同意", 2: "同意", 3: "一般", 4: "不同意", 5: "非常不同意"}
-    again = subprocess.run([sys.executable, "-m", "evalkit", "codebook", "draft", str(path), "--out", str(out)],
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+    assert main(["codebook", "draft", str(path), "--out", str(out)]) == 2      # no silent overwrite
+    err = capsys.readouterr().err
+    assert "--force" in err and "Traceback" not in err
 
 
 def test_option_number_download_with_the_text_download_named_in_the_study_file(tmp_path):
