@@ -1,11 +1,16 @@
-"""Your own study, end to end (issue 11): the design step, and raw exports to the comparisons.
+"""Your own study, end to end (issue 11): the design step, raw exports to the comparisons, drafting.
 
-The design step (:func:`evalkit.io.prepare.add_design`) adds what no export contains: wave from the
-submission time or a constant, weights/PSUs from a fieldwork file, stratum = community, derived
-fields from the codebook's rules. Every test checks rows in = rows out and names the reported rows.
+* The design step (:func:`evalkit.io.prepare.add_design`) adds what no export contains: wave from the
+  submission time, a year column or a constant, weights/PSUs from a fieldwork file, stratum =
+  community, derived fields from the codebook's rules; rows in = rows out, reported rows named.
+* Each export kind (问卷星 text and option numbers, Kobo CSV and XLSX, SPSS, a hand-typed workbook)
+  goes from the raw file through a study.yaml alone to validated rows that carry the truth's codes,
+  the per-community indicator table and the comparisons (an estimate or an explanation per row).
+  The truths are the fixtures' own (tests/data/exports/*: truth.csv, or shipped respondents).
+* A questionnaire of one's own (five 邻里关系 items): draft, edit, read, score, compare.
+* Codebook drafts from a 问卷星 download, a Kobo XLSForm or data export, an SPSS file, a workbook.
 """
 from __future__ import annotations
-
 
 import numpy as np
 import pandas as pd
