@@ -29,7 +29,7 @@ PACKAGE = ROOT / "evalkit"
 
 #: Layers, bottom to top; a module may import from its own layer or lower ones.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("evalkit.errors", "evalkit._literals", "evalkit.results"),
+    ("evalkit.errors", "evalkit._literals", "evalkit.results", "evalkit._spreadsheet"),
     ("evalkit.spec",),
     ("evalkit.io",),
     ("evalkit.measure",),

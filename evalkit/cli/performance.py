@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._spreadsheet import write_csv
+
 
 def add_parser(sub):
     p = sub.add_parser("performance", help="score the purchased projects: outputs against contracts, cost per "
@@ -59,6 +61,6 @@ def run(args) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("projects", "outputs", "costs", "sheet"):
-            getattr(pe, name).to_csv(out / f"performance_{name}.csv", index=False, encoding="utf-8")
+            write_csv(getattr(pe, name), out / f"performance_{name}.csv", encoding="utf-8")
         print(f"wrote {out}/performance_{{projects,outputs,costs,sheet}}.csv")
     return 0

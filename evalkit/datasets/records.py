@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._spreadsheet import formula_safe, write_csv
 from .shipped import DONGYING, SEED, data_path, dongying
 
 RECORDS_DIR = "records"
@@ -263,12 +264,12 @@ def write_records(out_dir: str | Path, seed: int = SEED, survey_path: str | Path
         else:
             p = out / f"ledger_{cid}.csv"
             total = ["合计", "", "", "", "", "", "", "", "", f"{frame['支出（元）'].sum()}", ""]
-            body = frame.to_csv(index=False, lineterminator="\n")
+            body = formula_safe(frame).to_csv(index=False, lineterminator="\n")
             p.write_text(title + "\n" + body + ",".join(total) + "\n", encoding="utf-8-sig", newline="")
         paths.append(p)
     for name in ("contracts", "targets", "satisfaction", "reviews"):
         p = out / f"{name}.csv"
-        getattr(sim, name).to_csv(p, index=False, lineterminator="\n", encoding="utf-8")
+        write_csv(getattr(sim, name), p, lineterminator="\n", encoding="utf-8")
         paths.append(p)
     return paths
 
