@@ -257,3 +257,42 @@ def test_unbalanced_panel_sums_the_influence_within_unit_before_the_psu_totals()
     for k in range(res.att.size):
         ref = np.sqrt(_textbook_var(res.influence[:, k] / res.n, strata, psu, None))
         assert res.se[k] == pytest.approx(ref, rel=1e-10, abs=0)
+
+
+# diff-diff 3.13.0 (PyPI), CallawaySantAnna(control_group="never_treated", estimation_method="dr",
+# panel=...).fit(..., survey_design=diff_diff.SurveyDesign(weights="w", strata="stratum", psu="psu"
+# [, fpc="N_h"])), then .aggregate("simple") / .aggregate("event_study"), run on the frames above
+# (rc: _rc_frame().dropna(subset=["y"]).reset_index(drop=True) with unit = row number, covariates=["x"];
+# panel: _panel_frame(), unit="hh"). Frozen here; diff-diff is not a dependency. Its design df
+# (#PSU - #strata) was 12 and 8, as ours. Where conventions differ: its "reg" estimator for repeated
+# cross-sections with covariates gives other SEs with or without a design (estimates equal); evalkit's
+# influence functions are the ones checked against the numerical derivative in tests/test_did.py.
+DIFF_DIFF = {
+    "rc": dict(simple=(0.8577323818376792, 0.15279140722567042),
+               dynamic={-2: (0.41856034110455853, 0.2606014622868826), -1: (0.2640095312507459, 0.12482115451675502),
+                        0: (0.8511703742508694, 0.16816632180750268), 1: (0.8714592435843842, 0.2207492644324267)},
+               df=12),
+    "panel": dict(simple=(0.8081919061682892, 0.288344024825623),
+                  dynamic={-2: (0.33548359667768046, 0.6013390393594908), -1: (0.19839007828779268, 0.37924601512901407),
+                           0: (0.6550380380227234, 0.2415254296962326), 1: (1.1583868347641277, 0.46908878467063836)},
+                  df=8),
+}
+
+
+@pytest.mark.parametrize("kind", ["rc", "panel"])
+def test_matches_diff_diff_survey_design_callaway_santanna(kind):
+    if kind == "rc":
+        df = _rc_frame().dropna(subset=["y"]).reset_index(drop=True)
+        design = SurveyDesign(df, weight="w", strata="stratum", psu="psu", fpc="N_h")
+        res = att_gt(design=design, y="y", group="g", time="year", panel=False, covariates=["x"])
+    else:
+        design = SurveyDesign(_panel_frame(), weight="w", strata="stratum", psu="psu")
+        res = att_gt(design=design, y="y", group="g", time="year", unit="hh")
+    ref = DIFF_DIFF[kind]
+    simple = res.aggregate("simple")
+    np.testing.assert_allclose([simple.overall_att, simple.overall_se], ref["simple"], rtol=1e-9)
+    dyn = res.aggregate("dynamic")
+    for e, (att, se) in ref["dynamic"].items():
+        j = int(np.flatnonzero(dyn.levels == e)[0])
+        np.testing.assert_allclose([dyn.att[j], dyn.se[j]], [att, se], rtol=1e-9)
+    assert res.df == ref["df"] == dyn.tidy()["df"].iloc[0]
