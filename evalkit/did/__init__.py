@@ -7,6 +7,8 @@
                     influence functions, and the loop over (g, t) cells
 ``bootstrap``       analytic SEs from influence functions, the multiplier bootstrap and sup-t values
 ``aggregate``       ``aggte`` (simple / group / dynamic / calendar) and the pre-trend Wald test
+``design``          ``att_gt(design=SurveyDesign)``: design-based SEs (influence-function totals over
+                    PSUs within strata, fpc), design df, the bootstrap over PSUs within strata
 ``results``         :class:`ATTGTResult`, :class:`AggregateResult`, :class:`PretrendTest`
 ==================  ==========================================================================
 """

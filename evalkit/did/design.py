@@ -32,6 +32,12 @@ PSU, applied to the PSU totals of the scores centred within their stratum and sc
 ``sqrt((1 - f_h) n_h / (n_h - 1))``, so that the variance of the draws equals the linearisation
 variance above; PSUs are thus perturbed within strata, never across. Its SE (IQR / 1.349) and
 sup-t critical value follow R did's ``mboot``.
+
+Checked (tests/test_did_design.py): the textbook stratified formula by explicit loops and
+``SurveyDesign.total`` of the IF column (1e-10); diff-diff 3.13's survey-design
+``CallawaySantAnna`` (ATT(g, t), simple and event-study aggregations, design df) to 1e-9 for
+repeated cross-sections with fpc and covariates and for a panel. diff-diff differs only in its
+``"reg"`` estimator for repeated cross-sections with covariates, with or without a design.
 """
 from __future__ import annotations
 

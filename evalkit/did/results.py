@@ -3,8 +3,9 @@
 
 All three are frozen dataclasses with read-only arrays and inherit
 :class:`evalkit.results.Result`, so ``tidy()`` uses evalkit's one vocabulary
-(``estimate, se, df, statistic, p_value, ci_low, ci_high``; ``df`` is ``inf``: the normal
-reference distribution), ``summary`` is text and notebooks show the table.
+(``estimate, se, df, statistic, p_value, ci_low, ci_high``; ``df`` is ``inf``, the normal
+reference distribution, or with ``att_gt(design=)`` the design degrees of freedom
+``#PSU - #strata`` of a t reference), ``summary`` is text and notebooks show the table.
 """
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ class AggregateResult(Result):
     influence : numpy.ndarray
         n x L influence functions of the per-level estimates (``overall_influence`` for
         the overall one).
+    df : float
+        Degrees of freedom of the t reference (``inf``: normal; the design df with a survey
+        design).
     """
 
     type: str
@@ -198,6 +202,10 @@ class ATTGTResult(Result):
     unbalanced : bool
         ``True`` when an unbalanced panel was estimated with
         ``allow_unbalanced_panel=True`` (influence rows are units).
+    df : float
+        Degrees of freedom of the t reference of statistics, p-values and pointwise
+        intervals: ``inf`` (normal), or the design df ``#PSU - #strata`` with ``design=``
+        (then the SEs are design-based, :mod:`evalkit.did.design`).
     """
 
     group: np.ndarray
@@ -298,6 +306,8 @@ class ATTGTResult(Result):
         (``att_gt``: ``W <- n*t(preatt)%*%solve(preV)%*%preatt``), which always uses the
         analytic covariance. With a cluster variable the covariance is the cluster-sum
         one (R 2.5 does this with ``bstrap=FALSE`` and skips the test with the bootstrap).
+        With a survey design it is the design (linearisation) covariance and the statistic
+        stays chi-square (no F correction for the design df).
 
         Raises
         ------
@@ -336,8 +346,9 @@ class ATTGTResult(Result):
         Notes
         -----
         Estimates and influence functions as R ``did::aggte`` (:mod:`evalkit.did.aggregate`).
-        SEs are ``sqrt(mean(IF^2)/n)`` (cluster sums when clustered) or the bootstrap IQR SE
-        with the same multiplier draws as :func:`~evalkit.did.att_gt`; with the bootstrap the
+        SEs are ``sqrt(mean(IF^2)/n)`` (cluster sums when clustered; the design variance of
+        the IF total with a survey design) or the bootstrap IQR SE with the same multiplier
+        draws as :func:`~evalkit.did.att_gt`; with the bootstrap the
         per-level intervals are a sup-t band unless its critical value is undefined or below
         the pointwise one (then pointwise, with a warning, as R).
         """
