@@ -296,3 +296,22 @@ def test_matches_diff_diff_survey_design_callaway_santanna(kind):
         j = int(np.flatnonzero(dyn.levels == e)[0])
         np.testing.assert_allclose([dyn.att[j], dyn.se[j]], [att, se], rtol=1e-9)
     assert res.df == ref["df"] == dyn.tidy()["df"].iloc[0]
+
+
+def test_raked_design_uses_the_calibrated_weights_and_the_calibrated_variance():
+    """A design raked to wave x sex margins: estimates are those of the raked weights, and the SE
+    is the calibrated design's total of the IF column (scores residualised on the margins)."""
+    df = _rc_frame().dropna(subset=["y"]).reset_index(drop=True)
+    df["sex"] = np.where(np.arange(len(df)) % 3 == 0, "F", "M")
+    base = SurveyDesign(df, weight="w", strata="stratum", psu="psu", fpc="N_h")
+    raked = base.rake({"year": {y: 5000.0 for y in YEARS}, "sex": {"F": 9000.0, "M": 11000.0}})
+    res = att_gt(design=raked, y="y", group="g", time="year", panel=False, covariates=["x"])
+    plain = att_gt(df.assign(rw=raked.weights), y="y", group="g", time="year", panel=False,
+                   covariates=["x"], weight="rw")
+    np.testing.assert_allclose(res.att, plain.att, rtol=1e-12)
+    w = raked.weights
+    cols = {f"if{k}": res.influence[:, k] / res.n / w for k in range(res.att.size)}
+    tot = raked.assign(**cols).total(list(cols))
+    np.testing.assert_allclose(res.se, tot["se"].to_numpy(), rtol=1e-10)
+    unraked = base.linearized_variance(res.influence / res.n)
+    assert not np.allclose(res.se, np.sqrt(unraked), rtol=1e-6)
