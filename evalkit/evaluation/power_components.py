@@ -12,9 +12,10 @@ respondent variance ``sigma2`` as the weighted within-cell variance pooled over 
 ``target_mdes`` turns them into the minimum detectable effect of the estimator evalkit reports for
 each programme community (:func:`evalkit.evaluation.comparison.community_effects`: the community's
 change between its base wave and wave ``t`` minus the mean change of ``K`` comparison
-communities), ``Var = (1 + 1/K) 2 gamma2 + 2 sigma2 deff / m_c + 2 sigma2 deff / (K m)``, with t critical values
-on the Welch-Satterthwaite df that ``community_effects`` reports (``did_df``: ``K - 1`` for the
-shock part estimated from ``K`` comparison changes, the design-based sampling part as known).
+communities), ``Var = (1 + 1/K) 2 gamma2 + 2 sigma2 deff / m_c + 2 sigma2 deff / (K m)``, tested as
+``community_effects`` tests it: t on the Welch-Satterthwaite df of a variance whose shock part is
+estimated from the comparison changes over every pair of waves as far apart (``did_power``
+integrates that estimate's chi-square spread out; ``did_df`` is the plug-in df).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from scipy import integrate, optimize, stats
 
 from ..errors import EstimationError
 from ..survey.domains import domain_means
-from .power import VarianceComponents, mde_from_se
+from .power import VarianceComponents
 
 __all__ = ["variance_components", "did_variance", "did_df", "did_power", "did_mde", "gap_pairs", "target_mdes"]
 
@@ -182,30 +183,39 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
               shock_pairs: int = 1, level: float = 0.95) -> float:
     """Power of :func:`community_effects`' t test, its estimated shock variance integrated out.
 
-    The estimate is normal with variance ``did_variance``; its reported variance is the known
-    sampling part plus the shock part estimated from ``nu = shock_pairs (K - 1)`` comparison
-    changes, ``shock * X / nu`` with ``X ~ chi2(nu)`` independent of the estimate (normal theory),
-    and it is compared with t on that estimate's Welch-Satterthwaite df. Power =
-    ``E_X[Phi((effect - c se_hat) / sd) + Phi((-effect - c se_hat) / sd)]`` by quadrature. The
-    plug-in :func:`did_df` t approximation overstates the power when the shock part dominates.
+    The estimate is normal with variance ``did_variance``. Its reported variance is the known
+    sampling part plus ``(1 + 1/K) tau2_hat``, where ``tau2_hat = S^2 - v`` is the scatter of the
+    comparison communities' changes beyond their sampling variance ``v = 2 sigma2 deff / m``, with
+    ``S^2 = (2 gamma2 + v) X / nu``, ``X ~ chi2(nu)``, ``nu = shock_pairs (K - 1)`` (independent of
+    the estimate under normality); when ``tau2_hat <= 0`` the reported shock part is
+    ``(1 + 1/K) S^2 - v / K`` (community_effects' conservative fallback, df ``K - 1``). The test
+    uses t on the Welch-Satterthwaite df of that variance. Power =
+    ``E_X[Phi((effect - c se_hat) / sd) + Phi((-effect - c se_hat) / sd)]`` by quadrature.
     """
     K, alpha = n_comparison, 1 - level
     total = did_variance(components, K, m=m, m_treated=m_treated)
     shock, sd = (1 + 1 / K) * 2 * components.gamma2, float(np.sqrt(total))
-    if shock <= 0 or K < 2:
+    if K < 2:
         from .power import power_from_se
         return power_from_se(effect, sd, df=np.inf, level=level)
     samp, nu = total - shock, shock_pairs * (K - 1)
+    v = 2 * components.cell_variance(m)
 
     def given(x):
-        sh = shock * x / nu
-        v = samp + sh
-        df = v * v / (sh * sh / nu) if sh > 0 else np.inf
-        c = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(v)
+        S2 = (2 * components.gamma2 + v) * x / nu
+        if S2 > v:
+            sh, dfs = (1 + 1 / K) * (S2 - v), nu
+        else:
+            sh, dfs = max((1 + 1 / K) * S2 - v / K, 0.0), K - 1
+        var = samp + sh
+        df = var * var / (sh * sh / dfs) if sh > 0 else np.inf
+        c = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(var)
         return (stats.norm.cdf((abs(effect) - c) / sd) + stats.norm.cdf((-abs(effect) - c) / sd)) * stats.chi2.pdf(x, nu)
 
     lo, hi = stats.chi2.ppf([1e-10, 1 - 1e-10], nu)
-    return float(min(integrate.quad(given, lo, hi, limit=200, epsabs=1e-10)[0], 1.0))
+    x0 = nu * v / (2 * components.gamma2 + v)  # the fallback's kink
+    pts = [x0] if lo < x0 < hi else None
+    return float(min(integrate.quad(given, lo, hi, limit=200, epsabs=1e-10, points=pts)[0], 1.0))
 
 
 def did_mde(components: VarianceComponents, n_comparison: int, *, power: float = 0.8, level: float = 0.95,
@@ -269,9 +279,11 @@ def target_mdes(design, targets: pd.DataFrame, *, registry, waves=None, communit
         b, t = base_wave(int(starts[cid]), ws), ws[-1]
         m_t = float(np.mean([sizes.get((cid, b), vc.m), sizes.get((cid, t), vc.m)]))
         se = float(np.sqrt(did_variance(vc, K, m_treated=m_t)))
-        df = did_df(vc, K, m_treated=m_t, shock_pairs=gap_pairs(ws, b, t))
+        pairs = gap_pairs(ws, b, t)
+        df = did_df(vc, K, m_treated=m_t, shock_pairs=pairs)
+        mde = did_mde(vc, K, power=power, level=level, m_treated=m_t, shock_pairs=pairs)
         rows.append({community: cid, "target": target_name(ind, grp if dom else None), "indicator": ind,
-                     "base_wave": b, wave: t, "mde": mde_from_se(se, df=df, power=power, level=level),
+                     "base_wave": b, wave: t, "mde": mde,
                      "se": se, "df": df, "tau2": vc.tau2, "gamma2": vc.gamma2, "sigma2": vc.sigma2,
                      "deff": vc.deff, "m": vc.m, "m_treated": m_t, "n_comparison": K})
     return pd.DataFrame(rows)

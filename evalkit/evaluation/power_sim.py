@@ -59,7 +59,13 @@ class SimulatedPower:
 _STATE: dict = {}
 
 
-def _init(design, comps, registry, effect, community, wave, level) -> None:
+def _init(design, comps, registry, effect, community, wave, level, one_thread=False) -> None:
+    if one_thread:  # processes share the cores: one BLAS thread each (threadpoolctl, when installed)
+        try:
+            from threadpoolctl import threadpool_limits
+            _STATE["limits"] = threadpool_limits(1)
+        except ImportError:
+            pass
     d = design.data
     comm = d[community].astype(str).to_numpy()
     t = d[wave].astype(float).to_numpy()
@@ -149,7 +155,7 @@ def simulated_power(design, components: VarianceComponents, *, registry, effect:
         _init(*init)
         parts = [_batch(t) for t in tasks]
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=init) as ex:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(*init, True)) as ex:
             parts = list(ex.map(_batch, tasks))
     seconds = time.perf_counter() - t0
     res = pd.concat(parts, ignore_index=True)
