@@ -315,3 +315,53 @@ def test_raked_design_uses_the_calibrated_weights_and_the_calibrated_variance():
     np.testing.assert_allclose(res.se, tot["se"].to_numpy(), rtol=1e-10)
     unraked = base.linearized_variance(res.influence / res.n)
     assert not np.allclose(res.se, np.sqrt(unraked), rtol=1e-6)
+
+
+# Replicate-weight designs: the influence function reweighted under each replicate (T_r = sum (w_r/w) z).
+# diff-diff 3.13.0: the rc frame above with the JK1 replicate weights of
+# SurveyDesign(df, weight="w", psu="psu").as_replicate("JK1") as columns rw0..rw14,
+# CallawaySantAnna(panel=False).fit(..., covariates=["x"], survey_design=diff_diff.SurveyDesign(
+# weights="w", replicate_weights=cols, replicate_method="JK1")), .aggregate("simple" / "event_study").
+# (Its ATT(g,t) SEs in group_time_effects are not replicate-based there: they equal the non-survey
+# SEs, while its event-study SE at e=1, the single cell (2016, 2017), is; evalkit's cells use the
+# replicate variance throughout.)
+DIFF_DIFF_JK1 = dict(simple=(0.8577323818376794, 0.24402795688247916), df=14,
+                     dynamic={-2: (0.4185603411045585, 0.41267405605075935), -1: (0.2640095312507459, 0.1763845861577733),
+                              0: (0.8511703742508696, 0.23558370764188924), 1: (0.8714592435843846, 0.3679557858783692)})
+
+
+def test_replicate_design_jk1_equals_the_linearisation_variance_and_diff_diff():
+    """Delete-one-PSU JK1 on the total of the IF is algebraically n/(n-1) sum (z_j - zbar)^2 over
+    PSU totals: the linearisation variance of the unstratified cluster design."""
+    df = _rc_frame().dropna(subset=["y"]).reset_index(drop=True)
+    lin = SurveyDesign(df, weight="w", psu="psu")
+    rep = lin.as_replicate("JK1")
+    a = att_gt(design=lin, y="y", group="g", time="year", panel=False, covariates=["x"])
+    b = att_gt(design=rep, y="y", group="g", time="year", panel=False, covariates=["x"])
+    np.testing.assert_array_equal(a.att, b.att)
+    np.testing.assert_allclose(b.se, a.se, rtol=1e-10)
+    assert b.df == rep.degf == 14
+    simple = b.aggregate("simple")
+    np.testing.assert_allclose([simple.overall_att, simple.overall_se], DIFF_DIFF_JK1["simple"], rtol=1e-9)
+    dyn = b.aggregate("dynamic")
+    for e, ref in DIFF_DIFF_JK1["dynamic"].items():
+        j = int(np.flatnonzero(dyn.levels == e)[0])
+        np.testing.assert_allclose([dyn.att[j], dyn.se[j]], ref, rtol=1e-9)
+    with pytest.raises(EstimationError, match="replicate weights already are the resampling"):
+        att_gt(design=rep, y="y", group="g", time="year", panel=False, bootstrap=99, seed=1)
+
+
+def test_replicate_panel_design_matches_the_design_total_of_the_unit_influence():
+    df = _panel_frame()
+    rep = SurveyDesign(df, weight="w", strata="stratum", psu="psu").as_replicate("JKn")
+    res = att_gt(design=rep, y="y", group="g", time="year", unit="hh")
+    first = df.drop_duplicates("hh").sort_values("hh").index.to_numpy()
+    w = rep.weights
+    cols = {}
+    for k in range(res.att.size):
+        z = np.zeros(len(df))
+        z[first] = res.influence[:, k] / res.n
+        cols[f"if{k}"] = z / w
+    tot = rep.assign(**cols).total(list(cols))
+    np.testing.assert_allclose(res.se, tot["se"].to_numpy(), rtol=1e-10)
+    assert (res.tidy()["df"] == rep.degf).all()

@@ -27,6 +27,13 @@ With one PSU per respondent, no strata and no fpc this is today's analytic SE ti
 R ``did`` does not; the centring changes nothing because the influence functions sum to 0),
 and the intervals use t with ``n - 1`` df.
 
+Replicate-weight designs (:class:`evalkit.survey.ReplicateDesign`): the influence function is
+reweighted under each replicate, ``T_r = sum_i (w_ri / w_i) z_i`` (diff-diff's
+``compute_replicate_if_variance``; R ``svytotal(~IF / (n w), repdesign)``), and the variance is the
+design's replicate variance of the ``T_r`` (its scale, rscales, ``mse``); df is the design's
+(rank of the replicate weights - 1). No multiplier bootstrap on top of replicates. Panel units must
+keep their replicate weights over the periods.
+
 Multiplier bootstrap with a design (:class:`DesignMultiplier`): one Rademacher multiplier per
 PSU, applied to the PSU totals of the scores centred within their stratum and scaled by
 ``sqrt((1 - f_h) n_h / (n_h - 1))``, so that the variance of the draws equals the linearisation
@@ -57,11 +64,11 @@ def design_frame(data, design, *, weight: str | None, cluster: str | None, unit:
     """The rows att_gt estimates on, the name of their weight column and their positions among
     the design's rows. Checks that `data` is the design's data and that the other arguments
     do not contradict the design."""
-    if not (hasattr(design, "linearized_variance") and hasattr(design, "psu_codes")):
+    if not (_is_linearisation(design) or _is_replicate(design)):
         raise EstimationError(
-            f"design= must be an evalkit.survey.SurveyDesign (strata, PSUs, fpc), got "
-            f"{type(design).__name__}. Replicate-weight designs are not yet supported by att_gt; "
-            "build the linearisation design with SurveyDesign(data, weight=, strata=, psu=, fpc=).")
+            f"design= must be an evalkit.survey.SurveyDesign (strata, PSUs, fpc) or ReplicateDesign, "
+            f"got {type(design).__name__}: build it with SurveyDesign(data, weight=, strata=, psu=, "
+            "fpc=) or SurveyDesign.from_replicates(...).")
     frame = design.data
     if data is not None and data is not frame:
         if len(data) != len(frame) or not data.index.equals(frame.index):
@@ -84,15 +91,33 @@ def design_frame(data, design, *, weight: str | None, cluster: str | None, unit:
     keep = np.flatnonzero(design._rows_in_design())
     out = frame.iloc[keep].assign(**{_W: design.weights[keep]})
     if panel and unit is not None and unit in out.columns:
-        _check_units_nested(out, unit, design.psu_codes[keep], design.strata_codes[keep])
+        if _is_replicate(design):
+            _check_units_nested(out, unit, {"set of replicate weights": replicate_codes(
+                design.replicate_weights[keep])})
+        else:
+            _check_units_nested(out, unit, {"PSU": design.psu_codes[keep], "stratum": design.strata_codes[keep]})
     return out, _W, keep
 
 
-def _check_units_nested(frame: pd.DataFrame, unit: str, psu: np.ndarray, stratum: np.ndarray) -> None:
-    """A panel unit's influence row belongs to one PSU: refuse units spread over PSUs or strata."""
+def _is_linearisation(design) -> bool:
+    return hasattr(design, "linearized_variance") and hasattr(design, "psu_codes")
+
+
+def _is_replicate(design) -> bool:
+    return hasattr(design, "replicate_weights") and hasattr(design, "variance")
+
+
+def replicate_codes(rep: np.ndarray) -> np.ndarray:
+    """One code per distinct row of replicate weights (a panel unit must keep its replicate weights)."""
+    return pd.factorize(pd.Series(map(bytes, np.ascontiguousarray(rep, dtype=float))))[0]
+
+
+def _check_units_nested(frame: pd.DataFrame, unit: str, parts: dict[str, np.ndarray]) -> None:
+    """A panel unit's influence row belongs to one PSU (stratum, set of replicate weights):
+    refuse units spread over several."""
     codes = pd.factorize(frame[unit])[0]
     ok = codes >= 0
-    for what, c in (("PSU", psu), ("stratum", stratum)):
+    for what, c in parts.items():
         n_per_unit = pd.Series(c[ok]).groupby(codes[ok]).nunique()
         bad = n_per_unit.index[n_per_unit.to_numpy() > 1]
         if bad.size:
@@ -119,6 +144,7 @@ class DesignVariance:
 
     def __init__(self, design, rows: np.ndarray, n: int):
         self.design = design
+        self.replicate = _is_replicate(design)
         self.rows = np.asarray(rows, dtype=np.int64)
         self.n = int(n)
         self.N = len(design.weights)
@@ -136,14 +162,26 @@ class DesignVariance:
         np.add.at(Z, self.rows, inf / self.n)
         return Z
 
+    def _variance(self, inf: np.ndarray, cov: bool) -> np.ndarray:
+        Z = self.scores(inf)
+        if not self.replicate:
+            return self.design.linearized_variance(Z, cov=cov)
+        d = self.design
+        w = d.weights
+        inside = d._rows_in_design() & (w > 0)
+        ratio = np.zeros((w.size, d.n_replicates))
+        ratio[inside] = d.replicate_weights[inside] / w[inside, None]
+        return d.variance(ratio.T @ Z, Z.sum(axis=0), cov=cov)
+
     def se(self, inf: np.ndarray) -> np.ndarray:
         """Design-based SEs of the columns of `inf`; NaN where numerically zero (as R did)."""
-        se = np.sqrt(np.maximum(np.atleast_1d(self.design.linearized_variance(self.scores(inf))), 0.0))
+        v = self._variance(inf, cov=False)
+        se = np.sqrt(np.maximum(np.atleast_1d(v), 0.0))
         return np.where(se > _ZERO_SE, se, np.nan)
 
     def cov(self, inf: np.ndarray) -> np.ndarray:
         """``n`` times the design covariance (the scale of :func:`bootstrap.influence_cov`)."""
-        return self.n * np.atleast_2d(self.design.linearized_variance(self.scores(inf), cov=True))
+        return self.n * np.atleast_2d(self._variance(inf, cov=True))
 
 
 class DesignMultiplier(Multiplier):
@@ -151,6 +189,10 @@ class DesignMultiplier(Multiplier):
     PSU times the stratum-centred, fpc-scaled PSU totals of the scores."""
 
     def __init__(self, dv: DesignVariance, B: int, seed):
+        if dv.replicate:
+            raise EstimationError(
+                "bootstrap= with a replicate-weight design: the replicate weights already are the "
+                "resampling. Use bootstrap=0 (replicate variance of the influence function).")
         s = dv.design._s
         self.dv, self.s, self.n, self.B = dv, s, dv.n, B
         self.cluster_codes, self.bits = None, None

@@ -169,8 +169,9 @@ def att_gt(data: pd.DataFrame | None = None, *, y: str, group: str, time: str, u
         (``"universal"``, whose reference cell is reported as 0 with no SE).
     alpha : float, optional
         Deprecated: ``1 - level``.
-    design : evalkit.survey.SurveyDesign, optional
-        The survey design of the rows (strata, PSUs, fpc, possibly calibrated weights):
+    design : evalkit.survey.SurveyDesign or ReplicateDesign, optional
+        The survey design of the rows (strata, PSUs, fpc, possibly calibrated weights, or
+        replicate weights: then the IF is reweighted under each replicate):
         the design's weights are used (leave ``weight=`` and ``cluster=`` out), SEs of the
         cells and of every aggregation are design-based (the linearisation variance of the
         total of the influence function, R ``svytotal``; lonely PSUs and calibration as the
