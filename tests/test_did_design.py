@@ -365,3 +365,19 @@ def test_replicate_panel_design_matches_the_design_total_of_the_unit_influence()
     tot = rep.assign(**cols).total(list(cols))
     np.testing.assert_allclose(res.se, tot["se"].to_numpy(), rtol=1e-10)
     assert (res.tidy()["df"] == rep.degf).all()
+
+
+def test_rows_left_out_by_the_last_cohort_rule_carry_no_influence():
+    """control='notyet' without never-treated rows drops the periods from the last cohort on (as R
+    did); the influence rows must still land on their own design rows."""
+    df = _rc_frame().dropna(subset=["y"]).reset_index(drop=True)
+    df["g"] = df["g"].replace(0, 2017)
+    df.loc[df["psu"].isin(["c1", "c6", "c11"]), "g"] = 2016
+    design = SurveyDesign(df, weight="w", strata="stratum", psu="psu", fpc="N_h")
+    res = _quiet(att_gt, design=design, y="y", group="g", time="year", panel=False, control="notyet")
+    kept = np.flatnonzero(df["year"].to_numpy() < 2017)
+    assert res.n == kept.size
+    strata, psu, N_h = df["stratum"].to_numpy(), df["psu"].to_numpy(), df["N_h"].to_numpy()
+    for k in np.flatnonzero(np.isfinite(res.se)):
+        ref = np.sqrt(_textbook_var(_scores(df, kept, res.influence[:, k], res.n), strata, psu, N_h))
+        assert res.se[k] == pytest.approx(ref, rel=1e-10, abs=0)
