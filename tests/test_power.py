@@ -170,3 +170,29 @@ def test_simulated_power_is_reproducible_across_workers_and_near_analytic():
     # rows share the comparison communities' draws, so no credit is taken for averaging them)
     assert abs(t["mean_estimate"].mean() - 0.5) < 4 * t["sd_estimate"].mean() / np.sqrt(60)
     assert t["analytic"].between(0, 1).all() and t["power"].between(0, 1).all()
+
+
+def test_did_power_and_mde_and_target_table():
+    import pandas as pd
+
+    from evalkit.evaluation.power_components import did_mde, did_power, did_variance, target_mdes
+    from evalkit.survey.design import SurveyDesign
+
+    vc = VarianceComponents(tau2=0.06, gamma2=0.008, sigma2=0.56, deff=1.25, m=300)
+    d = did_mde(vc, 7, shock_pairs=1)
+    assert did_power(d, vc, 7, shock_pairs=1) == pytest.approx(0.8, abs=1e-6)
+    # at the null the t test on an estimated shock variance (1 wave pair, K = 7) is a little liberal
+    # in this model; studies/power_check_results.md measures the simulated size of community_effects
+    assert 0.05 <= did_power(0.0, vc, 7) < 0.1
+    assert did_power(0.0, vc, 7, shock_pairs=3) < did_power(0.0, vc, 7)
+    # pooling the shock over more wave pairs can only help; more comparisons too
+    assert did_mde(vc, 7, shock_pairs=3) < d and did_mde(vc, 20) < d
+    # with no shocks the DiD's variance is pure sampling error: 2 s2 (1 + 1/K)
+    assert did_variance(VarianceComponents(0.1, 0.0, 1.0, m=100), 4) == pytest.approx(2 * 0.01 * 1.25)
+    # the target table on a toy survey: one row per (community, target), base wave, finite MDE
+    data, reg = _toy_survey(2, I=12, T=3, n=60)
+    design = SurveyDesign(data, "w", strata="community_id", psu="psu")
+    targets = pd.DataFrame({"community_id": ["c0", "c1"], "indicator": ["y", "y"], "group": [None, None]})
+    tab = target_mdes(design, targets, registry=reg)
+    assert tab["community_id"].tolist() == ["c0", "c1"] and (tab["base_wave"] == 2015).all()
+    assert (tab["wave"] == 2016).all() and np.isfinite(tab["mde"]).all() and (tab["mde"] > 0).all()
