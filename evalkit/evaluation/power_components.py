@@ -176,7 +176,9 @@ def did_df(components: VarianceComponents, n_comparison: int, *, m=None, m_treat
     K = n_comparison
     shock = (1 + 1 / K) * 2 * components.gamma2
     total = did_variance(components, K, m=m, m_treated=m_treated)
-    return float(total ** 2 / (shock ** 2 / (shock_pairs * (K - 1)))) if shock > 0 and K > 1 else float("inf")
+    if shock <= 1e-9 * total or K < 2:  # no shock to estimate: the sampling part alone, known
+        return float("inf")
+    return float(total ** 2 / (shock ** 2 / (shock_pairs * (K - 1))))
 
 
 def did_power(effect: float, components: VarianceComponents, n_comparison: int, *, m=None, m_treated=None,
