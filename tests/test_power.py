@@ -71,6 +71,9 @@ def test_missing_cells_and_registry_design():
     reg = {"a": 2015, "b": 2016, "c": None, "d": None, "e": None}
     X = registry_design(reg, [2014, 2015, 2016, 2017])
     assert X.loc["a"].tolist() == [0, 1, 1, 1] and X.loc["c"].sum() == 0
+    import pandas as pd  # a registry table as load_communities gives it: nullable Int64 start years
+    frame = pd.DataFrame({"community_id": list(reg), "start_year": pd.array(list(reg.values()), dtype="Int64")})
+    assert registry_design(frame, [2014, 2015, 2016, 2017]).equals(X)
     vc = VarianceComponents(tau2=0.1, gamma2=0.02, sigma2=1.0, m=100)
     full = gls_variance(X, vc)
     Xm = X.copy()

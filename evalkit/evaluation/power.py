@@ -272,7 +272,8 @@ def registry_design(registry: pd.DataFrame | Mapping, waves: Sequence, *, commun
         for c in (community, start):
             if c not in registry.columns:
                 raise EstimationError(f"registry has no column {c!r}; pass community=/start= naming them.")
-        starts = dict(zip(registry[community].astype(str), pd.to_numeric(registry[start], errors="coerce")))
+        vals = pd.to_numeric(registry[start], errors="coerce").astype("float64")  # Int64 / <NA> -> NaN
+        starts = dict(zip(registry[community].astype(str), vals.to_numpy(dtype=float, na_value=np.nan)))
     else:
         starts = {str(k): (np.nan if v is None else float(v)) for k, v in registry.items()}
     rows = [str(c) for c in (communities if communities is not None else starts)]
