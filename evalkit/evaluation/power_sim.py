@@ -17,10 +17,12 @@ share of draws whose two-sided p-value is below ``1 - level``, with Monte Carlo 
 Draws come from ``numpy.random.SeedSequence(seed).spawn(batches)``: the result does not depend on
 how many processes share the work. ``workers > 1`` runs the batches in a
 :class:`concurrent.futures.ProcessPoolExecutor` (the design is sent once to each process);
-``workers=1`` is the plain loop.
+``workers=1`` is the plain loop. Worker processes are forked (the design reaches them without
+pickling); where fork does not exist (Windows) the loop runs, with a warning.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 import warnings
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import EstimationError
+from ..errors import EstimationError, EvalkitWarning
 from .comparison import community_effects
 from .power import VarianceComponents
 from .power_components import did_power, did_variance, gap_pairs
@@ -151,11 +153,16 @@ def simulated_power(design, components: VarianceComponents, *, registry, effect:
     tasks = list(zip(np.random.SeedSequence(seed).spawn(len(sizes)), sizes))
     init = (design, components, registry, effect, community, wave, level)
     t0 = time.perf_counter()
+    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        warnings.warn("simulated_power runs in one process here: its worker processes receive the survey "
+                      "design by fork, which this platform (Windows) does not have.", EvalkitWarning, stacklevel=2)
+        workers = 1
     if workers == 1:
         _init(*init)
         parts = [_batch(t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(*init, True)) as ex:
+    else:  # fork: the design reaches the workers without pickling (SurveyDesign is not picklable)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_init, initargs=(*init, True)) as ex:
             parts = list(ex.map(_batch, tasks))
     seconds = time.perf_counter() - t0
     res = pd.concat(parts, ignore_index=True)
