@@ -75,6 +75,9 @@ from .publish.bureau import build_bureau_report
 from .publish.labels import Labels
 from .publish.figures import figure_html, plot_community_effect, plot_effects_overview
 from .evaluation.summary import EvaluationSummary, summarise
+from .evaluation.power import comparisons_needed, mde, power, respondents_needed
+from .evaluation.power_components import VarianceComponents, target_mdes, variance_components
+from .evaluation.power_sim import SimulatedPower, simulated_power
 from .evaluation.pooling import HeterogeneityTest, PooledEffect, heterogeneity_test, pool_effects, summary_index, theme_indices
 from .inference.stepdown import StepdownResult, stepdown, stepdown_pvalues, stepdown_randomization, stepdown_wild
 from .performance import evaluate_performance, read_records
@@ -115,6 +118,9 @@ __all__ = [
     # few-cluster inference and sensitivity
     "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
     "RandomizationResult", "headline", "leave_one_out", "mixed_model",
+    # power and minimum detectable effects
+    "power", "mde", "respondents_needed", "comparisons_needed", "VarianceComponents", "variance_components",
+    "target_mdes", "simulated_power", "SimulatedPower",
     # many outcomes and pooling
     "stepdown", "stepdown_wild", "stepdown_randomization", "stepdown_pvalues", "StepdownResult", "pool_effects",
     "PooledEffect", "heterogeneity_test", "HeterogeneityTest", "summary_index", "theme_indices",
