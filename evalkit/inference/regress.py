@@ -26,6 +26,7 @@ inference. Journal of Human Resources 50(2), 317-372.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar, Sequence
 
@@ -37,6 +38,7 @@ from .._literals import MissingAction, VcovType, check_choice
 from ..errors import EstimationError, EvalkitError
 from ..results import Result
 from .absorb import absorb_design, demean, fixef_codes
+from .design_variance import check_design_call, design_df, design_headline, design_rows, design_vcov, is_replicate
 from .cr2 import chol_qr, cluster_slices, cr1_factor, cr1_vcov, cr2_vcov
 from .formula import build_matrices, column_or_array, formula_columns, isna, parse_formula
 
@@ -208,6 +210,7 @@ class RegressionResult(Result):
     fit: ClusterFit = field(repr=False)
     level: float = 0.95
     fixef: tuple = ()
+    design_df: int | None = None   # degf of the design (regress(design=...)), else None
 
     # -- basic accessors ----------------------------------------------------
     @property
@@ -273,6 +276,8 @@ class RegressionResult(Result):
     # -- display ------------------------------------------------------------
     def _headline(self) -> str:
         """Model, sample and variance estimator (the lines above the table of ``summary``)."""
+        if self.design_df is not None:
+            return design_headline(self)
         how = "WLS" if self.weighted else "OLS"
         dfnote = ("Satterthwaite df (Pustejovsky & Tipton 2018)" if self.vcov_type == "CR2"
                   else f"t({self.n_clusters - 1}) reference")
@@ -360,9 +365,9 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
 # regress()
 # ---------------------------------------------------------------------------
 
-def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.ndarray,
+def regress(formula: str, data: pd.DataFrame | None = None, *, cluster: str | Sequence | np.ndarray | None = None,
             vcov: VcovType = "CR2", weights: str | Sequence | np.ndarray | None = None,
-            missing: MissingAction = "raise", level: float = 0.95) -> RegressionResult:
+            missing: MissingAction = "raise", level: float = 0.95, design=None) -> RegressionResult:
     """Fit ``formula`` by OLS (or WLS) with cluster-robust standard errors.
 
     Parameters
@@ -389,6 +394,8 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         unless ``missing="drop"``; the number dropped is then ``result.n_dropped``.
     level : float
         Confidence level of the intervals in ``tidy()``.
+    design : SurveyDesign or ReplicateDesign, optional
+        Design-based variance as R ``svyglm`` (:mod:`.design_variance`); no data/cluster/weights.
 
     Returns
     -------
@@ -441,8 +448,17 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
     >>> regress("y ~ x | g", d, cluster="g").n_clusters
     8
     """
-    check_choice(vcov, VcovType, "vcov")
     check_choice(missing, MissingAction, "missing")
+    if design is not None:
+        return _on_design(formula, data, design, cluster, weights, missing, level)
+    return _regress(formula, data, cluster, vcov, weights, missing, level)
+
+
+def _regress(formula, data, cluster, vcov, weights, missing, level) -> RegressionResult:
+    """:func:`regress` without a design: the cluster-robust fit."""
+    check_choice(vcov, VcovType, "vcov")
+    if cluster is None:
+        raise EvalkitError("regress() needs cluster= (the clustering column) or design= (a survey design).")
     if not isinstance(data, pd.DataFrame):
         raise EvalkitError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     data = data.reset_index(drop=True)
@@ -480,6 +496,24 @@ def regress(formula: str, data: pd.DataFrame, *, cluster: str | Sequence | np.nd
         level=level,
         fixef=tuple(parsed.fixef_names),
     )
+
+
+def _on_design(formula, data, design, cluster, weights, missing, level) -> RegressionResult:
+    """``regress(design=...)``: the WLS fit on the design's rows (PSUs as the fit's clusters) with
+    the design-based variance and df of :mod:`evalkit.inference.design_variance`."""
+    parsed = parse_formula(formula)
+    check_design_call(parsed, design, data, cluster, weights)
+    idx = design_rows(design)
+    sub = design.data.reset_index(drop=True).iloc[idx].reset_index(drop=True)
+    psu = np.arange(idx.size) if is_replicate(design) else np.asarray(design.psu_codes)[idx]
+    base = regress(formula, sub, cluster=psu, weights=design.weights[idx], vcov="CR1", missing=missing,
+                   level=level)
+    rows = idx[build_matrices(parsed, sub)[4]]
+    fit, names = base.fit, base.params.index
+    V, kind = design_vcov(design, fit.Xc[fit.cell], fit.y, rows, fit.beta)
+    degf, df = design_df(design, rows, fit.n_params)
+    return dataclasses.replace(base, vcov=pd.DataFrame(V, index=names, columns=names), vcov_type=kind,
+                               df=pd.Series(float(df), index=names, name="df"), design_df=degf)
 
 
 def _complete_rows(parsed, data, cl_raw, cl_name, weights, missing):
