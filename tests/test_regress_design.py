@@ -17,7 +17,8 @@ References
 * An intercept-only regression equals ``svymean``: R survey's published ``tests/api.Rout.save``
   / example-summary values (../shared/reference/README.md): apistrat mean api00 662.29 SE 9.4089;
   apiclus1 (dclus1) 644.17 SE 23.542; its JK1 ``as.svrepdesign(dclus1)`` SE 26.3294
-  (r-survey.r-forge.r-project.org/survey/example-summary.html).
+  (r-survey.r-forge.r-project.org/survey/example-summary.html); dclus1 raked on stype and
+  sch.wide: 641.23 SE 23.704.
 """
 from __future__ import annotations
 
@@ -132,6 +133,10 @@ def test_intercept_only_equals_published_svymean(apistrat, apiclus1):
     rclus1 = dclus1.as_replicate("JK1")
     t = regress("api00 ~ 1", design=rclus1).tidy()
     assert round(t["se"][0], 4) == 26.3294
+    # raked (calibrated) design: the scores are residualised on the raking margins, as R svyglm does
+    raked = dclus1.rake({"stype": {"E": 4421, "H": 755, "M": 1018}, "sch.wide": {"No": 1072, "Yes": 5122}})
+    t = regress("api00 ~ 1", design=raked).tidy()
+    assert round(t["estimate"][0], 2) == 641.23 and round(t["se"][0], 3) == 23.704
 
 
 def test_replicate_variance_equals_refit_per_replicate(apiclus1):
