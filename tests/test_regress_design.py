@@ -7,8 +7,9 @@ References
   variance by refitting per replicate (1e-10), and HC0 * n / (n - 1) for one PSU per row.
 * R survey, ``svyglm`` help example ``summary(svyglm(api00~ell+meals+mobility, design=dstrat))``
   with ``dstrat <- svydesign(id=~1, strata=~stype, weights=~pw, data=apistrat, fpc=~fpc)``:
-  printed output (4 decimals) as shown in the knitted R course notes "Die Regression rechnen"
-  (lineare Regression chapter, stored in the code index): (Intercept) 820.8873 SE 10.0777,
+  printed output (4 decimals) as shown in a knitted German R course page ("Das Survey Design
+  spezifizieren" / "Die Regression rechnen"; public GitHub markdown, file id 44531035701 of the
+  project's code index, repository not resolved), its Call line showing ``fpc = ~fpc``: (Intercept) 820.8873 SE 10.0777,
   ell -0.4806 SE 0.3920, meals -3.1415 SE 0.2839, mobility 0.2257 SE 0.3932, dispersion
   5171.966; t = 81.456, -1.226, -11.064, 0.574.
 * df: R survey's ``svyglm.survey.design`` sets ``g$df.residual <- degf(design) + 1 -
