@@ -203,3 +203,14 @@ def test_wild_bootstrap_fit_uses_psus_as_clusters(apiclus1):
     res = regress("api00 ~ ell", design=SurveyDesign(apiclus1, "pw", psu="dnum", fpc="fpc"))
     assert res.fit.n_clusters == apiclus1["dnum"].nunique() == res.n_clusters
     np.testing.assert_allclose(res.fit.beta, res.params.to_numpy(), rtol=1e-12)
+
+
+def test_intercept_only_equals_the_design_mean_to_rounding(apistrat):
+    """svyglm(y ~ 1) is svymean(~y): same estimate and SE for linearisation and JKn replicates."""
+    dstrat = SurveyDesign(apistrat, "pw", strata="stype", fpc="fpc")
+    for design in (dstrat, dstrat.as_replicate("JKn")):
+        mean = design.mean("api00")
+        t = regress("api00 ~ 1", design=design).tidy()
+        np.testing.assert_allclose(t["estimate"][0], mean["estimate"][0], rtol=1e-12)
+        np.testing.assert_allclose(t["se"][0], mean["se"][0], rtol=1e-10)
+        assert t["df"][0] == design.degf
