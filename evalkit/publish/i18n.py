@@ -136,6 +136,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "sure_2_example": ("{community}的“{target}”{ruled}", "for {target} in {community}, {ruled}"),
     "method_holm": ("Holm方法", "the Holm method"),
     "method_generic": ("{name}方法", "the {name} method"),
+    "design_mde": ("按各目标自身的标准误，本次评估能以80%的把握（双侧{alpha}%检验）发现约{low}至{high}个基线标准差及以上的变化"
+                   "（{n}个目标的中位数为{median}个标准差）；“没有明确变化”只排除这么大的变化。",
+                   "From each target's own standard error, the study could detect effects of about {low} to {high} "
+                   "baseline standard deviations or more with 80% power (two-sided {alpha}% test; median {median} "
+                   "over {n} targets); “no clear change” rules out only changes of that size."),
+    "design_pooled": ("把{k}个项目社区各自第一个目标的标准化效应（改善为正）用随机效应模型合并：平均变化{estimate}个标准差"
+                      "（{level}%置信区间{low}至{high}）；一个新社区可以期待{pi_low}至{pi_high}个标准差。",
+                      "Pooling the {k} programme communities' first targets in baseline standard deviations "
+                      "(improvement positive; random-effects model): on average {estimate} SD ({level}% CI {low} to "
+                      "{high}); a new community could expect between {pi_low} and {pi_high} SD."),
     "appendix_pointer": ("数据检查、加权、方法、稳健性检验和不同估计之间的对照见技术附录。",
                          "Data checks, weighting, methods, robustness checks and how the estimates reconcile are in the technical appendix."),
     "source_line": ("资料来源：{title}；评估工具 evalkit {version}。", "Source: {title}; evaluation with evalkit {version}."),
