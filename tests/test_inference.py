@@ -455,7 +455,7 @@ def test_inference_modules_import_downwards_only():
 
     import evalkit.inference as inf
 
-    order = ["permutation", "cr2", "formula", "absorb", "regress", "wild", "randomization", "few_clusters",
+    order = ["permutation", "cr2", "formula", "absorb", "design_variance", "regress", "wild", "randomization", "few_clusters",
              "stepdown", "__init__"]
     allowed_outside = {"errors", "_literals", "results"}
     root = Path(inf.__file__).parent

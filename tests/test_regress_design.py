@@ -214,3 +214,15 @@ def test_intercept_only_equals_the_design_mean_to_rounding(apistrat):
         np.testing.assert_allclose(t["estimate"][0], mean["estimate"][0], rtol=1e-12)
         np.testing.assert_allclose(t["se"][0], mean["se"][0], rtol=1e-10)
         assert t["df"][0] == design.degf
+
+
+def test_headline_of_a_design_fit_names_the_design_df(apistrat):
+    # 200 PSUs (>= 50): the analytic branch; its label must carry R svyglm's df (degf + 1 - p =
+    # 197 + 1 - 4 = 194), not the cluster count's G - 1 = 199
+    from evalkit.inference.few_clusters import headline
+
+    dstrat = SurveyDesign(apistrat, "pw", strata="stype", fpc="fpc")
+    fit = regress("api00 ~ ell + meals + mobility", design=dstrat)
+    row = headline(fit, "ell")
+    assert row.loc[0, "method"] == "design-based SE (linearization), t(194)"
+    assert row.loc[0, "df"] == 194

@@ -10,9 +10,10 @@ few_clusters.py   :func:`headline`: which p-value and CI to report for the numbe
 formula.py        :func:`parse_formula`: fixest-style ``y ~ x | fe1 + fe2^fe3``; Python operators on ids refused
 absorb.py         fixed effects absorbed (``demean``, ``absorb_design``) instead of dummies; fixest's nested df count
 stepdown.py       many outcomes: Romano–Wolf / Westfall–Young step-down reusing one set of draws
+design_variance.py  ``regress(design=)``: linearisation / replicate variance of the coefficients (R svyglm df)
 ================  ==========================================================================
 
-Imports run downwards only: permutation, cr2, formula, absorb <- regress <- wild, randomization <-
+Imports run downwards only: permutation, cr2, formula, absorb, design_variance <- regress <- wild, randomization <-
 few_clusters, stepdown.
 (``regress`` the function is ``evalkit.regress``; here ``evalkit.inference.regress`` is the module.)
 """

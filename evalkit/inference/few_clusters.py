@@ -106,7 +106,10 @@ def headline(result: RegressionResult, term: str, *, method: HeadlineMethod = "a
         row.loc[0, ["p_value", "ci_low", "ci_high"]] = [wb.p_value, wb.ci_low, wb.ci_high]
         row["method"] = wb.method
     else:
-        ref = ("Satterthwaite t" if result.vcov_type == "CR2" else f"t({G - 1})")
-        row["method"] = f"{result.vcov_type} cluster-robust SE, {ref}"
+        if getattr(result, "design_df", None) is not None:   # regress(..., design=): R svyglm's df
+            row["method"] = f"design-based SE ({result.vcov_type}), t({int(row.loc[0, 'df'])})"
+        else:
+            ref = ("Satterthwaite t" if result.vcov_type == "CR2" else f"t({G - 1})")
+            row["method"] = f"{result.vcov_type} cluster-robust SE, {ref}"
     row["n_clusters"] = G
     return row[HEADLINE_COLUMNS]
