@@ -258,11 +258,13 @@ def sure_lines(summary, labels: Labels, level: float) -> list[str]:
 
 
 def _std_rows(summary) -> list:
-    """Headline rows with a finite estimate, se, df and a positive baseline SD (suppressed rows have none)."""
+    """Headline rows with a finite estimate, se, baseline SD and a df (``inf``: normal test) (suppressed
+    rows have none)."""
     out = []
     for r in _rows(summary.headline):
-        vals = [r.get(k) for k in ("estimate", "se", "df", "sd_baseline")]
-        if any(tb.is_missing(v) for v in vals) or not (float(r["se"]) > 0 and float(r["sd_baseline"]) > 0):
+        vals = [r.get(k) for k in ("estimate", "se", "sd_baseline")]
+        if any(tb.is_missing(v) for v in vals) or pd.isna(pd.to_numeric(r.get("df"), errors="coerce")) \
+                or not (float(r["se"]) > 0 and float(r["sd_baseline"]) > 0):
             continue
         out.append(r)
     return out
