@@ -9,6 +9,7 @@ locally: ``EVALKIT_HYPOTHESIS_PROFILE=explore python -m pytest tests/test_fuzz.p
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -54,3 +55,11 @@ def survey_report(survey_raw, codebook):
 def survey(survey_report):
     """The validated shipped survey (typed)."""
     return survey_report.valid
+
+
+@pytest.fixture(autouse=True)
+def _pandas_display_defaults():
+    """Each test starts from pandas' display defaults: ``setup_notebook`` (tested in test_fonts)
+    sets ``display.precision`` to 3 for the notebooks, which leaked into later doctests."""
+    yield
+    pd.reset_option("^display\\.")
