@@ -57,6 +57,14 @@ def survey(survey_report):
     return survey_report.valid
 
 
+@pytest.fixture(scope="session")
+def study():
+    """The shipped example as a Study (codebook, registry, roles, seed)."""
+    from evalkit.datasets import dongying
+
+    return dongying()
+
+
 @pytest.fixture(autouse=True)
 def _pandas_display_defaults():
     """Each test starts from pandas' display defaults: ``setup_notebook`` (tested in test_fonts)

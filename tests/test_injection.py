@@ -321,3 +321,15 @@ def test_write_shipped_writes_no_live_formula(tmp_path, monkeypatch):
         back = pd.read_csv(raw, encoding=enc)
         assert back["community_id"].tolist() == ["'" + f for f in FORMULAS[:5]]  # text kept, prefixed
         assert back["score"].tolist() == [-1.5, 2.0, -3.0, 0.0, 1.0]              # numbers untouched
+
+
+def test_design_html_view_escapes_column_names():
+    # a weight column named with markup reached the notebook's HTML view of a design unescaped
+    import pandas as pd
+
+    from evalkit.survey.design import SurveyDesign
+
+    d = pd.DataFrame({"<img src=x onerror=alert(1)>": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 4.0]})
+    design = SurveyDesign(d, weight="<img src=x onerror=alert(1)>")
+    for view in (design._repr_html_(), design.as_replicate("JK1")._repr_html_()):
+        assert "<img" not in view and "&lt;img" in view

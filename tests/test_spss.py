@@ -22,13 +22,6 @@ COMPARED = ["community_id", "wave", "sex", "age", "age_group", "role", "residenc
 
 
 @pytest.fixture(scope="module")
-def study():
-    from evalkit.datasets import dongying
-
-    return dongying()
-
-
-@pytest.fixture(scope="module")
 def truth(survey_raw):
     ids = pd.read_csv(HERE / "truth_ids.csv")["respondent_id"].tolist()
     rows = survey_raw[survey_raw["respondent_id"].isin(ids) & (survey_raw["wave"] == "2016")]

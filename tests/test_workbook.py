@@ -22,13 +22,6 @@ COMPARED = ["household_id", "community_id", "wave", "sex", "age", "age_group", "
 
 
 @pytest.fixture(scope="module")
-def study():
-    from evalkit.datasets import dongying
-
-    return dongying()
-
-
-@pytest.fixture(scope="module")
 def truth(survey_raw, study):
     ids = pd.read_csv(HERE / "truth_ids.csv")["respondent_id"]
     rows = survey_raw[survey_raw["respondent_id"].isin(ids) & (survey_raw["wave"] == "2017")]

@@ -21,11 +21,6 @@ from evalkit.errors import DesignError
 from evalkit.io.prepare import add_design, design_problems
 
 
-@pytest.fixture(scope="module")
-def study():
-    return evalkit.datasets.dongying()
-
-
 def _raw(n=4):
     return pd.DataFrame({"respondent_id": [f"r{i}" for i in range(n)],
                          "community_id": ["anning", "anning", "mingyue", "mingyue"][:n],

@@ -257,48 +257,26 @@ def sure_lines(summary, labels: Labels, level: float) -> list[str]:
     return [first, second]
 
 
-def _std_rows(summary) -> list:
-    """Headline rows with a finite estimate, se, baseline SD and a df (``inf``: normal test) (suppressed
-    rows have none)."""
-    out = []
-    for r in _rows(summary.headline):
-        vals = [r.get(k) for k in ("estimate", "se", "sd_baseline")]
-        if any(tb.is_missing(v) for v in vals) or pd.isna(pd.to_numeric(r.get("df"), errors="coerce")) \
-                or not (float(r["se"]) > 0 and float(r["sd_baseline"]) > 0):
-            continue
-        out.append(r)
-    return out
-
-
 def design_lines(summary, lang: str, level: float) -> list[str]:
     """Methods sentences on what the study could detect and what the communities say together.
 
     The MDE of each headline row comes from its own ``se`` and ``df`` (80% power, two-sided test at
-    ``level``; :func:`evalkit.evaluation.power.mde_from_se`), in baseline SDs so rows compare. The
-    pooled effect is a random-effects pool (REML, Hartung-Knapp) of each community's first target in
-    baseline SDs, signed so that positive is better (:func:`evalkit.evaluation.pooling.pool_effects`);
-    left out with fewer than three communities.
+    ``level``), in baseline SDs so rows compare; the pooled effect is a random-effects pool of each
+    community's first target in baseline SDs, signed so that positive is better, left out with fewer
+    than three communities (:mod:`evalkit.evaluation.together`, which notebook 07 shows too).
     """
-    from ..evaluation.pooling import pool_effects
-    from ..evaluation.power import mde_from_se
+    from ..evaluation.together import mde_in_sd, pool_programmes
 
-    rows, lines = _std_rows(summary), []
-    if not rows:
-        return lines
-    mdes = [mde_from_se(float(r["se"]), df=float(r["df"]), power=0.8, level=level) / float(r["sd_baseline"])
-            for r in rows]
-    mdes = [m for m in mdes if np.isfinite(m)]
+    lines = []
+    mdes = mde_in_sd(summary.headline, power=0.8, level=level)
     pct = tb.fmt_number(100 * (1 - level), 0)
-    if mdes:
-        lines.append(t("design_mde", lang, n=len(mdes), low=tb.fmt_number(min(mdes), 2),
-                       high=tb.fmt_number(max(mdes), 2), median=tb.fmt_number(float(np.median(mdes)), 2), alpha=pct))
-    first = pd.DataFrame(rows).drop_duplicates("community_id")
-    if len(first) >= 3:
-        sign = np.where(first.get("better", pd.Series("higher", index=first.index)) == "lower", -1.0, 1.0)
-        pooled = pool_effects(first.assign(estimate=first["estimate"].astype(float) * sign), scale="sd_baseline",
-                              label="community_id", method="REML", hartung_knapp=True, level=level)
+    if len(mdes):
+        lines.append(t("design_mde", lang, n=len(mdes), low=tb.fmt_number(mdes.min(), 2),
+                       high=tb.fmt_number(mdes.max(), 2), median=tb.fmt_number(float(mdes.median()), 2), alpha=pct))
+    pooled = pool_programmes(summary.headline, level=level)
+    if pooled is not None:
         fmt = lambda x: tb.fmt_number(x, 2, sign=True)  # noqa: E731
-        lines.append(t("design_pooled", lang, k=len(first), estimate=fmt(pooled.estimate), low=fmt(pooled.ci_low),
+        lines.append(t("design_pooled", lang, k=pooled.k, estimate=fmt(pooled.estimate), low=fmt(pooled.ci_low),
                        high=fmt(pooled.ci_high), pi_low=fmt(pooled.pi_low), pi_high=fmt(pooled.pi_high),
                        level=tb.fmt_number(100 * level, 0)))
     return lines

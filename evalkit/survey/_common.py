@@ -1,6 +1,7 @@
 """Small helpers shared by the survey modules: argument lists, row labels, codes, numeric columns."""
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,3 +47,9 @@ def numeric(data: pd.DataFrame, col: str, what: str) -> np.ndarray:
             f".proportion({col!r})."
         )
     return s.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def summary_html(name: str, summary: str) -> str:
+    """A design's ``summary`` as a notebook HTML list, every line escaped (column names are user text)."""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in summary.split("\n"))
+    return f"<b>{html.escape(name)}</b><ul>{items}</ul>"

@@ -44,6 +44,7 @@ from .design_checks import (_check_arguments, _fpc_factor, _psu_codes, _strata_c
 from .domains import estimate as _estimate
 from .replicate import ReplicateDesign
 from .replicate_weights import design_replicates
+from ._common import summary_html
 from .variance import psu_structure
 
 __all__ = ["SurveyDesign", "WeightingInfo"]
@@ -267,9 +268,8 @@ class SurveyDesign:
     def __repr__(self) -> str:
         return "SurveyDesign\n  " + self.summary.replace("\n", "\n  ")
 
-    def _repr_html_(self) -> str:  # pragma: no cover - cosmetic
-        items = "".join(f"<li>{line}</li>" for line in self.summary.split("\n"))
-        return f"<b>SurveyDesign</b><ul>{items}</ul>"
+    def _repr_html_(self) -> str:
+        return summary_html("SurveyDesign", self.summary)
 
     # ---- subsetting --------------------------------------------------------------------
     def subset(self, mask: Any) -> "SurveyDesign":

@@ -56,7 +56,7 @@ from scipy import sparse
 
 from .._literals import ProportionCI, check_choice
 from ..errors import DesignError, EvalkitWarning
-from ._common import row_label
+from ._common import row_label, summary_html
 from .calibration import WeightingInfo, rake_replicates
 from .design_checks import _subset_mask, _weights
 from .domains import estimate as _estimate
@@ -345,9 +345,8 @@ class ReplicateDesign:
     def __repr__(self) -> str:
         return "ReplicateDesign\n  " + self.summary.replace("\n", "\n  ")
 
-    def _repr_html_(self) -> str:  # pragma: no cover - cosmetic
-        items = "".join(f"<li>{line}</li>" for line in self.summary.split("\n"))
-        return f"<b>ReplicateDesign</b><ul>{items}</ul>"
+    def _repr_html_(self) -> str:
+        return summary_html("ReplicateDesign", self.summary)
 
     # ---- subsets -------------------------------------------------------------------------
     def subset(self, mask: Any) -> "ReplicateDesign":
