@@ -126,11 +126,27 @@ class AggregateResult(Result):
     max_e: float = np.inf
     balance_e: int | None = None
     df: float = np.inf
+    _vcov: np.ndarray | None = field(default=None, repr=False)
 
     title = "Aggregated ATT"
 
     def __post_init__(self):
-        _freeze(self, ("levels", "att", "se", "influence", "overall_influence"))
+        _freeze(self, ("levels", "att", "se", "influence", "overall_influence", "_vcov"))
+
+    def vcov(self) -> np.ndarray:
+        """L x L covariance of :attr:`att` (one row and column per level).
+
+        The analytic variance the SEs use: cluster sums of the influence functions
+        (``S'S / n^2``), or the design variance with ``att_gt(design=)``; so
+        ``np.sqrt(np.diag(vcov()))`` equals :attr:`se` when the result is not bootstrapped
+        (with the bootstrap the SEs are the bootstrap ones and this stays analytic, as
+        HonestDiD's use of ``did``'s influence functions). Levels with a numerically zero SE
+        (``se`` NaN) keep their tiny variance here.
+        """
+        if self._vcov is None:
+            raise EstimationError("This AggregateResult carries no covariance; build it with "
+                                  "ATTGTResult.aggregate(...) (att_gt(...).aggregate('dynamic')).")
+        return np.array(self._vcov, dtype=float)
 
     @property
     def alpha(self) -> float:
@@ -285,6 +301,21 @@ class ATTGTResult(Result):
         return f"{Result.summary.fget(self)}\n{line}"
 
     # -- inference ------------------------------------------------------------
+    def _vcov_of(self, inf: np.ndarray) -> np.ndarray:
+        """Analytic covariance of the estimates whose influence columns are `inf`."""
+        if self._design is not None:
+            return self._design.cov(inf) / self._design.n
+        return influence_cov(inf, self.n, self._cluster_codes) / self.n
+
+    def vcov(self) -> np.ndarray:
+        """K x K covariance of :attr:`att` (one row and column per (g, t) cell, in their order).
+
+        The analytic variance the SEs use (cluster sums of the influence functions,
+        ``S'S / n^2``, or the design variance with ``design=``): ``np.sqrt(np.diag(vcov()))``
+        equals :attr:`se` when ``bootstrap=0``; with the bootstrap it stays analytic.
+        """
+        return self._vcov_of(self.influence)
+
     def _se_and_crit(self, inf: np.ndarray) -> tuple[np.ndarray, float]:
         if self._design is not None and self._mult is None:
             return self._design.se(inf), critical_value(self.level, self.df)
@@ -370,4 +401,5 @@ class ATTGTResult(Result):
                                se=np.asarray(se_l, float), crit_value=float(crit if uniform else z),
                                level=self.level, influence=agg.influence,
                                overall_influence=agg.overall_influence, uniform=uniform,
-                               min_e=min_e, max_e=max_e, balance_e=balance_e, df=self.df)
+                               min_e=min_e, max_e=max_e, balance_e=balance_e, df=self.df,
+                               _vcov=self._vcov_of(agg.influence))
