@@ -15,6 +15,7 @@ from scipy import stats
 from ..errors import EstimationError
 from ..survey.design import SurveyDesign
 from ..survey.domains import domain_means
+from ..survey.replicate import ReplicateDesign
 
 CHANGE_COLUMNS = [  # the first two are named after the community= and wave= columns
     "community_id", "wave", "indicator", "baseline_wave", "baseline_mean", "wave_mean", "estimate",
@@ -47,7 +48,7 @@ def _bh(p: np.ndarray) -> np.ndarray:
 
 
 def change_from_baseline(
-    design: SurveyDesign,
+    design: SurveyDesign | ReplicateDesign,
     y: str | Sequence[str],
     *,
     community: str = "community_id",
@@ -62,7 +63,9 @@ def change_from_baseline(
     ----------
     design
         A :class:`SurveyDesign` over all waves, whose PSU ids persist across waves (the same
-        buildings, and households within them, are interviewed again). Its weights may be raked.
+        buildings, and households within them, are interviewed again), or a
+        :class:`~evalkit.survey.replicate.ReplicateDesign` whose replicate weights follow the same
+        PSUs across waves. Its weights may be raked.
     y
         Indicator column(s) (scores from :func:`evalkit.score`).
     community, wave
@@ -97,19 +100,28 @@ def change_from_baseline(
     Tests use a t reference distribution with the community's design degrees of freedom
     (PSUs in the community − strata), as R's ``degf`` of the community's subset.
 
+    With a :class:`~evalkit.survey.replicate.ReplicateDesign` the change is the difference of the
+    full-sample cell means and its variance the replicate variance of that difference (from the
+    replicate covariance of :func:`~evalkit.survey.domains.domain_means`, R ``svycontrast`` of
+    ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``); the df is the rank of the community's
+    replicate weights minus 1 (R ``degf`` of the subset), at least 1.
+
     ``hedges_g`` standardises the change by the weighted baseline SD (a Glass-type
     standardiser, since the programme may change the spread) and applies Hedges' (1981)
     small-sample factor ``J = 1 - 3 / (4 (n_b + n_w) - 9)``.
     """
-    from .comparison import _check_roles
+    from .comparison import _check_roles, community_dof
 
+    if not isinstance(design, (SurveyDesign, ReplicateDesign)):
+        raise EstimationError(f"change_from_baseline needs a SurveyDesign or ReplicateDesign, got "
+                              f"{type(design).__name__}; build one with evalkit.SurveyDesign.from_study(rows, study).")
     ys = [y] if isinstance(y, str) else list(y)
     data = design.data
     _check_roles(data, community=community, wave=wave)
     comm_all = data[community].astype(str).to_numpy()
     communities = sorted(pd.unique(comm_all))
     base = _baselines(baseline, comm_all, pd.to_numeric(data[wave]).to_numpy(), communities)
-    psu, strata = design._p, design._h  # PSU and stratum codes of each row
+    dof = community_dof(design, community)  # design df of each community's rows (R degf of the subset)
     w = design.weights
 
     rows = []
@@ -131,7 +143,7 @@ def change_from_baseline(
             yb, nb = cells.loc[ib, "estimate"], int(cells.loc[ib, "n"])
             bm = in_c & (pd.to_numeric(data[wave]).to_numpy() == b) & ~np.isnan(vals)
             sd_b = np.sqrt(np.dot(w[bm], (vals[bm] - yb) ** 2) / w[bm].sum() * nb / max(nb - 1, 1))
-            df_c = max(len(np.unique(psu[in_c])) - len(np.unique(strata[in_c])), 1)
+            df_c = max(dof[c], 1)
             q = stats.t.ppf(0.5 + level / 2, df_c)
             for it, t in zip(mine, waves):
                 if t <= b:

@@ -7,6 +7,13 @@ whatever the programme does. Cluster-robust SEs cannot see the second part with 
 cluster; evalkit estimates it from how much the comparison communities' own changes scatter beyond
 their sampling error (Ferman & Pinto 2019), separately for every distance between the base wave
 and the wave compared, and adds it to the sampling variance.
+
+The design enters the first part only. A linearisation :class:`~evalkit.survey.design.SurveyDesign`
+(strata, PSUs, fpc) or a replicate-weight :class:`~evalkit.survey.replicate.ReplicateDesign` (JK1,
+JKn, BRR, Fay, bootstrap, ...) gives the cell means, their sampling covariance (linearised, or
+from the replicates) and each community's design degrees of freedom; the shock variance, its
+degrees of freedom and the t test are the same few-cluster inference on communities whichever
+design gave the sampling part.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ from ..errors import DroppedUnitsWarning, EstimationError, FewClustersWarning, S
 from ..results import wald_columns
 from ..survey.design import SurveyDesign
 from ..survey.domains import domain_means
+from ..survey.replicate import ReplicateDesign
+from ..survey.replicate_weights import replicate_degf
 
 EFFECT_COLUMNS = [  # the first and third are named after the community= and wave= columns
     "community_id", "start_year", "wave", "event_time", "base_wave", "indicator", "estimate", "se",
@@ -52,6 +61,22 @@ def _starts(registry: pd.DataFrame | Mapping | None, communities) -> dict:
         raise EstimationError(f"No start year for communities {unknown}; add them to the registry "
                               "(start_year empty for comparison communities).")
     return {c: registry[c] for c in communities}
+
+
+def community_dof(design: SurveyDesign | ReplicateDesign, community: str) -> dict[str, int]:
+    """Design degrees of freedom of each community's rows (R ``degf`` of the community's subset).
+
+    A :class:`SurveyDesign`: its PSUs minus its strata among the community's rows. A
+    :class:`ReplicateDesign`: the rank of the replicate weights of its rows minus 1 (R ``degf`` of
+    an ``svyrep.design`` subset; for a delete-one-PSU jackknife this is the community's PSUs minus
+    1, for BRR of paired PSUs its strata). Not below 0; callers floor it where they divide by it.
+    """
+    comm = design.data[community].astype(str).to_numpy()
+    if getattr(design, "is_replicate", False):
+        rep = design.replicate_weights
+        return {c: max(replicate_degf(rep[comm == c]), 0) for c in pd.unique(comm)}
+    p, h = design.psu_codes, design.strata_codes
+    return {c: len(np.unique(p[comm == c])) - len(np.unique(h[comm == c])) for c in pd.unique(comm)}
 
 
 def _scatter_df(v: np.ndarray, tau2: float) -> float:
@@ -203,7 +228,7 @@ def _effect_row(ch: _Changes, c, ks: list, b, t, shock, dof: dict) -> dict:
 
 
 def community_effects(
-    design: SurveyDesign,
+    design: SurveyDesign | ReplicateDesign,
     y: str | Sequence[str],
     *,
     registry: pd.DataFrame | Mapping | None = None,
@@ -222,8 +247,11 @@ def community_effects(
     Parameters
     ----------
     design
-        Survey design over all communities and waves (strata within communities, PSU ids
-        persisting across waves).
+        Survey design over all communities and waves: a :class:`SurveyDesign` (strata within
+        communities, PSU ids persisting across waves) or a
+        :class:`~evalkit.survey.replicate.ReplicateDesign` (replicate weights, e.g. from
+        :meth:`SurveyDesign.as_replicate` or shipped with the data; a respondent keeps the same
+        replicate weights in every wave of a panel, so the covariance between waves is estimated).
     y
         Indicator column(s).
     registry
@@ -272,7 +300,11 @@ def community_effects(
     Notes
     -----
     ``se_sampling`` is ``sqrt(c' V c)`` with ``V`` from :func:`domain_means` (it includes the
-    panel covariance between waves). ``se_shock`` accounts for community-by-wave shocks, which
+    panel covariance between waves): the linearisation covariance of the cell means for a
+    :class:`SurveyDesign`, their replicate covariance (``scale * sum_r rscales_r (theta_r -
+    theta_bar)(theta_r - theta_bar)'``, R ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``) for a
+    :class:`~evalkit.survey.replicate.ReplicateDesign`. This is the only place the design enters;
+    the shock part below and the few-cluster t test on communities are the same for both. ``se_shock`` accounts for community-by-wave shocks, which
     the survey design cannot see. The change ``D_k`` of comparison community ``k`` between the
     base wave and wave ``t`` has variance ``v_k + tau2(gap)``: its sampling variance plus the
     variance of a shock *difference*, which grows with the distance ``gap = |t - base|`` when
@@ -290,7 +322,8 @@ def community_effects(
     :class:`~evalkit.errors.ShockVarianceWarning` says so.
 
     Tests use Student t with Welch-Satterthwaite degrees of freedom: each community's sampling
-    variance carries its own design df (its PSUs minus its strata, R ``degf`` of its subset), so
+    variance carries its own design df (its PSUs minus its strata, R ``degf`` of its subset; with
+    replicate weights the rank of its rows' replicate weights minus 1: :func:`community_dof`), so
     a programme community with three PSUs gets few df however large the comparison group; the
     shock part carries the Satterthwaite df of the comparison communities' scatter, summed over
     the pairs of waves pooled, given their unequal sampling variances and their own shock
@@ -317,8 +350,14 @@ def community_effects(
                    skipped, community, wave, level)
 
 
-def _communities(design: SurveyDesign, registry, community: str, wave: str) -> tuple[dict, dict]:
+def _communities(design: SurveyDesign | ReplicateDesign, registry, community: str,
+                 wave: str) -> tuple[dict, dict]:
     """Start years of the data's communities and each one's design df; checks and warns on the controls."""
+    if not isinstance(design, (SurveyDesign, ReplicateDesign)):
+        raise EstimationError(
+            f"community_effects needs a SurveyDesign or ReplicateDesign, got {type(design).__name__}; "
+            "build one from the respondent rows with evalkit.SurveyDesign.from_study(rows, study) or "
+            "SurveyDesign(rows, weight=..., strata=..., psu=...).")
     data = design.data
     _check_roles(data, community=community, wave=wave)
     comm_of_row = data[community].astype(str).to_numpy()
@@ -335,10 +374,7 @@ def _communities(design: SurveyDesign, registry, community: str, wave: str) -> t
             "variance rests on their scatter alone, so intervals are very wide (with two, ±200 "
             "percentage points for a proportion is typical). Three or more are needed for an "
             "interval worth reporting."), stacklevel=3)
-    # design degrees of freedom of each community: its PSUs minus its strata (R degf of the subset)
-    dof = {c: len(np.unique(design._p[comm_of_row == c])) - len(np.unique(design._h[comm_of_row == c]))
-           for c in comms}
-    return starts, dof
+    return starts, community_dof(design, community)
 
 
 def _finish(res: pd.DataFrame, skipped: list, community: str, wave: str, level: float) -> pd.DataFrame:

@@ -9,6 +9,14 @@ approximations, which over-reject badly with 7 treated of 14 communities.
 
 Who started when comes from ``study=`` (:class:`evalkit.Study`, its registry and column roles) or
 an explicit ``registry=``; nothing here reads the shipped example's files.
+
+The survey design — a linearisation :class:`~evalkit.survey.design.SurveyDesign` (weights, strata,
+PSUs, fpc) or a replicate-weight :class:`~evalkit.survey.replicate.ReplicateDesign` (JK1, JKn,
+BRR, Fay, bootstrap, ...) — enters only through the community × wave means, which are its
+full-sample weighted means (the same for every kind of design with the same weights). Their
+sampling variance does not enter the randomization inference: the permutation distribution
+treats every community's observed series, sampling error included, as fixed, so sampling error
+and community-level shocks are both part of the noise the reassignments reproduce.
 """
 from __future__ import annotations
 
@@ -30,6 +38,10 @@ from ..results import Result, check_vocabulary
 from ..spec.registry import start_years
 from ..spec.study import Roles, Study
 from ..survey.design import SurveyDesign
+from ..survey.replicate import ReplicateDesign
+
+Design = SurveyDesign | ReplicateDesign
+"""The two kinds of survey design the evaluation functions take (linearisation or replicate weights)."""
 
 IMPACT_COLUMNS = ["indicator", "type", "event_time", "estimate", "p_value", "ci_low", "ci_high",
                   "n_assignments", "exact", "method"]
@@ -90,9 +102,15 @@ def confidence_level(caller: str, level: float, alpha: float | None) -> float:
     return float(level)
 
 
-def _design(data: SurveyDesign | pd.DataFrame, study: Study | None, caller: str) -> SurveyDesign:
-    """The survey design: as given, or built from respondent rows and the study's weight, strata, PSU roles."""
-    if isinstance(data, SurveyDesign):
+def is_design(data) -> bool:
+    """Whether ``data`` is a survey design (:class:`SurveyDesign` or :class:`ReplicateDesign`)."""
+    return isinstance(data, (SurveyDesign, ReplicateDesign))
+
+
+def _design(data: Design | pd.DataFrame, study: Study | None, caller: str) -> Design:
+    """The survey design: as given (linearisation or replicate weights), or built from respondent
+    rows and the study's weight, strata, PSU roles."""
+    if is_design(data):
         return data
     if isinstance(data, pd.DataFrame) and study is not None:
         r = study.roles
@@ -100,12 +118,13 @@ def _design(data: SurveyDesign | pd.DataFrame, study: Study | None, caller: str)
             raise EvalkitError(f"{caller}: the study names no weight column (Roles(weight=...)); pass a "
                                "SurveyDesign instead.")
         return SurveyDesign(data, weight=r.weight, strata=r.strata, psu=r.psu)
-    raise EstimationError(f"{caller} needs a SurveyDesign, or respondent rows together with study= "
-                          "(the design is then built from the study's weight, strata and PSU columns).")
+    raise EstimationError(f"{caller} needs a SurveyDesign or ReplicateDesign, or respondent rows together "
+                          "with study= (the design is then built from the study's weight, strata and PSU "
+                          f"columns); got {type(data).__name__}.")
 
 
 def community_panel(
-    design: SurveyDesign | pd.DataFrame,
+    design: Design | pd.DataFrame,
     y: str,
     *,
     study: Study | None = None,
@@ -115,8 +134,9 @@ def community_panel(
 ) -> pd.DataFrame:
     """Design-based means of ``y`` by community × wave as a wide table (communities × waves).
 
-    ``design`` is a :class:`SurveyDesign`, or respondent rows with ``study=`` (the design is built
-    from the study's weight, strata and PSU roles). The community and wave columns are the
+    ``design`` is a :class:`SurveyDesign` or a :class:`~evalkit.survey.replicate.ReplicateDesign`
+    (the means are the full-sample weighted means either way), or respondent rows with ``study=``
+    (the design is built from the study's weight, strata and PSU roles). The community and wave columns are the
     explicit arguments, else the study's roles, else ``community_id`` and ``wave``; the index and
     the columns of the table are named after them.
     """
@@ -289,7 +309,7 @@ class ImpactResult(Result):
 
 
 def programme_effect(
-    design: SurveyDesign | pd.DataFrame,
+    design: Design | pd.DataFrame,
     y: str,
     *,
     study: Study | None = None,
@@ -307,10 +327,11 @@ def programme_effect(
     Parameters
     ----------
     design
-        A :class:`SurveyDesign` (community × wave means are estimated from it), respondent rows
-        with ``study=`` (the design is built from the study's weight, strata and PSU roles), or an
-        already wide table of community means (index community ids, columns waves:
-        :func:`community_panel`).
+        A :class:`SurveyDesign` or :class:`~evalkit.survey.replicate.ReplicateDesign` (community ×
+        wave means are estimated from it), respondent rows with ``study=`` (the design is built
+        from the study's weight, strata and PSU roles), or an already wide table of community
+        means (index community ids, columns waves: :func:`community_panel`). Only the means are
+        used: the design's variance does not enter the randomization inference (Notes).
     y
         Indicator column.
     study
@@ -374,6 +395,14 @@ def programme_effect(
     (``benchmarks/bench_ri.py``). The coefficient, not a t-statistic, is permuted: communities are of
     similar size here; MacKinnon & Webb recommend the t-statistic when treated clusters differ
     much in size.
+
+    Which uncertainty comes from where: the design (its weights) gives the community-wave means
+    and nothing else; strata, PSUs, fpc or replicate weights change no number here. The
+    randomization distribution is over the assignment of start years to communities, holding
+    every community's observed means fixed, so the survey's sampling error, like the
+    community-by-year shocks, is part of what the reassigned estimates scatter by; the design-based
+    covariance of the means (:func:`evalkit.survey.domains.domain_means`) is used by
+    :func:`evalkit.community_effects`, whose per-community intervals add it to the shock variance.
     """
     if n_perm is not None and (isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer))
                                or n_perm < 1):
@@ -406,14 +435,15 @@ def programme_effect(
 
 def _panel_of(design, y: str, args: StudyArgs, domain) -> pd.DataFrame:
     """The balanced wide community panel of ``y``: estimated from a design (or respondent rows), or as given."""
-    if isinstance(design, SurveyDesign) or (isinstance(design, pd.DataFrame) and y in design.columns):
+    if is_design(design) or (isinstance(design, pd.DataFrame) and y in design.columns):
         panel = community_panel(design, y, study=args.study, community=args.community, wave=args.wave,
                                 domain=domain)
     elif isinstance(design, pd.DataFrame):
         panel = design
     else:
-        raise EstimationError("programme_effect needs a SurveyDesign, respondent rows with study=, or a "
-                              "wide table of community means (community_panel()).")
+        raise EstimationError("programme_effect needs a SurveyDesign or ReplicateDesign, respondent rows with "
+                              f"study=, or a wide table of community means (community_panel()); got "
+                              f"{type(design).__name__}.")
     if panel.isna().any().any():
         bad = panel[panel.isna().any(axis=1)].index.tolist()
         if len(bad) == len(panel) or panel.shape[0] - len(bad) < 3:
