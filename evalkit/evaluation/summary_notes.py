@@ -2,7 +2,7 @@
 and why a row has no estimate (:data:`EXPLANATIONS`)."""
 from __future__ import annotations
 
-__all__ = ["EXPLANATIONS", "MIN_COMPARISONS", "methods_notes"]
+__all__ = ["EXPLANATIONS", "HONEST_EXPLANATIONS", "MIN_COMPARISONS", "methods_notes"]
 
 #: Fewest comparison communities for a headline estimate.
 MIN_COMPARISONS = 3
@@ -31,6 +31,26 @@ EXPLANATIONS = {
     "few_comparisons": ("对照社区只有{k}个（至少需要3个）：区间会宽到无法解读",
                         "only {k} comparison communities observed in both waves (at least 3 are "
                         "needed): with two, intervals reach ±200 percentage points"),
+}
+
+
+#: Why a community's headline cannot be checked for parallel-trends sensitivity (HonestDiD, pre-test
+#: power): code -> (Chinese, English), ``str.format`` fields as :data:`EXPLANATIONS`.
+HONEST_EXPLANATIONS = {
+    "one_pre_wave": ("项目开始（{start}年）之前只有一次调查（{base}年，即比较的基线），没有更早的变化可以检验趋势是否平行："
+                     "平行趋势对本社区只是假设，无法做敏感性分析",
+                     "only one survey wave before the programme started in {start} ({base}, the baseline the change "
+                     "is measured from), so there is no earlier change to check parallel trends with: for this "
+                     "community parallel trends is an assumption, and its sensitivity cannot be assessed"),
+    "no_base_wave": EXPLANATIONS["no_base_wave"],
+    "no_post_wave": EXPLANATIONS["no_post_wave"],
+    "irregular_waves": ("项目前后的调查年份不连续或间隔不等，无法按年份比较趋势",
+                        "the survey waves around the start are not equally spaced, so trends cannot be compared "
+                        "wave by wave"),
+    "no_pre_cells": ("项目开始前某次调查中本社区回答人数少于{min_n}人，无法检验项目前的趋势",
+                     "a wave before the start has fewer than {min_n} respondents from this community, so the "
+                     "pre-programme trend cannot be checked"),
+    "few_comparisons": EXPLANATIONS["few_comparisons"],
 }
 
 
