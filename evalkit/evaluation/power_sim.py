@@ -14,17 +14,21 @@ weighting effect ``n sum w^2 / (sum w)^2`` and ``b`` the mean respondents per PS
 share of draws whose two-sided p-value is below ``1 - level``, with Monte Carlo SE
 ``sqrt(p (1 - p) / n_sims)``.
 
-Draws come from ``numpy.random.SeedSequence(seed).spawn(batches)``: the result does not depend on
-how many processes share the work. ``workers > 1`` runs the batches in a
-:class:`concurrent.futures.ProcessPoolExecutor` (the design is sent once to each process);
-``workers=1`` is the plain loop. Worker processes are forked (the design reaches them without
-pickling); where fork does not exist (Windows) the loop runs, with a warning.
+Every simulated evaluation has its own seed, ``numpy.random.SeedSequence(seed).spawn(n_sims)``;
+the draws are grouped in batches of ``batch`` (one ``community_effects`` call per batch) whatever
+runs them, so the result is bit-identical for a plain loop (``workers=1``), a process pool
+(``workers > 1``) or any :class:`concurrent.futures.Executor` or Dask ``Client`` passed as
+``executor=`` (``docs/scale_out.md``). The design travels to each process once (pickled once,
+unpickled once per process and cached there); every batch runs with one BLAS thread
+(threadpoolctl), so the arithmetic is the same in every process.
 """
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
+import pickle
 import time
+import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import EstimationError, EvalkitWarning
+from ..errors import EstimationError
 from .comparison import community_effects
 from .power import VarianceComponents
 from .power_components import did_power, did_variance, gap_pairs
@@ -58,16 +62,54 @@ class SimulatedPower:
                 f"process(es); simulated vs analytic power per community:\n{self.table.to_string(index=False)}")
 
 
-_STATE: dict = {}
+_CACHE: dict = {}  # per process: the last simulation job, by token (unpickled once per process)
 
 
-def _init(design, comps, registry, effect, community, wave, level, one_thread=False) -> None:
-    if one_thread:  # processes share the cores: one BLAS thread each (threadpoolctl, when installed)
-        try:
-            from threadpoolctl import threadpool_limits
-            _STATE["limits"] = threadpool_limits(1)
-        except ImportError:
-            pass
+@dataclass(frozen=True, eq=False)
+class _Job:
+    """Everything one batch of simulated evaluations needs."""
+
+    design: object
+    comps: VarianceComponents
+    registry: object
+    effect: float
+    community: str
+    wave: str
+    level: float
+    ci: np.ndarray
+    cell: np.ndarray
+    n_comm: int
+    n_cell: int
+    treated: np.ndarray
+    pi: np.ndarray
+    n_psu: int
+    rho: float
+
+
+class _Shared:
+    """A :class:`_Job` pickled at most once in this process and unpickled once per receiving process."""
+
+    def __init__(self, job: _Job):
+        self.token, self._job, self._blob = uuid.uuid4().hex, job, None
+
+    def __getstate__(self):
+        if self._blob is None:
+            self._blob = pickle.dumps(self._job, protocol=pickle.HIGHEST_PROTOCOL)
+        return {"token": self.token, "blob": self._blob}
+
+    def __setstate__(self, state):
+        self.token, self._blob, self._job = state["token"], state["blob"], None
+
+    def job(self) -> _Job:
+        if self._job is None:
+            if self.token not in _CACHE:
+                _CACHE.clear()
+                _CACHE[self.token] = pickle.loads(self._blob)
+            self._job = _CACHE[self.token]
+        return self._job
+
+
+def _prepare(design, comps, registry, effect, community, wave, level) -> _Job:
     d = design.data
     comm = d[community].astype(str).to_numpy()
     t = d[wave].astype(float).to_numpy()
@@ -89,35 +131,61 @@ def _init(design, comps, registry, effect, community, wave, level, one_thread=Fa
     b = float(np.mean(n_c[keep] / np.maximum(np.bincount(np.unique(np.c_[cell, pi], axis=0)[:, 0],
                                                           minlength=n_c.size)[keep], 1)))
     rho = float(np.clip((comps.deff / deff_w - 1) / (b - 1), 0.0, 1.0)) if b > 1 else 0.0
-    _STATE.update(design=design, comps=comps, registry=registry, effect=effect, community=community,
-                  wave=wave, level=level, ci=ci, cell=cell, n_comm=cu.size, n_cell=cu.size * tu.size,
-                  treated=treated, pi=pi, n_psu=pk.size, rho=rho)
+    return _Job(design=design, comps=comps, registry=registry, effect=effect, community=community, wave=wave,
+                level=level, ci=ci, cell=cell, n_comm=cu.size, n_cell=cu.size * tu.size, treated=treated, pi=pi,
+                n_psu=pk.size, rho=rho)
 
 
-def _batch(args) -> pd.DataFrame:
-    seed_seq, reps = args
-    s, vc = _STATE, _STATE["comps"]
-    rng = np.random.default_rng(seed_seq)
-    n = s["ci"].size
-    cols = {}
-    for r in range(reps):
-        a = rng.normal(0.0, np.sqrt(vc.tau2), s["n_comm"])
-        ab = rng.normal(0.0, np.sqrt(vc.gamma2), s["n_cell"])
-        u = rng.normal(0.0, np.sqrt(s["rho"] * vc.sigma2), s["n_psu"])
-        e = rng.normal(0.0, np.sqrt((1 - s["rho"]) * vc.sigma2), n)
-        cols[f"_sim{r}"] = a[s["ci"]] + ab[s["cell"]] + u[s["pi"]] + e + s["effect"] * s["treated"]
-    design = s["design"].assign(**cols)
-    with warnings.catch_warnings():
+def _one_blas_thread():
+    """One BLAS thread while a batch runs (same arithmetic in every process; processes share the cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without threadpoolctl the BLAS runs as configured
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _run(shared: _Shared, seeds: list) -> pd.DataFrame:
+    """One batch: a simulated outcome per seed, then one ``community_effects`` call on all of them."""
+    s = shared.job()
+    vc, n, cols = s.comps, s.ci.size, {}
+    for r, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        a = rng.normal(0.0, np.sqrt(vc.tau2), s.n_comm)
+        ab = rng.normal(0.0, np.sqrt(vc.gamma2), s.n_cell)
+        u = rng.normal(0.0, np.sqrt(s.rho * vc.sigma2), s.n_psu)
+        e = rng.normal(0.0, np.sqrt((1 - s.rho) * vc.sigma2), n)
+        cols[f"_sim{r}"] = a[s.ci] + ab[s.cell] + u[s.pi] + e + s.effect * s.treated
+    design = s.design.assign(**cols)
+    with warnings.catch_warnings(), _one_blas_thread():
         warnings.simplefilter("ignore")
-        eff = community_effects(design, list(cols), registry=s["registry"], community=s["community"],
-                                wave=s["wave"], level=s["level"])
+        eff = community_effects(design, list(cols), registry=s.registry, community=s.community,
+                                wave=s.wave, level=s.level)
     eff = eff[eff["event_time"] >= 0]
-    return eff[[s["community"], s["wave"], "indicator", "estimate", "se", "p_value"]]
+    return eff[[s.community, s.wave, "indicator", "estimate", "se", "p_value"]]
+
+
+def _execute(shared: _Shared, tasks: list, executor, workers: int) -> tuple[list, int]:
+    """Run the batches: here, in a process pool of ``workers``, or on ``executor`` (Executor or Dask Client)."""
+    if executor is None and workers == 1:
+        return [_run(shared, t) for t in tasks], 1
+    if executor is None:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            return [f.result() for f in [ex.submit(_run, shared, t) for t in tasks]], workers
+    if hasattr(executor, "scatter") and hasattr(executor, "gather"):  # a dask.distributed Client
+        remote = executor.scatter(shared, broadcast=True)  # the design reaches each worker once
+        futures = [executor.submit(_run, remote, t, pure=False) for t in tasks]
+        return executor.gather(futures), int(sum(executor.nthreads().values()))
+    if not callable(getattr(executor, "submit", None)):
+        raise EstimationError(f"executor= must be a concurrent.futures.Executor or a dask.distributed Client; "
+                              f"got {type(executor).__name__}.")
+    futures = [executor.submit(_run, shared, t) for t in tasks]
+    return [f.result() for f in futures], int(getattr(executor, "_max_workers", 0) or 0)
 
 
 def simulated_power(design, components: VarianceComponents, *, registry, effect: float, n_sims: int = 1000,
                     seed: int = 0, level: float = 0.95, community: str = "community_id", wave: str = "wave",
-                    workers: int | None = None, batch: int = 25) -> SimulatedPower:
+                    workers: int | None = None, batch: int = 25, executor=None) -> SimulatedPower:
     """Simulated power of :func:`~evalkit.evaluation.comparison.community_effects` on ``design``.
 
     Parameters
@@ -133,9 +201,14 @@ def simulated_power(design, components: VarianceComponents, *, registry, effect:
     n_sims, seed
         Simulated evaluations and the seed (reproducible for any ``workers``).
     workers
-        Processes (default: ``os.cpu_count()``; 1 = a plain loop in this process).
+        Processes of a pool started here (default: ``os.cpu_count()``; 1 = a plain loop in this
+        process); ignored when ``executor`` is given.
     batch
-        Draws per task (one design and one ``community_effects`` call with ``batch`` outcomes).
+        Draws per task (one ``community_effects`` call with ``batch`` outcomes).
+    executor
+        Where to run the batches instead: any :class:`concurrent.futures.Executor` (left open) or a
+        ``dask.distributed.Client`` (the design is scattered to every worker once). The result is
+        bit-identical to ``workers=1`` with the same ``seed`` and ``batch``.
 
     Returns
     -------
@@ -149,21 +222,11 @@ def simulated_power(design, components: VarianceComponents, *, registry, effect:
     if n_sims < 1 or batch < 1:
         raise EstimationError("n_sims and batch must be positive whole numbers.")
     workers = int(workers or os.cpu_count() or 1)
-    sizes = [batch] * (n_sims // batch) + ([n_sims % batch] if n_sims % batch else [])
-    tasks = list(zip(np.random.SeedSequence(seed).spawn(len(sizes)), sizes))
-    init = (design, components, registry, effect, community, wave, level)
+    seeds = np.random.SeedSequence(seed).spawn(n_sims)  # one per simulated evaluation
+    tasks = [seeds[i:i + batch] for i in range(0, n_sims, batch)]
+    shared = _Shared(_prepare(design, components, registry, effect, community, wave, level))
     t0 = time.perf_counter()
-    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        warnings.warn("simulated_power runs in one process here: its worker processes receive the survey "
-                      "design by fork, which this platform (Windows) does not have.", EvalkitWarning, stacklevel=2)
-        workers = 1
-    if workers == 1:
-        _init(*init)
-        parts = [_batch(t) for t in tasks]
-    else:  # fork: the design reaches the workers without pickling (SurveyDesign is not picklable)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_init, initargs=(*init, True)) as ex:
-            parts = list(ex.map(_batch, tasks))
+    parts, workers = _execute(shared, tasks, executor, workers)
     seconds = time.perf_counter() - t0
     res = pd.concat(parts, ignore_index=True)
     alpha = 1 - level

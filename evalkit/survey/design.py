@@ -190,6 +190,15 @@ class SurveyDesign:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("SurveyDesign is immutable; weighting steps and subsets return a new design.")
 
+    def __reduce__(self):
+        # Pickling (process pools, Dask workers): the default protocol would restore the slots by
+        # setattr, which an immutable design refuses. Rebuild from the constructor arguments instead
+        # (the PSU structure is derived again, not shipped), then put back what weighting steps and
+        # subsets changed: the final weights, the domain mask and the calibration.
+        args = (self._data, self._weight, self._strata, self._psu, self._fpc, self._lonely, self._nest)
+        return _rebuild_design, (args, {"_w": self._w, "_mask": self._mask, "_calib": self._calib,
+                                        "_info": self._info})
+
     def __delattr__(self, name: str) -> None:
         raise AttributeError("SurveyDesign is immutable.")
 
@@ -490,3 +499,17 @@ class SurveyDesign:
         w, calib, info = _rake(self._data, self._w.copy(), self._s, margins, max_iter=max_iter, tol=tol,
                                trim=trim, margin_tol=margin_tol)
         return self._replace(_w=w, _calib=calib, _info=info)
+
+
+def _rebuild_design(args: tuple, state: dict) -> SurveyDesign:
+    """Unpickle a :class:`SurveyDesign` (its ``__reduce__``); warnings were given when it was built."""
+    import warnings
+
+    data, weight, strata, psu, fpc, lonely, nest = args
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = SurveyDesign(data, weight, strata, psu, fpc, lonely_psu=lonely, nest=nest)
+    w = np.array(state["_w"], dtype=float)
+    w.setflags(write=False)
+    return design._replace(**{**state, "_w": w})
+

@@ -274,6 +274,15 @@ class ReplicateDesign:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("ReplicateDesign is immutable; weighting steps and subsets return a new design.")
 
+    def __reduce__(self):
+        # Pickling (process pools, Dask workers): the default protocol would restore the slots by
+        # setattr, which an immutable design refuses. Rebuild from the constructor arguments (the
+        # replicate matrix as combined weights, the scales as they stand), then put back the
+        # full-sample weights, replicate names, domain mask and weighting diagnostics.
+        args = (self._data, self._weight, self._rep, self._type, self._rho, self._scale, self._rscales, self._mse)
+        return _rebuild_replicate, (args, {"_w": self._w, "_names": self._names, "_mask": self._mask,
+                                           "_info": self._info})
+
     # ---- properties --------------------------------------------------------------------
     is_replicate = True
 
@@ -470,3 +479,13 @@ class ReplicateDesign:
         W, info = rake_replicates(self._data, self._all_weights(), margins, self._names, max_iter=max_iter,
                                   tol=tol, trim=trim, margin_tol=margin_tol)
         return self._replace(_w=W[:, 0].copy(), _rep=W[:, 1:].copy(), _info=info, _degf=None)
+
+
+def _rebuild_replicate(args: tuple, state: dict) -> ReplicateDesign:
+    """Unpickle a :class:`ReplicateDesign` (its ``__reduce__``); warnings were given when it was built."""
+    data, weight, rep, kind, rho, scale, rscales, mse = args
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = ReplicateDesign(data, weight, rep, kind, rho=rho, scale=scale, rscales=rscales, mse=mse)
+    return design._replace(**state)
+
