@@ -27,11 +27,12 @@ from ..results import wald_columns
 from ..spec.registry import programme_targets
 from .comparison import _effect_row
 from .impact import _design
-from .summary import _checked, _community_dof, _Target, target_group
+from .summary import _checked, _community_dof, _scale_facts, _Target, target_group
 from .summary_notes import HONEST_EXPLANATIONS, MIN_COMPARISONS, _labels
 from .targets import target_name
 
-__all__ = ["HONEST_COLUMNS", "HeadlineEventStudy", "headline_event_study", "sensitivity_of_headlines"]
+__all__ = ["HONEST_COLUMNS", "HeadlineEventStudy", "attach_breakdown", "headline_event_study",
+           "sensitivity_of_headlines"]
 
 #: Columns of :func:`sensitivity_of_headlines`.
 HONEST_COLUMNS = ["community_id", "target", "wave", "estimate", "restriction", "method", "breakdown", "pretest_p",
@@ -150,8 +151,8 @@ def _base_wave(tgt: _Target, start: int, survey_waves: list[float], study) -> fl
     return b
 
 
-def headline_event_study(survey: pd.DataFrame, study, *, communities=None, min_n: int | None = None
-                         ) -> list[HeadlineEventStudy]:
+def headline_event_study(survey: pd.DataFrame, study, *, communities=None, min_n: int | None = None,
+                         targets: dict | None = None) -> list[HeadlineEventStudy]:
     """Each programme community's first target as an event study of the summary's estimator.
 
     Parameters
@@ -164,6 +165,8 @@ def headline_event_study(survey: pd.DataFrame, study, *, communities=None, min_n
         Programme community ids to keep (default: all, in registry order).
     min_n
         Fewest respondents per cell, as :func:`evalkit.summarise` (default the gate's, else 2).
+    targets
+        :func:`evalkit.summarise`'s cell means per ``(indicator, group)``, reused when given.
 
     Returns
     -------
@@ -194,10 +197,10 @@ def headline_event_study(survey: pd.DataFrame, study, *, communities=None, min_n
     firsts = programme_targets(registry).drop_duplicates("community_id")
     keep = None if communities is None else {str(c) for c in ([communities] if isinstance(communities, str)
                                                                 else communities)}
+    cache = {} if targets is None else targets
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the summary itself reports the design's warnings
-        design = _design(survey, study, "headline_event_study")
-        dof = _community_dof(design, community)
+        design = dof = None
         out = []
         for cid, ind, grp in firsts[["community_id", "indicator", "group"]].itertuples(index=False):
             cid = str(cid)
@@ -206,8 +209,14 @@ def headline_event_study(survey: pd.DataFrame, study, *, communities=None, min_n
             group = target_group(ind, grp, codebook)
             own = grp is None or pd.isna(grp) or not str(grp)
             name = target_name(ind, None if own else grp)
-            facts = {"start": starts[cid], "min_n": min_n, **_labels(codebook, ind, group)}
-            tgt = _Target(design, survey, ind, group, codebook, community, wave, controls, dof, own)
+            facts = {"start": starts[cid], "min_n": min_n, "kind": _scale_facts(ind, codebook)[0],
+                     "yearly": all(1900 <= t <= 2200 for t in survey_waves), **_labels(codebook, ind, group)}
+            if (ind, group) not in cache:
+                if design is None:
+                    design = _design(survey, study, "headline_event_study")
+                    dof = _community_dof(design, community)
+                cache[ind, group] = _Target(design, survey, ind, group, codebook, community, wave, controls, dof, own)
+            tgt = cache[ind, group]
             if tgt.ch is None or cid not in tgt.present:
                 out.append(_event_study(tgt, cid, name, starts[cid], None, [], min_n, facts))
                 continue
@@ -236,11 +245,18 @@ def _pretest(es: HeadlineEventStudy, level: float) -> tuple[float, float, float,
                         event_times=[int(e) for e in es.event_times])
     tidy = pw.tidy()
     slope = {float(r.power_target): float(r.slope) for r in tidy.itertuples() if np.isfinite(r.power_target)}
-    return p, slope.get(0.5, np.nan), slope.get(0.8, np.nan), pw.sentence(lang="zh"), pw.sentence(lang="en")
+    prop = es.facts.get("kind") == "proportion"
+    yearly = es.facts.get("yearly", False)
+    words = {lang: pw.sentence(lang=lang, scale=100.0 if prop else 1.0,
+                               unit=(("个百分点", "percentage points") if prop else ("分", "points"))[lang == "en"],
+                               period=(("年", "year") if yearly else ("期", "wave"))[lang == "en"])
+             for lang in ("zh", "en")}
+    return p, slope.get(0.5, np.nan), slope.get(0.8, np.nan), words["zh"], words["en"]
 
 
 def sensitivity_of_headlines(survey: pd.DataFrame, study, *, level: float = 0.95, method: str = "C-LF",
-                             min_n: int | None = None, event_studies=None) -> pd.DataFrame:
+                             min_n: int | None = None, event_studies=None, targets: dict | None = None
+                             ) -> pd.DataFrame:
     """Relative-magnitudes breakdown value and pre-test power of each programme community's headline.
 
     Parameters
@@ -253,6 +269,8 @@ def sensitivity_of_headlines(survey: pd.DataFrame, study, *, level: float = 0.95
         HonestDiD method of the relative-magnitudes intervals (``"C-LF"``, HonestDiD's default).
     event_studies
         The list of :func:`headline_event_study` (computed when omitted).
+    targets
+        :func:`evalkit.summarise`'s cell means, reused (see :func:`headline_event_study`).
 
     Returns
     -------
@@ -276,7 +294,8 @@ def sensitivity_of_headlines(survey: pd.DataFrame, study, *, level: float = 0.95
     """
     from ..did.honest import sensitivity
 
-    studies = headline_event_study(survey, study, min_n=min_n) if event_studies is None else event_studies
+    studies = (headline_event_study(survey, study, min_n=min_n, targets=targets) if event_studies is None
+               else event_studies)
     rows = []
     for es in studies:
         row = dict.fromkeys(HONEST_COLUMNS)
@@ -300,7 +319,16 @@ def sensitivity_of_headlines(survey: pd.DataFrame, study, *, level: float = 0.95
     return out
 
 
-def _require(frame) -> None:
-    if not isinstance(frame, pd.DataFrame) or not set(HONEST_COLUMNS) <= set(frame.columns):
-        raise EvalkitError("expected the frame of evalkit.evaluation.honest_summary.sensitivity_of_headlines "
+def attach_breakdown(frame: pd.DataFrame, honest: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (summary effects or headline) with ``breakdown_rm`` set on the rows of the headlines
+    that were checked (same community, target and wave), ``nan`` elsewhere."""
+    if not isinstance(honest, pd.DataFrame) or not set(HONEST_COLUMNS) <= set(honest.columns):
+        raise EvalkitError("attach_breakdown: expected the frame of "
+                           "evalkit.evaluation.honest_summary.sensitivity_of_headlines "
                            f"(columns {', '.join(HONEST_COLUMNS)}).")
+    key = {(str(c), t, float(w)): b for c, t, w, b in
+           zip(honest["community_id"], honest["target"], honest["wave"], honest["breakdown"]) if pd.notna(w)}
+    out = frame.copy()
+    waves = pd.to_numeric(out["wave"], errors="coerce").astype(float)
+    out["breakdown_rm"] = [key.get((str(c), t, w), np.nan) for c, t, w in zip(out["community_id"], out["target"], waves)]
+    return out

@@ -29,7 +29,7 @@ from .effect_terms import (evidence_level, evidence_scale_frame, headcount, holm
                            pooled_sd, ruled_out, target_population)
 from .impact import _design, confidence_level
 from .reconcile import reconciliation_rows
-from .summary_notes import EXPLANATIONS, MIN_COMPARISONS, _explain, _labels, methods_notes
+from .summary_notes import EXPLANATIONS, MIN_COMPARISONS, _explain, _labels, honest_note, methods_notes
 from .targets import target_domain, target_name
 
 __all__ = ["EFFECT_COLUMNS", "EXPLANATIONS", "EvaluationSummary", "summarise", "target_group"]
@@ -40,7 +40,7 @@ EFFECT_COLUMNS = [
     "p_adjusted", "pct_of_baseline", "std_effect", "std_ci_low", "std_ci_high", "sd_baseline",
     "population", "headcount", "headcount_low", "headcount_high", "ruled_out", "direction", "evidence",
     "loo_holds", "shock_estimable", "n_base", "n_wave", "n_comparison", "explanation", "explanation_zh",
-    "explanation_en",
+    "explanation_en", "breakdown_rm",
 ]
 TREND_COLUMNS = ["community_id", "target", "indicator", "group", "wave", "mean", "ci_low", "ci_high", "n",
                  "comparison_mean", "counterfactual", "n_comparison", "suppressed"]
@@ -71,6 +71,11 @@ class EvaluationSummary(Result):
         the warnings raised while summarising, as sentences.
     level : float
         Confidence level of every interval.
+    honest : DataFrame
+        Sensitivity of each programme community's first-target headline to violations of parallel
+        trends and the power of its pre-test
+        (:func:`evalkit.evaluation.honest_summary.sensitivity_of_headlines`, columns
+        :data:`~evalkit.evaluation.honest_summary.HONEST_COLUMNS`); empty with ``summarise(honest=False)``.
     """
 
     effects: pd.DataFrame
@@ -80,6 +85,7 @@ class EvaluationSummary(Result):
     evidence_scale: pd.DataFrame
     notes: dict = field(default_factory=dict)
     level: float = 0.95
+    honest: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     title: ClassVar[str] = "Evaluation summary"
 
@@ -164,7 +170,8 @@ class _Target:
 
 
 def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: int | None = None,
-              min_n: int | None = None, reconcile: bool = True, withheld=None) -> EvaluationSummary:
+              min_n: int | None = None, reconcile: bool = True, withheld=None,
+              honest: bool = False) -> EvaluationSummary:
     """Every programme community's targets, estimated once, in the terms every product shows.
 
     Parameters
@@ -193,6 +200,9 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
         default ``survey.attrs["withheld"]`` (set by ``gate_published``). Rows resting on them
         are explained as ``small_cell`` rather than as a missing wave. ``min_n`` defaults to the
         gate's (``survey.attrs["disclosure"]["min_n"]``) when the survey was gated.
+    honest
+        Compute ``honest`` (HonestDiD relative-magnitudes breakdown value and pre-test power of
+        each community's first-target headline) and the effects column ``breakdown_rm``.
 
     Returns
     -------
@@ -278,8 +288,15 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     trends["n"] = pd.to_numeric(trends["n"], errors="coerce").astype("Int64")
     recon = reconciliation_rows(headline, cache, survey, study, design, level=level, seed=seed,
                                 enabled=reconcile, caveats=caveats)
-    return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(),
-                             methods_notes(level, min_n, len(controls), caveats, effects), level)
+    notes = methods_notes(level, min_n, len(controls), caveats, effects)
+    sens = pd.DataFrame()
+    if honest and len(headline):
+        from .honest_summary import attach_breakdown, sensitivity_of_headlines
+
+        sens = sensitivity_of_headlines(survey, study, level=level, min_n=min_n, targets=cache)
+        effects, headline = attach_breakdown(effects, sens), attach_breakdown(headline, sens)
+        notes.update(honest_note(level))
+    return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(), notes, level, sens)
 
 
 def _warn_few(effects: pd.DataFrame) -> None:
@@ -489,6 +506,7 @@ def _finish_effects(effects: pd.DataFrame, level: float) -> pd.DataFrame:
     eff["evidence"] = eff["evidence"].astype("int64")
     for col in ("explanation", "explanation_zh", "explanation_en", "direction"):
         eff[col] = eff[col].astype(object).where(eff[col].notna(), None)
+    eff["breakdown_rm"] = np.nan
     for col in ("n_base", "n_wave", "n_comparison", "event_time"):
         eff[col] = pd.to_numeric(eff[col], errors="coerce").astype("Int64")
     return eff[EFFECT_COLUMNS]

@@ -2,7 +2,7 @@
 and why a row has no estimate (:data:`EXPLANATIONS`)."""
 from __future__ import annotations
 
-__all__ = ["EXPLANATIONS", "HONEST_EXPLANATIONS", "MIN_COMPARISONS", "methods_notes"]
+__all__ = ["EXPLANATIONS", "HONEST_EXPLANATIONS", "MIN_COMPARISONS", "honest_note", "methods_notes"]
 
 #: Fewest comparison communities for a headline estimate.
 MIN_COMPARISONS = 3
@@ -140,4 +140,21 @@ def _conservative(effects) -> dict:
                "sampling error explains, so community-level shocks cannot be estimated apart from it; those "
                "intervals credit all of that scatter to shocks and are conservative (wider)."),
         "targets": list(dict.fromkeys(lost["target"])),
+    }}
+
+
+def honest_note(level: float) -> dict:
+    """Methods prose for the parallel-trends sensitivity of the headlines (``notes["parallel_trends"]``)."""
+    pct = f"{level:.0%}"
+    return {"parallel_trends": {
+        "zh": ("平行趋势的敏感性：对项目开始前有两次以上调查的社区，把第一个目标的主要估计写成事件研究，按Rambachan & Roth"
+               f"（2023）的“相对幅度”限制计算稳健的{pct}区间（条件-最不利混合方法，t临界值），报告结论改变所需的最小倍数"
+               "（项目开始后的趋势差异相对于项目开始前所见最大差异）；并按Roth（2022）计算项目前趋势检验能以50%和80%的把握"
+               "发现的线性趋势差异。"),
+        "en": ("Sensitivity to parallel trends: for communities surveyed at least twice before the start, the "
+               "headline of the first target is written as an event study and, under Rambachan & Roth's (2023) "
+               f"relative-magnitudes restriction, robust {pct} intervals are computed (conditional-least-favourable "
+               "hybrid, t critical values); the report gives the smallest multiple of the largest pre-start "
+               "difference in trends at which the conclusion changes, and (Roth 2022) the linear pre-trend the "
+               "pre-test detects half and 80% of the time."),
     }}

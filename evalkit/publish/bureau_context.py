@@ -238,14 +238,24 @@ def meaning_lines(summary, labels: Labels, evidence: dict, level: float) -> list
     return lines
 
 
+def family_size(summary) -> int:
+    """How many tests the first screen's Holm adjustment is over: the community × target tests with a
+    p-value at the latest wave of the headline (summarise's family), or the headline's estimated rows."""
+    head, eff = summary.headline, getattr(summary, "effects", None)
+    waves = pd.to_numeric(head.get("wave"), errors="coerce") if "wave" in head.columns else None
+    if eff is None or not len(eff) or waves is None or waves.isna().all() or "p_value" not in eff.columns:
+        return int(pd.to_numeric(head.get("estimate"), errors="coerce").notna().sum())
+    latest = float(waves.max())
+    return int((pd.to_numeric(eff["wave"], errors="coerce").eq(latest)
+                & pd.to_numeric(eff["p_value"], errors="coerce").notna()).sum())
+
+
 def sure_lines(summary, labels: Labels, level: float) -> list[str]:
     """The two lines of "how sure": the multiple-testing statement and what "no clear change" rules out."""
     lang = labels.lang
     rows = _rows(summary.headline)
     est = [r for r in rows if not tb.is_missing(r.get("estimate"))]
-    first = note_text(getattr(summary, "notes", None), lang, "multiple_testing", "adjustment", "multiplicity")
-    if not first:
-        first = t("sure_1", lang, n_tests=len(est), method=t("method_holm", lang))
+    first = t("sure_1", lang, n_tests=family_size(summary), method=t("method_holm", lang))
     examples = []
     for r in sorted((r for r in est if _level(r) <= 1 and _ruled(labels, r)), key=_strength)[:2]:
         examples.append(t("sure_2_example", lang, community=labels.community(r["community_id"]),
@@ -313,7 +323,8 @@ def gated_summary(summary, gate, min_n: int):
     clean = {k: ({lk: _CODE_IN_PROSE.sub("", lv) if isinstance(lv, str) else lv for lk, lv in v.items()}
                  if isinstance(v, dict) else v) for k, v in notes.items()}
     return SimpleNamespace(effects=summary.effects, headline=head, trends=summary.trends,
-                           evidence_scale=getattr(summary, "evidence_scale", None), notes=clean)
+                           evidence_scale=getattr(summary, "evidence_scale", None), notes=clean,
+                           honest=getattr(summary, "honest", None))
 
 
 def _version() -> str:

@@ -13,7 +13,7 @@ from . import tables as tb
 from .bureau_context import SYMBOLS, Labels, _level, _order, _perf_row, _year, effect_text
 from .i18n import TEXT, grade, t
 
-__all__ = ["community_pages", "effects_table", "overview_figure"]
+__all__ = ["community_pages", "effects_table", "honest_lines", "overview_figure"]
 
 
 def _figures(summary, labels: Labels, part: pd.DataFrame, *, level: float) -> list[dict]:
@@ -184,10 +184,49 @@ def _performance(perf, lang, detail=None, labels: Labels | None = None) -> dict 
     return out
 
 
-def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool) -> list[str]:
+def _times(x: float) -> str:
+    """A breakdown value for prose: 1 decimal from 1 up, 2 below (``1.5``, ``0.35``)."""
+    return tb.fmt_number(x, 1 if abs(float(x)) >= 1 else 2)
+
+
+def honest_lines(part: pd.DataFrame, honest, labels: Labels) -> list[str]:
+    """The parallel-trends sentences of a community page: how large a difference in trends the
+    headline of its first target survives (Rambachan & Roth 2023 relative magnitudes) and what the
+    pre-test could detect (Roth 2022), from ``summary.honest``
+    (:func:`evalkit.evaluation.honest_summary.sensitivity_of_headlines`); the reason when it cannot
+    be checked; nothing when the summary has no such frame or the first target's row is withheld."""
+    if honest is None or not len(honest) or part.empty:
+        return []
+    first = part.iloc[0]
+    hit = honest[(honest["community_id"].astype(str) == str(first["community_id"]))
+                 & (honest["target"] == first["target"])]
+    if hit.empty or bool(first.get("_suppressed", False)):
+        return []
+    h, lang = hit.iloc[0], labels.lang
+    target = labels.target(first["indicator"], first.get("group"))
+    if isinstance(h.get("explanation"), str) and h["explanation"]:
+        key = "honest_why_one_pre_wave" if h["explanation"] == "one_pre_wave" else "honest_why_other"
+        return [t("honest_cannot", lang, why=t(key, lang))]
+    b = h.get("breakdown")
+    if tb.is_missing(b):
+        out = [t("honest_no_conclusion", lang, target=target)]
+    elif not np.isfinite(float(b)):
+        out = [t("honest_holds_always", lang, target=target, x=_times(h.get("breakdown_cap", 10.0)))]
+    else:
+        out = [t("honest_holds", lang, target=target, x=_times(b))]
+    if not tb.is_missing(h.get("pretest_power_50")):
+        kind = first.get("kind", "mean")
+        out.append(t("pretest_power", lang, p=tb.fmt_number(h.get("pretest_p"), 2),
+                     y=tb.fmt_effect(abs(float(h["pretest_power_50"])), kind, lang, sign=False),
+                     y80=tb.fmt_effect(abs(float(h["pretest_power_80"])), kind, lang, sign=False)))
+    return out
+
+
+def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool, honest=None) -> list[str]:
     lang = labels.lang
     out = [t("limit_synthetic", lang)] if synthetic else []
-    out += [t("limit_design", lang), t("limit_few", lang), t("limit_self_report", lang)]
+    out += [t("limit_design", lang), *honest_lines(part, honest, labels), t("limit_few", lang),
+            t("limit_self_report", lang)]
     missing = [f"{labels.target(r['indicator'], r.get('group'))}（{labels.explanation(r.get('explanation'))}）"
                if lang == "zh" else f"{labels.target(r['indicator'], r.get('group'))} "
                f"({labels.explanation(r.get('explanation'))})"
@@ -212,6 +251,6 @@ def community_pages(summary, labels: Labels, *, performance, evidence: dict, lev
             "table": effects_table(part, labels, evidence, level=level),
             "figures": _figures(summary, labels, part, level=level),
             "performance": _performance(_perf_row(performance, cid), labels.lang, detail, labels),
-            "limitations": _limitations(part, labels, synthetic),
+            "limitations": _limitations(part, labels, synthetic, getattr(summary, "honest", None)),
         })
     return pages

@@ -117,6 +117,24 @@ TEXT: dict[str, tuple[str, str]] = {
     "limit_self_report": ("所有结果都是居民自己的回答，可能受到回答习惯的影响。",
                           "All outcomes are residents' own answers and may reflect how people answer surveys."),
     "limit_missing": ("{k}个目标没有估计：{what}。", "{k} target(s) have no estimate: {what}."),
+    # --- parallel-trends sensitivity (community page) ------------------------------------------------
+    "honest_holds": ("平行趋势的敏感性：即使项目开始后本社区与对照社区的趋势差异达到项目开始前所见最大差异的{x}倍，“{target}”的结论仍然成立；超过这个倍数，结论可能改变。",
+                     "Sensitivity to parallel trends: the conclusion on {target} holds unless the difference in trends "
+                     "after the start exceeds {x} times the largest seen before it."),
+    "honest_holds_always": ("平行趋势的敏感性：即使项目开始后的趋势差异达到项目开始前所见最大差异的{x}倍，“{target}”的结论仍然成立。",
+                            "Sensitivity to parallel trends: the conclusion on {target} holds even if the difference in "
+                            "trends after the start is {x} times the largest seen before it."),
+    "honest_no_conclusion": ("平行趋势的敏感性：“{target}”的区间已包含0，没有可被趋势差异推翻的结论。",
+                             "Sensitivity to parallel trends: the interval for {target} already includes zero, so there "
+                             "is no conclusion for a difference in trends to overturn."),
+    "honest_cannot": ("平行趋势的敏感性：无法检验（{why}）。", "Sensitivity to parallel trends: cannot be checked ({why})."),
+    "honest_why_one_pre_wave": ("项目开始前只有一次调查，即比较的基线，没有更早的变化可以检验；平行趋势只是假设",
+                                "the only survey before the start is the baseline itself, so there is no earlier change "
+                                "to check; parallel trends is an assumption"),
+    "honest_why_other": ("项目开始前后缺少可比较的调查", "comparable surveys before and after the start are missing"),
+    "pretest_power": ("项目前趋势检验（p = {p}）只有一半的把握发现每年{y}或更大的线性趋势差异（80%的把握：{y80}）；检验没有拒绝，并不说明趋势平行。",
+                      "The pre-test (p = {p}) would detect a linear difference in trends of {y} a year or more only half "
+                      "of the time (80% of the time: {y80}); a pre-test that passes does not show that trends are parallel."),
     # --- first-screen prose -------------------------------------------------------------------------
     "meaning_1": ("{n_comm}个项目社区共{n_targets}个目标中，{n_clear}个有明确证据表明改善（证据强度为“{level2}”或以上），{n_worse}个有明确证据表明变差。",
                   "Of the {n_targets} targets of the {n_comm} programme communities, {n_clear} clearly improved "
