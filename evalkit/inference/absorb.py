@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import linalg, sparse
 
 from ..errors import EstimationError, EvalkitError
+from .cr2 import tall_crossprod
 
 __all__ = ["fixef_codes", "demean", "nested_in", "fixef_dof", "dummies", "absorb_design", "DIRECT_MAX",
            "MAX_DUMMIES"]
@@ -136,14 +137,28 @@ def _onehot(codes: np.ndarray, L: int, drop_first: bool = False) -> sparse.csr_m
     return M[:, 1:] if drop_first else M
 
 
-def _group_means(M: np.ndarray, codes: np.ndarray, L: int, w: np.ndarray) -> np.ndarray:
-    sw = np.bincount(codes, weights=w, minlength=L)
-    S = sparse.csr_matrix((w, (codes, np.arange(codes.size))), shape=(L, codes.size)) @ M
-    return np.asarray(S) / sw[:, None]
+def _group_means(M: np.ndarray, codes: np.ndarray, L: int, w: np.ndarray | None) -> np.ndarray:
+    """(L x p) weighted means of the columns of ``M`` by group (``w`` None: unweighted)."""
+    sw = np.bincount(codes, weights=w, minlength=L).astype(float)
+    out = np.empty((L, M.shape[1]))
+    for j in range(M.shape[1]):
+        col = M[:, j] if w is None else M[:, j] * w
+        out[:, j] = np.bincount(codes, weights=col, minlength=L)
+    return out / sw[:, None]
+
+
+def _minus_group_means(M: np.ndarray, codes: np.ndarray, L: int, w: np.ndarray | None) -> np.ndarray:
+    """``M`` minus its weighted group means (column by column: one-dimensional gathers)."""
+    means = _group_means(M, codes, L, w)
+    out = np.empty(M.shape, order="F")
+    for j in range(M.shape[1]):
+        np.subtract(M[:, j], means[:, j][codes], out=out[:, j])
+    return out
 
 
 def _direct(M, codes, sizes, w):
     """Projection residuals by eliminating the largest factor and solving the Schur complement."""
+    w = np.ones(M.shape[0]) if w is None else w
     order = np.argsort(sizes)[::-1]
     a_codes, La = codes[order[0]], sizes[order[0]]
     DA = _onehot(a_codes, La)
@@ -171,12 +186,14 @@ def _direct(M, codes, sizes, w):
 
 def _alternating(M, codes, sizes, w, tol, maxiter, formula):
     """Method of alternating projections (one weighted demeaning per factor per sweep)."""
-    R = M.copy()
+    R = np.array(M, order="F")
     scale = np.maximum(np.abs(M).max(axis=0), 1.0)
     for it in range(maxiter):
         before = R.copy()
         for c, L in zip(codes, sizes):
-            R -= _group_means(R, c, L, w)[c]
+            means = _group_means(R, c, L, w)
+            for j in range(R.shape[1]):
+                R[:, j] -= means[:, j][c]
         if np.max(np.abs(R - before) / scale) <= tol:
             return R
     raise EstimationError(
@@ -210,13 +227,13 @@ def demean(M: np.ndarray, codes: Sequence[np.ndarray], weights: np.ndarray | Non
     M = np.asarray(M, dtype=float)
     one = M.ndim == 1
     M2 = M[:, None] if one else M
-    w = np.ones(M2.shape[0]) if weights is None else np.asarray(weights, dtype=float)
+    w = None if weights is None else np.asarray(weights, dtype=float)
     cc = [_compact(np.asarray(c)) for c in codes]
     codes_c, sizes = [c for c, _ in cc], [L for _, L in cc]
     if not codes_c:
         out = M2.copy()
     elif len(codes_c) == 1:
-        out = M2 - _group_means(M2, codes_c[0], sizes[0], w)[codes_c[0]]
+        out = _minus_group_means(M2, codes_c[0], sizes[0], w)
     elif sum(sizes) - max(sizes) <= DIRECT_MAX:
         out = _direct(M2, codes_c, sizes, w)
     else:
@@ -232,7 +249,7 @@ def _drop_redundant(Xd, k_x, extra):
     combinations of the others once the absorbed effects are projected out, as fixest does
     with redundant fixed-effect levels."""
     E = Xd[:, k_x:]
-    gram = E.T @ E
+    gram = tall_crossprod(E)
     norm = np.sqrt(np.diag(gram))
     live = np.flatnonzero(norm > 1e-9 * np.sqrt(E.shape[0]))
     if live.size:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-__all__ = ["cr1_factor", "cr1_vcov", "cr2_vcov", "chol_qr", "cluster_slices"]
+__all__ = ["cr1_factor", "cr1_vcov", "cr2_vcov", "chol_qr", "cluster_slices", "cluster_order", "cluster_sums",
+           "tall_matmul", "tall_crossprod"]
 
 
 def cr1_factor(G: int, N: int, K: int) -> float:
@@ -45,15 +46,80 @@ def cr1_vcov(T: np.ndarray, Qs_g: np.ndarray, N: int) -> np.ndarray:
     return cr1_factor(G, N, K) * T @ (Qs_g.T @ Qs_g) @ T.T
 
 
+# Row-chunked products on tall matrices. OpenBLAS splits a product over threads once
+# m*n*k passes about 2**18; on a tall n x 5 design that is always, and when the cores are
+# shared (a notebook next to other work) a thread-split product of a few milliseconds can
+# stall for a tenth of a second. Chunks below that size run on one thread each: the same
+# flops, no oversubscription, and results that do not depend on the number of BLAS threads.
+_CHUNK = 1 << 17
+
+
+def tall_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` for a tall ``A`` (n x k) and a small ``B`` (k x m, or k), by row chunks."""
+    B2 = B[:, None] if B.ndim == 1 else B
+    n, k = A.shape
+    step = max(256, _CHUNK // max(1, k * B2.shape[1]))
+    if n <= step:
+        return A @ B
+    out = np.empty((n, B2.shape[1]), dtype=np.result_type(A, B2))
+    for a in range(0, n, step):
+        np.matmul(A[a:a + step], B2, out=out[a:a + step])
+    return out[:, 0] if B.ndim == 1 else out
+
+
+def tall_crossprod(A: np.ndarray, B: np.ndarray | None = None, w: np.ndarray | None = None) -> np.ndarray:
+    """``A' diag(w) B`` (``B`` defaults to ``A``, ``w`` to ones; ``B`` may be a vector) for tall
+    ``A`` and ``B``, summed over row chunks."""
+    B = A if B is None else B
+    B2 = B[:, None] if B.ndim == 1 else B
+    n, k = A.shape
+    step = max(256, _CHUNK // max(1, k * B2.shape[1]))
+    out = np.zeros((k, B2.shape[1]))
+    for a in range(0, n, step):
+        Aa = A[a:a + step] if w is None else A[a:a + step] * w[a:a + step, None]
+        out += Aa.T @ B2[a:a + step]
+    return out[:, 0] if B.ndim == 1 else out
+
+
+def cluster_order(codes: np.ndarray, G: int) -> np.ndarray:
+    """Stable order of the rows by cluster code 0..G-1 (a radix sort on small unsigned codes)."""
+    small = np.uint16 if G <= np.iinfo(np.uint16).max else np.uint32 if G <= np.iinfo(np.uint32).max else np.int64
+    return np.argsort(np.asarray(codes).astype(small, copy=False), kind="stable")
+
+
 def cluster_slices(codes: np.ndarray, G: int) -> tuple[np.ndarray | None, list]:
     """Row selectors of each cluster: slices (views, no copies) when the data are sorted by
     cluster, index arrays otherwise."""
     if np.all(codes[1:] >= codes[:-1]):
         bounds = np.searchsorted(codes, np.arange(G + 1))
         return None, [slice(bounds[g], bounds[g + 1]) for g in range(G)]
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(G + 1))
+    order = cluster_order(codes, G)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=G))])
     return order, [order[bounds[g]:bounds[g + 1]] for g in range(G)]
+
+
+def cluster_sums(codes: np.ndarray, G: int, Q: np.ndarray, s: np.ndarray, n_c: np.ndarray | None):
+    """Per-cluster ``(Q_g' diag(n_c) Q_g, Q_g's_g)`` (G x K x K and G x K) in one sorted pass.
+
+    The rows are put in cluster order once (a copy of Q; no per-cluster gathers) and each
+    cluster is a contiguous block.
+    """
+    K = Q.shape[1]
+    if np.all(codes[1:] >= codes[:-1]):
+        Qs, ss, ns = Q, s, n_c
+    else:
+        order = cluster_order(codes, G)
+        Qs, ss = Q.take(order, axis=0), s[order]
+        ns = None if n_c is None else n_c[order]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=G))])
+    QQ_g = np.empty((G, K, K))
+    Qs_g = np.empty((G, K))
+    for g in range(G):
+        a, b = bounds[g], bounds[g + 1]
+        Qg = Qs[a:b]
+        QQ_g[g] = (Qg.T @ Qg) if ns is None else (Qg * ns[a:b, None]).T @ Qg
+        Qs_g[g] = ss[a:b] @ Qg
+    return QQ_g, Qs_g
 
 
 def _sym_tol(n: int, scale: float) -> float:
@@ -70,19 +136,22 @@ def _sym_tol(n: int, scale: float) -> float:
     return scale * max(1e-12, n * np.finfo(float).eps)
 
 
-def chol_qr(Xs: np.ndarray, n_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(Q, R) with Xs = Q R, R upper triangular and Q' diag(n_c) Q = I to rounding error.
+def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, R) with Xs = Q R, R upper triangular and Q' diag(n_c) Q = I to rounding error
+    (``n_c`` None: unit weights).
 
     CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa & Fukaya 2015): two passes of
     Cholesky-QR on the weighted Gram matrix; orthogonal to machine precision when
     cond(Xs) < 1e8, which the rank check of :func:`regress` guarantees for the
     column-equilibrated design. Only BLAS-3 work on the distinct (design row, cluster)
-    cells; the N rows enter through the cell weights ``n_c``.
+    cells; the N rows enter through the cell weights ``n_c``. Each pass multiplies by the
+    inverse of the K x K triangular factor (a matrix product on the long side instead of a
+    triangular solve on a transposed copy, which is several times slower on a tall design).
     """
     Q, R = Xs, np.eye(Xs.shape[1])
     for _ in range(2):
-        Ri = linalg.cholesky((Q * n_c[:, None]).T @ Q, lower=False, check_finite=False)
-        Q = linalg.solve_triangular(Ri, Q.T, trans="T", check_finite=False).T
+        Ri = linalg.cholesky(tall_crossprod(Q, w=n_c), lower=False, check_finite=False)
+        Q = tall_matmul(Q, linalg.solve_triangular(Ri, np.eye(Ri.shape[0]), check_finite=False))
         R = Ri @ R
     return Q, R
 

@@ -39,7 +39,7 @@ from ..errors import EstimationError, EvalkitError
 from ..results import Result
 from .absorb import absorb_design, demean, fixef_codes
 from .design_variance import check_design_call, design_df, design_headline, design_rows, design_vcov, is_replicate
-from .cr2 import chol_qr, cluster_slices, cr1_factor, cr1_vcov, cr2_vcov
+from .cr2 import chol_qr, cluster_sums, cr1_factor, cr1_vcov, cr2_vcov, tall_crossprod, tall_matmul
 from .formula import build_matrices, column_or_array, formula_columns, isna, parse_formula
 
 __all__ = ["regress", "RegressionResult", "ClusterFit"]
@@ -311,19 +311,20 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
         Xc = Xu[ukey // G]
         cell_cluster = (ukey % G).astype(np.intp)
     if rows_are_cells:
-        n_c = np.ones(N) if w is None else w
+        n_c = w                              # None: unit weights, no multiply
         sy_c = y if w is None else w * y
     else:
         wt = np.ones(N) if w is None else w
         n_c = np.bincount(cell, weights=wt, minlength=len(Xc))
         sy_c = np.bincount(cell, weights=wt * y, minlength=len(Xc))
-    XtWX = Xc.T @ Xc if rows_are_cells and w is None else (Xc * n_c[:, None]).T @ Xc
+    XtWX = tall_crossprod(Xc, w=n_c)
     # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
     scale = np.sqrt(np.diag(XtWX))
     scale[scale == 0] = 1.0
     ev = np.linalg.eigvalsh(XtWX / np.outer(scale, scale))
     if ev[0] <= 1e-11 * ev[-1]:
-        _, R, piv = linalg.qr(Xc * np.sqrt(n_c)[:, None] / scale, mode="economic", pivoting=True)
+        sq = 1.0 if n_c is None else np.sqrt(n_c)[:, None]
+        _, R, piv = linalg.qr(Xc * sq / scale, mode="economic", pivoting=True)
         diagR = np.abs(np.diag(R))
         rank = int(np.sum(diagR > diagR[0] * 1e-6))
         bad = [names[i] for i in sorted(piv[max(rank, 1) if rank < K else K - 1:])]
@@ -338,17 +339,11 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
     # covariate in the thousands costs no digits and rescaling it changes nothing
     Qc, R = chol_qr(Xc / scale, n_c)
     T = linalg.solve_triangular(R, np.eye(K), check_finite=False) / scale[:, None]
-    theta = Qc.T @ sy_c
+    theta = tall_crossprod(Qc, sy_c)
     beta = T @ theta
-    fit_c = Qc @ theta                       # = Xc @ beta
-    s_c = sy_c - n_c * fit_c                 # sum_i in cell of w_i e_i
-    QQ_g = np.empty((G, K, K))
-    Qs_g = np.empty((G, K))
-    _, cslices = cluster_slices(cell_cluster, G)
-    for g, idx in enumerate(cslices):
-        Qg = Qc[idx]
-        QQ_g[g] = (Qg * n_c[idx, None]).T @ Qg
-        Qs_g[g] = Qg.T @ s_c[idx]
+    fit_c = tall_matmul(Qc, theta)                      # = Xc @ beta
+    s_c = sy_c - (fit_c if n_c is None else n_c * fit_c)   # sum_i in cell of w_i e_i
+    QQ_g, Qs_g = cluster_sums(cell_cluster, G, Qc, s_c, n_c)
     V1 = cr1_vcov(T, Qs_g, N) * (cr1_factor(G, N, K + k_absorbed) / cr1_factor(G, N, K))
     if vcov == "CR1":
         V = V1
