@@ -103,6 +103,16 @@ def test_wald_size_is_alpha_and_pointwise_size_with_independent_estimates():
     assert pretrend_power(np.zeros(4), S, 3, test="pointwise").size == pytest.approx(1 - 0.95 ** 3, abs=1e-6)
 
 
+def test_pointwise_critical_value_follows_the_degrees_of_freedom():
+    # one pre-period, t reference with 5 df: size = P(|Z| > t_{5, 0.975}) for normal estimates
+    r = pretrend_power([0.0, 0.0], np.eye(2) * 0.01, 1, test="pointwise", df=5)
+    assert r.size == pytest.approx(2 * stats.norm.sf(stats.t.ppf(0.975, 5)), abs=1e-12)
+    assert r.slope_50 > pretrend_power([0.0, 0.0], np.eye(2) * 0.01, 1, test="pointwise").slope_50
+    assert pretrend_power([0.0, 0.0], np.eye(2) * 0.01, 1, df=5).size == pytest.approx(0.05, abs=1e-12)
+    with pytest.raises(EvalkitError, match="df="):
+        pretrend_power([0.0, 0.0], np.eye(2) * 0.01, 1, df=0)
+
+
 def _draws(delta, S, reps, seed):
     return np.random.default_rng(seed).multivariate_normal(delta, S, size=reps)
 

@@ -21,7 +21,8 @@ Two pre-tests:
     (``scipy.stats.multivariate_normal.cdf`` with ``abseps=1e-6, releps=0`` and a fixed QMC
     seed, so results are reproducible; the error of a probability is below about 1e-6, an
     order of magnitude above the spread seen over seeds). R ``pretrends`` uses the threshold
-    1.96; pass ``level=2 * Phi(1.96) - 1`` to reproduce it exactly.
+    1.96; pass ``level=2 * Phi(1.96) - 1`` to reproduce it exactly. With a finite ``df`` (a
+    design-based fit) the critical value is the t quantile the event study's intervals use.
 
 The linear violation: with a universal base period (the reference period ``t_ref``, event
 time -1, excluded) the pre-period estimate at event time ``t`` has mean ``slope * (t - t_ref)``
@@ -75,12 +76,12 @@ def _rectangle(lower: np.ndarray, upper: np.ndarray, corr: np.ndarray) -> float:
 class _Power:
     """Rejection probability of a pre-test when the pre-period estimates are N(s * d, sigma)."""
 
-    def __init__(self, d: np.ndarray, sigma: np.ndarray, test: str, level: float):
+    def __init__(self, d: np.ndarray, sigma: np.ndarray, test: str, level: float, df: float = np.inf):
         self.d, self.sigma, self.test, self.level = d, sigma, test, level
         self.k = d.size
         self.se = np.sqrt(np.diag(sigma))
         self.corr = sigma / np.outer(self.se, self.se)
-        self.z = critical_value(level)
+        self.z = critical_value(level, df)   # pointwise: the intervals' critical value
         self.crit = float(stats.chi2.ppf(level, self.k))
         self.q = float(d @ np.linalg.solve(sigma, d))   # noncentrality per squared unit of slope
 
@@ -158,6 +159,10 @@ class PretrendPower(Result):
     sigma : numpy.ndarray
         Covariance of the pre-period estimates.
     base_period : {"universal", "varying"}
+    df : float
+        Degrees of freedom of the pointwise test's critical value (``inf``: normal; a result's
+        design df: the t quantile its intervals use). The Wald test is chi-square either way,
+        as :meth:`~evalkit.did.ATTGTResult.pretrend_test`.
     """
 
     test: str
@@ -173,6 +178,7 @@ class PretrendPower(Result):
     trend: np.ndarray
     sigma: np.ndarray
     base_period: str
+    df: float = np.inf
 
     title = "Power of the pre-test against a linear pre-trend (Roth 2022)"
 
@@ -184,7 +190,7 @@ class PretrendPower(Result):
 
     def power_at(self, slope: float) -> float:
         """Probability that the pre-test rejects against a linear trend of `slope`."""
-        return _Power(self.trend, self.sigma, self.test, self.level)(float(slope))
+        return _Power(self.trend, self.sigma, self.test, self.level, self.df)(float(slope))
 
     def _headline(self) -> str:
         return (f"{self.title}: {self.test} test of {self.trend.size} pre-period estimates at "
@@ -298,18 +304,20 @@ def _event_times(event_times, num_pre: int, n: int, base_period: str, reference_
     return t
 
 
-def _build(b, S, times, trend, test, level, slope, base_period) -> PretrendPower:
+def _build(b, S, times, trend, test, level, slope, base_period, df=np.inf) -> PretrendPower:
     check_choice(test, PretrendTestType, "test")
     critical_value(level)   # checks 0 < level < 1
     if slope is not None and not np.isfinite(float(slope)):
         raise EvalkitError(f"slope={slope!r} must be a finite number (indicator units per period).")
-    pw = _Power(trend, S, test, level)
+    if not (np.isinf(df) or df > 0):
+        raise EvalkitError(f"df={df!r} must be positive (np.inf for the normal).")
+    pw = _Power(trend, S, test, level, float(df))
     stat, p = pw.observed(b)
     given = np.nan if slope is None else float(slope)
     return PretrendPower(test=test, level=float(level), slope_50=pw.slope_for(0.5), slope_80=pw.slope_for(0.8),
                          slope=given, power=np.nan if slope is None else pw(given), size=pw(0.0),
                          statistic=stat, p_value=p, event_times=times, trend=trend, sigma=S,
-                         base_period=base_period)
+                         base_period=base_period, df=float(df))
 
 
 # -- evalkit results -----------------------------------------------------------------------------
@@ -323,7 +331,8 @@ def _from_aggregate(res) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     pre = np.flatnonzero((e < 0) & np.isfinite(att) & np.isfinite(se) & (se > 0))
     if pre.size == 0:
         raise EstimationError("The event study has no pre-period estimate with a standard error, so "
-                              "there is no pre-test; estimate periods before treatment (min_e).")
+                              "there is no pre-test: a survey wave before the programme started is "
+                              "needed (or min_e left the pre-periods out).")
     S = res.vcov()[np.ix_(pre, pre)]
     times = e[pre]
     if base_period == "universal":
@@ -353,7 +362,8 @@ def _from_attgt(res) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, st
 
 def pretrend_power(betahat, sigma=None, num_pre: int | None = None, *, slope: float | None = None,
                    test: PretrendTestType = "wald", level: float = 0.95, event_times=None,
-                   base_period: DidBasePeriod = "universal", reference_time: float = -1.0) -> PretrendPower:
+                   base_period: DidBasePeriod = "universal", reference_time: float = -1.0,
+                   df: float = np.inf) -> PretrendPower:
     """Power of the pre-test of parallel trends against a linear violation (Roth 2022).
 
     Parameters
@@ -381,6 +391,10 @@ def pretrend_power(betahat, sigma=None, num_pre: int | None = None, *, slope: fl
         How the pre-period estimates were formed (arrays only; results carry their own).
     reference_time : float
         The omitted reference period of a universal base period (-1).
+    df : float
+        Degrees of freedom of the pointwise test's critical value (``inf``: normal, as R
+        ``pretrends``); a result passes its own ``df`` (the design df with ``att_gt(design=)``).
+        The Wald test stays chi-square, as evalkit's pre-test.
 
     Returns
     -------
@@ -412,7 +426,7 @@ def pretrend_power(betahat, sigma=None, num_pre: int | None = None, *, slope: fl
                                "the result (result.vcov() and its pre-period estimates).")
         get = _from_aggregate if isinstance(betahat, AggregateResult) else _from_attgt
         b, S, times, trend, bp = get(betahat)
-        return _build(b, S, times, trend, test, level, slope, bp)
+        return _build(b, S, times, trend, test, level, slope, bp, getattr(betahat, "df", np.inf))
     if sigma is None or num_pre is None:
         raise EvalkitError("pretrend_power(betahat, sigma, num_pre): give the covariance sigma and the "
                            "number of pre-period estimates num_pre, or pass an evalkit event study "
@@ -422,4 +436,4 @@ def pretrend_power(betahat, sigma=None, num_pre: int | None = None, *, slope: fl
     n = np.asarray(betahat).size
     times = _event_times(event_times, num_pre, n, base_period, float(reference_time))
     return _build(b, S, times, _trend(times, base_period, float(reference_time)), test, level, slope,
-                  base_period)
+                  base_period, df)
