@@ -11,6 +11,7 @@ process and prints both times and the ratio. Timings depend on the machine and i
 | bench_scoring.py | score() of every scale on 10 million respondent-waves | (no peer scores these scales: time and peak memory against the 20 s / 8 GB target) |
 | bench_reliability.py | cronbach_alpha | pingouin.cronbach_alpha |
 | bench_did.py | att_gt with 999 bootstrap draws, 168,000-row panel | csdid |
+| bench_did_design.py | design-based att_gt (strata, PSUs, fpc) with 999 PSU bootstrap draws, 168,000-row panel | weighted-only att_gt (ratio, target <= 2x, issue 15 item 5) |
 | bench_wild.py | wild cluster restricted bootstrap, B = 9,999, 168,000 rows | wildboottest |
 | bench_ri.py | exact randomization inference of programme_effect (120,120 assignments), time and memory | evalkit 0.1's enumeration (``--legacy COMMIT``), random draws |
 | bench_fixest.py | regress with absorbed household + wave effects, 168,000 rows, community-clustered CR1/CR2 | pyfixest feols (skipped with a message if not installed) |
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_design.py", "bench_scoring.py", "bench_reliability.py", "bench_did.py", "bench_wild.py", "bench_ri.py", "bench_fixest.py", "bench_power.py"]
+SCRIPTS = ["bench_design.py", "bench_scoring.py", "bench_reliability.py", "bench_did.py", "bench_did_design.py", "bench_wild.py", "bench_ri.py", "bench_fixest.py", "bench_power.py"]
 
 if __name__ == "__main__":
     failed = []
