@@ -100,11 +100,9 @@ def change_from_baseline(
     Tests use a t reference distribution with the community's design degrees of freedom
     (PSUs in the community − strata), as R's ``degf`` of the community's subset.
 
-    With a :class:`~evalkit.survey.replicate.ReplicateDesign` the change is the difference of the
-    full-sample cell means and its variance the replicate variance of that difference (from the
-    replicate covariance of :func:`~evalkit.survey.domains.domain_means`, R ``svycontrast`` of
-    ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``); the df is the rank of the community's
-    replicate weights minus 1 (R ``degf`` of the subset), at least 1.
+    A :class:`~evalkit.survey.replicate.ReplicateDesign` gives the replicate variance of the change
+    (R ``svycontrast`` of ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``) and df the rank of the
+    community's replicate weights minus 1 (R ``degf`` of the subset), at least 1.
 
     ``hedges_g`` standardises the change by the weighted baseline SD (a Glass-type
     standardiser, since the programme may change the spread) and applies Hedges' (1981)
@@ -161,19 +159,23 @@ def change_from_baseline(
                     "p_adjusted": np.nan, "ci_low": est - q * se, "ci_high": est + q * se,
                     "hedges_g": J * est / sd_b if sd_b > 0 else np.nan, "n_baseline": nb, "n_wave": nt,
                 })
-    columns = [community, wave, *CHANGE_COLUMNS[2:]]
-    out = pd.DataFrame(rows, columns=columns)
+    out = pd.DataFrame(rows, columns=[community, wave, *CHANGE_COLUMNS[2:]])
     if out.empty:
         return out
-    fam = [community] if family is None else list(family)
+    return _adjust(out, [community] if family is None else list(family)).sort_values(
+        [community, "indicator", wave]).reset_index(drop=True)
+
+
+def _adjust(out: pd.DataFrame, fam: list) -> pd.DataFrame:
+    """``p_adjusted``: Benjamini–Hochberg within each family (the ``fam`` columns; all rows if empty)."""
     unknown = [f for f in fam if f not in out.columns]
     if unknown:
         raise EstimationError(f"family= names {unknown}, which are not output columns; use output "
-                              f"columns such as {columns[:3]}, or family=None for one family per "
+                              f"columns such as {list(out.columns[:3])}, or family=None for one family per "
                               "community.")
     if fam:
         out["p_adjusted"] = out.groupby(fam, sort=False)["p_value"].transform(
             lambda s: pd.Series(_bh(s.to_numpy()), index=s.index))
     else:
         out["p_adjusted"] = _bh(out["p_value"].to_numpy())
-    return out.sort_values([community, "indicator", wave]).reset_index(drop=True)
+    return out

@@ -300,11 +300,9 @@ def community_effects(
     Notes
     -----
     ``se_sampling`` is ``sqrt(c' V c)`` with ``V`` from :func:`domain_means` (it includes the
-    panel covariance between waves): the linearisation covariance of the cell means for a
-    :class:`SurveyDesign`, their replicate covariance (``scale * sum_r rscales_r (theta_r -
-    theta_bar)(theta_r - theta_bar)'``, R ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``) for a
-    :class:`~evalkit.survey.replicate.ReplicateDesign`. This is the only place the design enters;
-    the shock part below and the few-cluster t test on communities are the same for both. ``se_shock`` accounts for community-by-wave shocks, which
+    panel covariance between waves): linearised for a :class:`SurveyDesign`, the replicate
+    covariance (R ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``) for a
+    :class:`~evalkit.survey.replicate.ReplicateDesign`. Only this part depends on the design. ``se_shock`` accounts for community-by-wave shocks, which
     the survey design cannot see. The change ``D_k`` of comparison community ``k`` between the
     base wave and wave ``t`` has variance ``v_k + tau2(gap)``: its sampling variance plus the
     variance of a shock *difference*, which grows with the distance ``gap = |t - base|`` when

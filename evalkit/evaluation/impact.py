@@ -396,13 +396,9 @@ def programme_effect(
     similar size here; MacKinnon & Webb recommend the t-statistic when treated clusters differ
     much in size.
 
-    Which uncertainty comes from where: the design (its weights) gives the community-wave means
-    and nothing else; strata, PSUs, fpc or replicate weights change no number here. The
-    randomization distribution is over the assignment of start years to communities, holding
-    every community's observed means fixed, so the survey's sampling error, like the
-    community-by-year shocks, is part of what the reassigned estimates scatter by; the design-based
-    covariance of the means (:func:`evalkit.survey.domains.domain_means`) is used by
-    :func:`evalkit.community_effects`, whose per-community intervals add it to the shock variance.
+    The design gives the means only (strata, PSUs, fpc or replicate weights change no number
+    here): sampling error, like community shocks, is in the scatter of the reassigned estimates
+    (module docstring); :func:`evalkit.community_effects` uses the design covariance of the means.
     """
     if n_perm is not None and (isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer))
                                or n_perm < 1):
