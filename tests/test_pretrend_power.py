@@ -65,6 +65,18 @@ def test_he_wang_power_and_size_match_pretrends(hw, hw_pointwise):
     assert hw_pointwise.size == pytest.approx(size_r, abs=2e-3)
 
 
+def test_he_wang_bayes_factor_and_likelihood_ratio_match_pretrends(hw, hw_pointwise):
+    printed = hw[3]
+    # R: df_power$Likelihood.Ratio -> 0.1057627 (mvtnorm::dmvnorm ratio: exact up to the printed
+    # slope's 7 digits); df_power$Bayes.Factor -> 0.56901 (two pmvnorm calls, abseps 1e-3 each)
+    assert hw_pointwise.likelihood_ratio == pytest.approx(printed["likelihood_ratio_at_slope50_linear"], abs=5e-7)
+    assert hw_pointwise.bayes_factor == pytest.approx(printed["bayes_factor_at_slope50_linear"], abs=3e-3)
+    beta, sigma, t, _ = hw
+    lr = pp_module._likelihood_ratio(beta[:3], 0.024 * (t[:3] + 1) ** 2, sigma[:3, :3])
+    assert lr == pytest.approx(printed["likelihood_ratio_quadratic"], abs=5e-7)
+    assert np.isnan(pretrend_power(beta, sigma, 3).likelihood_ratio)
+
+
 def test_he_wang_quadratic_trend_power_matches_pretrends(hw):
     # R: pretrends(..., deltatrue = 0.024 * (tVec - referencePeriod)^2)$df_power$Power -> 0.6624282
     _, sigma, t, printed = hw

@@ -119,6 +119,14 @@ class _Power:
         return tmax, 1.0 - _rectangle(np.full(self.k, -tmax), np.full(self.k, tmax), self.corr)
 
 
+def _likelihood_ratio(b: np.ndarray, delta: np.ndarray, sigma: np.ndarray) -> float:
+    """N(b; delta, sigma) / N(b; 0, sigma) (NaN when delta is)."""
+    if not np.all(np.isfinite(delta)):
+        return np.nan
+    quad = lambda v: float(v @ np.linalg.solve(sigma, v))  # noqa: E731
+    return float(np.exp(-0.5 * (quad(b - delta) - quad(b))))
+
+
 # -- the result ------------------------------------------------------------------------------
 def _sig2(x: float) -> str:
     """`x` with two significant figures, positional (0.12, 1.0, 1200)."""
@@ -163,6 +171,12 @@ class PretrendPower(Result):
         Degrees of freedom of the pointwise test's critical value (``inf``: normal; a result's
         design df: the t quantile its intervals use). The Wald test is chi-square either way,
         as :meth:`~evalkit.did.ATTGTResult.pretrend_test`.
+    bayes_factor, likelihood_ratio : float
+        For the given slope (NaN without one), as R ``pretrends``' ``df_power``: the probability
+        of passing the pre-test under the trend relative to under parallel trends,
+        ``(1 - power) / (1 - size)``, and the likelihood of the observed pre-period estimates
+        under the trend relative to under parallel trends (normal densities). Small values:
+        passing the pre-test, or the estimates seen, speak against the trend.
     """
 
     test: str
@@ -179,6 +193,8 @@ class PretrendPower(Result):
     sigma: np.ndarray
     base_period: str
     df: float = np.inf
+    bayes_factor: float = np.nan
+    likelihood_ratio: float = np.nan
 
     title = "Power of the pre-test against a linear pre-trend (Roth 2022)"
 
@@ -314,10 +330,12 @@ def _build(b, S, times, trend, test, level, slope, base_period, df=np.inf) -> Pr
     pw = _Power(trend, S, test, level, float(df))
     stat, p = pw.observed(b)
     given = np.nan if slope is None else float(slope)
+    power, size = (np.nan if slope is None else pw(given)), pw(0.0)
     return PretrendPower(test=test, level=float(level), slope_50=pw.slope_for(0.5), slope_80=pw.slope_for(0.8),
-                         slope=given, power=np.nan if slope is None else pw(given), size=pw(0.0),
-                         statistic=stat, p_value=p, event_times=times, trend=trend, sigma=S,
-                         base_period=base_period, df=float(df))
+                         slope=given, power=power, size=size, statistic=stat, p_value=p, event_times=times,
+                         trend=trend, sigma=S, base_period=base_period, df=float(df),
+                         bayes_factor=(1 - power) / (1 - size),
+                         likelihood_ratio=_likelihood_ratio(b, given * trend, S))
 
 
 # -- evalkit results -----------------------------------------------------------------------------
