@@ -28,7 +28,7 @@ import numpy as np
 from scipy import linalg
 
 __all__ = ["cr1_factor", "cr1_vcov", "cr2_vcov", "chol_qr", "cluster_slices", "cluster_order", "cluster_sums",
-           "tall_matmul", "tall_crossprod"]
+           "tall_matmul", "tall_crossprod", "tri_inv"]
 
 
 def cr1_factor(G: int, N: int, K: int) -> float:
@@ -136,9 +136,16 @@ def _sym_tol(n: int, scale: float) -> float:
     return scale * max(1e-12, n * np.finfo(float).eps)
 
 
-def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def tri_inv(R: np.ndarray) -> np.ndarray:
+    """Inverse of a small upper-triangular matrix (numpy's LU inverse, which needs no pivoting on
+    a triangular matrix and equals back substitution here; scipy's ``solve_triangular`` costs
+    milliseconds of thread start-up on a 5 x 5 matrix)."""
+    return np.triu(np.linalg.inv(R))
+
+
+def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None, gram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(Q, R) with Xs = Q R, R upper triangular and Q' diag(n_c) Q = I to rounding error
-    (``n_c`` None: unit weights).
+    (``n_c`` None: unit weights; ``gram``: Xs' diag(n_c) Xs when the caller has it).
 
     CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa & Fukaya 2015): two passes of
     Cholesky-QR on the weighted Gram matrix; orthogonal to machine precision when
@@ -149,9 +156,10 @@ def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None) -> tuple[np.ndarray, np.ndar
     triangular solve on a transposed copy, which is several times slower on a tall design).
     """
     Q, R = Xs, np.eye(Xs.shape[1])
-    for _ in range(2):
-        Ri = linalg.cholesky(tall_crossprod(Q, w=n_c), lower=False, check_finite=False)
-        Q = tall_matmul(Q, linalg.solve_triangular(Ri, np.eye(Ri.shape[0]), check_finite=False))
+    for k in range(2):
+        g = gram if k == 0 and gram is not None else tall_crossprod(Q, w=n_c)
+        Ri = linalg.cholesky(g, lower=False, check_finite=False)
+        Q = tall_matmul(Q, tri_inv(Ri))
         R = Ri @ R
     return Q, R
 

@@ -39,7 +39,7 @@ from ..errors import EstimationError, EvalkitError
 from ..results import Result
 from .absorb import absorb_design, demean, fixef_codes
 from .design_variance import check_design_call, design_df, design_headline, design_rows, design_vcov, is_replicate
-from .cr2 import chol_qr, cluster_sums, cr1_factor, cr1_vcov, cr2_vcov, tall_crossprod, tall_matmul
+from .cr2 import chol_qr, cluster_sums, cr1_factor, cr1_vcov, cr2_vcov, tall_crossprod, tall_matmul, tri_inv
 from .formula import build_matrices, column_or_array, formula_columns, isna, parse_formula
 
 __all__ = ["regress", "RegressionResult", "ClusterFit"]
@@ -321,7 +321,8 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
     # rank check on the column-scaled Gram matrix; name the collinear columns by pivoted QR
     scale = np.sqrt(np.diag(XtWX))
     scale[scale == 0] = 1.0
-    ev = np.linalg.eigvalsh(XtWX / np.outer(scale, scale))
+    gram = XtWX / np.outer(scale, scale)
+    ev = np.linalg.eigvalsh(gram)
     if ev[0] <= 1e-11 * ev[-1]:
         sq = 1.0 if n_c is None else np.sqrt(n_c)[:, None]
         _, R, piv = linalg.qr(Xc * sq / scale, mode="economic", pivoting=True)
@@ -337,8 +338,8 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
     # QR of the column-equilibrated weighted design (cell level): the bread M = T T', the
     # coefficients by QR least squares and the CR2 adjustment all come from it, so a
     # covariate in the thousands costs no digits and rescaling it changes nothing
-    Qc, R = chol_qr(Xc / scale, n_c)
-    T = linalg.solve_triangular(R, np.eye(K), check_finite=False) / scale[:, None]
+    Qc, R = chol_qr(Xc / scale, n_c, gram)
+    T = tri_inv(R) / scale[:, None]
     theta = tall_crossprod(Qc, sy_c)
     beta = T @ theta
     fit_c = tall_matmul(Qc, theta)                      # = Xc @ beta
