@@ -27,7 +27,7 @@ import evalkit.did.pretrend_power as pp_module
 from evalkit.did import att_gt
 from evalkit.did.aggregate import pretrend_wald
 from evalkit.did.pretrend_power import PretrendPower, _rectangle, _sig2, pretrend_power
-from evalkit.errors import EstimationError, EvalkitError
+from evalkit.errors import DidWarning, EstimationError, EvalkitError
 
 REF = Path(__file__).parent / "reference" / "pretrends" / "he_wang_2017.json"
 LEVEL_196 = 2 * stats.norm.cdf(1.96) - 1      # pretrends' threshold 1.96 as a confidence level
@@ -107,6 +107,19 @@ def test_one_pre_period_wald_equals_pointwise_equals_normal_tail():
     assert w.statistic == pytest.approx((0.1 / 0.2) ** 2) and w.p_value == pytest.approx(p.p_value)
 
 
+def test_wald_power_is_the_poisson_mixture_of_central_chi_squares():
+    """First principles: a noncentral chi-square(k, lam) is a Poisson(lam / 2) mixture of central
+    chi-square(k + 2j) (Johnson, Kotz & Balakrishnan 1995, eq. 29.2), summed here to 1e-15."""
+    S = np.array([[0.04, 0.01, 0.0], [0.01, 0.03, 0.005], [0.0, 0.005, 0.02]])
+    r = pretrend_power(np.zeros(4), np.pad(S, ((0, 1), (0, 1))) + np.diag([0, 0, 0, 0.01]), 3, slope=0.15)
+    lam = 0.15 ** 2 * r.trend @ np.linalg.solve(S, r.trend)
+    crit = stats.chi2.ppf(0.95, 3)
+    j = np.arange(400)
+    mixture = np.sum(stats.poisson.pmf(j, lam / 2) * stats.chi2.sf(crit, 3 + 2 * j))
+    assert r.power == pytest.approx(mixture, abs=1e-12)
+    assert 0.2 < r.power < 0.95
+
+
 def test_wald_size_is_alpha_and_pointwise_size_with_independent_estimates():
     S = np.diag([0.02, 0.03, 0.05, 0.01])
     assert pretrend_power(np.zeros(4), S, 3).size == pytest.approx(0.05, abs=1e-12)
@@ -181,14 +194,15 @@ def test_deterministic():
 
 
 # -- evalkit results ---------------------------------------------------------------------------------
-def _panel(seed: int, n: int, slope: float) -> pd.DataFrame:
-    """Panel 2014-2018, groups never / 2017 / 2018, treated units on a linear differential trend
-    of `slope` per year from the start (no treatment effect)."""
+def _panel(seed: int, n: int, slope: float, years=tuple(range(2014, 2019)), groups=(2017, 2018)) -> pd.DataFrame:
+    """Panel (default 2014-2018, groups never / 2017 / 2018), treated units on a linear
+    differential trend of `slope` per year from the start (no treatment effect)."""
     rng = np.random.default_rng(seed)
-    g = rng.choice([0, 2017, 2018], size=n, p=[0.5, 0.25, 0.25])
-    years = np.arange(2014, 2019)
-    df = pd.DataFrame({"id": np.repeat(np.arange(n), 5), "year": np.tile(years, n), "g": np.repeat(g, 5)})
-    df["y"] = (np.repeat(rng.normal(size=n), 5) + 0.3 * (df.year - 2014)
+    g = rng.choice([0, *groups], size=n, p=[0.5] + [0.5 / len(groups)] * len(groups))
+    years = np.asarray(years)
+    T = years.size
+    df = pd.DataFrame({"id": np.repeat(np.arange(n), T), "year": np.tile(years, n), "g": np.repeat(g, T)})
+    df["y"] = (np.repeat(rng.normal(size=n), T) + 0.3 * (df.year - 2014)
                + slope * (df.year - 2014) * (df.g > 0) + rng.normal(scale=0.5, size=len(df)))
     return df
 
@@ -213,6 +227,26 @@ def test_planted_trend_maps_to_the_pre_period_means(big, base):
         se = np.sqrt(np.diag(r.sigma))
         assert np.all(np.abs(est - 0.2 * r.trend) < 4 * se), (base, est, r.trend)
         assert r.base_period == base
+
+
+def test_irregular_waves_map_the_trend_exactly():
+    """Waves 2013, 2015, 2016, 2017, 2019 and one start year 2017: a pre-period estimate spans
+    2 or 1 years, so the trend per unit of slope is the span (varying) or the distance to the
+    reference wave 2016 (universal); the Wald power is again the same for both."""
+    df = _panel(3, 20000, 0.2, years=(2013, 2015, 2016, 2017, 2019), groups=(2017,))
+    out = {}
+    for base, trend in (("universal", [-3, -1]), ("varying", [2, 1])):
+        res = _fit(df, base)
+        np.testing.assert_array_equal(pretrend_power(res, slope=0.02).trend, trend)
+        if base == "universal":
+            np.testing.assert_array_equal(pretrend_power(res.aggregate("dynamic")).trend, trend)
+        else:   # the event study alone does not show that 2015's change spans two years
+            with pytest.warns(DidWarning, match="unevenly spaced"):
+                pretrend_power(res.aggregate("dynamic"))
+        pre = (res.group > res.time) & np.isfinite(res.se)
+        assert np.all(np.abs(res.att[pre] - 0.2 * np.array(trend)) < 4 * res.se[pre]), (base, res.att[pre])
+        out[base] = pretrend_power(res, slope=0.02)
+    assert out["universal"].power == pytest.approx(out["varying"].power, rel=1e-7)
 
 
 def test_aggregate_event_times_and_covariance(big):

@@ -41,6 +41,7 @@ Roth, J. (2022). Pretest with caution: event-study estimates after testing for p
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,7 +50,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .._literals import DidBasePeriod, Language, check_choice
-from ..errors import EstimationError, EvalkitError
+from ..errors import DidWarning, EstimationError, EvalkitError
 from ..results import Result, critical_value
 from .results import AggregateResult, ATTGTResult
 
@@ -360,6 +361,11 @@ def _from_aggregate(res) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         steps = np.diff(e)   # the spacing of the periods: each short difference spans one of them
         gap = np.concatenate([steps[:1], steps])
         trend = gap[pre]
+        if np.unique(steps).size > 1:
+            warnings.warn("The event times are unevenly spaced, so the span of the earliest "
+                          "pre-period change (varying base period) is taken to equal the next one; "
+                          "pass the att_gt result itself (pretrend_power(att_gt(...))) for the exact "
+                          "spans of its cells.", DidWarning, stacklevel=3)
     return att[pre], S, times, trend, base_period
 
 
@@ -428,6 +434,11 @@ def pretrend_power(betahat, sigma=None, num_pre: int | None = None, *, slope: fl
     pointwise: ``1 - P(|b_j| <= z se_j for all j)``. The slopes for 50% and 80% power are roots of
     these in ``s`` (R ``pretrends::slope_for_power`` for the pointwise test, which uses 1.96 for
     ``z``). Only the covariance matters for power; `betahat` gives the observed pre-test.
+
+    From an ``ATTGTResult`` the trend of each pre-treatment cell is exact (its own base period
+    from ``result.periods``). From an event study the spans are read off the event times: exact
+    for a universal base period and for evenly spaced waves; with uneven waves and a varying
+    base period the earliest pre-period's span is assumed (a ``DidWarning`` says so).
 
     Examples
     --------
