@@ -256,8 +256,19 @@ def test_one_psu_per_respondent_reduces_to_the_weight_only_design():
 
 
 # ---- bad input --------------------------------------------------------------------------------------
+def test_respondent_rows_with_a_study_are_its_design(study):
+    """community_effects(rows, study=) builds the design from the study's weight, strata and PSU roles."""
+    from evalkit.datasets import dongying_survey
+
+    _, rows = dongying_survey()
+    a = _quiet(community_effects, rows, ["who5", "bscs"], study=study)
+    b = _quiet(community_effects, SurveyDesign.from_study(rows, study), ["who5", "bscs"], registry=study.registry)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert a.columns[0] == study.roles.community and len(a) > 0
+
+
 def test_respondent_rows_without_a_design_are_a_clear_error():
-    with pytest.raises(EstimationError, match="SurveyDesign or ReplicateDesign.*from_study"):
+    with pytest.raises(EstimationError, match="SurveyDesign or ReplicateDesign, or respondent rows together with study="):
         community_effects(DATA, "y", registry=STARTS, community="comm", wave="year")
     with pytest.raises(EstimationError, match="SurveyDesign or ReplicateDesign.*from_study"):
         change_from_baseline(DATA, "y", community="comm", wave="year")

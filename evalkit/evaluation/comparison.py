@@ -14,6 +14,12 @@ JKn, BRR, Fay, bootstrap, ...) gives the cell means, their sampling covariance (
 from the replicates) and each community's design degrees of freedom; the shock variance, its
 degrees of freedom and the t test are the same few-cluster inference on communities whichever
 design gave the sampling part.
+
+This is the heteroskedasticity-corrected few-treated inference of Ferman & Pinto (2019, *Rev Econ
+Stat* 101:452-467), which generalises Conley & Taber (2011, *Rev Econ Stat* 93:113-125) to groups
+of different sample sizes, with the sampling variances known from the design. Size and coverage
+with serially correlated shocks whose SDs differ threefold across communities of 40-600
+respondents are measured in ``studies/community_effects.py`` (``studies/community_effects_results.md``).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from ..survey.design import SurveyDesign
 from ..survey.domains import domain_means
 from ..survey.replicate import ReplicateDesign
 from ..survey.replicate_weights import replicate_degf
+from .impact import _design, study_args
 
 EFFECT_COLUMNS = [  # the first and third are named after the community= and wave= columns
     "community_id", "start_year", "wave", "event_time", "base_wave", "indicator", "estimate", "se",
@@ -228,14 +235,15 @@ def _effect_row(ch: _Changes, c, ks: list, b, t, shock, dof: dict) -> dict:
 
 
 def community_effects(
-    design: SurveyDesign | ReplicateDesign,
+    design: SurveyDesign | ReplicateDesign | pd.DataFrame,
     y: str | Sequence[str],
     *,
     registry: pd.DataFrame | Mapping | None = None,
-    community: str = "community_id",
-    wave: str = "wave",
+    community: str | None = None,
+    wave: str | None = None,
     domain: Mapping[str, Sequence] | None = None,
     level: float = 0.95,
+    study=None,
 ) -> pd.DataFrame:
     """Difference-in-differences of each programme community against the comparison communities.
 
@@ -251,20 +259,25 @@ def community_effects(
         communities, PSU ids persisting across waves) or a
         :class:`~evalkit.survey.replicate.ReplicateDesign` (replicate weights, e.g. from
         :meth:`SurveyDesign.as_replicate` or shipped with the data; a respondent keeps the same
-        replicate weights in every wave of a panel, so the covariance between waves is estimated).
+        replicate weights in every wave of a panel, so the covariance between waves is estimated);
+        or respondent rows with ``study=`` (a :class:`SurveyDesign` from the study's weight,
+        strata and PSU roles).
     y
         Indicator column(s).
     registry
         Community registry (:func:`evalkit.load_communities`) or ``{community: start year or
-        None}``.
+        None}``; default the study's. One of ``registry`` and ``study`` is required.
     community, wave
-        Columns naming the community and the (numeric) survey wave; the output's community and
-        wave columns carry these names, as the cells of :func:`domain_means` do.
+        Columns naming the community and the (numeric) survey wave (default the study's roles,
+        else ``community_id`` and ``wave``); the output's community and wave columns carry these
+        names, as the cells of :func:`domain_means` do.
     domain
         Restrict every mean to a subgroup, e.g. ``{"role": ["elderly"]}`` for Mingyue's
         elderly-care indicators.
     level
         Confidence level.
+    study
+        An :class:`evalkit.Study`: registry, column roles and the design's roles.
 
     Returns
     -------
@@ -276,14 +289,11 @@ def community_effects(
     The base wave of a community starting in ``g`` is the last wave before ``g`` (``g - 1`` with
     yearly waves; 2014 for a 2016 start when only 2014 and 2017 were surveyed).
 
-    A programme community and wave from the start on that gets no row (no respondents in the base
-    wave or in that wave, fewer than two comparison communities observed in both; or, with
-    ``explanation="not_measured"`` and ``wave`` None, no respondent of the community answered the
-    indicator in any wave — recorded but not warned about) is listed in
-    ``attrs["explanations"]`` (a tuple of records ``<community>, <wave>, indicator, explanation,
-    message``: ``pd.DataFrame(result.attrs["explanations"])``) and
-    named in a :class:`~evalkit.errors.DroppedUnitsWarning`: the table is never empty without a
-    reason.
+    A programme community and wave from the start on without a row (no respondents in the base
+    wave or that wave, fewer than two comparison communities in both; ``"not_measured"`` with
+    ``wave`` None: nobody in the community answered the indicator, recorded but not warned about)
+    is listed in ``attrs["explanations"]`` (records ``<community>, <wave>, indicator, explanation,
+    message``) and named in a :class:`~evalkit.errors.DroppedUnitsWarning`.
 
     Warns
     -----
@@ -302,8 +312,8 @@ def community_effects(
     ``se_sampling`` is ``sqrt(c' V c)`` with ``V`` from :func:`domain_means` (it includes the
     panel covariance between waves): linearised for a :class:`SurveyDesign`, the replicate
     covariance (R ``svyby(..., covmat=TRUE)`` on an ``svyrep.design``) for a
-    :class:`~evalkit.survey.replicate.ReplicateDesign`. Only this part depends on the design. ``se_shock`` accounts for community-by-wave shocks, which
-    the survey design cannot see. The change ``D_k`` of comparison community ``k`` between the
+    :class:`~evalkit.survey.replicate.ReplicateDesign`. Only this part depends on the design.
+    ``se_shock`` accounts for community-by-wave shocks, which the survey design cannot see. The change ``D_k`` of comparison community ``k`` between the
     base wave and wave ``t`` has variance ``v_k + tau2(gap)``: its sampling variance plus the
     variance of a shock *difference*, which grows with the distance ``gap = |t - base|`` when
     shocks are serially correlated (``2 sigma^2 (1 - rho^gap)`` for AR(1) shocks). ``tau2(gap)``
@@ -330,15 +340,13 @@ def community_effects(
     (the comparison communities, from their changes over all pairs of waves); the programme
     community's cannot be, and the comparison communities' average is used.
 
-    This is the heteroskedasticity-corrected few-treated inference of Ferman & Pinto (2019,
-    *Rev Econ Stat* 101:452-467), which generalises Conley & Taber (2011, *Rev Econ Stat*
-    93:113-125) to groups of different sample sizes, with the sampling variances known from the
-    design. Size and coverage with serially correlated shocks whose SDs differ threefold across
-    communities of 40-600 respondents are measured in ``studies/community_effects.py``
-    (``studies/community_effects_results.md``).
+    This is the few-treated inference of Ferman & Pinto (2019) with the sampling variances known
+    from the design (module docstring: references, where size and coverage are measured).
     """
+    args = study_args("community_effects", study, registry, community, wave)
+    design, community, wave = _design(design, study, "community_effects"), args.community, args.wave
     ys = [y] if isinstance(y, str) else list(y)
-    starts, dof = _communities(design, registry, community, wave)
+    starts, dof = _communities(design, args.start_years, community, wave)
     out, skipped = [], []
     for name in ys:
         cells, V = domain_means(design, name, (community, wave), domain=domain)
@@ -351,11 +359,6 @@ def community_effects(
 def _communities(design: SurveyDesign | ReplicateDesign, registry, community: str,
                  wave: str) -> tuple[dict, dict]:
     """Start years of the data's communities and each one's design df; checks and warns on the controls."""
-    if not isinstance(design, (SurveyDesign, ReplicateDesign)):
-        raise EstimationError(
-            f"community_effects needs a SurveyDesign or ReplicateDesign, got {type(design).__name__}; "
-            "build one from the respondent rows with evalkit.SurveyDesign.from_study(rows, study) or "
-            "SurveyDesign(rows, weight=..., strata=..., psu=...).")
     data = design.data
     _check_roles(data, community=community, wave=wave)
     comm_of_row = data[community].astype(str).to_numpy()
