@@ -105,3 +105,171 @@ def test_vcov_needs_the_aggregation_route():
                            influence=np.zeros((3, 2)), overall_influence=np.zeros(3), uniform=False)
     with pytest.raises(EstimationError, match="aggregate"):
         bare.vcov()
+
+
+# -- the public sensitivity API ---------------------------------------------------------------
+import json  # noqa: E402
+
+from scipy import stats  # noqa: E402
+
+from evalkit.did.honest import (SensitivityResult, breakdown_value, honest_did,  # noqa: E402
+                                sensitivity)
+from evalkit.did.honest_flci import flci  # noqa: E402
+
+REF = Path(__file__).parent / "reference" / "honestdid"
+
+
+@pytest.fixture(scope="module")
+def medicaid():
+    return json.loads((REF / "flci_medicaid.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def medicaid_sd(medicaid):
+    d = medicaid
+    return sensitivity(d["betahat"], d["sigma"], 5, 2, bounds=d["M"])
+
+
+def test_smoothness_sensitivity_is_honestdids_table(medicaid, medicaid_sd):
+    d, r = medicaid, medicaid_sd
+    t = r.tidy()  # HonestDiD README createSensitivityResults (full precision from its knitr cache)
+    assert list(t.columns) == ["restriction", "bound", "method", "ci_low", "ci_high", "excludes_zero"]
+    assert (t.method == "FLCI").all() and (t.restriction == "smoothness").all()
+    np.testing.assert_allclose(t.ci_low, d["ci_low"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(t.ci_high, d["ci_high"], rtol=0, atol=1e-4)
+    assert t.excludes_zero.tolist() == [True, True, True, False, False, False]
+    # constructOriginalCS: l' beta_post +- z * sqrt(l' sigma_post l)
+    b, S = np.asarray(d["betahat"]), np.asarray(d["sigma"])
+    o = r.original.iloc[0]
+    assert (o.estimate, o.se) == pytest.approx((b[5], np.sqrt(S[5, 5])), rel=1e-12)
+    assert (o.ci_low, o.ci_high) == pytest.approx((b[5] - 1.959963984540054 * np.sqrt(S[5, 5]),
+                                                   b[5] + 1.959963984540054 * np.sqrt(S[5, 5])), rel=1e-12)
+    assert list(r.original.columns) == ["estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]
+
+
+def test_default_m_grid_is_honestdids_upper_bound(medicaid):
+    """DeltaSD_upperBound_Mpre: max over pre-period second differences (delta_0 = 0) of
+    difference + qnorm(0.95) * its se; the grid is 10 points from 0 to it."""
+    b, S = np.asarray(medicaid["betahat"]), np.asarray(medicaid["sigma"])
+    pre = np.r_[b[:5], 0.0]
+    Sp = np.zeros((6, 6))
+    Sp[:5, :5] = S[:5, :5]
+    ub = -np.inf
+    for j in range(4):
+        w = np.zeros(6)
+        w[j:j + 3] = (1.0, -2.0, 1.0)
+        ub = max(ub, w @ pre + stats.norm.ppf(0.95) * np.sqrt(w @ Sp @ w))
+    r = sensitivity(b, S, 5, 2)
+    np.testing.assert_allclose(r.bounds, np.linspace(0, ub, 10), rtol=1e-12)
+
+
+def test_breakdown_is_where_the_interval_first_includes_zero(medicaid, medicaid_sd):
+    d, r = medicaid, medicaid_sd
+    m = r.breakdown
+    assert 0.02 < m < 0.03  # between the README grid's last significant and first insignificant M
+    lo, hi = r.interval(m)
+    assert lo <= 0 <= hi
+    lo, hi = r.interval(m * (1 - 2e-4))
+    assert lo > 0
+    # a fine grid crossing agrees with the bisection
+    grid = np.linspace(0.02, 0.03, 41)
+    first = grid[[r.interval(g)[0] <= 0 for g in grid].index(True)]
+    assert first - 0.01 / 40 <= m <= first
+    assert breakdown_value(d["betahat"], d["sigma"], 5, 2) == pytest.approx(m, rel=2e-4)
+
+
+def test_breakdown_nan_zero_and_sentences():
+    S = np.diag([0.01] * 4)
+    weak = sensitivity([0.0, 0.0, 0.0, 0.1], S, 3, 1, bounds=[0.0, 0.1])
+    assert np.isnan(weak.breakdown)  # original interval 0.1 +- 0.196 includes 0
+    assert "not distinguishable" in weak.sentence("en") and "不显著" in weak.sentence("zh")
+    # a strong pre-trend: extrapolating it already reaches 0 at M = 0
+    trend = sensitivity([-1.5, -1.0, -0.5, 0.5], np.diag([1e-4] * 4), 3, 1, bounds=[0.0])
+    assert trend.original.ci_low.iloc[0] > 0 and trend.breakdown == 0.0
+    assert "does not survive" in trend.sentence("en")
+    strong = sensitivity([0.0, 0.0, 0.0, 5.0], np.diag([1e-4] * 4), 3, 1, bounds=[0.0, 0.5])
+    b = strong.breakdown
+    assert np.isfinite(b) and f"{b:.3g}" in strong.sentence("en") and f"{b:.3g}" in strong.sentence("zh")
+    with pytest.raises(EstimationError, match="lang"):
+        strong.sentence("fr")
+
+
+def test_finite_df_scales_sigma_by_the_t_to_z_ratio(medicaid):
+    d = medicaid
+    r = sensitivity(d["betahat"], d["sigma"], 5, 2, bounds=[0.0], df=12)
+    base = flci(d["betahat"], d["sigma"], 5, 2, None, 0.0)
+    ratio = stats.t.ppf(0.975, 12) / stats.norm.ppf(0.975)
+    assert (r.ci_high[0] - r.ci_low[0]) / 2 == pytest.approx(base.halflength * ratio, rel=1e-9)
+    o = r.original.iloc[0]
+    assert o.df == 12 and o.ci_high - o.estimate == pytest.approx(stats.t.ppf(0.975, 12) * o.se, rel=1e-12)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(restriction="relative_magnitude", method="FLCI"), "smoothness.? only"),
+    (dict(method="bogus"), "not one of"),
+    (dict(restriction="linear"), "restriction must be"),
+    (dict(bounds=[-1.0]), "bounds must be"),
+    (dict(df=0), "df must be positive"),
+])
+def test_bad_arguments_are_named(medicaid, kw, match):
+    with pytest.raises(EstimationError, match=match):
+        sensitivity(medicaid["betahat"], medicaid["sigma"], 5, 2, **kw)
+
+
+# -- honest_did on evalkit's own event study ---------------------------------------------------
+def test_honest_did_uses_the_event_study_and_its_covariance(mp_universal):
+    dyn = mp_universal.aggregate("dynamic")
+    h = honest_did(dyn, e=1, bounds=[0.0, 0.005])
+    # by hand: the tidy event study without e = -1, its vcov, target e = 1
+    tidy = dyn.tidy()
+    keep = (tidy.event_time != -1).to_numpy()
+    b = tidy.estimate.to_numpy()[keep]
+    V = dyn.vcov()[np.ix_(keep, keep)]
+    ref = sensitivity(b, V, 3, 4, l_vec=[0, 1, 0, 0], bounds=[0.0, 0.005])
+    np.testing.assert_allclose(h.ci_low, ref.ci_low, rtol=1e-12)
+    np.testing.assert_allclose(h.ci_high, ref.ci_high, rtol=1e-12)
+    assert isinstance(h, SensitivityResult) and h.num_pre == 3 and h.num_post == 4
+    assert h.original.estimate.iloc[0] == pytest.approx(dyn.att[dyn.levels == 1][0], rel=1e-12)
+    assert h.original.se.iloc[0] == pytest.approx(dyn.se[dyn.levels == 1][0], rel=1e-10)
+    avg = honest_did(mp_universal, e="average", bounds=[0.0])  # an ATTGTResult is aggregated
+    assert avg.original.estimate.iloc[0] == pytest.approx(dyn.overall_att, rel=1e-12)
+    assert avg.original.se.iloc[0] == pytest.approx(dyn.overall_se, rel=1e-10)
+    np.testing.assert_allclose(avg.l_vec, 0.25)
+
+
+def test_honest_did_breakdown_matches_the_grid_crossing(mp_universal):
+    h = honest_did(mp_universal, e="average", bounds=np.linspace(0, 0.004, 9))
+    m = h.breakdown
+    t = h.tidy()
+    first = t.bound[~t.excludes_zero].min()
+    assert first - 0.0005 <= m <= first
+    assert "0.00" in h.sentence("en")
+
+
+def test_honest_did_refuses_what_it_cannot_use(mpdta, mp_universal):
+    varying = att_gt(mpdta, y="lemp", group="first.treat", time="year", unit="countyreal")
+    with pytest.raises(EstimationError, match='base_period="universal"'):
+        honest_did(varying)
+    with pytest.raises(EstimationError, match='base_period="universal"'):
+        honest_did(varying.aggregate("dynamic"))
+    with pytest.raises(EstimationError, match="event study"):
+        honest_did(mp_universal.aggregate("group"))
+    with pytest.raises(EstimationError, match="post-period"):
+        honest_did(mp_universal, e=7)
+    dyn = mp_universal.aggregate("dynamic")
+    from evalkit.did import AggregateResult
+
+    keep = dyn.levels != -3  # a gap in the event times
+    gap = AggregateResult(type="dynamic", overall_att=dyn.overall_att, overall_se=dyn.overall_se,
+                          levels=dyn.levels[keep], att=dyn.att[keep], se=dyn.se[keep], crit_value=1.96,
+                          level=0.95, influence=dyn.influence[:, keep], overall_influence=dyn.overall_influence,
+                          uniform=False, _vcov=dyn.vcov()[np.ix_(keep, keep)])
+    with pytest.raises(EstimationError, match="not consecutive"):
+        honest_did(gap)
+    no_pre = dyn.levels >= -1
+    short = AggregateResult(type="dynamic", overall_att=dyn.overall_att, overall_se=dyn.overall_se,
+                            levels=dyn.levels[no_pre], att=dyn.att[no_pre], se=dyn.se[no_pre], crit_value=1.96,
+                            level=0.95, influence=dyn.influence[:, no_pre], overall_influence=dyn.overall_influence,
+                            uniform=False, _vcov=dyn.vcov()[np.ix_(no_pre, no_pre)])
+    with pytest.raises(EstimationError, match="pre-periods"):
+        honest_did(short)
