@@ -257,19 +257,17 @@ def test_honest_did_refuses_what_it_cannot_use(mpdta, mp_universal):
     with pytest.raises(EstimationError, match="post-period"):
         honest_did(mp_universal, e=7)
     dyn = mp_universal.aggregate("dynamic")
+    with pytest.raises(EstimationError, match="not consecutive"):
+        honest_did(_levels_kept(dyn, dyn.levels != -3))  # a gap in the event times
+    with pytest.raises(EstimationError, match="pre-periods"):
+        honest_did(_levels_kept(dyn, dyn.levels >= -1))
+
+
+def _levels_kept(dyn, keep):
+    """The dynamic aggregation with only the levels `keep` (as min_e/max_e could leave them)."""
     from evalkit.did import AggregateResult
 
-    keep = dyn.levels != -3  # a gap in the event times
-    gap = AggregateResult(type="dynamic", overall_att=dyn.overall_att, overall_se=dyn.overall_se,
-                          levels=dyn.levels[keep], att=dyn.att[keep], se=dyn.se[keep], crit_value=1.96,
-                          level=0.95, influence=dyn.influence[:, keep], overall_influence=dyn.overall_influence,
-                          uniform=False, _vcov=dyn.vcov()[np.ix_(keep, keep)])
-    with pytest.raises(EstimationError, match="not consecutive"):
-        honest_did(gap)
-    no_pre = dyn.levels >= -1
-    short = AggregateResult(type="dynamic", overall_att=dyn.overall_att, overall_se=dyn.overall_se,
-                            levels=dyn.levels[no_pre], att=dyn.att[no_pre], se=dyn.se[no_pre], crit_value=1.96,
-                            level=0.95, influence=dyn.influence[:, no_pre], overall_influence=dyn.overall_influence,
-                            uniform=False, _vcov=dyn.vcov()[np.ix_(no_pre, no_pre)])
-    with pytest.raises(EstimationError, match="pre-periods"):
-        honest_did(short)
+    return AggregateResult(type="dynamic", overall_att=dyn.overall_att, overall_se=dyn.overall_se,
+                           levels=dyn.levels[keep], att=dyn.att[keep], se=dyn.se[keep], crit_value=1.96,
+                           level=0.95, influence=dyn.influence[:, keep], overall_influence=dyn.overall_influence,
+                           uniform=False, _vcov=dyn.vcov()[np.ix_(keep, keep)])
