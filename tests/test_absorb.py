@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EstimationError, EvalkitError
-from evalkit.inference import absorb
+from evalkit.inference import absorb, cr2
 from evalkit.inference.formula import parse_formula
 from evalkit.inference.regress import regress
 from evalkit.inference.wild import wild_cluster_bootstrap
@@ -132,6 +132,34 @@ def test_cr2_with_absorbed_fixed_effects_equals_the_dummy_regression(fe, dummies
     np.testing.assert_allclose(a1.se.to_numpy() ** 2 * ratio, b1.se[["d", "x"]].to_numpy() ** 2, rtol=1e-9)
 
 
+@pytest.mark.parametrize("fe, dummies", [
+    ("unit", "C(unit)"),
+    ("unit + wave", "C(unit) + C(wave)"),
+    ("community^wave", "C(cw)"),
+    ("unit + community^wave", "C(unit) + C(cw2)"),
+    ("unit^wave_half", "C(uh)"),
+])
+def test_weighted_cr2_with_absorbed_fixed_effects_equals_the_dummy_regression(fe, dummies):
+    """WLS CR2 (clubSandwich's lm method: weights in W, target I) and its Satterthwaite df with
+    fixed effects nested in the clusters absorbed equal evalkit's dense CR2 of the full dummy
+    design (checked against clubSandwich in test_regress.py), to 1e-8: the dummies' hat matrix
+    enters each cluster's adjustment (cr2._cr2_wls_fe_cluster)."""
+    d = _panel()
+    d["cw"] = d["community"] * 10000 + d["wave"]
+    d["cw2"] = np.where(d["wave"] == 2014, 0, d["cw"])
+    d["wave_half"] = (d["wave"] >= 2016).astype(int)
+    d["uh"] = d["unit"] * 10 + d["wave_half"]
+    a = regress(f"y ~ d + x | {fe}", d, cluster="community", weights="w")
+    b = regress(f"y ~ d + x + {dummies}", d, cluster="community", weights="w")
+    assert a.vcov_type == "CR2" and a.weighted
+    for attr in ("params", "se", "df"):
+        np.testing.assert_allclose(getattr(a, attr).to_numpy(), getattr(b, attr)[["d", "x"]].to_numpy(),
+                                   rtol=1e-8, err_msg=attr)
+    # the weights matter: the unweighted CR2 is a different number
+    assert not np.allclose(a.se.to_numpy(), regress(f"y ~ d + x | {fe}", d, cluster="community").se.to_numpy(),
+                           rtol=1e-3)
+
+
 def test_wild_bootstrap_with_absorbed_fixed_effects_equals_the_dummy_regression():
     d = _panel()
     a = regress("y ~ d + x | unit + wave", d, cluster="community", vcov="CR1")
@@ -147,8 +175,11 @@ def test_errors_name_the_problem_and_the_fix():
     d = _panel()
     with pytest.raises(EstimationError, match="'d' is constant within the fixed effects"):
         regress("y ~ d + x | community^wave", d.assign(d=d["community"] * d["wave"]), cluster="community")
-    with pytest.raises(EstimationError, match="vcov='CR1'"):
-        regress("y ~ d + x | unit", d, cluster="community", weights="w")
+    with pytest.raises(EstimationError, match="vcov='CR1'") as err:     # weighted CR2: refused when too big
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cr2, "FE_CR2_MAX_FLOPS", 1e3)
+            regress("y ~ d + x | unit", d, cluster="community", weights="w")
+    assert "levels in a cluster of" in str(err.value)
     big = d.assign(obs=np.arange(len(d)) % 600)
     with pytest.raises(EstimationError, match="not nested in the clusters"):
         regress("y ~ d + x | unit + obs", big.iloc[:0].pipe(lambda _: pd.concat([big] * 3, ignore_index=True))

@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from ..errors import EstimationError
+
 __all__ = ["cr1_factor", "cr1_vcov", "cr2_vcov", "chol_qr", "cluster_slices", "cluster_order", "cluster_sums",
            "tall_matmul", "tall_crossprod", "tri_inv"]
 
@@ -226,7 +228,82 @@ def _cr2_wls_cluster(Qr: np.ndarray, w: np.ndarray, e: np.ndarray, Kmat: np.ndar
     return Qa.T @ e, Qr.T @ Qa, WQ.T @ Qa, Qa.T @ Qa
 
 
-def cr2_vcov(Qc, T, cell, codes, cell_cluster, e, w):
+def local_fe_basis(fe_codes, w: np.ndarray) -> np.ndarray:
+    """(n_g x r) basis Dh of the span of one cluster's fixed-effect dummies with Dh'W Dh = I.
+
+    ``fe_codes``: the codes of each absorbed fixed effect on the cluster's rows (all nested in
+    the cluster). The factor with most levels is taken in closed form (its dummies divided by
+    the square root of each level's weight sum); the columns of each further factor are
+    W-orthogonalised against the basis so far and the independent directions kept (SVD).
+    """
+    sq = np.sqrt(w)
+    facs = [np.unique(np.asarray(c), return_inverse=True)[1].ravel() for c in fe_codes]
+    facs.sort(key=lambda c: -int(c.max(initial=-1)) - 1)
+    c0 = facs[0]
+    L0 = int(c0.max()) + 1
+    B = np.zeros((c0.size, L0))
+    B[np.arange(c0.size), c0] = 1.0 / np.sqrt(np.bincount(c0, weights=w, minlength=L0))[c0]
+    for c in facs[1:]:
+        D = np.zeros((c.size, int(c.max()) + 1))
+        D[np.arange(c.size), c] = 1.0
+        D -= B @ (B.T @ (D * w[:, None]))                  # W-orthogonal to the basis so far
+        U, s, Vt = np.linalg.svd(D * sq[:, None], full_matrices=False)
+        keep = s > _sym_tol(max(D.shape), max(s[0] if s.size else 0.0, 1.0))
+        if keep.any():
+            B = np.hstack([B, D @ (Vt[keep].T / s[keep])])
+    return B
+
+
+def _cr2_wls_fe_cluster(Qr: np.ndarray, w: np.ndarray, e: np.ndarray, Sw: np.ndarray, Dh: np.ndarray):
+    """One cluster's CR2 pieces for WLS when fixed effects nested in the cluster are absorbed.
+
+    The full model is Z = [Xd, D] (Xd demeaned by the fixed effects, W-orthogonal to D, so the
+    bread is block diagonal and H = Xd M Xd'W + D (D'WD)^- D'W, the second term zero outside
+    the cluster's own block). With ``Qr`` the cluster's rows of Xd T (T T' = M; the rows of
+    S^{-1}Q) and ``Dh`` an orthonormal basis of the cluster's dummies (Dh'W_g Dh = I),
+    Y = [Qr, Dh] gives H_gg = Y Y'W_g and, summing over the other clusters,
+    G_g = (I - H_gg)(I - H_gg)' + Qr (Sw - Qr'W_g^2 Qr) Qr' = I + C K C' with C = [Y, W_g Y],
+    K = [[Y'W_g^2 Y + blockdiag(Sw - Qr'W_g^2 Qr, 0), -I], [-I, 0]]. The Satterthwaite pieces
+    use (I - H)'_(.g) q = [q - W_g Dh Dh'q on the cluster] - W Xd M Xd_g'q: the |q|^2 and v
+    terms of the plain WLS case with q replaced by qt = q - W_g Dh Dh'q.
+    Returns (Qa_g'e_g, Qr'Qa_g, (W_g Qr)'Qt_g, Qt_g'Qt_g).
+    """
+    K, r = Qr.shape[1], Dh.shape[1]
+    Y = np.hstack([Qr, Dh])
+    WY = Y * w[:, None]
+    top = WY.T @ WY
+    top[:K, :K] += Sw - (Qr * (w * w)[:, None]).T @ Qr
+    m = K + r
+    Kmat = np.block([[top, -np.eye(m)], [-np.eye(m), np.zeros((m, m))]])
+    Z, f = _inv_sqrt_lowrank(np.hstack([Y, WY]), Kmat)
+    WQ = WY[:, :K]
+    Qa = WQ + Z @ (f[:, None] * (Z.T @ WQ))
+    Qt = Qa - (Dh * w[:, None]) @ (Dh.T @ Qa)
+    return Qa.T @ e, Qr.T @ Qa, WQ.T @ Qt, Qt.T @ Qt
+
+
+FE_CR2_MAX_FLOPS = 1e11   # weighted CR2 with absorbed fixed effects: refused beyond (minutes)
+
+
+def _check_fe_cr2_size(codes, absorbed, G, K) -> None:
+    """Refuse weighted CR2 whose per-cluster work (an n_g x 2(K + levels_g) SVD per cluster)
+    would take minutes, naming the sizes and the alternatives."""
+    n_g = np.bincount(codes, minlength=G).astype(float)
+    lev = np.zeros(G)
+    for c in absorbed:
+        pairs = np.unique(np.asarray(codes, dtype=np.int64) * (int(np.max(c)) + 1) + c)
+        lev += np.bincount(pairs // (int(np.max(c)) + 1), minlength=G)
+    flops = float(np.sum(4.0 * n_g * (2.0 * (K + lev)) ** 2))
+    if flops > FE_CR2_MAX_FLOPS:
+        raise EstimationError(
+            f"CR2 with regression weights and absorbed fixed effects needs, per cluster, the hat matrix "
+            f"of the fixed-effect dummies (up to {int(lev.max())} levels in a cluster of {int(n_g.max())} "
+            f"rows here: about {flops:.0e} floating-point operations, too long to wait for). Use "
+            "vcov='CR1', or CR2 without weights (exact from the demeaned design at any size), or absorb "
+            "a coarser fixed effect (e.g. community^wave instead of household).")
+
+
+def cr2_vcov(Qc, T, cell, codes, cell_cluster, e, w, absorbed=()):
     """CR2 variance and Satterthwaite df, clubSandwich's lm method (target = identity).
 
     Returns (V, df). Working model Theta = I and weight matrix W = diag(w) (W = I for OLS),
@@ -241,6 +318,11 @@ def cr2_vcov(Qc, T, cell, codes, cell_cluster, e, w):
     absorbed by its own dummy, whatever the scale or conditioning of the covariates; for
     WLS G_g = I - S^{-1}Q_gQ_g'S - SQ_gQ_g'S^{-1} + S^{-1}Q_g (Q'WQ) Q_g'S^{-1}. With
     T = D^{-1}R^{-1} (M = T T') the CR2 contrast vectors are q_g(c) = A_g S_g Q_g T'c.
+
+    ``absorbed`` (WLS only): codes of fixed effects nested in the clusters that were projected
+    out of the design; their dummies enter H_gg cluster by cluster (:func:`_cr2_wls_fe_cluster`),
+    which gives clubSandwich's CR2 of the full dummy regression. (For OLS the demeaned design
+    alone gives it; see :mod:`evalkit.inference.absorb`.)
     """
     n_cells, K = Qc.shape
     G = int(cell_cluster.max()) + 1
@@ -261,8 +343,14 @@ def cr2_vcov(Qc, T, cell, codes, cell_cluster, e, w):
         Sw = (Qc * np.bincount(cell, weights=w * w, minlength=n_cells)[:, None]).T @ Qc
         Kmat = np.block([[Sw, -I], [-I, np.zeros((K, K))]])
         _, slices = cluster_slices(codes, G)
+        if absorbed:
+            _check_fe_cr2_size(codes, absorbed, G, K)
         for g, idx in enumerate(slices):
-            adj[g], Ua[g], Va[g], DD[g] = _cr2_wls_cluster(Qc[cell[idx]], w[idx], e[idx], Kmat)
+            if absorbed:
+                Dh = local_fe_basis([c[idx] for c in absorbed], w[idx])
+                adj[g], Ua[g], Va[g], DD[g] = _cr2_wls_fe_cluster(Qc[cell[idx]], w[idx], e[idx], Sw, Dh)
+            else:
+                adj[g], Ua[g], Va[g], DD[g] = _cr2_wls_cluster(Qc[cell[idx]], w[idx], e[idx], Kmat)
     V = T @ (adj.T @ adj) @ T.T
     # Satterthwaite (Pustejovsky & Tipton 2018, eq. 11; clubSandwich's get_P_array):
     # P_ij = q_i'(I-H)_i. (I-H)_j.' q_j under Theta = I, which in Q coordinates is

@@ -350,7 +350,7 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
         V = V1
         df = np.full(K, G - 1.0)
     else:
-        V, df = cr2_vcov(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w)
+        V, df = cr2_vcov(Qc, T, cell, codes, cell_cluster, y - fit_c[cell], w, absorbed if w is not None else ())
     fit = ClusterFit(Xc=Xc, cell=cell, y=y, w=w, cluster_codes=codes, cluster_labels=labels, beta=beta, T=T,
                      QQ_g=QQ_g, Qs_g=Qs_g, vcov_cr1=(V1 + V1.T) / 2, k_absorbed=k_absorbed,
                      absorbed=absorbed)
@@ -383,7 +383,7 @@ def regress(formula: str, data: pd.DataFrame | None = None, *, cluster: str | Se
         ``"CR2"`` (Bell-McCaffrey with Satterthwaite df, default) or ``"CR1"``
         (Stata small-sample correction with t(G-1)).
     weights : str or array-like, optional
-        Regression weights (column name or array); WLS when given; positive. (CR1 only with ``|``.)
+        Regression weights (column name or array); WLS when given; positive.
     missing : {"raise", "drop"}
         Rows with a missing value in a formula variable, the cluster or the weights raise
         an :class:`~evalkit.errors.EstimationError` naming the count and the columns,
@@ -422,7 +422,8 @@ def regress(formula: str, data: pd.DataFrame | None = None, *, cluster: str | Se
     * Absorbed fixed effects (after ``|``, :mod:`evalkit.inference.absorb`): coefficients of
       the dummy regression from the demeaned data; only the regressors are reported. CR1 counts
       parameters as fixest's default ``ssc()`` (``fixef.K = "nested"``); CR2, its df and the wild
-      bootstrap equal those of the full dummy design exactly (no weights; see the module).
+      bootstrap equal those of the full dummy design exactly; with weights, CR2 adds the
+      dummies' hat matrix cluster by cluster (see the module).
     * ``C(...)`` fixed effects: CR2 is computed on the full design including the dummies,
       as clubSandwich does for ``lm`` fits. (Absorbing the fixed effects first and applying
       CR2 to the demeaned design gives a different, not bias-reduced, estimator;
