@@ -23,7 +23,7 @@ variables), and ``h * cv(M B(h) / h)`` is minimised over ``h`` between the small
 
 The critical value. HonestDiD takes ``cv`` from 10^6 simulated normal draws with R's
 ``set.seed(0)`` (Mersenne-Twister, inversion); ``cv="simulated"`` (the default) draws the same
-numbers (R's seeding and ``norm_rand`` reproduced, checked against R's ``set.seed(0); rnorm()``)
+numbers (:mod:`evalkit.did.honest_rng`; checked against R's ``set.seed(0); rnorm()``)
 so that results match HonestDiD; ``cv="exact"`` solves ``P(|N(b, 1)| <= c) = level`` instead
 (differences of order 1e-3 in relative half-length).
 """
@@ -33,9 +33,10 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 
 from ..errors import EstimationError
+from .honest_rng import r_rnorm
 
 __all__ = ["FLCI", "flci", "folded_normal_quantile", "sd_bias_weights", "check_event_study"]
 
@@ -106,22 +107,8 @@ def sd_bias_weights(num_pre: int, num_post: int) -> tuple[np.ndarray, np.ndarray
 # -- critical values ----------------------------------------------------------------------------
 @lru_cache(maxsize=2)
 def _r_norm_draws(n: int = 10**6, seed: int = 0) -> np.ndarray:
-    """``n`` standard normals as R draws them after ``set.seed(seed)`` (Mersenne-Twister with R's
-    seed scrambling; ``norm_rand`` by inversion from two uniforms, R's default)."""
-    s = seed & 0xFFFFFFFF
-    for _ in range(50):
-        s = (69069 * s + 1) & 0xFFFFFFFF
-    key = np.empty(625, dtype=np.uint32)
-    for j in range(625):
-        s = (69069 * s + 1) & 0xFFFFFFFF
-        key[j] = s
-    bg = np.random.MT19937()
-    bg.state = {"bit_generator": "MT19937", "state": {"key": key[1:], "pos": 624}}
-    u = bg.random_raw(2 * n).astype(float) * 2.3283064365386963e-10
-    tiny = 0.5 * 2.328306437080797e-10
-    u = np.where(u <= 0.0, tiny, np.where(1.0 - u <= 0.0, 1.0 - tiny, u))
-    big = 134217728.0
-    out = special.ndtri((np.floor(big * u[0::2]) + u[1::2]) / big)
+    """``n`` standard normals as R draws them after ``set.seed(seed)`` (:mod:`evalkit.did.honest_rng`)."""
+    out = r_rnorm(n, seed)
     out.flags.writeable = False
     return out
 
