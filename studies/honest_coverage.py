@@ -69,7 +69,7 @@ SCENARIOS = {
     "break": (0.0, 0.10, 0.20),
     "bounce": (-0.10, 0.05, 0.0),
 }
-BOUNDS = {"smoothness": (0.0, 0.05, 0.10), "relative_magnitude": (0.5, 1.0, 2.0)}
+BOUNDS = {"smoothness": (0.0, 0.05, 0.10), "relative_magnitude": (0.0, 0.5, 1.0, 2.0)}
 METHODS = {"smoothness": "FLCI", "relative_magnitude": "C-LF"}
 L_VEC = np.array([0.0, 1.0])
 THETA = EFFECT[2016][1]
@@ -109,47 +109,83 @@ def draw(seed: int, shock: float, shift=(0.0, 0.0, 0.0)) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def event_study(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    """The 2016 cohort's event study: estimates at e = -2, 0, 1, their covariance, the number of communities."""
+def event_study(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, float]:
+    """The 2016 cohort's event study by att_gt: estimates at e = -2, 0, 1, their covariance, df = G - 1."""
     sub = data[data["first"].isin([0, 2016])]
     agg = att_gt(sub, y="y", group="first", time="wave", panel=False, cluster="community",
                  base_period="universal").aggregate("dynamic")
     keep = np.array([float(e) in EVENT_TIMES for e in agg.levels])
-    return np.asarray(agg.att)[keep], np.asarray(agg.vcov())[np.ix_(keep, keep)], int(sub["community"].nunique())
+    return np.asarray(agg.att)[keep], np.asarray(agg.vcov())[np.ix_(keep, keep)], float(sub["community"].nunique() - 1)
 
 
-def _check_additive(seed: int, shock: float, beta0, sigma0) -> None:
+def _study():
+    """A study of the simulated design (the shipped codebook, this registry; weights 1, a PSU per respondent)."""
+    import dataclasses
+
+    from evalkit.datasets import dongying
+
+    base = dongying()
+    reg = pd.DataFrame({"community_id": [f"c{g:02d}" for g in range(len(STARTS))],
+                        "start_year": pd.array([s if s else None for s in STARTS], dtype="Int64"),
+                        "target_indicators": ["y" if s else None for s in STARTS]})
+    roles = dataclasses.replace(base.roles, unit=None, household=None, role=None, strata=None)
+    return dataclasses.replace(base, registry=reg, roles=roles)
+
+
+def headline_study(data: pd.DataFrame, study) -> tuple[np.ndarray, np.ndarray, float]:
+    """The report's route: the first 2016 starter's headline as an event study (summary's estimator)."""
+    from evalkit.evaluation.honest_summary import headline_event_study
+
+    d = data.assign(community_id=data["community"].map(lambda g: f"c{g:02d}"), base_weight=1.0,
+                    psu=np.arange(len(data)))
+    es = headline_event_study(d, study, communities=[f"c{STARTS.index(2016):02d}"])[0]
+    if es.why is not None or list(es.event_times) != list(EVENT_TIMES):
+        raise RuntimeError(f"no event study: {es.why}")
+    return es.betahat, es.sigma, es.df
+
+
+def fits(data: pd.DataFrame, study) -> dict:
+    return {"att_gt cohort (cluster: community)": event_study(data), "report headline (one community)":
+            headline_study(data, study)}
+
+
+def _check_additive(seed: int, shock: float, study, fitted: dict) -> None:
     for name, delta in SCENARIOS.items():
-        b, s, _ = event_study(draw(seed, shock, delta))
-        if not (np.allclose(b, beta0 + np.array(delta), atol=1e-9) and np.allclose(s, sigma0, atol=1e-12)):
-            raise RuntimeError(f"scenario {name}: refitted estimates differ from fitted + delta; the shortcut is wrong")
+        for route, (b, s, df) in fits(draw(seed, shock, delta), study).items():
+            b0, s0, df0 = fitted[route]
+            if not (np.allclose(b, b0 + np.array(delta), atol=1e-9) and np.allclose(s, s0, atol=1e-12)):
+                raise RuntimeError(f"{route}, scenario {name}: refitted estimates differ from fitted + delta")
 
 
 def one(seed: int, shock: float, check: bool) -> list[dict]:
     from evalkit.did.honest import sensitivity
 
-    beta0, sigma, G = event_study(draw(seed, shock))
+    study = _study()
+    fitted = fits(draw(seed, shock), study)
     if check:
-        _check_additive(seed, shock, beta0, sigma)
+        _check_additive(seed, shock, study, fitted)
     out = []
-    se = float(np.sqrt(L_VEC @ sigma[1:, 1:] @ L_VEC))
-    for name, delta in SCENARIOS.items():
-        b = beta0 + np.array(delta)
-        est = float(L_VEC @ b[1:])
-        base = {"seed": seed, "scenario": name, "pretest_reject": bool(abs(b[0] / np.sqrt(sigma[0, 0])) > 1.959964)}
-        out.append({**base, "restriction": "none", "method": "original", "bound": np.nan, "df": np.inf,
-                    "covered": abs(est - THETA) <= 1.959964 * se, "length": 2 * 1.959964 * se, "inside": not any(delta[1:])})
-        for restriction, bounds in BOUNDS.items():
-            for df in (np.inf, float(G - 1)):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    res = sensitivity(b, sigma, 1, 2, restriction=restriction, bounds=list(bounds),
-                                      method=METHODS[restriction], l_vec=L_VEC, level=0.95, df=df)
-                for r in res.tidy().itertuples():
-                    lo, hi = float(r.ci_low), float(r.ci_high)
-                    out.append({**base, "restriction": restriction, "method": METHODS[restriction],
-                                "bound": float(r.bound), "df": df, "covered": bool(lo <= THETA <= hi),
-                                "length": hi - lo, "inside": inside(delta, restriction, float(r.bound))})
+    for route, (beta0, sigma, df_t) in fitted.items():
+        se = float(np.sqrt(L_VEC @ sigma[1:, 1:] @ L_VEC))
+        for name, delta in SCENARIOS.items():
+            b = beta0 + np.array(delta)
+            est = float(L_VEC @ b[1:])
+            base = {"seed": seed, "route": route, "scenario": name,
+                    "pretest_reject": bool(abs(b[0] / np.sqrt(sigma[0, 0])) > 1.959964)}
+            out.append({**base, "restriction": "none", "method": "original", "bound": np.nan, "df": np.inf,
+                        "covered": abs(est - THETA) <= 1.959964 * se, "length": 2 * 1.959964 * se,
+                        "inside": not any(delta[1:])})
+            for restriction, bounds in BOUNDS.items():
+                for df in (np.inf, df_t):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        res = sensitivity(b, sigma, 1, 2, restriction=restriction, bounds=list(bounds),
+                                          method=METHODS[restriction], l_vec=L_VEC, level=0.95, df=df)
+                    for r in res.tidy().itertuples():
+                        lo, hi = float(r.ci_low), float(r.ci_high)
+                        out.append({**base, "restriction": restriction, "method": METHODS[restriction],
+                                    "bound": float(r.bound), "df": df, "covered": bool(lo <= THETA <= hi),
+                                    "length": hi - lo, "inside": inside(delta, restriction, float(r.bound))})
     return out
 
 
@@ -165,32 +201,36 @@ def run(reps: int, first_seed: int, shock: float, jobs: int) -> pd.DataFrame:
 
 
 def table(res: pd.DataFrame) -> pd.DataFrame:
-    res = res.assign(crit=np.where(np.isfinite(res["df"]), "t(G-1)", "normal"))
-    g = res.groupby(["scenario", "restriction", "method", "bound", "inside", "crit"], dropna=False, sort=False)
+    res = res.assign(crit=np.where(np.isfinite(res["df"]), "t", "normal"))
+    g = res.groupby(["route", "scenario", "restriction", "method", "bound", "inside", "crit"], dropna=False, sort=False)
     tab = g.agg(coverage=("covered", "mean"), reps=("covered", "size"), length=("length", "median"),
                 pretest=("pretest_reject", "mean")).reset_index()
     tab["mc_se"] = np.sqrt(tab["coverage"] * (1 - tab["coverage"]) / tab["reps"])
     return tab
 
 
+def _cell(r, what: str, crit: str, fmt: str) -> str:
+    v = r.get((what, crit), np.nan)
+    return "-" if pd.isna(v) else format(v, fmt)
+
+
 def markdown(tab: pd.DataFrame, args, seconds: float) -> str:
-    wide = tab.pivot_table(index=["scenario", "restriction", "method", "bound", "inside"],
-                           columns="crit", values=["coverage", "mc_se", "length"], sort=False, dropna=False)
+    tab = tab.assign(bound=[("" if pd.isna(b) else f"{b:g}") for b in tab["bound"]])
+    wide = tab.pivot_table(index=["route", "scenario", "restriction", "method", "bound", "inside"],
+                           columns="crit", values=["coverage", "mc_se", "length"], sort=False)
     lines = [f"## {time.strftime('%Y-%m-%d')}: reps={args.reps}, seeds {args.first_seed}..{args.first_seed + args.reps - 1}, "
              f"shock SD {args.shock}, {seconds:.0f} s with {args.jobs} process(es)", "",
-             "| scenario | restriction | method | bound | violation inside | coverage, normal (MC SE) | "
-             "coverage, t(G-1) (MC SE) | median length normal / t |", "|---|---|---|---|---|---|---|---|"]
+             "| route | scenario | restriction | method | bound | violation inside | coverage, normal (MC SE) | "
+             "coverage, t (MC SE) | median length normal / t |", "|---|---|---|---|---|---|---|---|---|"]
     for key, r in wide.iterrows():
-        scen, restr, meth, bound, ins = key
-        cov_t = (f"{r[('coverage', 't(G-1)')]:.3f} ({r[('mc_se', 't(G-1)')]:.3f})"
-                 if ("coverage", "t(G-1)") in r.index and pd.notna(r[("coverage", "t(G-1)")]) else "")
-        len_t = f"{r[('length', 't(G-1)')]:.3f}" if ("length", "t(G-1)") in r.index and pd.notna(r[("length", "t(G-1)")]) else "-"
-        lines.append(f"| {scen} | {restr} | {meth} | {'' if pd.isna(bound) else f'{bound:g}'} | {'yes' if ins else 'no'} | "
-                     f"{r[('coverage', 'normal')]:.3f} ({r[('mc_se', 'normal')]:.3f}) | {cov_t} | "
-                     f"{r[('length', 'normal')]:.3f} / {len_t} |")
-    pre = tab.groupby("scenario", sort=False)["pretest"].first()
+        route, scen, restr, meth, bound, ins = key
+        lines.append(f"| {route} | {scen} | {restr} | {meth} | {bound} | "
+                     f"{'yes' if ins else 'no'} | {_cell(r, 'coverage', 'normal', '.3f')} ({_cell(r, 'mc_se', 'normal', '.3f')}) | "
+                     f"{_cell(r, 'coverage', 't', '.3f')} ({_cell(r, 'mc_se', 't', '.3f')}) | "
+                     f"{_cell(r, 'length', 'normal', '.3f')} / {_cell(r, 'length', 't', '.3f')} |")
+    pre = tab.groupby(["route", "scenario"], sort=False)["pretest"].first()
     lines += ["", "Pre-test (|t| of the e = -2 placebo > 1.96) rejection rate: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in pre.items()), ""]
+              + "; ".join(f"{r}, {k}: {v:.3f}" for (r, k), v in pre.items()), ""]
     return "\n".join(lines)
 
 

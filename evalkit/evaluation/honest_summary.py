@@ -304,7 +304,7 @@ def sensitivity_of_headlines(survey: pd.DataFrame, study, *, level: float = 0.95
             rows.append({**row, **_explained(es)})
             continue
         res = sensitivity(es.betahat, es.sigma, es.num_pre, es.num_post, restriction="relative_magnitude",
-                          method=method, l_vec=es.l_vec, level=level, df=es.df, bounds=[0.0])
+                          method=method, l_vec=es.l_vec, level=level, df=es.df)
         p, s50, s80, pz, pe = _pretest(es, level)
         rows.append({**row, "wave": es.wave, "estimate": float(es.l_vec @ es.betahat[es.num_pre:]),
                      "breakdown": float(res.breakdown), "pretest_p": p, "pretest_power_50": s50,

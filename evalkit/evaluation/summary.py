@@ -171,7 +171,7 @@ class _Target:
 
 def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: int | None = None,
               min_n: int | None = None, reconcile: bool = True, withheld=None,
-              honest: bool = False) -> EvaluationSummary:
+              honest: bool = True) -> EvaluationSummary:
     """Every programme community's targets, estimated once, in the terms every product shows.
 
     Parameters

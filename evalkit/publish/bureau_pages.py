@@ -211,7 +211,9 @@ def honest_lines(part: pd.DataFrame, honest, labels: Labels) -> list[str]:
     if tb.is_missing(b):
         out = [t("honest_no_conclusion", lang, target=target)]
     elif not np.isfinite(float(b)):
-        out = [t("honest_holds_always", lang, target=target, x=_times(h.get("breakdown_cap", 10.0)))]
+        out = [t("honest_holds_always", lang, target=target)]
+    elif float(b) == 0:
+        out = [t("honest_fragile", lang, target=target)]
     else:
         out = [t("honest_holds", lang, target=target, x=_times(b))]
     if not tb.is_missing(h.get("pretest_power_50")):

@@ -121,9 +121,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "honest_holds": ("平行趋势的敏感性：即使项目开始后本社区与对照社区的趋势差异达到项目开始前所见最大差异的{x}倍，“{target}”的结论仍然成立；超过这个倍数，结论可能改变。",
                      "Sensitivity to parallel trends: the conclusion on {target} holds unless the difference in trends "
                      "after the start exceeds {x} times the largest seen before it."),
-    "honest_holds_always": ("平行趋势的敏感性：即使项目开始后的趋势差异达到项目开始前所见最大差异的{x}倍，“{target}”的结论仍然成立。",
-                            "Sensitivity to parallel trends: the conclusion on {target} holds even if the difference in "
-                            "trends after the start is {x} times the largest seen before it."),
+    "honest_holds_always": ("平行趋势的敏感性：在所检验的每一种趋势差异幅度下，“{target}”的结论都成立。",
+                            "Sensitivity to parallel trends: the conclusion on {target} holds for every size of "
+                            "difference in trends tried."),
+    "honest_fragile": ("平行趋势的敏感性：只有项目开始后本社区与对照社区的趋势完全平行，“{target}”的结论才成立。",
+                       "Sensitivity to parallel trends: the conclusion on {target} holds only if trends stay exactly "
+                       "parallel after the start."),
     "honest_no_conclusion": ("平行趋势的敏感性：“{target}”的区间已包含0，没有可被趋势差异推翻的结论。",
                              "Sensitivity to parallel trends: the interval for {target} already includes zero, so there "
                              "is no conclusion for a difference in trends to overturn."),
