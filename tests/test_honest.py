@@ -271,3 +271,46 @@ def _levels_kept(dyn, keep):
                            levels=dyn.levels[keep], att=dyn.att[keep], se=dyn.se[keep], crit_value=1.96,
                            level=0.95, influence=dyn.influence[:, keep], overall_influence=dyn.overall_influence,
                            uniform=False, _vcov=dyn.vcov()[np.ix_(keep, keep)])
+
+
+# -- the ARP methods through the public API (evalkit.did.honest_arp, owner A) ----------------
+@pytest.fixture(scope="module")
+def medicaid_rm():
+    return json.loads((REF / "sensitivity_medicaid_rm.json").read_text())
+
+
+def test_relative_magnitudes_are_honestdids_readme_tables(medicaid_rm):
+    d = medicaid_rm
+    first = sensitivity(d["betahat"], d["sigma"], 5, 2, restriction="relative_magnitude", bounds=d["first"]["Mbar"])
+    assert (first.method, first.restriction) == ("C-LF", "relative_magnitude")
+    np.testing.assert_allclose(first.ci_low, d["first"]["ci_low"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(first.ci_high, d["first"]["ci_high"], rtol=0, atol=1e-4)
+    avg = sensitivity(d["betahat"], d["sigma"], 5, 2, restriction="relative_magnitude", l_vec=[0.5, 0.5])
+    np.testing.assert_allclose(avg.bounds, d["average"]["Mbar"])  # the default Mbar grid 0, 0.5, ..., 2
+    np.testing.assert_allclose(avg.ci_low, d["average"]["ci_low"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(avg.ci_high, d["average"]["ci_high"], rtol=0, atol=1e-4)
+    o = avg.original.iloc[0]  # constructOriginalCS(l_vec = c(0.5, 0.5))
+    assert (o.ci_low, o.ci_high) == pytest.approx(tuple(d["average"]["original_ci"]), abs=1e-12)
+    # README: significant up to Mbar = 1.5, not at 2; the bisection puts the breakdown between
+    assert 1.5 < avg.breakdown <= 2.0
+    lo, hi = avg.interval(avg.breakdown)
+    assert lo <= 0 <= hi and avg.interval(avg.breakdown * (1 - 2e-4))[0] > 0
+    assert f"{avg.breakdown:.1f}" in avg.sentence("en") and "relative magnitudes" in avg.sentence("en")
+    assert "相对幅度" in avg.sentence("zh")
+
+
+@pytest.mark.parametrize("method, restriction, hybrid", [
+    ("C-LF", "smoothness", "LF"), ("c-f", "smoothness", "FLCI"), ("Conditional", "smoothness", None),
+    ("conditional", "relative_magnitude", None),
+])
+def test_methods_dispatch_to_the_arp_tests(medicaid, method, restriction, hybrid):
+    from evalkit.did.honest_arp import rm_interval, sd_conditional_interval
+
+    d = medicaid
+    bound = 0.01 if restriction == "smoothness" else 1.0
+    r = sensitivity(d["betahat"], d["sigma"], 5, 2, restriction=restriction, method=method, bounds=[bound])
+    fn = sd_conditional_interval if restriction == "smoothness" else rm_interval
+    direct = fn(d["betahat"], d["sigma"], 5, 2, np.array([1.0, 0.0]), bound, hybrid=hybrid)
+    assert (r.ci_low[0], r.ci_high[0]) == pytest.approx(direct, abs=1e-15)
+    assert r.method == {"c-lf": "C-LF", "c-f": "C-F", "conditional": "Conditional"}[method.lower()]
+    assert r.ci_low[0] < r.original.estimate.iloc[0] < r.ci_high[0]

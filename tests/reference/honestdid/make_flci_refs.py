@@ -21,6 +21,10 @@ HONESTDID_GIT_DIR is a clone of github.com/asheshrambachan/HonestDiD (bare is fi
 * flci_medicaid_control.json: README "Regressions with controls": betahat/sigma at full
   precision from the cache (chunk 8); FLCI lb/ub only as printed in README.md (3 significant
   digits).
+* sensitivity_medicaid_rm.json: README relative magnitudes on the same betahat/sigma (C-LF):
+  ``delta_rm_results`` (chunk 4, Mbarvec = seq(0.5, 2, by = 0.5)), ``delta_rm_results_avg`` and
+  ``originalResults_avg`` (chunk 7, l_vec = c(0.5, 0.5), Mbarvec = seq(0, 2, by = 0.5)), full precision
+  from the knitr cache.
 * flci_lw.json: the old vignette (commit fdadae33428a024df204c210da48cc5362966e89):
   ``LWdata_EventStudy`` (data/LWdata_EventStudy.rda) and the precomputed
   ``LW_DeltaSD_RobustResults`` = ``VignetteResults[[4]]`` (data/VignetteResults.rda;
@@ -131,6 +135,20 @@ def main(repo, out):
                                       "'control' of the cached df_nonstaggered), first 20 values",
                                       values=data["control"][:20].tolist())),
               open(out / "flci_medicaid_control.json", "w"), indent=1)
+    c4 = _frame(_cache(repo, "unnamed-chunk-4_d08e39374736e71fa1379f8379b56bb5")["delta_rm_results"])
+    c7 = _cache(repo, "unnamed-chunk-7_40d31aed1b8b0bc2d595204b6c288837")
+    avg, orig = _frame(c7["delta_rm_results_avg"]), _frame(c7["originalResults_avg"])
+    json.dump(dict(source="HonestDiD README.md (HEAD), Medicaid example, createSensitivityResults_relativeMagnitudes: "
+                   "knitr cache README_cache/gfm/unnamed-chunk-4_*.rdb (delta_rm_results) and unnamed-chunk-7_*.rdb "
+                   "(delta_rm_results_avg, originalResults_avg), full precision; betahat/sigma as flci_medicaid.json",
+                   num_pre=5, num_post=2, level=0.95, method="C-LF", betahat=b.tolist(), sigma=V.tolist(),
+                   first=dict(l_vec=[1.0, 0.0], Mbar=c4["Mbar"].tolist(), ci_low=c4["lb"].tolist(),
+                              ci_high=c4["ub"].tolist()),
+                   average=dict(l_vec=[0.5, 0.5], Mbar=avg["Mbar"].tolist(), ci_low=avg["lb"].tolist(),
+                                ci_high=avg["ub"].tolist(), original_ci=[float(np.ravel(orig["lb"])[0]),
+                                                                         float(np.ravel(orig["ub"])[0])]),
+                   tolerance=1e-4),
+              open(out / "sensitivity_medicaid_rm.json", "w"), indent=1)
     lw = rdata.read_rda(_save(_git(repo, f"{VIGNETTE}:data/LWdata_EventStudy.rda")))["LWdata_EventStudy"]
     vr = rdata.parser.parse_data(_git(repo, f"{VIGNETTE}:data/VignetteResults.rda")).object
     res = vr.value[0].value[3] if vr.info.type.name == "LIST" else vr.value[3]
