@@ -7,11 +7,14 @@ Power of :func:`evalkit.evaluation.comparison.community_effects` on the shipped 
 this process (``workers=1``) and of a ``ProcessPoolExecutor`` with ``--workers`` processes
 (default: all cores), the speed-up, checks the two give identical tables (same seeded draws), and
 prints simulated against analytic power (:func:`evalkit.evaluation.power_components.did_power`).
+With ``--dask N`` it also times a local Dask cluster of ``N`` single-threaded worker processes
+(``executor=Client``; informational: the cluster's start-up is not counted, the design's transfer
+is) and checks its table is identical too (``docs/scale_out.md``).
 The issue's target: 1,000 evaluations in under 60 s on 2 cores.
 
 Run::
 
-    .venv/bin/python benchmarks/bench_power.py [--n-sims 1000] [--workers 2] [--skip-loop]
+    .venv/bin/python benchmarks/bench_power.py [--n-sims 1000] [--workers 2] [--skip-loop] [--dask 2]
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ def main() -> None:
     ap.add_argument("--indicator", default="bscs")
     ap.add_argument("--effect", type=float, default=0.5)
     ap.add_argument("--skip-loop", action="store_true", help="time only the process pool")
+    ap.add_argument("--dask", type=int, default=0, metavar="N", help="also time a local Dask cluster of N workers")
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     study, survey = ek.datasets.dongying_survey()
@@ -47,6 +51,14 @@ def main() -> None:
         loop = simulated_power(design, vc, workers=1, **kw)
         print(f"plain loop:   {a.n_sims} evaluations in {loop.seconds:.1f} s")
         print(f"speed-up: {loop.seconds / pool.seconds:.2f}x; identical tables: {loop.table.equals(pool.table)}")
+    if a.dask:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=a.dask, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            dsk = simulated_power(design, vc, executor=client, **kw)
+        print(f"dask LocalCluster: {a.n_sims} evaluations in {dsk.seconds:.1f} s on {dsk.workers} workers; "
+              f"identical to the pool: {dsk.table.equals(pool.table)}")
     t = pool.table
     z = (t["power"] - t["analytic"]) / t["mc_se"]
     print(t[["community_id", "wave", "power", "mc_se", "analytic", "sd_estimate", "analytic_se"]]

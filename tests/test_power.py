@@ -199,3 +199,73 @@ def test_did_power_and_mde_and_target_table():
     tab = target_mdes(design, targets, registry=reg)
     assert tab["community_id"].tolist() == ["c0", "c1"] and (tab["base_wave"] == 2015).all()
     assert (tab["wave"] == 2016).all() and np.isfinite(tab["mde"]).all() and (tab["mde"] > 0).all()
+
+
+def test_estimated_shock_shares_lower_the_reported_df():
+    """did_df's shock df with estimated relative shock variances against community_effects' machinery.
+
+    The comparison changes of K = 7 communities over all pairs of 4 waves are drawn from the model;
+    ``_relative_shock`` and ``_scatter_df`` (the code community_effects runs) give the df it reports
+    for each gap. did_df's closed form (``relative_shock_cv2``: a moment approximation that ignores
+    the floor of the shares at 0) must be within 10% of their mean, and far below the ``K - 1`` per
+    pair of known shares.
+    """
+    from evalkit.evaluation.comparison import _relative_shock, _scatter_df
+    from evalkit.evaluation.power_components import did_df, relative_shock_cv2
+
+    K, W, g2, s = 7, 4, 0.008, 0.0024
+    vc = VarianceComponents(tau2=0.05, gamma2=g2, sigma2=s * 300, m=300)
+    rng = np.random.default_rng(2)
+    ctr = [f"k{i}" for i in range(K)]
+    got = {1: [], 2: [], 3: []}
+    for _ in range(800):
+        y = rng.normal(0, np.sqrt(g2 + s), (K, W))
+        pairs = [(t - b, ctr, y[:, t] - y[:, b], np.full(K, 2 * s)) for b in range(W) for t in range(b + 1, W)]
+        lam = np.array(list(_relative_shock(pairs, dict.fromkeys((1, 2, 3), 2 * g2), ctr).values()))
+        for gap, _, _, v in pairs:
+            got[gap].append(_scatter_df(v + 2 * g2 * lam, 0.0))
+    for gap, n_pairs in ((1, 3), (2, 2), (3, 1)):
+        sim = n_pairs * np.mean(got[gap])
+        # shock part only: no sampling error, so the Welch df is the shock df
+        vc0 = VarianceComponents(tau2=0.05, gamma2=g2, sigma2=1e-12, m=300)
+        assert did_df(vc0, K, shock_pairs=n_pairs, n_waves=W) == pytest.approx(sim, rel=0.10)
+        assert did_df(vc0, K, shock_pairs=n_pairs) == pytest.approx(n_pairs * (K - 1), rel=1e-6)
+    # known shares (None) add no spread; more waves estimate the shares better
+    assert relative_shock_cv2(K, None) == 0.0 and relative_shock_cv2(K, 6) < relative_shock_cv2(K, 4)
+    # the design df of each community's sampling variance lowers the df further
+    assert did_df(vc, K, shock_pairs=1, n_waves=W, df_treated=11, df_comparison=9) < did_df(vc, K, shock_pairs=1, n_waves=W)
+
+
+def test_analytic_power_agrees_with_simulation_on_the_shipped_design():
+    """did_power (estimated shock shares, design df) against 400 simulated evaluations of the shipped
+    design at the analytic MDE of a gap-3 comparison, per gap: within 3 Monte Carlo SEs (the rows of
+    a gap share the comparison communities' draws, so the largest row SE stands for the average's).
+    A consistency check, too small to tell a 0.04 error apart; studies/power_check.py (1000 draws x 3
+    indicators, results in studies/power_check_results.md) is the sharp one."""
+    import warnings
+
+    import pandas as pd
+
+    from evalkit.datasets import dongying_survey
+    from evalkit.evaluation.comparison import base_wave
+    from evalkit.evaluation.power_components import (
+        comparison_design_df, design_dfs, did_mde, gap_pairs, variance_components)
+    from evalkit.evaluation.power_sim import simulated_power
+    from evalkit.survey.design import SurveyDesign
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study, survey = dongying_survey()  # the shipped survey, scored
+        design = SurveyDesign.from_study(survey, study)
+    reg = study.registry
+    starts = dict(zip(reg["community_id"], reg["start_year"]))
+    controls = [c for c, g in starts.items() if pd.isna(g)]
+    waves = sorted(design.data["wave"].astype(float).unique())
+    dfs = design_dfs(design)
+    vc = variance_components(design, "bscs", registry=reg)
+    eff = did_mde(vc, len(controls), shock_pairs=gap_pairs(waves, 2014, 2017), n_waves=len(waves),
+                  df_treated=dfs["anning"], df_comparison=comparison_design_df(dfs, controls))
+    t = simulated_power(design, vc, registry=reg, effect=eff, n_sims=400, seed=99, workers=1).table
+    t["gap"] = [w - base_wave(int(starts[c]), waves) for c, w in zip(t["community_id"], t["wave"])]
+    for gap, g in t.groupby("gap"):
+        assert abs(g["power"].mean() - g["analytic"].mean()) < 3 * g["mc_se"].max(), (gap, g)

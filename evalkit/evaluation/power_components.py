@@ -15,7 +15,11 @@ change between its base wave and wave ``t`` minus the mean change of ``K`` compa
 communities), ``Var = (1 + 1/K) 2 gamma2 + 2 sigma2 deff / m_c + 2 sigma2 deff / (K m)``, tested as
 ``community_effects`` tests it: t on the Welch-Satterthwaite df of a variance whose shock part is
 estimated from the comparison changes over every pair of waves as far apart (``did_power``
-integrates that estimate's chi-square spread out; ``did_df`` is the plug-in df).
+integrates that estimate's chi-square spread out; ``did_df`` is the plug-in df), with the df
+community_effects reports: fewer than ``K - 1`` per wave pair because the comparison communities'
+shares of the shock variance are estimated too (:func:`relative_shock_cv2`), and each community's
+sampling variance with its design df (:func:`design_dfs`). Simulated evaluations of the shipped
+design agree within Monte Carlo error (``studies/power_check_results.md``).
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from ..errors import EstimationError
 from ..survey.domains import domain_means
 from .power import VarianceComponents
 
-__all__ = ["variance_components", "did_variance", "did_df", "did_power", "did_mde", "gap_pairs", "target_mdes"]
+__all__ = ["variance_components", "did_variance", "did_df", "did_power", "did_mde", "gap_pairs", "target_mdes",
+           "relative_shock_cv2", "design_dfs", "comparison_design_df"]
 
 
 def _starts(registry, community: str) -> dict:
@@ -164,25 +169,66 @@ def did_variance(components: VarianceComponents, n_comparison: int, *, m=None, m
     return (1 + 1 / K) * 2 * components.gamma2 + 2 * components.cell_variance(m_t) + 2 * components.cell_variance(m) / K
 
 
+def relative_shock_cv2(n_comparison: int, n_waves: int | None) -> float:
+    """Squared coefficient of variation of the comparison communities' estimated relative shock variances.
+
+    :func:`community_effects` weights each comparison community's change by its own share of the
+    shock variance, ``lambda_k``, estimated from its residual changes over every pair of the
+    ``n_waves`` waves (``_relative_shock``). Under the model (shocks and cell errors independent
+    across waves, ``a = gamma2 + sigma2 deff / m`` per cell), the changes over pairs ``p = (b, t)``
+    and ``q`` covary by ``a M_pq`` with ``M_pq = [t = t'] - [t = b'] - [b = t'] + [b = b']``, so
+    ``Var(lambda_k) = 2 a^2 sum M^2 / (2 P gamma2)^2`` (``P`` pairs; ``Var(e^2) = 2 Var(e)^2`` for
+    normal ``e``), times ``1 - 1/K`` for the centring to mean 1. Its share of a pair's change
+    variance is ``gamma2 / a``, so the spread of ``s_k = v + tau2 lambda_k`` has
+    ``CV^2 = (1 - 1/K) sum M^2 / (2 P^2)``, whatever the components: 4/7 for 4 waves and K = 7.
+    0 when ``n_waves`` is None (shock shares taken as known).
+    """
+    if n_waves is None or n_waves < 2:
+        return 0.0
+    pairs = [(b, t) for b in range(n_waves) for t in range(b + 1, n_waves)]
+    M = np.array([[(t == t2) - (t == b2) - (b == t2) + (b == b2) for b2, t2 in pairs] for b, t in pairs], float)
+    return float((1 - 1 / n_comparison) * np.sum(M * M) / (2 * len(pairs) ** 2))
+
+
+def _shock_df(K: int, shock_pairs: int, n_waves: int | None) -> float:
+    """df community_effects reports for its shock variance: ``_scatter_df`` of changes whose variances
+    spread with :func:`relative_shock_cv2`, ``(K-1)^2 / ((1 - 2/K) K (1 + CV^2) + 1)`` per pair."""
+    c2 = relative_shock_cv2(K, n_waves)
+    return shock_pairs * (K - 1) ** 2 / ((1 - 2 / K) * K * (1 + c2) + 1)
+
+
+def _sampling_den(components, K, m, m_treated, df_treated, df_comparison) -> float:
+    """Welch-Satterthwaite terms of the sampling variances, each with its community's design df."""
+    v_c = 2 * components.cell_variance(components.m if m_treated is None else m_treated)
+    v_k = 2 * components.cell_variance(m)
+    return v_c ** 2 / df_treated + K * (v_k / K ** 2) ** 2 / df_comparison
+
+
 def did_df(components: VarianceComponents, n_comparison: int, *, m=None, m_treated=None,
-           shock_pairs: int = 1) -> float:
-    """Welch-Satterthwaite df of the DiD's variance, as :func:`community_effects` computes it.
+           shock_pairs: int = 1, n_waves: int | None = None, df_treated: float = np.inf,
+           df_comparison: float = np.inf) -> float:
+    """Welch-Satterthwaite df of the DiD's variance, as :func:`community_effects` computes it (plug-in).
 
     The shock part ``(1 + 1/K) 2 gamma2`` is estimated from the scatter of the ``K`` comparison
     changes over every pair of waves as far apart as the base and the compared wave
-    (``shock_pairs`` pairs, ``K - 1`` df each); the sampling part is known from the design (taken
-    as infinite df): ``df = (shock + sampling)^2 / (shock^2 / (shock_pairs (K - 1)))``.
+    (``shock_pairs`` pairs), each pair with ``K - 1`` df when the comparison communities' shares
+    of the shock variance are known, fewer when they are estimated from ``n_waves`` waves
+    (:func:`relative_shock_cv2`); each community's sampling variance carries its design df
+    (``df_treated`` for the programme community, ``df_comparison`` for a comparison community;
+    PSUs minus strata): ``df = total^2 / (shock^2 / df_shock + sum sampling_i^2 / df_i)``.
     """
     K = n_comparison
     shock = (1 + 1 / K) * 2 * components.gamma2
     total = did_variance(components, K, m=m, m_treated=m_treated)
-    if shock <= 1e-9 * total or K < 2:  # no shock to estimate: the sampling part alone, known
-        return float("inf")
-    return float(total ** 2 / (shock ** 2 / (shock_pairs * (K - 1))))
+    den = _sampling_den(components, K, m, m_treated, df_treated, df_comparison)
+    if K >= 2 and shock > 1e-9 * total:
+        den += shock ** 2 / _shock_df(K, shock_pairs, n_waves)
+    return float(total ** 2 / den) if den > 0 else float("inf")
 
 
 def did_power(effect: float, components: VarianceComponents, n_comparison: int, *, m=None, m_treated=None,
-              shock_pairs: int = 1, level: float = 0.95) -> float:
+              shock_pairs: int = 1, n_waves: int | None = None, df_treated: float = np.inf,
+              df_comparison: float = np.inf, level: float = 0.95) -> float:
     """Power of :func:`community_effects`' t test, its estimated shock variance integrated out.
 
     The estimate is normal with variance ``did_variance``. Its reported variance is the known
@@ -191,8 +237,11 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
     ``S^2 = (2 gamma2 + v) X / nu``, ``X ~ chi2(nu)``, ``nu = shock_pairs (K - 1)`` (independent of
     the estimate under normality); when ``tau2_hat <= 0`` the reported shock part is
     ``(1 + 1/K) S^2 - v / K`` (community_effects' conservative fallback, df ``K - 1``). The test
-    uses t on the Welch-Satterthwaite df of that variance. Power =
+    uses t on the Welch-Satterthwaite df of that variance as :func:`did_df` (the shock part with
+    the df community_effects reports, lowered by the estimated relative shock variances of
+    ``n_waves`` waves; the sampling parts with their design df). Power =
     ``E_X[Phi((effect - c se_hat) / sd) + Phi((-effect - c se_hat) / sd)]`` by quadrature.
+    Checked against simulated evaluations on the shipped design: ``studies/power_check_results.md``.
     """
     K, alpha = n_comparison, 1 - level
     total = did_variance(components, K, m=m, m_treated=m_treated)
@@ -202,15 +251,18 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
         return power_from_se(effect, sd, df=np.inf, level=level)
     samp, nu = total - shock, shock_pairs * (K - 1)
     v = 2 * components.cell_variance(m)
+    nu_rep = _shock_df(K, shock_pairs, n_waves)
+    sden = _sampling_den(components, K, m, m_treated, df_treated, df_comparison)
 
     def given(x):
         S2 = (2 * components.gamma2 + v) * x / nu
         if S2 > v:
-            sh, dfs = (1 + 1 / K) * (S2 - v), nu
+            sh, dfs = (1 + 1 / K) * (S2 - v), nu_rep
         else:
             sh, dfs = max((1 + 1 / K) * S2 - v / K, 0.0), K - 1
         var = samp + sh
-        df = var * var / (sh * sh / dfs) if sh > 0 else np.inf
+        den = sden + (sh * sh / dfs if sh > 0 else 0.0)
+        df = var * var / den if den > 0 else np.inf
         c = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(var)
         return (stats.norm.cdf((abs(effect) - c) / sd) + stats.norm.cdf((-abs(effect) - c) / sd)) * stats.chi2.pdf(x, nu)
 
@@ -221,17 +273,32 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
 
 
 def did_mde(components: VarianceComponents, n_comparison: int, *, power: float = 0.8, level: float = 0.95,
-            m=None, m_treated=None, shock_pairs: int = 1) -> float:
+            m=None, m_treated=None, shock_pairs: int = 1, n_waves: int | None = None,
+            df_treated: float = np.inf, df_comparison: float = np.inf) -> float:
     """Smallest effect :func:`community_effects` detects with probability ``power`` (:func:`did_power`)."""
     if not 0 < power < 1:
         raise EstimationError(f"power={power!r} must be between 0 and 1, e.g. 0.8.")
     sd = float(np.sqrt(did_variance(components, n_comparison, m=m, m_treated=m_treated)))
-    f = lambda k: did_power(k * sd, components, n_comparison, m=m, m_treated=m_treated,  # noqa: E731
-                            shock_pairs=shock_pairs, level=level) - power
+    kw = dict(m=m, m_treated=m_treated, shock_pairs=shock_pairs, n_waves=n_waves, df_treated=df_treated,
+              df_comparison=df_comparison, level=level)
+    f = lambda k: did_power(k * sd, components, n_comparison, **kw) - power  # noqa: E731
     hi = 10.0
     while f(hi) < 0:
         hi *= 2
     return float(optimize.brentq(f, 0.0, hi, xtol=1e-8) * sd)
+
+
+def design_dfs(design, community: str = "community_id") -> dict:
+    """Design df of each community's rows: its PSUs minus its strata (R ``degf`` of the subset)."""
+    comm = design.data[community].astype(str).to_numpy()
+    p, h = design.psu_codes, design.strata_codes
+    return {c: int(np.unique(p[comm == c]).size - np.unique(h[comm == c]).size) for c in pd.unique(comm)}
+
+
+def comparison_design_df(dfs: dict, controls) -> float:
+    """One df for the comparison communities' sampling terms (the harmonic mean: their Welch terms add 1/df)."""
+    inv = [1.0 / max(dfs[c], 1) for c in controls if c in dfs]
+    return float(len(inv) / sum(inv)) if inv else float("inf")
 
 
 def gap_pairs(waves, base, wave) -> int:
@@ -271,6 +338,8 @@ def target_mdes(design, targets: pd.DataFrame, *, registry, waves=None, communit
     starts = {str(k): v for k, v in _starts(registry, community).items()}
     K = sum(1 for s in starts.values() if s is None)
     ws = sorted(pd.unique(design.data[wave].astype(float))) if waves is None else [float(w) for w in waves]
+    dfs = design_dfs(design, community)
+    df_k = comparison_design_df(dfs, [c for c, v in starts.items() if v is None])
     cache, rows = {}, []
     for cid, ind, grp in targets[["community_id", "indicator", "group"]].itertuples(index=False):
         cid, dom = str(cid), target_domain(grp, codebook)
@@ -281,9 +350,10 @@ def target_mdes(design, targets: pd.DataFrame, *, registry, waves=None, communit
         b, t = base_wave(int(starts[cid]), ws), ws[-1]
         m_t = float(np.mean([sizes.get((cid, b), vc.m), sizes.get((cid, t), vc.m)]))
         se = float(np.sqrt(did_variance(vc, K, m_treated=m_t)))
-        pairs = gap_pairs(ws, b, t)
-        df = did_df(vc, K, m_treated=m_t, shock_pairs=pairs)
-        mde = did_mde(vc, K, power=power, level=level, m_treated=m_t, shock_pairs=pairs)
+        kw = dict(m_treated=m_t, shock_pairs=gap_pairs(ws, b, t), n_waves=len(ws),
+                  df_treated=max(dfs.get(cid, 1), 1), df_comparison=df_k)
+        df = did_df(vc, K, **kw)
+        mde = did_mde(vc, K, power=power, level=level, **kw)
         rows.append({community: cid, "target": target_name(ind, grp if dom else None), "indicator": ind,
                      "base_wave": b, wave: t, "mde": mde,
                      "se": se, "df": df, "tau2": vc.tau2, "gamma2": vc.gamma2, "sigma2": vc.sigma2,

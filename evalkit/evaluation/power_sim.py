@@ -39,7 +39,7 @@ import pandas as pd
 from ..errors import EstimationError
 from .comparison import community_effects
 from .power import VarianceComponents
-from .power_components import did_power, did_variance, gap_pairs
+from .power_components import comparison_design_df, design_dfs, did_power, did_variance, gap_pairs
 
 __all__ = ["SimulatedPower", "simulated_power"]
 
@@ -250,12 +250,16 @@ def _analytic(design, comps, registry, effect, out, community, wave, level, se_o
     d = design.data
     n = d.groupby([d[community].astype(str), d[wave].astype(float)]).size()
     waves = sorted(n.index.get_level_values(1).unique())
-    K = sum(1 for v in starts.values() if v is None)
+    controls = [c for c, v in starts.items() if v is None]
+    K = len(controls)
+    dfs = design_dfs(design, community)
+    df_k = comparison_design_df(dfs, controls)
     res = []
     for c, t in zip(out[community], out[wave]):
         b = base_wave(int(starts[str(c)]), waves)
         m_t = float(np.mean([n.get((str(c), float(b)), comps.m), n.get((str(c), float(t)), comps.m)]))
         se = float(np.sqrt(did_variance(comps, K, m_treated=m_t)))
         res.append(se if se_only else did_power(effect, comps, K, m_treated=m_t, level=level,
-                                                shock_pairs=gap_pairs(waves, b, t)))
+                                                shock_pairs=gap_pairs(waves, b, t), n_waves=len(waves),
+                                                df_treated=max(dfs.get(str(c), 1), 1), df_comparison=df_k))
     return res
