@@ -229,6 +229,25 @@ def sensitivity(betahat, sigma, num_pre: int, num_post: int, *, restriction: Res
     Returns
     -------
     SensitivityResult
+
+    Examples
+    --------
+    Three pre-periods without a trend, two post-periods near 0.25:
+
+    >>> import numpy as np
+    >>> b = [0.01, -0.02, 0.0, 0.25, 0.30]
+    >>> S = np.diag([0.004, 0.004, 0.004, 0.005, 0.006])
+    >>> r = sensitivity(b, S, num_pre=3, num_post=2, bounds=[0, 0.05, 0.1])
+    >>> print(r.tidy().round(3).to_string(index=False))
+    restriction  bound method  ci_low  ci_high  excludes_zero
+     smoothness   0.00   FLCI   0.107    0.392           True
+     smoothness   0.05   FLCI   0.052    0.437           True
+     smoothness   0.10   FLCI  -0.006    0.500          False
+    >>> round(r.breakdown, 3)
+    0.095
+    >>> rm = sensitivity(b, S, num_pre=3, num_post=2, restriction="relative_magnitude")
+    >>> rm.sentence("en")
+    'The conclusion holds unless the difference in trends after the start exceeds 1.2 times the largest seen before it (relative magnitudes).'
     """
     restriction = _restriction(restriction)
     method = _method(method, restriction)
