@@ -136,10 +136,12 @@ def _kind_of(path: Path) -> str:
     if suffix in (".sav", ".zsav"):
         return "spss"
     if suffix in (".xlsx", ".xlsm", ".xls"):
-        try:
-            import openpyxl
+        from .workbook import sheet_names
 
-            names = [s.lower() for s in openpyxl.load_workbook(path, read_only=True).sheetnames]
+        try:
+            names = [s.lower() for s in sheet_names(path)]
+        except ReadError:
+            raise
         except Exception as exc:
             raise ReadError(f"{path}: cannot open the workbook ({type(exc).__name__}: {exc}).") from None
         if "survey" in names:

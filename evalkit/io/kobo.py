@@ -80,8 +80,12 @@ def read_xlsform(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``survey`` and ``choices`` sheets of an XLSForm as text (label columns: every ``label*``)."""
     from .read import read_survey
 
+    from .workbook import sheet_names
+
     try:
-        sheets = pd.ExcelFile(path).sheet_names
+        sheets = sheet_names(Path(path))
+    except ReadError:
+        raise
     except Exception as exc:  # damaged or not an Excel file
         raise ReadError(f"{path}: cannot open the XLSForm ({type(exc).__name__}: {exc}).") from None
     out = []
@@ -197,13 +201,14 @@ def _select_multiple(raw: pd.DataFrame, q: str, header: str | None, choice_cols:
 def _raw_sheets(path: Path, sep, sheet, limits) -> tuple[pd.DataFrame, list[str], dict]:
     """The submissions table and a note per further sheet (repeat groups)."""
     from .read import EXCEL_SUFFIXES, read_survey
+    from .workbook import sheet_names
 
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         return read_survey(path, sep=sep, personal_data="ignore", limits=limits), [], {}
     with warnings.catch_warnings():  # the other sheets are reported below, as repeat groups
         warnings.simplefilter("ignore", EvalkitWarning)
         raw = read_survey(path, sheet=sheet if sheet is not None else 0, personal_data="ignore", limits=limits)
-    names = pd.ExcelFile(path).sheet_names
+    names = sheet_names(path)
     first = names[sheet] if isinstance(sheet, int) else (sheet if sheet is not None else names[0])
     notes, groups = [], {}
     for i, name in enumerate(names):

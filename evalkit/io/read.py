@@ -9,6 +9,8 @@ Every read is bounded before parsing (:class:`ReadLimits`): the file's size; for
 (zip archives) the total uncompressed size and the expansion ratio of the members, taken from the
 zip's central directory (Python's :mod:`zipfile` never inflates a member beyond the size recorded
 there, so the check holds for what openpyxl then reads), and the sheet's declared dimension; for
+an old ``.xls`` (not compressed) the sheet's declared and read rows times columns
+(:mod:`evalkit.io.xls`); for
 CSV the number of lines times columns; for ``.sav``/``.dta`` the rows and columns in the file's
 header. A data file that is a symbolic link resolving outside the folder it is named in is refused.
 """
@@ -310,15 +312,17 @@ def _read_excel(path: Path, sheet, limits: ReadLimits, header: int | None = None
     """The sheet asked for (default: the first; ``"all"``: every sheet with the same header, with a
     ``sheet`` column), and a note (and an :class:`EvalkitWarning`) for every other sheet."""
     from .workbook import read_sheet, sheet_names
+    from .xls import excel_kind
 
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if excel_kind(path) == "xlsx":  # by content: a zip named .xls is an .xlsx; an old .xls is bounded per sheet
         _check_zip(path, limits)
     try:
         names = sheet_names(path)
         wanted = names if sheet == "all" else [None]
         parts, notes, read = [], [], []
         for want in wanted:
-            table, merged, name = read_sheet(path, sheet if want is None else want)
+            table, merged, name = read_sheet(path, sheet if want is None else want,
+                                             lambda r, c, where: _check_cells(path, r, c, limits, where))
             if table.map(lambda v: not _blank(v)).to_numpy().sum() == 0:
                 if want is None:
                     raise ReadError(f"{path}: the sheet is empty (no header row).")

@@ -31,51 +31,45 @@ def _col(letters: bytes) -> int:
 
 
 def sheet_names(path: Path) -> list[str]:
-    """The workbook's sheet names, in order."""
+    """The workbook's sheet names, in order (``.xlsx``/``.xlsm``, or an old ``.xls``)."""
     import openpyxl
 
-    if path.suffix.lower() == ".xls":
-        return list(pd.ExcelFile(path).sheet_names)
-    wb = openpyxl.load_workbook(path, read_only=True)
-    try:
-        return list(wb.sheetnames)
-    finally:
-        wb.close()
+    from .xls import excel_kind, xls_sheet_names
 
-
-def read_sheet(path: Path, sheet) -> tuple[pd.DataFrame, list[tuple[int, int, int, int]], str]:
-    """One sheet as a table of cell values: index = spreadsheet row (1-based), columns 0, 1, ...;
-    the merged ranges ``(first row, first column, last row, last column)`` (1-based); its name."""
-    if path.suffix.lower() == ".xls":
+    if excel_kind(path) == "xls":
+        return xls_sheet_names(path)
+    with open(path, "rb") as fh:  # a file object: openpyxl refuses a zip named .xls by its name alone
+        wb = openpyxl.load_workbook(fh, read_only=True)
         try:
-            t = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
-        except ImportError:
-            raise ReadError(f"{path}: reading the old .xls format needs the xlrd package; open the file in "
-                            "Excel or WPS and save it as .xlsx.") from None
-        t.index = pd.RangeIndex(1, len(t) + 1)
-        return t, [], str(sheet if sheet is not None else 0)
+            return list(wb.sheetnames)
+        finally:
+            wb.close()
+
+
+def read_sheet(path: Path, sheet, check_cells=None) -> tuple[pd.DataFrame, list[tuple[int, int, int, int]], str]:
+    """One sheet as a table of cell values: index = spreadsheet row (1-based), columns 0, 1, ...;
+    the merged ranges ``(first row, first column, last row, last column)`` (1-based); its name.
+    An old ``.xls`` is read by :func:`evalkit.io.xls.read_xls_sheet`, bounded by `check_cells`."""
+    from .xls import excel_kind, read_xls_sheet
+
+    if excel_kind(path) == "xls":
+        return read_xls_sheet(path, sheet, check_cells)
     import openpyxl
 
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        names = wb.sheetnames
-        if sheet is None:
-            sheet = 0
-        if isinstance(sheet, int):
-            if not 0 <= sheet < len(names):
-                raise ReadError(f"{path}: there is no sheet number {sheet} (sheets are numbered from 0: "
-                                f"{names}). Name an existing sheet with sheet='...'.")
-            sheet = names[sheet]
-        if sheet not in names:
-            raise ReadError(f"{path}: no sheet named {sheet!r}; the sheets are {names}. Name an existing "
-                            "sheet with sheet='...'.")
-        ws = wb[sheet]
-        rows = [list(r) for r in ws.iter_rows(min_row=1, values_only=True)]
-        with wb._archive.open(ws._worksheet_path) as fh:
-            merged = [(int(m.group(2)), _col(m.group(1)), int(m.group(4)), _col(m.group(3)))
-                      for m in _MERGE.finditer(fh.read())]
-    finally:
-        wb.close()
+    from .xls import _sheet_index
+
+    with open(path, "rb") as raw:  # a file object: openpyxl refuses a zip named .xls by its name alone
+        wb = openpyxl.load_workbook(raw, read_only=True, data_only=True)
+        try:
+            names = wb.sheetnames
+            sheet = names[_sheet_index(path, names, 0 if sheet is None else sheet)]
+            ws = wb[sheet]
+            rows = [list(r) for r in ws.iter_rows(min_row=1, values_only=True)]
+            with wb._archive.open(ws._worksheet_path) as fh:
+                merged = [(int(m.group(2)), _col(m.group(1)), int(m.group(4)), _col(m.group(3)))
+                          for m in _MERGE.finditer(fh.read())]
+        finally:
+            wb.close()
     width = max((len(r) for r in rows), default=0)
     t = pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object)
     t.index = pd.RangeIndex(1, len(t) + 1)
