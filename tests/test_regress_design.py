@@ -191,8 +191,9 @@ def test_refusals():
         regress("y ~ x", design=design, weights="w")
     with pytest.raises(EstimationError, match="data"):
         regress("y ~ x", d, design=design)
-    with pytest.raises(EstimationError, match="fixed effects"):
-        regress("y ~ x | g", design=design)
+    # absorbed fixed effects are no longer refused (tests/test_regress_design_absorb.py): same as C(g)
+    np.testing.assert_allclose(regress("y ~ x | g", design=design).se.to_numpy(),
+                               regress("y ~ x + C(g)", design=design).se[["x"]].to_numpy(), rtol=1e-8)
     with pytest.raises(EvalkitError, match="cluster= .* or design="):
         regress("y ~ x", d)
     with pytest.raises(EvalkitError, match="SurveyDesign"):

@@ -39,8 +39,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EstimationError, EvalkitError
+from .absorb import demean, fixef_dof, nested_in
 
-__all__ = ["check_design_call", "design_rows", "design_vcov", "design_df", "design_headline", "is_replicate"]
+__all__ = ["check_design_call", "design_rows", "design_vcov", "design_df", "design_headline", "is_replicate",
+           "design_n_params", "replicate_clusters"]
 
 
 def is_replicate(design) -> bool:
@@ -63,10 +65,6 @@ def check_design_call(parsed, design, data, cluster, weights) -> None:
     if not (is_replicate(design) or hasattr(design, "linearized_variance")):
         raise EvalkitError(f"design must be an evalkit.survey.SurveyDesign or ReplicateDesign, "
                            f"not {type(design).__name__}.")
-    if parsed.fixef:
-        raise EstimationError(
-            f"{parsed.text!r}: absorbed fixed effects ('| fe') are not supported with design=; write "
-            "them as C(fe) terms.")
 
 
 def design_rows(design) -> np.ndarray:
@@ -74,9 +72,17 @@ def design_rows(design) -> np.ndarray:
     return np.flatnonzero(design._rows_in_design() & (design.weights > 0))
 
 
-def design_vcov(design, X: np.ndarray, y: np.ndarray, rows: np.ndarray, beta: np.ndarray):
-    """``(V, kind)``: the design-based variance of ``beta`` (module doc) for the fit on design ``rows``."""
+def design_vcov(design, X: np.ndarray, y: np.ndarray, rows: np.ndarray, beta: np.ndarray, raw=None):
+    """``(V, kind)``: the design-based variance of ``beta`` (module doc) for the fit on design ``rows``.
+
+    With absorbed fixed effects ``X`` and ``y`` are demeaned (weighted by the design weights) and
+    ``raw = (y, X, fe_codes)`` holds the outcome and regressors before demeaning with the codes of
+    every fixed effect, for the replicate refits (each replicate demeans with its own weights);
+    the variance returned then covers the regressors of ``raw`` only (the first columns of ``beta``).
+    """
     if is_replicate(design):
+        if raw is not None:
+            return _replicate_vcov_absorbed(design, *raw, rows, beta[:raw[1].shape[1]]), "replicate"
         return _replicate_vcov(design, X, y, rows, beta), "replicate"
     w_all = design.weights
     w = w_all[rows]
@@ -104,6 +110,57 @@ def _replicate_vcov(design, X, y, rows, beta) -> np.ndarray:
     return (V + V.T) / 2
 
 
+def _replicate_vcov_absorbed(design, y, X, fe_codes, rows, beta) -> np.ndarray:
+    """Replicate variance of the regressors' coefficients, each replicate refitted with its own
+    weights and the fixed effects absorbed by its own weighted demeaning (rows with weight 0 left
+    out, so a fixed-effect level a replicate drops costs nothing, as in R's refit with dummies:
+    its coefficient is NA and the others are unchanged)."""
+    R = design.replicate_weights[rows]
+    M = np.column_stack([y, X])
+    thetas = np.empty((R.shape[1], X.shape[1]))
+    for r in range(R.shape[1]):
+        pos = R[:, r] > 0
+        wr = R[pos, r]
+        Z = demean(M[pos], [c[pos] for c in fe_codes], wr)
+        A = Z[:, 1:].T @ (Z[:, 1:] * wr[:, None])
+        scale = np.sqrt(np.diag(A))
+        ev = np.linalg.eigvalsh(A / np.outer(scale, scale)) if np.all(scale > 0) else np.zeros(1)
+        if ev[0] <= 1e-11 * ev[-1]:
+            raise EstimationError(
+                f"Replicate {r + 1} of {R.shape[1]} leaves a regressor constant within the fixed effects "
+                "on the rows it keeps (its coefficient is not identified in that replicate). Use a "
+                "coarser fixed effect or a linearisation design.")
+        thetas[r] = np.linalg.solve(A, Z[:, 1:].T @ (wr * Z[:, 0]))
+    V = np.atleast_2d(design.variance(thetas, beta, cov=True))
+    return (V + V.T) / 2
+
+
+def replicate_clusters(design, rows: np.ndarray) -> np.ndarray:
+    """Groups of rows that every replicate reweights alike (identical ratios of replicate to full
+    weight, to 10 significant digits): the PSUs a replicate design was built from, as far as the
+    replicate weights show them (one row each when the replicates were calibrated row by row)."""
+    ratio = design.replicate_weights[rows] / design.weights[rows][:, None]
+    _, inv = np.unique(np.round(ratio, 10), axis=0, return_inverse=True)
+    return inv.ravel()
+
+
+def design_n_params(design, rows: np.ndarray, k: int, fe_codes) -> int:
+    """Coefficients p in ``df = degf + 1 - p`` with absorbed fixed effects: the ``k`` regressors plus
+    the parameters of the fixed effects not nested in the PSUs, counted as fixest's
+    ``fixef.K = "nested"`` (:func:`evalkit.inference.absorb.fixef_dof`; one intercept when some
+    fixed effect is nested). The estimating equation of a level nested in one PSU is a sum within
+    that PSU: it leaves the PSU totals of the regressors' scores, from which the design variance and
+    its degf come, free, while a level spanning PSUs restricts them like any regressor (and svyglm
+    counts it: with no fixed effect nested, p equals svyglm's count with explicit dummies).
+    Counting the nested levels too would give df < 1 always (a fixed effect nested in PSUs has at
+    least as many levels as PSUs)."""
+    if not fe_codes:
+        return k
+    psu = replicate_clusters(design, rows) if is_replicate(design) else np.asarray(design.psu_codes)[rows]
+    levels = [int(np.unique(c).size) for c in fe_codes]
+    return fixef_dof(levels, [nested_in(c, psu) for c in fe_codes], k)
+
+
 def design_df(design, rows: np.ndarray, n_params: int) -> tuple[int, int]:
     """``(degf, degf + 1 - p)`` of the design restricted to the rows used (R ``design[-nas, ]``)."""
     used = np.zeros(design.weights.size, dtype=bool)
@@ -124,6 +181,10 @@ def design_headline(result) -> str:
     dropped = f", {result.n_dropped} rows dropped for missing values" if result.n_dropped else ""
     how = ("linearisation (R svyglm)" if result.vcov_type == "linearization"
            else "replicate weights (R svyglm on a svrepdesign)")
-    return (f"Design-weighted LS {result.formula}: n = {result.n}{dropped}\n"
+    df = int(round(float(result.df.iloc[0])))
+    p = result.design_df + 1 - df
+    fe = (f", fixed effects absorbed: {', '.join(result.fixef)} (p counts the regressors and the "
+          "fixed-effect parameters not nested in the PSUs)") if result.fixef else ""
+    return (f"Design-weighted LS {result.formula}: n = {result.n}{dropped}{fe}\n"
             f"Design-based SE by {how}; t reference with df = degf {result.design_df} + 1 - "
-            f"{result.n_params} = {result.design_df + 1 - result.n_params}")
+            f"{p} = {df}")

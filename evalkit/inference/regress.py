@@ -38,7 +38,8 @@ from .._literals import MissingAction, VcovType, check_choice
 from ..errors import EstimationError, EvalkitError
 from ..results import Result
 from .absorb import absorb_design, demean, fixef_codes
-from .design_variance import check_design_call, design_df, design_headline, design_rows, design_vcov, is_replicate
+from .design_variance import (check_design_call, design_df, design_headline, design_n_params, design_rows,
+                              design_vcov, is_replicate)
 from .cr2 import chol_qr, cluster_sums, cr1_factor, cr1_vcov, cr2_vcov, tall_crossprod, tall_matmul, tri_inv
 from .formula import build_matrices, column_or_array, formula_columns, isna, parse_formula
 
@@ -505,10 +506,18 @@ def _on_design(formula, data, design, cluster, weights, missing, level) -> Regre
     psu = np.arange(idx.size) if is_replicate(design) else np.asarray(design.psu_codes)[idx]
     base = regress(formula, sub, cluster=psu, weights=design.weights[idx], vcov="CR1", missing=missing,
                    level=level)
-    rows = idx[build_matrices(parsed, sub)[4]]
+    yv, Xu, grp, _, keep = build_matrices(parsed, sub)
+    fe = fixef_codes(sub, parsed.fixef, parsed.text)
+    for c in fe:
+        keep &= c >= 0
+    rows = idx[keep]
     fit, names = base.fit, base.params.index
-    V, kind = design_vcov(design, fit.Xc[fit.cell], fit.y, rows, fit.beta)
-    degf, df = design_df(design, rows, fit.n_params)
+    k = len(names)
+    fe = [c[keep] for c in fe]
+    raw = (yv[keep], Xu[grp[keep]], fe) if fe else None
+    V, kind = design_vcov(design, fit.Xc[fit.cell], fit.y, rows, fit.beta, raw)
+    V = V[:k, :k]
+    degf, df = design_df(design, rows, design_n_params(design, rows, k, fe) if fe else fit.n_params)
     return dataclasses.replace(base, vcov=pd.DataFrame(V, index=names, columns=names), vcov_type=kind,
                                df=pd.Series(float(df), index=names, name="df"), design_df=degf)
 
