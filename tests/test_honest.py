@@ -359,3 +359,13 @@ def test_honest_did_takes_the_design_df():
     o = h.original.iloc[0]
     assert o.ci_high - o.estimate == pytest.approx(stats.t.ppf(0.975, 12) * o.se, rel=1e-12)
     assert o.se == pytest.approx(dyn.se[dyn.levels == 0][0], rel=1e-10)
+
+
+def test_breakdown_search_widens_past_a_small_grid_and_caps_at_inf():
+    b, S = [0.0, 0.0, 0.0, 50.0], np.diag([1.0] * 4)  # outcome in large units: the breakdown M is large
+    r = sensitivity(b, S, 3, 1, bounds=[0.0, 0.001])
+    m = r.breakdown
+    assert m > 1 and r.interval(m)[0] <= 0 < r.interval(m * (1 - 2e-4))[0]
+    assert breakdown_value(b, S, 3, 1) == pytest.approx(m, rel=2e-4)
+    huge = sensitivity([0.0, 0.0, 0.0, 1e9], np.diag([1e-6] * 4), 3, 1, bounds=[0.0])
+    assert huge.breakdown == np.inf and "every size" in huge.sentence("en")

@@ -10,7 +10,8 @@ Two restrictions, as HonestDiD's two sensitivity functions:
     (:mod:`evalkit.did.honest_flci`); ``"C-F"``, ``"C-LF"``, ``"conditional"`` use the ARP tests of
     :mod:`evalkit.did.honest_arp`. Default bounds: 10 values from 0 to HonestDiD's upper bound for
     M from the pre-periods (``DeltaSD_upperBound_Mpre``: the largest pre-period second difference
-    plus 1.645 of its standard errors; with one pre-period, its standard error).
+    plus 1.645 of its standard errors; with one pre-period, its standard error; where that bound
+    is not positive, the root mean pre-period variance).
 ``"relative_magnitude"`` (Delta^RM(Mbar), ``createSensitivityResults_relativeMagnitudes``)
     each post-period change of the difference in trends is at most ``Mbar`` times the largest
     change between consecutive pre-periods. Default method ``"C-LF"``; bounds 0, 0.5, ..., 2.
@@ -87,7 +88,10 @@ def _default_bounds(b, S, num_pre, restriction) -> np.ndarray:
     for r in range(num_pre - 1):
         D[r, r:r + 3] = (1.0, -2.0, 1.0)[: num_pre - r]
     upper = D @ b[:num_pre] + stats.norm.ppf(0.95) * np.sqrt(np.diag(D @ S[:num_pre, :num_pre] @ D.T))
-    return np.linspace(0.0, float(upper.max()), 10)
+    top = float(upper.max())
+    if not top > 0:  # HonestDiD would give negative M here; fall back to the pre-periods' scale
+        top = float(np.sqrt(np.mean(np.diag(S[:num_pre, :num_pre]))))
+    return np.linspace(0.0, top, 10)
 
 
 def _df_scale(level: float, df: float) -> float:
@@ -112,7 +116,7 @@ class SensitivityResult(Result):
     breakdown : float
         Smallest bound at which the robust interval includes 0 (bisection to 1e-4 relative);
         ``nan`` if the original interval includes 0, ``inf`` if none does up to 2^10 times the top
-        of the default grid.
+        of the grid (the larger of ``bounds`` and the default grid).
     """
 
     restriction: str
@@ -152,7 +156,8 @@ class SensitivityResult(Result):
         o = self.original.iloc[0]
         if o.ci_low <= 0 <= o.ci_high:
             return float("nan")
-        return _bisect_breakdown(self.interval, float(np.max(self.bounds)) or 1.0)
+        default = _default_bounds(self._betahat, self._sigma, self.num_pre, self.restriction)
+        return _bisect_breakdown(self.interval, max(float(np.max(self.bounds)), float(default.max())) or 1.0)
 
     def sentence(self, lang: Literal["zh", "en"] = "en") -> str:
         """One plain sentence for a report on how strong a violation the conclusion survives."""
@@ -270,11 +275,8 @@ def breakdown_value(betahat, sigma, num_pre: int, num_post: int, *, restriction:
                     method: str | None = None, l_vec=None, level: float = 0.95, df: float = np.inf) -> float:
     """Smallest bound (``M`` or ``Mbar``) at which the robust interval includes 0 (see
     :attr:`SensitivityResult.breakdown`)."""
-    res = sensitivity(betahat, sigma, num_pre, num_post, restriction=restriction, method=method, l_vec=l_vec,
-                      level=level, df=df, bounds=[0.0])
-    top = float(_default_bounds(res._betahat, res._sigma, num_pre, res.restriction).max()) or 1.0
-    o = res.original.iloc[0]
-    return float("nan") if o.ci_low <= 0 <= o.ci_high else _bisect_breakdown(res.interval, top)
+    return sensitivity(betahat, sigma, num_pre, num_post, restriction=restriction, method=method, l_vec=l_vec,
+                       level=level, df=df, bounds=[0.0]).breakdown
 
 
 def _event_study(result) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
