@@ -24,6 +24,18 @@ Degrees of freedom of the t reference: ``degf(design) + 1 - p`` (p coefficients)
 (``missing="drop"``, R's ``design[-na.action, ]``) carry score 0; their PSUs still count, and
 ``degf`` is that of the design restricted to the rows used.
 
+Absorbed fixed effects (``y ~ x | fe``): the design-weighted demeaning (Frisch-Waugh-Lovell)
+gives the regressors' coefficients of the model with explicit dummies, and the regressor block of
+that model's sandwich, because the bread's regressor rows applied to a dummy-design row z_i are
+(Xd'WXd)^{-1} xd_i (xd_i the demeaned row): linearisation works on the demeaned design, whichever
+fixed effects are absorbed. Replicate refits demean with each replicate's own weights, leaving out
+the rows a replicate gives weight 0 (a household in a dropped PSU; R's refit with dummies leaves
+its coefficient NA and the others unchanged). Degrees of freedom: ``degf + 1 - p`` with p the
+regressors plus the fixed-effect parameters *not nested in the PSUs* (:func:`design_n_params`):
+svyglm's count with dummies when no fixed effect is nested in the PSUs, and not the households of a
+panel whose households lie within PSUs (their estimating equations are sums within a PSU, leaving
+the PSU totals the variance is built from free; counting them would make df < 1 always).
+
 With one PSU per row, no strata and no fpc the linearisation variance is HC0 times
 ``n / (n - 1)``. The fit keeps its :class:`~evalkit.inference.regress.ClusterFit` with the PSUs as
 clusters (one cluster per row for a replicate design), so the wild cluster bootstrap and
@@ -32,7 +44,9 @@ strata and the fpc.
 
 Checked (tests/test_regress_design.py): explicit loops over strata and PSUs (1e-10), refits per
 replicate (1e-10), HC0 * n/(n-1), and R survey's printed ``svyglm(api00~ell+meals+mobility,
-design=dstrat)`` and ``svymean`` values on ``data(api)``.
+design=dstrat)`` and ``svymean`` values on ``data(api)``; absorbed fixed effects against the same
+model with ``C(...)`` dummies and the written-out dummy sandwich / refits
+(tests/test_regress_design_absorb.py).
 """
 from __future__ import annotations
 

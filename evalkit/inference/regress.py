@@ -393,6 +393,8 @@ def regress(formula: str, data: pd.DataFrame | None = None, *, cluster: str | Se
         Confidence level of the intervals in ``tidy()``.
     design : SurveyDesign or ReplicateDesign, optional
         Design-based variance as R ``svyglm`` (:mod:`.design_variance`); no data/cluster/weights.
+        Fixed effects after ``|`` are absorbed by design-weighted demeaning (same coefficients and
+        variance as ``C(...)`` dummies; df counts only fixed effects not nested in the PSUs).
 
     Returns
     -------
