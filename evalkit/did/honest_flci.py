@@ -205,7 +205,8 @@ class _Problem:
         res = optimize.minimize(lambda x: x[K:].sum(), x0, jac=lambda x: np.r_[np.zeros(K), np.ones(m)],
                                 constraints=cons, method="SLSQP", options={"ftol": 1e-15, "maxiter": 500})
         v = res.x[:K]
-        return v if self.var(v) <= h * h * (1 + 1e-7) else start
+        feasible = self.var(v) <= h * h * (1 + 1e-7) and abs(self.t_pre @ v - self.target) <= 1e-9 * (1 + abs(self.target))
+        return v if feasible and self.bias(v) <= self.bias(start) else start
 
 
 def _argmin_convex(f, a: float, b: float) -> float:
@@ -244,10 +245,13 @@ def _optimal_weights(prob: _Problem, M: float, level: float, cv: CriticalValue) 
     if M == 0 or prob.K == 1 or h_max - h_min <= 1e-12 * h_max:
         return v_var, half(v_var)
     cache: dict[float, np.ndarray] = {h_min: v_var, h_max: v_bias}
+    step = v_bias - v_var
+    qa, qb = float(step @ prob.Spp @ step), float(2 * step @ (prob.Spp @ v_var + prob.SpP))
 
     def weights(h):
-        if h not in cache:
-            cache[h] = prob.least_bias_given_sd(h, v_var)
+        if h not in cache:  # start on the segment v_var -> v_bias where sd = h (feasible, var convex)
+            lam = (-qb + np.sqrt(max(qb * qb + 4 * qa * (h * h - h_min ** 2), 0.0))) / (2 * qa) if qa > 0 else 0.0
+            cache[h] = prob.least_bias_given_sd(h, v_var + min(max(lam, 0.0), 1.0) * step)
         return cache[h]
 
     def length(h):  # h * cv(M B(h) / h), as HonestDiD's search evaluates it
