@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 import warnings
 
 import numpy as np
@@ -48,8 +49,10 @@ def main() -> None:
     pool = simulated_power(design, vc, workers=a.workers, **kw)
     print(f"process pool: {a.n_sims} evaluations in {pool.seconds:.1f} s on {pool.workers} processes")
     if not a.skip_loop:
+        cpu = time.process_time()
         loop = simulated_power(design, vc, workers=1, **kw)
-        print(f"plain loop:   {a.n_sims} evaluations in {loop.seconds:.1f} s")
+        print(f"plain loop:   {a.n_sims} evaluations in {loop.seconds:.1f} s "
+              f"({time.process_time() - cpu:.1f} s of CPU: wall above CPU means the cores are shared)")
         print(f"speed-up: {loop.seconds / pool.seconds:.2f}x; identical tables: {loop.table.equals(pool.table)}")
     if a.dask:
         from distributed import Client, LocalCluster
