@@ -17,7 +17,8 @@ the interval returned is ``(min, max)`` of them.
 Defaults follow HonestDiD so that results match it: kappa = alpha / 10 for the hybrids; only the
 moments that involve a post-period enter the ARP test when there are several post-periods
 (``postPeriodMomentsOnly``); 1,000 grid points over the identified set under parallel trends
-widened by 20 standard errors of the plain estimate of theta (SD), the plain estimate +-(20
+widened by 20 standard errors of the plain estimate of theta (SD; widened further only where that
+grid would cut the set off, :func:`sd_default_grid`), the plain estimate +-(20
 standard errors + the largest violation Mbar allows) (RM, :func:`rm_default_grid`) or the
 level-(1 - kappa) FLCI (C-F); the least-favourable critical value from 1,000 normal draws
 identical to R's after ``set.seed(0)`` (:mod:`evalkit.did.honest_rng`). With one post-period the
@@ -36,7 +37,7 @@ from .honest_arp_core import (conditional_reject, dual_vertices, lf_cv_no_nuisan
                               lf_cv_nuisance, nuisance_stats, tn_ppf)
 from .honest_delta import post_rows, rm_constraints, rm_pieces, sd_constraints
 
-__all__ = ["sd_conditional_interval", "rm_interval", "sd_identified_set", "rm_default_grid"]
+__all__ = ["sd_conditional_interval", "rm_interval", "sd_identified_set", "sd_default_grid", "rm_default_grid"]
 
 _HYBRIDS = {None: None, "lf": "LF", "c-lf": "LF", "flci": "FLCI", "c-f": "FLCI",
             "conditional": None, "arp": None}
@@ -142,6 +143,23 @@ def rm_default_grid(betahat, sigma, num_pre, num_post, l_vec, Mbar) -> tuple[flo
     return centre - half, centre + half
 
 
+def sd_default_grid(betahat, sigma, num_pre, num_post, l_vec, M) -> tuple[float, float]:
+    """Default theta grid for Delta^SD(M) (conditional and C-LF): HonestDiD's -- the identified set
+    when all coefficients are 0, widened by 20 sd(theta) -- unless that grid does not contain the
+    identified set at ``betahat`` widened by 5 sd(theta) (an estimate far from 0, or a steep
+    pre-trend extrapolated), in which case HonestDiD's set would be cut off at the grid's edge or
+    missed altogether; the grid is then that identified set widened by 20 sd(theta).
+    Whenever HonestDiD's grid is kept the result is identical to HonestDiD's."""
+    lv = np.asarray(l_vec, float)
+    sd_t = _sd_theta(np.asarray(sigma, float), lv, num_pre)
+    lo0, hi0 = sd_identified_set(M, np.zeros(num_pre + num_post), lv, num_pre, num_post)
+    lo0, hi0 = lo0 - 20 * sd_t, hi0 + 20 * sd_t
+    lo1, hi1 = sd_identified_set(M, betahat, lv, num_pre, num_post)
+    if lo1 - 5 * sd_t >= lo0 and hi1 + 5 * sd_t <= hi0:
+        return lo0, hi0
+    return lo1 - 20 * sd_t, hi1 + 20 * sd_t
+
+
 # ---------------------------------------------------------------- the tests on a grid
 def _nuisance_accept(beta, sigma, A, d, num_pre, l_vec, grid, alpha, hybrid, rows, flci=None):
     """Accept (bool per grid point) of the ARP test with nuisance parameters."""
@@ -186,10 +204,10 @@ def _flci_stage(flci, A, d, Y_full, a_full, S_full, rows, gamma, grid):
     g_full = np.zeros((len(grid), len(Y_full)))
     g_full[:, rows] = gamma
     sg = g_full @ S_full
-    c = sg / np.einsum("gm,gm->g", sg, g_full)[:, None]
-    vc = c @ vbar
-    s_lin = lin - vc * np.einsum("gm,gm->g", g_full, Yg)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # gamma'Sigma gamma = 0: decided on eta alone
+        c = sg / np.einsum("gm,gm->g", sg, g_full)[:, None]
+        vc = c @ vbar
+        s_lin = lin - vc * np.einsum("gm,gm->g", g_full, Yg)
         r_plus, r_minus = (half - s_lin) / vc, (half + s_lin) / (-vc)
     vlo = np.where(vc < 0, r_plus, np.where(vc > 0, r_minus, -np.inf))
     vup = np.where(vc > 0, r_plus, np.where(vc < 0, r_minus, np.inf))
@@ -252,6 +270,21 @@ def _interval(grid, accept, name, warn_edges=True) -> tuple[float, float]:
     return (float(pts.min()), float(pts.max()))
 
 
+def union_accept(beta, sigma, num_pre, num_post, l_vec, pieces, grid, alpha, hybrid) -> np.ndarray:
+    """Accept per grid point of the union of the sets ``{A delta <= d}`` in ``pieces`` (the
+    relative-magnitude restrictions): a theta is in the confidence set if one piece accepts it.
+    With one post-period only the rows on the post-period enter (HonestDiD's no-nuisance path)."""
+    accept = np.zeros(len(grid), dtype=bool)
+    for A, d in pieces:
+        if num_post == 1:
+            keep = A[:, -1] != 0
+            accept |= _no_nuisance_accept(beta, sigma, A[keep], d[keep], num_pre, l_vec[0], grid, alpha, hybrid)
+        else:
+            accept |= _nuisance_accept(beta, sigma, A, d, num_pre, l_vec, grid, alpha, hybrid,
+                                       post_rows(A, num_pre))
+    return accept
+
+
 # ---------------------------------------------------------------- public API
 def sd_conditional_interval(betahat, sigma, num_pre: int, num_post: int, l_vec, M: float, *,
                             level: float = 0.95, hybrid: str | None = "LF", grid_lb=None,
@@ -283,10 +316,9 @@ def sd_conditional_interval(betahat, sigma, num_pre: int, num_post: int, l_vec, 
         grid_lb = centre - flci[1] if grid_lb is None else grid_lb
         grid_ub = centre + flci[1] if grid_ub is None else grid_ub
     elif grid_lb is None or grid_ub is None:
-        id_lb, id_ub = sd_identified_set(float(M), np.zeros(len(beta)), lv, num_pre, num_post)
-        sd_t = _sd_theta(sig, lv, num_pre)
-        grid_lb = id_lb - 20 * sd_t if grid_lb is None else grid_lb
-        grid_ub = id_ub + 20 * sd_t if grid_ub is None else grid_ub
+        lb, ub = sd_default_grid(beta, sig, num_pre, num_post, lv, float(M))
+        grid_lb = lb if grid_lb is None else grid_lb
+        grid_ub = ub if grid_ub is None else grid_ub
     grid = np.linspace(float(grid_lb), float(grid_ub), int(grid_points))
     if num_post == 1:
         accept = _no_nuisance_accept(beta, sig, A, d, num_pre, lv[0], grid, alpha, hyb, flci)
@@ -318,12 +350,6 @@ def rm_interval(betahat, sigma, num_pre: int, num_post: int, l_vec, Mbar: float,
         grid_lb = lb if grid_lb is None else grid_lb
         grid_ub = ub if grid_ub is None else grid_ub
     grid = np.linspace(float(grid_lb), float(grid_ub), int(grid_points))
-    accept = np.zeros(len(grid), dtype=bool)
-    for s, positive in rm_pieces(num_pre):
-        A, d = rm_constraints(num_pre, num_post, float(Mbar), s, positive)
-        if num_post == 1:
-            keep = A[:, -1] != 0
-            accept |= _no_nuisance_accept(beta, sig, A[keep], d[keep], num_pre, lv[0], grid, alpha, hyb)
-        else:
-            accept |= _nuisance_accept(beta, sig, A, d, num_pre, lv, grid, alpha, hyb, post_rows(A, num_pre))
+    pieces = [rm_constraints(num_pre, num_post, float(Mbar), s, positive) for s, positive in rm_pieces(num_pre)]
+    accept = union_accept(beta, sig, num_pre, num_post, lv, pieces, grid, alpha, hyb)
     return _interval(grid, accept, "rm_interval")

@@ -47,27 +47,44 @@ def _primal_bounds(y, X, sd, sigma, gamma, binding):
 
 
 def _dual_bounds(y, X, sd, sigma, gamma, eta):
+    """Range of ``c`` over which ``gamma`` stays optimal along ``s + b c``. From a far point the
+    optimal vertex ``v`` gives the crossing ``c = v's / (1 - v'b)``; hopping from vertex to vertex
+    reaches the end in a few LPs (HonestDiD's shortcut); bisection takes over if it does not."""
     s2 = gamma @ sigma @ gamma
     b = sigma @ gamma / s2
     s = y - b * (gamma @ y)
     sb = np.sqrt(s2)
 
-    def optimal(c):
-        val = eta_lp(s + b * c, X, sd)[0]
-        return np.isfinite(val) and abs(val - c) <= _TOL
+    def solve(c):
+        val, lam = eta_lp(s + b * c, X, sd)
+        return np.isfinite(val) and abs(val - c) <= _TOL, lam
 
     out = []
     for far in (min(-100.0, eta - 20 * sb), max(100.0, eta + 20 * sb)):
-        if optimal(far):
+        ok, lam = solve(far)
+        if ok:
             out.append(far * np.inf)
             continue
-        inside, outside = eta, far
-        for _ in range(200):
-            if abs(outside - inside) <= _TOL:
+        inside, outside, found = eta, far, None
+        for _ in range(10):
+            if lam is None or abs(1 - lam @ b) < 1e-12:
                 break
-            mid = (inside + outside) / 2
-            inside, outside = (mid, outside) if optimal(mid) else (inside, mid)
-        out.append(inside)
+            c = (lam @ s) / (1 - lam @ b)
+            if not min(inside, outside) - _TOL <= c <= max(inside, outside) + _TOL:
+                break
+            ok, lam = solve(c)
+            if ok:
+                found = c
+                break
+            outside = c
+        if found is None:
+            for _ in range(200):
+                if abs(outside - inside) <= _TOL:
+                    break
+                mid = (inside + outside) / 2
+                inside, outside = (mid, outside) if solve(mid)[0] else (inside, mid)
+            found = inside
+        out.append(found)
     return out[0], out[1]
 
 

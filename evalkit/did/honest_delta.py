@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import EstimationError
 
-__all__ = ["sd_constraints", "rm_constraints", "rm_pieces", "post_rows"]
+__all__ = ["sd_constraints", "rm_constraints", "rm_pieces", "sdrm_constraints", "post_rows"]
 
 
 def _check_periods(num_pre: int, num_post: int) -> tuple[int, int]:
@@ -60,9 +60,10 @@ def sd_constraints(num_pre: int, num_post: int) -> tuple[np.ndarray, np.ndarray]
 
 def rm_constraints(num_pre: int, num_post: int, mbar: float, s: int,
                    max_positive: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(A, d)`` of one piece of Delta^RM(Mbar): the pre-period change ending at event time ``s``
-    (``s`` in ``-(num_pre - 1), ..., 0``; the change from ``s - 1`` to ``s``) is the largest one and
-    has the sign ``+`` (``max_positive``) or ``-``.
+    """``(A, d)`` of one piece of Delta^RM(Mbar): one pre-period change of the violation is the
+    largest one and has the sign ``+`` (``max_positive``) or ``-``. ``s = 0`` is the change from the
+    last pre-period into the reference period, ``s = -1`` the change before it, and so on down to
+    ``s = -(num_pre - 1)`` (HonestDiD's ``s``, whose event time 0 is the reference).
 
     Rows: every pre-period change at most that change in absolute value; every post-period change
     at most ``Mbar`` times it. ``d`` is zero. Rows that are identically zero are dropped (as
@@ -84,6 +85,31 @@ def rm_constraints(num_pre: int, num_post: int, mbar: float, s: int,
         v = -v
     bound = np.vstack([np.tile(v, (pre, 1)), np.tile(mbar * v, (post, 1))])
     A = np.vstack([diffs - bound, -diffs - bound])
+    A = A[np.einsum("ij,ij->i", A, A) > 1e-10]
+    A = np.delete(A, pre, axis=1)
+    return A, np.zeros(A.shape[0])
+
+
+def sdrm_constraints(num_pre: int, num_post: int, mbar: float, s: int,
+                     max_positive: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, d)`` of one piece of Delta^SDRM(Mbar) (HonestDiD ``.create_A_SDRM``): the pre-period
+    second difference centred on event time ``s - 1`` (``s`` in ``-(num_pre - 2), ..., 0``) is the
+    largest, with sign ``+``/``-``; every other pre-period second difference is at most it in
+    absolute value, every post-period one at most ``Mbar`` times it. Needs ``num_pre >= 2``."""
+    pre, post = _check_periods(num_pre, num_post)
+    s = int(s)
+    if pre < 2 or not -(pre - 2) <= s <= 0:
+        raise EstimationError(f"s={s} must lie in {-(pre - 2)}..0 (and num_pre >= 2) for Delta^SDRM.")
+    n = pre + post
+    second = np.zeros((n - 1, n + 1))
+    for r in range(n - 1):
+        second[r, r:r + 3] = (1.0, -2.0, 1.0)
+    v = np.zeros(n + 1)
+    v[pre + s - 2:pre + s + 1] = (1.0, -2.0, 1.0)
+    if not max_positive:
+        v = -v
+    bound = np.vstack([np.tile(v, (pre - 1, 1)), np.tile(mbar * v, (post, 1))])
+    A = np.vstack([second - bound, -second - bound])
     A = A[np.einsum("ij,ij->i", A, A) > 1e-10]
     A = np.delete(A, pre, axis=1)
     return A, np.zeros(A.shape[0])
