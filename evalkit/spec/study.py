@@ -24,6 +24,7 @@ from .._literals import Language, check_choice
 from ..errors import CodebookError, EvalkitError
 from .codebook import Codebook, _load_yaml, as_codebook, load_codebook
 from .registry import load_communities, start_years
+from .study_replicates import check_replicate_spec
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,12 @@ class Study:
         The study file's ``export`` (export ``path``, reader ``kind`` and the reader's keyword
         arguments) and ``design`` (keyword arguments of :func:`evalkit.io.prepare.add_design`)
         sections, paths resolved against the study file's folder; empty when not given.
+    replicate_weights : dict or None
+        Replicate weights shipped with the data (the study file's ``design: replicate_weights:``,
+        checked by :func:`evalkit.spec.study_replicates.check_replicate_spec`): ``columns`` (a glob
+        pattern or a list), ``type`` and optionally ``scale``, ``rscales``, ``rho``, ``mse``,
+        ``combined_weights``. When given, :meth:`evalkit.SurveyDesign.from_study` returns a
+        replicate-weight design (the strata and PSU roles are then not used for variances).
 
     Notes
     -----
@@ -103,6 +110,7 @@ class Study:
     synthetic: bool = False
     read: dict = field(default_factory=dict)
     design: dict = field(default_factory=dict)
+    replicate_weights: dict | None = None
 
     def __post_init__(self):
         if not isinstance(self.codebook, Codebook):
@@ -132,6 +140,8 @@ class Study:
                 raise EvalkitError(f"Study({name}=...) must be a mapping of keyword arguments.")
             object.__setattr__(self, name, dict(getattr(self, name)))
         check_choice(self.language, Language, "language")
+        object.__setattr__(self, "replicate_weights",
+                           check_replicate_spec(self.replicate_weights, self.path or "Study(replicate_weights=...)"))
 
     def __repr__(self) -> str:
         reg = "no registry" if self.registry is None else f"{len(self.registry)} communities"
@@ -351,7 +361,8 @@ def load_study_file(path: str | os.PathLike) -> Study:
         Codebook and registry loaded and checked, roles, seed, language, ``min_n``, ``waves``,
         ``title``; ``read`` (``path``, ``kind``, ``options`` of the export's reader) and
         ``design`` (the keyword arguments of :func:`evalkit.io.prepare.add_design`), every path
-        resolved against the file's folder; ``path`` = the study file.
+        resolved against the file's folder; ``replicate_weights`` (``design: replicate_weights:``,
+        taken out of ``design``); ``path`` = the study file.
 
     Raises
     ------
@@ -391,6 +402,8 @@ def load_study_file(path: str | os.PathLike) -> Study:
     except TypeError:
         raise EvalkitError(f"{source}: unknown role(s) in roles: {sorted(roles)}; roles are "
                            f"{list(Roles.__dataclass_fields__)}.") from None
+    design = _section(raw, "design", folder, source)
+    replicates = check_replicate_spec(design.pop("replicate_weights", None), source)
     title = raw.get("title")
     if isinstance(title, Mapping):
         title = title.get(raw.get("language", "zh")) or next(iter(title.values()), None)
@@ -398,5 +411,5 @@ def load_study_file(path: str | os.PathLike) -> Study:
                  seed=raw.get("seed", 20171), language=raw.get("language", "zh"), min_n=raw.get("min_n"),
                  waves=raw.get("waves"), title=None if title is None else str(title), path=source,
                  synthetic=raw.get("synthetic", False),
-                 read=_section(raw, "export", folder, source), design=_section(raw, "design", folder, source))
+                 read=_section(raw, "export", folder, source), design=design, replicate_weights=replicates)
 

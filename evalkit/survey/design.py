@@ -29,6 +29,7 @@ Examples
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from .._literals import LonelyPSU, ProportionCI
-from ..errors import DesignError
+from ..errors import DesignError, EvalkitWarning
 from ..spec.study import Study
+from ..spec.study_replicates import replicate_columns, replicate_options
 from .calibration import WeightingInfo, rake as _rake
 from .design_checks import (_check_arguments, _fpc_factor, _psu_codes, _strata_codes,
                             _subset_mask, _weights)
@@ -147,13 +149,46 @@ class SurveyDesign:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def from_study(cls, data: pd.DataFrame, study: Study, **arguments: Any) -> "SurveyDesign":
+    def from_study(cls, data: pd.DataFrame, study: Study, **arguments: Any) -> "SurveyDesign | ReplicateDesign":
         """The design named by the study's column roles (weight, strata, psu); ``arguments``
-        (``fpc=``, ``lonely_psu=``, ``nest=``, or another ``weight=`` ...) are passed on and win."""
+        (``fpc=``, ``lonely_psu=``, ``nest=``, or another ``weight=`` ...) are passed on and win.
+
+        A study declaring replicate weights (``design: replicate_weights:`` of ``study.yaml``,
+        ``study.replicate_weights``) gives a :class:`~evalkit.survey.replicate.ReplicateDesign`
+        (R ``svrepdesign``) with the weight role as full-sample weight; ``arguments`` may then be
+        ``weight=``, ``scale=``, ``rscales=``, ``rho=``, ``mse=``, ``combined_weights=`` (they win).
+        The strata and PSU roles are not used for its variances: an
+        :class:`~evalkit.errors.EvalkitWarning` says so when the data hold those columns.
+        """
         if not isinstance(study, Study):
             raise DesignError(f"SurveyDesign.from_study needs an evalkit.Study, got {type(study).__name__}.")
         r = study.roles
-        return cls(data, **{"weight": r.weight, "strata": r.strata, "psu": r.psu, **arguments})
+        if arguments.get("weight", r.weight) is None:
+            raise DesignError("SurveyDesign.from_study: the study names no weight column; name it in roles: "
+                              "{weight: <column>} of study.yaml (Roles(weight=...)) or pass weight=.")
+        spec = study.replicate_weights
+        if spec is None:
+            return cls(data, **{"weight": r.weight, "strata": r.strata, "psu": r.psu, **arguments})
+        source = study.path or "Study(replicate_weights=...)"
+        weight = arguments.pop("weight", r.weight)
+        if not isinstance(data, pd.DataFrame) or weight is None or weight not in data.columns:
+            raise DesignError(f"{source}: replicate weights need the full-sample weight column too: the study's "
+                              f"weight role {weight!r} is not a column of the data; name it in roles: "
+                              "{weight: <column>}.")
+        linear = sorted(set(arguments) & {"strata", "psu", "fpc", "lonely_psu", "nest"})
+        if linear:
+            raise DesignError(f"SurveyDesign.from_study: {linear} describe a linearisation design, but {source} "
+                              "declares replicate weights; leave them out.")
+        columns = replicate_columns(spec, data, weight, source)
+        unused = [c for c in (r.strata, r.psu) if c is not None and c in data.columns]
+        if unused:
+            warnings.warn(f"The study declares replicate weights ({len(columns)} columns, type {spec['type']}): "
+                          f"variances come from them; the strata/PSU column(s) {unused} are not used.",
+                          EvalkitWarning, stacklevel=2)
+        try:
+            return ReplicateDesign(data, weight, columns, spec["type"], **{**replicate_options(spec), **arguments})
+        except DesignError as exc:
+            raise DesignError(f"{source}: design.replicate_weights: {exc}") from None
 
     @staticmethod
     def from_replicates(data: pd.DataFrame, weight: str, replicate_weights: Any, type: str,
