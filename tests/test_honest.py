@@ -186,7 +186,7 @@ def test_breakdown_nan_zero_and_sentences():
     # a strong pre-trend: extrapolating it already reaches 0 at M = 0
     trend = sensitivity([-1.5, -1.0, -0.5, 0.5], np.diag([1e-4] * 4), 3, 1, bounds=[0.0])
     assert trend.original.ci_low.iloc[0] > 0 and trend.breakdown == 0.0
-    assert "does not survive" in trend.sentence("en")
+    assert "does not survive" in trend.sentence("en") and "不再成立" in trend.sentence("zh")
     strong = sensitivity([0.0, 0.0, 0.0, 5.0], np.diag([1e-4] * 4), 3, 1, bounds=[0.0, 0.5])
     b = strong.breakdown
     assert np.isfinite(b) and f"{b:.3g}" in strong.sentence("en") and f"{b:.3g}" in strong.sentence("zh")

@@ -153,6 +153,7 @@ class SensitivityResult(Result):
 
     @cached_property
     def breakdown(self) -> float:
+        """Smallest bound at which the robust interval includes 0 (class docstring); computed once."""
         o = self.original.iloc[0]
         if o.ci_low <= 0 <= o.ci_high:
             return float("nan")
@@ -195,14 +196,18 @@ def _sentence(b: float, restriction: str, lang: str) -> str:
                 "The estimate is not distinguishable from zero even if trends were exactly parallel, so there "
                 "is no conclusion to test.")
     if b == 0:
-        return ((f"只要处理后的趋势差异{'超过处理前的水平' if rm else '偏离处理前趋势的线性延伸'}，结论就不再成立。") if lang == "zh" else
-                f"The conclusion does not survive any {'post-start trend difference beyond those seen before' if rm else 'bend in the pre-trend after the start'}.")
+        if rm:
+            return ("只要处理开始后趋势差异有任何变化，结论就不再成立（相对幅度）。" if lang == "zh" else
+                    "The conclusion does not survive any change in the difference in trends after the start "
+                    "(relative magnitudes).")
+        return ("只要处理开始后趋势差异偏离处理前趋势的线性延伸，结论就不再成立（平滑性）。" if lang == "zh" else
+                "The conclusion does not survive any bend of the pre-trend after the start (smoothness).")
     if np.isinf(b):
         return ("在所检验的所有偏离程度下，结论都成立。" if lang == "zh" else
                 "The conclusion holds for every size of violation tried.")
     if rm:
-        return (f"除非处理开始后的趋势差异超过处理前最大差异的{b:.1f}倍，结论都成立（相对幅度）。" if lang == "zh" else
-                f"The conclusion holds unless the difference in trends after the start exceeds {b:.1f} times "
+        return (f"除非处理开始后的趋势差异超过处理前最大差异的{b:.2g}倍，结论都成立（相对幅度）。" if lang == "zh" else
+                f"The conclusion holds unless the difference in trends after the start exceeds {b:.2g} times "
                 "the largest seen before it (relative magnitudes).")
     return (f"除非趋势差异的斜率每期变化超过{b:.3g}（以结果的单位计），结论都成立（平滑性）。" if lang == "zh" else
             f"The conclusion holds unless the slope of the difference in trends changes by more than {b:.3g} "
