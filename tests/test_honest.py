@@ -369,3 +369,22 @@ def test_breakdown_search_widens_past_a_small_grid_and_caps_at_inf():
     assert breakdown_value(b, S, 3, 1) == pytest.approx(m, rel=2e-4)
     huge = sensitivity([0.0, 0.0, 0.0, 1e9], np.diag([1e-6] * 4), 3, 1, bounds=[0.0])
     assert huge.breakdown == np.inf and "every size" in huge.sentence("en")
+
+
+def test_honest_did_m0_on_mpdta_is_the_extrapolated_pre_trend(mp_universal):
+    """One post period (max_e = 0), M = 0: the FLCI is the effect at e = 0 minus the pre-trend
+    extrapolated by generalised least squares through the reference period (the minimum-variance
+    weights unbiased for any linear trend), +- the critical value times its sd."""
+    from tests.test_honest_flci import _check_min_variance
+    from evalkit.did.honest_flci import folded_normal_quantile
+
+    dyn = mp_universal.aggregate("dynamic", max_e=0)
+    h = honest_did(dyn, bounds=[0.0])
+    keep = dyn.levels != -1
+    b, V = dyn.att[keep], dyn.vcov()[np.ix_(keep, keep)]
+    f = flci(b, V, 3, 1, [1.0], 0.0)
+    _check_min_variance(b, V, 3, 1, np.array([1.0]), f)
+    centre = f.weights @ b
+    assert (h.ci_low[0], h.ci_high[0]) == pytest.approx(
+        (centre - folded_normal_quantile(0.95, 0.0) * f.sd, centre + folded_normal_quantile(0.95, 0.0) * f.sd),
+        abs=1e-12)
