@@ -15,6 +15,7 @@ References:
 from __future__ import annotations
 
 import doctest
+import importlib
 import json
 from pathlib import Path
 
@@ -23,12 +24,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import evalkit.did.pretrend_power as pp_module
 from evalkit.did import att_gt
 from evalkit.did.aggregate import pretrend_wald
 from evalkit.did.pretrend_power import PretrendPower, _rectangle, _sig2, pretrend_power
 from evalkit.errors import DidWarning, EstimationError, EvalkitError
 
+# the module (evalkit.did re-exports the function under the same name)
+pp_module = importlib.import_module("evalkit.did.pretrend_power")
 REF = Path(__file__).parent / "reference" / "pretrends" / "he_wang_2017.json"
 LEVEL_196 = 2 * stats.norm.cdf(1.96) - 1      # pretrends' threshold 1.96 as a confidence level
 
@@ -186,6 +188,21 @@ def test_varying_base_trend_is_constant_and_uses_the_period_spacing():
     assert biennial.slope_50 == pytest.approx(r.slope_50 / 2, rel=1e-10)
 
 
+def test_many_pointwise_tests_and_their_accuracy():
+    """20 independent pre-period estimates: the pointwise check rejects 1 - 0.95^20 = 64% of the
+    time under parallel trends, so no slope is needed for 50% power and the sentence says so;
+    with 9 estimates the probabilities are asked to 1e-4 and the slope reaches its power."""
+    r = pretrend_power(np.zeros(20), np.eye(20) * 0.01, 20, test="pointwise")
+    assert r.size == pytest.approx(1 - 0.95 ** 20, abs=r.accuracy) and r.accuracy == 1e-3
+    assert r.slope_50 == 0 and r.slope_80 > 0
+    assert "64%" in r.sentence("en") and "64%" in r.sentence("zh")
+    S = 0.01 * (np.eye(9) + 0.3)
+    nine = pretrend_power(np.zeros(9), S, 9, test="pointwise", slope=0.02)
+    assert nine.accuracy == 1e-4 and nine.power_at(nine.slope_80) == pytest.approx(0.8, abs=1e-4)
+    assert pretrend_power(np.zeros(9), S, 9).accuracy == 0.0
+    assert nine.rejects is False and pretrend_power(np.full(9, 0.3), S, 9).rejects is True
+
+
 def test_deterministic():
     S = np.array([[0.04, 0.02], [0.02, 0.03]])
     a = pretrend_power([0.1, -0.2], S, 2, test="pointwise", slope=0.1)
@@ -302,7 +319,7 @@ def test_clear_errors(big):
         pretrend_power(np.zeros(3), S, 0)
     with pytest.raises(EvalkitError, match="shape"):
         pretrend_power(np.zeros(3), np.eye(2), 1)
-    with pytest.raises(EvalkitError, match="positive definite"):
+    with pytest.raises(EstimationError, match="singular"):
         pretrend_power(np.zeros(3), np.ones((3, 3)) * 0.01, 2)
     with pytest.raises(EvalkitError, match="reference period"):
         pretrend_power(np.zeros(3), S, 2, event_times=[-2, -1])

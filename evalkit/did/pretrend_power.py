@@ -18,9 +18,11 @@ Two pre-tests:
 ``"pointwise"``
     Roth's pre-test (R ``pretrends``): reject when any pre-period ``|b_j / se_j|`` exceeds the
     normal critical value. The power is one minus a multivariate normal rectangle probability
-    (``scipy.stats.multivariate_normal.cdf`` with ``abseps=1e-6, releps=0`` and a fixed QMC
-    seed, so results are reproducible; the error of a probability is below about 1e-6, an
-    order of magnitude above the spread seen over seeds). R ``pretrends`` uses the threshold
+    (``scipy.stats.multivariate_normal.cdf``, Genz's randomised QMC with a fixed seed, so results
+    are reproducible; ``releps=0`` and ``abseps`` 1e-6 for up to 3 pre-period estimates, 1e-5 up
+    to 6, 1e-4 up to 9 and 1e-3 beyond, R ``mvtnorm::pmvnorm``'s default, because the cost grows
+    fast with the dimension; :attr:`PretrendPower.accuracy` states it; the spread over QMC seeds
+    is 3 to 10 times smaller). One estimate: the exact normal tail. R ``pretrends`` uses the threshold
     1.96; pass ``level=2 * Phi(1.96) - 1`` to reproduce it exactly. With a finite ``df`` (a
     design-based fit) the critical value is the t quantile the event study's intervals use.
 
@@ -59,18 +61,28 @@ __all__ = ["pretrend_power", "PretrendPower", "PretrendTestType"]
 #: The pre-test whose power is computed.
 PretrendTestType = Literal["wald", "pointwise"]
 
-_ABSEPS = 1e-6        # absolute error of the multivariate normal rectangle probabilities
+# Absolute error asked of the multivariate normal rectangle probabilities, by dimension: Genz's
+# QMC cost grows fast with both (about 0.03 s per probability for 3 estimates at 1e-6, 0.08 s for
+# 6 at 1e-5, 0.06 s for 12 and 0.4 s for 30 at 1e-3, the default of R mvtnorm::pmvnorm).
+_ABSEPS = ((3, 1e-6), (6, 1e-5), (9, 1e-4))
 _QMC_SEED = 20220701  # fixed seed of scipy's randomised QMC: the same input gives the same power
 _TARGETS = (0.5, 0.8)
 
 
 # -- the power of one test along one direction -------------------------------------------------
+def _abseps(k: int) -> float:
+    """The absolute error of a k-dimensional rectangle probability (0: exact)."""
+    if k == 1:
+        return 0.0
+    return next((eps for kmax, eps in _ABSEPS if k <= kmax), 1e-3)
+
+
 def _rectangle(lower: np.ndarray, upper: np.ndarray, corr: np.ndarray) -> float:
     """P(lower <= Z <= upper) for Z ~ N(0, corr) (exact normal in one dimension)."""
     if lower.size == 1:
         return float(stats.norm.cdf(upper[0]) - stats.norm.cdf(lower[0]))
-    p = stats.multivariate_normal.cdf(upper, cov=corr, lower_limit=lower, abseps=_ABSEPS, releps=0,
-                                      rng=np.random.default_rng(_QMC_SEED))
+    p = stats.multivariate_normal.cdf(upper, cov=corr, lower_limit=lower, abseps=_abseps(lower.size),
+                                      releps=0, rng=np.random.default_rng(_QMC_SEED))
     return float(np.clip(p, 0.0, 1.0))
 
 
@@ -159,7 +171,8 @@ class PretrendPower(Result):
         for ``"pointwise"``, which makes several tests).
     statistic, p_value : float
         The pre-test on the estimates themselves: the Wald chi-square, or the largest
-        pre-period ``|t|`` with the probability of a larger one under parallel trends.
+        pre-period ``|t|`` with the probability of a larger one under parallel trends (normal
+        estimates). :attr:`rejects` says whether the pre-test rejects at ``level``.
     event_times : numpy.ndarray
         Event times of the pre-period estimates used.
     trend : numpy.ndarray
@@ -178,6 +191,8 @@ class PretrendPower(Result):
         ``(1 - power) / (1 - size)``, and the likelihood of the observed pre-period estimates
         under the trend relative to under parallel trends (normal densities). Small values:
         passing the pre-test, or the estimates seen, speak against the trend.
+    accuracy : float
+        Absolute error allowed in each probability (0: exact, the Wald test and one pre-period).
     """
 
     test: str
@@ -196,6 +211,7 @@ class PretrendPower(Result):
     df: float = np.inf
     bayes_factor: float = np.nan
     likelihood_ratio: float = np.nan
+    accuracy: float = 0.0
 
     title = "Power of the pre-test against a linear pre-trend (Roth 2022)"
 
@@ -204,6 +220,13 @@ class PretrendPower(Result):
             a = np.array(getattr(self, name), dtype=float)
             a.flags.writeable = False
             object.__setattr__(self, name, a)
+
+    @property
+    def rejects(self) -> bool:
+        """Whether the pre-test rejects parallel trends on the estimates themselves."""
+        if self.test == "wald":
+            return bool(self.statistic > stats.chi2.ppf(self.level, self.trend.size))
+        return bool(self.statistic > critical_value(self.level, self.df))
 
     def power_at(self, slope: float) -> float:
         """Probability that the pre-test rejects against a linear trend of `slope`."""
@@ -252,19 +275,26 @@ class PretrendPower(Result):
         """
         check_choice(lang, Language, "lang")
         s50, s80, s = (_sig2(abs(scale) * v) for v in (self.slope_50, self.slope_80, self.slope))
-        pct = f"{100 * self.power:.0f}%"
+        pct, size = f"{100 * self.power:.0f}%", f"{100 * self.size:.0f}%"
         if lang == "zh":
             who = "事前趋势检验" if self.test == "wald" else "逐期检查事前估计"
             u, p = unit or "", period or "期"
-            text = (f"{who}只有一半的把握发现每{p}{s50}{u}的线性趋势差异"
-                    f"（要有80%的把握，差异需达每{p}{s80}{u}）。")
+            if self.slope_50 > 0:
+                text = (f"{who}只有一半的把握发现每{p}{s50}{u}的线性趋势差异"
+                        f"（要有80%的把握，差异需达每{p}{s80}{u}）。")
+            else:   # many pointwise tests: rejects half of the time even with parallel trends
+                text = f"{who}在趋势平行时也有{size}的概率拒绝，通过与否说明不了多少问题。"
             if np.isfinite(self.slope):
                 text += f"每{p}{s}{u}的趋势差异被发现的概率为{pct}。"
             return text
         who = "The pre-test" if self.test == "wald" else "Checking each pre-period estimate"
         u, p = (f" {unit}" if unit else ""), period or "period"
-        text = (f"{who} would detect a linear pre-trend of {s50}{u} per {p} only half of the time "
-                f"(80% of the time: {s80}).")
+        if self.slope_50 > 0:
+            text = (f"{who} would detect a linear pre-trend of {s50}{u} per {p} only half of the time "
+                    f"(80% of the time: {s80}).")
+        else:
+            text = (f"{who} rejects {size} of the time even when trends are parallel, so passing or "
+                    f"failing it says little.")
         if np.isfinite(self.slope):
             text += f" A pre-trend of {s}{u} per {p} would be detected {pct} of the time."
         return text
@@ -286,12 +316,16 @@ def _check_arrays(betahat, sigma, num_pre) -> tuple[np.ndarray, np.ndarray, int]
     if not np.allclose(S, S.T, rtol=1e-8, atol=1e-12 * max(np.max(np.abs(S)), 1e-300)):
         raise EvalkitError("sigma is not symmetric; pass a covariance matrix.")
     num_pre = int(num_pre)
-    Sp = (S + S.T)[:num_pre, :num_pre] / 2
-    if np.any(np.diag(Sp) <= 0) or np.linalg.eigvalsh(Sp / np.outer(np.sqrt(np.diag(Sp)), np.sqrt(np.diag(Sp))))[0] <= 1e-10:
-        raise EvalkitError("The covariance of the pre-period estimates is not positive definite "
-                           "(a zero variance or perfectly correlated estimates); drop the reference "
-                           "period and any duplicated pre-period estimate.")
-    return b[:num_pre], Sp, num_pre
+    return b[:num_pre], (S + S.T)[:num_pre, :num_pre] / 2, num_pre
+
+
+def _check_positive_definite(S: np.ndarray) -> None:
+    d = np.diag(S)
+    if np.any(~(d > 0)) or np.linalg.eigvalsh(S / np.sqrt(np.outer(d, d)))[0] <= 1e-10:
+        raise EstimationError("The covariance of the pre-period estimates is singular (a zero variance "
+                              "or perfectly correlated estimates), so the pre-test and its power "
+                              "cannot be computed; drop the reference period and any duplicated "
+                              "pre-period estimate.")
 
 
 def _trend(times: np.ndarray, base_period: str, reference_time: float) -> np.ndarray:
@@ -328,6 +362,7 @@ def _build(b, S, times, trend, test, level, slope, base_period, df=np.inf) -> Pr
         raise EvalkitError(f"slope={slope!r} must be a finite number (indicator units per period).")
     if not (np.isinf(df) or df > 0):
         raise EvalkitError(f"df={df!r} must be positive (np.inf for the normal).")
+    _check_positive_definite(S)
     pw = _Power(trend, S, test, level, float(df))
     stat, p = pw.observed(b)
     given = np.nan if slope is None else float(slope)
@@ -336,7 +371,8 @@ def _build(b, S, times, trend, test, level, slope, base_period, df=np.inf) -> Pr
                          slope=given, power=power, size=size, statistic=stat, p_value=p, event_times=times,
                          trend=trend, sigma=S, base_period=base_period, df=float(df),
                          bayes_factor=(1 - power) / (1 - size),
-                         likelihood_ratio=_likelihood_ratio(b, given * trend, S))
+                         likelihood_ratio=_likelihood_ratio(b, given * trend, S),
+                         accuracy=0.0 if test == "wald" else _abseps(trend.size))
 
 
 # -- evalkit results -----------------------------------------------------------------------------
