@@ -33,7 +33,8 @@ from .evaluation.comparison import community_effects
 from .survey.domains import domain_means
 from .survey.design import SurveyDesign, WeightingInfo
 from .survey.replicate import ReplicateDesign
-from .did import AggregateResult, ATTGTResult, PretrendTest, att_gt
+from .did import (AggregateResult, ATTGTResult, PretrendPower, PretrendTest, SensitivityResult, att_gt, breakdown_value,
+                  honest_did, pretrend_power, sensitivity)
 from .evaluation.impact import ImpactResult, community_panel, programme_effect
 from .errors import (
     CodebookError,
@@ -115,6 +116,8 @@ __all__ = [
     # performance evaluation (service records, contracts, cost, scorecard)
     "evaluate_performance", "read_records",
     "PretrendTest",
+    # parallel-trends sensitivity (Rambachan & Roth 2023) and pre-test power (Roth 2022)
+    "sensitivity", "honest_did", "breakdown_value", "SensitivityResult", "pretrend_power", "PretrendPower",
     # few-cluster inference and sensitivity
     "regress", "RegressionResult", "wild_cluster_bootstrap", "WildBootstrapResult", "randomization_test",
     "RandomizationResult", "headline", "leave_one_out", "mixed_model",
