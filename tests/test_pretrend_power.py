@@ -292,6 +292,27 @@ def test_attgt_wald_is_evalkits_pretest_and_invariant_to_the_base_period(big):
     assert out["universal"].power == pytest.approx(out["varying"].power, rel=1e-7)
 
 
+def test_design_based_fit_keeps_its_pretest_and_df():
+    """att_gt(design=): the Wald statistic is the design-based pretrend_test's, and the pointwise
+    check uses the t quantile with the design df (12 PSUs in 2 strata: df 10), as the intervals."""
+    from evalkit import SurveyDesign
+
+    df = _panel(2, 400, 0.05)
+    df["psu"], df["w"] = df.id % 12, 1.0
+    df["stratum"] = df.psu % 2
+    res = att_gt(design=SurveyDesign(df, weight="w", strata="stratum", psu="psu"), y="y", group="g",
+                 time="year", unit="id")
+    assert res.df == 10
+    assert pretrend_power(res).statistic == pytest.approx(res.pretrend_test().statistic, rel=1e-9)
+    pw = pretrend_power(res.aggregate("dynamic"), test="pointwise")
+    assert pw.df == 10
+    by_hand = pretrend_power(np.zeros(pw.trend.size), pw.sigma, pw.trend.size,
+                             test="pointwise", base_period="varying", event_times=pw.event_times, df=10)
+    assert pw.slope_50 == pytest.approx(by_hand.slope_50, rel=1e-9)
+    assert by_hand.slope_50 > pretrend_power(np.zeros(pw.trend.size), pw.sigma, pw.trend.size, test="pointwise",
+                                             base_period="varying", event_times=pw.event_times).slope_50
+
+
 def test_power_matches_att_gt_pretest_rejections_end_to_end():
     """Simulated panels with a planted linear pre-trend: the share of att_gt pre-tests (evalkit's
     own, and the Wald on the event study's pre-periods with a varying base) that reject at 5%
