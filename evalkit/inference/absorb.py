@@ -265,6 +265,8 @@ def _drop_redundant(Xd, k_x, extra):
         _, R, piv = linalg.qr(gram[np.ix_(live, live)] / np.outer(norm[live], norm[live]), pivoting=True)
         d = np.abs(np.diag(R))
         live = live[np.sort(piv[: int(np.sum(d > d[0] * 1e-12))])]
+    if live.size == E.shape[1]:
+        return Xd, list(extra)
     return np.hstack([Xd[:, :k_x], E[:, live]]), [extra[i] for i in live]
 
 
@@ -309,8 +311,8 @@ def absorb_design(parsed, y, X, names, fe, codes, w, vcov):
     yd, Xd = both[:, 0], both[:, 1:]
     if extra:
         Xd, extra = _drop_redundant(Xd, len(names), extra)
-    before = np.sqrt(np.sum(X * X, axis=0))
-    after = np.sqrt(np.sum(Xd[:, :X.shape[1]] ** 2, axis=0))
+    before = np.sqrt(np.einsum("ij,ij->j", X, X))
+    after = np.sqrt(np.einsum("ij,ij->j", Xd[:, :X.shape[1]], Xd[:, :X.shape[1]]))
     gone = [nm for nm, b, a in zip(names, before, after) if a <= 1e-9 * max(b, 1e-300)]
     if gone:
         raise EstimationError(

@@ -145,9 +145,12 @@ def tri_inv(R: np.ndarray) -> np.ndarray:
     return np.triu(np.linalg.inv(R))
 
 
-def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None, gram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None, gram: np.ndarray | None = None,
+            colscale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(Q, R) with Xs = Q R, R upper triangular and Q' diag(n_c) Q = I to rounding error
-    (``n_c`` None: unit weights; ``gram``: Xs' diag(n_c) Xs when the caller has it).
+    (``n_c`` None: unit weights; ``gram``: Xs' diag(n_c) Xs when the caller has it;
+    ``colscale``: the columns of ``Xs`` are to be divided by it first, which is folded into the
+    first K x K factor instead of copying the design).
 
     CholeskyQR2 (Yamamoto, Nakatsukasa, Yanagisawa & Fukaya 2015): two passes of
     Cholesky-QR on the weighted Gram matrix; orthogonal to machine precision when
@@ -159,9 +162,15 @@ def chol_qr(Xs: np.ndarray, n_c: np.ndarray | None, gram: np.ndarray | None = No
     """
     Q, R = Xs, np.eye(Xs.shape[1])
     for k in range(2):
-        g = gram if k == 0 and gram is not None else tall_crossprod(Q, w=n_c)
+        if k == 0 and gram is not None:
+            g = gram
+        elif k == 0 and colscale is not None:
+            g = tall_crossprod(Q, w=n_c) / np.outer(colscale, colscale)
+        else:
+            g = tall_crossprod(Q, w=n_c)
         Ri = linalg.cholesky(g, lower=False, check_finite=False)
-        Q = tall_matmul(Q, tri_inv(Ri))
+        Rinv = tri_inv(Ri)
+        Q = tall_matmul(Q, Rinv if k > 0 or colscale is None else Rinv / colscale[:, None])
         R = Ri @ R
     return Q, R
 

@@ -339,7 +339,7 @@ def _fit_cells(formula, names, y, Xu, grp, codes, labels, w, vcov, k_absorbed=0,
     # QR of the column-equilibrated weighted design (cell level): the bread M = T T', the
     # coefficients by QR least squares and the CR2 adjustment all come from it, so a
     # covariate in the thousands costs no digits and rescaling it changes nothing
-    Qc, R = chol_qr(Xc / scale, n_c, gram)
+    Qc, R = chol_qr(Xc, n_c, gram, colscale=scale)
     T = tri_inv(R) / scale[:, None]
     theta = tall_crossprod(Qc, sy_c)
     beta = T @ theta
