@@ -224,7 +224,7 @@ def _raw_sheets(path: Path, sep, sheet, limits) -> tuple[pd.DataFrame, list[str]
         link = "linked to the submissions by _parent_index" if "_parent_index" in cols else "not linked"
         groups[name] = {"rows": n, "columns": cols}
         notes.append(f"sheet {i + 1} {name!r} not read: a repeat group ({n} rows, {link}); read it with "
-                     f"read_survey(path, sheet={name!r}) if the analysis needs it")
+                     f"read_kobo_repeat(path, {name!r}, <its codebook>, study=...) (evalkit.io.kobo_repeat)")
     return raw, notes, groups
 
 
@@ -295,10 +295,27 @@ def read_kobo(
     codebook, registry = _codebook(codebook, study, "read_kobo()")
     path = Path(path)
     raw, notes, groups = _raw_sheets(path, sep, sheet, limits)
-    source = str(path)
-    raw.attrs = {"source": source}
-    headers = [str(h) for h in raw.columns]
+    raw.attrs = {"source": str(path)}
     form = xlsform_tables(*read_xlsform(xlsform)) if xlsform is not None else {}
+    out, submitted = convert_table(raw, codebook, registry, column_map=column_map, select_multiple=select_multiple,
+                                   exclusive=exclusive, form=form, drop=drop, allow=allow,
+                                   personal_data=personal_data, notes=notes, call="read_kobo(path, ...)")
+    return _with_meta(out, submitted, groups)
+
+
+def convert_table(raw: pd.DataFrame, codebook: Codebook, registry, *, column_map=None, select_multiple=None,
+                  exclusive: Sequence[str] = EXCLUSIVE, form: Mapping | None = None, drop: Sequence[str] = (),
+                  allow: Sequence[str] = (), personal_data: PersonalDataPolicy = "refuse",
+                  notes: list[str] | None = None, call: str = "read_kobo(path, ...)",
+                  keep: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Series | None]:
+    """One Kobo table as read (``raw.attrs["source"]`` names it) in codebook columns, and its
+    submission times: the body of :func:`read_kobo`, shared with
+    :func:`evalkit.io.kobo_repeat.read_kobo_repeat` (a repeat group's sheet). Headers in `keep`
+    (the linking columns of a repeat group) are neither mapped nor checked."""
+    source = str(raw.attrs.get("source", "<DataFrame>"))
+    notes = [] if notes is None else notes
+    form = form or {}
+    headers = [str(h) for h in raw.columns if str(h) not in set(keep)]
     # the submission time, then metadata out; drop= on export headers (codebook names after mapping)
     when = next((h for want in SUBMITTED for h in headers if _last(h.lower()) == want), None)
     submitted = raw[when].map(_iso) if when else None
@@ -331,8 +348,8 @@ def read_kobo(
     out = _finish(conv, mapping, codebook, "kobo", extra=extra, notes=notes, registry=registry,
                   personal_data="ignore")
     out = check_mapped(out, mapping=mapping, headers=headers, allow=allow, personal_data=personal_data,
-                       source=source, call="read_kobo(path, ...)", codebook=codebook, registry=registry)
-    return _with_meta(out, submitted, groups)
+                       source=source, call=call, codebook=codebook, registry=registry)
+    return out, submitted
 
 
 def _with_meta(out: pd.DataFrame, submitted: pd.Series | None, groups: dict) -> pd.DataFrame:
@@ -407,4 +424,4 @@ def _select_multiple_items(raw, headers, select_multiple, form, exclusive, codeb
     return out, used
 
 
-__all__ = ["read_kobo", "read_xlsform", "xlsform_tables", "KOBO_META", "EXCLUSIVE"]
+__all__ = ["read_kobo", "read_xlsform", "xlsform_tables", "convert_table", "KOBO_META", "EXCLUSIVE"]
