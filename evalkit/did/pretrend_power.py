@@ -151,7 +151,7 @@ def _sig2(x: float) -> str:
     return f"{r:.{max(0, 1 - int(np.floor(np.log10(abs(r)))))}f}"
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class PretrendPower(Result):
     """Power of a pre-test of parallel trends against linear violations (Roth 2022).
 
@@ -167,8 +167,8 @@ class PretrendPower(Result):
     slope, power : float
         The slope asked for and the pre-test's power against it (NaN if none was given).
     size : float
-        Rejection probability without a violation (``1 - level`` for ``"wald"``; at least that
-        for ``"pointwise"``, which makes several tests).
+        Rejection probability without a violation (``1 - level`` for ``"wald"``; for
+        ``"pointwise"`` with a normal critical value at least that, as it makes several tests).
     statistic, p_value : float
         The pre-test on the estimates themselves: the Wald chi-square, or the largest
         pre-period ``|t|`` with the probability of a larger one under parallel trends (normal
