@@ -138,6 +138,8 @@ def test_cr2_with_absorbed_fixed_effects_equals_the_dummy_regression(fe, dummies
     ("community^wave", "C(cw)"),
     ("unit + community^wave", "C(unit) + C(cw2)"),
     ("unit^wave_half", "C(uh)"),
+    ("community + wave", "C(community) + C(wave)"),     # the clusters' own effects: I - H_gg singular
+    ("unit + community", "C(unit)"),                    # redundant nested effects
 ])
 def test_weighted_cr2_with_absorbed_fixed_effects_equals_the_dummy_regression(fe, dummies):
     """WLS CR2 (clubSandwich's lm method: weights in W, target I) and its Satterthwaite df with
