@@ -187,3 +187,34 @@ def test_summarise_uses_the_declared_replicate_weights(replicated):
     # can magnify a small difference in sampling variance in a few rows; typically they agree closely
     ratio = rep.loc[ok, "se"].to_numpy() / lin.loc[ok, "se"].to_numpy()
     assert np.median(np.abs(ratio - 1)) < 0.02
+
+
+# ---------------------------------------------------------------- a study folder: read, validate, score
+def test_open_study_keeps_declared_replicate_weights_through_validation(tmp_path, survey_raw, study):
+    from evalkit.project import Project
+    from evalkit.project.replicates import RULE
+
+    raw = survey_raw.iloc[:300].copy()
+    factors = np.where(np.arange(len(raw))[:, None] % 3 == np.arange(3)[None, :], 0.0, 1.5)
+    for j in range(3):
+        raw[f"repw_{j + 1}"] = (pd.to_numeric(raw["base_weight"]) * factors[:, j]).round(6).astype(object)
+    raw.iloc[5, raw.columns.get_loc("repw_2")] = "n/a"   # text where a number belongs
+    raw.iloc[7, raw.columns.get_loc("repw_3")] = -1.0    # a negative weight
+    export = tmp_path / "export.csv"
+    raw.to_csv(export, index=False, encoding="utf-8")
+    declared = study.with_(read={"path": str(export), "kind": "table", "options": {}},
+                           replicate_weights={"columns": "repw_*", "type": "JK1"})
+    project = Project(declared, tmp_path, tmp_path / "reports")
+    report, scored = project.load_survey()
+    assert report.n_valid + report.n_quarantined == len(raw)
+    bad = report.problems[report.problems["rule"] == RULE]
+    assert bad[["column", "value"]].values.tolist() == [["repw_2", "n/a"], ["repw_3", "-1.0"]]
+    assert set(bad["row"]) <= set(report.quarantined.index) and not set(bad["row"]) & set(report.valid.index)
+    assert not ((report.problems["rule"] == "unknown_column") & report.problems["column"].str.startswith("repw_")).any()
+    assert [f"repw_{j}" for j in (1, 2, 3)] == [c for c in scored.columns if c.startswith("repw_")]
+    with pytest.warns(EvalkitWarning, match="not used"):
+        design = SurveyDesign.from_study(scored, declared)
+    assert isinstance(design, ReplicateDesign) and design.n_replicates == 3
+    w = scored["base_weight"].to_numpy()
+    np.testing.assert_allclose(design.replicate_weights, w[:, None] * factors[scored.index.map(
+        dict(zip(raw.index, range(len(raw))))).to_numpy()], rtol=1e-6)

@@ -135,12 +135,16 @@ class Project:
         Every row read is in the report (valid or quarantined, with the reason); the design
         step's own findings are in :attr:`design_problems`. Scales whose items the export lacks
         are not scored (their columns are absent), so a target the survey did not measure is
-        explained downstream rather than crashing here.
+        explained downstream rather than crashing here. Replicate weights the study file declares
+        (``design: replicate_weights:``) stay in the valid rows although the codebook does not list
+        them (:func:`evalkit.project.replicates.keep_replicate_weights`).
         """
         from ..io.validate import validate
         from ..measure.scales import score
+        from .replicates import keep_replicate_weights
 
-        report = validate(self.prepare(), study=self.study)
+        prepared = self.prepare()
+        report = keep_replicate_weights(prepared, validate(prepared, study=self.study), self.study)
         return report, (score_measured(report.valid, self.study.codebook) if scored else report.valid)
 
 
@@ -182,9 +186,11 @@ def from_parameters(study_file=None, *, export_path=None, export_kind: str = "ta
     if export_kind not in READERS:
         raise EvalkitError(f"export_kind={export_kind!r}: use one of {list(READERS)}.")
     study = Study.from_files(codebook_path, registry_path, seed=seed, language=language)
+    design = dict(design or {})
+    replicates = design.pop("replicate_weights", None)  # study.yaml's design: replicate_weights:
     study = study.with_(min_n=min_n, read={"path": None if export_path is None else str(export_path),
                                            "kind": export_kind, "options": dict(read_options or {})},
-                        design=dict(design or {}))
+                        design=design, replicate_weights=replicates)
     folder = Path(export_path).resolve().parent if export_path else Path.cwd()
     return Project(study, folder, Path.cwd() / "reports")
 

@@ -149,8 +149,9 @@ def replicate_columns(spec: Mapping, data: pd.DataFrame, weight: str | None, sou
     """
     cols = spec["columns"]
     names = [str(c) for c in data.columns]
-    hint = ("The columns reach the data only if your codebook lists them (type: number): validate() leaves "
-            "out columns the codebook does not know.")
+    hint = ("validate() leaves out columns the codebook does not list: keep them by loading with "
+            "evalkit.open_study(...).load_survey(), which carries the declared replicate weights, or list "
+            "them in the codebook (type: number).")
     if isinstance(cols, str):
         found = [c for c in names if c != weight and fnmatchcase(c, cols)]
         if not found:
