@@ -433,7 +433,8 @@ def pretrend_power(betahat, sigma=None, num_pre: int | None = None, *, slope: fl
         reference period left out; or an evalkit result: ``att_gt(...).aggregate("dynamic")``
         (its pre-period event times, without the universal reference period) or
         ``att_gt(...)`` (the pre-treatment cells of :meth:`~evalkit.did.ATTGTResult.pretrend_test`),
-        with the covariance ``result.vcov()`` and the result's base period.
+        with the covariance ``result.vcov()`` (analytic, also for a bootstrapped fit), the
+        result's base period and its ``df``.
     sigma : array-like
         Covariance of `betahat` (not with a result).
     num_pre : int
