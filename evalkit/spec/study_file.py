@@ -21,6 +21,9 @@ relative to the file's folder. Sections (unknown keys are refused, naming the ke
       wave: submitted
       fieldwork: data/fieldwork.csv
       by: respondent_id
+      replicate_weights: {columns: "repw_*", type: JK1}   # optional: the survey company's replicate
+                                        # weights (evalkit.spec.study_replicates); SurveyDesign.from_study
+                                        # then returns a ReplicateDesign
 
 ``communities`` as a CSV needs only ``community_id`` (or ``id``), ``role`` and ``start_year`` (and
 ``target_indicators`` or ``targets``, ``budget``, ``pop_<sex>_<age group>``); the registry's other
