@@ -175,7 +175,7 @@ def design_n_params(design, rows: np.ndarray, k: int, fe_codes) -> int:
     return fixef_dof(levels, [nested_in(c, psu) for c in fe_codes], k)
 
 
-def design_df(design, rows: np.ndarray, n_params: int) -> tuple[int, int]:
+def design_df(design, rows: np.ndarray, n_params: int, fixef: bool = False) -> tuple[int, int]:
     """``(degf, degf + 1 - p)`` of the design restricted to the rows used (R ``design[-nas, ]``)."""
     used = np.zeros(design.weights.size, dtype=bool)
     used[rows] = True
@@ -186,7 +186,10 @@ def design_df(design, rows: np.ndarray, n_params: int) -> tuple[int, int]:
         raise EstimationError(
             f"The design has degf = {degf} (#PSU - #strata, or replicate rank - 1) for {n_params} "
             f"coefficients: df = degf + 1 - p = {df}; design-based t intervals need df >= 1. Use "
-            "fewer terms or a design with more PSUs.")
+            "fewer terms or a design with more PSUs." + (
+                " p counts the parameters of the fixed effects not nested in the PSUs (for a replicate "
+                "design: in the groups of rows its replicates reweight alike); a fixed effect nested in "
+                "the PSUs (e.g. households within sampled villages) costs none." if fixef else ""))
     return degf, df
 
 

@@ -519,7 +519,7 @@ def _on_design(formula, data, design, cluster, weights, missing, level) -> Regre
     raw = (yv[keep], Xu[grp[keep]], fe) if fe else None
     V, kind = design_vcov(design, fit.Xc[fit.cell], fit.y, rows, fit.beta, raw)
     V = V[:k, :k]
-    degf, df = design_df(design, rows, design_n_params(design, rows, k, fe) if fe else fit.n_params)
+    degf, df = design_df(design, rows, design_n_params(design, rows, k, fe) if fe else fit.n_params, bool(fe))
     return dataclasses.replace(base, vcov=pd.DataFrame(V, index=names, columns=names), vcov_type=kind,
                                df=pd.Series(float(df), index=names, name="df"), design_df=degf)
 
