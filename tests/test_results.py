@@ -85,6 +85,10 @@ def examples(survey, codebook, registry, design, panel_data):
     xy["a"], xy["b"] = np.arange(24.0) % 5, np.arange(24.0) % 7
     fits = {y: ek.regress(f"{y} ~ x", xy, cluster="cl") for y in ("a", "b")}
     out["StepdownResult"] = ek.stepdown_wild(fits, "x", B=99, seed=1)
+    dyn = ek.att_gt(panel_data, y="y", time="year", unit="id", group="g",
+                    base_period="universal").aggregate("dynamic")
+    out["SensitivityResult"] = ek.honest_did(dyn, restriction="smoothness", bounds=[0.0, 0.1])
+    out["PretrendPower"] = ek.pretrend_power(dyn)
     return out
 
 
@@ -97,7 +101,8 @@ def test_every_result_class_has_an_example(examples):
 @pytest.mark.parametrize("name", ["ATTGTResult", "AggregateResult", "PretrendTest", "ImpactResult",
                                   "RandomizationResult", "RegressionResult", "WildBootstrapResult",
                                   "ValidationReport", "Derived", "EvaluationSummary", "PerformanceEvaluation",
-                                  "RecordsReport", "PooledEffect", "HeterogeneityTest", "StepdownResult"])
+                                  "RecordsReport", "PooledEffect", "HeterogeneityTest", "StepdownResult",
+                                  "SensitivityResult", "PretrendPower"])
 def test_result_follows_the_vocabulary_and_is_frozen(examples, name):
     res = examples[name]
     assert isinstance(res, Result)
