@@ -148,3 +148,25 @@ def test_without_xlrd_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "xlrd", None)
     with pytest.raises(ReadError, match=r"needs the xlrd package .*save it as \.xlsx"):
         read_survey(XLS / "wjx_text.xls")
+
+
+def test_flipped_bytes_give_a_read_error_or_a_table_and_print_nothing(tmp_path, capsys):
+    import random
+
+    from evalkit.errors import EvalkitError
+
+    raw = (XLS / "handtyped.xls").read_bytes()
+    rng = random.Random(20171)
+    p = tmp_path / "damaged.xls"
+    for i in range(80):
+        b = bytearray(raw)
+        for _ in range(rng.choice([1, 5, 40])):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        p.write_bytes(bytes(b[:rng.randrange(512, len(b))] if i % 5 == 0 else b))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EvalkitWarning)
+                read_survey(p, personal_data="ignore")
+        except EvalkitError as exc:
+            assert "damaged.xls" in str(exc)
+    assert capsys.readouterr().out == ""      # xlrd's repair notes stay out of the output

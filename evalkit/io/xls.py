@@ -19,6 +19,7 @@ page or text saved under ``.xls`` is refused with the fix.
 """
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def _book(path: Path):
                         "xlrd==2.0.2, as requirements.txt pins it), or open the file in Excel or WPS "
                         "and save it as .xlsx.") from None
     try:
-        return xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, ragged_rows=True)
+        # xlrd reports damage it works around on its log file (stdout by default): kept out of the output
+        return xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, ragged_rows=True,
+                                  logfile=io.StringIO(), verbosity=0)
     except Exception as exc:  # xlrd raises XLRDError, CompoundDocError, struct/index errors on damage
         raise ReadError(f"{path}: cannot open as an old-format (.xls) Excel workbook ({type(exc).__name__}: "
                         f"{exc}). The file may be truncated, encrypted or not really Excel; open it in "
