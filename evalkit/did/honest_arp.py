@@ -101,11 +101,17 @@ def construct_gamma(l_vec: np.ndarray) -> np.ndarray:
     return np.vstack(rows)
 
 
-def sd_identified_set(M: float, betahat, l_vec, num_pre: int, num_post: int) -> tuple[float, float]:
+def sd_identified_set(M: float, betahat, l_vec, num_pre: int, num_post: int, *,
+                      post_moments_only: bool = False) -> tuple[float, float]:
     """Identified set of ``theta`` under Delta^SD(M) when the population coefficients are
     ``betahat`` (bounds of ``l'beta_post - l'delta_post`` over the violations that match the
-    pre-period coefficients)."""
+    pre-period coefficients). ``post_moments_only`` drops the restrictions among pre-periods
+    alone (as the ARP test does), so the set is never empty; otherwise pre-periods that violate
+    Delta^SD(M) by themselves raise :class:`~evalkit.errors.EstimationError`."""
     A, d = sd_constraints(num_pre, num_post)
+    if post_moments_only:
+        keep = post_rows(A, num_pre)
+        A, d = A[keep], d[keep]
     beta = np.asarray(betahat, float)
     n = num_pre + num_post
     c = np.concatenate([np.zeros(num_pre), l_vec])
@@ -115,7 +121,10 @@ def sd_identified_set(M: float, betahat, l_vec, num_pre: int, num_post: int) -> 
         res = linprog(sign * c, A_ub=A, b_ub=M * d, A_eq=eq, b_eq=beta[:num_pre],
                       bounds=[(None, None)] * n, method="highs")
         if res.status != 0:
-            raise EstimationError(f"the identified set under Delta^SD(M={M}) could not be computed ({res.message}).")
+            raise EstimationError(
+                f"the identified set under Delta^SD(M={M}) is empty or could not be computed ({res.message}); "
+                "the pre-period coefficients alone may violate the restriction: try a larger M."
+            )
         out.append(sign * res.fun)
     lb_bias, ub_bias = out[0], out[1]  # min and max of l'delta_post
     point = float(l_vec @ beta[num_pre:])
@@ -154,7 +163,7 @@ def sd_default_grid(betahat, sigma, num_pre, num_post, l_vec, M) -> tuple[float,
     sd_t = _sd_theta(np.asarray(sigma, float), lv, num_pre)
     lo0, hi0 = sd_identified_set(M, np.zeros(num_pre + num_post), lv, num_pre, num_post)
     lo0, hi0 = lo0 - 20 * sd_t, hi0 + 20 * sd_t
-    lo1, hi1 = sd_identified_set(M, betahat, lv, num_pre, num_post)
+    lo1, hi1 = sd_identified_set(M, betahat, lv, num_pre, num_post, post_moments_only=True)
     if lo1 - 5 * sd_t >= lo0 and hi1 + 5 * sd_t <= hi0:
         return lo0, hi0
     return lo1 - 20 * sd_t, hi1 + 20 * sd_t

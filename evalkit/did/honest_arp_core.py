@@ -139,7 +139,16 @@ def _kappa(alpha: float) -> float:
 
 def nuisance_stats(Y: np.ndarray, V: np.ndarray, sigma: np.ndarray):
     """For rows ``Y`` (G x m; ``y - a theta`` per grid point) and dual vertices ``V``: the statistic
-    ``eta``, the optimal vertex ``gamma`` (G x m), ``gamma'Sigma gamma`` and the truncation bounds."""
+    ``eta``, the optimal vertex ``gamma`` (G x m), ``gamma'Sigma gamma`` and the truncation bounds.
+    Works on blocks of grid points so that the (points x vertices) arrays stay small."""
+    step = max(1, int(4_000_000 // max(len(V), 1)))
+    if len(Y) > step:
+        parts = [_nuisance_block(Y[i:i + step], V, sigma) for i in range(0, len(Y), step)]
+        return tuple(np.concatenate(p) for p in zip(*parts))
+    return _nuisance_block(Y, V, sigma)
+
+
+def _nuisance_block(Y, V, sigma):
     vals = Y @ V.T  # (G, nv)
     best = np.argmax(vals, axis=1)
     eta = vals[np.arange(len(Y)), best]
