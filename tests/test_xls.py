@@ -170,3 +170,29 @@ def test_flipped_bytes_give_a_read_error_or_a_table_and_print_nothing(tmp_path, 
         except EvalkitError as exc:
             assert "damaged.xls" in str(exc)
     assert capsys.readouterr().out == ""      # xlrd's repair notes stay out of the output
+
+
+def _patched_dimension(tmp_path, rows: int, cols: int) -> Path:
+    """wjx_text.xls with its sheet's DIMENSIONS record (BIFF8: 0x0200, 14 bytes) rewritten."""
+    import struct
+
+    raw = bytearray((XLS / "wjx_text.xls").read_bytes())
+    at = raw.find(b"\x00\x02\x0e\x00")
+    assert at > 0 and raw.find(b"\x00\x02\x0e\x00", at + 1) < 0     # the one sheet's record
+    raw[at + 4:at + 16] = struct.pack("<IIHH", 0, rows, 0, cols)
+    p = tmp_path / "dims.xls"
+    p.write_bytes(bytes(raw))
+    return p
+
+
+def test_a_sheet_declaring_a_huge_table_is_refused_before_its_cells_are_read(tmp_path):
+    p = _patched_dimension(tmp_path, 65536, 256)
+    with pytest.raises(ReadError, match=r"dims\.xls: the table \(sheet 'Sheet1' declares 65,536 rows x 256 columns\)"):
+        read_survey(p)
+
+
+def test_a_sheet_declaring_less_than_it_holds_is_bounded_by_what_is_read(tmp_path):
+    p = _patched_dimension(tmp_path, 1, 1)
+    with pytest.raises(ReadError, match=r"sheet 'Sheet1' as read\) is 49 rows x 21 columns"):
+        read_survey(p, limits=ReadLimits(max_cells=500))
+    assert len(read_survey(p, personal_data="ignore")) == 48      # within the bound it reads as before
