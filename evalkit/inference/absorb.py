@@ -307,7 +307,13 @@ def absorb_design(parsed, y, X, names, fe, codes, w, vcov):
         D = dummies(c, drop_first=True)
         cols.append(D)
         extra += [f"{nm}[level no. {v + 1}]" for v in range(D.shape[1])]
-    both = demean(np.column_stack([y] + cols), absorbed, w, formula=parsed.text)
+    M = np.empty((len(y), 1 + sum(c.shape[1] for c in cols)), order="F")   # columns contiguous for bincount
+    M[:, 0] = y
+    j = 1
+    for c in cols:
+        M[:, j:j + c.shape[1]] = c
+        j += c.shape[1]
+    both = demean(M, absorbed, w, formula=parsed.text)
     yd, Xd = both[:, 0], both[:, 1:]
     if extra:
         Xd, extra = _drop_redundant(Xd, len(names), extra)
