@@ -205,8 +205,8 @@ class _Problem:
         res = optimize.minimize(lambda x: x[K:].sum(), x0, jac=lambda x: np.r_[np.zeros(K), np.ones(m)],
                                 constraints=cons, method="SLSQP", options={"ftol": 1e-15, "maxiter": 500})
         v = res.x[:K]
-        feasible = self.var(v) <= h * h * (1 + 1e-7) and abs(self.t_pre @ v - self.target) <= 1e-9 * (1 + abs(self.target))
-        return v if feasible and self.bias(v) <= self.bias(start) else start
+        v = v + self.t_pre * (self.target - self.t_pre @ v) / (self.t_pre @ self.t_pre)  # exactly unbiased
+        return v if self.var(v) <= h * h * (1 + 1e-7) and self.bias(v) <= self.bias(start) else start
 
 
 def _argmin_convex(f, a: float, b: float) -> float:
