@@ -64,7 +64,8 @@ def _main_rows(subs):
 def _tables(subs):
     members = [[age, sex, k + 1, TITLE, p, 1000 + p - 1, f"uuid-{p - 1}", *[None] * 7]
                for k, (p, age, sex) in enumerate(MEMBER_ROWS)]
-    jobs = [[h, k + 1, MEMBERS, p, 1000, "uuid-0", *[None] * 7] for k, (p, h) in enumerate(JOB_ROWS)]
+    jobs = [[h, k + 1, MEMBERS, p, 1000 + MEMBER_ROWS[p - 1][0] - 1, f"uuid-{MEMBER_ROWS[p - 1][0] - 1}", *[None] * 7]
+            for k, (p, h) in enumerate(JOB_ROWS)]
     return {
         TITLE[:31]: (MAIN_COLS, _main_rows(subs)),
         MEMBERS[:31]: ([f"{MEMBERS}/member_age", f"{MEMBERS}/member_sex", "_index", "_parent_table_name",
@@ -145,6 +146,22 @@ def test_nested_repeat_links_through_its_parent_repeat(export, study, subs):
     assert (f"sheet {JOBS!r}, row 5: through sheet {MEMBERS[:31]!r} row 6, _parent_index 9 matches no row of "
             f"sheet {TITLE[:31]!r} (its _index)") in msg
     assert rep.valid["job_hours"].tolist() == [20, 45, 10]
+
+
+def test_a_row_whose_parent_chain_and_submission_uuid_disagree_is_quarantined(export, study, tmp_path):
+    wb = openpyxl.load_workbook(export / "export.xlsx")
+    ws = wb[MEMBERS[:31]]
+    assert ws.cell(1, 7).value == "_submission__uuid" and ws.cell(3, 7).value == "uuid-0"
+    ws.cell(3, 7, "uuid-2")                # row 3 (member 2) points to submission 1, its uuid to submission 3
+    ws.cell(3, 6, None)                    # (the numeric _submission__id is checked only when the uuid is absent)
+    wb.save(tmp_path / "disagree.xlsx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvalkitWarning)
+        got = read_kobo_repeat(tmp_path / "disagree.xlsx", MEMBERS, export / "members.yaml", study=study)
+    rep = validate(got, study=repeat_study(study, export / "members.yaml"))
+    assert sorted(rep.quarantined.index) == [3, 6]
+    assert (f"sheet {MEMBERS[:31]!r}, row 3: _parent_index leads to the submission in row 2 of sheet {TITLE[:31]!r}, "
+            "but _submission__uuid names the one in row 4") in " ".join(rep.problems["message"])
 
 
 def test_an_empty_repeat_sheet_gives_no_rows(export, study):

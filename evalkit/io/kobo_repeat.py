@@ -158,7 +158,7 @@ def _link_kobo(tables: _Tables, name: str, notes: list[str]) -> tuple[dict, dict
     """{repeat row: submissions row} and {repeat row: why it is an orphan}, following
     ``_parent_table_name``/``_parent_index`` through nested repeats."""
     maps: dict[str, dict] = {}
-    linked, orphans = {}, {}
+    linked, orphans, unknown = {}, {}, set()
     for row in tables.raw(name).index:
         table, r, path = name, row, []
         for _ in range(_MAX_DEPTH):
@@ -167,6 +167,11 @@ def _link_kobo(tables: _Tables, name: str, notes: list[str]) -> tuple[dict, dict
             pidx = _key(t.at[r, pcol]) if pcol else None
             ptable_name = _text(t.at[r, tcol]) if tcol else None
             parent = tables.table(ptable_name) if ptable_name else None
+            if parent is None and ptable_name and ptable_name not in unknown:
+                unknown.add(ptable_name)
+                notes.append(f"_parent_table_name {ptable_name!r} is no {'sheet' if tables.excel else 'file'} of the export; "
+                             f"its rows are taken to belong to the submissions ({tables.where(tables.main)}), "
+                             "checked by _submission__uuid/_submission__id where exported")
             parent = tables.main if parent is None or parent == table else parent
             where = f"{tables.where(name)}, row {row}" + (f": through {' -> '.join(path)}," if path else ":")
             if pidx is None:
@@ -185,7 +190,37 @@ def _link_kobo(tables: _Tables, name: str, notes: list[str]) -> tuple[dict, dict
             table, r = parent, hit
         else:
             orphans[row] = f"{tables.where(name)}, row {row}: its parents form a loop"
+    _cross_check(tables, name, linked, orphans, notes)
     return linked, orphans
+
+
+def _cross_check(tables: _Tables, name: str, linked: dict, orphans: dict, notes: list[str]) -> None:
+    """KoboToolbox also writes each repeat row's submission (``_submission__uuid``, ``_submission__id``):
+    a row whose ``_parent_index`` chain reaches another submission than it names is quarantined."""
+    raw, main = tables.raw(name), tables.raw(tables.main)
+    for own, theirs in (("_submission__uuid", "_uuid"), ("_submission__id", "_id")):
+        a, b = _header(raw, own), _header(main, theirs)
+        if a is None or b is None:
+            continue
+        subs: dict[str, object] = {}
+        for r, v in main[b].items():
+            if _key(v) is not None:
+                subs.setdefault(_key(v), r)
+        unmatched = 0
+        for row, sub in list(linked.items()):
+            k = _key(raw.at[row, a])
+            if k is None:
+                continue
+            if k not in subs:
+                unmatched += 1
+            elif subs[k] != sub:
+                del linked[row]
+                orphans[row] = (f"{tables.where(name)}, row {row}: _parent_index leads to the submission in row {sub} "
+                                f"of {tables.where(tables.main)}, but {own} names the one in row {subs[k]}")
+        if unmatched:
+            notes.append(f"{tables.where(name)}: {unmatched} row(s) name a {own} that no submission has; linked by "
+                         "_parent_index")
+        return
 
 
 def _link_odk(tables: _Tables, name: str, pkey: str) -> tuple[dict, dict]:
