@@ -164,6 +164,38 @@ def test_sign_flip_gives_the_mirrored_interval(hybrid):
         assert (mlo, mhi) == pytest.approx((-hi, -lo), abs=1e-12)
 
 
+def test_default_sd_grid_is_honestdids_unless_it_would_miss_the_set():
+    from evalkit.did.honest_arp import sd_default_grid
+
+    sd_t = 0.01  # estimate 0.02, flat pre-trend: HonestDiD's grid (identified set at 0 +- 20 sd) is kept
+    assert sd_default_grid(0.1 * _B, _S, 5, 2, np.array([1.0, 0.0]), 0.0) == pytest.approx((-20 * sd_t, 20 * sd_t))
+    far = _B.copy()
+    far[5:] += 5.0  # 500 standard errors from 0: HonestDiD's grid [-0.2, 0.2] would accept nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DidWarning)
+        lo, hi = sd_conditional_interval(far, _S, 5, 2, [1, 0], 0.01)
+    assert lo < far[5] + 0.01 < hi
+
+
+def test_conditional_flci_hybrid_stays_inside_its_first_stage_interval():
+    from evalkit.did.honest_flci import flci
+
+    for b, s, post, lv in ((_B, _S, 2, [1.0, 0.0]), (_B[:6], _S[:6, :6], 1, [1.0])):
+        f = flci(b, s, 5, post, lv, 0.01, level=0.995)
+        lo, hi = sd_conditional_interval(b, s, 5, post, lv, 0.01, hybrid="C-F")
+        assert f.ci_low - 1e-12 <= lo < hi <= f.ci_high + 1e-12
+        clo, chi = sd_conditional_interval(b, s, 5, post, lv, 0.01, hybrid="conditional")
+        assert lo < chi and clo < hi  # both cover the estimate's neighbourhood
+
+
+def test_singular_sigma_is_refused_with_the_reason():
+    s = _S.copy()
+    s[6, :], s[:, 6] = s[5, :], s[:, 5]
+    s[6, 6] = s[5, 5]  # the two post coefficients are exact copies: their change has no variance
+    with pytest.raises(EstimationError, match="collinear"):
+        rm_interval(_B, s, 5, 2, [1, 0], 0.0)
+
+
 def test_one_post_period_uses_the_no_nuisance_test():
     b, s = _B[:6], _S[:6, :6]
     lo, hi = rm_interval(b, s, 5, 1, [1.0], 1.0, hybrid=None)

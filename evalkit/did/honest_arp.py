@@ -170,6 +170,18 @@ def sd_default_grid(betahat, sigma, num_pre, num_post, l_vec, M) -> tuple[float,
 
 
 # ---------------------------------------------------------------- the tests on a grid
+def _moment_sd(S: np.ndarray) -> np.ndarray:
+    """Standard deviations of the moments ``A betahat``; a zero one means sigma is singular along a
+    restriction (e.g. two coefficients estimated as exact copies), where the test is undefined."""
+    var = np.diag(S)
+    if np.any(var <= 1e-14 * max(float(var.max()), 1e-300)):
+        raise EstimationError(
+            "sigma gives a restriction on the violations zero variance (the event-study coefficients "
+            "are exactly collinear); check the covariance (e.g. result.vcov()) before the sensitivity analysis."
+        )
+    return np.sqrt(var)
+
+
 def _nuisance_accept(beta, sigma, A, d, num_pre, l_vec, grid, alpha, hybrid, rows, flci=None):
     """Accept (bool per grid point) of the ARP test with nuisance parameters."""
     Ginv = np.linalg.inv(construct_gamma(l_vec))
@@ -178,7 +190,7 @@ def _nuisance_accept(beta, sigma, A, d, num_pre, l_vec, grid, alpha, hybrid, row
     Y_full = A @ beta - d
     S_full = A @ sigma @ A.T
     y, a, X, S = Y_full[rows], a_full[rows], X_full[rows], S_full[np.ix_(rows, rows)]
-    sd = np.sqrt(np.diag(S))
+    sd = _moment_sd(S)
     V = dual_vertices(np.column_stack([sd, X]))
     kappa = alpha / 10
     Ygrid = y[None, :] - grid[:, None] * a[None, :]
@@ -228,7 +240,7 @@ def _no_nuisance_accept(beta, sigma, A, d, num_pre, l_post, grid, alpha, hybrid,
     Y = np.repeat(beta[None, :], len(grid), axis=0)
     Y[:, num_pre] -= grid / l_post
     S = A @ sigma @ A.T
-    sig = np.sqrt(np.diag(S))
+    sig = _moment_sd(S)
     At, dt = A / sig[:, None], d / sig
     moments = Y @ At.T - dt
     B = np.argmax(moments, axis=1)
