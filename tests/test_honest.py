@@ -261,6 +261,11 @@ def test_honest_did_refuses_what_it_cannot_use(mpdta, mp_universal):
         honest_did(_levels_kept(dyn, dyn.levels != -3))  # a gap in the event times
     with pytest.raises(EstimationError, match="pre-periods"):
         honest_did(_levels_kept(dyn, dyn.levels >= -1))
+    from dataclasses import replace
+
+    holed = replace(dyn, att=np.where(dyn.levels == 2, np.nan, dyn.att), _vcov=dyn.vcov())
+    with pytest.raises(EstimationError, match=r"Event time\(s\) \[2\] have no estimate"):
+        honest_did(holed)
 
 
 def _levels_kept(dyn, keep):

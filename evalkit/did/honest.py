@@ -305,7 +305,12 @@ def _event_study(result) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
         raise EstimationError(f"The event times {e.tolist()} are not consecutive; HonestDiD's restrictions need "
                               "every period from the first to the last (widen min_e/max_e or balance_e).")
     keep = np.flatnonzero(e != -1)
-    return e[keep], np.asarray(result.att, float)[keep], V[np.ix_(keep, keep)], result
+    att, V = np.asarray(result.att, float)[keep], V[np.ix_(keep, keep)]
+    bad = e[keep][~(np.isfinite(att) & np.all(np.isfinite(V), axis=1))]
+    if bad.size:
+        raise EstimationError(f"Event time(s) {bad.astype(int).tolist()} have no estimate; keep the event times "
+                              "that have one: aggregate(\"dynamic\", min_e=..., max_e=...).")
+    return e[keep], att, V, result
 
 
 def honest_did(result, *, e: int | Literal["average"] = 0, restriction: Restriction = "smoothness",
