@@ -22,7 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import rdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
