@@ -133,3 +133,14 @@ def test_attach_breakdown_only_on_checked_headline_rows(plain_summary):
     assert hit.sum() == 1 and out.loc[hit, "breakdown_rm"].iloc[0] == 1.25
     assert out.loc[~hit, "breakdown_rm"].isna().all()
     assert len(out) == len(plain_summary.effects)
+
+
+def test_summary_and_standalone_routes_agree(shipped):
+    """summarise's own cell means and sensitivity_of_headlines(survey, study) give the same frame."""
+    from evalkit.evaluation.honest_summary import sensitivity_of_headlines
+
+    study, survey = shipped
+    via_summary = summarise(survey, study, reconcile=False).honest
+    alone = sensitivity_of_headlines(survey, study)
+    pd.testing.assert_frame_equal(via_summary, alone)
+    assert list(alone.columns) == HONEST_COLUMNS

@@ -27,6 +27,7 @@ from ..survey.domains import domain_means
 from .comparison import _Changes, _effect_row, _shock_by_gap
 from .effect_terms import (evidence_level, evidence_scale_frame, headcount, holm, pct_of_baseline,
                            pooled_sd, ruled_out, target_population)
+from .honest_events import attach_breakdown, event_studies, sensitivity_frame
 from .impact import _design, confidence_level
 from .reconcile import reconciliation_rows
 from .summary_notes import EXPLANATIONS, MIN_COMPARISONS, _explain, _labels, honest_note, methods_notes
@@ -170,8 +171,7 @@ class _Target:
 
 
 def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: int | None = None,
-              min_n: int | None = None, reconcile: bool = True, withheld=None,
-              honest: bool = True) -> EvaluationSummary:
+              min_n: int | None = None, reconcile: bool = True, withheld=None, honest: bool = True) -> EvaluationSummary:
     """Every programme community's targets, estimated once, in the terms every product shows.
 
     Parameters
@@ -201,8 +201,7 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
         are explained as ``small_cell`` rather than as a missing wave. ``min_n`` defaults to the
         gate's (``survey.attrs["disclosure"]["min_n"]``) when the survey was gated.
     honest
-        Compute ``honest`` (HonestDiD relative-magnitudes breakdown value and pre-test power of
-        each community's first-target headline) and the effects column ``breakdown_rm``.
+        Compute ``honest`` (breakdown and pre-test power of the first targets' headlines), ``breakdown_rm``.
 
     Returns
     -------
@@ -288,15 +287,25 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     trends["n"] = pd.to_numeric(trends["n"], errors="coerce").astype("Int64")
     recon = reconciliation_rows(headline, cache, survey, study, design, level=level, seed=seed,
                                 enabled=reconcile, caveats=caveats)
-    notes = methods_notes(level, min_n, len(controls), caveats, effects)
-    sens = pd.DataFrame()
-    if honest and len(headline):
-        from .honest_summary import attach_breakdown, sensitivity_of_headlines
-
-        sens = sensitivity_of_headlines(survey, study, level=level, min_n=min_n, targets=cache)
-        effects, headline = attach_breakdown(effects, sens), attach_breakdown(headline, sens)
-        notes.update(honest_note(level))
+    notes = methods_notes(level, min_n, len(controls), caveats, effects)  # _honest adds its note
+    effects, headline, sens = _honest(honest, study, survey, cache, effects, headline, notes, level, min_n)
     return EvaluationSummary(effects, headline, trends, recon, evidence_scale_frame(), notes, level, sens)
+
+
+def _honest(on, study, survey, cache, effects, headline, notes, level, min_n):
+    """``summary.honest`` from the summary's own cell means, ``breakdown_rm`` on effects and headline,
+    the methods note (added to ``notes``); unchanged frames and an empty one when ``on`` is false."""
+    if not on or not len(headline):
+        return effects, headline, pd.DataFrame()
+
+    def lookup(ind, grp):
+        group = target_group(ind, grp, study.codebook)
+        return cache[ind, group], group, _scale_facts(ind, study.codebook)[0]
+
+    waves = sorted(float(t) for t in pd.unique(survey[study.roles.wave]))
+    sens = sensitivity_frame(event_studies(study, waves, min_n, lookup), level=level)
+    notes.update(honest_note(level))
+    return attach_breakdown(effects, sens), attach_breakdown(headline, sens), sens
 
 
 def _warn_few(effects: pd.DataFrame) -> None:
