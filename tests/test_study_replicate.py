@@ -55,6 +55,7 @@ def test_study_file_declares_replicate_weights_apart_from_the_design_step(tmp_pa
     assert Study.from_yaml(listed).replicate_weights == {"columns": ["r1", "r2", "r3"], "type": "JKn",
                                                          "rscales": [0.5, 0.5, 0.75]}
     assert Study.from_yaml(_study_file(tmp_path, "  wave: 2017\n")).replicate_weights is None
+    assert repr(study).endswith("replicate weights Fay 'repw_*')") and len(repr(study).splitlines()) == 1
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -146,8 +146,10 @@ class Study:
     def __repr__(self) -> str:
         reg = "no registry" if self.registry is None else f"{len(self.registry)} communities"
         roles = ", ".join(f"{f.name}={getattr(self.roles, f.name)!r}" for f in fields(Roles))
+        rep = self.replicate_weights
+        rep = "" if rep is None else f"; replicate weights {rep['type']} {rep['columns']!r}"
         return (f"Study({self.codebook!r}; {reg}; roles: {roles}; baseline_wave={self.baseline_wave}, "
-                f"seed={self.seed}, language={self.language!r})")
+                f"seed={self.seed}, language={self.language!r}{rep})")
 
     @classmethod
     def from_files(cls, codebook: str | os.PathLike | Codebook, registry: str | os.PathLike | None = None,
