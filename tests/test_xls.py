@@ -103,10 +103,14 @@ def test_kobo_xlsx_and_xlsform_as_xls(study):
     assert b.attrs["repeat_groups"] == a.attrs["repeat_groups"]
 
 
-def test_draft_recognises_an_xls_xlsform():
-    from evalkit.io.draft import _kind_of
+def test_a_codebook_drafted_from_the_xls_is_the_one_drafted_from_the_xlsx():
+    from evalkit.io.draft import _kind_of, draft_codebook
 
-    assert _kind_of(XLS / "form.xls") == "kobo"
+    assert _kind_of(XLS / "form.xls") == "kobo" and _kind_of(XLS / "wjx_text.xls") == "wjx"
+    for name in ("form", "wjx_text"):
+        a = draft_codebook(EXPORTS / TWINS[name] / f"{name}.xlsx").text
+        b = draft_codebook(XLS / f"{name}.xls").text
+        assert b == a.replace(f"{name}.xlsx", f"{name}.xls") and "TODO" in b
 
 
 def test_too_many_cells_is_refused_before_reading():
