@@ -239,6 +239,10 @@ def test_constraint_rows():
     (dict(l_vec=[1.0]), "l_vec must hold 2"),
     (dict(level=95), "level"),
     (dict(M=-1.0), "M=-1.0"),
+    (dict(M="big"), "M='big'"),
+    (dict(num_pre=2.5), "whole numbers"),
+    (dict(l_vec=["a", "b"]), "l_vec must hold 2"),
+    (dict(grid_points=1), "grid_points"),
     (dict(hybrid="bogus"), "hybrid"),
 ])
 def test_bad_arguments_are_named(kw, match):

@@ -35,7 +35,7 @@ from scipy.optimize import linprog
 from ..errors import DidWarning, EstimationError
 from .honest_arp_core import (conditional_reject, dual_vertices, lf_cv_no_nuisance,
                               lf_cv_nuisance, nuisance_stats, tn_ppf)
-from .honest_delta import post_rows, rm_constraints, rm_pieces, sd_constraints
+from .honest_delta import _check_periods, post_rows, rm_constraints, rm_pieces, sd_constraints
 
 __all__ = ["sd_conditional_interval", "rm_interval", "sd_identified_set", "sd_default_grid", "rm_default_grid"]
 
@@ -45,9 +45,14 @@ _HYBRIDS = {None: None, "lf": "LF", "c-lf": "LF", "flci": "FLCI", "c-f": "FLCI",
 
 # ---------------------------------------------------------------- inputs
 def _inputs(betahat, sigma, num_pre, num_post, l_vec, level, grid_points):
-    beta = np.asarray(betahat, dtype=float).reshape(-1)
-    sig = np.asarray(sigma, dtype=float)
-    n = int(num_pre) + int(num_post)
+    num_pre, num_post = _check_periods(num_pre, num_post)
+    try:
+        beta = np.asarray(betahat, dtype=float).reshape(-1)
+        sig = np.asarray(sigma, dtype=float)
+    except (TypeError, ValueError):
+        raise EstimationError("betahat and sigma must be numeric arrays (event-study coefficients and "
+                              "their covariance).") from None
+    n = num_pre + num_post
     if beta.shape != (n,):
         raise EstimationError(
             f"betahat has {beta.size} values but num_pre + num_post = {num_pre} + {num_post} = {n}: "
@@ -63,16 +68,29 @@ def _inputs(betahat, sigma, num_pre, num_post, l_vec, level, grid_points):
     if np.any(np.diag(sig) <= 0):
         raise EstimationError("sigma has a variance <= 0 on its diagonal; every coefficient needs a positive variance.")
     sig = (sig + sig.T) / 2
-    lv = np.asarray(l_vec, dtype=float).reshape(-1)
+    try:
+        lv = np.asarray(l_vec, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        lv = np.full(0, np.nan)
     if lv.shape != (int(num_post),) or not np.all(np.isfinite(lv)) or not np.any(lv != 0):
         raise EstimationError(
             f"l_vec must hold {num_post} finite weights (one per post-period), not all zero; got {l_vec!r}."
         )
-    if not 0 < float(level) < 1:
+    if not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
         raise EstimationError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95).")
-    if int(grid_points) != grid_points or grid_points < 2:
+    if not isinstance(grid_points, (int, np.integer)) or grid_points < 2:
         raise EstimationError(f"grid_points={grid_points!r} must be a whole number >= 2.")
     return beta, sig, lv
+
+
+def _bound(value, name: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    if not np.isfinite(out) or out < 0:
+        raise EstimationError(f"{name}={value!r} must be a finite number >= 0.")
+    return out
 
 
 def _hybrid(hybrid) -> str | None:
@@ -320,8 +338,7 @@ def sd_conditional_interval(betahat, sigma, num_pre: int, num_post: int, l_vec, 
     of the grid (not for ``"FLCI"``, whose grid is the FLCI outside which the first stage rejects).
     """
     beta, sig, lv = _inputs(betahat, sigma, num_pre, num_post, l_vec, level, grid_points)
-    if not np.isfinite(M) or M < 0:
-        raise EstimationError(f"M={M!r} must be a finite number >= 0.")
+    M = _bound(M, "M")
     hyb = _hybrid(hybrid)
     alpha = 1 - float(level)
     A, d = sd_constraints(num_pre, num_post)
@@ -360,8 +377,7 @@ def rm_interval(betahat, sigma, num_pre: int, num_post: int, l_vec, Mbar: float,
     The grid defaults to :func:`rm_default_grid` (HonestDiD 0.2.6 / Stata honestdid). Returns ``(min, max)`` of the accepted grid points, ``(nan, nan)`` if none.
     """
     beta, sig, lv = _inputs(betahat, sigma, num_pre, num_post, l_vec, level, grid_points)
-    if not np.isfinite(Mbar) or Mbar < 0:
-        raise EstimationError(f"Mbar={Mbar!r} must be a finite number >= 0.")
+    Mbar = _bound(Mbar, "Mbar")
     hyb = _hybrid(hybrid)
     if hyb == "FLCI":
         raise EstimationError("hybrid='FLCI' is not defined for relative magnitudes; use 'LF' or None.")
