@@ -393,3 +393,13 @@ def test_honest_did_m0_on_mpdta_is_the_extrapolated_pre_trend(mp_universal):
     assert (h.ci_low[0], h.ci_high[0]) == pytest.approx(
         (centre - folded_normal_quantile(0.95, 0.0) * f.sd, centre + folded_normal_quantile(0.95, 0.0) * f.sd),
         abs=1e-12)
+
+
+def test_result_is_frozen_with_read_only_arrays(medicaid_sd):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        medicaid_sd.method = "C-LF"
+    with pytest.raises(ValueError):
+        medicaid_sd.ci_low[0] = 0.0
+    assert "breakdown" in medicaid_sd.summary and "<table" in medicaid_sd._repr_html_()

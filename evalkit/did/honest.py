@@ -100,7 +100,7 @@ def _df_scale(level: float, df: float) -> float:
     return 1.0 if not np.isfinite(df) else float((critical_value(level, df) / critical_value(level)) ** 2)
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class SensitivityResult(Result):
     """Robust intervals for ``theta = l_vec' tau_post`` over a range of bounds.
 
@@ -134,6 +134,14 @@ class SensitivityResult(Result):
     _sigma: np.ndarray | None = field(default=None, repr=False)  # already df-scaled
 
     title = "Sensitivity to violations of parallel trends (Rambachan & Roth)"
+
+    def __post_init__(self):
+        for name in ("bounds", "ci_low", "ci_high", "l_vec", "_betahat", "_sigma"):
+            value = getattr(self, name)
+            if value is not None:
+                a = np.array(value, dtype=float)
+                a.flags.writeable = False
+                object.__setattr__(self, name, a)
 
     def tidy(self) -> pd.DataFrame:
         """One row per bound: ``restriction, bound, method, ci_low, ci_high, excludes_zero``."""
