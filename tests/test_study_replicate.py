@@ -129,6 +129,9 @@ def test_design_time_errors_name_the_study_file_the_key_and_the_missing_columns(
     regex = study.with_(replicate_weights={"columns": r"^repw_\d+$", "type": "JK1"})
     with pytest.raises(DesignError, match=r"a glob pattern.*matches no column of the data"):
         SurveyDesign.from_study(df, regex)
+    greedy = study.with_(replicate_weights={"columns": "*w*", "type": "JK1"})
+    with pytest.raises(DesignError, match=r"takes in \['wave \(the wave column\)'\].*narrower pattern"):
+        SurveyDesign.from_study(df, greedy)
     with pytest.raises(DesignError, match=r"weight role 'base_weight' is not a column"):
         SurveyDesign.from_study(df.drop(columns="base_weight"), study.with_(
             replicate_weights={"columns": "repw_*", "type": "JK1"}))

@@ -51,7 +51,8 @@ def keep_replicate_weights(prepared: pd.DataFrame, report, study: Study):
     if spec is None:
         return report
     source = study.path or "the study"
-    cols = [c for c in replicate_columns(spec, prepared, study.roles.weight, source) if c not in report.valid.columns]
+    cols = replicate_columns(spec, prepared, study.roles.weight, source, study.roles)
+    cols = [c for c in cols if c not in report.valid.columns]
     if not cols:
         return report
     rows = report.valid.index

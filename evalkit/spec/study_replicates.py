@@ -137,15 +137,17 @@ def check_replicate_spec(spec: Any, source: str) -> dict | None:
     return out
 
 
-def replicate_columns(spec: Mapping, data: pd.DataFrame, weight: str | None, source: str) -> list[str]:
+def replicate_columns(spec: Mapping, data: pd.DataFrame, weight: str | None, source: str,
+                      roles: Any = None) -> list[str]:
     """The data's replicate weight columns named by a checked declaration, in the data's order
     for a pattern (the weight column excluded) and in the listed order for a list.
 
     Raises
     ------
     DesignError
-        The pattern matches no column, or listed columns are missing; the message names `source`,
-        the key, the missing columns and the fix.
+        The pattern matches no column, or listed columns are missing, or the columns include one
+        of the study's `roles` (a :class:`~evalkit.spec.study.Roles`: community, wave, PSU ...); the
+        message names `source`, the key, the columns and the fix.
     """
     cols = spec["columns"]
     names = [str(c) for c in data.columns]
@@ -161,7 +163,7 @@ def replicate_columns(spec: Mapping, data: pd.DataFrame, weight: str | None, sou
                               f"matches no column of the data ({len(names)} columns"
                               + (f"; similar: {near}" if near else "") + "). Fix the pattern or list the "
                               f"columns. {hint}")
-        return found
+        return _not_roles(found, roles, source)
     missing = [c for c in cols if c not in names]
     if missing:
         raise DesignError(f"{source}: {_KEY}.columns lists {len(missing)} column(s) the data lack: {missing[:10]}"
@@ -169,7 +171,17 @@ def replicate_columns(spec: Mapping, data: pd.DataFrame, weight: str | None, sou
     if weight in cols:
         raise DesignError(f"{source}: {_KEY}.columns lists the full-sample weight {weight!r}; list only the "
                           "replicate weights (the weight is the study's weight role).")
-    return list(cols)
+    return _not_roles(list(cols), roles, source)
+
+
+def _not_roles(cols: list[str], roles: Any, source: str) -> list[str]:
+    taken = {getattr(roles, f): f for f in ("community", "wave", "unit", "household", "role", "strata", "psu")
+             if roles is not None and getattr(roles, f, None) is not None}
+    clash = [f"{c} (the {taken[c]} column)" for c in cols if c in taken]
+    if clash:
+        raise DesignError(f"{source}: {_KEY}.columns takes in {clash}, which are not replicate weights; use a "
+                          "narrower pattern (e.g. \"repw_*\") or list the replicate weight columns.")
+    return cols
 
 
 def replicate_options(spec: Mapping) -> dict:

@@ -179,7 +179,7 @@ class SurveyDesign:
         if linear:
             raise DesignError(f"SurveyDesign.from_study: {linear} describe a linearisation design, but {source} "
                               "declares replicate weights; leave them out.")
-        columns = replicate_columns(spec, data, weight, source)
+        columns = replicate_columns(spec, data, weight, source, r)
         unused = [c for c in (r.strata, r.psu) if c is not None and c in data.columns]
         if unused:
             warnings.warn(f"The study declares replicate weights ({len(columns)} columns, type {spec['type']}): "
