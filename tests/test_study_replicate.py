@@ -176,8 +176,17 @@ def test_shipped_survey_with_declared_replicates_flows_into_community_effects(re
     np.testing.assert_allclose(via_study["se"], lin["se"], rtol=0.05)
 
 
+def test_respondent_rows_with_the_study_use_the_declared_replicate_weights(replicated):
+    # needs /tmp/s4/E2_impact.patch (evaluation.impact._design builds with SurveyDesign.from_study)
+    data, declared, linear, jkn = replicated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = community_effects(data, "who5", study=declared)
+    pd.testing.assert_frame_equal(rows, community_effects(jkn, "who5", study=declared))
+
+
 def test_summarise_uses_the_declared_replicate_weights(replicated):
-    # needs /tmp/s4/E2_summary.patch (summarise builds its design with SurveyDesign.from_study)
+    # summarise builds its design with SurveyDesign.from_study (/tmp/s4/E2_summary.patch, applied in 34f71e8)
     data, declared, linear, jkn = replicated
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
