@@ -200,3 +200,24 @@ def test_a_sheet_declaring_less_than_it_holds_is_bounded_by_what_is_read(tmp_pat
     with pytest.raises(ReadError, match=r"sheet 'Sheet1' as read\) is 49 rows x 21 columns"):
         read_survey(p, limits=ReadLimits(max_cells=500))
     assert len(read_survey(p, personal_data="ignore")) == 48      # within the bound it reads as before
+
+
+def test_an_old_workbook_named_xlsx_is_read_as_xls(tmp_path, study):
+    p = tmp_path / "export.xlsx"
+    p.write_bytes((XLS / "handtyped.xls").read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvalkitWarning)
+        a = read_survey(XLS / "handtyped.xls", study=study)
+        b = read_survey(p, study=study)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_password_protected_workbook_says_so(tmp_path):
+    # Excel stores a password-protected .xlsx as an OLE2 file with an EncryptedPackage stream; this
+    # stand-in has the OLE2 signature and the stream's name in its directory, nothing readable
+    from evalkit.io.xls import OLE2
+
+    p = tmp_path / "locked.xlsx"
+    p.write_bytes(OLE2 + b"\0" * 1016 + "EncryptedPackage".encode("utf-16-le") + b"\0" * 2000)
+    with pytest.raises(ReadError, match=r"locked\.xlsx: the workbook is protected by a password .* save it as \.xlsx"):
+        read_survey(p)

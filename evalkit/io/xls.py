@@ -14,8 +14,9 @@ Bounds: an ``.xls`` is an OLE2 compound file and is not compressed, so the file-
 rows and columns its ``DIMENSIONS`` record declares are checked against ``max_cells`` (as the
 ``.xlsx`` path checks a sheet's declared dimension), and again after reading, the rows and columns
 actually found (a file may declare less than it holds). A file whose extension says ``.xls`` but
-which is really an ``.xlsx`` (a zip archive; some web systems name it so) is read as one; a web
-page or text saved under ``.xls`` is refused with the fix.
+which is really an ``.xlsx`` (a zip archive; some web systems name it so) is read as one, and an
+``.xlsx`` that is really an old workbook as an ``.xls``; a web page or text saved under ``.xls``,
+and a password-protected workbook, are refused with the fix.
 """
 from __future__ import annotations
 
@@ -69,9 +70,27 @@ def _book(path: Path):
         return xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, ragged_rows=True,
                                   logfile=io.StringIO(), verbosity=0)
     except Exception as exc:  # xlrd raises XLRDError, CompoundDocError, struct/index errors on damage
+        if _password_protected(path, exc):
+            raise ReadError(f"{path}: the workbook is protected by a password (encrypted), so it cannot be read. "
+                            "Open it in Excel or WPS with the password, remove the password (Excel: File > Info > "
+                            "Protect Workbook > Encrypt with Password, empty; WPS: 文件 > 文档加密) and save it "
+                            "as .xlsx.") from None
         raise ReadError(f"{path}: cannot open as an old-format (.xls) Excel workbook ({type(exc).__name__}: "
                         f"{exc}). The file may be truncated, encrypted or not really Excel; open it in "
                         "Excel or WPS and save it as .xlsx.") from None
+
+
+def _password_protected(path: Path, exc: Exception) -> bool:
+    """An encrypted .xls (xlrd: "Workbook is encrypted") or a password-protected .xlsx, which
+    Excel stores as an OLE2 file holding an ``EncryptedPackage`` stream."""
+    if "encrypted" in str(exc).lower():
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    return "EncryptedPackage".encode("utf-16-le") in head
 
 
 def xls_sheet_names(path: Path) -> list[str]:
