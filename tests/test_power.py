@@ -204,36 +204,37 @@ def test_did_power_and_mde_and_target_table():
 def test_estimated_shock_shares_lower_the_reported_df():
     """did_df's shock df with estimated relative shock variances against community_effects' machinery.
 
-    The comparison changes of K = 7 communities over all pairs of 4 waves are drawn from the model;
+    The comparison changes of K = 7 communities over all pairs of 3 or 4 waves are drawn from the
+    model, with shocks large (gamma2 = 0.008) or small (0.002) against the cell variance (0.0024);
     ``_relative_shock`` and ``_scatter_df`` (the code community_effects runs) give the df it reports
-    for each gap. did_df's closed form (``relative_shock_cv2``: a moment approximation that ignores
-    the floor of the shares at 0) must be within 10% of their mean, and far below the ``K - 1`` per
-    pair of known shares.
+    for changes one wave apart. did_df's closed form (``relative_shock_cv2``, a moment
+    approximation) must be within 10% of their mean, and well below the ``K - 1`` per pair of known
+    shares.
     """
     from evalkit.evaluation.comparison import _relative_shock, _scatter_df
-    from evalkit.evaluation.power_components import did_df, relative_shock_cv2
+    from evalkit.evaluation.power_components import _shock_df, did_df, relative_shock_cv2
 
-    K, W, g2, s = 7, 4, 0.008, 0.0024
-    vc = VarianceComponents(tau2=0.05, gamma2=g2, sigma2=s * 300, m=300)
+    K, s = 7, 0.0024
     rng = np.random.default_rng(2)
     ctr = [f"k{i}" for i in range(K)]
-    got = {1: [], 2: [], 3: []}
-    for _ in range(800):
-        y = rng.normal(0, np.sqrt(g2 + s), (K, W))
-        pairs = [(t - b, ctr, y[:, t] - y[:, b], np.full(K, 2 * s)) for b in range(W) for t in range(b + 1, W)]
-        lam = np.array(list(_relative_shock(pairs, dict.fromkeys((1, 2, 3), 2 * g2), ctr).values()))
-        for gap, _, _, v in pairs:
-            got[gap].append(_scatter_df(v + 2 * g2 * lam, 0.0))
-    for gap, n_pairs in ((1, 3), (2, 2), (3, 1)):
-        sim = n_pairs * np.mean(got[gap])
-        # shock part only: no sampling error, so the Welch df is the shock df
-        vc0 = VarianceComponents(tau2=0.05, gamma2=g2, sigma2=1e-12, m=300)
-        assert did_df(vc0, K, shock_pairs=n_pairs, n_waves=W) == pytest.approx(sim, rel=0.10)
-        assert did_df(vc0, K, shock_pairs=n_pairs) == pytest.approx(n_pairs * (K - 1), rel=1e-6)
+    for W in (3, 4):
+        for g2 in (0.008, 0.002):
+            got = []
+            for _ in range(400):
+                y = rng.normal(0, np.sqrt(g2 + s), (K, W))
+                pairs = [(t - b, ctr, y[:, t] - y[:, b], np.full(K, 2 * s)) for b in range(W) for t in range(b + 1, W)]
+                lam = np.array(list(_relative_shock(pairs, dict.fromkeys(range(1, W), 2 * g2), ctr).values()))
+                got.append(sum(_scatter_df(v + 2 * g2 * lam, 0.0) for gap, _, _, v in pairs if gap == 1))
+            vc = VarianceComponents(tau2=0.05, gamma2=g2, sigma2=s * 300, m=300)  # cell variance s
+            shock_df = _shock_df(vc, K, None, W - 1, W)  # the shock part of did_df's denominator
+            assert shock_df == pytest.approx(np.mean(got), rel=0.10), (W, g2)
+            assert shock_df < 0.9 * (W - 1) * (K - 1)
+            assert _shock_df(vc, K, None, W - 1, None) == (W - 1) * (K - 1)  # known shares: K - 1 per pair
     # known shares (None) add no spread; more waves estimate the shares better
     assert relative_shock_cv2(K, None) == 0.0 and relative_shock_cv2(K, 6) < relative_shock_cv2(K, 4)
     # the design df of each community's sampling variance lowers the df further
-    assert did_df(vc, K, shock_pairs=1, n_waves=W, df_treated=11, df_comparison=9) < did_df(vc, K, shock_pairs=1, n_waves=W)
+    assert did_df(vc, K, shock_pairs=1, n_waves=4, df_treated=11, df_comparison=9) < did_df(vc, K, shock_pairs=1,
+                                                                                            n_waves=4)
 
 
 def test_analytic_power_agrees_with_simulation_on_the_shipped_design():

@@ -169,31 +169,43 @@ def did_variance(components: VarianceComponents, n_comparison: int, *, m=None, m
     return (1 + 1 / K) * 2 * components.gamma2 + 2 * components.cell_variance(m_t) + 2 * components.cell_variance(m) / K
 
 
-def relative_shock_cv2(n_comparison: int, n_waves: int | None) -> float:
+def relative_shock_cv2(n_comparison: int, n_waves: int | None, shock_share: float = 1.0) -> float:
     """Squared coefficient of variation of the comparison communities' estimated relative shock variances.
 
     :func:`community_effects` weights each comparison community's change by its own share of the
     shock variance, ``lambda_k``, estimated from its residual changes over every pair of the
-    ``n_waves`` waves (``_relative_shock``). Under the model (shocks and cell errors independent
-    across waves, ``a = gamma2 + sigma2 deff / m`` per cell), the changes over pairs ``p = (b, t)``
-    and ``q`` covary by ``a M_pq`` with ``M_pq = [t = t'] - [t = b'] - [b = t'] + [b = b']``, so
-    ``Var(lambda_k) = 2 a^2 sum M^2 / (2 P gamma2)^2`` (``P`` pairs; ``Var(e^2) = 2 Var(e)^2`` for
-    normal ``e``), times ``1 - 1/K`` for the centring to mean 1. Its share of a pair's change
-    variance is ``gamma2 / a``, so the spread of ``s_k = v + tau2 lambda_k`` has
-    ``CV^2 = (1 - 1/K) sum M^2 / (2 P^2)``, whatever the components: 4/7 for 4 waves and K = 7.
-    0 when ``n_waves`` is None (shock shares taken as known).
+    ``n_waves`` waves (``_relative_shock``): ``lambda_k`` is proportional to
+    ``max(Q_k - sum_p v_p, 0)`` with ``Q_k = sum_p K/(K-1) e_kp^2``. Under the model (shocks and
+    cell errors independent across waves, variance ``a = gamma2 + sigma2 deff / m`` per cell) the
+    changes over pairs ``p = (b, t)`` and ``q`` covary by ``a M_pq`` with
+    ``M_pq = [t = t'] - [t = b'] - [b = t'] + [b = b']``, so ``E Q = 2 P a`` and
+    ``Var Q = 2 a^2 sum M^2`` (``P`` pairs; ``Var(e^2) = 2 Var(e)^2`` for normal ``e``); ``Q`` is
+    taken as a scaled chi-square with those moments and the floor at 0 applied exactly to it. The
+    spread of ``s_k = v + tau2 lambda_k`` (``lambda`` scaled to mean 1) is then
+    ``CV^2 = shock_share^2 (E L^2 / (E L)^2 - 1) (1 - 1/K)``, ``L = max(Q - 2 P (1 - shock_share) a, 0)``,
+    with ``shock_share = gamma2 / a``. Without the floor (``shock_share = 1``) this is
+    ``(1 - 1/K) sum M^2 / (2 P^2)``: 4/7 for 4 waves and K = 7. 0 when ``n_waves`` is None (shares
+    taken as known). A moment approximation: ``tests/test_power.py`` checks the df it implies
+    against community_effects' own code (within 10% for 3 and 4 waves, somewhat low, i.e.
+    conservative, with 2).
     """
     if n_waves is None or n_waves < 2:
         return 0.0
     pairs = [(b, t) for b in range(n_waves) for t in range(b + 1, n_waves)]
     M = np.array([[(t == t2) - (t == b2) - (b == t2) + (b == b2) for b2, t2 in pairs] for b, t in pairs], float)
-    return float((1 - 1 / n_comparison) * np.sum(M * M) / (2 * len(pairs) ** 2))
+    P, SM, share = len(pairs), float(np.sum(M * M)), float(np.clip(shock_share, 1e-12, 1.0))
+    f, c, d = 4 * P * P / SM, SM / (2 * P), 2 * P * (1 - share)  # Q ~ c chi2_f in units of a; L = (Q - d)+
+    sf = lambda k: stats.chi2.sf(d / c, k)  # noqa: E731  (partial moments of the chi-square above d / c)
+    m1 = c * f * sf(f + 2) - d * sf(f)
+    m2 = c * c * f * (f + 2) * sf(f + 4) - 2 * c * d * f * sf(f + 2) + d * d * sf(f)
+    return float(share ** 2 * (m2 / m1 ** 2 - 1) * (1 - 1 / n_comparison))
 
 
-def _shock_df(K: int, shock_pairs: int, n_waves: int | None) -> float:
+def _shock_df(components, K: int, m, shock_pairs: int, n_waves: int | None) -> float:
     """df community_effects reports for its shock variance: ``_scatter_df`` of changes whose variances
     spread with :func:`relative_shock_cv2`, ``(K-1)^2 / ((1 - 2/K) K (1 + CV^2) + 1)`` per pair."""
-    c2 = relative_shock_cv2(K, n_waves)
+    share = components.gamma2 / (components.gamma2 + components.cell_variance(m))
+    c2 = relative_shock_cv2(K, n_waves, share)
     return shock_pairs * (K - 1) ** 2 / ((1 - 2 / K) * K * (1 + c2) + 1)
 
 
@@ -222,7 +234,7 @@ def did_df(components: VarianceComponents, n_comparison: int, *, m=None, m_treat
     total = did_variance(components, K, m=m, m_treated=m_treated)
     den = _sampling_den(components, K, m, m_treated, df_treated, df_comparison)
     if K >= 2 and shock > 1e-9 * total:
-        den += shock ** 2 / _shock_df(K, shock_pairs, n_waves)
+        den += shock ** 2 / _shock_df(components, K, m, shock_pairs, n_waves)
     return float(total ** 2 / den) if den > 0 else float("inf")
 
 
@@ -251,7 +263,7 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
         return power_from_se(effect, sd, df=np.inf, level=level)
     samp, nu = total - shock, shock_pairs * (K - 1)
     v = 2 * components.cell_variance(m)
-    nu_rep = _shock_df(K, shock_pairs, n_waves)
+    nu_rep = _shock_df(components, K, m, shock_pairs, n_waves)
     sden = _sampling_den(components, K, m, m_treated, df_treated, df_comparison)
 
     def given(x):

@@ -217,7 +217,8 @@ def simulated_power(design, components: VarianceComponents, *, registry, effect:
         :func:`~evalkit.evaluation.power_components.did_variance` with the cell sizes of the design,
         estimated shock variance integrated out, :func:`~evalkit.evaluation.power_components.did_power`), ``mean_estimate, sd_estimate``
         (the estimator's simulated SD), ``analytic_se``, ``mean_se`` (the mean reported SE),
-        ``n_sims``; plus ``seconds`` and ``workers``.
+        ``n_sims``; plus ``seconds`` and ``workers`` (processes used: a Client's worker threads,
+        an executor's ``_max_workers``, 0 when it does not say).
     """
     if n_sims < 1 or batch < 1:
         raise EstimationError("n_sims and batch must be positive whole numbers.")
