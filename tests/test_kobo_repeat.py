@@ -234,6 +234,22 @@ def test_personal_data_in_a_repeat_never_reaches_the_output(tmp_path, study, exp
     assert sorted(rep.quarantined.index) == [4, 6] and rep.n_rows == rep.n_valid + rep.n_quarantined
 
 
+def test_a_phone_number_as_the_submission_id_is_never_attached(tmp_path, study, export):
+    wb = openpyxl.load_workbook(export / "export.xlsx")
+    ws = wb[TITLE[:31]]
+    for r, phone in enumerate(["13812345678", "13912345678", "13712345678"], start=2):
+        ws.cell(r, 1, phone)               # intro/respondent_id
+    wb.save(tmp_path / "phones.xlsx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvalkitWarning)
+        with pytest.raises(PersonalDataError) as exc:
+            read_kobo_repeat(tmp_path / "phones.xlsx", MEMBERS, export / "members.yaml", study=study)
+        assert "respondent_id" in str(exc.value) and "138" not in str(exc.value)
+        got = read_kobo_repeat(tmp_path / "phones.xlsx", MEMBERS, export / "members.yaml", study=study,
+                               personal_data="quarantine")
+    assert "respondent_id" not in got.columns and "1381234" not in got.to_string() + repr(got.attrs)
+
+
 def test_errors_name_the_fix(export, study, tmp_path):
     with pytest.raises(ReadError, match=r"no repeat group 'pets'.*'household_members_living_with_r'"):
         _read(export, "pets", study=study)

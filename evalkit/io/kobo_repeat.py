@@ -288,8 +288,11 @@ def read_kobo_repeat(
         The survey's :class:`~evalkit.spec.study.Study`: its codebook reads the submissions, its
         roles say which of their columns to attach (unit, household, community, wave, strata,
         PSU, weight) and its registry serves the personal-data check.
-    column_map, select_multiple, exclusive, xlsform, drop, allow, personal_data
+    column_map, select_multiple, exclusive, xlsform
         As :func:`evalkit.read_kobo`, for the repeat group's columns.
+    drop, allow, personal_data
+        As :func:`evalkit.read_kobo`, for the repeat group's columns and the submissions' (a
+        phone number used as the respondent id is refused, or blanked, before it is attached).
     parent_column_map, sep, sheet
         :func:`evalkit.read_kobo`'s `column_map`, `sep` and `sheet` for the submissions.
     id_column
@@ -343,8 +346,13 @@ def read_kobo_repeat(
                         "and keep those columns (KoboToolbox: XLS or CSV export of all versions; ODK Central: the "
                         "CSV zip).")
     linked, orphans = (_link_odk(tables, name, _header(raw, "parent_key")) if odk else _link_kobo(tables, name, notes))
-    parent = read_kobo(path, parent_column_map, study=study, sep=sep,
-                       sheet=sheet if tables.excel else None, personal_data="ignore", limits=limits)
+    # the submissions under the same personal-data policy: a phone number used as the respondent id
+    # is refused (or blanked) there, so it never reaches the repeat rows
+    heads = {str(h) for h in tables.raw(tables.main).columns}
+    parent = read_kobo(path, parent_column_map, study=study, sep=sep, sheet=sheet if tables.excel else None,
+                       personal_data=personal_data, drop=drop, limits=limits,
+                       allow=[a for a in ([allow] if isinstance(allow, str) else allow)
+                              if a in heads or a in study.codebook.variables])
     keep = [h for h in (pkey, _header(raw, "_parent_table_name"), _header(raw, "parent_key"), _header(raw, "key"))
             if h]
     raw = raw.copy()
