@@ -5,7 +5,9 @@ Reads what KoboToolbox's "Download data" page and ODK Central write:
 * CSV (KoboToolbox separates with ``;`` by default, ODK Central and re-saved files with ``,``;
   the separator is sniffed from the header line) or XLSX (first sheet = the submissions; every
   other sheet is a repeat group, one row per repeat, linked by ``_parent_index`` -- each is
-  reported in ``attrs["notes"]`` and ``attrs["repeat_groups"]``, not merged);
+  reported in ``attrs["notes"]`` and ``attrs["repeat_groups"]``, not merged; read one with
+  :func:`evalkit.io.kobo_repeat.read_kobo_repeat`, its rows carrying their submission's id,
+  community and wave);
 * "XML values and headers" (question *names*, choice *names*) or "Labels" (question and choice
   labels): both are matched to the codebook, names by name, labels by question text and answer
   label;
