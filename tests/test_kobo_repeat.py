@@ -38,7 +38,8 @@ fields:
 MEMBERS_CODEBOOK = "title: {zh: 家庭成员, en: household members}\nversion: '1.0'\n" + IDS + """\
   member_age:    {type: integer, required: true, min: 0, max: 110, zh: 成员年龄, en: age of the member}
 items:
-  member_sex: {type: code, required: false, codes: {1: {zh: 男, en: male}, 2: {zh: 女, en: female}}, zh: 成员性别, en: sex}
+  member_sex: {type: code, required: false, codes: {1: {zh: 男, en: male}, 2: {zh: 女, en: female}},
+               zh: 成员性别, en: sex}
 """
 JOBS_CODEBOOK = "title: {zh: 工作, en: jobs}\nversion: '1.0'\n" + IDS + """\
 items:

@@ -117,11 +117,12 @@ class _Tables:
         if self.excel:
             hits = [n for n in self.names if _sheet_key(n) == want]
         else:
-            hits = [n for n in self.names if any(Path(n).stem.casefold() == w or Path(n).stem.casefold().endswith(("-" + w, "_" + w))
-                                                 for w in (name.casefold(), want))]
+            stems = {n: Path(n).stem.casefold() for n in self.names}
+            hits = [n for n, stem in stems.items()
+                    if any(stem == w or stem.endswith(("-" + w, "_" + w)) for w in (name.casefold(), want))]
         if len(hits) > 1:
-            raise ReadError(f"{self.path}: {name!r} matches several tables {hits}; name the {self.where(hits[0]).split()[0]} "
-                            "exactly.")
+            raise ReadError(f"{self.path}: {name!r} matches several tables {hits}; name the "
+                            f"{'sheet' if self.excel else 'file'} exactly.")
         return hits[0] if hits else None
 
     def raw(self, name: str) -> pd.DataFrame:
@@ -169,7 +170,8 @@ def _link_kobo(tables: _Tables, name: str, notes: list[str]) -> tuple[dict, dict
             parent = tables.table(ptable_name) if ptable_name else None
             if parent is None and ptable_name and ptable_name not in unknown:
                 unknown.add(ptable_name)
-                notes.append(f"_parent_table_name {ptable_name!r} is no {'sheet' if tables.excel else 'file'} of the export; "
+                kind = "sheet" if tables.excel else "file"
+                notes.append(f"_parent_table_name {ptable_name!r} is no {kind} of the export; "
                              f"its rows are taken to belong to the submissions ({tables.where(tables.main)}), "
                              "checked by _submission__uuid/_submission__id where exported")
             parent = tables.main if parent is None or parent == table else parent
