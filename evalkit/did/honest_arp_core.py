@@ -23,7 +23,7 @@ conditional test at size ``(alpha - kappa) / (1 - kappa)`` with ``vup`` capped a
 """
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import chain, combinations, islice
 from math import comb
 
 import numpy as np
@@ -31,7 +31,8 @@ from scipy.special import log_ndtr, ndtr, ndtri, ndtri_exp
 
 from .honest_rng import r_rmvnorm
 
-MAX_BASES = 60_000
+MAX_BASES = 3_000_000
+_BLOCK = 100_000
 _TOL_LAMBDA = 1e-12
 
 
@@ -61,14 +62,31 @@ def tn_ppf(p, lo, hi):
 
 def dual_vertices(W: np.ndarray) -> np.ndarray:
     """Vertices of ``{lambda >= 0, W'lambda = e_1}`` (``W = [sd, X]``), one per row, or ``None``
-    when there are more than ``MAX_BASES`` candidate bases."""
+    when there are more than ``MAX_BASES`` candidate bases. Bases are taken in blocks so that
+    memory stays bounded."""
     m, k1 = W.shape
     if comb(m, k1) > MAX_BASES:
         return None
-    subsets = np.array(list(combinations(range(m), k1)), dtype=int)
-    blocks = np.transpose(W[subsets], (0, 2, 1))  # (N, k1, k1): W_S'
     scale = np.abs(W).max() or 1.0
-    good = np.abs(np.linalg.det(blocks / scale)) > 1e-11
+    found = []
+    combos = combinations(range(m), k1)
+    while True:
+        subsets = np.fromiter(islice(chain.from_iterable(combos), _BLOCK * k1), dtype=int).reshape(-1, k1)
+        if len(subsets) == 0:
+            break
+        found.append(_block_vertices(W / scale, subsets, m) / scale)
+    out = np.vstack(found) if found else np.zeros((0, m))
+    if len(out) > 1:
+        key = np.round(out / np.abs(out).max(), 12)
+        _, first = np.unique(key, axis=0, return_index=True)
+        out = out[np.sort(first)]
+    return out
+
+
+def _block_vertices(W, subsets, m):
+    k1 = W.shape[1]
+    blocks = np.transpose(W[subsets], (0, 2, 1))  # (N, k1, k1): W_S'
+    good = np.abs(np.linalg.det(blocks)) > 1e-11
     blocks, subsets = blocks[good], subsets[good]
     if len(blocks) == 0:
         return np.zeros((0, m))
@@ -79,10 +97,6 @@ def dual_vertices(W: np.ndarray) -> np.ndarray:
     lam, subsets = np.clip(lam[feasible], 0.0, None), subsets[feasible]
     out = np.zeros((len(lam), m))
     np.put_along_axis(out, subsets, lam, axis=1)
-    if len(out) > 1:
-        key = np.round(out / np.abs(out).max(), 12)
-        _, first = np.unique(key, axis=0, return_index=True)
-        out = out[np.sort(first)]
     return out
 
 

@@ -99,8 +99,14 @@ def nuisance_stats_lp(Ygrid: np.ndarray, X: np.ndarray, sigma: np.ndarray):
         value, lam = eta_lp(y, X, sd)
         if lam is None:
             continue
-        lam = lam / (sd @ lam)
+        lam = np.clip(lam, 0.0, None)
+        total = sd @ lam
+        if not (np.isfinite(total) and total > 0):
+            continue
+        lam = lam / total
         eta[g], gamma[g], s2[g] = value, lam, lam @ sigma @ lam
+        if not s2[g] > np.finfo(float).eps:  # decided on eta alone (conditional_reject)
+            continue
         bounds = _primal_bounds(y, X, sd, sigma, lam, lam > _TOL)
         if bounds is None:
             bounds = _dual_bounds(y, X, sd, sigma, lam, value)
