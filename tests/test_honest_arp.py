@@ -268,3 +268,20 @@ def test_one_relative_magnitude_interval_is_fast():
     t = time.perf_counter()
     rm_interval(_B, _S, 5, 2, [1, 0], 1.0)
     assert time.perf_counter() - t < 5.0
+
+
+def test_no_nuisance_test_is_the_nuisance_test_without_nuisance():
+    """With one post-period HonestDiD runs a separate no-nuisance test; it is the ARP test with an
+    empty nuisance vector except for the floor of the critical value (-mu instead of 0), which only
+    matters where the truncated quantile is negative. On the same moments the two routes accept the
+    same grid points here (the R-checked nuisance route vouches for the other)."""
+    from evalkit.did.honest_arp import _no_nuisance_accept
+
+    b, s = _B[:6], _S[:6, :6]
+    grid = np.linspace(0.05, 0.35, 301)
+    for A, d in (sd_constraints(5, 1), rm_constraints(5, 1, 1.0, 0, True)):
+        d = 0.01 * d if d.any() else d
+        rows = np.arange(A.shape[0])
+        one = _no_nuisance_accept(b, s, A, d, 5, 1.0, grid, 0.05, None)
+        other = _nuisance_accept(b, s, A, d, 5, np.array([1.0]), grid, 0.05, None, rows)
+        assert one.any() and np.array_equal(one, other)
