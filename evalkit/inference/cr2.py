@@ -113,8 +113,17 @@ def cluster_sums(codes: np.ndarray, G: int, Q: np.ndarray, s: np.ndarray, n_c: n
         order = cluster_order(codes, G)
         Qs, ss = Q.take(order, axis=0), s[order]
         ns = None if n_c is None else n_c[order]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=G))])
+    counts = np.bincount(codes, minlength=G)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
     QQ_g = np.empty((G, K, K))
+    if G > LOOP_CLUSTERS_MAX and counts.min() > 0:
+        # many small clusters: sums of row products over sorted blocks, no Python loop over G
+        starts = bounds[:-1]
+        Wq = Qs if ns is None else Qs * ns[:, None]
+        for i in range(K):
+            QQ_g[:, i, i:] = np.add.reduceat(Wq[:, i, None] * Qs[:, i:], starts, axis=0)
+            QQ_g[:, i:, i] = QQ_g[:, i, i:]
+        return QQ_g, np.add.reduceat(Qs * ss[:, None], starts, axis=0)
     Qs_g = np.empty((G, K))
     for g in range(G):
         a, b = bounds[g], bounds[g + 1]
@@ -122,6 +131,9 @@ def cluster_sums(codes: np.ndarray, G: int, Q: np.ndarray, s: np.ndarray, n_c: n
         QQ_g[g] = (Qg.T @ Qg) if ns is None else (Qg * ns[a:b, None]).T @ Qg
         Qs_g[g] = ss[a:b] @ Qg
     return QQ_g, Qs_g
+
+
+LOOP_CLUSTERS_MAX = 500   # cluster_sums: a loop of BLAS products up to this many clusters
 
 
 def _sym_tol(n: int, scale: float) -> float:
@@ -368,8 +380,28 @@ def cr2_vcov(Qc, T, cell, codes, cell_cluster, e, w, absorbed=()):
     df = np.empty(K)
     for k in range(K):
         a = T[k]
-        Uk, Vk = Ua @ a, Va @ a                                   # G x K
-        P = -(Uk @ Vk.T) - (Vk @ Uk.T) + Uk @ Sw @ Uk.T
-        P[np.diag_indices(G)] += np.einsum("gij,i,j->g", DD, a, a)
-        df[k] = np.trace(P) ** 2 / np.sum(P * P)
+        df[k] = _satterthwaite(Ua @ a, Va @ a, Sw, np.einsum("gij,i,j->g", DD, a, a))
     return V, df
+
+
+DENSE_P_MAX = 2000   # clusters up to which the G x G Satterthwaite matrix P is formed
+
+
+def _satterthwaite(U: np.ndarray, Vv: np.ndarray, Sw: np.ndarray, dd: np.ndarray) -> float:
+    """``tr(P)^2 / sum(P^2)`` for P = -U V' - V U' + U Sw U' + diag(dd) (U, V: G x K).
+
+    Up to :data:`DENSE_P_MAX` clusters P is formed; beyond, P = L M L' + diag(dd) with
+    L = [U, V] and M = [[Sw, -I], [-I, 0]] gives tr(P) = sum_g (l_g'M l_g + dd_g) and
+    sum(P^2) = tr(M L'L M L'L) + 2 sum_g dd_g l_g'M l_g + sum_g dd_g^2 from 2K x 2K matrices
+    (clustering by household: 42,000 clusters would need a 14 GB P)."""
+    G, K = U.shape
+    if G <= DENSE_P_MAX:
+        P = -(U @ Vv.T) - (Vv @ U.T) + U @ Sw @ U.T
+        P[np.diag_indices(G)] += dd
+        return float(np.trace(P) ** 2 / np.sum(P * P))
+    L = np.hstack([U, Vv])
+    M = np.block([[Sw, -np.eye(K)], [-np.eye(K), np.zeros((K, K))]])
+    diagA = np.einsum("gi,ij,gj->g", L, M, L)
+    MG = M @ (L.T @ L)
+    total = float(np.sum(MG * MG.T)) + 2.0 * float(dd @ diagA) + float(dd @ dd)
+    return float(np.sum(diagA + dd) ** 2 / total)
