@@ -285,3 +285,14 @@ def test_no_nuisance_test_is_the_nuisance_test_without_nuisance():
         one = _no_nuisance_accept(b, s, A, d, 5, 1.0, grid, 0.05, None)
         other = _nuisance_accept(b, s, A, d, 5, np.array([1.0]), grid, 0.05, None, rows)
         assert one.any() and np.array_equal(one, other)
+
+
+@pytest.mark.parametrize("hybrid", [None, "LF"])
+def test_units_do_not_matter(hybrid):
+    """Coefficients in percentage points instead of proportions (x100, sigma x100^2, M x100): the
+    default grids scale with them, so the interval is the same x100."""
+    for fn, bound in ((sd_conditional_interval, 0.01), (rm_interval, 1.0)):
+        lo, hi = fn(_B, _S, 5, 2, [1, 0], bound, hybrid=hybrid, grid_points=300)
+        scale_bound = 100 * bound if fn is sd_conditional_interval else bound
+        lo2, hi2 = fn(100 * _B, 1e4 * _S, 5, 2, [1, 0], scale_bound, hybrid=hybrid, grid_points=300)
+        assert (lo2, hi2) == pytest.approx((100 * lo, 100 * hi), rel=1e-9, abs=1e-9)
