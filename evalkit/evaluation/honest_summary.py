@@ -22,9 +22,9 @@ import warnings
 
 import pandas as pd
 
+from ..survey.design import SurveyDesign
 from .honest_events import (HONEST_COLUMNS, HeadlineEventStudy, attach_breakdown, event_studies,
                             sensitivity_frame)
-from .impact import _design
 from .summary import _checked, _community_dof, _scale_facts, _Target, target_group
 
 __all__ = ["HONEST_COLUMNS", "HeadlineEventStudy", "attach_breakdown", "headline_event_study",
@@ -78,7 +78,7 @@ def headline_event_study(survey: pd.DataFrame, study, *, communities=None, min_n
         group = target_group(ind, grp, codebook)
         if (ind, group) not in cache:
             if design is None:
-                design = _design(survey, study, "headline_event_study")
+                design = SurveyDesign.from_study(survey, study)  # as summarise: replicate weights if declared
                 dof = _community_dof(design, community)
             own = grp is None or pd.isna(grp) or not str(grp)
             cache[ind, group] = _Target(design, survey, ind, group, codebook, community, wave, controls, dof, own)

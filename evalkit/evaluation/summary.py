@@ -23,12 +23,13 @@ from ..errors import EvalkitError, FewClustersWarning
 from ..results import Result, wald_columns
 from ..spec.registry import programme_targets
 from ..spec.study import Study
+from ..survey.design import SurveyDesign
 from ..survey.domains import domain_means
-from .comparison import _Changes, _effect_row, _shock_by_gap
+from .comparison import _Changes, _effect_row, _shock_by_gap, community_dof
 from .effect_terms import (evidence_level, evidence_scale_frame, headcount, holm, pct_of_baseline,
                            pooled_sd, ruled_out, target_population)
 from .honest_events import attach_breakdown, event_studies, sensitivity_frame
-from .impact import _design, confidence_level
+from .impact import confidence_level
 from .reconcile import reconciliation_rows
 from .summary_notes import EXPLANATIONS, MIN_COMPARISONS, _explain, _labels, honest_note, methods_notes
 from .targets import target_domain, target_name
@@ -122,9 +123,8 @@ def _scale_facts(indicator: str, codebook) -> tuple[str, str]:
 
 
 def _community_dof(design, community: str) -> dict:
-    comm = design.data[community].astype(str).to_numpy()
-    return {c: max(len(np.unique(design._p[comm == c])) - len(np.unique(design._h[comm == c])), 1)
-            for c in pd.unique(comm)}
+    """Each community's design df (:func:`~evalkit.evaluation.comparison.community_dof`), at least 1."""
+    return {c: max(d, 1) for c, d in community_dof(design, community).items()}
 
 
 class _Target:
@@ -262,7 +262,7 @@ def summarise(survey: pd.DataFrame, study: Study, *, level: float = 0.95, seed: 
     caveats: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        design = _design(survey, study, "summarise")
+        design = SurveyDesign.from_study(survey, study)  # replicate weights when the study declares them
         dof = _community_dof(design, community)
         cache: dict = {}
         effect_rows, trend_rows = [], []
