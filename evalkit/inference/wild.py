@@ -162,7 +162,7 @@ class _WildT:
     (Roodman et al. 2019, eq. 39-41): sum_g v_g C_g with C_g = r'S_g; cluster scores of the
     bootstrap residuals projected on the contrast: Z_hb = C_h v_hb - sum_g H_hg v_gb with
     H_hg = r'QQ_h S_g; t*_b = num_b / sqrt(ssc sum_h Z_hb^2), ssc = G/(G-1) (N-1)/(N-K) as
-    the CR1 t. Both pieces are affine in delta, so p(delta) costs O(B) after an O(G^2 B)
+    the CR1 t. Both pieces are affine in delta, so p(delta) costs O(B) after an O(G K B)
     precomputation.
     """
 
@@ -186,9 +186,9 @@ class _WildT:
         parts = []
         for S in (Sa, Sb):
             C = S @ r                              # G
-            H = QQr @ S.T                          # G x G: r'QQ_h S_g
             num = C @ v                            # B
-            Z = C[:, None] * v - H @ v             # G x B
+            # sum_g H_hg v_gb with H_hg = r'QQ_h S_g, as (QQ_h r)'(sum_g S_g v_gb): no G x G matrix
+            Z = C[:, None] * v - QQr @ (S.T @ v)   # G x B
             parts.append((num, Z))
         (na, Za), (nb, Zb) = parts
         self.na, self.nb = na, nb
