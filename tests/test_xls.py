@@ -125,7 +125,8 @@ def test_damaged_xls_and_impostors_get_a_read_error(tmp_path):
     cases = {
         "truncated.xls": raw[:3000],
         "zeros.xls": raw[:512] + b"\0" * 4096,
-        "page.xls": "<html><body><table><tr><td>性别</td></tr></table></body></html>".encode(),
+        "page.xls": "<html><body><p>没有数据</p></body></html>".encode(),
+        "xml2003.xls": b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
         "text.xls": "编号\t性别\n1\t男\n".encode("gbk"),
         "empty.xls": b"",
     }
@@ -135,7 +136,9 @@ def test_damaged_xls_and_impostors_get_a_read_error(tmp_path):
             read_survey(tmp_path / name)
         msg = str(exc.value)
         assert name in msg and (".xlsx" in msg or "empty" in msg), msg
-    assert "web page" in str(pytest.raises(ReadError, read_survey, tmp_path / "page.xls").value)
+    assert "web page saved with an Excel extension, and it holds no table" in str(
+        pytest.raises(ReadError, read_survey, tmp_path / "page.xls").value)
+    assert "Excel 2003 XML spreadsheet" in str(pytest.raises(ReadError, read_survey, tmp_path / "xml2003.xls").value)
 
 
 def test_an_xlsx_named_xls_is_read_as_xlsx(tmp_path, study):
@@ -220,4 +223,39 @@ def test_a_password_protected_workbook_says_so(tmp_path):
     p = tmp_path / "locked.xlsx"
     p.write_bytes(OLE2 + b"\0" * 1016 + "EncryptedPackage".encode("utf-16-le") + b"\0" * 2000)
     with pytest.raises(ReadError, match=r"locked\.xlsx: the workbook is protected by a password .* save it as \.xlsx"):
+        read_survey(p)
+
+
+def test_a_web_page_saved_as_xls_reads_as_the_workbook_it_was_exported_from(study):
+    with pytest.warns(EvalkitWarning):
+        a = read_survey(EXPORTS / "workbook" / "handtyped.xlsx", study=study)
+    with pytest.warns(EvalkitWarning, match="table2"):
+        b = read_survey(XLS / "handtyped_page.xls", study=study)
+    assert b.attrs["header_row"] == 4 and list(b.index) == list(a.index)
+    assert any("merged cells C5:C14" in n for n in b.attrs["notes"])
+    ra, rb = validate(a, study=study), validate(b, study=study)      # the page's cells are text, typed by validate
+    assert rb.n_rows == rb.n_valid + rb.n_quarantined == 10 and rb.n_quarantined == 0
+    pd.testing.assert_frame_equal(ra.valid, rb.valid)
+
+
+def test_a_gbk_office_page_with_spans(tmp_path, codebook):
+    page = ("<html xmlns:x=\"urn:schemas-microsoft-com:office:excel\"><head><meta http-equiv=Content-Type "
+            "content=\"text/html; charset=gb2312\"></head><body><table border=1>"
+            "<tr><td colspan=3>和谐社区 居民调查 导出</td></tr>"
+            "<tr><th>社区</th><th>性别</th><th>年龄</th></tr>"
+            "<tr><td rowspan=2>和谐社区</td><td>男</td><td>20</td></tr>"
+            "<tr><td>女&nbsp;</td><td>35</td></tr>"
+            "<tr><td>文苑社区</td><td>女</td><td><font>41</font></td></tr></table></body></html>")
+    p = tmp_path / "导出.xls"
+    p.write_bytes(page.encode("gbk"))
+    got = read_survey(p, personal_data="ignore")
+    assert got.attrs["header_row"] == 2 and list(got.columns) == ["社区", "性别", "年龄"]
+    assert got.values.tolist() == [["和谐社区", "男", "20"], ["和谐社区", "女", "35"], ["文苑社区", "女", "41"]]
+
+
+def test_a_span_bomb_in_a_web_page_is_refused(tmp_path):
+    p = tmp_path / "bomb.xls"
+    p.write_bytes(b"<table>" + b"<tr><td colspan=1000000>x</td></tr>" * 50 + b"</table>")
+    with pytest.raises(ReadError, match=r"bomb\.xls: the table \(table 'table1' of the web page, spans "
+                                        r"included\)"):
         read_survey(p)

@@ -34,10 +34,12 @@ def sheet_names(path: Path) -> list[str]:
     """The workbook's sheet names, in order (``.xlsx``/``.xlsm``, or an old ``.xls``)."""
     import openpyxl
 
+    from .html_table import html_sheet_names
     from .xls import excel_kind, xls_sheet_names
 
-    if excel_kind(path) == "xls":
-        return xls_sheet_names(path)
+    kind = excel_kind(path)
+    if kind != "xlsx":
+        return xls_sheet_names(path) if kind == "xls" else html_sheet_names(path)
     with open(path, "rb") as fh:  # a file object: openpyxl refuses a zip named .xls by its name alone
         wb = openpyxl.load_workbook(fh, read_only=True)
         try:
@@ -49,11 +51,14 @@ def sheet_names(path: Path) -> list[str]:
 def read_sheet(path: Path, sheet, check_cells=None) -> tuple[pd.DataFrame, list[tuple[int, int, int, int]], str]:
     """One sheet as a table of cell values: index = spreadsheet row (1-based), columns 0, 1, ...;
     the merged ranges ``(first row, first column, last row, last column)`` (1-based); its name.
-    An old ``.xls`` is read by :func:`evalkit.io.xls.read_xls_sheet`, bounded by `check_cells`."""
+    An old ``.xls`` is read by :func:`evalkit.io.xls.read_xls_sheet`, a web page saved as ``.xls``
+    by :func:`evalkit.io.html_table.read_html_sheet`, both bounded by `check_cells`."""
+    from .html_table import read_html_sheet
     from .xls import excel_kind, read_xls_sheet
 
-    if excel_kind(path) == "xls":
-        return read_xls_sheet(path, sheet, check_cells)
+    kind = excel_kind(path)
+    if kind != "xlsx":
+        return (read_xls_sheet if kind == "xls" else read_html_sheet)(path, sheet, check_cells)
     import openpyxl
 
     from .xls import _sheet_index

@@ -15,8 +15,9 @@ rows and columns its ``DIMENSIONS`` record declares are checked against ``max_ce
 ``.xlsx`` path checks a sheet's declared dimension), and again after reading, the rows and columns
 actually found (a file may declare less than it holds). A file whose extension says ``.xls`` but
 which is really an ``.xlsx`` (a zip archive; some web systems name it so) is read as one, and an
-``.xlsx`` that is really an old workbook as an ``.xls``; a web page or text saved under ``.xls``,
-and a password-protected workbook, are refused with the fix.
+``.xlsx`` that is really an old workbook as an ``.xls``; a web page saved under ``.xls`` (what
+many office systems export) is read by :mod:`evalkit.io.html_table`; text, an Excel 2003 XML
+spreadsheet and a password-protected workbook are refused with the fix.
 """
 from __future__ import annotations
 
@@ -32,15 +33,18 @@ OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP = b"PK\x03\x04"
 _DIMENSIONS = (0x0200, 0x0000)  # BIFF8/BIFF5-7 DIMENSIONS, BIFF2
 _EOF = 0x000A
-_SCAN_RECORDS = 100_000  # the DIMENSIONS record comes before any cell; never scan a whole sheet
+_SCAN_RECORDS = 100_000
+_HTML = (b"<html", b"<!doctype html", b"<table", b"<meta", b"<head", b"<body", b"<style", b"<div",
+         b"<!--")  # the DIMENSIONS record comes before any cell; never scan a whole sheet
 
 
 def excel_kind(path: Path) -> str:
-    """``"xlsx"`` (a zip archive, whatever the extension) or ``"xls"`` (an OLE2 compound file);
-    anything else is refused with what it looks like and the fix."""
+    """``"xlsx"`` (a zip archive, whatever the extension), ``"xls"`` (an OLE2 compound file) or
+    ``"html"`` (a web page holding a table, as office systems export "Excel"); anything else is
+    refused with what it looks like and the fix."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(512)
+            head = fh.read(4096)
     except OSError as exc:
         raise ReadError(f"{path}: cannot open ({exc.strerror}).") from None
     if head.startswith(ZIP):
@@ -48,8 +52,10 @@ def excel_kind(path: Path) -> str:
     if head.startswith(OLE2):
         return "xls"
     low = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if low.startswith((b"<html", b"<!doctype", b"<table", b"<?xml", b"<meta")):
-        what = "a web page (HTML/XML table) saved with an Excel extension"
+    if low.startswith(b"<?xml") and (b"urn:schemas-microsoft-com:office:spreadsheet" in low or b"<workbook" in low):
+        what = "an Excel 2003 XML spreadsheet (SpreadsheetML)"
+    elif low.startswith(_HTML) or (low.startswith(b"<") and b"<table" in low):
+        return "html"
     elif not head.strip():
         what = "empty"
     else:

@@ -10,6 +10,10 @@ Provenance: every .xls here was written by LibreOffice Calc 7.4.7 (Debian 12 pac
   (dates, date-times, a time of day, whole and fractional numbers, booleans, an error formula
   result, Chinese text, a merged range), in the 1900 and the 1904 date system.
 
+``handtyped_page.xls`` is not an Excel file: it is ``handtyped.xlsx`` exported by the same LibreOffice
+as a web page (``--convert-to html``: one ``<table>`` per sheet, ``colspan``/``rowspan`` for merged
+cells) and named ``.xls``, as many office systems "export to Excel".
+
 LibreOffice 7.4 no longer writes BIFF5 (its ``MS Excel 95`` export fails), so a BIFF5 file with
 GBK text in code page 936 has no fixture; xlrd decodes such a file by its CODEPAGE record.
 
@@ -72,6 +76,9 @@ def main() -> None:
             types_workbook(HERE / f"{name}.xlsx", epoch)
             sources.append(HERE / f"{name}.xlsx")
         convert(sources, HERE)
+        subprocess.run(["soffice", "--headless", "--norestore", "--convert-to", "html", "--outdir", str(tmp),
+                        str(tmp / "handtyped.xlsx")], check=True, capture_output=True, timeout=300)
+        shutil.copy(tmp / "handtyped.html", HERE / "handtyped_page.xls")
 
 
 if __name__ == "__main__":
