@@ -113,11 +113,10 @@ def _design(data: Design | pd.DataFrame, study: Study | None, caller: str) -> De
     if is_design(data):
         return data
     if isinstance(data, pd.DataFrame) and study is not None:
-        r = study.roles
-        if r.weight is None:
+        if study.roles.weight is None:
             raise EvalkitError(f"{caller}: the study names no weight column (Roles(weight=...)); pass a "
                                "SurveyDesign instead.")
-        return SurveyDesign(data, weight=r.weight, strata=r.strata, psu=r.psu)
+        return SurveyDesign.from_study(data, study)  # replicate weights when the study declares them
     raise EstimationError(f"{caller} needs a SurveyDesign or ReplicateDesign, or respondent rows together "
                           "with study= (the design is then built from the study's weight, strata and PSU "
                           f"columns); got {type(data).__name__}.")
