@@ -56,6 +56,8 @@ def test_study_file_declares_replicate_weights_apart_from_the_design_step(tmp_pa
                                                          "rscales": [0.5, 0.5, 0.75]}
     assert Study.from_yaml(_study_file(tmp_path, "  wave: 2017\n")).replicate_weights is None
     assert repr(study).endswith("replicate weights Fay 'repw_*')") and len(repr(study).splitlines()) == 1
+    filed = _study_file(tmp_path, "  replicate_weights: {columns: \"repw_*\", type: JK1, file: data/rw.csv, by: id}\n")
+    assert Study.from_yaml(filed).replicate_weights["file"] == str(tmp_path / "data/rw.csv")
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -73,6 +75,8 @@ def test_study_file_declares_replicate_weights_apart_from_the_design_step(tmp_pa
     ("{columns: \"repw_*\", type: JK1, scale: -1}", r"scale must be a number > 0"),
     ("{columns: \"repw_*\", type: JK1, rscales: [1, x]}", r"rscales must be one number >= 0 or a list"),
     ("{columns: \"repw_*\", type: JK1, mse: \"no\"}", r"mse must be true or false"),
+    ("{columns: \"repw_*\", type: JK1, by: id}", r"by names the key of a replicate weight file; give file:"),
+    ("{columns: \"repw_*\", type: JK1, file: 3}", r"file must be the path of a CSV or Excel file"),
 ])
 def test_a_bad_declaration_names_the_file_the_key_and_the_fix(tmp_path, spec, message):
     path = _study_file(tmp_path, f"  replicate_weights: {spec}\n")
@@ -231,3 +235,41 @@ def test_open_study_keeps_declared_replicate_weights_through_validation(tmp_path
     w = scored["base_weight"].to_numpy()
     np.testing.assert_allclose(design.replicate_weights, w[:, None] * factors[scored.index.map(
         dict(zip(raw.index, range(len(raw))))).to_numpy()], rtol=1e-6)
+
+
+def test_replicate_weights_in_a_file_of_their_own_are_merged_by_respondent_and_wave(tmp_path, survey_raw, study):
+    from evalkit.project import Project
+    from evalkit.project.replicates import RULE
+
+    raw = survey_raw.iloc[:200]
+    export = tmp_path / "export.csv"
+    raw.to_csv(export, index=False, encoding="utf-8")
+    w = pd.to_numeric(raw["base_weight"]).to_numpy()
+    file = pd.DataFrame({"respondent_id": raw["respondent_id"], "wave": raw["wave"],
+                         "rw1": w * 2.0, "rw2": w * 0.5}).iloc[::-1]          # any order
+    file.iloc[1:].to_csv(tmp_path / "rw.csv", index=False)                    # the last respondent is missing
+    declared = study.with_(read={"path": str(export), "kind": "table", "options": {}},
+                           replicate_weights={"columns": ["rw1", "rw2"], "type": "BRR",
+                                              "file": str(tmp_path / "rw.csv")})
+    report, scored = Project(declared, tmp_path, tmp_path / "reports").load_survey()
+    assert report.n_valid + report.n_quarantined == len(raw)
+    lost = report.problems[report.problems["rule"] == RULE]
+    assert lost["row"].tolist() == [raw.index[-1]] and "not in the replicate weight file" in lost["message"].iloc[0]
+    design = SurveyDesign.from_study(scored, declared.with_(roles=evalkit.Roles(strata=None, psu=None)))
+    np.testing.assert_allclose(design.replicate_weights, scored[["base_weight"]].to_numpy() * [2.0, 0.5])
+    file.iloc[[0, 0]].to_csv(tmp_path / "rw.csv", index=False)
+    with pytest.raises(DesignError, match=r"rw.csv, row 3, column 'respondent_id'.*more than once \(first at row 2\)"):
+        Project(declared, tmp_path, tmp_path / "reports").load_survey()
+
+
+def test_a_platform_export_without_the_columns_points_to_a_replicate_file(tmp_path, survey_raw, study):
+    from evalkit.project.replicates import keep_replicate_weights
+
+    prepared = survey_raw.iloc[:50]
+    report = evalkit.validate(prepared, study=study)
+    wjx = study.with_(read={"path": "x.xlsx", "kind": "wjx", "options": {}},
+                      replicate_weights={"columns": "repw_*", "type": "JK1"})
+    with pytest.raises(DesignError, match=r"matches no column.*The wjx reader keeps only the columns your codebook "
+                                          r"names: give the replicate weights in a file of their own"):
+        keep_replicate_weights(prepared, report, wjx)
+    assert keep_replicate_weights(prepared, report, study) is report

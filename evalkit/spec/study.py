@@ -406,6 +406,8 @@ def load_study_file(path: str | os.PathLike) -> Study:
                            f"{list(Roles.__dataclass_fields__)}.") from None
     design = _section(raw, "design", folder, source)
     replicates = check_replicate_spec(design.pop("replicate_weights", None), source)
+    if replicates and "file" in replicates:
+        replicates["file"] = _resolve_path(replicates["file"], folder)
     title = raw.get("title")
     if isinstance(title, Mapping):
         title = title.get(raw.get("language", "zh")) or next(iter(title.values()), None)

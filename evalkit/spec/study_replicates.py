@@ -12,6 +12,8 @@ difference) instead of, or besides, strata and PSUs. The study file declares the
         rho: 0.5                 # Fay's coefficient (type: Fay only, required there)
         mse: false               # centre at the full-sample estimate (true) or the replicates' mean
         combined_weights: true   # the columns are final weights (true) or factors of the weight (false)
+        file: data/repweights.csv  # optional: the weights in a file of their own, merged by respondent
+        by: respondent_id        # optional: the file's key column (default the study's unit role)
 
 and :meth:`evalkit.SurveyDesign.from_study` then returns a
 :class:`~evalkit.survey.replicate.ReplicateDesign` (R ``svrepdesign``) whose full-sample weight
@@ -34,7 +36,7 @@ __all__ = ["REPLICATE_KEYS", "REPLICATE_TYPES", "check_replicate_spec", "replica
            "replicate_options"]
 
 #: The keys of ``design.replicate_weights``.
-REPLICATE_KEYS = ("columns", "type", "scale", "rscales", "rho", "mse", "combined_weights")
+REPLICATE_KEYS = ("columns", "type", "scale", "rscales", "rho", "mse", "combined_weights", "file", "by")
 #: Replicate types (R ``svrepdesign(type=)``; those of :data:`evalkit.survey.replicate.ReplicateType`).
 REPLICATE_TYPES = ("JK1", "JKn", "JK2", "BRR", "Fay", "bootstrap", "subbootstrap", "SDR",
                    "successive-difference", "ACS", "other")
@@ -130,8 +132,17 @@ def check_replicate_spec(spec: Any, source: str) -> dict | None:
     for key in ("mse", "combined_weights"):
         if key in spec and not isinstance(spec[key], bool):
             raise EvalkitError(f"{source}: {_KEY}.{key} must be true or false, got {spec[key]!r}.")
+    for key in ("file", "by"):
+        if key in spec and not (isinstance(spec[key], str) and spec[key].strip()):
+            raise EvalkitError(f"{source}: {_KEY}.{key} must be " + ("the path of a CSV or Excel file with the "
+                               "replicate weights" if key == "file" else "the name of the file's respondent "
+                               f"column") + f", got {spec[key]!r}.")
+    if "by" in spec and "file" not in spec:
+        raise EvalkitError(f"{source}: {_KEY}.by names the key of a replicate weight file; give file: too, or "
+                           "remove by: (without a file the columns are in the export).")
     for key, value in (("scale", scale), ("rscales", rscales), ("rho", rho), ("mse", spec.get("mse")),
-                       ("combined_weights", spec.get("combined_weights"))):
+                       ("combined_weights", spec.get("combined_weights")), ("file", spec.get("file")),
+                       ("by", spec.get("by"))):
         if value is not None:
             out[key] = float(value) if key in ("scale", "rho") else value
     return out
