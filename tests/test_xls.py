@@ -127,7 +127,7 @@ def test_damaged_xls_and_impostors_get_a_read_error(tmp_path):
         "zeros.xls": raw[:512] + b"\0" * 4096,
         "page.xls": "<html><body><p>没有数据</p></body></html>".encode(),
         "xml2003.xls": b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
-        "text.xls": "编号\t性别\n1\t男\n".encode("gbk"),
+        "text.xls": "编号 性别 年龄\n1 男 20\n".encode("gbk"),
         "empty.xls": b"",
     }
     for name, data in cases.items():
@@ -259,3 +259,12 @@ def test_a_span_bomb_in_a_web_page_is_refused(tmp_path):
     with pytest.raises(ReadError, match=r"bomb\.xls: the table \(table 'table1' of the web page, spans "
                                         r"included\)"):
         read_survey(p)
+
+
+def test_tab_separated_text_named_xls_is_read_as_csv(tmp_path):
+    p = tmp_path / "export.xls"
+    p.write_bytes("编号\t社区\t性别\n1\t和谐社区\t男\n2\t文苑社区\t女\n".encode("gbk"))
+    got = read_survey(p, personal_data="ignore")
+    assert got.attrs["format"] == "csv" and got.attrs["encoding"] == "gb18030"
+    assert got.attrs["notes"][0] == "export.xls is text (separated by '\\t'), not an Excel workbook: read as CSV"
+    assert got.values.tolist() == [["1", "和谐社区", "男"], ["2", "文苑社区", "女"]]

@@ -363,6 +363,12 @@ def _read_excel(path: Path, sheet, limits: ReadLimits, header: int | None = None
     return body, {"sheet": read[0] if len(read) == 1 else read, **info}
 
 
+def _is_text(path: Path) -> bool:
+    from .xls import excel_kind
+
+    return excel_kind(path, text=True) == "text"
+
+
 def _read_stat(path: Path, kind: str, limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
     import pyreadstat
 
@@ -490,6 +496,11 @@ def read_survey(
     if suffix in CSV_SUFFIXES:
         df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep, limits,
                              header, known)
+        fmt = "csv"
+    elif suffix in EXCEL_SUFFIXES and _is_text(path):  # tab- or comma-separated text named .xls
+        df, meta = _read_csv(path, encoding, sep, limits, header, known)
+        meta["notes"] = [f"{path.name} is text (separated by {meta['separator']!r}), not an Excel workbook: read "
+                         "as CSV"] + meta["notes"]
         fmt = "csv"
     elif suffix in EXCEL_SUFFIXES:
         df, meta = _read_excel(path, sheet, limits, header, known)

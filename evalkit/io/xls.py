@@ -38,9 +38,10 @@ _HTML = (b"<html", b"<!doctype html", b"<table", b"<meta", b"<head", b"<body", b
          b"<!--")  # the DIMENSIONS record comes before any cell; never scan a whole sheet
 
 
-def excel_kind(path: Path) -> str:
+def excel_kind(path: Path, text: bool = False) -> str:
     """``"xlsx"`` (a zip archive, whatever the extension), ``"xls"`` (an OLE2 compound file) or
-    ``"html"`` (a web page holding a table, as office systems export "Excel"); anything else is
+    ``"html"`` (a web page holding a table, as office systems export "Excel"); with `text`,
+    ``"text"`` for tab- or comma-separated text (UTF-8 or GBK, no NUL byte). Anything else is
     refused with what it looks like and the fix."""
     try:
         with open(path, "rb") as fh:
@@ -58,10 +59,28 @@ def excel_kind(path: Path) -> str:
         return "html"
     elif not head.strip():
         what = "empty"
+    elif text and _looks_like_text(head):
+        return "text"
     else:
         what = "not an Excel workbook (no Excel file signature; perhaps text or CSV renamed)"
     raise ReadError(f"{path}: the file is {what}. Open it in Excel or WPS and save it as .xlsx (Excel "
                     "workbook), or, if it is text, rename it to .csv.")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            first = head.decode(enc).splitlines()[0]
+        except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sample
+            if exc.start < len(head) - 4:
+                continue
+            first = head[:exc.start].decode(enc).splitlines()[0]
+        except IndexError:
+            return False
+        return "\t" in first or "," in first
+    return False
 
 
 def _book(path: Path):
