@@ -235,6 +235,24 @@ def _cr2_ols_cluster(Qc: np.ndarray, cnt: np.ndarray, s_e: np.ndarray, n_g: int)
     return Phi.T @ (Qc.T @ s_e), U, U, Phi.T @ U
 
 
+def _cr2_ols_batched(Qc: np.ndarray, cnt: np.ndarray, s_e: np.ndarray, cell_cluster: np.ndarray, G: int):
+    """:func:`_cr2_ols_cluster` for all clusters at once (many small clusters: stacked K x K
+    eigendecompositions instead of a Python loop). Returns (adj, U, DD) stacked over clusters."""
+    K = Qc.shape[1]
+    Gam, QtS = cluster_sums(cell_cluster, G, Qc, s_e, cnt)
+    n_g = np.bincount(cell_cluster, weights=cnt, minlength=G)
+    sig2, Vg = np.linalg.eigh(Gam)
+    ev = 1.0 - sig2
+    pos = ev > (np.maximum(1e-12, np.maximum(n_g, K) * np.finfo(float).eps))[:, None]
+    r = np.sqrt(np.where(pos, ev, 1.0))
+    with np.errstate(divide="ignore"):
+        h = np.where(pos, 1.0 / (r * (1.0 + r)), -1.0 / np.where(pos, 1.0, sig2))
+    Phi = np.eye(K) + (Vg * h[:, None, :]) @ (np.swapaxes(Vg, 1, 2) @ Gam)
+    U = Gam @ Phi
+    PhiT = np.swapaxes(Phi, 1, 2)
+    return np.einsum("gij,gj->gi", PhiT, QtS), U, PhiT @ U
+
+
 def _cr2_wls_cluster(Qr: np.ndarray, w: np.ndarray, e: np.ndarray, Kmat: np.ndarray):
     """One cluster's CR2 pieces for WLS from its rows.
 
@@ -356,10 +374,14 @@ def cr2_vcov(Qc, T, cell, codes, cell_cluster, e, w, absorbed=()):
     if w is None:
         Sw = I
         s_e = np.bincount(cell, weights=e, minlength=n_cells)
-        _, cslices = cluster_slices(cell_cluster, G)
-        for g, idx in enumerate(cslices):
-            adj[g], Ua[g], Va[g], DD[g] = _cr2_ols_cluster(Qc[idx], cnt[idx], s_e[idx],
-                                                           int(cnt[idx].sum()))
+        if G > LOOP_CLUSTERS_MAX:
+            adj, Ua, DD = _cr2_ols_batched(Qc, cnt, s_e, cell_cluster, G)
+            Va = Ua
+        else:
+            _, cslices = cluster_slices(cell_cluster, G)
+            for g, idx in enumerate(cslices):
+                adj[g], Ua[g], Va[g], DD[g] = _cr2_ols_cluster(Qc[idx], cnt[idx], s_e[idx],
+                                                               int(cnt[idx].sum()))
     else:
         Sw = (Qc * np.bincount(cell, weights=w * w, minlength=n_cells)[:, None]).T @ Qc
         Kmat = np.block([[Sw, -I], [-I, np.zeros((K, K))]])
