@@ -273,3 +273,28 @@ def test_a_platform_export_without_the_columns_points_to_a_replicate_file(tmp_pa
                                           r"names: give the replicate weights in a file of their own"):
         keep_replicate_weights(prepared, report, wjx)
     assert keep_replicate_weights(prepared, report, study) is report
+
+
+def test_evalkit_validate_with_a_study_declaring_replicate_weights_accepts_their_columns(tmp_path, survey_raw,
+                                                                                        capsys):
+    """``evalkit validate export --study folder``: declared replicate weight columns are data (exit 0),
+    not unknown columns; a bad replicate weight quarantines its row under rule replicate_weight."""
+    from evalkit.cli import main
+    from evalkit.project.replicates import RULE
+
+    raw = survey_raw.iloc[:200].copy()
+    for j in range(3):
+        raw[f"repw_{j + 1}"] = (pd.to_numeric(raw["base_weight"]) * (1.5 if j % 2 else 0.5)).round(6).astype(object)
+    export = tmp_path / "export.csv"
+    raw.to_csv(export, index=False, encoding="utf-8")
+    (tmp_path / "study.yaml").write_text(
+        f"codebook: {CODEBOOK}\ncommunities: {DATA / 'communities.csv'}\n"
+        "design:\n  replicate_weights: {columns: 'repw_*', type: JK1}\n", encoding="utf-8")
+    assert main(["validate", str(export), "--study", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "unknown_column" not in out and "200 rows" in out.replace(",", "")
+    raw.iloc[3, raw.columns.get_loc("repw_2")] = "n/a"
+    raw.to_csv(export, index=False, encoding="utf-8")
+    assert main(["validate", str(export), "--study", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert RULE in out and "repw_2" in out and "unknown_column" not in out

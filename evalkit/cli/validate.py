@@ -163,9 +163,12 @@ def _read(args, path: Path | None):
 
 def run(args) -> int:
     from ..io.validate import validate
+    from ..project.replicates import keep_replicate_weights
 
     frame, fmt, design, study, path = _read(args, Path(args.path) if args.path else None)
     report = validate(frame, study=study)
+    if study is not None:  # replicate weight columns declared in study.yaml are data, not unknown columns
+        report = keep_replicate_weights(frame, report, study)
     print(f"{path}: read as {fmt}")
     for note in frame.attrs.get("notes", []):
         print(f"note: {note}")
