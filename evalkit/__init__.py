@@ -59,7 +59,7 @@ from .errors import (
 )
 from .publish.disclosure import (MIN_N, DisclosureError, Gated, assert_no_personal_data, assert_publishable, gate_published,
                                  gate_survey, gate_table, scan_text, suppress)
-from .io.exports import read_kobo, read_spss, read_wjx, to_wjx_excel, wjx_option_map
+from .io.exports import read_kobo, read_kobo_repeat, read_spss, repeat_study, read_wjx, to_wjx_excel, wjx_option_map
 from .io.prepare import add_design, design_problems
 from .io.draft import draft_codebook
 from .publish.style import community_colors, label, set_language, use_cjk_font
@@ -101,7 +101,7 @@ __all__ = [
     "population_table", "population_margins", "crossing", "programme_targets", "start_years", "simulate",
     "add_design", "design_problems", "draft_codebook",
     # exports, privacy, disclosure, data integrity
-    "read_wjx", "wjx_option_map", "read_kobo", "read_xlsform", "read_spss", "to_wjx_excel", "quarantine_personal_cells", "detect_personal_data", "check_personal_data",
+    "read_wjx", "wjx_option_map", "read_kobo", "read_kobo_repeat", "repeat_study", "read_xlsform", "read_spss", "to_wjx_excel", "quarantine_personal_cells", "detect_personal_data", "check_personal_data",
     "pseudonymise", "suppress", "scan_text", "assert_no_personal_data", "MIN_N", "Gated", "DisclosureError", "gate_survey",
     "gate_table", "gate_published", "assert_publishable", "write_manifest", "check_manifest",
     "data_checksum", "verify_data",
