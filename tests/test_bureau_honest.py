@@ -133,3 +133,19 @@ def test_built_report_states_them():
             assert f"exceeds {_fmt_times(r.breakdown)} times the largest seen before it" in text
         assert f"The pre-test (p = {tb.fmt_number(r.pretest_p, 2)})" in text
     assert text.count("Sensitivity to parallel trends: cannot be checked") == honest["explanation"].notna().sum()
+
+
+def test_small_pre_programme_cell_gives_the_reason_not_a_number(shipped):
+    """Shengxing's 2014 cell cut to 3 respondents (min_n 10): its headline (2015 -> 2017) still has an
+    estimate, but the event study cannot be written, so the report says why and shows no number."""
+    study, survey = shipped
+    cell = survey.index[(survey["community_id"] == "shengxing") & (survey["wave"] == 2014)]
+    s = summarise(survey.drop(cell[3:]), study, reconcile=False, min_n=10)
+    row = s.honest.set_index("community_id").loc["shengxing"]
+    assert row["explanation"] == "no_pre_cells" and np.isnan(row["breakdown"]) and np.isnan(row["pretest_p"])
+    assert np.isfinite(s.headline.set_index(["community_id", "target"]).loc[("shengxing", "selforg_member"), "estimate"])
+    part = s.headline[s.headline["community_id"] == "shengxing"].assign(_suppressed=False)
+    for lang in ("zh", "en"):
+        lines = honest_lines(part, s.honest, Labels(study, lang))
+        assert lines == [t("honest_cannot", lang, why=t("honest_why_no_pre_cells", lang))]
+        assert not re.search(r"\d", lines[0])

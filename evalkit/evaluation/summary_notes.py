@@ -47,9 +47,9 @@ HONEST_EXPLANATIONS = {
     "irregular_waves": ("项目前后的调查年份不连续或间隔不等，无法按年份比较趋势",
                         "the survey waves around the start are not equally spaced, so trends cannot be compared "
                         "wave by wave"),
-    "no_pre_cells": ("项目开始前某次调查中本社区回答人数少于{min_n}人，无法检验项目前的趋势",
-                     "a wave before the start has fewer than {min_n} respondents from this community, so the "
-                     "pre-programme trend cannot be checked"),
+    "no_pre_cells": ("项目开始前后某次调查中本社区回答人数少于{min_n}人，无法逐年比较趋势",
+                     "a survey wave around the start has fewer than {min_n} respondents from this community, so "
+                     "the trend cannot be followed wave by wave"),
     "few_comparisons": EXPLANATIONS["few_comparisons"],
 }
 

@@ -205,7 +205,8 @@ def honest_lines(part: pd.DataFrame, honest, labels: Labels) -> list[str]:
     h, lang = hit.iloc[0], labels.lang
     target = labels.target(first["indicator"], first.get("group"))
     if isinstance(h.get("explanation"), str) and h["explanation"]:
-        key = "honest_why_one_pre_wave" if h["explanation"] == "one_pre_wave" else "honest_why_other"
+        key = f"honest_why_{h['explanation']}"
+        key = key if key in TEXT else "honest_why_other"
         return [t("honest_cannot", lang, why=t(key, lang))]
     b = h.get("breakdown")
     if tb.is_missing(b):

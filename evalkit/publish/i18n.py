@@ -135,6 +135,8 @@ TEXT: dict[str, tuple[str, str]] = {
                                 "the only survey before the start is the baseline itself, so there is no earlier change "
                                 "to check; parallel trends is an assumption"),
     "honest_why_other": ("项目开始前后缺少可比较的调查", "comparable surveys before and after the start are missing"),
+    "honest_why_few_comparisons": ("对照社区太少", "too few comparison communities"),
+    "honest_why_no_pre_cells": ("某次调查中本社区回答人数太少", "a survey wave has too few respondents from this community"),
     "pretest_power": ("项目前趋势检验（p = {p}）只有一半的把握发现每年{y}或更大的线性趋势差异（80%的把握：{y80}）；检验没有拒绝，并不说明趋势平行。",
                       "The pre-test (p = {p}) would detect a linear difference in trends of {y} a year or more only half "
                       "of the time (80% of the time: {y80}); a pre-test that passes does not show that trends are parallel."),
