@@ -41,8 +41,9 @@ with H_D block-diagonal by cluster, and each cluster's G_g is a low-rank update 
 cluster's rows of Xd and an orthonormal basis of its own dummies (:func:`evalkit.inference.cr2.
 local_fe_basis`); equal to the dense CR2 of the dummy design to rounding (tests/test_absorb.py). It
 costs an SVD of n_g x 2(K + levels in the cluster) per cluster and is refused, with the
-alternatives, beyond :data:`evalkit.inference.cr2.FE_CR2_MAX_FLOPS` (e.g. 700 households in
-each cluster of 2,800 rows). Fixed effects not nested in the clusters enter as demeaned dummy
+alternatives, beyond :data:`evalkit.inference.cr2.FE_CR2_MAX_FLOPS` (e.g. 170 households in
+each of 60 clusters of 670 rows; community x wave effects in a survey's communities cost nothing
+like it). Fixed effects not nested in the clusters enter as demeaned dummy
 columns (above), so they never need this.
 
 References

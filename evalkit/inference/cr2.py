@@ -321,7 +321,7 @@ def _cr2_wls_fe_cluster(Qr: np.ndarray, w: np.ndarray, e: np.ndarray, Sw: np.nda
     return Qa.T @ e, Qr.T @ Qa, WQ.T @ Qt, Qt.T @ Qt
 
 
-FE_CR2_MAX_FLOPS = 1e11   # weighted CR2 with absorbed fixed effects: refused beyond (minutes)
+FE_CR2_MAX_FLOPS = 2e9   # weighted CR2 with absorbed fixed effects: refused beyond (about 10 s on a shared machine)
 
 
 def _check_fe_cr2_size(codes, absorbed, G, K) -> None:
