@@ -125,3 +125,14 @@ def test_design_subset_and_missing_rows_with_fixed_effects():
     b = regress("y ~ x + z + C(region)", design=sub)
     np.testing.assert_allclose(a.vcov.to_numpy(), b.vcov.loc[["x", "z"], ["x", "z"]].to_numpy(), rtol=1e-8)
     np.testing.assert_array_equal(a.df.to_numpy(), b.df[["x", "z"]].to_numpy())
+
+
+def test_raked_design_with_fixed_effects_equals_dummies():
+    """Calibration residuals enter the scores linearly, so the FWL argument holds on a raked design."""
+    d = _toy()
+    des = _design(d).rake({"region": {0: 300.0, 1: 250.0, 2: 280.0, 3: 270.0}})
+    a = regress("y ~ x + z | region", design=des)
+    b = regress("y ~ x + z + C(region)", design=des)
+    np.testing.assert_allclose(a.params.to_numpy(), b.params[["x", "z"]].to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(a.vcov.to_numpy(), b.vcov.loc[["x", "z"], ["x", "z"]].to_numpy(), rtol=1e-8)
+    assert not np.allclose(a.vcov.to_numpy(), regress("y ~ x + z | region", design=_design(d)).vcov.to_numpy())
