@@ -268,3 +268,6 @@ def test_tab_separated_text_named_xls_is_read_as_csv(tmp_path):
     assert got.attrs["format"] == "csv" and got.attrs["encoding"] == "gb18030"
     assert got.attrs["notes"][0] == "export.xls is text (separated by '\\t'), not an Excel workbook: read as CSV"
     assert got.values.tolist() == [["1", "和谐社区", "男"], ["2", "文苑社区", "女"]]
+    p.write_bytes("编号\t社区\n1\t和谐社区\n".encode("utf-16"))          # Excel's "Unicode text"
+    got = read_survey(p, personal_data="ignore")
+    assert got.attrs["encoding"] == "utf-16" and got.values.tolist() == [["1", "和谐社区"]]

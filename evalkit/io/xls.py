@@ -63,23 +63,30 @@ def excel_kind(path: Path, text: bool = False) -> str:
         return "text"
     else:
         what = "not an Excel workbook (no Excel file signature; perhaps text or CSV renamed)"
-    raise ReadError(f"{path}: the file is {what}. Open it in Excel or WPS and save it as .xlsx (Excel "
-                    "workbook), or, if it is text, rename it to .csv.")
+    raise ReadError(f"{path}: cannot open as an Excel workbook: the file is {what}. Open it in Excel or WPS "
+                    "and save it as .xlsx (Excel workbook), or, if it is text, rename it to .csv.")
 
 
 def _looks_like_text(head: bytes) -> bool:
+    """UTF-16 with its byte-order mark, or UTF-8 or GBK without a NUL byte (a multi-byte character may
+    be cut at the end of the sample); a tab or comma in the first line."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text": UTF-16, tab-separated
+        t = head[:len(head) // 2 * 2].decode("utf-16", errors="replace").splitlines()
+        return bool(t) and "\t" in t[0]
     if b"\0" in head:
         return False
     for enc in ("utf-8-sig", "gb18030"):
         try:
-            first = head.decode(enc).splitlines()[0]
-        except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sample
-            if exc.start < len(head) - 4:
+            t = head.decode(enc)
+        except UnicodeDecodeError as exc:
+            if exc.start == 0 or exc.start < len(head) - 4:
                 continue
-            first = head[:exc.start].decode(enc).splitlines()[0]
-        except IndexError:
-            return False
-        return "\t" in first or "," in first
+            try:
+                t = head[:exc.start].decode(enc)
+            except UnicodeDecodeError:
+                continue
+        lines = t.splitlines()
+        return bool(lines) and ("\t" in lines[0] or "," in lines[0])
     return False
 
 
