@@ -16,8 +16,9 @@ rows and columns its ``DIMENSIONS`` record declares are checked against ``max_ce
 actually found (a file may declare less than it holds). A file whose extension says ``.xls`` but
 which is really an ``.xlsx`` (a zip archive; some web systems name it so) is read as one, and an
 ``.xlsx`` that is really an old workbook as an ``.xls``; a web page saved under ``.xls`` (what
-many office systems export) is read by :mod:`evalkit.io.html_table`; text, an Excel 2003 XML
-spreadsheet and a password-protected workbook are refused with the fix.
+many office systems export) is read by :mod:`evalkit.io.html_table`, tab- or comma-separated text
+by :func:`evalkit.io.read.read_survey` as CSV; an Excel 2003 XML spreadsheet and a
+password-protected workbook are refused with the fix.
 """
 from __future__ import annotations
 
@@ -33,15 +34,15 @@ OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP = b"PK\x03\x04"
 _DIMENSIONS = (0x0200, 0x0000)  # BIFF8/BIFF5-7 DIMENSIONS, BIFF2
 _EOF = 0x000A
-_SCAN_RECORDS = 100_000
+_SCAN_RECORDS = 100_000  # the DIMENSIONS record comes before any cell; never scan a whole sheet
 _HTML = (b"<html", b"<!doctype html", b"<table", b"<meta", b"<head", b"<body", b"<style", b"<div",
-         b"<!--")  # the DIMENSIONS record comes before any cell; never scan a whole sheet
+         b"<!--")
 
 
 def excel_kind(path: Path, text: bool = False) -> str:
     """``"xlsx"`` (a zip archive, whatever the extension), ``"xls"`` (an OLE2 compound file) or
     ``"html"`` (a web page holding a table, as office systems export "Excel"); with `text`,
-    ``"text"`` for tab- or comma-separated text (UTF-8 or GBK, no NUL byte). Anything else is
+    ``"text"`` for tab- or comma-separated text (:func:`_looks_like_text`). Anything else is
     refused with what it looks like and the fix."""
     try:
         with open(path, "rb") as fh:
