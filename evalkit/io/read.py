@@ -363,10 +363,17 @@ def _read_excel(path: Path, sheet, limits: ReadLimits, header: int | None = None
     return body, {"sheet": read[0] if len(read) == 1 else read, **info}
 
 
-def _is_text(path: Path) -> bool:
+def _read_excel_file(path: Path, sheet, encoding, sep, limits: ReadLimits, header, known):
+    """(table, details, format) of a file with an Excel extension; tab- or comma-separated text named
+    ``.xls`` (what some systems export) is read as CSV, with a note."""
     from .xls import excel_kind
 
-    return excel_kind(path, text=True) == "text"
+    if excel_kind(path, text=True) != "text":
+        return (*_read_excel(path, sheet, limits, header, known), "excel")
+    df, meta = _read_csv(path, encoding, sep, limits, header, known)
+    meta["notes"] = [f"{path.name} is text (separated by {meta['separator']!r}), not an Excel workbook: read "
+                     "as CSV"] + meta["notes"]
+    return df, meta, "csv"
 
 
 def _read_stat(path: Path, kind: str, limits: ReadLimits) -> tuple[pd.DataFrame, dict]:
@@ -497,14 +504,8 @@ def read_survey(
         df, meta = _read_csv(path, encoding, "\t" if suffix == ".tsv" and sep is None else sep, limits,
                              header, known)
         fmt = "csv"
-    elif suffix in EXCEL_SUFFIXES and _is_text(path):  # tab- or comma-separated text named .xls
-        df, meta = _read_csv(path, encoding, sep, limits, header, known)
-        meta["notes"] = [f"{path.name} is text (separated by {meta['separator']!r}), not an Excel workbook: read "
-                         "as CSV"] + meta["notes"]
-        fmt = "csv"
     elif suffix in EXCEL_SUFFIXES:
-        df, meta = _read_excel(path, sheet, limits, header, known)
-        fmt = "excel"
+        df, meta, fmt = _read_excel_file(path, sheet, encoding, sep, limits, header, known)
     elif suffix in (".sav", ".zsav"):
         df, meta = _read_stat(path, "sav", limits)
         fmt = "sav"
