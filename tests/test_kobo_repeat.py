@@ -271,3 +271,25 @@ def test_read_kobo_points_to_the_repeat_reader(export, study):
         main = read_kobo(export / "export.xlsx", study=study, personal_data="ignore")
     assert main.attrs["repeat_groups"][MEMBERS[:31]]["rows"] == 5
     assert any("read_kobo_repeat" in n and MEMBERS[:31] in n for n in main.attrs["notes"])
+
+
+def test_the_committed_kobo_fixture_and_its_xls_twin(export, study):
+    """tests/data/exports/kobo/kobo_labels.xlsx (labels, Chinese sheet names) has a repeat group whose
+    _parent_table_name ('survey') names no sheet and whose _submission__uuid ('x') names no
+    submission: linked by _parent_index, both noted."""
+    data = Path(__file__).resolve().parent / "data" / "exports"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvalkitWarning)
+        a = read_kobo_repeat(data / "kobo" / "kobo_labels.xlsx", "household_members", export / "members.yaml",
+                             study=study)
+        b = read_kobo_repeat(data / "xls" / "kobo_labels.xls", "household_members", export / "members.yaml",
+                             study=study)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.attrs["repeat"] == {"table": "household_members", "submissions": "社区调查", "rows": 10, "linked": 10,
+                                 "orphans": 0}
+    notes = " | ".join(a.attrs["notes"])
+    assert "_parent_table_name 'survey' is no sheet" in notes and "name a _submission__uuid that no submission" in notes
+    main = read_kobo(data / "kobo" / "kobo_labels.xlsx", study=study, personal_data="ignore")
+    assert (main.loc[a["submission_row"].tolist(), "respondent_id"].tolist() == a["respondent_id"].tolist())
+    rep = validate(a, study=repeat_study(study, export / "members.yaml"))
+    assert rep.n_rows == 10 == rep.n_valid + rep.n_quarantined and rep.n_quarantined == 0
