@@ -1,8 +1,8 @@
 """Write the old-format (.xls) fixtures of tests/test_xls.py.
 
-Provenance: every .xls here was written by LibreOffice Calc 7.4.7 (Debian 12 package
-``libreoffice-calc-nogui``, ``soffice --headless --convert-to 'xls:MS Excel 97'``, BIFF8) from an
-.xlsx twin:
+Provenance: the .xls files here were written from an .xlsx twin by LibreOffice Calc 7.4.7 (Debian 12
+package ``libreoffice-calc-nogui``, ``soffice --headless --convert-to 'xls:MS Excel 97'``, BIFF8),
+except the two named below:
 
 * ``handtyped.xls``, ``wjx_text.xls``, ``wjx_number.xls``, ``kobo_labels.xls``, ``form.xls``: the
   committed .xlsx fixtures of tests/data/exports/{workbook,wjx,kobo}/ converted as they are;
@@ -14,15 +14,20 @@ Provenance: every .xls here was written by LibreOffice Calc 7.4.7 (Debian 12 pac
 as a web page (``--convert-to html``: one ``<table>`` per sheet, ``colspan``/``rowspan`` for merged
 cells) and named ``.xls``, as many office systems "export to Excel".
 
-LibreOffice 7.4 no longer writes BIFF5 (its ``MS Excel 95`` export fails), so a BIFF5 file with
-GBK text in code page 936 has no fixture; xlrd decodes such a file by its CODEPAGE record.
+``types_biff7_gbk.xls`` is ``types.xlsx`` as Excel 5.0/95 (BIFF7: text in a code page, not UTF-16)
+with code page 936 (GBK), written by Gnumeric 1.12.55 (Debian 12 package ``gnumeric``:
+``ssconvert --export-type=Gnumeric_Excel:excel_biff7`` under the locale ``zh_CN.GBK``, made with
+``localedef -i zh_CN -f GBK zh_CN.GBK``); LibreOffice 7.4 no longer writes BIFF5/7 (its
+``MS Excel 95`` export fails).
 
 No Python package writes .xls any more (xlwt is unmaintained since 2017), so the fixtures are
 committed and the tests compare each with its .xlsx twin cell by cell. LibreOffice is not needed
-to run the tests; to regenerate: ``apt-get install libreoffice-calc-nogui`` then
+to run the tests; to regenerate: ``apt-get install libreoffice-calc-nogui gnumeric``, the
+``zh_CN.GBK`` locale as above, then
 ``.venv/bin/python tests/data/exports/xls/make_fixtures.py``.
 """
 import datetime as dt
+import os
 import shutil
 import subprocess
 import tempfile
@@ -79,6 +84,9 @@ def main() -> None:
         subprocess.run(["soffice", "--headless", "--norestore", "--convert-to", "html", "--outdir", str(tmp),
                         str(tmp / "handtyped.xlsx")], check=True, capture_output=True, timeout=300)
         shutil.copy(tmp / "handtyped.html", HERE / "handtyped_page.xls")
+        subprocess.run(["ssconvert", "--export-type=Gnumeric_Excel:excel_biff7", str(HERE / "types.xlsx"),
+                        str(HERE / "types_biff7_gbk.xls")], check=True, capture_output=True, timeout=300,
+                       env={**os.environ, "LC_ALL": "zh_CN.GBK", "LANG": "zh_CN.GBK"})
 
 
 if __name__ == "__main__":
