@@ -276,8 +276,9 @@ def test_did_power_matches_community_effects_own_code_on_model_cell_means():
     """did_power against community_effects' own estimation code run on cell means drawn from the model.
 
     One programme community (start 2015, base 2014) and 7 comparison communities in 4 waves; cell
-    means ``ab + e`` with known sampling variances (design df 11 and 7, as the shipped communities),
-    passed to the code community_effects runs after its design step (``_Changes``,
+    means ``ab + e`` and, as a design with the same PSUs in every wave estimates it, each
+    community's 4 x 4 sampling covariance drawn as ``s W / df`` (W Wishart with the design df 11 or
+    7 of the shipped communities), passed to the code community_effects runs after its design step (``_Changes``,
     ``_indicator_rows``: Paule-Mandel shock variances, relative shock shares, Welch df). 1,500 draws
     at did_power's 80% MDE of the 2014-2017 comparison: the rejection rate of every gap within 3
     Monte Carlo SEs of did_power (the old model, shares taken as known, said 0.84 at gap 3).
@@ -298,12 +299,15 @@ def test_did_power_matches_community_effects_own_code_on_model_cell_means():
     starts = {"p": 2015, **dict.fromkeys(comms[1:])}
     cells = pd.DataFrame([(c, float(w)) for c in comms for w in waves], columns=["community_id", "wave"])
     cells["n"] = 300
-    V = np.diag(np.full(len(cells), s))
     rng = np.random.default_rng(4)
     R, hits = 1500, {1: 0, 2: 0, 3: 0}
     treated = ((cells["community_id"] == "p") & (cells["wave"] >= 2015)).to_numpy()
     for _ in range(R):
         cells["estimate"] = rng.normal(0, np.sqrt(vc.gamma2 + s), len(cells)) + eff * treated
+        V = np.zeros((len(cells), len(cells)))
+        for i, c in enumerate(comms):  # cells are in community-major order, 4 waves each
+            A = rng.normal(size=(dof[c], 4))
+            V[4 * i:4 * i + 4, 4 * i:4 * i + 4] = s * A.T @ A / dof[c]
         for r in _indicator_rows(_Changes(cells, V, "community_id", "wave"), "y", starts, dof, "community_id", "wave"):
             gap = r["wave"] - r["base_wave"]
             hits[gap] += abs(r["estimate"]) / r["se"] > stats.t.ppf(0.975, r["df"])

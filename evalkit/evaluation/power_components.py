@@ -251,8 +251,10 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
     ``(1 + 1/K) S^2 - v / K`` (community_effects' conservative fallback, df ``K - 1``). The test
     uses t on the Welch-Satterthwaite df of that variance as :func:`did_df` (the shock part with
     the df community_effects reports, lowered by the estimated relative shock variances of
-    ``n_waves`` waves; the sampling parts with their design df). Power =
-    ``E_X[Phi((effect - c se_hat) / sd) + Phi((-effect - c se_hat) / sd)]`` by quadrature.
+    ``n_waves`` waves; the sampling parts with their design df). The sampling part of the reported
+    variance is itself an estimate (scaled chi-square on its Welch df from the design df, e.g. a
+    change over waves of a community whose PSUs are surveyed every wave), integrated out too. Power =
+    ``E_{X,Y}[Phi((effect - c se_hat) / sd) + Phi((-effect - c se_hat) / sd)]`` by quadrature.
     Checked against simulated evaluations on the shipped design: ``studies/power_check_results.md``.
     """
     K, alpha = n_comparison, 1 - level
@@ -265,6 +267,11 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
     v = 2 * components.cell_variance(m)
     nu_rep = _shock_df(components, K, m, shock_pairs, n_waves)
     sden = _sampling_den(components, K, m, m_treated, df_treated, df_comparison)
+    # the design's estimate of the sampling part, samp * Y / nu_s with Y ~ chi2(nu_s) (its Welch
+    # df), independent of the estimate: 16 equal-probability nodes, scaled to mean 1
+    nu_s = samp * samp / sden if sden > 0 else np.inf
+    q = stats.chi2.ppf((np.arange(16) + 0.5) / 16, nu_s) / nu_s if np.isfinite(nu_s) else np.ones(1)
+    q = q / q.mean()
 
     def given(x):
         S2 = (2 * components.gamma2 + v) * x / nu
@@ -272,11 +279,12 @@ def did_power(effect: float, components: VarianceComponents, n_comparison: int, 
             sh, dfs = (1 + 1 / K) * (S2 - v), nu_rep
         else:
             sh, dfs = max((1 + 1 / K) * S2 - v / K, 0.0), K - 1
-        var = samp + sh
-        den = sden + (sh * sh / dfs if sh > 0 else 0.0)
-        df = var * var / den if den > 0 else np.inf
+        var = samp * q + sh
+        den = sden * q * q + (sh * sh / dfs if sh > 0 else 0.0)
+        df = np.where(den > 0, var * var / np.where(den > 0, den, 1.0), np.inf)
         c = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(var)
-        return (stats.norm.cdf((abs(effect) - c) / sd) + stats.norm.cdf((-abs(effect) - c) / sd)) * stats.chi2.pdf(x, nu)
+        hit = stats.norm.cdf((abs(effect) - c) / sd) + stats.norm.cdf((-abs(effect) - c) / sd)
+        return float(np.mean(hit)) * stats.chi2.pdf(x, nu)
 
     lo, hi = stats.chi2.ppf([1e-10, 1 - 1e-10], nu)
     x0 = nu * v / (2 * components.gamma2 + v)  # the fallback's kink
