@@ -123,6 +123,7 @@ def test_members_carry_their_submission_and_orphans_are_quarantined(export, stud
     rep = validate(got, study=repeat_study(study, export / "members.yaml"))
     assert rep.n_rows == 5 == rep.n_valid + rep.n_quarantined and rep.n_quarantined == 1
     assert rep.quarantined.index.tolist() == [6]
+    assert "orphan" in rep.problems.loc[rep.problems["row"] == 6, "rule"].tolist()
     msg = " ".join(rep.problems.loc[rep.problems["row"] == 6, "message"])
     assert f"sheet {MEMBERS[:31]!r}, row 6: _parent_index 9 matches no row of sheet {TITLE[:31]!r}" in msg
     assert "download the export again" in msg

@@ -40,6 +40,8 @@ RULES = {
     "personal_data": "a phone or ID number typed into an answer; the reader blanked the cell (attrs['personal_cells'])",
     "multiple_choice": "a multiple-choice answer the reader could not code: an option not in its map, or "
                        "'none of these' ticked with another option (attrs['read_problems'])",
+    "orphan": "a repeat-group row whose parent submission is not in the export (read_kobo_repeat; "
+              "attrs['read_problems'])",
 }
 PROBLEM_COLUMNS = ["row", "column", "value", "rule", "message"]
 
