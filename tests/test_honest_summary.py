@@ -144,3 +144,16 @@ def test_summary_and_standalone_routes_agree(shipped):
     alone = sensitivity_of_headlines(survey, study)
     pd.testing.assert_frame_equal(via_summary, alone)
     assert list(alone.columns) == HONEST_COLUMNS
+
+
+def test_a_sensitivity_that_cannot_be_computed_is_explained_not_faked(studies):
+    """A covariance that is not positive semi-definite: HonestDiD's input check refuses it, and the
+    row says so (explanation not_computable with the reason) instead of stopping the summary."""
+    from evalkit.evaluation.honest_events import sensitivity_frame
+
+    es = studies["shengxing"]
+    bad = es._replace(sigma=-np.eye(3))
+    out = sensitivity_frame([bad, es])
+    assert out.loc[0, "explanation"] == "not_computable" and np.isnan(out.loc[0, "breakdown"])
+    assert "sigma" in out.loc[0, "explanation_en"]
+    assert out.loc[1, "explanation"] is None and np.isfinite(out.loc[1, "breakdown"])

@@ -241,11 +241,16 @@ def sensitivity_frame(studies: list[HeadlineEventStudy], *, level: float = 0.95,
         if es.why is not None:
             rows.append({**row, **_explained(es)})
             continue
-        res = sensitivity(es.betahat, es.sigma, es.num_pre, es.num_post, restriction="relative_magnitude",
-                          method=method, l_vec=es.l_vec, level=level, df=es.df)
-        p, s50, s80, pz, pe = _pretest(es, level)
+        try:
+            res = sensitivity(es.betahat, es.sigma, es.num_pre, es.num_post, restriction="relative_magnitude",
+                              method=method, l_vec=es.l_vec, level=level, df=es.df)
+            p, s50, s80, pz, pe = _pretest(es, level)
+            breakdown = float(res.breakdown)
+        except (EvalkitError, np.linalg.LinAlgError) as exc:  # said in the row, never a number made up
+            rows.append({**row, **_explained(es._replace(why="not_computable", facts={**es.facts, "reason": str(exc)}))})
+            continue
         rows.append({**row, "wave": es.wave, "estimate": float(es.l_vec @ es.betahat[es.num_pre:]),
-                     "breakdown": float(res.breakdown), "pretest_p": p, "pretest_power_50": s50,
+                     "breakdown": breakdown, "pretest_p": p, "pretest_power_50": s50,
                      "pretest_power_80": s80, "num_pre": es.num_pre, "num_post": es.num_post, "df": es.df,
                      "sentence_zh": res.sentence(lang="zh"), "sentence_en": res.sentence(lang="en"),
                      "power_sentence_zh": pz, "power_sentence_en": pe})
@@ -254,6 +259,9 @@ def sensitivity_frame(studies: list[HeadlineEventStudy], *, level: float = 0.95,
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     for col in ("num_pre", "num_post"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+    for col in ("sentence_zh", "sentence_en", "power_sentence_zh", "power_sentence_en", "explanation",
+                "explanation_zh", "explanation_en"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
     return out
 
 

@@ -51,6 +51,8 @@ HONEST_EXPLANATIONS = {
                      "a survey wave around the start has fewer than {min_n} respondents from this community, so "
                      "the trend cannot be followed wave by wave"),
     "few_comparisons": EXPLANATIONS["few_comparisons"],
+    "not_computable": ("敏感性分析无法计算（输入的估计或其协方差不可用）",
+                       "the sensitivity analysis could not be computed: {reason}"),
 }
 
 
