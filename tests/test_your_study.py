@@ -456,6 +456,17 @@ def test_draft_from_a_kobo_xlsform():
     assert "start" in draft.left_out and draft.codebook.variables["who5_1"].codes
 
 
+def test_drafting_an_xlsform_is_bounded_like_reading_data(monkeypatch):
+    """The XLSForm goes through evalkit's bounded readers: a form larger than the cell limit is refused
+    with a ReadError naming the file, never read whole into memory."""
+    from evalkit.errors import ReadError
+    from evalkit.io.draft import draft_codebook
+
+    monkeypatch.setenv("EVALKIT_MAX_CELLS", "20")
+    with pytest.raises(ReadError, match="form.xlsx"):
+        draft_codebook(EXPORTS / "kobo/form.xlsx")
+
+
 def test_draft_from_spss_labels_and_the_command_line(spss_export, tmp_path, capsys):
     from evalkit.cli import main
 
