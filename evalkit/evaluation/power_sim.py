@@ -145,9 +145,16 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
-def _run(shared: _Shared, seeds: list) -> pd.DataFrame:
+def _install(shared: _Shared) -> None:
+    """Pool initializer: the job arrives once per worker process; tasks then name it by its token."""
+    job = shared.job()  # unpickled here (spawn) or inherited as it is (fork)
+    _CACHE.clear()
+    _CACHE[shared.token] = job
+
+
+def _run(shared: _Shared | str, seeds: list) -> pd.DataFrame:
     """One batch: a simulated outcome per seed, then one ``community_effects`` call on all of them."""
-    s = shared.job()
+    s = _CACHE[shared] if isinstance(shared, str) else shared.job()
     vc, n, cols = s.comps, s.ci.size, {}
     for r, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
@@ -170,8 +177,8 @@ def _execute(shared: _Shared, tasks: list, executor, workers: int) -> tuple[list
     if executor is None and workers == 1:
         return [_run(shared, t) for t in tasks], 1
     if executor is None:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            return [f.result() for f in [ex.submit(_run, shared, t) for t in tasks]], workers
+        with ProcessPoolExecutor(max_workers=workers, initializer=_install, initargs=(shared,)) as ex:
+            return [f.result() for f in [ex.submit(_run, shared.token, t) for t in tasks]], workers
     if hasattr(executor, "scatter") and hasattr(executor, "gather"):  # a dask.distributed Client
         remote = executor.scatter(shared, broadcast=True)  # the design reaches each worker once
         futures = [executor.submit(_run, remote, t, pure=False) for t in tasks]
