@@ -157,3 +157,21 @@ def test_a_sensitivity_that_cannot_be_computed_is_explained_not_faked(studies):
     assert out.loc[0, "explanation"] == "not_computable" and np.isnan(out.loc[0, "breakdown"])
     assert "sigma" in out.loc[0, "explanation_en"]
     assert out.loc[1, "explanation"] is None and np.isfinite(out.loc[1, "breakdown"])
+
+
+def test_pretest_power_trend_is_zero_at_the_base_wave(studies):
+    """Biennial waves (event times -4, [base -2], 0, 2): the linear trend is slope * (t - base), so the
+    slope detected half the time is the one whose noncentrality d' S^-1 d (d = t - base over the
+    pre-periods) gives the Wald test 50% power — computed here from scipy's noncentral chi-square."""
+    from scipy import optimize, stats
+
+    from evalkit.evaluation.honest_events import _pretest
+
+    es = studies["shengxing"]
+    biennial = es._replace(event_times=np.array([-4, 0, 2]), facts={**es.facts, "base_time": -2.0})
+    _, s50, _, _, _ = _pretest(biennial, 0.95)
+    d = np.array([-4.0 - (-2.0)])
+    q = float(d @ np.linalg.solve(es.sigma[:1, :1], d))
+    crit = stats.chi2.ppf(0.95, 1)
+    want = optimize.brentq(lambda s: stats.ncx2.sf(crit, 1, s * s * q) - 0.5, 1e-9, 10.0)
+    assert s50 == pytest.approx(want, rel=1e-6)

@@ -127,7 +127,8 @@ def _event_study(tgt, cid: str, name: str, start: int, b, waves: list[float], mi
     l_vec[-1] = 1.0
     return HeadlineEventStudy(cid, name, np.array([int(t - start) for t in others]), betahat, sigma, len(pre),
                               len(post), l_vec, float(rows[-1]["df"]), float(post[-1]), None,
-                              {**facts, "pre_df": [float(r["df"]) for r in rows[:len(pre)]]})
+                              {**facts, "pre_df": [float(r["df"]) for r in rows[:len(pre)]], "base": int(b),
+                               "base_time": float(b - start)})
 
 
 def base_wave(tgt, start: int, survey_waves: list[float], study) -> float | None:
@@ -187,8 +188,8 @@ def _pretest(es: HeadlineEventStudy, level: float) -> tuple[float, float, float,
         p = float(wald_columns(pre, np.sqrt(np.diag(S)), es.facts["pre_df"][0], level)["p_value"][0])
     else:
         p = float(stats.chi2.sf(float(pre @ np.linalg.pinv(S) @ pre), es.num_pre))
-    pw = pretrend_power(es.betahat, es.sigma, es.num_pre, test="wald", level=level,
-                        event_times=[int(e) for e in es.event_times])
+    pw = pretrend_power(es.betahat, es.sigma, es.num_pre, test="wald", level=level,  # trend 0 at the base wave
+                        event_times=[int(e) for e in es.event_times], reference_time=es.facts["base_time"])
     tidy = pw.tidy()
     slope = {float(r.power_target): float(r.slope) for r in tidy.itertuples() if np.isfinite(r.power_target)}
     prop = es.facts.get("kind") == "proportion"
