@@ -366,6 +366,24 @@ def test_honest_did_takes_the_design_df():
     assert o.se == pytest.approx(dyn.se[dyn.levels == 0][0], rel=1e-10)
 
 
+def test_honest_did_on_a_clustered_fit_uses_t_on_clusters_minus_one(mpdta):
+    """studies/honest_coverage_results.md: normal critical values under-cover with few clusters, so a
+    clustered event study's default df is G - 1; an unclustered one stays normal (HonestDiD's)."""
+    kw = dict(y="lemp", group="first.treat", time="year", unit="countyreal", base_period="universal")
+    mp = mpdta.assign(state=mpdta["countyreal"] // 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dyn = att_gt(mp, cluster="state", **kw).aggregate("dynamic")
+        plain = att_gt(mp, **kw).aggregate("dynamic")
+    G = mp["state"].nunique()
+    assert dyn.n_clusters == G and plain.n_clusters is None
+    h = honest_did(dyn, e=0, bounds=[0.0])
+    assert h.df == G - 1 and honest_did(plain, e=0, bounds=[0.0]).df == np.inf
+    o = h.original.iloc[0]
+    assert o.ci_high - o.estimate == pytest.approx(stats.t.ppf(0.975, G - 1) * o.se, rel=1e-12)
+    assert honest_did(dyn, e=0, bounds=[0.0], df=np.inf).df == np.inf      # an explicit df wins
+
+
 def test_breakdown_search_widens_past_a_small_grid_and_caps_at_inf():
     b, S = [0.0, 0.0, 0.0, 50.0], np.diag([1.0] * 4)  # outcome in large units: the breakdown M is large
     r = sensitivity(b, S, 3, 1, bounds=[0.0, 0.001])

@@ -109,6 +109,10 @@ class AggregateResult(Result):
     df : float
         Degrees of freedom of the t reference (``inf``: normal; the design df with a survey
         design).
+    n_clusters : int or None
+        Number of clusters of a clustered fit (``None`` unclustered or with a design): the
+        sensitivity analysis (:func:`evalkit.honest_did`) takes t critical values on
+        ``n_clusters - 1`` df from it.
     """
 
     type: str
@@ -127,6 +131,7 @@ class AggregateResult(Result):
     balance_e: int | None = None
     df: float = np.inf
     _vcov: np.ndarray | None = field(default=None, repr=False)
+    n_clusters: int | None = None
 
     title = "Aggregated ATT"
 
@@ -307,6 +312,13 @@ class ATTGTResult(Result):
             return self._design.cov(inf) / self._design.n
         return influence_cov(inf, self.n, self._cluster_codes) / self.n
 
+    @property
+    def n_clusters(self) -> int | None:
+        """Number of clusters (``cluster=``), ``None`` without clustering or with a design."""
+        if self._design is not None or self._cluster_codes is None:
+            return None
+        return int(np.unique(np.asarray(self._cluster_codes)).size)
+
     def vcov(self) -> np.ndarray:
         """K x K covariance of :attr:`att` (one row and column per (g, t) cell, in their order).
 
@@ -402,4 +414,4 @@ class ATTGTResult(Result):
                                level=self.level, influence=agg.influence,
                                overall_influence=agg.overall_influence, uniform=uniform,
                                min_e=min_e, max_e=max_e, balance_e=balance_e, df=self.df,
-                               _vcov=self._vcov_of(agg.influence))
+                               _vcov=self._vcov_of(agg.influence), n_clusters=self.n_clusters)
