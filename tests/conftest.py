@@ -65,6 +65,15 @@ def study():
     return dongying()
 
 
+@pytest.fixture(scope="session")
+def shipped():
+    """``(study, survey)`` of :func:`evalkit.datasets.dongying_survey`: the shipped study and its validated,
+    scored survey (read-only: copy before changing it)."""
+    from evalkit.datasets import dongying_survey
+
+    return dongying_survey()
+
+
 @pytest.fixture(autouse=True)
 def _pandas_display_defaults():
     """Each test starts from pandas' display defaults: ``setup_notebook`` (tested in test_fonts)

@@ -22,11 +22,6 @@ from evalkit.publish.i18n import t
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return dongying_survey()
-
-
-@pytest.fixture(scope="module")
 def summary(shipped):
     study, survey = shipped
     return summarise(survey, study, reconcile=False)

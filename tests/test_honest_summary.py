@@ -13,16 +13,10 @@ import pandas as pd
 import pytest
 
 from evalkit import community_effects, summarise
-from evalkit.datasets import dongying_survey
 from evalkit.errors import ShockVarianceWarning
 from evalkit.evaluation.honest_summary import HONEST_COLUMNS, attach_breakdown, headline_event_study
 from evalkit.evaluation.impact import _design
 from evalkit.evaluation.summary_notes import HONEST_EXPLANATIONS
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return dongying_survey()
 
 
 @pytest.fixture(scope="module")

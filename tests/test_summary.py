@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit.datasets import dongying_survey, load_truth
+from evalkit.datasets import load_truth
 from evalkit.evaluation.comparison import community_effects
 from evalkit.evaluation.effect_terms import (EVIDENCE_SCALE, evidence_level, headcount, holm, pct_of_baseline,
                                              pooled_sd, ruled_out, target_population)
@@ -20,11 +20,6 @@ from evalkit.evaluation.summary import EFFECT_COLUMNS, EvaluationSummary, summar
 from evalkit.evaluation.impact import _design
 from evalkit.errors import EvalkitError, FewClustersWarning
 from evalkit.spec.registry import programme_targets
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return dongying_survey()
 
 
 @pytest.fixture(scope="module")
