@@ -100,3 +100,10 @@ def test_dask_local_cluster_is_bit_identical_to_the_loop():
         res = _power(design, reg, executor=client)
     assert res.workers == 2
     assert res.table.equals(loop.table)
+
+
+def test_a_replicate_design_is_refused_with_the_fix():
+    d, reg = _survey(5)
+    rep = SurveyDesign(d, "w", strata="community_id", psu="psu").as_replicate("JKn")
+    with pytest.raises(EstimationError, match="ReplicateDesign"):
+        _power(rep, reg, workers=1)

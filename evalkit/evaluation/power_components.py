@@ -309,10 +309,12 @@ def did_mde(components: VarianceComponents, n_comparison: int, *, power: float =
 
 
 def design_dfs(design, community: str = "community_id") -> dict:
-    """Design df of each community's rows: its PSUs minus its strata (R ``degf`` of the subset)."""
-    comm = design.data[community].astype(str).to_numpy()
-    p, h = design.psu_codes, design.strata_codes
-    return {c: int(np.unique(p[comm == c]).size - np.unique(h[comm == c]).size) for c in pd.unique(comm)}
+    """Design df of each community's rows, as community_effects uses them
+    (:func:`evalkit.evaluation.comparison.community_dof`: PSUs minus strata, or for a replicate
+    design the rank of its replicate weights minus 1)."""
+    from .comparison import community_dof
+
+    return community_dof(design, community)
 
 
 def comparison_design_df(dfs: dict, controls) -> float:

@@ -229,6 +229,12 @@ def simulated_power(design, components: VarianceComponents, *, registry, effect:
     """
     if n_sims < 1 or batch < 1:
         raise EstimationError("n_sims and batch must be positive whole numbers.")
+    if getattr(design, "is_replicate", False):
+        raise EstimationError(
+            "simulated_power redraws the outcome PSU by PSU and needs the strata and PSUs of a "
+            "linearisation design; this is a ReplicateDesign (replicate weights only). Simulate on the "
+            "survey's SurveyDesign with strata and PSUs (e.g. SurveyDesign(rows, weight, strata=, psu=)); "
+            "the simulated evaluations can still be analysed as your report analyses them.")
     workers = int(workers or os.cpu_count() or 1)
     seeds = np.random.SeedSequence(seed).spawn(n_sims)  # one per simulated evaluation
     tasks = [seeds[i:i + batch] for i in range(0, n_sims, batch)]
