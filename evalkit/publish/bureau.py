@@ -30,6 +30,7 @@ from ..errors import EvalkitError
 from ..spec.study import Study
 from . import bureau_context as ctx
 from . import disclosure
+from .bureau_findings import payment_line, report_findings, withheld_communities
 from .bureau_pages import community_pages, overview_figure
 from .i18n import HTML_LANG, check_lang
 from .render import check_no_script
@@ -62,13 +63,16 @@ def render_bureau_html(summary, study: Study, *, lang: str = "zh", title: str | 
     """
     lang = check_lang(lang)
     detail = getattr(performance, "detail", None)  # a PerformanceEvaluation: its table and per-community detail
+    found = report_findings(performance, withheld)  # its problems and required fixes, gated
     performance = getattr(performance, "projects", performance)
     summary, labels, evidence = ctx.prepare(summary, study, lang=lang, gate=disclosure.gate_table, min_n=min_n)
     pages = community_pages(summary, labels, performance=performance, evidence=evidence, level=level,
-                            synthetic=synthetic, detail=detail)
+                            synthetic=synthetic, detail=detail, findings=found,
+                            withheld=withheld_communities(withheld))
     context = ctx.page_context(summary, study, labels, evidence, pages, title=title, synthetic=synthetic,
                                min_n=min_n, performance=performance, withheld=withheld, data_dir=data_dir,
                                level=level)
+    context["payment_line"] = payment_line(found, labels.community, lang)
     context["overview"] = overview_figure(summary, labels, level=level)
     html = _environment().get_template("report.html.j2").render(html_lang=HTML_LANG[lang], **context)
     check_no_script(html, page=context["title"])
@@ -111,7 +115,12 @@ def build_bureau_report(survey: pd.DataFrame, study: Study, *, out_dir: str | Pa
         ``budget, spent, cost_per_beneficiary, score, grade, p_grade_differs``; adds the cost and
         score columns to the summary and a performance block to each community page. A
         :class:`~evalkit.performance.PerformanceEvaluation` (its ``projects`` table) also adds each
-        community's outputs against the contract and its scores by dimension (``detail(cid)``).
+        community's outputs against the contract and its scores by dimension (``detail(cid)``), its
+        problems and required fixes (:func:`evalkit.performance.findings.findings`, under the
+        performance block) and, on the first page, a count of the projects with a finding that
+        bears on payment (:mod:`evalkit.publish.bureau_findings`). A community with a withheld
+        survey cell shows none of the survey-based findings, costs per unit of effect, score, grade
+        or grade-flip probability (``[c]``).
     summary
         A precomputed evaluation summary of the *gated* survey (default: computed here).
     level

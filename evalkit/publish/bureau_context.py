@@ -142,7 +142,9 @@ def _cost_score(perf, lang) -> tuple[str, str]:
     return cost, score
 
 
-def _first_rows(summary, labels: Labels, performance, evidence) -> list[dict]:
+def _first_rows(summary, labels: Labels, performance, evidence, hidden=frozenset()) -> list[dict]:
+    """The first screen's rows; ``hidden``: communities with a withheld survey cell, whose score
+    (it rests on the survey's effects) shows ``[c]``."""
     head = summary.headline
     rows = []
     for cid in _order(labels, head["community_id"]):
@@ -159,6 +161,7 @@ def _first_rows(summary, labels: Labels, performance, evidence) -> list[dict]:
                             "level": lvl, "symbols": SYMBOLS.get(lvl, SYMBOLS[0]),
                             "evidence": evidence.get(lvl, ("", ""))[0]})
         cost, score = _cost_score(_perf_row(performance, cid), labels.lang)
+        score = tb.SUPPRESSED if cid in hidden and performance is not None else score
         rows.append({"community": labels.community(cid), "programme": labels.programme(cid),
                      "population": labels.base.group(next(iter(groups)), short=True) if one_group else None,
                      "start": _year(first.get("start_year")), "targets": targets, "cost": cost, "score": score})
@@ -357,7 +360,8 @@ def page_context(summary, study: Study, labels: Labels, evidence: dict, pages: l
     study_title = study.codebook.title.text(lang)
     title = title or (f"{study_title}：{t('title_suffix', lang)}" if lang == "zh"
                       else f"{study_title}: {t('title_suffix', lang)}")
-    rows = _first_rows(summary, labels, performance, evidence)
+    hidden = set() if withheld is None or not len(withheld) else set(withheld["community_id"].astype(str))
+    rows = _first_rows(summary, labels, performance, evidence, hidden)
     show_perf = performance is not None
     withheld_n = 0 if withheld is None else len(withheld)
     methods = all_notes(getattr(summary, "notes", None), lang)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import tables as tb
+from .bureau_findings import page_findings
 from .bureau_context import SYMBOLS, Labels, _level, _order, _perf_row, _year, effect_text
 from .i18n import TEXT, grade, t
 
@@ -164,7 +165,11 @@ def _dimensions(sheet: pd.DataFrame | None, lang: str) -> dict | None:
             "rows": [[f"{tb.fmt_number(sc, 1)}/{tb.fmt_number(pt, 0)}" for sc, pt in zip(by["score"], by["points"])]]}
 
 
-def _performance(perf, lang, detail=None, labels: Labels | None = None) -> dict | None:
+#: Columns of the performance table that rest on the resident survey (``[c]`` with a withheld cell).
+_SURVEY_COLUMNS = ("score", "grade", "p_grade_differs")
+
+
+def _performance(perf, lang, detail=None, labels: Labels | None = None, hidden: bool = False) -> dict | None:
     if perf is None:
         return None
     cols = [("budget", tb.fmt_int), ("spent", tb.fmt_int), ("cost_per_beneficiary", tb.fmt_int),
@@ -174,12 +179,13 @@ def _performance(perf, lang, detail=None, labels: Labels | None = None) -> dict 
             "grade": "grade", "p_grade_differs": "flip"}
     present = [(c, f) for c, f in cols if c in perf.index]
     out = {"headers": [t(f"tcol_{keys[c]}", lang) for c, _ in present],
-           "rows": [[tb.check_cell(f(perf.get(c)), "performance table") for c, f in present]],
+           "rows": [[tb.SUPPRESSED if hidden and c in _SURVEY_COLUMNS else
+                     tb.check_cell(f(perf.get(c)), "performance table") for c, f in present]],
            "outputs": None, "dimensions": None, "costs": None}
     if detail is not None:
         parts = detail(str(perf.get("community_id"))) or {}
         out["outputs"] = _outputs_line(parts.get("outputs"), lang)
-        out["costs"] = _costs_line(parts.get("costs"), labels) if labels is not None else None
+        out["costs"] = _costs_line(parts.get("costs"), labels) if labels is not None and not hidden else None
         out["dimensions"] = _dimensions(parts.get("sheet"), lang)
     return out
 
@@ -240,12 +246,16 @@ def _limitations(part: pd.DataFrame, labels: Labels, synthetic: bool, honest=Non
 
 
 def community_pages(summary, labels: Labels, *, performance, evidence: dict, level: float, detail=None,
-                    synthetic: bool) -> list[dict]:
-    """One context entry per programme community, in registry order."""
+                    synthetic: bool, findings=None, withheld=frozenset()) -> list[dict]:
+    """One context entry per programme community, in registry order. ``findings``: the report's
+    problems and required fixes (:func:`evalkit.publish.bureau_findings.report_findings`);
+    ``withheld``: ids of communities with a withheld survey cell (their survey-based performance
+    cells show ``[c]``)."""
     head = summary.headline
     pages = []
     for cid in _order(labels, head["community_id"]):
         part = head[head["community_id"].astype(str) == cid]
+        perf = _performance(_perf_row(performance, cid), labels.lang, detail, labels, hidden=cid in withheld)
         pages.append({
             "id": f"c{len(pages) + 1}",
             "name": labels.community(cid), "programme": labels.programme(cid),
@@ -253,7 +263,8 @@ def community_pages(summary, labels: Labels, *, performance, evidence: dict, lev
             "population": _population(part, labels),
             "table": effects_table(part, labels, evidence, level=level),
             "figures": _figures(summary, labels, part, level=level),
-            "performance": _performance(_perf_row(performance, cid), labels.lang, detail, labels),
+            "performance": perf,
+            "findings": page_findings(findings, cid, labels.lang) if perf is not None else None,
             "limitations": _limitations(part, labels, synthetic, getattr(summary, "honest", None)),
         })
     return pages

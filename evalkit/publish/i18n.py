@@ -107,6 +107,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "costs_skipped": ("；另有{k}个目标的效果区间包含0，无法计算成本。", "; for {k} more target(s) the effect's interval includes 0, so no cost per effect."),
     "dimensions_caption": ("评分（得分/满分）", "Score by dimension (score/points)"),
     "page_performance": ("绩效评价", "Performance evaluation"),
+    "findings_heading": ("问题与整改要求", "Problems and required fixes"),
+    "findings_none": ("未发现需要整改的问题。", "No problem found that needs fixing."),
+    "findings_withheld": ("依据居民调查的问题不在此列出：该社区有回答人数过少的调查单元，按披露规则不公布。",
+                          "Problems read off the resident survey are not listed: this community has survey cells "
+                          "with too few respondents, which are not published."),
+    "findings_payment": ("涉及结算的问题：{k}个项目（{names}）合同指标未完成或预算执行超出范围，共{n}项，见各社区页的“问题与整改要求”。",
+                         "Problems that bear on payment: {k} project(s) ({names}) missed a contract target or spent "
+                         "outside the agreed budget range, {n} finding(s) in all; see “Problems and required fixes” "
+                         "on each community page."),
     "figure_alt": ("{community}{target}：各年份平均值与对照社区平均值及反事实趋势的比较。{finding}",
                    "{community}, {target}: yearly mean against the comparison average and the counterfactual. {finding}"),
     "limit_synthetic": ("数据为模拟数据，数字只用于演示方法。", "The data are synthetic; the numbers only demonstrate the method."),
