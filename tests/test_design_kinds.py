@@ -23,13 +23,21 @@ the reweighted influence function, ``T_r = sum_i (w_ri / w_i) IF_i / n``, the re
 the linearised ATT. Its cell is checked exactly against that formula written here, and against the
 refit (``att_gt(weight=replicate column)`` per replicate, the brief's reference) through the limit
 in which the two must agree: Fay replicates with rho -> 1 (the gap shrinks like 1 - rho). On this
-data (6-7 PSUs per cohort) the refit SEs are larger by ~10% (JK1, JKn) to ~25% (bootstrap), measured
-by ``test_att_gt_refit_gap_is_bounded_and_stated``: the ATT is nonlinear in the weights (ratios of
-weighted means within a cohort whose PSUs a replicate deletes) and the linearisation leaves that out.
+data (6-7 PSUs per cohort) the refit SEs of ATT(g, t) are larger, measured by
+``test_att_gt_refit_gap_is_bounded_and_stated`` (evalkit SE / refit SE - 1): JK1 -8 to -13%, JKn
+-4 to -10%, SDR -9 to -11%, Fay 0.5 -1 to -5%, bootstrap -1 to -27%, BRR -21 to -35%. It is the
+nonlinearity of ratios of weighted means in domains of few PSUs, not a fault of the IF variance:
+evalkit's own (refitted) replicate SEs of the (cohort, wave) means exceed their linearised SEs by
+similar amounts (JK1 8-18%, JKn 4-13%, BRR 22-71%: ``rep.mean('y', by=['group', 'wave'])`` against
+the linearisation design's, not a test here). A
+refit option for att_gt (R svrepdesign's route) is left to the owner of evalkit/did/estimator.py.
 
 Matrix (rows: design kinds; columns: estimators). ``here`` = a test of this file parametrised by
 the kind (the test id names kind and estimator); existing tests checking the same cell against
-published R output are named for reference, not relied on.
+published R output are named for reference, not relied on. Regression: ``y ~ x + wave``; fixed
+effects absorbed: ``y ~ x | wave`` (crossing the PSUs) and ``y ~ x | psu`` (nested in them).
+The replicate weights of ``as_replicate`` are themselves checked against R's rules
+(``test_as_replicate_weights_follow_r_rules``).
 
 =========================  ==========  =========  =================  ==========  ==================
 kind                       mean/total/ domain     att_gt cells +     regress     regress | fe
@@ -48,7 +56,8 @@ as_replicate Fay rho .5    here        here       here (same; refit  here       
                                                   limit rho -> 1)
 as_replicate bootstrap     here        here       here (same)        here        here
 columns JK1/JKn(+mse)/     here        here       here (same)        here        here
-BRR/Fay/bootstrap/SDR
+BRR/Fay/bootstrap(+mse)/
+SDR factors/other
 (from_replicates, R
 svrepdesign semantics)
 =========================  ==========  =========  =================  ==========  ==================
@@ -114,7 +123,9 @@ REPLICATE = {
     "cols JKn mse": ("cols", "JKn", {"mse": True}), "cols BRR": ("cols", "BRR", {}),
     "cols Fay 0.5": ("cols", "Fay", {"rho": 0.5}), "cols bootstrap": ("cols", "bootstrap", {}),
     "cols bootstrap mse": ("cols", "bootstrap", {"mse": True}), "cols SDR factors": ("cols", "SDR", {}),
+    "cols other": ("cols", "other", {"scale": 0.7}),  # JK1 columns with a scale and rscales of one's own
 }
+OTHER_RSCALES = np.linspace(0.5, 1.5, 20)
 
 
 def _quiet(fn, *a, **k):
@@ -130,7 +141,7 @@ def linear(name: str) -> SurveyDesign:
 
 def _base_for(kind: str) -> SurveyDesign:
     """The linearisation design a replicate type is made from (R as.svrepdesign's requirements)."""
-    if kind == "JK1":
+    if kind in ("JK1", "other"):
         return linear("psu only")
     if kind in ("BRR", "Fay"):
         return SurveyDesign(_frame(), "w", strata="pair", psu="psu")
@@ -156,6 +167,8 @@ def _expected_scales(name: str, W: np.ndarray) -> tuple[float, np.ndarray]:
     w = d["w"].to_numpy()
     if kind == "JK1":
         return (R - 1) / R, np.ones(R)
+    if kind == "other":
+        return opt["scale"], OTHER_RSCALES
     if kind == "JKn":  # replicate r deletes the PSU whose rows it gives 0: (1 - n_h/N_h)(n_h - 1)/n_h
         rs = []
         for r in range(R):
@@ -185,7 +198,8 @@ def replicate(name: str):
     rho = opt.get("rho")
     if how == "as" or kind != "SDR":
         base = _base_for(kind)
-        rep = _quiet(base.as_replicate, kind, replicates=N_BOOT, seed=BOOT_SEED, rho=rho, mse=mse)
+        rep = _quiet(base.as_replicate, "JK1" if kind == "other" else kind, replicates=N_BOOT, seed=BOOT_SEED,
+                     rho=rho, mse=mse)
         W = rep.replicate_weights
     if how == "cols":
         d = _frame()
@@ -199,9 +213,49 @@ def replicate(name: str):
             extra = {"rho": rho} if kind == "Fay" else {}
             if kind == "JKn":
                 extra["rscales"] = _expected_scales(name, W)[1]
+            if kind == "other":
+                extra.update(scale=opt["scale"], rscales=OTHER_RSCALES)
             rep = SurveyDesign.from_replicates(cols, "w", r"^rw\d+$", kind, mse=mse, **extra)
     scale, rscales = _expected_scales(name, W)
     return rep, W, scale, rscales, mse
+
+
+@pytest.mark.parametrize("kind", ["JK1", "JKn", "BRR", "Fay", "bootstrap"])
+def test_as_replicate_weights_follow_r_rules(kind):
+    """The replicate weights the matrix refits on are R's (jk1weights, jknweights, brrweights,
+    bootweights), checked per PSU: weight / full weight is one factor per PSU and replicate."""
+    d = _frame()
+    base = _base_for(kind)
+    rep = base.as_replicate(kind, replicates=N_BOOT, seed=BOOT_SEED, rho=0.5 if kind == "Fay" else None)
+    ratio = pd.DataFrame(rep.replicate_weights / d["w"].to_numpy()[:, None])
+    F = ratio.groupby(d["psu"].to_numpy()).agg(["min", "max"])
+    assert np.allclose(F.xs("min", axis=1, level=1), F.xs("max", axis=1, level=1))  # constant within PSU
+    F = ratio.groupby(d["psu"].to_numpy()).first()  # PSUs x replicates
+    strat = d.groupby("psu")["pair" if kind in ("BRR", "Fay") else "stratum"].first().loc[F.index]
+    n_h = strat.map(strat.value_counts()).to_numpy()[:, None]
+    if kind == "JK1":  # replicate r deletes one PSU, the others get P / (P - 1)
+        P = len(F)
+        assert F.shape[1] == P and np.allclose(np.sort(F.to_numpy(), axis=0)[0], 0)
+        assert np.allclose(np.where(F.to_numpy() == 0, P / (P - 1), F.to_numpy()), P / (P - 1))
+    elif kind == "JKn":  # deletes one PSU: its stratum's others n_h / (n_h - 1), other strata 1
+        for r in F.columns:
+            gone = F.index[F[r] == 0]
+            assert gone.size == 1
+            same = (strat == strat[gone[0]]).to_numpy()
+            expect = np.where(same, n_h[:, 0] / (n_h[:, 0] - 1), 1.0)
+            expect[F.index.get_loc(gone[0])] = 0.0
+            assert np.allclose(F[r], expect)
+    elif kind in ("BRR", "Fay"):  # one PSU of each pair 2 - rho, the other rho; balanced halves
+        rho = 0.5 if kind == "Fay" else 0.0
+        A = F.to_numpy()
+        assert np.allclose(A.reshape(-1, 2, A.shape[1]).sum(axis=1), 2) and np.all(np.isclose(A, rho) | np.isclose(A, 2 - rho))
+        sign = np.sign(A[::2] - 1)  # pairs x replicates
+        assert np.allclose(sign @ sign.T, A.shape[1] * np.eye(sign.shape[0]))
+    else:  # counts of n_h draws with replacement within each stratum
+        A = F.to_numpy()
+        assert np.allclose(A, np.rint(A)) and (A >= 0).all()
+        assert np.allclose(pd.DataFrame(A).groupby(strat.to_numpy()).sum().to_numpy(),
+                           np.array(PSUS_PER_STRATUM)[:, None])
 
 
 def _rep_var(thetas: np.ndarray, full: np.ndarray, scale: float, rscales: np.ndarray, mse: bool) -> np.ndarray:
@@ -395,10 +449,11 @@ def test_att_gt_replicate_variance_tends_to_the_refit_as_fay_rho_tends_to_1():
     assert 5 < gaps[0] / gaps[1] < 20, gaps
 
 
-@pytest.mark.parametrize("name", ["as JK1", "as JKn fpc", "as BRR", "as bootstrap"])
+@pytest.mark.parametrize("name", ["as JK1", "as JKn fpc", "as BRR", "as Fay 0.5", "as bootstrap",
+                                  "cols SDR factors"])
 def test_att_gt_refit_gap_is_bounded_and_stated(name):
     """The refit (R svrepdesign's route) against evalkit's linearised replicate variance on this
-    data: the gap the module docstring states (refit larger by about 5-30%)."""
+    data: the gap the module docstring states (evalkit's SE smaller by 1-35%)."""
     rep, W, scale, rscales, mse = replicate(name)
     ratio = att_gt(design=rep, **DID).se / _refit_se(W, scale, rscales, mse)
     assert np.all((ratio > 0.65) & (ratio < 1.0)), (name, ratio)
