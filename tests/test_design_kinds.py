@@ -407,11 +407,12 @@ def _did_reference(family: str, name: str, inf: np.ndarray, n: int) -> np.ndarra
     return np.diag(_rep_var(ratio.T @ Z, Z.sum(axis=0), scale, rscales, mse))
 
 
+@pytest.mark.parametrize("covariates", [None, ["x"]], ids=["no covariate", "covariate x (dr)"])
 @pytest.mark.parametrize("family,name", ALL, ids=IDS)
-def test_att_gt_cells_and_dynamic_aggregation(family, name):
+def test_att_gt_cells_and_dynamic_aggregation(family, name, covariates):
     design = _design(family, name)
-    res = att_gt(design=design, **DID)
-    plain = att_gt(_frame(), weight="w", **DID)  # the point estimates are the weighted fit's
+    res = att_gt(design=design, covariates=covariates, **DID)
+    plain = att_gt(_frame(), weight="w", covariates=covariates, **DID)  # the weighted fit's estimates
     np.testing.assert_allclose(res.att, plain.att, rtol=1e-12)
     n = len(_frame())
     assert res.influence.shape[0] == n
