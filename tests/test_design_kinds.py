@@ -391,7 +391,7 @@ def test_domain_means_covariance(family, name):
 
 
 # ---------------------------------------------------------------------------------------------
-# (b) DiD: att_gt on repeated cross-sections, ATT(g, t) and the dynamic aggregation
+# (b) DiD: att_gt on repeated cross-sections, ATT(g, t) and the dynamic (also group, simple) aggregation
 # ---------------------------------------------------------------------------------------------
 DID = dict(y="y", group="group", time="wave", panel=False)
 
@@ -421,10 +421,11 @@ def test_att_gt_cells_and_dynamic_aggregation(family, name, covariates):
     assert res.df == df
     dyn = res.aggregate("dynamic")
     assert list(dyn.levels) == [-1, 0, 1]
-    np.testing.assert_allclose(dyn.se, np.sqrt(_did_reference(family, name, dyn.influence, n)), rtol=RTOL)
-    np.testing.assert_allclose(dyn.overall_se, np.sqrt(_did_reference(
-        family, name, dyn.overall_influence[:, None], n))[0], rtol=RTOL)
-    assert dyn.df == df
+    for agg in (dyn, res.aggregate("group"), res.aggregate("simple")):
+        np.testing.assert_allclose(agg.se, np.sqrt(_did_reference(family, name, agg.influence, n)), rtol=RTOL)
+        np.testing.assert_allclose(agg.overall_se, np.sqrt(_did_reference(
+            family, name, agg.overall_influence[:, None], n))[0], rtol=RTOL)
+        assert agg.df == df
 
 
 def _refit_se(W: np.ndarray, scale: float, rscales: np.ndarray, mse: bool) -> np.ndarray:
