@@ -66,6 +66,8 @@ def render_bureau_html(summary, study: Study, *, lang: str = "zh", title: str | 
     found = report_findings(performance, withheld)  # its problems and required fixes, gated
     performance = getattr(performance, "projects", performance)
     summary, labels, evidence = ctx.prepare(summary, study, lang=lang, gate=disclosure.gate_table, min_n=min_n)
+    if found is not None:  # only the communities that have a page in this report
+        found = found[found["community_id"].isin(summary.headline["community_id"].astype(str))]
     pages = community_pages(summary, labels, performance=performance, evidence=evidence, level=level,
                             synthetic=synthetic, detail=detail, findings=found,
                             withheld=withheld_communities(withheld))

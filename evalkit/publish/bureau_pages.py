@@ -17,12 +17,21 @@ from .i18n import TEXT, grade, t
 __all__ = ["community_pages", "effects_table", "honest_lines", "overview_figure"]
 
 
+#: Size (inches) of a community page's figure. Smaller than plot_community_effect's 7.5 x 4.8 with
+#: the same font sizes, so its words stay legible printed two across on A4 (about 90 mm wide: the
+#: 13 pt title prints at 7.7 pt, was 4 pt three across at 7.5 in) and its rows short enough for one
+#: page per community; wide enough that the direct labels and the wrapped title fit (zh and en).
+FIGSIZE = (6.0, 3.2)
+
+
 def _figures(summary, labels: Labels, part: pd.DataFrame, *, level: float) -> list[dict]:
     """One figure per target with an estimate (:func:`evalkit.publish.figures.plot_community_effect`)."""
     import matplotlib.pyplot as plt
     from markupsafe import Markup
+    from matplotlib.figure import Figure
 
     from .figures import figure_html, plot_community_effect
+    from .style import use_cjk_font
 
     trends, scale = summary.trends, getattr(summary, "evidence_scale", None)
     out = []
@@ -32,7 +41,10 @@ def _figures(summary, labels: Labels, part: pd.DataFrame, *, level: float) -> li
         sel = trends[(trends["community_id"].astype(str) == str(r["community_id"])) & (trends["target"] == r["target"])]
         if sel.empty:
             continue
-        fig = plot_community_effect(sel, r, labels=labels.base, lang=labels.lang, evidence_scale=scale, level=level)
+        use_cjk_font()  # before the Figure exists, so all its text gets the CJK font
+        ax = Figure(figsize=FIGSIZE, layout="constrained").add_subplot()
+        fig = plot_community_effect(sel, r, labels=labels.base, lang=labels.lang, evidence_scale=scale, level=level,
+                                    ax=ax)
         alt = t("figure_alt", labels.lang, community=labels.community(r["community_id"]),
                 target=labels.target(r["indicator"], r.get("group")), finding=_finding(labels, r))
         out.append({"html": Markup(figure_html(fig, alt=alt)), "caption": _finding(labels, r)})
