@@ -337,7 +337,8 @@ def test_replicate_design_jk1_equals_the_linearisation_variance_and_diff_diff():
     lin = SurveyDesign(df, weight="w", psu="psu")
     rep = lin.as_replicate("JK1")
     a = att_gt(design=lin, y="y", group="g", time="year", panel=False, covariates=["x"])
-    b = att_gt(design=rep, y="y", group="g", time="year", panel=False, covariates=["x"])
+    b = att_gt(design=rep, y="y", group="g", time="year", panel=False, covariates=["x"],
+               replicate_variance="influence")
     np.testing.assert_array_equal(a.att, b.att)
     np.testing.assert_allclose(b.se, a.se, rtol=1e-10)
     assert b.df == rep.degf == 14
@@ -354,7 +355,7 @@ def test_replicate_design_jk1_equals_the_linearisation_variance_and_diff_diff():
 def test_replicate_panel_design_matches_the_design_total_of_the_unit_influence():
     df = _panel_frame()
     rep = SurveyDesign(df, weight="w", strata="stratum", psu="psu").as_replicate("JKn")
-    res = att_gt(design=rep, y="y", group="g", time="year", unit="hh")
+    res = att_gt(design=rep, y="y", group="g", time="year", unit="hh", replicate_variance="influence")
     first = df.drop_duplicates("hh").sort_values("hh").index.to_numpy()
     w = rep.weights
     cols = {}
@@ -381,3 +382,88 @@ def test_rows_left_out_by_the_last_cohort_rule_carry_no_influence():
     for k in np.flatnonzero(np.isfinite(res.se)):
         ref = np.sqrt(_textbook_var(_scores(df, kept, res.influence[:, k], res.n), strata, psu, N_h))
         assert res.se[k] == pytest.approx(ref, rel=1e-10, abs=0)
+
+
+# Replicate designs refitted per replicate (the default, replicate_variance="refit"): the reference
+# is att_gt(weight=<replicate column>) run once per replicate, its ATT(g, t) and aggregations, and
+# R svrVar's formula written here: scale * sum_r rscales_r (theta_r - c)(theta_r - c)', c = the
+# mean of the replicates with rscales > 0, or the full-sample estimate with mse=True.
+
+def _svrvar(thetas: np.ndarray, full: np.ndarray, rep) -> np.ndarray:
+    rs = np.asarray(rep.rscales, dtype=float)
+    c = np.asarray(full, float) if rep.mse else thetas[rs > 0].mean(axis=0)
+    D = thetas - c
+    return rep.scale * (D * rs[:, None]).T @ D
+
+
+AGGREGATIONS = ("simple", "group", "dynamic", "calendar")
+
+
+def _refit_reference(df, rep, **kw):
+    """Per replicate: att_gt(weight=replicate column) and its aggregations; their svrVar."""
+    full = _quiet(att_gt, df, weight="w", **kw)
+    fits = [_quiet(att_gt, df.assign(rw=rep.replicate_weights[:, r]), weight="rw", **kw)
+            for r in range(rep.n_replicates)]
+    out = {"cells": _svrvar(np.array([f.att for f in fits]), full.att, rep)}
+    for t in AGGREGATIONS:
+        a = full.aggregate(t)
+        reps = [f.aggregate(t) for f in fits]
+        out[t] = _svrvar(np.array([np.append(b.att, b.overall_att) for b in reps]),
+                         np.append(a.att, a.overall_att), rep)
+    return out
+
+
+def _check_refit(res, ref):
+    np.testing.assert_allclose(res.se, np.sqrt(np.diag(ref["cells"])), rtol=1e-8)
+    np.testing.assert_allclose(res.vcov(), ref["cells"], rtol=1e-8, atol=1e-14)
+    for t in AGGREGATIONS:
+        agg = res.aggregate(t)
+        V = ref[t]
+        L = agg.att.size
+        np.testing.assert_allclose(agg.se, np.sqrt(np.diag(V))[:L], rtol=1e-8)
+        assert agg.overall_se == pytest.approx(np.sqrt(V[L, L]), rel=1e-8)
+        np.testing.assert_allclose(agg.vcov(), V[:L, :L], rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind,mse", [("JK1", False), ("JKn", True), ("BRR", False), ("Fay", True),
+                                      ("bootstrap", False)])
+def test_replicate_refit_equals_att_gt_per_replicate_weight(kind, mse):
+    df = _rc_frame().dropna(subset=["y"]).reset_index(drop=True)
+    base = SurveyDesign(df, weight="w", strata=None if kind in ("JK1", "bootstrap") else "stratum", psu="psu")
+    if kind in ("BRR", "Fay"):  # half-samples need 2 PSUs per stratum: pair the first 14 communities
+        df = df[df["psu"] != "c15"].reset_index(drop=True)
+        df["pair"] = df["psu"].str[1:].astype(int).sub(1) // 2
+        base = SurveyDesign(df, weight="w", strata="pair", psu="psu")
+    opts = {"rho": 0.5} if kind == "Fay" else {"replicates": 25, "seed": 4} if kind == "bootstrap" else {}
+    rep = base.as_replicate(kind, mse=mse, **opts)
+    kw = dict(y="y", group="g", time="year", panel=False, covariates=["x"])
+    res = att_gt(design=rep, **kw)
+    _check_refit(res, _refit_reference(df, rep, **kw))
+    assert res.df == rep.degf
+    lin = att_gt(design=rep, replicate_variance="influence", **kw)  # the other route differs here
+    np.testing.assert_array_equal(res.att, lin.att)
+    assert not np.allclose(res.se, lin.se, rtol=1e-3)
+
+
+def test_replicate_refit_on_a_panel_keeps_the_units_replicate_weights():
+    df = _panel_frame()
+    rep = SurveyDesign(df, weight="w", strata="stratum", psu="psu").as_replicate("JKn")
+    kw = dict(y="y", group="g", time="year", unit="hh")
+    res = att_gt(design=rep, **kw)
+    _check_refit(res, _refit_reference(df, rep, **kw))
+    pre = res.pretrend_test()  # the Wald statistic on the replicate covariance of the pre-cells
+    k = np.flatnonzero((res.group > res.time) & np.isfinite(res.se))
+    V = res.vcov()[np.ix_(k, k)]
+    assert pre.statistic == pytest.approx(res.att[k] @ np.linalg.solve(V, res.att[k]), rel=1e-10)
+
+
+def test_a_replicate_without_treated_weight_in_a_cell_is_named():
+    df = _panel_frame()
+    df = df[~df["psu"].isin(["1-1", "1-3"])].reset_index(drop=True)  # cohorts in one PSU each
+    rep = SurveyDesign(df, weight="w", strata="stratum", psu="psu").as_replicate("JKn")
+    with pytest.raises(EstimationError, match=r"weights of replicate 2 of 8 for \(group 2016, period"):
+        att_gt(design=rep, y="y", group="g", time="year", unit="hh")
+    res = att_gt(design=rep, y="y", group="g", time="year", unit="hh", replicate_variance="influence")
+    assert np.isfinite(res.se).any()
+    with pytest.raises(EstimationError, match="replicate_variance must be 'refit'"):
+        att_gt(design=rep, y="y", group="g", time="year", unit="hh", replicate_variance="linear")

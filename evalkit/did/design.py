@@ -48,13 +48,17 @@ repeated cross-sections with fpc and covariates and for a panel. diff-diff diffe
 """
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
+from .aggregate import aggte
 from .bootstrap import _ZERO_SE, Multiplier
 
-__all__ = ["DesignVariance", "DesignMultiplier", "design_frame"]
+__all__ = ["DesignVariance", "DesignMultiplier", "ReplicateRefit", "design_frame"]
 
 _W = "__evalkit_design_weight__"
 
@@ -145,6 +149,7 @@ class DesignVariance:
     def __init__(self, design, rows: np.ndarray, n: int):
         self.design = design
         self.replicate = _is_replicate(design)
+        self.refit: ReplicateRefit | None = None  # set by att_gt with replicate_variance="refit"
         self.rows = np.asarray(rows, dtype=np.int64)
         self.n = int(n)
         self.N = len(design.weights)
@@ -192,7 +197,7 @@ class DesignMultiplier(Multiplier):
         if dv.replicate:
             raise EstimationError(
                 "bootstrap= with a replicate-weight design: the replicate weights already are the "
-                "resampling. Use bootstrap=0 (replicate variance of the influence function).")
+                "resampling. Use bootstrap=0 (the replicate variance).")
         s = dv.design._s
         self.dv, self.s, self.n, self.B = dv, s, dv.n, B
         self.cluster_codes, self.bits = None, None
@@ -214,3 +219,94 @@ class DesignMultiplier(Multiplier):
         if s.adjust.any():
             dev[s.starts[s.adjust]] = s.lonely_dev(S, d._present_strata())
         return self.v @ (dev * self._root[:, None])
+
+
+class ReplicateRefit:
+    """Replicate variance by refitting (R ``svrepdesign`` / ``withReplicates``): every ATT(g, t)
+    re-estimated with each replicate's weights by att_gt's own cell code, and every aggregation
+    recomputed from each replicate's ATT(g, t) with that replicate's group weights.
+
+    Parameters
+    ----------
+    design : ReplicateDesign
+    rows : numpy.ndarray
+        Design row of each influence row (its replicate weights are the unit's or row's).
+    lay : Layout
+        att_gt's layout of the data (:mod:`evalkit.did.preprocess`).
+    att, group, time : numpy.ndarray
+        Full-sample ATT(g, t) and their cells.
+    fit : callable
+        ``fit(layout) -> ATT(g, t)`` (the cell loop) for a layout with other weights.
+    """
+
+    def __init__(self, design, rows: np.ndarray, lay, att: np.ndarray, group: np.ndarray,
+                 time: np.ndarray, fit):
+        self.design = design
+        self.W = np.asarray(design.replicate_weights, dtype=float)[np.asarray(rows, dtype=np.int64)]
+        self.att = np.asarray(att, dtype=float)
+        self.thetas = np.full((self.W.shape[1], self.att.size), np.nan)
+        for r in range(self.W.shape[1]):
+            self.thetas[r] = self._one(lay, r, fit, group, time)
+        self._cov = self._variance(self.thetas, self.att)
+
+    def _one(self, lay, r: int, fit, group, time) -> np.ndarray:
+        w = self.W[:, r]
+        new = replace(lay, W=w, Wr=None if lay.Wr is None else (
+            w[lay.row_unit] if lay.mode == "unbalanced" else w))
+        where = f"replicate {r + 1} of {self.W.shape[1]}"
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                theta = np.asarray(fit(new), dtype=float)
+        except (EstimationError, np.linalg.LinAlgError) as exc:
+            raise EstimationError(
+                f"att_gt could not be refitted with the weights of {where}: {exc} Use "
+                "replicate_variance='influence' (the linearised replicate variance), or merge "
+                "small cohorts so that every replicate keeps treated and comparison units.") from None
+        bad = np.flatnonzero(~np.isfinite(theta) & np.isfinite(self.att))
+        if bad.size:
+            cells = ", ".join(f"(group {group[k]:g}, period {time[k]:g})" for k in bad[:5])
+            raise EstimationError(
+                f"ATT(g, t) cannot be estimated with the weights of {where} for {cells}: the "
+                "replicate gives zero weight to all treated or all comparison rows of the cell "
+                "(e.g. a jackknife deleting the only PSU of a cohort). Use "
+                "replicate_variance='influence' (the linearised replicate variance), or merge "
+                "cohorts / drop those cells' periods so that each cell spans several PSUs.")
+        return theta
+
+    def _variance(self, thetas: np.ndarray, full: np.ndarray) -> np.ndarray:
+        """Replicate covariance (the design's scale, rscales, mse); NaN for NaN estimates."""
+        ok = np.isfinite(full)
+        V = np.atleast_2d(self.design.variance(np.where(ok, thetas, 0.0), np.where(ok, full, 0.0),
+                                               cov=True))
+        V[~ok, :] = np.nan
+        V[:, ~ok] = np.nan
+        return V
+
+    def cov(self) -> np.ndarray:
+        """K x K replicate covariance of the ATT(g, t)."""
+        return self._cov.copy()
+
+    def se(self) -> np.ndarray:
+        """Replicate SEs of the ATT(g, t); NaN where numerically zero (reference cells)."""
+        se = np.sqrt(np.maximum(np.diag(self._cov), 0.0))
+        return np.where(se > _ZERO_SE, se, np.nan)
+
+    def aggregate(self, agg, *, unit_group: np.ndarray, group: np.ndarray, time: np.ndarray,
+                  periods: np.ndarray, **how) -> tuple[np.ndarray, float, np.ndarray]:
+        """(level SEs, overall SE, level covariance) of an aggregation `agg` (R aggte, `how` its
+        type/min_e/max_e/balance_e) from its recomputation under each replicate: each replicate's
+        ATT(g, t) weighted by that replicate's group sizes ``pg``."""
+        glist = np.unique(group)
+        S = np.column_stack([self.W[unit_group == g].sum(axis=0) for g in glist])  # R x groups
+        none = np.zeros((glist.size, group.size))
+        rep = []
+        for r in range(self.W.shape[1]):
+            a = aggte(group, time, self.thetas[r], none, unit_group=glist, unit_weight=S[r],
+                      periods=periods, **how)
+            rep.append(np.append(np.asarray(a.att, float), a.overall))
+        V = self._variance(np.array(rep), np.append(np.asarray(agg.att, float), agg.overall))
+        se = np.sqrt(np.maximum(np.diag(V), 0.0))
+        se = np.where(se > _ZERO_SE, se, np.nan)
+        L = se.size - 1
+        return se[:L], float(se[L]), V[:L, :L]

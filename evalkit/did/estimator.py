@@ -56,7 +56,7 @@ from ..errors import DidWarning, EstimationError
 from ..results import critical_value
 from .bootstrap import Multiplier, analytic_se
 from .cells import PANEL_ESTIMATORS, RC_ESTIMATORS, all_cells
-from .design import DesignMultiplier, DesignVariance, design_frame
+from .design import DesignMultiplier, DesignVariance, ReplicateRefit, design_frame
 from .preprocess import Layout, prepare
 from .results import ATTGTResult
 
@@ -82,7 +82,8 @@ def _inference(inf: np.ndarray, lay: Layout, bootstrap: int, seed, level: float,
     a design), or bootstrap sup-t (PSUs within strata with a design)."""
     if bootstrap == 0:
         if dv is not None:
-            return dv.se(inf), critical_value(level, dv.df), None
+            se = dv.refit.se() if dv.refit is not None else dv.se(inf)
+            return se, critical_value(level, dv.df), None
         return analytic_se(inf, lay.n, lay.cl_codes), critical_value(level), None
     if dv is not None:
         mult = DesignMultiplier(dv, int(bootstrap), seed)
@@ -116,12 +117,23 @@ def _checked(level, alpha, control, method, base_period, bootstrap, data, design
     return level, control, method, base_period, data, weight, dv_rows
 
 
+def _design_variance(design, dv_rows, lay, att, cells_g, cells_t, replicate_variance, fit):
+    """The design variance of the cells; with a replicate design and ``"refit"`` the refits."""
+    if replicate_variance not in ("refit", "influence"):
+        raise EstimationError("replicate_variance must be 'refit' (refit every ATT(g, t) with each "
+                              f"replicate's weights) or 'influence', got {replicate_variance!r}.")
+    dv = DesignVariance(design, dv_rows[lay.pos], lay.n)
+    if dv.replicate and replicate_variance == "refit":
+        dv.refit = ReplicateRefit(design, dv.rows, lay, att, cells_g, cells_t, fit)
+    return dv
+
+
 def att_gt(data: pd.DataFrame | None = None, *, y: str, group: str, time: str, unit: str | None = None,
            control: DidControl = "never", method: DidMethod = "dr", covariates: Sequence[str] | None = None,
            weight: str | None = None, cluster: str | None = None, panel: bool = True,
            allow_unbalanced_panel: bool = False, bootstrap: int = 0, level: float = 0.95,
            seed: int | np.random.SeedSequence | None = None, base_period: DidBasePeriod = "varying",
-           alpha: float | None = None, design=None) -> ATTGTResult:
+           alpha: float | None = None, design=None, replicate_variance: str = "refit") -> ATTGTResult:
     """Group-time average treatment effects with staggered adoption (R ``did::att_gt``).
 
     Parameters
@@ -170,14 +182,16 @@ def att_gt(data: pd.DataFrame | None = None, *, y: str, group: str, time: str, u
     alpha : float, optional
         Deprecated: ``1 - level``.
     design : evalkit.survey.SurveyDesign or ReplicateDesign, optional
-        The survey design of the rows (strata, PSUs, fpc, possibly calibrated weights, or
-        replicate weights: then the IF is reweighted under each replicate):
-        the design's weights are used (leave ``weight=`` and ``cluster=`` out), SEs of the
+        The survey design (strata, PSUs, fpc, calibrated weights, or replicate weights): the
+        design's weights are used (leave ``weight=`` and ``cluster=`` out), SEs of the
         cells and of every aggregation are design-based (the linearisation variance of the
         total of the influence function, R ``svytotal``; lonely PSUs and calibration as the
         design says), intervals and p-values use t with the design df ``#PSU - #strata``,
         and the bootstrap perturbs PSUs within strata. Panel units must lie in one PSU.
         See :mod:`evalkit.did.design`.
+    replicate_variance : {"refit", "influence"}
+        Replicate designs: refit ATT(g, t) and aggregations per replicate (R ``svrepdesign``) or
+        reweight the influence function (diff-diff, linearised). :mod:`evalkit.did.design`.
 
     Returns
     -------
@@ -223,7 +237,9 @@ def att_gt(data: pd.DataFrame | None = None, *, y: str, group: str, time: str, u
                          allow_unbalanced_panel=allow_unbalanced_panel, control=control)
     est = (PANEL_ESTIMATORS if lay.mode == "panel" else RC_ESTIMATORS)[method]
     cells_g, cells_t, att, inf, universal_ref = all_cells(lay, glist, est, method, control, base_period)
-    dv = None if design is None else DesignVariance(design, dv_rows[lay.pos], lay.n)
+    dv = None if design is None else _design_variance(
+        design, dv_rows, lay, att, cells_g, cells_t, replicate_variance,
+        lambda new: all_cells(new, glist, est, method, control, base_period)[2])
     se, crit, mult = _inference(np.where(np.isfinite(inf), inf, 0.0), lay, bootstrap, seed, level, dv)
     return ATTGTResult(
         group=cells_g, time=cells_t, att=att, se=np.where(np.isfinite(att) & ~universal_ref, se, np.nan),

@@ -324,9 +324,17 @@ class ATTGTResult(Result):
 
         The analytic variance the SEs use (cluster sums of the influence functions,
         ``S'S / n^2``, or the design variance with ``design=``): ``np.sqrt(np.diag(vcov()))``
-        equals :attr:`se` when ``bootstrap=0``; with the bootstrap it stays analytic.
+        equals :attr:`se` when ``bootstrap=0``; with the bootstrap it stays analytic. With a
+        replicate design refitted per replicate it is the replicate covariance of the refits.
         """
+        if self._refit is not None:
+            return self._refit.cov()
         return self._vcov_of(self.influence)
+
+    @property
+    def _refit(self):
+        """The replicate refits (:class:`evalkit.did.design.ReplicateRefit`) or None."""
+        return None if self._design is None else self._design.refit
 
     def _se_and_crit(self, inf: np.ndarray) -> tuple[np.ndarray, float]:
         if self._design is not None and self._mult is None:
@@ -357,7 +365,9 @@ class ATTGTResult(Result):
         EstimationError
             No pre-treatment cells with positive variance, or a singular covariance.
         """
-        if self._design is not None:
+        if self._refit is not None:
+            cov = self.n * self._refit.cov()
+        elif self._design is not None:
             cov = self._design.cov(self.influence)
         else:
             cov = influence_cov(self.influence, self.n, self._cluster_codes)
@@ -408,10 +418,16 @@ class ATTGTResult(Result):
                           DidWarning, stacklevel=2)
             uniform = False
         se_o = self._se_and_crit(agg.overall_influence[:, None])[0][0]
+        vcov = None
+        if self._refit is not None:  # each replicate's ATT(g, t) aggregated, then their variance
+            se_l, se_o, vcov = self._refit.aggregate(
+                agg, unit_group=self.unit_group, group=self.group, time=self.time, periods=self.periods,
+                type=type, min_e=min_e, max_e=max_e, balance_e=balance_e)
         return AggregateResult(type=type, overall_att=float(agg.overall), overall_se=float(se_o),
                                levels=np.asarray(agg.levels), att=np.asarray(agg.att, float),
                                se=np.asarray(se_l, float), crit_value=float(crit if uniform else z),
                                level=self.level, influence=agg.influence,
                                overall_influence=agg.overall_influence, uniform=uniform,
                                min_e=min_e, max_e=max_e, balance_e=balance_e, df=self.df,
-                               _vcov=self._vcov_of(agg.influence), n_clusters=self.n_clusters)
+                               _vcov=self._vcov_of(agg.influence) if vcov is None else vcov,
+                               n_clusters=self.n_clusters)
