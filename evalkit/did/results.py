@@ -401,7 +401,8 @@ class ATTGTResult(Result):
         Estimates and influence functions as R ``did::aggte`` (:mod:`evalkit.did.aggregate`).
         SEs are ``sqrt(mean(IF^2)/n)`` (cluster sums when clustered; the design variance of
         the IF total with a survey design) or the bootstrap IQR SE with the same multiplier
-        draws as :func:`~evalkit.did.att_gt`; with the bootstrap the
+        draws as :func:`~evalkit.did.att_gt` (a replicate design refitted per replicate: the
+        replicate variance of each replicate's aggregation); with the bootstrap the
         per-level intervals are a sup-t band unless its critical value is undefined or below
         the pointwise one (then pointwise, with a warning, as R).
         """
