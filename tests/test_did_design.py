@@ -467,3 +467,22 @@ def test_a_replicate_without_treated_weight_in_a_cell_is_named():
     assert np.isfinite(res.se).any()
     with pytest.raises(EstimationError, match="replicate_variance must be 'refit'"):
         att_gt(design=rep, y="y", group="g", time="year", unit="hh", replicate_variance="linear")
+
+
+def test_replicate_refit_on_an_unbalanced_panel_and_a_subset():
+    """Unbalanced panels (rows as repeated cross-sections, IF summed within unit) and a domain
+    (subset) refit with the replicate weights of their own rows."""
+    df = _panel_frame()
+    df = df.drop(index=df.index[df["hh"].isin([3, 20, 41]) & (df["year"] == 2015)]).reset_index(drop=True)
+    rep = SurveyDesign(df, weight="w", strata="stratum", psu="psu").as_replicate("JKn")
+    kw = dict(y="y", group="g", time="year", unit="hh", allow_unbalanced_panel=True)
+    _check_refit(att_gt(design=rep, **kw), _refit_reference(df, rep, **kw))
+    keep = (df["hh"] % 5 != 0).to_numpy()
+    sub = rep.subset(keep)
+    res = att_gt(design=sub, **kw)
+    part = df[keep].reset_index(drop=True)
+    kept = rep.replicate_weights[keep]
+    full = att_gt(part, weight="w", **kw)
+    thetas = np.array([att_gt(part.assign(rw=kept[:, r]), weight="rw", **kw).att for r in range(kept.shape[1])])
+    np.testing.assert_allclose(res.att, full.att, rtol=1e-12)
+    np.testing.assert_allclose(res.se, np.sqrt(np.diag(_svrvar(thetas, full.att, rep))), rtol=1e-8)
