@@ -68,9 +68,9 @@ def findings(pe, *, execution: tuple[float, float] = (0.9, 1.0), flip: float = 0
                          f"probability {p.p_grade_differs:.0%}."))
     share = pe.metrics[pe.metrics["metric"] == "records_valid_share"].set_index("community_id")["value"]
     for cid, v in share[share < 1].items():
-        rows.append((cid, "records", f"服务台账有{1 - v:.0%}的记录需更正（重复录入、日期或类型无法识别等），见问题清单。",
+        rows.append((cid, "records", f"服务台账有{1 - v:.0%}的记录需更正（重复录入、日期或类型无法识别等），逐条问题见评估方的台账核查清单。",
                      f"{1 - v:.0%} of the service-record rows need correcting (entered twice, unreadable dates or "
-                     "types...): see the problems table."))
+                     "types...): the evaluator's record check lists each one."))
     costs = pe.costs
     if "estimable" in costs.columns and len(costs):
         none = costs.groupby("community_id")["estimable"].any()
