@@ -415,3 +415,39 @@ def test_fuzzed_cells_never_crash(tmp_path, seed):
     assert rep.rows_in == len(rep.valid) + len(rep.quarantined)
     assert rep.valid["date"].notna().all() and (rep.valid["community_id"] == "mingyue").all()
     assert rep.problems["message"].str.contains(r"row \d+").all()
+
+
+def _shipped_as_study(folder):
+    """The shipped example as a study folder of one's own (study.yaml, the survey as a table export)."""
+    from evalkit.datasets import DONGYING
+
+    (folder / "study.yaml").write_text(
+        f"title: test\nsynthetic: true\nseed: 20171\ncodebook: {DONGYING / 'codebook.yaml'}\n"
+        f"communities: {DONGYING / 'communities.csv'}\n"
+        f"export: {{path: {DONGYING / 'survey.csv'}, kind: table}}\n", encoding="utf-8")
+    return folder
+
+
+def test_report_of_a_study_carries_the_performance_of_its_records_folder(tmp_path, capsys):
+    """`evalkit report --study`: a records/ folder beside study.yaml (or --records) gives the report its
+    performance evaluation and findings, as `evalkit performance --study` computes it; without one the
+    report says so and has none."""
+    import shutil
+
+    from evalkit.cli import main
+    from evalkit.datasets import DONGYING
+
+    (tmp_path / "study").mkdir()
+    study = _shipped_as_study(tmp_path / "study")
+    assert main(["report", "--study", str(study), "--out", str(tmp_path / "none")]) == 0
+    assert "no service records" in capsys.readouterr().out
+    page = (tmp_path / "none" / "bureau_report_zh.html").read_text(encoding="utf-8")
+    assert "问题与整改要求" not in page
+    shutil.copytree(DONGYING / "records", study / "records")
+    assert main(["report", "--study", str(study), "--out", str(tmp_path / "with")]) == 0
+    out = capsys.readouterr().out
+    assert "rows in" in out or "valid" in out
+    page = (tmp_path / "with" / "bureau_report_zh.html").read_text(encoding="utf-8")
+    assert "问题与整改要求" in page and "合同指标未完成" in page
+    assert main(["report", "--study", str(study), "--records", str(tmp_path / "missing"),
+                 "--out", str(tmp_path / "x")]) == 2

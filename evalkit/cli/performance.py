@@ -32,29 +32,34 @@ def add_parser(sub):
     return p
 
 
+def evaluate_folder(folder: Path, study, survey, *, bands=None, progress=print):
+    """The performance evaluation of the records in ``folder`` (each sheet's rows in = valid +
+    quarantined printed), the effects from ``survey``; shared by ``evalkit report --study``."""
+    from ..performance import evaluate_performance, read_records_folder, survey_effects
+
+    recs = read_records_folder(folder, study=study)
+    for r in recs.reports:
+        progress(r._headline())
+    return evaluate_performance(recs.reports, recs.contracts, recs.targets, effects=survey_effects(survey, study),
+                                satisfaction=recs.satisfaction, reviews=recs.reviews, study=study, bands=bands,
+                                seed=study.seed)
+
+
 def run(args) -> int:
     import pandas as pd
-
-    from ..performance import evaluate_performance, read_records_folder, survey_effects
 
     if args.study:
         from ..project import open_study
 
         project = open_study(args.study)
         study, folder = project.study, Path(args.records) if args.records else project.folder / "records"
-        recs = read_records_folder(folder, study=study)
         _, survey = project.load_survey()
     else:
-        from ..datasets import DONGYING, dongying, dongying_survey
+        from ..datasets import DONGYING, dongying_survey
 
         folder = Path(args.records) if args.records else DONGYING / "records"
-        recs = read_records_folder(folder, study=dongying())
         study, survey = dongying_survey()
-    for r in recs.reports:
-        print(r._headline())
-    pe = evaluate_performance(recs.reports, recs.contracts, recs.targets, effects=survey_effects(survey, study),
-                              satisfaction=recs.satisfaction, reviews=recs.reviews, study=study, bands=args.bands,
-                              seed=study.seed)
+    pe = evaluate_folder(folder, study, survey, bands=args.bands)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(pe.projects.drop(columns=["project"]).round(3).to_string(index=False))
     if args.out:

@@ -8,7 +8,9 @@
 * The bureau report (:func:`evalkit.publish.bureau.build_bureau_report`) is computed from the
   data once and rendered by templates (no notebook is executed); the build time is printed. For
   the shipped example it carries the performance evaluation of the service records (cost and
-  grade columns, outputs and scores per community: :func:`evalkit.datasets.records.dongying_performance`).
+  grade columns, outputs and scores per community: :func:`evalkit.datasets.records.dongying_performance`);
+  for a study, the performance evaluation of the service records in ``<study folder>/records`` (or
+  ``--records DIR``) when that folder exists (as ``evalkit performance --study``), else none (said).
 * ``--pdf``: also the A4 PDF, printed by headless Chromium.
 * ``--appendix``: also the technical appendix, the executed notebooks
   (:func:`evalkit.publish.report.build_report`: ``evalkit_report.html``; ``--community ID``
@@ -34,6 +36,8 @@ def add_parser(sub):
                    help="output folder (default: the study's report folder, or reports/)")
     p.add_argument("--synthetic", action="store_true",
                    help="mark the report as made from synthetic data (the shipped example always is)")
+    p.add_argument("--records", default=None, metavar="DIR",
+                   help="with --study: the service records folder (default: <study>/records if it exists)")
     p.add_argument("--community", default=None,
                    help="with --appendix: also render the community profile of this community id")
     return p
@@ -79,7 +83,24 @@ def _project(path, args):
                            "lang": args.lang or project.lang, "min_n": project.min_n,
                            "title": getattr(study, "title", None) or None,
                            "synthetic": bool(args.synthetic or getattr(study, "synthetic", False)),
-                           "data_dir": project.folder}
+                           "data_dir": project.folder,
+                           "performance": _study_performance(project, study, survey, args)}
+
+
+def _study_performance(project, study, survey, args):
+    """The performance evaluation of the study's service records, or None when it has none."""
+    from .performance import evaluate_folder
+
+    folder = Path(args.records) if getattr(args, "records", None) else project.folder / "records"
+    if not folder.is_dir():
+        if getattr(args, "records", None):
+            from ..errors import EvalkitError
+
+            raise EvalkitError(f"--records {folder}: no such folder.")
+        print(f"no service records in {folder}: the report has no performance evaluation (put the ledgers, "
+              "contracts.csv and targets.csv there, or pass --records DIR).")
+        return None
+    return evaluate_folder(folder, study, survey)
 
 
 def run(args) -> int:
