@@ -65,6 +65,18 @@ def study():
     return dongying()
 
 
+@pytest.fixture(scope="module")
+def apistrat() -> pd.DataFrame:
+    """R survey's ``apistrat`` (stratified sample of California schools; tests/data/apistrat.csv)."""
+    return pd.read_csv(ROOT / "tests" / "data" / "apistrat.csv")
+
+
+@pytest.fixture(scope="module")
+def apiclus1() -> pd.DataFrame:
+    """R survey's ``apiclus1`` (one-stage cluster sample of California schools; tests/data/apiclus1.csv)."""
+    return pd.read_csv(ROOT / "tests" / "data" / "apiclus1.csv")
+
+
 @pytest.fixture(scope="session")
 def shipped():
     """``(study, survey)`` of :func:`evalkit.datasets.dongying_survey`: the shipped study and its validated,

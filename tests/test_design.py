@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import doctest
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,19 +20,8 @@ import evalkit.survey.design as design_module
 from evalkit.survey.design import SurveyDesign
 from evalkit.errors import ConvergenceWarning, DesignError, EvalkitError, LonelyPSUWarning
 
-DATA = Path(__file__).parent / "data"
 POP_STYPE = {"E": 4421, "H": 755, "M": 1018}  # R example(rake): pop.types
 POP_SCHWIDE = {"No": 1072, "Yes": 5122}  # R example(rake): pop.schwide
-
-
-@pytest.fixture(scope="module")
-def apistrat() -> pd.DataFrame:
-    return pd.read_csv(DATA / "apistrat.csv")
-
-
-@pytest.fixture(scope="module")
-def apiclus1() -> pd.DataFrame:
-    return pd.read_csv(DATA / "apiclus1.csv")
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,6 @@ References
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,18 +30,6 @@ import pytest
 from evalkit.errors import EstimationError, EvalkitError
 from evalkit.inference.regress import regress
 from evalkit.survey import ReplicateDesign, SurveyDesign
-
-DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def apistrat() -> pd.DataFrame:
-    return pd.read_csv(DATA / "apistrat.csv")
-
-
-@pytest.fixture(scope="module")
-def apiclus1() -> pd.DataFrame:
-    return pd.read_csv(DATA / "apiclus1.csv")
 
 
 def _toy(seed: int = 7, n: int = 180) -> pd.DataFrame:

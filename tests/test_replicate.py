@@ -19,7 +19,6 @@ Data: R survey's ``data(api)`` (tests/data/apiclus1.csv, apistrat.csv; see tests
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,18 +27,6 @@ from scipy.linalg import hadamard
 
 from evalkit.errors import DesignError, EvalkitError, EvalkitWarning
 from evalkit.survey import ReplicateDesign, SurveyDesign, domain_means
-
-DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def apiclus1() -> pd.DataFrame:
-    return pd.read_csv(DATA / "apiclus1.csv")
-
-
-@pytest.fixture(scope="module")
-def apistrat() -> pd.DataFrame:
-    return pd.read_csv(DATA / "apistrat.csv")
 
 
 @pytest.fixture(scope="module")

@@ -298,11 +298,11 @@ def _event_study(result) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
 
     fix = "att_gt(..., base_period=\"universal\").aggregate(\"dynamic\")"
     if isinstance(result, ATTGTResult):
-        if result.base_period != "universal":
-            raise EstimationError(f"honest_did needs a universal base period (every effect against e = -1): {fix}.")
         result = result.aggregate("dynamic")
     if not isinstance(result, AggregateResult) or result.type != "dynamic":
         raise EstimationError(f"honest_did needs an event study: {fix}.")
+    if result.base_period not in (None, "universal"):
+        raise EstimationError(f"honest_did needs a universal base period (every effect against e = -1): {fix}.")
     e = np.asarray(result.levels, float)
     V = result.vcov()
     ref = np.flatnonzero(e == -1)

@@ -382,7 +382,7 @@ def _from_aggregate(res) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
                            f"not a {res.type!r} aggregation.")
     e, att, se = (np.asarray(x, dtype=float) for x in (res.levels, res.att, res.se))
     reference = (e < 0) & (att == 0) & ~(se > 0)       # the universal reference: 0 without an SE
-    base_period = getattr(res, "base_period", None) or ("universal" if reference.any() else "varying")
+    base_period = res.base_period or ("universal" if reference.any() else "varying")  # None: built by hand
     pre = np.flatnonzero((e < 0) & np.isfinite(att) & np.isfinite(se) & (se > 0))
     if pre.size == 0:
         raise EstimationError("The event study has no pre-period estimate with a standard error, so "

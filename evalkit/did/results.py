@@ -109,6 +109,8 @@ class AggregateResult(Result):
     df : float
         Degrees of freedom of the t reference (``inf``: normal; the design df with a survey
         design).
+    base_period : {"universal", "varying"} or None
+        The base period of the att_gt fit it aggregates (``None`` for a result built by hand).
     n_clusters : int or None
         Number of clusters of a clustered fit (``None`` unclustered or with a design): the
         sensitivity analysis (:func:`evalkit.honest_did`) takes t critical values on
@@ -132,6 +134,7 @@ class AggregateResult(Result):
     df: float = np.inf
     _vcov: np.ndarray | None = field(default=None, repr=False)
     n_clusters: int | None = None
+    base_period: str | None = None
 
     title = "Aggregated ATT"
 
@@ -431,4 +434,4 @@ class ATTGTResult(Result):
                                overall_influence=agg.overall_influence, uniform=uniform,
                                min_e=min_e, max_e=max_e, balance_e=balance_e, df=self.df,
                                _vcov=self._vcov_of(agg.influence) if vcov is None else vcov,
-                               n_clusters=self.n_clusters)
+                               n_clusters=self.n_clusters, base_period=self.base_period)

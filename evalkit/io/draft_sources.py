@@ -378,38 +378,11 @@ def _kobo_label(row, zh, en, fallback: str) -> dict:
     return out or {"en": fallback}
 
 
-def _xlsform_sheets(path: Path) -> dict[str, pd.DataFrame]:
-    """The survey and choices sheets of an XLSForm as text, read by evalkit's bounded readers
-    (.xlsx and old .xls alike; a damaged or oversized file is refused with a ReadError)."""
-    import warnings
-
-    from ..errors import EvalkitWarning
-    from .read import read_survey
-    from .workbook import sheet_names
-
-    try:
-        names = sheet_names(path)
-    except ReadError:
-        raise
-    except Exception as exc:  # damaged or not an Excel file
-        raise ReadError(f"{path}: cannot read the XLSForm ({type(exc).__name__}: {exc}).") from None
-    book = {}
-    for name in names:
-        if str(name).strip().lower() in ("survey", "choices"):
-            with warnings.catch_warnings():  # notes about an XLSForm's layout are not about data
-                warnings.simplefilter("ignore", EvalkitWarning)
-                book[name] = read_survey(path, sheet=name, personal_data="ignore", header=1)
-    if not book:
-        raise ReadError(f"{path}: an XLSForm needs a 'survey' sheet (its sheets: {names}).")
-    return book
-
-
 def draft_kobo(path: Path) -> _Builder:
     """The draft's entries from a Kobo XLSForm (survey and choices sheets)."""
-    book = _xlsform_sheets(Path(path))
-    sheets = {str(k).strip().lower(): v for k, v in book.items()}
-    if "survey" not in sheets:
-        raise ReadError(f"{path}: an XLSForm needs a 'survey' sheet (its sheets: {list(book)}).")
+    from .kobo import xlsform_sheets
+
+    sheets = xlsform_sheets(path, require=("survey",), header=1)
     survey, choices = sheets["survey"], sheets.get("choices", pd.DataFrame(columns=["list_name", "name"]))
     survey.columns = [str(c).strip() for c in survey.columns]
     choices.columns = [str(c).strip() for c in choices.columns]

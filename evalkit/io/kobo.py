@@ -78,10 +78,12 @@ def _is_meta(h: str) -> bool:
 
 
 # --- XLSForm ------------------------------------------------------------------------------------
-def read_xlsform(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``survey`` and ``choices`` sheets of an XLSForm as text (label columns: every ``label*``)."""
+def xlsform_sheets(path: str | Path, *, require: Sequence[str] = ("survey", "choices"),
+                   header: int | None = None) -> dict[str, pd.DataFrame]:
+    """``{"survey": ..., "choices": ...}``: an XLSForm's sheets as text, read by evalkit's bounded
+    readers (.xlsx and old .xls alike); a sheet named in ``require`` that is absent is a ReadError,
+    another absent one is left out. ``header``: as :func:`evalkit.read_survey` (default: detected)."""
     from .read import read_survey
-
     from .workbook import sheet_names
 
     try:
@@ -90,17 +92,26 @@ def read_xlsform(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise
     except Exception as exc:  # damaged or not an Excel file
         raise ReadError(f"{path}: cannot open the XLSForm ({type(exc).__name__}: {exc}).") from None
-    out = []
+    out = {}
     for want in ("survey", "choices"):
         hit = [s for s in sheets if s.strip().lower() == want]
         if not hit:
-            raise ReadError(f"{path}: an XLSForm needs a sheet named {want!r}; the sheets are {sheets}.")
+            if want in require:
+                raise ReadError(f"{path}: an XLSForm needs a sheet named {want!r}; the sheets are {sheets}.")
+            continue
         with warnings.catch_warnings():  # an XLSForm's settings sheet is not data
             warnings.simplefilter("ignore", EvalkitWarning)
-            t = read_survey(path, sheet=hit[0], personal_data="ignore")
+            out[want] = read_survey(path, sheet=hit[0], personal_data="ignore",
+                                    **({} if header is None else {"header": header}))
+    return out
+
+
+def read_xlsform(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``survey`` and ``choices`` sheets of an XLSForm as text (label columns: every ``label*``)."""
+    sheets = xlsform_sheets(path)
+    for t in sheets.values():
         t.columns = [str(c).strip().lower() for c in t.columns]
-        out.append(t)
-    survey, choices = out
+    survey, choices = sheets["survey"], sheets["choices"]
     if "list_name" not in choices.columns and "list name" in choices.columns:
         choices = choices.rename(columns={"list name": "list_name"})
     for what, t, need in (("survey", survey, ("type", "name")), ("choices", choices, ("list_name", "name"))):
